@@ -1,0 +1,181 @@
+"""Small helpers over llvmlite's IRBuilder, in the spirit of numba's cgutils.
+
+Kernels are written with these so that loops, vector types and fast-math flags
+look the same everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import llvmlite.ir as ir
+
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+VOID = ir.VoidType()
+
+# 'fast' lets LLVM contract mul+add into FMA, reassociate reductions and
+# vectorize them; model outputs are checked against references with tolerances.
+FAST = ("fast",)
+
+
+def vec(elem: ir.Type, n: int) -> ir.VectorType:
+    return ir.VectorType(elem, n)
+
+
+def i64(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+def f32(v: float) -> ir.Constant:
+    return ir.Constant(F32, v)
+
+
+def splat(b: ir.IRBuilder, value: ir.Value, n: int) -> ir.Value:
+    """Broadcast a scalar to an n-lane vector (insertelement + shufflevector)."""
+    vt = vec(value.type, n)
+    one = b.insert_element(ir.Constant(vt, ir.Undefined), value, ir.Constant(I32, 0))
+    mask = ir.Constant(vec(I32, n), [0] * n)
+    return b.shuffle_vector(one, ir.Constant(vt, ir.Undefined), mask)
+
+
+def const_vec(elem: ir.Type, value: float | int, n: int) -> ir.Constant:
+    return ir.Constant(vec(elem, n), [value] * n)
+
+
+def _fast(inst: ir.Instruction) -> ir.Instruction:
+    inst.flags.extend(FAST)
+    return inst
+
+
+def fadd(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return _fast(b.fadd(x, y))
+
+
+def fsub(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return _fast(b.fsub(x, y))
+
+
+def fmul(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return _fast(b.fmul(x, y))
+
+
+def fdiv(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return _fast(b.fdiv(x, y))
+
+
+def intrinsic(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+    """Declare (once) an LLVM intrinsic such as llvm.fma.v16f32."""
+    if name in module.globals:
+        return module.globals[name]
+    return ir.Function(module, ir.FunctionType(ret, args), name=name)
+
+
+def _suffix(t: ir.Type) -> str:
+    if isinstance(t, ir.VectorType):
+        return f"v{t.count}{_suffix(t.element)}"
+    if t == F32:
+        return "f32"
+    if t == F64:
+        return "f64"
+    if isinstance(t, ir.IntType):
+        return f"i{t.width}"
+    raise TypeError(f"no intrinsic suffix for {t}")
+
+
+def fma(b: ir.IRBuilder, x: ir.Value, y: ir.Value, z: ir.Value) -> ir.Value:
+    """x * y + z, fused: one vfmadd on targets with FMA."""
+    fn = intrinsic(b.module, f"llvm.fma.{_suffix(x.type)}", x.type, [x.type] * 3)
+    return b.call(fn, [x, y, z])
+
+
+def fmax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    fn = intrinsic(b.module, f"llvm.maxnum.{_suffix(x.type)}", x.type, [x.type] * 2)
+    return b.call(fn, [x, y], fastmath=FAST)
+
+
+def fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    fn = intrinsic(b.module, f"llvm.minnum.{_suffix(x.type)}", x.type, [x.type] * 2)
+    return b.call(fn, [x, y], fastmath=FAST)
+
+
+def gep(b: ir.IRBuilder, base: ir.Value, index: ir.Value, elem: ir.Type = F32) -> ir.Value:
+    """Address of base[index] for elements of type elem."""
+    return b.gep(base, [index], inbounds=True, source_etype=elem)
+
+
+def load(b: ir.IRBuilder, base: ir.Value, index: ir.Value, elem: ir.Type = F32,
+         align: int | None = None) -> ir.Value:
+    return b.load(gep(b, base, index, elem), typ=elem, align=align)
+
+
+def store(b: ir.IRBuilder, value: ir.Value, base: ir.Value, index: ir.Value,
+          align: int | None = None) -> None:
+    b.store(value, gep(b, base, index, value.type), align=align)
+
+
+def load_vec(b: ir.IRBuilder, base: ir.Value, index: ir.Value, n: int,
+             elem: ir.Type = F32) -> ir.Value:
+    """Unaligned load of n elements starting at base[index] (index in elements)."""
+    return b.load(gep(b, base, index, elem), typ=vec(elem, n), align=elem_size(elem))
+
+
+def store_vec(b: ir.IRBuilder, value: ir.Value, base: ir.Value, index: ir.Value) -> None:
+    elem = value.type.element
+    b.store(value, gep(b, base, index, elem), align=elem_size(elem))
+
+
+def elem_size(t: ir.Type) -> int:
+    if isinstance(t, ir.IntType):
+        return max(1, t.width // 8)
+    return {F32: 4, F64: 8}.get(t, 4) if not isinstance(t, ir.HalfType) else 2
+
+
+@contextlib.contextmanager
+def for_range(b: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int,
+              step: int = 1, name: str = "i") -> Iterator[ir.Value]:
+    """`for (i = start; i < stop; i += step)`; the body is built inside the with-block.
+
+    The loop is bottom-tested behind an entry guard, the shape LLVM's loop
+    passes (vectorizer, unroller) recognise best.
+    """
+    start = i64(start) if isinstance(start, int) else start
+    stop = i64(stop) if isinstance(stop, int) else stop
+    pre = b.block
+    body = b.append_basic_block(f"{name}.body")
+    end = b.append_basic_block(f"{name}.end")
+    b.cbranch(b.icmp_signed("<", start, stop), body, end)
+    b.position_at_end(body)
+    idx = b.phi(I64, name=name)
+    idx.add_incoming(start, pre)
+    yield idx
+    nxt = b.add(idx, i64(step), name=f"{name}.next", flags=("nsw",))
+    idx.add_incoming(nxt, b.block)
+    b.cbranch(b.icmp_signed("<", nxt, stop), body, end)
+    b.position_at_end(end)
+
+
+def define(module: ir.Module, name: str, params: list[ir.Type],
+           arg_names: list[str] | None = None, ret: ir.Type = VOID,
+           noalias: bool = False) -> tuple[ir.Function, ir.IRBuilder]:
+    """Create a function and a builder at its entry.
+
+    noalias=True promises that no two pointer arguments overlap, which frees
+    the vectorizer from runtime alias checks; only kernels whose callers never
+    pass overlapping buffers may set it.
+    """
+    fn = ir.Function(module, ir.FunctionType(ret, params), name=name)
+    for i, a in enumerate(fn.args):
+        if arg_names:
+            a.name = arg_names[i]
+        if noalias and isinstance(a.type, ir.PointerType):
+            a.add_attribute("noalias")
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    return fn, b

@@ -1,0 +1,86 @@
+"""LLVM target machines, optimization and object emission for CPU targets."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+
+@dataclass(frozen=True)
+class CpuTarget:
+    """What codegen needs to know about a CPU: where to emit and how wide vectors are."""
+
+    triple: str
+    cpu: str
+    features: str  # LLVM feature string, e.g. "+avx2,+fma"
+    vector_bits: int  # widest SIMD register used for f32 kernels
+
+    @property
+    def f32_lanes(self) -> int:
+        return max(1, self.vector_bits // 32)
+
+
+@functools.cache
+def init_llvm() -> None:
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+def host_triple() -> str:
+    init_llvm()
+    return llvm.get_process_triple()
+
+
+def host_cpu() -> str:
+    init_llvm()
+    return llvm.get_host_cpu_name()
+
+
+def host_features() -> str:
+    init_llvm()
+    return llvm.get_host_cpu_features().flatten()
+
+
+def target_machine(t: CpuTarget, reloc: str = "pic") -> llvm.TargetMachine:
+    init_llvm()
+    target = llvm.Target.from_triple(t.triple)
+    return target.create_target_machine(
+        cpu=t.cpu, features=t.features, opt=3, reloc=reloc, codemodel="default"
+    )
+
+
+def new_module(name: str, t: CpuTarget) -> ir.Module:
+    m = ir.Module(name=name)
+    m.triple = t.triple
+    m.data_layout = str(target_machine(t).target_data)
+    return m
+
+
+def optimize(module: ir.Module, t: CpuTarget) -> llvm.ModuleRef:
+    """Parse, verify and run LLVM's O3 pipeline for the target."""
+    init_llvm()
+    tm = target_machine(t)
+    ref = llvm.parse_assembly(str(module))
+    ref.triple = t.triple
+    ref.data_layout = str(tm.target_data)
+    ref.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(ref, pb)
+    return ref
+
+
+def emit_object(ref: llvm.ModuleRef, t: CpuTarget) -> bytes:
+    return target_machine(t).emit_object(ref)
+
+
+def emit_assembly(ref: llvm.ModuleRef, t: CpuTarget) -> str:
+    return target_machine(t).emit_assembly(ref)

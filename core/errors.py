@@ -1,0 +1,36 @@
+"""Errors tinyc raises for bad input. Each says what was wrong and where."""
+
+from __future__ import annotations
+
+
+class TinycError(Exception):
+    """Base of every error tinyc raises on purpose; the CLI prints it without a traceback."""
+
+
+class ModelError(TinycError):
+    """The ONNX model is unreadable, malformed or inconsistent."""
+
+
+class UnsupportedOpsError(TinycError):
+    """The model uses ops tinyc cannot compile; every one is listed at once."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        # (op, node name, reason) per unsupported node
+        self.problems = problems
+        lines = [f"  {op} (node '{name}'): {why}" for op, name, why in problems]
+        ops = sorted({p[0] for p in problems})
+        super().__init__(
+            f"{len(problems)} node(s) use unsupported ops {ops}:\n" + "\n".join(lines)
+        )
+
+
+class InputError(TinycError):
+    """A feed given to run() has the wrong name, shape or dtype."""
+
+
+class TargetError(TinycError):
+    """An unknown target, a target that cannot be built here, or a broken plugin."""
+
+
+class SpecError(TinycError):
+    """A target spec file is invalid; the message names file, line and field."""

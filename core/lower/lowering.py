@@ -1,0 +1,27 @@
+"""Lower every node of a graph, reporting all unsupported nodes at once."""
+
+from __future__ import annotations
+
+from ..codegen.machine import CpuTarget
+from ..errors import UnsupportedOpsError
+from ..ir import Graph
+from .program import LoweredNode
+from .registry import LowerContext, NotLowerable, lowering_for
+
+
+def lower_graph(g: Graph, target: CpuTarget) -> list[LoweredNode]:
+    ctx = LowerContext(g, target)
+    lowered: list[LoweredNode] = []
+    problems: list[tuple[str, str, str]] = []
+    for node in g.nodes:
+        fn = lowering_for(node)
+        if fn is None:
+            problems.append((node.qualified_op, node.name, "no lowering for this op"))
+            continue
+        try:
+            lowered.append(fn(node, ctx))
+        except NotLowerable as e:
+            problems.append((node.qualified_op, node.name, str(e)))
+    if problems:
+        raise UnsupportedOpsError(problems)
+    return lowered

@@ -1,0 +1,66 @@
+"""What lowering produces: per graph node, the kernel calls that compute it.
+
+An argument of a call is one of:
+- Buf(value, offset): a tensor of the graph (input, output, activation or
+  constant), `offset` bytes into it;
+- Scratch(tag, nbytes): temporary memory living only during this node
+  (e.g. an im2col matrix), placed in the arena by the memory planner;
+- Const(tag, array): a compile-time array made by lowering (e.g. weights
+  packed for a GEMM micro-kernel), stored with the model's weights;
+- int / float: an i64 / f32 immediate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..codegen.kernel import Kernel
+
+
+@dataclass(frozen=True)
+class Buf:
+    value: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Scratch:
+    tag: str
+    nbytes: int
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    tag: str
+    array: np.ndarray
+
+
+Arg = Buf | Scratch | Const | int | float
+
+
+@dataclass(frozen=True)
+class Call:
+    kernel: Kernel
+    args: tuple[Arg, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.args) != len(self.kernel.params):
+            raise AssertionError(
+                f"{self.kernel.name} takes {len(self.kernel.params)} args, got {len(self.args)}"
+            )
+
+
+@dataclass
+class LoweredNode:
+    """The calls computing one node. `alias_of` marks a view (Reshape, Flatten,
+    Dropout, ...): the output shares the input's memory and no call is made."""
+
+    node_name: str
+    op: str
+    outputs: tuple[str, ...]
+    calls: list[Call] = field(default_factory=list)
+    semantics: str = ""  # the op in index notation, for reports
+    alias_of: str | None = None
+    note: str = ""  # which kernel/schedule was chosen and why, for reports

@@ -1,0 +1,79 @@
+"""Run the calls of lowered nodes directly with numpy buffers, for tests of
+lowerings and kernels that should not depend on the whole executor."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from ..codegen.kernel import F32, I64, PTR
+from ..ir import Graph
+from ..lower.program import Buf, Const, LoweredNode, Scratch
+from ..lower.registry import LowerContext, lowering_for
+from .kernel_harness import CompiledKernels, host_target
+
+
+def run_node_calls(lowered: list[LoweredNode], buffers: dict[str, np.ndarray],
+                   target=None) -> None:
+    """Execute every call; `buffers` maps value names to C-contiguous arrays (outputs
+    preallocated). Views (alias_of) are ignored: pass aliased arrays yourself."""
+    target = target or host_target()
+    kernels = {c.kernel.name: c.kernel for ln in lowered for c in ln.calls}
+    lib = CompiledKernels(list(kernels.values()), target)
+    keep: list[np.ndarray] = []
+    for ln in lowered:
+        for call in ln.calls:
+            args = []
+            for p, a in zip(call.kernel.params, call.args, strict=True):
+                if p == PTR:
+                    args.append(_pointer(a, buffers, keep))
+                elif p == I64:
+                    args.append(ctypes.c_int64(int(a)))
+                else:
+                    assert p == F32
+                    args.append(ctypes.c_float(float(a)))
+            fn = getattr(lib.lib, call.kernel.name)
+            fn.restype = None
+            fn(*args)
+
+
+def _pointer(a: object, buffers: dict[str, np.ndarray], keep: list[np.ndarray]) -> ctypes.c_void_p:
+    if isinstance(a, Buf):
+        arr = buffers[a.value]
+        assert arr.flags.c_contiguous
+        return ctypes.c_void_p(arr.ctypes.data + a.offset)
+    if isinstance(a, Scratch):
+        arr = np.empty(max(a.nbytes, 64) + 64, np.uint8)
+        keep.append(arr)
+        addr = arr.ctypes.data
+        return ctypes.c_void_p(addr + (-addr) % 64)
+    if isinstance(a, Const):
+        arr = np.ascontiguousarray(a.array)
+        keep.append(arr)
+        return ctypes.c_void_p(arr.ctypes.data)
+    raise TypeError(f"not a pointer argument: {a!r}")
+
+
+def run_graph_nodes(g: Graph, feeds: dict[str, np.ndarray], target=None) -> dict[str, np.ndarray]:
+    """Lower and run every node of a small graph whose types are all static; returns
+    every value. Handy to test one op: build a one-node Graph and compare with numpy."""
+    target = target or host_target()
+    ctx = LowerContext(g, target)
+    buffers = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+    buffers.update({k: np.ascontiguousarray(v) for k, v in g.constants.items()})
+    for node in g.nodes:
+        fn = lowering_for(node)
+        assert fn is not None, f"no lowering for {node.qualified_op}"
+        ln = fn(node, ctx)
+        if ln.alias_of is not None:
+            for o in node.outputs:
+                buffers[o] = buffers[ln.alias_of].reshape(
+                    [int(d) for d in g.type_of(o).shape])
+            continue
+        for o in node.outputs:
+            if o:
+                t = g.type_of(o)
+                buffers[o] = np.zeros([int(d) for d in t.shape], t.dtype.numpy)
+        run_node_calls([ln], buffers, target)
+    return buffers
