@@ -1,0 +1,33 @@
+"""tinyc: a bring-your-own-target ML compiler. ONNX in, native code out.
+
+The compiler API is imported lazily, so `tinyc.runtime` (which runs saved
+artifacts) works where onnx and llvmlite are not installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InputError, ModelError, SpecError, TargetError, TinycError, UnsupportedOpsError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "InferenceSession": ("tinyc.session", "InferenceSession"),
+    "compile": ("tinyc.compiler", "compile_model"),
+    "CompileOptions": ("tinyc.compiler", "CompileOptions"),
+    "Artifact": ("tinyc.link.artifact", "Artifact"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'tinyc' has no attribute {name!r}")
+
+
+__all__ = ["Artifact", "CompileOptions", "InferenceSession", "InputError", "ModelError",
+           "SpecError", "TargetError", "TinycError", "UnsupportedOpsError", "compile"]

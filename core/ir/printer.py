@@ -13,7 +13,7 @@ _INLINE_CONST_ELEMS = 8
 
 def format_attr(value: object) -> str:
     if isinstance(value, float):
-        return repr(float(np.float32(value)))
+        return str(np.float32(value))
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(format_attr(v) for v in value) + "]"
     if isinstance(value, np.ndarray):
@@ -27,9 +27,15 @@ def format_attr(value: object) -> str:
 
 def format_const(a: np.ndarray) -> str:
     if a.size <= _INLINE_CONST_ELEMS:
-        return "dense<" + np.array2string(a.reshape(-1), separator=",") + ">"
+        return "dense<[" + ",".join(_scalar(x) for x in a.reshape(-1)) + "]>"
     digest = hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()[:12]
     return f"dense<sha1:{digest}>"
+
+
+def _scalar(x: object) -> str:
+    if isinstance(x, (np.floating, float)):
+        return str(np.float32(x)) if np.asarray(x).dtype != np.float64 else repr(float(x))
+    return str(x.item() if isinstance(x, np.generic) else x)
 
 
 def format_node(n: Node, g: Graph, rename: dict[str, str] | None = None) -> str:

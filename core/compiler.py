@@ -1,0 +1,129 @@
+"""The compile driver: one way through the stages of DESIGN.md.
+
+import -> passes -> lower -> (bind outputs) -> memory plan -> entry codegen
+-> LLVM optimize + object -> link -> Artifact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .codegen.build import link_shared
+from .codegen.entry import build_entry
+from .codegen.kernels.bytes_copy import COPY_BYTES
+from .codegen.machine import emit_assembly, emit_object, new_module, optimize
+from .errors import TinycError
+from .frontend.onnx_import import import_model
+from .ir import Graph
+from .link.artifact import Artifact, artifact_meta
+from .link.memory_plan import plan_memory
+from .lower import Buf, Call, LoweredNode, lower_graph
+from .passes import run_default_pipeline
+from .target import resolve_device
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class CompileOptions:
+    emit: tuple[str, ...] = ()  # "llvm" and/or "asm"
+    fuse: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def compile_model(model, target: str = "x86", options: CompileOptions | None = None) -> Artifact:
+    opts = options or CompileOptions()
+    device = resolve_device(target)
+    t = _Timer(opts.timings)
+    with t("import"):
+        g = import_model(model)
+    with t("passes"):
+        g = run_default_pipeline(g, fuse=opts.fuse)
+    _require_static(g)
+    with t("lower"):
+        lowered = lower_graph(g, device.cpu)
+        lowered, slots = _bind_outputs(g, lowered)
+        plan = plan_memory(g, lowered, slots)
+    with t("codegen"):
+        module = new_module(g.name, device.cpu)
+        build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu)
+    with t("llvm"):
+        ref = optimize(module, device.cpu)
+        obj = emit_object(ref, device.cpu)
+    listings = {}
+    if "llvm" in opts.emit:
+        listings["ll"] = str(ref)
+    if "asm" in opts.emit:
+        listings["s"] = emit_assembly(ref, device.cpu)
+    with t("link"):
+        library = _link(obj)
+    meta = artifact_meta(device.spec.name, device.cpu.triple, plan.arena_bytes,
+                         [_tensor_meta(g, v) for v in g.inputs],
+                         [_tensor_meta(g, v) for v in g.outputs], VERSION)
+    return Artifact(library, plan.weights, meta, listings, _report(lowered))
+
+
+def _link(obj: bytes) -> bytes:
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.so")
+        link_shared(obj, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _require_static(g: Graph) -> None:
+    dynamic = [f"{v}: {g.types[v]}" for v in g.inputs if not g.types[v].is_static]
+    if dynamic:
+        raise TinycError("inputs with symbolic dimensions are not supported yet: "
+                         + ", ".join(dynamic))
+    untyped = [o for n in g.nodes for o in n.outputs if o and not g.types[o].is_static]
+    if untyped:
+        raise TinycError(f"could not infer static shapes for {untyped[:5]}")
+
+
+def _bind_outputs(g: Graph, lowered: list[LoweredNode]) -> tuple[list[LoweredNode], dict[str, int]]:
+    """Decide how each graph output reaches its caller buffer: produced there
+    directly, or copied (outputs that are views, inputs, constants or repeated)."""
+    views = {o for ln in lowered if ln.alias_of is not None for o in ln.outputs}
+    slots: dict[str, int] = {}
+    copies: list[LoweredNode] = []
+    for j, v in enumerate(g.outputs):
+        direct = v not in views and v not in g.inputs and v not in g.constants and v not in slots
+        if direct:
+            slots[v] = j
+            continue
+        dst = f"@output{j}"
+        slots[dst] = j
+        call = Call(COPY_BYTES, (Buf(dst), Buf(v), g.types[v].nbytes))
+        copies.append(LoweredNode(f"bind_output_{j}", "Copy", (), [call],
+                                  semantics=f"out{j}[i] = {v}[i]"))
+    return lowered + copies, slots
+
+
+def _tensor_meta(g: Graph, v: str) -> dict:
+    t = g.types[v]
+    return {"name": v, "dtype": t.dtype.numpy.name, "shape": list(t.shape)}
+
+
+def _report(lowered: list[LoweredNode]) -> list[dict]:
+    return [{"node": ln.node_name, "op": ln.op, "semantics": ln.semantics, "note": ln.note,
+             "kernels": sorted({c.kernel.name for c in ln.calls}),
+             "view_of": ln.alias_of} for ln in lowered]
+
+
+class _Timer:
+    """`with timer("stage"):` records the stage's wall time in CompileOptions.timings."""
+
+    def __init__(self, sink: dict[str, float]):
+        self.sink = sink
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.sink[stage] = time.perf_counter() - t0

@@ -1,0 +1,142 @@
+"""ONNX ModelProto -> tinyc Graph.
+
+Shapes come from ONNX shape inference with data propagation; attributes get
+their defaults from the op schema of the model's opset, so later stages never
+need to know which opset a default came from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+
+from ..errors import ModelError
+from ..ir import DType, Graph, Node, TensorType
+from .load import load_model
+
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def import_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
+    proto = load_model(model)
+    _check(proto)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
+    try:
+        inferred = shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+    except Exception as e:  # onnx raises several exception types here
+        raise ModelError(f"shape inference failed: {e}") from None
+    return _Importer(inferred.graph, opsets).graph()
+
+
+def _check(proto: onnx.ModelProto) -> None:
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
+        raise ModelError(f"the ONNX model is malformed: {first}") from None
+
+
+class _Importer:
+    def __init__(self, g: onnx.GraphProto, opsets: dict[str, int]):
+        self.g = g
+        self.opsets = opsets
+        self.types: dict[str, TensorType] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self._unknown = itertools.count()
+
+    def graph(self) -> Graph:
+        for init in self.g.initializer:
+            self._add_constant(init.name, numpy_helper.to_array(init))
+        for vi in itertools.chain(self.g.input, self.g.value_info, self.g.output):
+            if vi.name not in self.constants and vi.type.HasField("tensor_type"):
+                self.types[vi.name] = self._tensor_type(vi)
+        inputs = tuple(i.name for i in self.g.input if i.name not in self.constants)
+        nodes = []
+        for i, n in enumerate(self.g.node):
+            if n.op_type == "Constant" and n.domain in _DEFAULT_DOMAINS:
+                self._add_constant(n.output[0], _constant_value(n))
+            else:
+                nodes.append(self._node(n, i))
+        outputs = tuple(o.name for o in self.g.output)
+        nodes = _drop_unused_untyped_outputs(nodes, self.types, outputs)
+        return Graph(name=self.g.name or "main", inputs=inputs, outputs=outputs,
+                     nodes=tuple(nodes), types=self.types, constants=self.constants,
+                     opsets=self.opsets)
+
+    def _add_constant(self, name: str, array: np.ndarray) -> None:
+        self.constants[name] = array
+        self.types[name] = TensorType.of(array)
+
+    def _tensor_type(self, vi: onnx.ValueInfoProto) -> TensorType:
+        tt = vi.type.tensor_type
+        try:
+            dtype = DType.from_onnx(tt.elem_type)
+        except KeyError:
+            raise ModelError(f"value '{vi.name}' has an unsupported element type "
+                             f"{onnx.TensorProto.DataType.Name(tt.elem_type)}") from None
+        dims = []
+        for d in tt.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param"):
+                dims.append(d.dim_param)
+            else:
+                dims.append(f"?{next(self._unknown)}")
+        return TensorType(dtype, tuple(dims))
+
+    def _node(self, n: onnx.NodeProto, index: int) -> Node:
+        domain = "" if n.domain in _DEFAULT_DOMAINS else n.domain
+        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        attrs = _with_schema_defaults(n.op_type, domain, self.opsets.get(domain, 1), attrs)
+        return Node(op=n.op_type, inputs=tuple(n.input), outputs=tuple(n.output),
+                    attrs=attrs, name=n.name or f"{n.op_type}_{index}", domain=domain)
+
+
+def _drop_unused_untyped_outputs(nodes: list[Node], types: dict, outputs: tuple) -> list[Node]:
+    """Optional outputs nobody reads (Dropout's mask) often have no inferred
+    type; mark them omitted so every value left in the graph is typed."""
+    used = set(outputs) | {i for n in nodes for i in n.inputs}
+    return [n.with_(outputs=tuple(o if (o in types or o in used) else "" for o in n.outputs))
+            for n in nodes]
+
+
+def _attr_value(a: onnx.AttributeProto) -> object:
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list):
+        return [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else x for x in v]
+    return v
+
+
+def _with_schema_defaults(op: str, domain: str, opset: int, attrs: dict) -> dict:
+    try:
+        schema = onnx.defs.get_schema(op, opset, domain)
+    except onnx.defs.SchemaError:
+        return attrs  # unknown op: lowering will report it with all the others
+    out = dict(attrs)
+    for name, spec in schema.attributes.items():
+        if name in out or not spec.default_value.type:
+            continue
+        out[name] = _attr_value(spec.default_value)
+    return out
+
+
+def _constant_value(n: onnx.NodeProto) -> np.ndarray:
+    a = n.attribute[0]
+    v = _attr_value(a)
+    if a.name == "value":
+        return np.asarray(v)
+    if a.name in ("value_float", "value_floats"):
+        return np.asarray(v, np.float32)
+    if a.name in ("value_int", "value_ints"):
+        return np.asarray(v, np.int64)
+    if a.name == "sparse_value":
+        raise ModelError(f"Constant '{n.name}': sparse constants are not supported")
+    return np.asarray(v)

@@ -1,0 +1,154 @@
+"""Static memory plan: where every tensor lives while the model runs.
+
+Activations and scratch buffers share one arena; two buffers may overlap in
+the arena only if their lifetimes (the steps between definition and last use)
+do not. Placement is greedy by size, largest first, at the lowest offset that
+fits (the strategy TFLite's arena planner uses). Views share their source's
+storage, so their uses extend the source's lifetime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import Graph
+from ..lower.program import Buf, Const, LoweredNode, Scratch
+
+ALIGN = 64  # a cache line; also the widest vector load
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a storage lives: `space` is 'input', 'output', 'weights' or 'arena';
+    `index` the input/output position, `offset` bytes into the weights or arena."""
+
+    space: str
+    index: int = 0
+    offset: int = 0
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    weights: bytes
+    locations: dict[str, Location]  # value name or scratch key -> location
+    root: dict[str, str]  # value -> the value whose storage it shares (itself if none)
+    scratch_keys: dict[int, str] = field(default_factory=dict)  # id(Scratch) -> key
+    const_keys: dict[int, str] = field(default_factory=dict)  # id(Const) -> key
+
+    def location_of_value(self, value: str) -> Location:
+        return self.locations[self.root.get(value, value)]
+
+
+def plan_memory(g: Graph, lowered: list[LoweredNode], output_slots: dict[str, int]) -> MemoryPlan:
+    """`output_slots` names the storage written straight into each caller-provided
+    output buffer (a value, or a synthetic name a final copy writes to)."""
+    root = _resolve_aliases(g, lowered)
+    locations: dict[str, Location] = {}
+    for i, v in enumerate(g.inputs):
+        locations[v] = Location("input", i)
+    for v, j in output_slots.items():
+        locations[v] = Location("output", j)
+    weights, const_keys = _place_weights(g, lowered, root, locations)
+    intervals, sizes, scratch_keys = _lifetimes(g, lowered, root, locations)
+    offsets, arena = _place_greedy(intervals, sizes)
+    for key, off in offsets.items():
+        locations[key] = Location("arena", 0, off)
+    return MemoryPlan(arena, weights, locations, root, scratch_keys, const_keys)
+
+
+def _resolve_aliases(g: Graph, lowered: list[LoweredNode]) -> dict[str, str]:
+    root: dict[str, str] = {}
+    for ln in lowered:
+        if ln.alias_of is not None:
+            src = root.get(ln.alias_of, ln.alias_of)
+            for o in ln.outputs:
+                if o:
+                    root[o] = src
+    return root
+
+
+def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
+                   locations: dict[str, Location]) -> tuple[bytes, dict[int, str]]:
+    """Lay out every constant a kernel reads (graph constants and lowering's own
+    Const arrays) in one blob; constants nobody reads are left out."""
+    blob = bytearray()
+    const_keys: dict[int, str] = {}
+
+    def put(key: str, array: np.ndarray) -> None:
+        offset = _align(len(blob))
+        blob.extend(b"\0" * (offset - len(blob)))
+        blob.extend(np.ascontiguousarray(array).tobytes())
+        locations[key] = Location("weights", 0, offset)
+
+    for ln in lowered:
+        for call in ln.calls:
+            for a in call.args:
+                if isinstance(a, Buf):
+                    r = root.get(a.value, a.value)
+                    if r in g.constants and r not in locations:
+                        put(r, g.constants[r])
+                elif isinstance(a, Const) and id(a) not in const_keys:
+                    key = f"const:{ln.node_name}:{a.tag}:{len(const_keys)}"
+                    const_keys[id(a)] = key
+                    put(key, a.array)
+    return bytes(blob), const_keys
+
+
+def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
+               locations: dict[str, Location]):
+    """Per arena storage: (first step, last step) and size in bytes."""
+    intervals: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    scratch_keys: dict[int, str] = {}
+
+    def touch(key: str, step: int, nbytes: int) -> None:
+        if key in intervals:
+            intervals[key][1] = step
+        else:
+            intervals[key] = [step, step]
+            sizes[key] = nbytes
+
+    for step, ln in enumerate(lowered):
+        for o in ln.outputs:
+            r = root.get(o, o) if o else ""
+            if r and r not in locations:
+                touch(r, step, g.type_of(r).nbytes)
+        for call in ln.calls:
+            for a in call.args:
+                if isinstance(a, Buf):
+                    r = root.get(a.value, a.value)
+                    if r not in locations:
+                        touch(r, step, g.type_of(r).nbytes)
+                elif isinstance(a, Scratch):
+                    key = f"scratch:{ln.node_name}:{a.tag}:{len(scratch_keys)}"
+                    scratch_keys[id(a)] = key
+                    touch(key, step, a.nbytes)
+    return {k: tuple(v) for k, v in intervals.items()}, sizes, scratch_keys
+
+
+def _place_greedy(intervals: dict[str, tuple[int, int]],
+                  sizes: dict[str, int]) -> tuple[dict[str, int], int]:
+    order = sorted(intervals, key=lambda k: (-sizes[k], intervals[k][0], k))
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
+    offsets: dict[str, int] = {}
+    arena = 0
+    for key in order:
+        first, last = intervals[key]
+        size = _align(max(sizes[key], 1))
+        live = sorted((o, e) for o, e, f, l in placed if not (l < first or f > last))
+        offset = 0
+        for o, e in live:
+            if offset + size <= o:
+                break
+            offset = max(offset, e)
+        offsets[key] = offset
+        placed.append((offset, offset + size, first, last))
+        arena = max(arena, offset + size)
+    return offsets, arena

@@ -1,0 +1,121 @@
+"""The tiny runtime: loads a saved artifact and runs it.
+
+Needs only numpy and the C library (ctypes): no onnx, no llvmlite, no compiler.
+Memory is allocated once at load (weights, arena); run() validates the feeds
+before any native code is called, then makes one call into the model.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+FORMAT_VERSION = 1
+ALIGN = 64
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Mirrors onnxruntime's NodeArg: name, shape, type ('tensor(float)')."""
+
+    name: str
+    shape: list
+    dtype: str  # numpy dtype name
+
+    @property
+    def type(self) -> str:
+        return f"tensor({_ONNX_TYPE_NAMES.get(self.dtype, self.dtype)})"
+
+
+_ONNX_TYPE_NAMES = {"float32": "float", "float64": "double", "bool": "bool", "float16": "float16",
+                    "int8": "int8", "uint8": "uint8", "int16": "int16", "int32": "int32",
+                    "int64": "int64"}
+
+
+def aligned_empty(nbytes: int) -> np.ndarray:
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + nbytes]
+
+
+class NativeModel:
+    """A loaded artifact. Thread-safe: calls are serialized (they share one arena)."""
+
+    def __init__(self, directory: str):
+        with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
+            self.meta = json.load(f)
+        if self.meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{directory}: artifact format {self.meta.get('format')} is not "
+                             f"{FORMAT_VERSION}; recompile the model")
+        self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
+        self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
+        self._lib = ctypes.CDLL(os.path.join(directory, "model.so"))
+        self._entry = getattr(self._lib, self.meta["entry"])
+        self._entry.restype = ctypes.c_int32
+        self._entry.argtypes = [ctypes.c_void_p] * 4
+        blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
+        self._weights = aligned_empty(max(blob.size, 1))
+        self._weights[:blob.size] = blob
+        self._arena = aligned_empty(max(int(self.meta["arena_bytes"]), 1))
+        self._in_ptrs = (ctypes.c_void_p * max(len(self.inputs), 1))()
+        self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()
+        self._lock = threading.Lock()
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = self._check_feeds(feeds)
+        wanted = self._check_output_names(output_names)
+        outs = [np.empty(o.shape, o.dtype) for o in self.outputs]
+        with self._lock:
+            for i, a in enumerate(arrays):
+                self._in_ptrs[i] = a.ctypes.data
+            for j, o in enumerate(outs):
+                self._out_ptrs[j] = o.ctypes.data
+            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
+                                 self._arena.ctypes.data)
+        if status != 0:
+            raise RuntimeError(f"the model's native code returned status {status}")
+        return [outs[j] for j in wanted]
+
+    def _check_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise InputError("feeds must be a dict mapping input names to numpy arrays")
+        expected = [i.name for i in self.inputs]
+        unknown = [k for k in feeds if k not in expected]
+        missing = [k for k in expected if k not in feeds]
+        if unknown or missing:
+            raise InputError(f"wrong inputs: unknown {unknown}, missing {missing}; "
+                              f"the model's inputs are {expected}")
+        arrays = []
+        for info in self.inputs:
+            a = feeds[info.name]
+            if not isinstance(a, np.ndarray):
+                a = np.asarray(a)
+            if a.dtype != np.dtype(info.dtype):
+                raise InputError(f"input '{info.name}' has dtype {a.dtype}; "
+                                  f"expected {info.dtype}")
+            if list(a.shape) != list(info.shape):
+                raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
+                                  f"expected {info.shape}")
+            arrays.append(np.ascontiguousarray(a))
+        return arrays
+
+    def _check_output_names(self, names: list[str] | None) -> list[int]:
+        all_names = [o.name for o in self.outputs]
+        if names is None:
+            return list(range(len(all_names)))
+        bad = [n for n in names if n not in all_names]
+        if bad:
+            raise InputError(f"unknown output names {bad}; the model's outputs are {all_names}")
+        return [all_names.index(n) for n in names]
+
+
+def load(directory: str | os.PathLike) -> NativeModel:
+    """Load a saved artifact (a folder written by Artifact.save)."""
+    return NativeModel(os.fspath(directory))
