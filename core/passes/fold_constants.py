@@ -1,0 +1,136 @@
+"""fold_constants: evaluate at compile time every node whose inputs are known.
+
+A node is folded when all its inputs are constants (it is then run once with
+onnx's reference evaluator at the graph's opset), or when it only reads the
+static type of its input (Shape, Size). Folding is what turns the light model
+zoo's `ConstantOfShape` weights into real constants that BN folding and the
+Conv/Gemm lowerings can use.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from ..ir import Graph, Node, TensorType
+from .base import FunctionPass
+from .rewrite import NONDETERMINISTIC_OPS, is_onnx
+
+# A folded result above this size is kept as a computation, unless it feeds a
+# weight slot (those must be constants anyway to be packed at compile time).
+MAX_FOLDED_BYTES = 64 << 20
+
+# (op, input index) pairs whose operand the lowerings want as a constant.
+_WEIGHT_SLOTS = frozenset({("Conv", 1), ("Conv", 2), ("Gemm", 1), ("Gemm", 2), ("MatMul", 1)})
+
+
+def fold_constants(g: Graph) -> Graph:
+    constants: dict[str, np.ndarray] = dict(g.constants)
+    types = dict(g.types)
+    opset = g.opsets.get("", g.opsets.get("ai.onnx", 13))
+    weight_values = _weight_values(g)
+    nodes: list[Node] = []
+    for node in g.nodes:
+        folded = _try_fold(node, g, constants, opset)
+        if folded is not None and _fits(folded, weight_values):
+            for name, value in folded.items():
+                constants[name] = value
+                types[name] = TensorType.of(value)
+        else:
+            nodes.append(node)
+    return g.with_nodes(nodes, types=types, constants=constants)
+
+
+def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
+              opset: int) -> dict[str, np.ndarray] | None:
+    if not is_onnx(node) or node.op in NONDETERMINISTIC_OPS:
+        return None
+    if node.op in ("Shape", "Size"):
+        return _fold_from_type(node, g)
+    if not all(i in constants for i in node.inputs if i):
+        return None
+    if any(isinstance(v, Graph) for v in node.attrs.values()):
+        return None  # control flow: leave to a later stage
+    args = [constants[i] if i else None for i in node.inputs]
+    results = evaluate_node(node, args, opset)
+    if results is None:
+        return None
+    return dict(zip([o for o in node.outputs if o], results, strict=True))
+
+
+def _fold_from_type(node: Node, g: Graph) -> dict[str, np.ndarray] | None:
+    t = g.types.get(node.inputs[0])
+    if t is None or not t.is_static:
+        return None
+    if node.op == "Size":
+        return {node.outputs[0]: np.array(t.numel, dtype=np.int64)}
+    shape = list(t.shape)
+    start, end = node.attr("start", 0), node.attr("end", len(shape))
+    return {node.outputs[0]: np.array(shape[start:end], dtype=np.int64)}
+
+
+def _weight_values(g: Graph) -> set[str]:
+    return {n.inputs[k] for n in g.nodes for (op, k) in _WEIGHT_SLOTS
+            if n.op == op and len(n.inputs) > k and n.inputs[k]}
+
+
+def _fits(folded: Mapping[str, np.ndarray], weight_values: set[str]) -> bool:
+    return all(v.nbytes <= MAX_FOLDED_BYTES or k in weight_values for k, v in folded.items())
+
+
+def evaluate_node(node: Node, args: list[np.ndarray | None], opset: int) -> list[np.ndarray] | None:
+    """Run one ONNX node on numpy arguments (None = omitted input), or None when
+    onnx cannot run it. Results come in the order of the node's named outputs."""
+    inputs = tuple(f"x{k}" if a is not None else "" for k, a in enumerate(args))
+    outputs = tuple(f"y{k}" if o else "" for k, o in enumerate(node.outputs))
+    feeds = {x: a for x, a in zip(inputs, args, strict=True) if x}
+    try:
+        evaluator = _evaluator(node.op, _attr_key(node), inputs, outputs, opset)
+        results = evaluator.run(None, feeds)
+    except Exception:  # noqa: BLE001 - an op onnx cannot evaluate simply stays unfolded
+        return None
+    return [np.asarray(r) for r in results]
+
+
+def _attr_key(node: Node) -> tuple[bytes, ...]:
+    """Attributes as serialized protos: hashable, so evaluators can be cached."""
+    return tuple(a.SerializeToString() for a in to_onnx_attrs(node.op, node.attrs))
+
+
+@functools.lru_cache(maxsize=256)
+def _evaluator(op: str, attr_key: tuple[bytes, ...], inputs: tuple[str, ...],
+               outputs: tuple[str, ...], opset: int) -> ReferenceEvaluator:
+    node = helper.make_node(op, list(inputs), list(outputs))
+    node.attribute.extend(onnx.AttributeProto.FromString(b) for b in attr_key)
+    graph = helper.make_graph(
+        [node], "fold",
+        [helper.make_tensor_value_info(x, onnx.TensorProto.UNDEFINED, None) for x in inputs if x],
+        [helper.make_tensor_value_info(y, onnx.TensorProto.UNDEFINED, None) for y in outputs if y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return ReferenceEvaluator(model)
+
+
+def to_onnx_attrs(op: str, attrs: Mapping[str, Any]) -> list[onnx.AttributeProto]:
+    return [_to_onnx_attr(op, key, attrs[key]) for key in sorted(attrs)]
+
+
+def _to_onnx_attr(op: str, key: str, value: Any) -> onnx.AttributeProto:
+    if isinstance(value, np.ndarray):
+        value = numpy_helper.from_array(value)
+    if isinstance(value, (list, tuple)) and not value:
+        return helper.make_attribute(key, [], attr_type=_schema_attr_type(op, key))
+    return helper.make_attribute(key, value)
+
+
+def _schema_attr_type(op: str, key: str) -> onnx.AttributeProto.AttributeType:
+    # An empty list does not say what it is a list of; the schema does.
+    return onnx.defs.get_schema(op).attributes[key].type
+
+
+fold_constants_pass = FunctionPass("fold_constants", fold_constants)

@@ -1,0 +1,34 @@
+"""The default Graph -> Graph pipeline run before partitioning and lowering."""
+
+from __future__ import annotations
+
+from ..ir import Graph
+from .base import Pass, PassContext, Sequential
+from .dead_code import dead_code_pass
+from .fold_batchnorm import fold_batchnorm_pass
+from .fold_constants import fold_constants_pass
+from .fuse_epilogue import fuse_epilogue_pass
+from .simplify_shapes import simplify_shapes_pass
+
+
+def default_pipeline(fuse: bool = True) -> Sequential:
+    """Fold what is known, strip no-op views, merge affine ops into Conv weights,
+    then (unless `fuse` is False, e.g. to debug a lowering) fuse epilogues.
+
+    fold_constants runs twice: removing Identity/Dropout can hand a node all-constant
+    inputs, and BN folding needs its parameters as constants.
+    """
+    passes: list[Pass] = [
+        fold_constants_pass,
+        simplify_shapes_pass,
+        fold_constants_pass,
+        fold_batchnorm_pass,
+        dead_code_pass,
+    ]
+    if fuse:
+        passes.append(fuse_epilogue_pass)
+    return Sequential(passes, name="default_pipeline")
+
+
+def run_default_pipeline(graph: Graph, ctx: PassContext | None = None, fuse: bool = True) -> Graph:
+    return default_pipeline(fuse=fuse)(graph, ctx)
