@@ -1,1 +1,256 @@
-"""Placeholder; filled in by its owner."""
+"""Lowerings of elementwise ops: unary maps, broadcasting binary and variadic ops,
+inference BatchNormalization. All float32; kernels in codegen/kernels/elementwise.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..codegen.kernels import elementwise as K
+from ..ir import DType, Node
+from .program import Buf, Call, Const, LoweredNode
+from .registry import LowerContext, NotLowerable, lowers
+
+F32_MIN, F32_MAX = float(np.finfo(np.float32).min), float(np.finfo(np.float32).max)
+
+
+def require_f32(node: Node, ctx: LowerContext, names: Sequence[str] | None = None) -> None:
+    """NotLowerable unless every named value (default: all inputs and outputs) is float32."""
+    for v in names if names is not None else (*node.inputs, *node.outputs):
+        if v and ctx.graph.type_of(v).dtype != DType.float32:
+            raise NotLowerable(f"{v} is {ctx.graph.type_of(v).dtype.short}, only f32 is supported")
+
+
+def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:
+    t = ctx.graph.type_of(name)
+    if not t.is_static:
+        raise NotLowerable(f"{name} has a symbolic shape {t}")
+    return tuple(int(d) for d in t.shape)
+
+
+# ---------------------------------------------------------------------------
+# Unary
+
+
+def _unary_params(node: Node, ctx: LowerContext) -> tuple[str, tuple[float, ...], str]:
+    """(kernel op, f32 params, semantics of y[i] in terms of x[i])."""
+    op = node.op
+    simple = {"Relu": ("relu", "max(x[i], 0)"), "Sigmoid": ("sigmoid", "1 / (1 + exp(-x[i]))"),
+              "Tanh": ("tanh", "tanh(x[i])"), "Exp": ("exp", "exp(x[i])"),
+              "Log": ("log", "log(x[i])"), "Erf": ("erf", "erf(x[i])"),
+              "Neg": ("neg", "-x[i]"), "Abs": ("abs", "|x[i]|"), "Sqrt": ("sqrt", "sqrt(x[i])"),
+              "Reciprocal": ("reciprocal", "1 / x[i]"),
+              "HardSwish": ("hard_swish", "x[i] * clip(x[i] / 6 + 1/2, 0, 1)")}
+    if op in simple:
+        kop, sem = simple[op]
+        return kop, (), sem
+    if op == "LeakyRelu":
+        alpha = float(node.attr("alpha", 0.01))
+        return "leaky_relu", (alpha,), f"x[i] < 0 ? {alpha} * x[i] : x[i]"
+    if op == "HardSigmoid":
+        alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+        return "hard_sigmoid", (alpha, beta), f"clip({alpha} * x[i] + {beta}, 0, 1)"
+    if op == "Clip":
+        lo, hi = _clip_bounds(node, ctx)
+        return "clip", (lo, hi), f"min(max(x[i], {lo}), {hi})"
+    raise AssertionError(op)
+
+
+def _clip_bounds(node: Node, ctx: LowerContext) -> tuple[float, float]:
+    if ctx.graph.opsets.get("", 13) < 11:
+        return float(node.attr("min", F32_MIN)), float(node.attr("max", F32_MAX))
+    bounds = [F32_MIN, F32_MAX]
+    for k, name in enumerate(node.inputs[1:3]):
+        if not name:
+            continue
+        if not ctx.graph.is_const(name):
+            raise NotLowerable(f"Clip bound {name} is not a constant")
+        bounds[k] = float(np.asarray(ctx.graph.const(name)).reshape(()))
+    return bounds[0], bounds[1]
+
+
+@lowers("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Exp", "Log", "Erf", "Neg", "Abs",
+        "Sqrt", "Reciprocal", "HardSigmoid", "HardSwish")
+def lower_unary(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    require_f32(node, ctx, [x, y])
+    kop, params, sem = _unary_params(node, ctx)
+    return unary_node(node, ctx, kop, params, sem)
+
+
+def unary_node(node: Node, ctx: LowerContext, kop: str, params: tuple[float, ...],
+               sem: str) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    n = math.prod(shape_of(ctx, y))
+    call = Call(K.unary_kernel(kop), (Buf(x), Buf(y), n, *params))
+    return LoweredNode(node.name, node.op, node.outputs, [call], semantics=f"y[i] = {sem}",
+                       note=f"unary_{kop}: one vector loop over {n} elements")
+
+
+# ---------------------------------------------------------------------------
+# Broadcasting
+
+
+@dataclass(frozen=True)
+class BroadcastPlan:
+    """op(a, b) -> y as outer dims (count, a stride, b stride, y stride) around one
+    contiguous inner dim where each operand is a vector ('v') or a scalar ('s')."""
+
+    kinds: str
+    inner: int
+    outer: tuple[tuple[int, int, int, int], ...]
+
+
+def broadcast_plan(out: Sequence[int], a: Sequence[int], b: Sequence[int]) -> BroadcastPlan:
+    """Numpy broadcasting of a and b to `out`, with size-1 dims dropped and adjacent
+    dims merged wherever both operands walk them the same way."""
+    sa, sb, sy = _bcast_strides(a, out), _bcast_strides(b, out), _contiguous_strides(out)
+    dims: list[list[int]] = []  # [count, a stride, b stride, y stride], outer to inner
+    for k, count in enumerate(out):
+        if count == 1:
+            continue
+        d = [count, sa[k], sb[k], sy[k]]
+        if dims and all(dims[-1][j] == d[j] * count for j in (1, 2, 3)):
+            dims[-1] = [dims[-1][0] * count, *d[1:]]
+        else:
+            dims.append(d)
+    if not dims:
+        dims = [[1, 0, 0, 0]]
+    inner = dims[-1]
+    kinds = "".join("v" if s == 1 else "s" for s in inner[1:3])
+    return BroadcastPlan(kinds, inner[0], tuple(tuple(d) for d in dims[:-1]))
+
+
+def _contiguous_strides(shape: Sequence[int]) -> list[int]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return strides[::-1]
+
+
+def _bcast_strides(shape: Sequence[int], out: Sequence[int]) -> list[int]:
+    """Element strides of a contiguous `shape` read as `out` (0 where broadcast)."""
+    shape = [1] * (len(out) - len(shape)) + list(shape)
+    strides = _contiguous_strides(shape)
+    return [0 if s == 1 and o != 1 else st for s, o, st in zip(shape, out, strides, strict=True)]
+
+
+def broadcast_call(op: str, a: Buf | Const, b: Buf | Const, y: Buf, plan: BroadcastPlan,
+                   tag: str) -> Call:
+    if not plan.outer:
+        return Call(K.binary_kernel(op, plan.kinds, nd=False), (a, b, y, plan.inner))
+    if len(plan.outer) > K.MAX_OUTER_DIMS:
+        raise NotLowerable(f"broadcast needs {len(plan.outer)} outer dims, "
+                           f"at most {K.MAX_OUTER_DIMS} are supported")
+    pad = [(1, 0, 0, 0)] * (K.MAX_OUTER_DIMS - len(plan.outer))
+    table = np.array(pad + list(plan.outer), dtype=np.int64)
+    kernel = K.binary_kernel(op, plan.kinds, nd=True)
+    return Call(kernel, (a, b, y, Const(tag, table), plan.inner))
+
+
+def _index_expr(shape: Sequence[int], out: Sequence[int]) -> str:
+    lead = len(out) - len(shape)
+    return ",".join("0" if d == 1 and out[lead + k] != 1 else f"i{lead + k}"
+                    for k, d in enumerate(shape))
+
+
+# ---------------------------------------------------------------------------
+# Binary and variadic
+
+_BINARY = {"Add": ("add", "{a} + {b}"), "Sub": ("sub", "{a} - {b}"), "Mul": ("mul", "{a} * {b}"),
+           "Div": ("div", "{a} / {b}"), "Pow": ("pow", "{a} ^ {b}"),
+           "PRelu": ("prelu", "{a} < 0 ? {b} * {a} : {a}"),
+           "Sum": ("add", "{a} + {b}"), "Mean": ("add", "{a} + {b}"),
+           "Max": ("max", "max({a}, {b})"), "Min": ("min", "min({a}, {b})")}
+
+# Pow with a constant scalar exponent that has a cheaper exact form
+_POW_SPECIAL = {2.0: ("square", "x[i] * x[i]"), 0.5: ("sqrt", "sqrt(x[i])"),
+                -1.0: ("reciprocal", "1 / x[i]"), 1.0: ("identity", "x[i]")}
+
+
+@lowers("Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Sum", "Mean", "Max", "Min")
+def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
+    inputs = [i for i in node.inputs if i]
+    y = node.outputs[0]
+    require_f32(node, ctx, [inputs[0], y])
+    out = shape_of(ctx, y)
+    if node.op == "Pow" and (special := _pow_special(node, ctx, out)):
+        return special  # the exponent may be an integer constant here
+    require_f32(node, ctx)
+    if len(inputs) == 1:
+        return unary_node(node, ctx, "identity", (), "x[i]")
+    kop, fmt = _BINARY[node.op]
+    calls, terms = [], []
+    for k in range(1, len(inputs)):
+        a = inputs[0] if k == 1 else y
+        a_shape = shape_of(ctx, a) if k == 1 else out
+        b_shape = shape_of(ctx, inputs[k])
+        plan = broadcast_plan(out, a_shape, b_shape)
+        calls.append(broadcast_call(kop, Buf(a), Buf(inputs[k]), Buf(y), plan,
+                                    f"{node.name}.bcast{k}"))
+        if k == 1:
+            terms.append(f"x0[{_index_expr(a_shape, out)}]")
+        terms.append(f"x{k}[{_index_expr(b_shape, out)}]")
+    sem = terms[0]
+    for t in terms[1:]:
+        sem = fmt.format(a=sem, b=t)
+    if node.op == "Mean":
+        scale = Const(f"{node.name}.inv_count", np.array([1.0 / len(inputs)], np.float32))
+        n = math.prod(out)
+        calls.append(Call(K.binary_kernel("mul", "vs", nd=False), (Buf(y), scale, Buf(y), n)))
+        sem = f"({sem}) / {len(inputs)}"
+    idx = ",".join(f"i{k}" for k in range(len(out)))
+    kinds = ", ".join(c.kernel.name for c in calls)
+    return LoweredNode(node.name, node.op, node.outputs, calls, semantics=f"y[{idx}] = {sem}",
+                       note=f"{kinds}: broadcasting as outer loops around a vector inner loop")
+
+
+def _pow_special(node: Node, ctx: LowerContext, out: tuple[int, ...]) -> LoweredNode | None:
+    base, exponent = node.inputs[0], node.inputs[1]
+    if shape_of(ctx, base) != out or not ctx.graph.is_const(exponent):
+        return None
+    e = np.asarray(ctx.graph.const(exponent))
+    if e.size != 1 or float(e.reshape(())) not in _POW_SPECIAL:
+        return None
+    kop, sem = _POW_SPECIAL[float(e.reshape(()))]
+    return unary_node(node, ctx, kop, (), sem)
+
+
+# ---------------------------------------------------------------------------
+# BatchNormalization (inference)
+
+
+@lowers("BatchNormalization")
+def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, scale, bias, mean, var = node.inputs[:5]
+    y = node.outputs[0]
+    require_f32(node, ctx, [x, y])
+    if node.attr("training_mode", 0) or any(node.outputs[1:]):
+        raise NotLowerable("training-mode BatchNormalization (running stats outputs)")
+    params = [scale, bias, mean, var]
+    if not all(ctx.graph.is_const(p) for p in params):
+        raise NotLowerable("scale, bias, mean and var must be constants")
+    s, b, m, v = (np.asarray(ctx.graph.const(p), np.float64) for p in params)
+    eps = float(node.attr("epsilon", 1e-5))
+    a = s / np.sqrt(v + eps)
+    shift = b - m * a
+    shape = shape_of(ctx, x)
+    outer = shape[0]
+    # spatial=0 (opsets < 9) normalizes every element of a sample with its own statistics
+    channels = a.size
+    inner = math.prod(shape[1:]) // channels
+    if outer * channels * inner != math.prod(shape):
+        raise NotLowerable(f"statistics of shape {s.shape} do not match input {shape}")
+    call = Call(K.channel_affine_kernel(),
+                (Buf(x), Const(f"{node.name}.scale", a.astype(np.float32).ravel()),
+                 Const(f"{node.name}.shift", shift.astype(np.float32).ravel()), Buf(y),
+                 outer, channels, inner))
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics="y[n,c,i] = x[n,c,i] * a[c] + b[c], "
+                                 "a = scale / sqrt(var + eps), b = bias - mean * a",
+                       note="channel_affine: per-channel scale/shift folded at compile time")
