@@ -52,7 +52,9 @@ class _Importer:
         for init in self.g.initializer:
             self._add_constant(init.name, numpy_helper.to_array(init))
         for vi in itertools.chain(self.g.input, self.g.value_info, self.g.output):
-            if vi.name not in self.constants and vi.type.HasField("tensor_type"):
+            if vi.name in self.constants or not vi.type.HasField("tensor_type"):
+                continue
+            if vi.type.tensor_type.HasField("shape") or vi.name not in self.types:
                 self.types[vi.name] = self._tensor_type(vi)
         inputs = tuple(i.name for i in self.g.input if i.name not in self.constants)
         nodes = []
