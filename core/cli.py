@@ -1,0 +1,186 @@
+"""The `tinyc` command line: targets, compile, run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .errors import SpecError, TinycError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as e:
+        print(f"tinyc: error: {e}", file=sys.stderr)
+        return 2
+    except TinycError as e:
+        print(f"tinyc: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinyc", description="ONNX in, native code out.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("targets", help="list targets and the plugins that provide them")
+    t.set_defaults(func=_cmd_targets)
+
+    c = sub.add_parser("compile", help="compile a model into an artifact folder")
+    c.add_argument("model")
+    c.add_argument("--target", default="x86")
+    c.add_argument("-o", "--output", required=True, help="artifact folder to write")
+    c.add_argument("--emit", default="", help="also write listings: llvm, asm (comma list)")
+    c.add_argument("--report", action="store_true", help="print per node the kernels chosen")
+    c.set_defaults(func=_cmd_compile)
+
+    r = sub.add_parser("run", help="run a model or a compiled artifact folder")
+    r.add_argument("model", help="an .onnx file or an artifact folder")
+    r.add_argument("--target", default="x86")
+    r.add_argument("--inputs", help=".npz with one array per input (default: seeded random)")
+    r.add_argument("--outputs", help=".npz to write the outputs to")
+    r.add_argument("--check", action="store_true",
+                   help="compare with onnxruntime (or onnx.reference) and report the error")
+    r.set_defaults(func=_cmd_run)
+    return p
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from .target import registry, resolve_spec_by_name
+
+    reg = registry()
+    versions = {p.name: p for p in reg.plugins}
+    print(f"{'target':<16} {'backend':<10} {'plugin':<24} {'spec from':<18} status")
+    for name in sorted(reg.spec_files):
+        try:
+            spec = resolve_spec_by_name(name)
+        except TinycError as e:
+            print(f"{name:<16} {'?':<10} {'?':<24} {'?':<18} invalid spec: {e}")
+            continue
+        plugin = reg.backends.get(spec.backend, (None, None))[1]
+        status = _target_status(spec, reg)
+        who = f"{plugin} {versions[plugin].version}" if plugin in versions else "(not installed)"
+        print(f"{name:<16} {spec.backend:<10} {who:<24} {reg.spec_origin[name]:<18} {status}")
+    for p in reg.plugins:
+        if p.error:
+            print(f"plugin '{p.name}' ({p.origin} {p.version}) failed to load: {p.error}")
+    for e in reg.spec_errors:
+        print(f"invalid spec: {e}")
+    return 0
+
+
+def _target_status(spec, reg) -> str:
+    if spec.backend not in reg.backends:
+        return f"needs plugin tinyc-backend-{spec.backend}"
+    try:
+        reason = reg.backends[spec.backend][0].not_buildable_reason(spec)
+    except Exception as e:  # a plugin's bug must not break the listing
+        return f"plugin error: {e}"
+    return "ok" if reason is None else f"not buildable here: {reason}"
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from .compiler import CompileOptions, compile_model
+
+    emit = tuple(e.strip() for e in args.emit.split(",") if e.strip())
+    bad = [e for e in emit if e not in ("llvm", "asm")]
+    if bad:
+        raise TinycError(f"--emit takes llvm and/or asm, not {bad}")
+    opts = CompileOptions(emit=emit)
+    t0 = time.perf_counter()
+    art = compile_model(args.model, args.target, opts)
+    art.save(args.output)
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in opts.timings.items())
+    print(f"compiled {args.model} for {args.target} in {time.perf_counter() - t0:.2f}s "
+          f"({stages}) -> {args.output}")
+    print(f"  arena {art.meta['arena_bytes'] / 1e6:.2f} MB, weights {len(art.weights) / 1e6:.2f} MB, "
+          f"code {len(art.library) / 1e3:.1f} kB")
+    if args.report:
+        _print_report(art.report)
+    return 0
+
+
+def _print_report(report: list[dict]) -> None:
+    for r in report:
+        how = f"view of {r['view_of']}" if r["view_of"] else ", ".join(r["kernels"])
+        note = f"  [{r['note']}]" if r["note"] else ""
+        print(f"  {r['node']:<32} {r['op']:<20} {how}{note}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    if os.path.isdir(args.model):
+        from .runtime import load
+
+        model = load(args.model)
+        inputs, outputs = model.inputs, model.outputs
+        run = model.run
+    else:
+        from .session import InferenceSession
+
+        sess = InferenceSession(args.model, target=args.target)
+        inputs, outputs = sess.get_inputs(), sess.get_outputs()
+        run = sess.run
+    feeds = _read_feeds(args.inputs, inputs)
+    t0 = time.perf_counter()
+    results = run(None, feeds)
+    ms = (time.perf_counter() - t0) * 1e3
+    for info, value in zip(outputs, results, strict=True):
+        print(f"{info.name}: {value.dtype}{list(value.shape)} "
+              f"min {value.min():.5g} max {value.max():.5g} mean {value.mean():.5g}")
+    print(f"ran in {ms:.2f} ms")
+    if args.outputs:
+        np.savez(args.outputs, **{o.name: v for o, v in zip(outputs, results, strict=True)})
+    if args.check:
+        return _check(args.model, feeds, results, [o.name for o in outputs])
+    return 0
+
+
+def _read_feeds(path: str | None, inputs) -> dict:
+    import numpy as np
+
+    if path is None:
+        rng = np.random.default_rng(0)
+        print("no --inputs given: using seeded random inputs")
+        return {i.name: _random(rng, i) for i in inputs}
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _random(rng, info):
+    import numpy as np
+
+    dtype = np.dtype(info.dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(info.shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, info.shape).astype(dtype)
+    return rng.integers(0, 10, info.shape).astype(dtype)
+
+
+def _check(model: str, feeds: dict, results: list, names: list[str]) -> int:
+    import numpy as np
+
+    from .testing.reference import reference_outputs
+
+    if os.path.isdir(model):
+        raise TinycError("--check needs the .onnx model, not an artifact folder")
+    expected, oracle = reference_outputs(model, feeds, names)
+    worst = 0.0
+    for name, got, want in zip(names, results, expected, strict=True):
+        scale = max(float(np.abs(want).max()), 1e-6) if want.size else 1.0
+        err = float(np.abs(got.astype(np.float64) - want).max()) / scale if want.size else 0.0
+        worst = max(worst, err)
+        print(f"check {name} against {oracle}: max error {err:.2e} of the output range")
+    ok = worst <= 1e-3
+    print("check: PASS" if ok else "check: FAIL (tolerance 1e-3 of the output range)")
+    return 0 if ok else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
