@@ -20,12 +20,17 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+_SUBMODULES = ("runtime", "ir", "passes", "target", "testing", "frontend", "lower", "codegen")
 
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tinyc.{name}")
     raise AttributeError(f"module 'tinyc' has no attribute {name!r}")
 
 

@@ -10,7 +10,7 @@ Conv/Gemm lowerings can use.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -30,21 +30,36 @@ MAX_FOLDED_BYTES = 64 << 20
 _WEIGHT_SLOTS = frozenset({("Conv", 1), ("Conv", 2), ("Gemm", 1), ("Gemm", 2), ("MatMul", 1)})
 
 
-def fold_constants(g: Graph) -> Graph:
+def fold_constants(g: Graph, max_bytes: int = MAX_FOLDED_BYTES) -> Graph:
     constants: dict[str, np.ndarray] = dict(g.constants)
     types = dict(g.types)
     opset = g.opsets.get("", g.opsets.get("ai.onnx", 13))
-    weight_values = _weight_values(g)
+    size_ok = _SizeLimit(max_bytes, may_exceed=_weight_values(g))
     nodes: list[Node] = []
     for node in g.nodes:
-        folded = _try_fold(node, g, constants, opset)
-        if folded is not None and _fits(folded, weight_values):
-            for name, value in folded.items():
-                constants[name] = value
-                types[name] = TensorType.of(value)
-        else:
+        folded = None
+        if size_ok(node.outputs, g.types):  # checked first so a huge result is never built
+            folded = _try_fold(node, g, constants, opset)
+        if folded is None or not size_ok(folded, {k: TensorType.of(v) for k, v in folded.items()}):
             nodes.append(node)
+            continue
+        constants.update(folded)
+        types.update({name: TensorType.of(value) for name, value in folded.items()})
     return g.with_nodes(nodes, types=types, constants=constants)
+
+
+class _SizeLimit:
+    """A value may become a constant if it is small, or if a weight slot reads it."""
+
+    def __init__(self, max_bytes: int, may_exceed: set[str]):
+        self.max_bytes = max_bytes
+        self.may_exceed = may_exceed
+
+    def __call__(self, names: Iterable[str], types: Mapping[str, TensorType]) -> bool:
+        return all(self._ok(n, types[n]) for n in names if n in types)
+
+    def _ok(self, name: str, t: TensorType) -> bool:
+        return not t.is_static or t.nbytes <= self.max_bytes or name in self.may_exceed
 
 
 def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
@@ -78,10 +93,6 @@ def _fold_from_type(node: Node, g: Graph) -> dict[str, np.ndarray] | None:
 def _weight_values(g: Graph) -> set[str]:
     return {n.inputs[k] for n in g.nodes for (op, k) in _WEIGHT_SLOTS
             if n.op == op and len(n.inputs) > k and n.inputs[k]}
-
-
-def _fits(folded: Mapping[str, np.ndarray], weight_values: set[str]) -> bool:
-    return all(v.nbytes <= MAX_FOLDED_BYTES or k in weight_values for k, v in folded.items())
 
 
 def evaluate_node(node: Node, args: list[np.ndarray | None], opset: int) -> list[np.ndarray] | None:

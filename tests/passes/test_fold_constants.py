@@ -3,7 +3,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
 from tinyc.ir import DType, assert_structurally_equal
 from tinyc.passes import FunctionPass, fold_constants, fold_constants_pass
 

@@ -132,3 +132,21 @@ def int_like(t: ir.Type, value: int, width: int = 32) -> ir.Constant:
 def int_type_like(t: ir.Type, width: int = 32) -> ir.Type:
     it = ir.IntType(width)
     return U.vec(it, t.count) if isinstance(t, ir.VectorType) else it
+
+
+def max_nnan(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """maxnum promising no NaNs but allowing infinities: one vmaxps, and a -inf
+    identity element (the full 'fast' set would make -inf operands poison)."""
+    t = x.type
+    sfx = f"v{t.count}f32" if isinstance(t, ir.VectorType) else "f32"
+    fn = U.intrinsic(b.module, f"llvm.maxnum.{sfx}", t, [t, t])
+    return b.call(fn, [x, y], fastmath=("nnan",))
+
+
+def entry_alloca(b: ir.IRBuilder, t: ir.Type, name: str = "") -> ir.Value:
+    """A stack slot in the entry block, where mem2reg turns it into SSA values:
+    the easy way to carry an accumulator across a main loop and its masked tail."""
+    entry = b.function.entry_basic_block
+    at_entry = ir.IRBuilder(entry)
+    at_entry.position_at_start(entry)
+    return at_entry.alloca(t, name=name)
