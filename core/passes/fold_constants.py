@@ -66,6 +66,8 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
               opset: int) -> dict[str, np.ndarray] | None:
     if not is_onnx(node) or node.op in NONDETERMINISTIC_OPS:
         return None
+    if node.op == "BatchNormalization" and opset < 14:
+        return None  # onnx's reference takes an explicit momentum to mean training mode
     if node.op in ("Shape", "Size"):
         return _fold_from_type(node, g)
     if not all(i in constants for i in node.inputs if i):
