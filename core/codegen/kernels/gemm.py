@@ -1,0 +1,286 @@
+"""The fp32 GEMM driver: C = epilogue(A @ B), blocked BLIS-style around the
+register-tiled micro-kernel of gemm_ukernel.py.
+
+Loop nest, per batch item (outermost first):
+
+    jc  N in NC-column blocks      (independent: the place to split across threads)
+    pc  K in KC-row blocks         pack B[pc:pc+KC, jc:jc+NC] into panels (L2-sized)
+    ic  M in MC-row blocks         pack A[ic:ic+MC, pc:pc+KC] into panels
+    ir  MR-row panels of A         the A micro-panel (MR x KC) stays in L1 ...
+    jr  NR-column panels of B      ... while B micro-panels stream from L2
+        micro-kernel: C tile MR x NR (+= over K blocks, epilogue on the last)
+
+Operands that are constants (conv weights, Gemm/MatMul weights) arrive already
+packed (numpy, at compile time, see pack.py) and skip their packing step. A
+conv's B is built by the im2col packer straight from the image. Shapes,
+strides and block sizes are runtime arguments: one function per
+(tile, operand sources, epilogue) serves every layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llvmlite.ir as ir
+
+from ..kernel import F32, I64, PTR, Kernel
+from ..llvm_util import F32 as F32T
+from ..llvm_util import I64 as I64T
+from ..llvm_util import PTR as PTRT
+from ..llvm_util import define, for_range, gep, i64
+from ..machine import CpuTarget
+from .gemm_epilogue import Epilogue, EpilogueValues
+from .gemm_ukernel import MicroTile, get_ukernel
+from .pack import get_pack_a_strided, get_pack_b_strided
+from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
+
+A_SOURCES = ("packed", "strided")  # packed: [M/MR][K][MR] constant; strided: a[m*sam + k*sak]
+B_SOURCES = ("packed", "strided", "im2col")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
+
+
+def default_tile(lanes: int, m: int) -> tuple[int, int]:
+    """(MR, NV) for f32 vectors of `lanes`: MR x NV accumulators plus NV B vectors
+    and a broadcast must fit the register file (32 zmm with AVX-512, 16 ymm with
+    AVX2). Few rows (a GEMV-like M) get a thinner tile instead of wasted rows."""
+    mr, nv = (8, 3) if lanes >= 16 else (6, 2)
+    return min(mr, max(1, m)), nv
+
+
+@dataclass(frozen=True)
+class GemmSpec:
+    mr: int
+    nv: int
+    lanes: int
+    a_src: str = "packed"
+    b_src: str = "strided"
+    epi: Epilogue = field(default_factory=Epilogue)
+
+    def __post_init__(self) -> None:
+        if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
+            raise ValueError(f"bad operand sources {self.a_src}/{self.b_src}")
+
+    @property
+    def nr(self) -> int:
+        return self.nv * self.lanes
+
+    @property
+    def name(self) -> str:
+        return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}"
+                f"_{self.epi.tag}")
+
+    def params(self) -> list[tuple[str, str]]:
+        out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
+        out += [(n, I64) for n in ("M", "N", "K", "ldc", "kc", "mc", "nc")]
+        out += [(n, I64) for n in ("batch", "a_bstride", "b_bstride", "c_bstride")]
+        if self.a_src == "strided":
+            out += [("sam", I64), ("sak", I64)]
+        if self.b_src == "strided":
+            out += [("sbk", I64), ("sbn", I64)]
+        if self.b_src == "im2col":
+            out += [(n, I64) for n in IM2COL_GEOMETRY]
+        out += self.epi.params()
+        if self.epi.bias != "none":
+            out.append(("bias_bstride", I64))
+        if self.epi.residual:
+            out.append(("res_bstride", I64))
+        return out
+
+    def args(self, values: dict[str, object]) -> tuple[object, ...]:
+        """Arguments in signature order from a dict by parameter name."""
+        names = [n for n, _ in self.params()]
+        missing = set(names) - set(values)
+        extra = set(values) - set(names)
+        if missing or extra:
+            raise ValueError(f"{self.name}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        return tuple(values[n] for n in names)
+
+    def kernel(self) -> Kernel:
+        return Kernel(self.name, tuple(k for _, k in self.params()),
+                      lambda module, target: build_gemm(module, target, self))
+
+
+@dataclass(frozen=True)
+class Blocking:
+    kc: int
+    mc: int
+    nc: int
+
+
+def choose_blocking(spec: GemmSpec, m: int, n: int, k: int) -> Blocking:
+    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well
+    inside L2; MC bounds the packed A block (A panels are reused from L1)."""
+    blocks = -(-k // 256)
+    kc = -(-k // blocks)
+    nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
+    nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
+    mc = -(-min(m, 384) // spec.mr) * spec.mr
+    return Blocking(kc, mc, nc)
+
+
+def scratch_bytes(spec: GemmSpec, blk: Blocking) -> int:
+    """Packed A block, then packed B block, each 64-byte aligned."""
+    return 4 * (_a_block_floats(spec, blk) + _b_block_floats(spec, blk))
+
+
+def _a_block_floats(spec: GemmSpec, blk: Blocking) -> int:
+    if spec.a_src == "packed":
+        return 0
+    return _round16(-(-blk.mc // spec.mr) * spec.mr * blk.kc)
+
+
+def _b_block_floats(spec: GemmSpec, blk: Blocking) -> int:
+    if spec.b_src == "packed":
+        return 0
+    return _round16(-(-blk.nc // spec.nr) * spec.nr * blk.kc)
+
+
+def _round16(x: int) -> int:
+    return -(-x // 16) * 16
+
+
+# ---- code generation ----
+
+_LLVM = {PTR: PTRT, I64: I64T, F32: F32T}
+
+
+def build_gemm(module: ir.Module, target: CpuTarget, spec: GemmSpec) -> ir.Function:
+    if target.f32_lanes != spec.lanes:
+        raise ValueError(f"{spec.name} built for a target with {target.f32_lanes} lanes")
+    names = [n for n, _ in spec.params()]
+    fn, b = define(module, spec.name, [_LLVM[k] for _, k in spec.params()], names)
+    v = dict(zip(names, fn.args, strict=True))
+    with for_range(b, 0, v["batch"], name="batch") as item:
+        per_item = dict(v)
+        for ptr, stride in (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride"),
+                            ("bias", "bias_bstride"), ("res", "res_bstride")):
+            if ptr in v:
+                per_item[ptr] = gep(b, v[ptr], b.mul(item, v[stride]))
+        _blocked(b, spec, per_item)
+    b.ret_void()
+    return fn
+
+
+def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
+    a_floats = i64(0)
+    if spec.a_src == "strided":
+        panels = _ceil_div(b, v["mc"], spec.mr)
+        a_floats = _round16_ir(b, b.mul(panels, b.mul(v["kc"], i64(spec.mr))))
+    b_scratch = gep(b, v["scratch"], a_floats)
+    with for_range(b, 0, _ceil_div(b, v["N"], v["nc"]), name="jc") as jb:
+        jc = b.mul(jb, v["nc"])
+        ncur = _min(b, v["nc"], b.sub(v["N"], jc))
+        with for_range(b, 0, _ceil_div(b, v["K"], v["kc"]), name="pc") as pb:
+            pc = b.mul(pb, v["kc"])
+            kcur = _min(b, v["kc"], b.sub(v["K"], pc))
+            blk = _Block(jc=jc, ncur=ncur, pc=pc, kcur=kcur,
+                         first=b.zext(b.icmp_signed("==", pc, i64(0)), I64T),
+                         last=b.zext(b.icmp_signed("==", b.add(pc, kcur), v["K"]), I64T))
+            blk.b_ptr, blk.b_pstride = _b_block(b, spec, v, blk, b_scratch)
+            with for_range(b, 0, _ceil_div(b, v["M"], v["mc"]), name="ic") as ib:
+                blk.ic = b.mul(ib, v["mc"])
+                blk.mcur = _min(b, v["mc"], b.sub(v["M"], blk.ic))
+                blk.a_ptr, blk.a_pstride = _a_block(b, spec, v, blk)
+                _micro_tiles(b, spec, v, blk)
+
+
+@dataclass
+class _Block:
+    """Loop values of the current (jc, pc, ic) block."""
+
+    jc: ir.Value
+    ncur: ir.Value
+    pc: ir.Value
+    kcur: ir.Value
+    first: ir.Value  # i64 0/1: first K block (C is overwritten)
+    last: ir.Value  # i64 0/1: last K block (epilogue)
+    ic: ir.Value | None = None
+    mcur: ir.Value | None = None
+    a_ptr: ir.Value | None = None  # first A micro-panel of the block
+    a_pstride: ir.Value | None = None  # floats between A micro-panels
+    b_ptr: ir.Value | None = None
+    b_pstride: ir.Value | None = None
+
+
+def _b_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Block,
+             scratch: ir.Value) -> tuple[ir.Value, ir.Value]:
+    nr = i64(spec.nr)
+    if spec.b_src == "packed":  # [N/NR][K][NR]; jc is a multiple of NR
+        start = b.add(b.mul(b.sdiv(blk.jc, nr), b.mul(v["K"], nr)), b.mul(blk.pc, nr))
+        return gep(b, v["b"], start), b.mul(v["K"], nr)
+    module = b.module
+    if spec.b_src == "strided":
+        src = gep(b, v["b"], b.add(b.mul(blk.pc, v["sbk"]), b.mul(blk.jc, v["sbn"])))
+        b.call(get_pack_b_strided(module, spec.nv, spec.lanes),
+               [scratch, src, v["sbk"], v["sbn"], blk.kcur, blk.ncur])
+    else:
+        b.call(get_pack_im2col(module, spec.nv, spec.lanes),
+               [scratch, v["b"], blk.kcur, blk.ncur, blk.pc, blk.jc]
+               + [v[n] for n in IM2COL_GEOMETRY])
+    return scratch, b.mul(blk.kcur, nr)
+
+
+def _a_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
+             blk: _Block) -> tuple[ir.Value, ir.Value]:
+    mr = i64(spec.mr)
+    if spec.a_src == "packed":  # [M/MR][K][MR]; ic is a multiple of MR
+        start = b.add(b.mul(b.sdiv(blk.ic, mr), b.mul(v["K"], mr)), b.mul(blk.pc, mr))
+        return gep(b, v["a"], start), b.mul(v["K"], mr)
+    src = gep(b, v["a"], b.add(b.mul(blk.ic, v["sam"]), b.mul(blk.pc, v["sak"])))
+    b.call(get_pack_a_strided(b.module, spec.mr),
+           [v["scratch"], src, v["sam"], v["sak"], blk.mcur, blk.kcur])
+    return v["scratch"], b.mul(blk.kcur, mr)
+
+
+def _micro_tiles(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Block) -> None:
+    epi = EpilogueValues(spec.epi, {n: v[n] for n, _ in spec.epi.params()})
+    with for_range(b, 0, _ceil_div(b, blk.mcur, spec.mr), name="ir") as ip:
+        row = b.add(blk.ic, b.mul(ip, i64(spec.mr)))
+        mr_valid = _min(b, i64(spec.mr), b.sub(blk.mcur, b.mul(ip, i64(spec.mr))))
+        a_ptr = gep(b, blk.a_ptr, b.mul(ip, blk.a_pstride))
+        with for_range(b, 0, _ceil_div(b, blk.ncur, spec.nr), name="jr") as jp:
+            col = b.add(blk.jc, b.mul(jp, i64(spec.nr)))
+            nr_valid = _min(b, i64(spec.nr), b.sub(blk.ncur, b.mul(jp, i64(spec.nr))))
+            c_ptr = gep(b, v["c"], b.add(b.mul(row, v["ldc"]), col))
+            args = [a_ptr, gep(b, blk.b_ptr, b.mul(jp, blk.b_pstride)), blk.kcur, c_ptr,
+                    v["ldc"], mr_valid, nr_valid, blk.first, blk.last]
+            args += epi.at(b, row, col).args()
+            _call_by_width(b, spec, nr_valid, args)
+
+
+def _call_by_width(b: ir.IRBuilder, spec: GemmSpec, nr_valid: ir.Value,
+                   args: list[ir.Value]) -> None:
+    """The full-width micro-kernel, or for a narrow last panel one that computes
+    only the vectors holding valid columns."""
+    def kernel(nv: int) -> ir.Function:
+        return get_ukernel(b.module, MicroTile(spec.mr, nv, spec.nv, spec.lanes), spec.epi)
+
+    if spec.nv == 1:
+        b.call(kernel(1), args)
+        return
+    vectors = _ceil_div(b, nr_valid, spec.lanes)
+    merge = b.append_basic_block("width.done")
+    default = b.append_basic_block("width.full")
+    switch = b.switch(vectors, default)
+    for nv in range(1, spec.nv):
+        case = b.append_basic_block(f"width.{nv}")
+        switch.add_case(i64(nv), case)
+        b.position_at_end(case)
+        b.call(kernel(nv), args)
+        b.branch(merge)
+    b.position_at_end(default)
+    b.call(kernel(spec.nv), args)
+    b.branch(merge)
+    b.position_at_end(merge)
+
+
+def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: ir.Value | int) -> ir.Value:
+    d = i64(d) if isinstance(d, int) else d
+    return b.sdiv(b.add(x, b.sub(d, i64(1))), d)
+
+
+def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _round16_ir(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    return b.mul(_ceil_div(b, x, 16), i64(16))

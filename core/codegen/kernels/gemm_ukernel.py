@@ -1,0 +1,191 @@
+"""The register-tiled fp32 GEMM micro-kernel (BLIS style).
+
+It computes one MR x NR tile of C from a packed A micro-panel (for each k, MR
+consecutive values of A's column k) and a packed B micro-panel (for each k, NR
+consecutive values of B's row k):
+
+    acc[r][j] += splat(A[k, r]) * B[k, j*lanes : (j+1)*lanes]    (llvm.fma)
+
+MR x NV accumulators live in vector registers for the whole K loop (on
+AVX-512: 8 x 3 zmm + 3 B vectors + 1 broadcast = 28 of 32 registers). The tile
+is then written once per K block:
+- `first` K block: C = acc (C may hold garbage), otherwise C += acc;
+- `last` K block: the fused epilogue (bias, residual, clip) is applied.
+Full tiles use plain vector stores; edge tiles (fewer valid rows or columns)
+spill the accumulators to a small stack tile and copy the valid part with
+masked loads/stores, so memory outside C is never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from ..llvm_util import (
+    F32,
+    I64,
+    PTR,
+    define,
+    fadd,
+    fma,
+    for_range,
+    i64,
+    load,
+    load_vec,
+    splat,
+    store_vec,
+    vec,
+)
+from .gemm_epilogue import Epilogue, EpilogueValues
+from .gemm_simd import masked_load, masked_store, prefix_mask, raw_gep, stack_floats
+
+
+@dataclass(frozen=True)
+class MicroTile:
+    mr: int  # rows of C per tile = values of A per k in a packed A panel
+    nv: int  # vectors of C computed per tile row
+    nv_pack: int  # vectors per k in a packed B panel (nv < nv_pack for a narrow edge panel)
+    lanes: int  # f32 lanes per vector
+
+    @property
+    def nr(self) -> int:
+        return self.nv * self.lanes
+
+    @property
+    def nr_pack(self) -> int:
+        return self.nv_pack * self.lanes
+
+
+UKERNEL_PARAMS = ["a", "b", "kc", "c", "ldc", "mr_valid", "nr_valid", "first", "last"]
+
+
+def ukernel_name(tile: MicroTile, epi: Epilogue) -> str:
+    return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}"
+
+
+def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Function:
+    """The micro-kernel for (tile, epilogue) in `module`, defined on first use.
+
+    Signature: (a, b, kc >= 1, c, ldc, mr_valid, nr_valid, first, last, *epilogue).
+    """
+    name = ukernel_name(tile, epi)
+    if name in module.globals:
+        return module.globals[name]
+    types = [PTR, PTR, I64, PTR, I64, I64, I64, I64, I64]
+    types += [_LLVM_KIND[k] for _, k in epi.params()]
+    names = UKERNEL_PARAMS + [n for n, _ in epi.params()]
+    fn, b = define(module, name, types, names, noalias=False)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")  # keeps the hot loop one clean, inspectable function
+    args = dict(zip(names, fn.args, strict=True))
+    epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
+    spill = stack_floats(b, tile.mr * tile.nr, "spill")
+    accs = _k_loop(b, tile, args)
+    full = b.and_(b.icmp_signed("==", args["mr_valid"], i64(tile.mr)),
+                  b.icmp_signed("==", args["nr_valid"], i64(tile.nr)))
+    with b.if_else(full) as (then, otherwise):
+        with then:
+            _store_full_tile(b, tile, accs, args, epi_values)
+        with otherwise:
+            _store_edge_tile(b, tile, accs, args, epi_values, spill)
+    b.ret_void()
+    return fn
+
+
+_LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
+
+
+def _k_loop(b: ir.IRBuilder, tile: MicroTile, args: dict[str, ir.Value]) -> list[list[ir.Value]]:
+    """The FMA loop over k (kc >= 1); returns the accumulators as [row][vector]."""
+    n = tile.lanes
+    zero = ir.Constant(vec(F32, n), None)
+    pre = b.block
+    body = b.append_basic_block("k.body")
+    b.branch(body)
+    b.position_at_end(body)
+    k = b.phi(I64, name="k")
+    k.add_incoming(i64(0), pre)
+    phis = [[b.phi(vec(F32, n), name=f"acc{r}_{j}") for j in range(tile.nv)]
+            for r in range(tile.mr)]
+    b_row = b.mul(k, i64(tile.nr_pack))
+    b_vecs = [load_vec(b, args["b"], b.add(b_row, i64(j * n)), n) for j in range(tile.nv)]
+    a_row = b.mul(k, i64(tile.mr))
+    new = []
+    for r in range(tile.mr):
+        a_r = splat(b, load(b, args["a"], b.add(a_row, i64(r))), n)
+        new.append([fma(b, a_r, b_vecs[j], phis[r][j]) for j in range(tile.nv)])
+    k_next = b.add(k, i64(1), name="k.next", flags=("nsw",))
+    latch = b.block
+    k.add_incoming(k_next, latch)
+    for r in range(tile.mr):
+        for j in range(tile.nv):
+            phis[r][j].add_incoming(zero, pre)
+            phis[r][j].add_incoming(new[r][j], latch)
+    done = b.append_basic_block("k.done")
+    b.cbranch(b.icmp_signed("<", k_next, args["kc"]), body, done)
+    b.position_at_end(done)
+    return new
+
+
+def _store_full_tile(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],
+                     args: dict[str, ir.Value], epi: EpilogueValues) -> None:
+    """Four straight-line variants, by (first K block?, last K block?)."""
+    first = b.icmp_signed("!=", args["first"], i64(0))
+    last = b.icmp_signed("!=", args["last"], i64(0))
+    with b.if_else(first) as (is_first, is_later):
+        with is_first:
+            _full_variants(b, tile, accs, args, epi, last, accumulate=False)
+        with is_later:
+            _full_variants(b, tile, accs, args, epi, last, accumulate=True)
+
+
+def _full_variants(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],
+                   args: dict[str, ir.Value], epi: EpilogueValues, last: ir.Value,
+                   accumulate: bool) -> None:
+    with b.if_else(last) as (is_last, not_last):
+        with is_last:
+            _full_stores(b, tile, accs, args, epi, accumulate)
+        with not_last:
+            _full_stores(b, tile, accs, args, None, accumulate)
+
+
+def _full_stores(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],
+                 args: dict[str, ir.Value], epi: EpilogueValues | None,
+                 accumulate: bool) -> None:
+    n = tile.lanes
+    for r in range(tile.mr):
+        row = b.mul(i64(r), args["ldc"])
+        for j in range(tile.nv):
+            index = b.add(row, i64(j * n))
+            v = accs[r][j]
+            if accumulate:
+                v = fadd(b, v, load_vec(b, args["c"], index, n))
+            if epi is not None:
+                v = epi.apply(b, v, i64(r), i64(j * n))
+            store_vec(b, v, args["c"], index)
+
+
+def _store_edge_tile(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],
+                     args: dict[str, ir.Value], epi: EpilogueValues,
+                     spill: ir.Value) -> None:
+    """Partial tile: spill, then copy rows < mr_valid, lanes < nr_valid with masks.
+    Not hot (at most one tile row and column per block), so runtime branches are fine."""
+    n = tile.lanes
+    for r in range(tile.mr):
+        for j in range(tile.nv):
+            store_vec(b, accs[r][j], spill, i64(r * tile.nr + j * n))
+    first = b.icmp_signed("!=", args["first"], i64(0))
+    last = b.icmp_signed("!=", args["last"], i64(0))
+    with for_range(b, 0, args["mr_valid"], name="r") as r:
+        for j in range(tile.nv):
+            mask = prefix_mask(b, b.sub(args["nr_valid"], i64(j * n)), n)
+            ptr = raw_gep(b, args["c"], b.add(b.mul(r, args["ldc"]), i64(j * n)))
+            v = load_vec(b, spill, b.add(b.mul(r, i64(tile.nr)), i64(j * n)), n)
+            old = masked_load(b, ptr, mask, n)
+            v = b.select(first, v, fadd(b, v, old))
+            with b.if_then(last):
+                fused = epi.apply(b, v, r, i64(j * n), mask)
+                masked_store(b, fused, ptr, mask)
+            with b.if_then(b.not_(last)):
+                masked_store(b, v, ptr, mask)

@@ -1,0 +1,160 @@
+"""im2col straight into packed B panels, one (K block x N block) at a time.
+
+For a conv, B[k, n] with k = (ci, ky, kx) and n = (y, x) is
+    X[ci, y*sh + ky*dh - ph, x*sw + kx*dw - pw]   (0 outside the image).
+A panel column vector covers `lanes` consecutive output pixels. With unit
+W-stride and Wo >= lanes it spans at most two output rows, each a contiguous
+run of one input row, so it is two masked vector loads (the masks do the
+padding); otherwise it is one masked gather. The per-pixel (y, x) decomposition
+is done once per panel and the (ci, ky, kx) walk is carried across k, so the
+inner loop has no divisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from ..llvm_util import I64, PTR, define, for_range, gep, i64, splat, store_vec
+from .gemm_simd import (
+    gather,
+    in_range,
+    lane_ids,
+    masked_load,
+    raw_gep,
+    splat_i32,
+)
+
+IM2COL_GEOMETRY = ["H", "W", "kh", "kw", "sh", "sw", "dh", "dw", "ph", "pw", "Wo"]
+_PARAMS = ["dst", "x", "kcur", "ncur", "k0", "n0"] + IM2COL_GEOMETRY
+
+
+def get_pack_im2col(module: ir.Module, nv: int, lanes: int) -> ir.Function:
+    """pack(dst, x, kcur, ncur, k0, n0, H, W, kh, kw, sh, sw, dh, dw, ph, pw, Wo).
+
+    x points at channel 0 of one image (of one group); the block is rows
+    [k0, k0+kcur) and columns [n0, n0+ncur) of the virtual im2col matrix."""
+    name = f"pack_im2col_f32_{nv}v{lanes}"
+    if name in module.globals:
+        return module.globals[name]
+    fn, b = define(module, name, [PTR, PTR] + [I64] * (len(_PARAMS) - 2), _PARAMS, noalias=True)
+    fn.linkage = "internal"
+    g = dict(zip(_PARAMS, fn.args, strict=True))
+    two_row_loads = b.and_(b.icmp_signed("==", g["sw"], i64(1)),
+                           b.icmp_signed(">=", g["Wo"], i64(lanes)))
+    with b.if_else(two_row_loads) as (rows, gathers):
+        with rows:
+            _panels(b, g, nv, lanes, contiguous=True)
+        with gathers:
+            _panels(b, g, nv, lanes, contiguous=False)
+    b.ret_void()
+    return fn
+
+
+@dataclass
+class _Pixels:
+    """Per-panel facts about one vector of output pixels."""
+
+    valid: ir.Value  # lanes inside the block
+    iy: ir.Value  # input row of each lane for ky = 0 (<lanes x i32>)
+    ix: ir.Value  # input column of each lane for kx = 0
+    row0: ir.Value  # lanes on the vector's first output row (contiguous mode)
+    row1: ir.Value  # lanes on the next output row
+    iy0: ir.Value  # scalar input row of row0 (i64)
+    ix0: ir.Value  # scalar input column of lane 0 (i64)
+
+
+def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: int) -> _Pixels:
+    n = b.add(lane_ids(lanes), splat_i32(b, n_first, lanes))
+    valid = b.icmp_signed("<", n, splat_i32(b, b.add(g["n0"], g["ncur"]), lanes))
+    wo = splat_i32(b, g["Wo"], lanes)
+    y = b.sdiv(n, wo)
+    x = b.sub(n, b.mul(y, wo))
+    iy = b.sub(b.mul(y, splat_i32(b, g["sh"], lanes)), splat_i32(b, g["ph"], lanes))
+    ix = b.sub(b.mul(x, splat_i32(b, g["sw"], lanes)), splat_i32(b, g["pw"], lanes))
+    y0 = b.sdiv(n_first, g["Wo"])
+    x0 = b.sub(n_first, b.mul(y0, g["Wo"]))
+    row0 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, y0, lanes)))
+    row1 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, b.add(y0, i64(1)), lanes)))
+    iy0 = b.sub(b.mul(y0, g["sh"]), g["ph"])
+    ix0 = b.sub(x0, g["pw"])
+    return _Pixels(valid, iy, ix, row0, row1, iy0, ix0)
+
+
+def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
+            contiguous: bool) -> None:
+    nr = nv * lanes
+    panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
+    with for_range(b, 0, panels, name="p") as p:
+        n_panel = b.add(g["n0"], b.mul(p, i64(nr)))
+        pixels = [_pixels(b, g, b.add(n_panel, i64(v * lanes)), lanes) for v in range(nv)]
+        panel_dst = gep(b, g["dst"], b.mul(b.mul(p, i64(nr)), g["kcur"]))
+        with _k_walk(b, g) as (k, ci, oy, ox):
+            chan = raw_gep(b, g["x"], b.mul(ci, b.mul(g["H"], g["W"])))
+            for v, px in enumerate(pixels):
+                if contiguous:
+                    val = _two_row_load(b, g, chan, px, oy, ox, lanes)
+                else:
+                    val = _gather_load(b, g, chan, px, oy, ox, lanes)
+                store_vec(b, val, panel_dst, b.add(b.mul(k, i64(nr)), i64(v * lanes)))
+
+
+def _two_row_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
+                  oy: ir.Value, ox: ir.Value, lanes: int) -> ir.Value:
+    cols_ok = in_range(b, b.add(px.ix, splat_i32(b, ox, lanes)), splat_i32(b, g["W"], lanes))
+    r0 = b.add(px.iy0, oy)
+    r1 = b.add(r0, g["sh"])
+    ok0 = b.and_(cols_ok, b.and_(px.row0, splat(b, b.icmp_unsigned("<", r0, g["H"]),
+                                                      lanes)))
+    ok1 = b.and_(cols_ok, b.and_(px.row1, splat(b, b.icmp_unsigned("<", r1, g["H"]),
+                                                      lanes)))
+    col = b.add(px.ix0, ox)
+    first = masked_load(b, raw_gep(b, chan, b.add(b.mul(r0, g["W"]), col)), ok0, lanes)
+    # Lanes on the next output row continue at input column (x - Wo) of row r1.
+    col1 = b.sub(col, g["Wo"])
+    second = masked_load(b, raw_gep(b, chan, b.add(b.mul(r1, g["W"]), col1)), ok1, lanes)
+    return b.select(px.row0, first, second)
+
+
+def _gather_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
+                 oy: ir.Value, ox: ir.Value, lanes: int) -> ir.Value:
+    iy = b.add(px.iy, splat_i32(b, oy, lanes))
+    ix = b.add(px.ix, splat_i32(b, ox, lanes))
+    ok = b.and_(px.valid, b.and_(in_range(b, iy, splat_i32(b, g["H"], lanes)),
+                                 in_range(b, ix, splat_i32(b, g["W"], lanes))))
+    index = b.add(b.mul(iy, splat_i32(b, g["W"], lanes)), ix)
+    return gather(b, chan, index, ok)
+
+
+@contextlib.contextmanager
+def _k_walk(b: ir.IRBuilder, g: dict[str, ir.Value]) -> Iterator[tuple[ir.Value, ...]]:
+    """`for k in range(kcur)` (kcur >= 1) that also carries (ci, ky*dh, kx*dw) of
+    row k0 + k, stepping kx, then ky, then ci: no divisions inside the loop."""
+    taps = b.mul(g["kh"], g["kw"])
+    ci0 = b.sdiv(g["k0"], taps)
+    rem = b.sub(g["k0"], b.mul(ci0, taps))
+    ky0 = b.sdiv(rem, g["kw"])
+    kx0 = b.sub(rem, b.mul(ky0, g["kw"]))
+    pre = b.block
+    body = b.append_basic_block("k.body")
+    b.branch(body)
+    b.position_at_end(body)
+    phis = [b.phi(I64, name=n) for n in ("k", "ci", "ky", "kx")]
+    for phi, start in zip(phis, (i64(0), ci0, ky0, kx0), strict=True):
+        phi.add_incoming(start, pre)
+    k, ci, ky, kx = phis
+    yield k, ci, b.mul(ky, g["dh"]), b.mul(kx, g["dw"])
+    kx1 = b.add(kx, i64(1))
+    wrap_x = b.icmp_signed("==", kx1, g["kw"])
+    ky1 = b.add(ky, b.zext(wrap_x, I64))
+    wrap_y = b.icmp_signed("==", ky1, g["kh"])
+    nxt = [b.add(k, i64(1)), b.add(ci, b.zext(wrap_y, I64)),
+           b.select(wrap_y, i64(0), ky1), b.select(wrap_x, i64(0), kx1)]
+    for phi, value in zip(phis, nxt, strict=True):
+        phi.add_incoming(value, b.block)
+    done = b.append_basic_block("k.done")
+    b.cbranch(b.icmp_signed("<", nxt[0], g["kcur"]), body, done)
+    b.position_at_end(done)
