@@ -1,1 +1,241 @@
-"""Placeholder; filled in by its owner."""
+"""Lowering of Conv (ONNX, 1-D and 2-D) and tinyc.Conv (Conv + fused epilogue).
+
+ONNX attributes (auto_pad, pads, strides, dilations, group, kernel_shape) are
+resolved here into a ConvShape; then:
+- depthwise (every group has one input channel): the direct kernel of
+  codegen/kernels/conv_direct.py;
+- otherwise, per group, a GEMM  Y[co, pixel] = W[co, (ci,ky,kx)] @ im2col(X)
+  with the weights packed into A panels at compile time and im2col written
+  straight into packed B panels at run time; 1x1 unit-stride unpadded convs
+  read X's rows directly (no im2col).
+tinyc.Conv's bias, residual and activation are fused into the final store.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..codegen.kernels.conv_direct import depthwise_args, depthwise_kernel
+from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm_epilogue import Epilogue
+from ..codegen.kernels.pack import pack_a_const
+from ..ir import Node
+from .elementwise import require_f32, shape_of
+from .program import Buf, Call, Const, LoweredNode, Scratch
+from .registry import LowerContext, NotLowerable, lowers
+
+F32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A 2-D conv's geometry (a 1-D conv has h = kh = 1). Trailing pads only
+    shape ho/wo: the kernels treat everything outside the input as zero."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    co: int
+    group: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    ph: int  # leading (top) padding
+    pw: int  # leading (left) padding
+    ho: int
+    wo: int
+
+    @property
+    def cig(self) -> int:
+        return self.c // self.group
+
+    @property
+    def cog(self) -> int:
+        return self.co // self.group
+
+    @property
+    def k(self) -> int:
+        return self.cig * self.kh * self.kw
+
+    @property
+    def depthwise(self) -> bool:
+        return self.group > 1 and self.cig == 1
+
+    @property
+    def pointwise(self) -> bool:
+        """1x1, unit stride, no padding: X's channel rows are already B."""
+        return (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0) \
+            and (self.ho, self.wo) == (self.h, self.w)
+
+
+def conv_shape(node: Node, x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> ConvShape:
+    if len(x_shape) not in (3, 4) or len(w_shape) != len(x_shape):
+        raise NotLowerable(f"only 1-D and 2-D convs are supported (input rank {len(x_shape)})")
+    spatial = len(x_shape) - 2
+    kernel = list(node.attr("kernel_shape", w_shape[2:]))
+    strides = list(node.attr("strides", [1] * spatial))
+    dilations = list(node.attr("dilations", [1] * spatial))
+    pads = list(node.attr("pads", [0] * 2 * spatial))
+    group = int(node.attr("group", 1))
+    if list(kernel) != list(w_shape[2:]):
+        raise NotLowerable(f"kernel_shape {kernel} disagrees with W's shape {w_shape}")
+    if x_shape[1] % group or w_shape[0] % group or w_shape[1] * group != x_shape[1]:
+        raise NotLowerable(f"group={group} does not divide channels {x_shape[1]}/{w_shape[0]}")
+    sizes = list(x_shape[2:])
+    axes = [_axis(sizes[i], kernel[i], strides[i], dilations[i],
+                  (pads[i], pads[i + spatial]), node.attr("auto_pad", "NOTSET"))
+            for i in range(spatial)]
+    if spatial == 1:
+        sizes, kernel, strides, dilations = [1] + sizes, [1] + kernel, [1] + strides, \
+            [1] + dilations
+        axes = [(0, 1)] + axes
+    return ConvShape(n=x_shape[0], c=x_shape[1], h=sizes[0], w=sizes[1], co=w_shape[0],
+                     group=group, kh=kernel[0], kw=kernel[1], sh=strides[0], sw=strides[1],
+                     dh=dilations[0], dw=dilations[1], ph=axes[0][0], pw=axes[1][0],
+                     ho=axes[0][1], wo=axes[1][1])
+
+
+def _axis(size: int, k: int, stride: int, dilation: int, pads: tuple[int, int],
+          auto_pad: str) -> tuple[int, int]:
+    """(leading pad, output size) of one spatial axis."""
+    span = (k - 1) * dilation + 1
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = -(-size // stride)
+        total = max(0, (out - 1) * stride + span - size)
+        return (total // 2 if auto_pad == "SAME_UPPER" else total - total // 2), out
+    if auto_pad == "VALID":
+        pads = (0, 0)
+    elif auto_pad not in ("NOTSET", ""):
+        raise NotLowerable(f"unknown auto_pad {auto_pad!r}")
+    return pads[0], (size + pads[0] + pads[1] - span) // stride + 1
+
+
+@dataclass(frozen=True)
+class FusedTail:
+    """tinyc.Conv / tinyc.Gemm's epilogue operands, read from a node."""
+
+    bias: str  # "" when absent
+    residual: str
+    lo: float
+    hi: float
+
+    @property
+    def clip(self) -> bool:
+        return self.lo > -math.inf or self.hi < math.inf
+
+
+def fused_tail(node: Node, bias_slot: int = 2) -> FusedTail:
+    def slot(i: int) -> str:
+        return node.inputs[i] if len(node.inputs) > i else ""
+
+    act = node.attr("activation", "") or ""
+    if act == "Relu":
+        lo, hi = 0.0, math.inf
+    elif act == "Clip":
+        lo, hi = float(node.attr("clip_min", -math.inf)), float(node.attr("clip_max", math.inf))
+    elif act == "":
+        lo, hi = -math.inf, math.inf
+    else:
+        raise NotLowerable(f"unsupported fused activation {act!r}")
+    return FusedTail(slot(bias_slot), slot(3), lo, hi)
+
+
+@lowers("Conv", "tinyc.Conv")
+def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
+    require_f32(node, ctx)
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    s = conv_shape(node, shape_of(ctx, x), shape_of(ctx, w))
+    out_shape = shape_of(ctx, y)
+    if math.prod(out_shape) != s.n * s.co * s.ho * s.wo:
+        raise NotLowerable(f"output shape {out_shape} disagrees with the conv's attributes")
+    tail = fused_tail(node)
+    if tail.residual and shape_of(ctx, tail.residual) != out_shape:
+        raise NotLowerable(f"residual {tail.residual} must have the output's shape {out_shape}")
+    epi = Epilogue("row" if tail.bias else "none", bool(tail.residual), tail.clip)
+    if s.depthwise:
+        calls = _depthwise(node, s, epi, tail, ctx.target.f32_lanes)
+        note = f"direct depthwise kernel, epilogue {epi.tag}"
+    else:
+        calls, note = _gemm_calls(node, ctx, s, epi, tail)
+    return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
+                       semantics=_semantics(node, s, tail), note=note)
+
+
+def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
+               lanes: int) -> list[Call]:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    values: dict[str, object] = dict(
+        x=Buf(x), w=Buf(w), y=Buf(y), N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, kh=s.kh,
+        kw=s.kw, sh=s.sh, sw=s.sw, dh=s.dh, dw=s.dw, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo)
+    values.update(_epilogue_values(tail, s, group=0))
+    return [Call(depthwise_kernel(lanes, epi), depthwise_args(values, epi))]
+
+
+def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
+                tail: FusedTail) -> tuple[list[Call], str]:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    lanes = ctx.target.f32_lanes
+    mr, nv = default_tile(lanes, s.cog)
+    const_w = ctx.graph.is_const(w)
+    spec = GemmSpec(mr, nv, lanes, a_src="packed" if const_w else "strided",
+                    b_src="strided" if s.pointwise else "im2col", epi=epi)
+    blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k)
+    scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
+    weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
+    calls = []
+    for g in range(s.group):
+        values: dict[str, object] = dict(
+            b=Buf(x, g * s.cig * s.h * s.w * F32_BYTES),
+            c=Buf(y, g * s.cog * s.ho * s.wo * F32_BYTES), scratch=scratch,
+            M=s.cog, N=s.ho * s.wo, K=s.k, ldc=s.ho * s.wo, kc=blk.kc, mc=blk.mc, nc=blk.nc,
+            batch=s.n, a_bstride=0, b_bstride=s.c * s.h * s.w, c_bstride=s.co * s.ho * s.wo)
+        if weights is not None:
+            panels = pack_a_const(weights[g * s.cog:(g + 1) * s.cog], mr)
+            values["a"] = Const(f"{node.name or y}.w.g{g}", panels)
+        else:
+            values.update(a=Buf(w, g * s.cog * s.k * F32_BYTES), sam=s.k, sak=1)
+        if s.pointwise:
+            values.update(sbk=s.h * s.w, sbn=1)
+        else:
+            values.update(H=s.h, W=s.w, kh=s.kh, kw=s.kw, sh=s.sh, sw=s.sw, dh=s.dh, dw=s.dw,
+                          ph=s.ph, pw=s.pw, Wo=s.wo)
+        values.update(_epilogue_values(tail, s, g))
+        calls.append(Call(spec.kernel(), spec.args(values)))
+    how = "1x1: rows of X as B" if s.pointwise else "im2col packed into B panels"
+    wsrc = "W packed at compile time" if const_w else "W packed at run time"
+    note = (f"GEMM {spec.mr}x{spec.nr} micro-kernel per group ({s.group}), {how}, {wsrc}, "
+            f"KC={blk.kc} NC={blk.nc}, epilogue {epi.tag}")
+    return calls, note
+
+
+def _epilogue_values(tail: FusedTail, s: ConvShape, group: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    plane = s.ho * s.wo
+    if tail.bias:
+        out.update(bias=Buf(tail.bias, group * s.cog * F32_BYTES), ldbias=1, bias_bstride=0)
+    if tail.residual:
+        out.update(res=Buf(tail.residual, group * s.cog * plane * F32_BYTES), ldres=plane,
+                   res_bstride=s.co * plane)
+    if tail.clip:
+        out.update(lo=tail.lo, hi=tail.hi)
+    return out
+
+
+def _semantics(node: Node, s: ConvShape, tail: FusedTail) -> str:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    ci = f"g*{s.cig}+ci" if s.group > 1 else "ci"
+    text = (f"{y}[n,co,y,x] += {x}[n,{ci},y*{s.sh}+ky*{s.dh}-{s.ph},x*{s.sw}+kx*{s.dw}-{s.pw}]"
+            f" * {w}[co,ci,ky,kx]")
+    if tail.bias:
+        text += f"; + {tail.bias}[co]"
+    if tail.residual:
+        text += f"; + {tail.residual}[n,co,y,x]"
+    if tail.clip:
+        text += f"; clip({tail.lo}, {tail.hi})"
+    return text
+

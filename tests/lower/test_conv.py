@@ -1,0 +1,189 @@
+"""Conv / tinyc.Conv lowerings against onnx.reference, across ONNX's attribute space."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+from tinyc.ir import DType, Graph, Node, TensorType
+from tinyc.lower import NotLowerable
+from tinyc.lower.conv import lower_conv
+from tinyc.lower.registry import LowerContext
+from tinyc.testing.kernel_harness import host_target
+from tinyc.testing.lowered_harness import run_graph_nodes
+
+F32 = DType.float32
+
+
+def reference_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict) -> np.ndarray:
+    inputs = ["x", "w"] + (["b"] if b is not None else [])
+    node = helper.make_node("Conv", inputs, ["y"], **attrs)
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in inputs]
+    graph = helper.make_graph([node], "g", vi,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": x, "w": w} | ({"b": b} if b is not None else {})
+    return ReferenceEvaluator(model).run(None, feeds)[0]
+
+
+def conv_graph(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict,
+               out_shape: tuple[int, ...], const_w: bool = True, residual: bool = False,
+               activation: str = "", clip: tuple[float, float] | None = None) -> Graph:
+    fused = residual or activation
+    inputs = ["x", "w", "b" if b is not None else ""] + (["r"] if residual else [])
+    attrs = dict(attrs)
+    if fused:
+        attrs["activation"] = activation
+        if clip:
+            attrs.update(clip_min=clip[0], clip_max=clip[1])
+    node = Node("Conv", tuple(inputs), ("y",), attrs, name="conv",
+                domain="tinyc" if fused else "")
+    types = {"x": TensorType.of(x), "w": TensorType.of(w), "y": TensorType(F32, out_shape)}
+    constants = {"w": w} if const_w else {}
+    if b is not None:
+        types["b"] = TensorType.of(b)
+        constants["b"] = b
+    if residual:
+        types["r"] = TensorType(F32, out_shape)
+    graph_inputs = ("x",) + (() if const_w else ("w",)) + (("r",) if residual else ())
+    return Graph("conv", graph_inputs, ("y",), (node,), types, constants, {"": 17})
+
+
+def check_conv(rng: np.random.Generator, x_shape, w_shape, attrs=None, bias=True,
+               const_w=True, residual=False, activation="", clip=None, target=None) -> None:
+    attrs = attrs or {}
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32) if bias else None
+    expected = reference_conv(x, w, b, attrs)
+    feeds = {"x": x} | ({} if const_w else {"w": w})
+    if residual:
+        r = rng.standard_normal(expected.shape).astype(np.float32)
+        feeds["r"] = r
+        expected = expected + r
+    if activation == "Relu":
+        expected = np.maximum(expected, 0)
+    elif activation == "Clip":
+        expected = np.clip(expected, *clip)
+    g = conv_graph(x, w, b, attrs, expected.shape, const_w, residual, activation, clip)
+    got = run_graph_nodes(g, feeds, target)["y"]
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * scale)
+
+
+CASES = {
+    "3x3_pad1": ((1, 8, 10, 12), (16, 8, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "odd_sizes": ((1, 5, 9, 23), (13, 5, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "no_pad_5x5": ((1, 3, 17, 19), (7, 3, 5, 5), {}),
+    "stride2": ((1, 6, 15, 18), (10, 6, 3, 3), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "stride2_1x1": ((1, 8, 14, 14), (24, 8, 1, 1), {"strides": [2, 2]}),
+    "dilation2": ((1, 4, 20, 21), (9, 4, 3, 3), {"dilations": [2, 2], "pads": [2, 2, 2, 2]}),
+    "asym_pads": ((1, 4, 11, 13), (5, 4, 3, 2), {"pads": [0, 2, 1, 0]}),
+    "same_upper": ((1, 4, 11, 12), (6, 4, 4, 3),
+                   {"auto_pad": "SAME_UPPER", "strides": [2, 1]}),
+    "same_lower": ((1, 4, 11, 12), (6, 4, 4, 4),
+                   {"auto_pad": "SAME_LOWER", "strides": [1, 2]}),
+    "valid": ((1, 3, 9, 9), (4, 3, 3, 3), {"auto_pad": "VALID"}),
+    "batch2": ((2, 8, 9, 30), (20, 8, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "groups": ((2, 8, 9, 10), (12, 4, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}),
+    "groups4_1x1": ((1, 16, 7, 9), (8, 4, 1, 1), {"group": 4}),
+    "pointwise": ((2, 19, 7, 9), (33, 19, 1, 1), {}),
+    "conv1d": ((2, 5, 37), (7, 5, 3), {"pads": [1, 2], "strides": [2]}),
+    "conv1d_dilated": ((1, 3, 40), (4, 3, 5), {"dilations": [3]}),
+    "wide_k": ((1, 70, 6, 6), (9, 70, 3, 3), {"pads": [1, 1, 1, 1]}),  # K > one KC block
+    "narrow_output": ((1, 4, 7, 7), (3, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "single_pixel": ((1, 6, 1, 1), (5, 6, 1, 1), {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_conv_matches_onnx_reference(rng, case):
+    x_shape, w_shape, attrs = CASES[case]
+    check_conv(rng, x_shape, w_shape, attrs)
+
+
+DEPTHWISE = {
+    "dw3x3": ((1, 8, 13, 21), (8, 1, 3, 3), {"group": 8, "pads": [1, 1, 1, 1]}),
+    "dw_stride2": ((2, 5, 14, 17), (5, 1, 3, 3),
+                   {"group": 5, "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "dw_dilated_asym": ((1, 3, 12, 40), (3, 1, 3, 5),
+                        {"group": 3, "dilations": [2, 1], "pads": [2, 0, 1, 3]}),
+    "dw_multiplier": ((1, 4, 9, 9), (8, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}),
+    "dw_same_lower": ((1, 6, 10, 10), (6, 1, 5, 5),
+                      {"group": 6, "auto_pad": "SAME_LOWER", "strides": [2, 2]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEPTHWISE))
+def test_depthwise_matches_onnx_reference(rng, case):
+    x_shape, w_shape, attrs = DEPTHWISE[case]
+    check_conv(rng, x_shape, w_shape, attrs)
+
+
+@pytest.mark.parametrize("activation,clip", [("", None), ("Relu", None), ("Clip", (-0.5, 1.5))])
+@pytest.mark.parametrize("kind", ["gemm", "depthwise"])
+def test_fused_epilogue(rng, activation, clip, kind):
+    if kind == "gemm":
+        shapes = ((2, 6, 9, 11), (10, 6, 3, 3), {"pads": [1, 1, 1, 1]})
+    else:
+        shapes = ((2, 6, 9, 11), (6, 1, 3, 3), {"pads": [1, 1, 1, 1], "group": 6})
+    check_conv(rng, *shapes, residual=True, activation=activation, clip=clip)
+
+
+def test_fused_relu_without_bias_or_residual(rng):
+    check_conv(rng, (1, 4, 8, 8), (8, 4, 3, 3), {"pads": [1, 1, 1, 1]}, bias=False,
+               activation="Relu")
+
+
+def test_grouped_fused_residual(rng):
+    check_conv(rng, (2, 8, 6, 7), (8, 2, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]},
+               residual=True, activation="Relu")
+
+
+def test_runtime_weights(rng):
+    check_conv(rng, (2, 6, 9, 10), (8, 3, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]},
+               const_w=False)
+
+
+def test_avx2_target(rng):
+    check_conv(rng, (1, 5, 9, 13), (11, 5, 3, 3), {"pads": [1, 1, 1, 1], "strides": [1, 2]},
+               target=host_target(256), residual=True, activation="Relu")
+    check_conv(rng, (1, 4, 9, 13), (4, 1, 3, 3), {"pads": [1, 1, 1, 1], "group": 4},
+               target=host_target(256))
+
+
+def test_note_and_semantics_name_the_schedule(rng):
+    x = np.zeros((1, 8, 5, 5), np.float32)
+    w = np.zeros((4, 8, 3, 3), np.float32)
+    g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1]}, (1, 4, 5, 5))
+    ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
+    assert "im2col" in ln.note and "GEMM" in ln.note
+    assert ln.semantics.startswith("y[n,co,y,x] += x[n,ci,y*1+ky*1-1,x*1+kx*1-1]")
+    assert len(ln.calls) == 1
+
+
+def test_3d_conv_is_not_lowerable():
+    x = np.zeros((1, 2, 4, 4, 4), np.float32)
+    w = np.zeros((3, 2, 2, 2, 2), np.float32)
+    g = conv_graph(x, w, None, {}, (1, 3, 3, 3, 3))
+    with pytest.raises(NotLowerable, match="2-D"):
+        lower_conv(g.nodes[0], LowerContext(g, host_target()))
+
+
+def test_non_float_is_not_lowerable():
+    x = np.zeros((1, 2, 4, 4), np.float64)
+    w = np.zeros((3, 2, 2, 2), np.float64)
+    g = conv_graph(x, w, None, {}, (1, 3, 3, 3))
+    g = g.replace(types={**g.types, "y": TensorType(DType.float64, (1, 3, 3, 3))})
+    with pytest.raises(NotLowerable, match="f32"):
+        lower_conv(g.nodes[0], LowerContext(g, host_target()))
+
+
+def test_clip_bounds_may_be_infinite(rng):
+    check_conv(rng, (1, 3, 6, 6), (4, 3, 3, 3), {}, residual=True, activation="Clip",
+               clip=(-math.inf, 0.25))
+
+
