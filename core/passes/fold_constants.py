@@ -78,7 +78,16 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
     results = evaluate_node(node, args, opset)
     if results is None:
         return None
-    return dict(zip([o for o in node.outputs if o], results, strict=True))
+    folded = dict(zip([o for o in node.outputs if o], results, strict=True))
+    return {name: _as_declared(value, g.types.get(name)) for name, value in folded.items()}
+
+
+def _as_declared(value: np.ndarray, declared: TensorType | None) -> np.ndarray:
+    """Keep the element type the graph declared: a few reference kernels compute
+    in float64 or return Python scalars."""
+    if declared is None or value.dtype == declared.dtype.numpy:
+        return value
+    return value.astype(declared.dtype.numpy)
 
 
 def _fold_from_type(node: Node, g: Graph) -> dict[str, np.ndarray] | None:

@@ -148,3 +148,34 @@ def test_depthwise_conv_folds_per_output_channel():
     after = run_pass(Sequential([fold_batchnorm_pass]), before)
     assert [n.op for n in after.nodes] == ["Conv"]
     assert_same_results(before, after)
+
+
+def preactivation_block(bn_read_twice: bool = False):
+    """BN -> Mul -> Add -> Relu after a pool, as densenet's dense layers start."""
+    b = GraphBuilder()
+    x = b.input("x", X)
+    bn = b.op("BatchNormalization", x, *[b.const(k, v) for k, v in BN_PARAMS.items()],
+              shape=Y, epsilon=1e-5)
+    scaled = b.op("Mul", bn, b.const("m", [[[2]], [[3]]]), shape=Y)
+    shifted = b.op("Add", scaled, b.const("a", [[[5]], [[7]]]), shape=Y)
+    y = b.op("Relu", shifted, shape=Y, out="y")
+    return b.build(y, bn) if bn_read_twice else b.build(y)
+
+
+def test_mul_and_add_after_a_lone_batchnorm_fold_into_its_scale_and_bias():
+    before = preactivation_block()
+    after = run_pass(fold_batchnorm_pass, before)
+
+    e = GraphBuilder()
+    x = e.input("x", X)
+    p = BN_PARAMS
+    bn = e.op("BatchNormalization", x, e.const("scale", [2 * 2, 6 * 3]),
+              e.const("beta", [1 * 2 + 5, -1 * 3 + 7]), e.const("mean", p["mean"]),
+              e.const("var", p["var"]), shape=Y, epsilon=1e-5)
+    assert_structurally_equal(after, e.build(e.op("Relu", bn, shape=Y, out="y")))
+    assert_same_results(before, after)
+
+
+def test_batchnorm_read_twice_keeps_its_mul():
+    before = preactivation_block(bn_read_twice=True)
+    assert_structurally_equal(run_pass(fold_batchnorm_pass, before), before)
