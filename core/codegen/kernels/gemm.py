@@ -161,6 +161,12 @@ def build_gemm(module: ir.Module, target: CpuTarget, spec: GemmSpec) -> ir.Funct
 
 
 def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
+    v = dict(v)
+    # Blocks of a pre-packed operand must start on a panel boundary.
+    if spec.a_src == "packed":
+        v["mc"] = b.mul(_ceil_div(b, v["mc"], spec.mr), i64(spec.mr))
+    if spec.b_src == "packed":
+        v["nc"] = b.mul(_ceil_div(b, v["nc"], spec.nr), i64(spec.nr))
     a_floats = i64(0)
     if spec.a_src == "strided":
         panels = _ceil_div(b, v["mc"], spec.mr)

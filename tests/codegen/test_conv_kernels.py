@@ -1,0 +1,94 @@
+"""The conv kernels alone: im2col-fed GEMM with small runtime blocks (K blocks
+that start mid-channel, several N blocks, both im2col paths) and the direct
+depthwise kernel, against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tinyc.codegen.kernels.conv_direct import depthwise_args, depthwise_kernel
+from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
+from tinyc.codegen.kernels.gemm_epilogue import Epilogue
+from tinyc.codegen.kernels.pack import pack_a_const
+from tinyc.codegen.machine import CpuTarget, host_triple
+from tinyc.testing.kernel_harness import CompiledKernels, host_target
+
+AVX512 = host_target(512)
+AVX2 = CpuTarget(host_triple(), "x86-64-v3", "", 256)
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, s: tuple[int, int], d: tuple[int, int],
+           p: tuple[int, int, int, int]) -> tuple[np.ndarray, int, int]:
+    """[C*kh*kw, Ho*Wo] of one image, pads p = (top, left, bottom, right)."""
+    c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (p[0], p[2]), (p[1], p[3])))
+    ho = (h + p[0] + p[2] - (kh - 1) * d[0] - 1) // s[0] + 1
+    wo = (w + p[1] + p[3] - (kw - 1) * d[1] - 1) // s[1] + 1
+    cols = np.empty((c, kh, kw, ho, wo), np.float32)
+    for ky in range(kh):
+        for kx in range(kw):
+            cols[:, ky, kx] = xp[:, ky * d[0]:ky * d[0] + s[0] * ho:s[0],
+                                 kx * d[1]:kx * d[1] + s[1] * wo:s[1]]
+    return cols.reshape(c * kh * kw, ho * wo), ho, wo
+
+
+GEOMETRIES = {
+    # name: (C, H, W, kh, kw, strides, dilations, pads)
+    "two_row_loads": (5, 9, 37, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),
+    "gather_stride2": (4, 13, 22, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1)),
+    "gather_narrow": (6, 11, 7, 3, 2, (1, 1), (2, 1), (2, 0, 1, 1)),
+    "dilated_wide": (3, 8, 40, 2, 3, (1, 1), (1, 3), (0, 3, 1, 0)),
+}
+
+
+@pytest.mark.parametrize("target", [AVX512, AVX2], ids=["avx512", "avx2"])
+@pytest.mark.parametrize("name", sorted(GEOMETRIES))
+def test_im2col_gemm_small_blocks(target, name):
+    c, h, w, kh, kw, s, d, p = GEOMETRIES[name]
+    rng = np.random.default_rng(5)
+    n_img, co = 2, 11
+    x = rng.standard_normal((n_img, c, h, w), np.float32)
+    wt = rng.standard_normal((co, c * kh * kw), np.float32)
+    bias = rng.standard_normal(co, np.float32)
+    cols, ho, wo = im2col(x[0], kh, kw, s, d, p)
+    mr, nv = default_tile(target.f32_lanes, co)
+    spec = GemmSpec(mr, nv, target.f32_lanes, "packed", "im2col", Epilogue("row", clip=True))
+    # K blocks of 7 rows start inside a channel's taps; N blocks of one panel.
+    blk = Blocking(kc=7, mc=mr, nc=spec.nr)
+    y = np.full((n_img, co, ho * wo), np.nan, np.float32)
+    values = dict(a=pack_a_const(wt, mr), b=x, c=y,
+                  scratch=np.zeros(scratch_bytes(spec, blk) // 4, np.float32),
+                  M=co, N=ho * wo, K=c * kh * kw, ldc=ho * wo, kc=blk.kc, mc=blk.mc, nc=blk.nc,
+                  batch=n_img, a_bstride=0, b_bstride=c * h * w, c_bstride=co * ho * wo,
+                  H=h, W=w, kh=kh, kw=kw, sh=s[0], sw=s[1], dh=d[0], dw=d[1], ph=p[0], pw=p[1],
+                  Wo=wo, bias=bias, ldbias=1, bias_bstride=0, lo=-1.0, hi=2.0)
+    CompiledKernels([spec.kernel()], target)(spec.name, *spec.args(values))
+    for i in range(n_img):
+        cols = im2col(x[i], kh, kw, s, d, p)[0]
+        expected = np.clip(wt @ cols + bias[:, None], -1.0, 2.0)
+        np.testing.assert_allclose(y[i], expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("target", [AVX512, AVX2], ids=["avx512", "avx2"])
+def test_depthwise_kernel_with_residual(target):
+    rng = np.random.default_rng(6)
+    n_img, c, mult, h, w = 2, 3, 2, 10, 35
+    kh, kw, s, d, p = 3, 3, (1, 2), (1, 1), (1, 1, 1, 1)
+    x = rng.standard_normal((n_img, c, h, w), np.float32)
+    wt = rng.standard_normal((c * mult, kh, kw), np.float32)
+    ho = (h + p[0] + p[2] - kh) // s[0] + 1
+    wo = (w + p[1] + p[3] - kw) // s[1] + 1
+    res = rng.standard_normal((n_img, c * mult, ho, wo), np.float32)
+    epi = Epilogue(residual=True, clip=True)
+    y = np.full_like(res, np.nan)
+    values = dict(x=x, w=wt, y=y, N=n_img, C=c, mult=mult, H=h, W=w, kh=kh, kw=kw, sh=s[0],
+                  sw=s[1], dh=d[0], dw=d[1], ph=p[0], pw=p[1], Ho=ho, Wo=wo, res=res,
+                  ldres=ho * wo, lo=0.0, hi=np.inf)
+    kernel = depthwise_kernel(target.f32_lanes, epi)
+    CompiledKernels([kernel], target)(kernel.name, *depthwise_args(values, epi))
+    for i in range(n_img):
+        for co in range(c * mult):
+            cols = im2col(x[i, co // mult][None], kh, kw, s, d, p)[0]
+            plane = (wt[co].reshape(1, -1) @ cols).reshape(ho, wo)
+            expected = np.maximum(plane + res[i, co], 0.0)
+            np.testing.assert_allclose(y[i, co], expected, rtol=1e-4, atol=1e-4)
