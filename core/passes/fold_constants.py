@@ -4,7 +4,9 @@ A node is folded when all its inputs are constants (it is then run once with
 onnx's reference evaluator at the graph's opset), or when it only reads the
 static type of its input (Shape, Size). Folding is what turns the light model
 zoo's `ConstantOfShape` weights into real constants that BN folding and the
-Conv/Gemm lowerings can use.
+Conv/Gemm lowerings can use. A result bigger than MAX_FOLDED_BYTES stays a
+computation (an Expand of a scalar should not bloat the artifact), unless a
+Conv/Gemm/MatMul reads it as a weight.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from onnx.reference import ReferenceEvaluator
 
 from ..ir import Graph, Node, TensorType
 from .base import FunctionPass
-from .rewrite import NONDETERMINISTIC_OPS, is_onnx
+from .rewrite import is_onnx
+
+# ONNX ops whose result is not a function of their inputs.
+NONDETERMINISTIC_OPS = frozenset({
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+    "Multinomial", "Bernoulli",
+})
 
 # A folded result above this size is kept as a computation, unless it feeds a
 # weight slot (those must be constants anyway to be packed at compile time).
@@ -115,7 +123,7 @@ def evaluate_node(node: Node, args: list[np.ndarray | None], opset: int) -> list
     try:
         evaluator = _evaluator(node.op, _attr_key(node), inputs, outputs, opset)
         results = evaluator.run(None, feeds)
-    except Exception:  # noqa: BLE001 - an op onnx cannot evaluate simply stays unfolded
+    except Exception:  # an op onnx cannot evaluate (or a kernel bug) just stays unfolded
         return None
     return [np.asarray(r) for r in results]
 

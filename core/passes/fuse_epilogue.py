@@ -22,9 +22,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..ir import Node
+from ..ir import Node, TensorType
 from .base import FunctionPass
-from .rewrite import GraphView, Rewrite, is_onnx, rewrite_graph, same_static_type
+from .rewrite import GraphView, Rewrite, is_onnx, rewrite_graph
 
 TINYC = "tinyc"
 _GEMM_DEFAULTS = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
@@ -115,18 +115,22 @@ def _activation_attrs(view: GraphView, act: Node) -> Mapping[str, Any] | None:
     if len(act.inputs) == 1:  # opset < 11: bounds are attributes
         lo, hi = act.attr("min", -math.inf), act.attr("max", math.inf)
     else:
-        lo, hi = _clip_bound(view, _slot(act, 1), -math.inf), _clip_bound(view, _slot(act, 2),
-                                                                          math.inf)
+        lo = _clip_bound(view, _slot(act, 1), missing=-math.inf)
+        hi = _clip_bound(view, _slot(act, 2), missing=math.inf)
         if lo is None or hi is None:
             return None  # bounds computed at run time
     return {"activation": "Clip", "clip_min": float(lo), "clip_max": float(hi)}
 
 
-def _clip_bound(view: GraphView, value: str, missing: float) -> float | None:
+def _clip_bound(view: GraphView, value: str, *, missing: float) -> float | None:
     if not value:
         return missing
     c = view.const(value)
     return None if c is None or c.size != 1 else float(c.reshape(()))
+
+
+def same_static_type(a: TensorType, b: TensorType) -> bool:
+    return a.is_static and a == b
 
 
 def _is_gemm_like_matmul(view: GraphView, matmul: Node) -> bool:

@@ -16,12 +16,6 @@ import numpy as np
 
 from ..ir import Graph, Node, TensorType
 
-# ONNX ops whose result is not a function of their inputs.
-NONDETERMINISTIC_OPS = frozenset({
-    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-    "Multinomial", "Bernoulli",
-})
-
 
 class GraphView:
     """Read-only lookups a rule needs (producers, users), plus fresh value names."""
@@ -80,7 +74,7 @@ class Rewrite:
     at: Node | None = None
 
 
-Rule = Callable[[GraphView, Node], "Rewrite | None"]
+Rule = Callable[[GraphView, Node], Rewrite | None]
 
 
 def rewrite_graph(g: Graph, rules: Sequence[Rule], max_sweeps: int = 1000) -> Graph:
@@ -152,7 +146,3 @@ def rename_inputs(nodes: Iterable[Node], renames: Mapping[str, str]) -> list[Nod
 def is_onnx(node: Node, *ops: str) -> bool:
     """True for a default-domain node, optionally restricted to the given op names."""
     return node.domain in ("", "ai.onnx") and (not ops or node.op in ops)
-
-
-def same_static_type(a: TensorType, b: TensorType) -> bool:
-    return a.is_static and a == b
