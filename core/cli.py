@@ -97,7 +97,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in opts.timings.items())
     print(f"compiled {args.model} for {args.target} in {time.perf_counter() - t0:.2f}s "
           f"({stages}) -> {args.output}")
-    print(f"  arena {art.meta['arena_bytes'] / 1e6:.2f} MB, weights {len(art.weights) / 1e6:.2f} MB, "
+    print(f"  arena {art.meta['arena_bytes'] / 1e6:.2f} MB, "
+          f"weights {len(art.weights) / 1e6:.2f} MB, "
           f"code {len(art.library) / 1e3:.1f} kB")
     if args.report:
         _print_report(art.report)

@@ -16,7 +16,7 @@ def _relu_model() -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
 def test_truncated_file_is_a_model_error(tmp_path):
@@ -51,7 +51,7 @@ def test_all_unsupported_ops_listed_at_once():
                           value_info=[helper.make_tensor_value_info(n, TensorProto.FLOAT, [4])
                                       for n in ("a", "b")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
-                                            helper.make_opsetid("com.example", 1)])
+                                            helper.make_opsetid("com.example", 1)], ir_version=8)
     with pytest.raises(tinyc.UnsupportedOpsError) as e:
         tinyc.InferenceSession(m)
     msg = str(e.value)
@@ -86,7 +86,7 @@ def _model_with_external(tmp_path, location: str) -> str:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
     g = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [w])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     path = tmp_path / "model" / "m.onnx"
     path.parent.mkdir()
     path.write_bytes(m.SerializeToString())
@@ -120,3 +120,10 @@ def test_external_data_inside_the_folder_loads(tmp_path):
 def test_unknown_target_names_the_known_ones():
     with pytest.raises(tinyc.TargetError, match="known targets: .*x86"):
         tinyc.InferenceSession(_relu_model(), target="z80")
+
+
+def test_declared_output_shape_contradicting_inference_is_a_model_error():
+    m = _relu_model()
+    del m.graph.output[0].type.tensor_type.shape.dim[:]  # declares a scalar
+    with pytest.raises(tinyc.ModelError, match="inconsistent"):
+        tinyc.InferenceSession(m)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ..link.memory_plan import Location, MemoryPlan
-from ..lower.program import Buf, Call, Const, LoweredNode, Scratch
+from ..lower.program import Buf, Const, LoweredNode, Scratch
 from . import llvm_util as u
 from .kernel import F32, I64, PTR, get_or_build
 from .machine import CpuTarget

@@ -26,10 +26,17 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
     _check(proto)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
     try:
-        inferred = shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+        # strict: a declared shape that contradicts the inferred one is an error
+        # here, instead of a buffer too small for what the kernels write.
+        inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx raises several exception types here
-        raise ModelError(f"shape inference failed: {e}") from None
+        raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
     return _Importer(inferred.graph, opsets).graph()
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).replace("[ShapeInferenceError] Inference error(s): ", "").strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _check(proto: onnx.ModelProto) -> None:

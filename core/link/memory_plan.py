@@ -142,7 +142,7 @@ def _place_greedy(intervals: dict[str, tuple[int, int]],
     for key in order:
         first, last = intervals[key]
         size = _align(max(sizes[key], 1))
-        live = sorted((o, e) for o, e, f, l in placed if not (l < first or f > last))
+        live = sorted((o, e) for o, e, f, la in placed if not (la < first or f > last))
         offset = 0
         for o, e in live:
             if offset + size <= o:

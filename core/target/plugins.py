@@ -32,7 +32,8 @@ class PluginInfo:
 @dataclass
 class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
-    backends: dict[str, tuple[object, str]] = field(default_factory=dict)  # name -> (backend, plugin)
+    # backend name -> (backend, the plugin that registered it)
+    backends: dict[str, tuple[object, str]] = field(default_factory=dict)
     spec_files: dict[str, dict] = field(default_factory=dict)  # target name -> raw fields
     spec_origin: dict[str, str] = field(default_factory=dict)  # target name -> plugin
     spec_errors: list[str] = field(default_factory=list)

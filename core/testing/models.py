@@ -45,6 +45,9 @@ def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProt
     alive = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
     g.initializer.extend(alive)
+    inputs = [i for i in g.input if i.name in used]  # IR 3 listed initializers as inputs
+    del g.input[:]
+    g.input.extend(inputs)
     return m
 
 
@@ -55,8 +58,9 @@ def expose_softmax_input(model: onnx.ModelProto) -> onnx.ModelProto:
     m.CopyFrom(model)
     softmax = [n for n in m.graph.node if n.op_type == "Softmax"]
     if softmax:
-        m.graph.output.append(
-            helper.make_tensor_value_info(softmax[-1].input[0], TensorProto.FLOAT, None))
+        logits = softmax[-1].input[0]
+        inferred = onnx.shape_inference.infer_shapes(m).graph.value_info
+        m.graph.output.extend(vi for vi in inferred if vi.name == logits)
     return m
 
 
@@ -97,8 +101,9 @@ def light_model(name: str, seed: int = 0) -> onnx.ModelProto:
 
 # ---- MobileNet-v2, built with onnx.helper (Conv+BN+Clip(0,6), depthwise, residual Add)
 
+# (expand t, channels c, repeats n, stride s) per stage
 _MBV2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))  # (expand t, channels c, n, stride s)
+                (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
 class _Builder:

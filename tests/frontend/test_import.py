@@ -9,7 +9,7 @@ from tinyc.ir import DType
 
 def _model(nodes, inputs, outputs, opset=13, inits=()):
     g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
 def test_attribute_defaults_follow_the_opset():

@@ -5,8 +5,17 @@ import textwrap
 import numpy as np
 import pytest
 
-from tinyc.ir import (DType, Graph, IRError, Node, TensorType, assert_structurally_equal,
-                      print_graph, structurally_equal, verify)
+from tinyc.ir import (
+    DType,
+    Graph,
+    IRError,
+    Node,
+    TensorType,
+    assert_structurally_equal,
+    print_graph,
+    structurally_equal,
+    verify,
+)
 
 F = DType.float32
 

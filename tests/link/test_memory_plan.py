@@ -15,7 +15,8 @@ def test_overlapping_lifetimes_never_overlap_in_memory():
     offsets, arena = _place_greedy(intervals, sizes)
     for x in intervals:
         for y in intervals:
-            if x < y and not (intervals[x][1] < intervals[y][0] or intervals[y][1] < intervals[x][0]):
+            (fx, lx), (fy, ly) = intervals[x], intervals[y]
+            if x < y and not (lx < fy or ly < fx):
                 ex = offsets[x] + sizes[x]
                 ey = offsets[y] + sizes[y]
                 assert ex <= offsets[y] or ey <= offsets[x], (x, y)
