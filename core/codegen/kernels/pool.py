@@ -22,6 +22,7 @@ from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
 from .vloop import (
     entry_alloca,
+    fold,
     max_nnan,
     nested_loops,
     reduce,
@@ -85,7 +86,7 @@ class _PoolBuilder:
     def rows_of(self, b: ir.IRBuilder, win, body) -> ir.Value:
         """Fold body(b, row pointer, acc) over the window's rows."""
         xplane, _, first_row, nrows, _ = win
-        return _fold(b, nrows, body.init, lambda b, t, acc: body(
+        return fold(b, nrows, body.init, lambda b, t, acc: body(
             b, U.gep(b, xplane, b.mul(b.add(first_row, b.mul(t, self.g["dh"])), self.g["W"])),
             acc))
 
@@ -94,7 +95,7 @@ class _PoolBuilder:
         ncols = U.load(b, self.cols, b.add(b.mul(ox, U.i64(2)), U.i64(1)), U.I64)
 
         def row(b, xrow, acc):
-            return _fold(b, ncols, acc, lambda b, u, acc: self.combine(
+            return fold(b, ncols, acc, lambda b, u, acc: self.combine(
                 b, acc, U.load(b, xrow, b.add(first_col, b.mul(u, self.g["dw"])))))
 
         row.init = self.init(U.F32)
@@ -114,7 +115,7 @@ class _PoolBuilder:
             x0 = b.sub(b.mul(ox, U.i64(self.sx)), g["pw"])
 
             def row(b, xrow, acc):
-                return _fold(b, g["kw"], acc, lambda b, kx, acc: self.combine(
+                return fold(b, g["kw"], acc, lambda b, kx, acc: self.combine(
                     b, acc, strided_vload(b, xrow, b.add(x0, b.mul(kx, g["dw"])), lanes,
                                           self.sx, count)))
 
@@ -127,22 +128,6 @@ class _PoolBuilder:
             vstore(b, acc, win[1], ox, count)
 
         vector_loop(b, n, lanes, body, name="ox")
-
-
-def _fold(b: ir.IRBuilder, n: ir.Value, init: ir.Value, step) -> ir.Value:
-    """acc = init; for t < n: acc = step(b, t, acc); returns acc (a phi after the loop)."""
-    pre = b.block
-    acc_in = None
-    with U.for_range(b, U.i64(0), n, name="t") as t:
-        acc_in = b.phi(init.type, name="acc")
-        acc_in.add_incoming(init, pre)
-        acc_out = step(b, t, acc_in)
-        acc_in.add_incoming(acc_out, b.block)
-        body_end = b.block
-    result = b.phi(init.type, name="folded")
-    result.add_incoming(init, pre)
-    result.add_incoming(acc_out, body_end)
-    return result
 
 
 def global_pool_kernel(kind: str) -> Kernel:

@@ -137,16 +137,41 @@ def int_type_like(t: ir.Type, width: int = 32) -> ir.Type:
 def max_nnan(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """maxnum promising no NaNs but allowing infinities: one vmaxps, and a -inf
     identity element (the full 'fast' set would make -inf operands poison)."""
+    return _minmax_nnan(b, "maxnum", x, y)
+
+
+def min_nnan(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return _minmax_nnan(b, "minnum", x, y)
+
+
+def _minmax_nnan(b: ir.IRBuilder, which: str, x: ir.Value, y: ir.Value) -> ir.Value:
     t = x.type
     sfx = f"v{t.count}f32" if isinstance(t, ir.VectorType) else "f32"
-    fn = U.intrinsic(b.module, f"llvm.maxnum.{sfx}", t, [t, t])
+    fn = U.intrinsic(b.module, f"llvm.{which}.{sfx}", t, [t, t])
     return b.call(fn, [x, y], fastmath=("nnan",))
 
 
 def entry_alloca(b: ir.IRBuilder, t: ir.Type, name: str = "") -> ir.Value:
     """A stack slot in the entry block, where mem2reg turns it into SSA values:
     the easy way to carry an accumulator across a main loop and its masked tail."""
-    entry = b.function.entry_basic_block
-    at_entry = ir.IRBuilder(entry)
-    at_entry.position_at_start(entry)
-    return at_entry.alloca(t, name=name)
+    with b.goto_entry_block():
+        return b.alloca(t, name=name)
+
+
+FoldStep = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
+
+
+def fold(b: ir.IRBuilder, stop: ir.Value, init: ir.Value, step: FoldStep,
+         start: ir.Value | int = 0) -> ir.Value:
+    """acc = init; for t in [start, stop): acc = step(b, t, acc); the final acc."""
+    pre = b.block
+    with U.for_range(b, start, stop, name="t") as t:
+        acc_in = b.phi(init.type, name="acc")
+        acc_in.add_incoming(init, pre)
+        acc_out = step(b, t, acc_in)
+        acc_in.add_incoming(acc_out, b.block)
+        body_end = b.block
+    result = b.phi(init.type, name="folded")
+    result.add_incoming(init, pre)
+    result.add_incoming(acc_out, body_end)
+    return result

@@ -1,0 +1,118 @@
+"""Softmax and LogSoftmax along one axis of a tensor viewed as [outer, n, inner].
+
+Two kernels, by where the vectors go:
+- rows (inner == 1): each row of n contiguous elements is reduced with vectors
+  along the row (max, then sum of exp, then scale);
+- strided (inner > 1): vectors run along inner, and the three passes walk the
+  n slices of a vector-wide column, keeping max and sum in registers.
+Both subtract the max first, so exp never overflows.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from .. import llvm_util as U
+from ..kernel import I64, PTR, Kernel
+from ..machine import CpuTarget
+from . import mathfn as M
+from .vloop import entry_alloca, fold, max_nnan, nested_loops, reduce, vector_loop, vload, vstore
+
+KINDS = ("softmax", "logsoftmax")
+
+
+def softmax_rows_kernel(kind: str) -> Kernel:
+    """(x, y, rows, n): kind over each contiguous row of n elements."""
+    assert kind in KINDS
+    name = f"{kind}_rows_f32"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        lanes = target.f32_lanes
+        vt = U.vec(U.F32, lanes)
+        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.I64], ["x", "y", "rows", "n"])
+        x, y, rows, n = fn.args
+        acc = entry_alloca(b, vt, "acc")
+        with U.for_range(b, U.i64(0), rows, name="r") as r:
+            base = b.mul(r, n)
+            at = (lambda b, i: b.add(base, i))  # noqa: E731
+
+            def accumulate(init: float, combine) -> ir.Value:
+                """Fold combine over the row; lanes past its end read as -inf."""
+                b.store(ir.Constant(vt, [init] * lanes), acc)
+
+                def body(b, i, count):
+                    v = vload(b, x, at(b, i), lanes, count, fill=float("-inf"))
+                    b.store(combine(b, b.load(acc, typ=vt), v), acc)
+
+                vector_loop(b, n, lanes, body)
+                return b.load(acc, typ=vt)
+
+            m = reduce(b, "fmax", accumulate(float("-inf"), max_nnan))
+            vm = U.splat(b, m, lanes)
+
+            def exp_sum(b, acc_v, v):
+                # masked-off lanes hold -inf and add exp(-inf) = 0 (strict fsub: 'fast'
+                # would make an infinite operand poison)
+                e = M.exp_f32(b, b.fsub(v, vm))
+                return U.fadd(b, acc_v, e)
+
+            total = reduce(b, "fadd", accumulate(0.0, exp_sum))
+            if kind == "softmax":
+                shift, scale = vm, U.splat(b, b.fdiv(U.f32(1.0), total), lanes)
+            else:
+                shift = U.splat(b, U.fadd(b, m, M.log_f32(b, total)), lanes)
+                scale = None
+
+            def write(b, i, count):
+                d = U.fsub(b, vload(b, x, at(b, i), lanes, count), shift)
+                vstore(b, d if scale is None else U.fmul(b, M.exp_f32(b, d), scale),
+                       y, at(b, i), count)
+
+            vector_loop(b, n, lanes, write, name="w")
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR, PTR, I64, I64), build)
+
+
+def softmax_strided_kernel(kind: str) -> Kernel:
+    """(x, y, outer, n, inner): kind along the middle axis of [outer, n, inner]."""
+    assert kind in KINDS
+    name = f"{kind}_strided_f32"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        lanes = target.f32_lanes
+        vt = U.vec(U.F32, lanes)
+        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.I64],
+                         ["x", "y", "outer", "n", "inner"])
+        x, y, outer, n, inner = fn.args
+        with nested_loops(b, [outer], name="o") as (o,):
+            base = b.mul(o, b.mul(n, inner))
+
+            def column(b: ir.IRBuilder, j: ir.Value, count: ir.Value | None) -> None:
+                def at(b, k):
+                    return b.add(base, b.add(b.mul(k, inner), j))
+
+                def slice_(b, k):
+                    return vload(b, x, at(b, k), lanes, count)
+
+                m = fold(b, n, ir.Constant(vt, [float("-inf")] * lanes),
+                         lambda b, k, acc: max_nnan(b, acc, slice_(b, k)))
+                total = fold(b, n, ir.Constant(vt, [0.0] * lanes),
+                             lambda b, k, acc: U.fadd(b, acc, M.exp_f32(
+                                 b, U.fsub(b, slice_(b, k), m))))
+                if kind == "softmax":
+                    scale = b.fdiv(ir.Constant(vt, [1.0] * lanes), total)
+                    with U.for_range(b, U.i64(0), n, name="k") as k:
+                        e = M.exp_f32(b, U.fsub(b, slice_(b, k), m))
+                        vstore(b, U.fmul(b, e, scale), y, at(b, k), count)
+                else:
+                    shift = U.fadd(b, m, M.log_f32(b, total))
+                    with U.for_range(b, U.i64(0), n, name="k") as k:
+                        vstore(b, U.fsub(b, slice_(b, k), shift), y, at(b, k), count)
+
+            vector_loop(b, inner, lanes, column, name="j")
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR, PTR, I64, I64, I64), build)
