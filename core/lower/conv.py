@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..codegen.kernels.conv_direct import depthwise_args, depthwise_kernel
+from ..codegen.kernels.conv_direct import DepthwiseSpec
 from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const
@@ -159,7 +159,7 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     epi = Epilogue("row" if tail.bias else "none", bool(tail.residual), tail.clip)
     if s.depthwise:
         calls = _depthwise(node, s, epi, tail, ctx.target.f32_lanes)
-        note = f"direct depthwise kernel, epilogue {epi.tag}"
+        note = f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes, epilogue {epi.tag}"
     else:
         calls, note = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
@@ -169,11 +169,14 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
                lanes: int) -> list[Call]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, lanes, epi)
+    hp, wp = spec.padded_plane(s.ho, s.wo)
     values: dict[str, object] = dict(
-        x=Buf(x), w=Buf(w), y=Buf(y), N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, kh=s.kh,
-        kw=s.kw, sh=s.sh, sw=s.sw, dh=s.dh, dw=s.dw, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo)
+        x=Buf(x), w=Buf(w), y=Buf(y), pad=Scratch(f"{node.name or y}.pad", 4 * hp * wp),
+        N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo, Hp=hp,
+        Wp=wp)
     values.update(_epilogue_values(tail, s, group=0))
-    return [Call(depthwise_kernel(lanes, epi), depthwise_args(values, epi))]
+    return [Call(spec.kernel(), spec.args(values))]
 
 
 def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tinyc.codegen.kernels.conv_direct import depthwise_args, depthwise_kernel
+
+from tinyc.codegen.kernels.conv_direct import DepthwiseSpec
 from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
 from tinyc.codegen.kernels.pack import pack_a_const
@@ -69,23 +70,34 @@ def test_im2col_gemm_small_blocks(target, name):
         np.testing.assert_allclose(y[i], expected, rtol=1e-4, atol=1e-4)
 
 
+DEPTHWISE = {  # (kh, kw, strides, dilations, pads)
+    "3x3_s1": (3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),
+    "3x3_s2": (3, 3, (2, 2), (1, 1), (1, 1, 1, 1)),
+    "5x3_s3_dilated": (5, 3, (1, 3), (2, 1), (4, 0, 3, 2)),
+    "1x5_s1_unpadded": (1, 5, (2, 1), (1, 2), (0, 0, 0, 0)),
+}
+
+
 @pytest.mark.parametrize("target", [AVX512, AVX2], ids=["avx512", "avx2"])
-def test_depthwise_kernel_with_residual(target):
+@pytest.mark.parametrize("case", sorted(DEPTHWISE))
+def test_depthwise_kernel_with_residual(target, case):
+    """Sizes give interior tiles (plain loads) and border tiles (masked) alike."""
     rng = np.random.default_rng(6)
-    n_img, c, mult, h, w = 2, 3, 2, 10, 35
-    kh, kw, s, d, p = 3, 3, (1, 2), (1, 1), (1, 1, 1, 1)
+    n_img, c, mult, h, w = 2, 3, 2, 13, 75
+    kh, kw, s, d, p = DEPTHWISE[case]
     x = rng.standard_normal((n_img, c, h, w), np.float32)
     wt = rng.standard_normal((c * mult, kh, kw), np.float32)
-    ho = (h + p[0] + p[2] - kh) // s[0] + 1
-    wo = (w + p[1] + p[3] - kw) // s[1] + 1
+    ho = (h + p[0] + p[2] - (kh - 1) * d[0] - 1) // s[0] + 1
+    wo = (w + p[1] + p[3] - (kw - 1) * d[1] - 1) // s[1] + 1
     res = rng.standard_normal((n_img, c * mult, ho, wo), np.float32)
     epi = Epilogue(residual=True, clip=True)
     y = np.full_like(res, np.nan)
-    values = dict(x=x, w=wt, y=y, N=n_img, C=c, mult=mult, H=h, W=w, kh=kh, kw=kw, sh=s[0],
-                  sw=s[1], dh=d[0], dw=d[1], ph=p[0], pw=p[1], Ho=ho, Wo=wo, res=res,
-                  ldres=ho * wo, lo=0.0, hi=np.inf)
-    kernel = depthwise_kernel(target.f32_lanes, epi)
-    CompiledKernels([kernel], target)(kernel.name, *depthwise_args(values, epi))
+    spec = DepthwiseSpec(kh, kw, s[0], s[1], d[0], d[1], target.f32_lanes, epi)
+    hp, wp = spec.padded_plane(ho, wo)
+    pad = np.full(hp * wp, np.nan, np.float32)  # the kernel must not read unpadded garbage
+    values = dict(x=x, w=wt, y=y, pad=pad, N=n_img, C=c, mult=mult, H=h, W=w, ph=p[0],
+                  pw=p[1], Ho=ho, Wo=wo, Hp=hp, Wp=wp, res=res, ldres=ho * wo, lo=0.0, hi=np.inf)
+    CompiledKernels([spec.kernel()], target)(spec.name, *spec.args(values))
     for i in range(n_img):
         for co in range(c * mult):
             cols = im2col(x[i, co // mult][None], kh, kw, s, d, p)[0]

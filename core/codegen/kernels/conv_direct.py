@@ -1,16 +1,19 @@
 """Direct depthwise convolution: every output channel reads one input channel,
 so there is no reduction over channels and a GEMM would be all overhead.
 
-Vectorized along output x (one vector = `lanes` output pixels of a row). A
-block of ROWS output rows is computed at once with one accumulator each, so
-the FMA chains are independent. Padding and the right edge are handled by
-masked loads (unit W-stride) or masked gathers (W-stride > 1); the fused
-epilogue (bias, residual, clip) is applied before the masked store.
+Each input channel is first copied into a zero-padded plane (scratch, a few
+KB, stays in L1/L2) big enough for every tile, so the hot code has no bounds
+checks and no masks: a tile is ROWS output rows x one vector of `lanes` output
+columns, one accumulator per row (independent FMA chains), straight-line code
+of ROWS*kh*kw loads + FMAs with the filter size fixed at compile time. Along W,
+unit stride loads contiguous vectors, stride 2 loads two and keeps the even
+lanes, other strides gather. Only the stores at the right/bottom edge are
+masked. The fused epilogue (bias, residual, clip) is applied before the store.
 
-Signature: (x, w, y, N, C, mult, H, W, kh, kw, sh, sw, dh, dw, ph, pw, Ho, Wo,
-            *epilogue) with x: [N, C, H, W], w: [C*mult, kh, kw],
-            y (and the residual): [N, C*mult, Ho, Wo]; output channel co reads
-            input channel co // mult.
+Signature: (x, w, y, pad, N, C, mult, H, W, sh, sw, dh, dw, ph, pw, Ho, Wo, Hp, Wp,
+            *epilogue) with x: [N, C, H, W], w: [C*mult, kh, kw], y (and the
+residual): [N, C*mult, Ho, Wo], pad: Hp*Wp floats (see padded_plane); output
+channel co reads input channel co // mult.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ..kernel import I64, PTR, Kernel
-from ..llvm_util import F32, define, fma, for_range, gep, i64, load, splat, vec
+from ..llvm_util import F32, define, fma, for_range, gep, i64, load, load_vec, splat, store_vec, vec
+from ..llvm_util import I1 as I1T
+from ..llvm_util import I32 as I32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
 from .gemm_epilogue import Epilogue, EpilogueValues
@@ -35,112 +40,159 @@ from .gemm_simd import (
     splat_i32,
 )
 
-ROWS = 4  # output rows per block: independent accumulators hide the FMA latency
-GEOMETRY = ["N", "C", "mult", "H", "W", "kh", "kw", "sh", "sw", "dh", "dw", "ph", "pw", "Ho",
-            "Wo"]
+ROWS = 4  # output rows per tile: independent accumulators hide the FMA latency
+GEOMETRY = ["N", "C", "mult", "H", "W", "ph", "pw", "Ho", "Wo", "Hp", "Wp"]
 
 
-def depthwise_kernel(lanes: int, epi: Epilogue) -> Kernel:
-    name = f"conv_dw_f32_v{lanes}_{epi.tag}"
-    params = (PTR, PTR, PTR) + (I64,) * len(GEOMETRY) + tuple(k for _, k in epi.params())
+@dataclass(frozen=True)
+class DepthwiseSpec:
+    """Filter size, strides and dilations are compile-time: every load of a tile
+    is then a fixed offset from one of a few row pointers."""
 
-    def build(module: ir.Module, target: object) -> ir.Function:
-        return _build(module, name, lanes, epi)
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    lanes: int
+    epi: Epilogue
 
-    return Kernel(name, params, build)
+    @property
+    def name(self) -> str:
+        return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
+                f"_v{self.lanes}_{self.epi.tag}")
+
+    def param_names(self) -> list[str]:
+        return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]
+
+    def kernel(self) -> Kernel:
+        params = (PTR,) * 4 + (I64,) * len(GEOMETRY) + tuple(k for _, k in self.epi.params())
+        return Kernel(self.name, params, lambda module, target: _build(module, self))
+
+    def args(self, values: dict[str, object]) -> tuple[object, ...]:
+        return tuple(values[n] for n in self.param_names())
+
+    def padded_plane(self, ho: int, wo: int) -> tuple[int, int]:
+        """(Hp, Wp): rows and columns every tile may read, the last tiles' unused
+        rows and lanes (and stride 2's second vector) included; Wp is a whole
+        number of vectors so the padding copy needs no masked stores."""
+        rows = -(-ho // ROWS) * ROWS
+        cols = -(-wo // self.lanes) * self.lanes
+        wp = cols * self.sw + (self.kw - 1) * self.dw + 1
+        return (rows - 1) * self.sh + (self.kh - 1) * self.dh + 1, -(-wp // self.lanes) * self.lanes
 
 
-def depthwise_args(values: dict[str, object], epi: Epilogue) -> tuple[object, ...]:
-    names = ["x", "w", "y"] + GEOMETRY + [n for n, _ in epi.params()]
-    return tuple(values[n] for n in names)
-
-
-def _build(module: ir.Module, name: str, lanes: int, epi: Epilogue) -> ir.Function:
-    names = ["x", "w", "y"] + GEOMETRY + [n for n, _ in epi.params()]
+def _build(module: ir.Module, spec: DepthwiseSpec) -> ir.Function:
     kinds = {PTR: PTRT, I64: I64T, "f32": F32}
-    types = [PTRT] * 3 + [I64T] * len(GEOMETRY) + [kinds[k] for _, k in epi.params()]
-    fn, b = define(module, name, types, names, noalias=True)
-    g = dict(zip(names, fn.args, strict=True))
-    accs = [b.alloca(vec(F32, lanes), name=f"acc{r}") for r in range(ROWS)]  # -> registers
-    with b.if_else(b.icmp_signed("==", g["sw"], i64(1))) as (unit, strided):
-        with unit:
-            _images(b, g, lanes, epi, accs, unit_stride=True)
-        with strided:
-            _images(b, g, lanes, epi, accs, unit_stride=False)
+    types = [PTRT] * 4 + [I64T] * len(GEOMETRY) + [kinds[k] for _, k in spec.epi.params()]
+    fn, b = define(module, spec.name, types, spec.param_names(), noalias=True)
+    g = dict(zip(spec.param_names(), fn.args, strict=True))
+    co_count = b.mul(g["C"], g["mult"])
+    in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
+    taps = spec.kh * spec.kw
+    with for_range(b, 0, g["N"], name="n") as n:
+        x_img = gep(b, g["x"], b.mul(n, b.mul(g["C"], in_plane)))
+        y_img = gep(b, g["y"], b.mul(n, b.mul(co_count, out_plane)))
+        values = {k: g[k] for k, _ in spec.epi.params()}
+        if spec.epi.residual:
+            values["res"] = gep(b, g["res"], b.mul(n, b.mul(co_count, out_plane)))
+        with for_range(b, 0, g["C"], name="ci") as ci:
+            _pad_plane(b, spec.lanes, g, gep(b, x_img, b.mul(ci, in_plane)))
+            with for_range(b, 0, g["mult"], name="j") as j:
+                co = b.add(b.mul(ci, g["mult"]), j)
+                w = gep(b, g["w"], b.mul(co, i64(taps)))
+                plane = _Plane(y=gep(b, y_img, b.mul(co, out_plane)), co=co,
+                               weights=[splat(b, load(b, w, i64(t)), spec.lanes)
+                                        for t in range(taps)],
+                               epi=EpilogueValues(spec.epi, values))
+                _tiles(b, spec, g, plane)
     b.ret_void()
     return fn
 
 
-def _images(b: ir.IRBuilder, g: dict[str, ir.Value], lanes: int, epi: Epilogue,
-            accs: list[ir.Value], unit_stride: bool) -> None:
-    co_count = b.mul(g["C"], g["mult"])
-    in_plane = b.mul(g["H"], g["W"])
-    out_plane = b.mul(g["Ho"], g["Wo"])
-    with for_range(b, 0, g["N"], name="n") as n:
-        x_img = gep(b, g["x"], b.mul(n, b.mul(g["C"], in_plane)))
-        y_img = gep(b, g["y"], b.mul(n, b.mul(co_count, out_plane)))
-        values = {k: g[k] for k, _ in epi.params()}
-        if epi.residual:
-            values["res"] = gep(b, g["res"], b.mul(n, b.mul(co_count, out_plane)))
-        epi_img = EpilogueValues(epi, values)
-        with for_range(b, 0, co_count, name="co") as co:
-            plane = _Plane(x=gep(b, x_img, b.mul(b.sdiv(co, g["mult"]), in_plane)),
-                           w=gep(b, g["w"], b.mul(co, b.mul(g["kh"], g["kw"]))),
-                           y=gep(b, y_img, b.mul(co, out_plane)), co=co)
-            _plane(b, g, lanes, epi_img, accs, plane, unit_stride)
+def _pad_plane(b: ir.IRBuilder, lanes: int, g: dict[str, ir.Value], src: ir.Value) -> None:
+    """pad[r, c] = x[r - ph, c - pw] inside the image, else 0 (rows Hp, cols Wp)."""
+    chunks = b.sdiv(g["Wp"], i64(lanes))
+    width = splat_i32(b, g["W"], lanes)
+    with for_range(b, 0, g["Hp"], name="pr") as pr:
+        iy = b.sub(pr, g["ph"])
+        row_ok = splat(b, b.icmp_unsigned("<", iy, g["H"]), lanes)
+        src_row = raw_gep(b, src, b.mul(iy, g["W"]))
+        dst_row = gep(b, g["pad"], b.mul(pr, g["Wp"]))
+        with for_range(b, 0, chunks, name="pc") as pc:
+            c0 = b.mul(pc, i64(lanes))
+            ix = b.sub(c0, g["pw"])
+            cols = b.add(lane_ids(lanes), splat_i32(b, ix, lanes))
+            ok = b.and_(row_ok, in_range(b, cols, width))
+            v = masked_load(b, raw_gep(b, src_row, ix), ok, lanes)
+            store_vec(b, v, dst_row, c0)
 
 
 @dataclass
 class _Plane:
-    """One output channel of one image: its input plane, filter and output plane."""
+    """One output channel of one image."""
 
-    x: ir.Value
-    w: ir.Value
-    y: ir.Value
+    y: ir.Value  # its output plane
     co: ir.Value
+    weights: list[ir.Value]  # kh*kw broadcast filter taps
+    epi: EpilogueValues
 
 
-def _plane(b: ir.IRBuilder, g: dict[str, ir.Value], lanes: int, epi: EpilogueValues,
-           accs: list[ir.Value], p: _Plane, unit_stride: bool) -> None:
+def _tiles(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane) -> None:
+    lanes = spec.lanes
     row_blocks = b.sdiv(b.add(g["Ho"], i64(ROWS - 1)), i64(ROWS))
     chunks = b.sdiv(b.add(g["Wo"], i64(lanes - 1)), i64(lanes))
-    zero = ir.Constant(vec(F32, lanes), None)
     with for_range(b, 0, row_blocks, name="yb") as yb, \
             for_range(b, 0, chunks, name="xc") as xc:
-        y0 = b.mul(yb, i64(ROWS))
-        x0 = b.mul(xc, i64(lanes))
-        for acc in accs:
-            b.store(zero, acc)
-        with for_range(b, 0, g["kh"], name="ky") as ky, \
-                for_range(b, 0, g["kw"], name="kx") as kx:
-            _tap(b, g, lanes, accs, p, y0, x0, ky, kx, unit_stride)
-        out_cols = prefix_mask(b, b.sub(g["Wo"], x0), lanes)
-        for r, acc in enumerate(accs):
-            y = b.add(y0, i64(r))
-            with b.if_then(b.icmp_signed("<", y, g["Ho"])):
-                col = b.add(b.mul(y, g["Wo"]), x0)
-                v = b.load(acc, typ=vec(F32, lanes))
-                v = epi.apply(b, v, p.co, col, out_cols)
-                masked_store(b, v, raw_gep(b, p.y, col), out_cols)
+        y0, x0 = b.mul(yb, i64(ROWS)), b.mul(xc, i64(lanes))
+        accs = _tile_sums(b, spec, g, p, y0, x0)
+        full = b.and_(b.icmp_signed("<=", b.add(y0, i64(ROWS)), g["Ho"]),
+                      b.icmp_signed("<=", b.add(x0, i64(lanes)), g["Wo"]))
+        with b.if_else(full) as (inside, edge):
+            with inside:
+                for r, acc in enumerate(accs):
+                    col = b.add(b.mul(b.add(y0, i64(r)), g["Wo"]), x0)
+                    store_vec(b, p.epi.apply(b, acc, p.co, col), p.y, col)
+            with edge:
+                _edge_stores(b, g, p, accs, y0, x0, lanes)
 
 
-def _tap(b: ir.IRBuilder, g: dict[str, ir.Value], lanes: int, accs: list[ir.Value],
-         p: _Plane, y0: ir.Value, x0: ir.Value, ky: ir.Value, kx: ir.Value,
-         unit_stride: bool) -> None:
-    """acc[r] += w[ky, kx] * x[(y0 + r)*sh + ky*dh - ph, (x0 + lane)*sw + kx*dw - pw]."""
-    weight = splat(b, load(b, p.w, b.add(b.mul(ky, g["kw"]), kx)), lanes)
-    ix0 = b.sub(b.add(b.mul(x0, g["sw"]), b.mul(kx, g["dw"])), g["pw"])
-    lane_x = b.mul(lane_ids(lanes), splat_i32(b, g["sw"], lanes))
-    ix = b.add(lane_x, splat_i32(b, ix0, lanes))
-    cols = b.and_(in_range(b, ix, splat_i32(b, g["W"], lanes)),
-                  prefix_mask(b, b.sub(g["Wo"], x0), lanes))
+def _tile_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane,
+               y0: ir.Value, x0: ir.Value) -> list[ir.Value]:
+    """acc[r] = sum over taps of w[ky, kx] * pad[(y0+r)*sh + ky*dh, (x0+l)*sw + kx*dw]."""
+    accs = [ir.Constant(vec(F32, spec.lanes), None)] * ROWS
+    first = gep(b, g["pad"], b.add(b.mul(b.mul(y0, i64(spec.sh)), g["Wp"]),
+                                   b.mul(x0, i64(spec.sw))))
+    rows = (ROWS - 1) * spec.sh + (spec.kh - 1) * spec.dh + 1
+    row_ptrs = [gep(b, first, b.mul(i64(j), g["Wp"])) for j in range(rows)]
+    for r in range(ROWS):
+        for ky in range(spec.kh):
+            row = row_ptrs[r * spec.sh + ky * spec.dh]
+            for kx in range(spec.kw):
+                v = _load_taps(b, spec, row, kx * spec.dw)
+                accs[r] = fma(b, p.weights[ky * spec.kw + kx], v, accs[r])
+    return accs
+
+
+def _load_taps(b: ir.IRBuilder, spec: DepthwiseSpec, row: ir.Value, col: int) -> ir.Value:
+    """Padded row `row` at columns col + lane*sw."""
+    lanes = spec.lanes
+    if spec.sw == 1:
+        return load_vec(b, row, i64(col), lanes)
+    if spec.sw == 2:
+        pair = [load_vec(b, row, i64(col + h * lanes), lanes) for h in range(2)]
+        even = ir.Constant(vec(I32T, lanes), [2 * i for i in range(lanes)])
+        return b.shuffle_vector(pair[0], pair[1], even)
+    cols = ir.Constant(vec(I32T, lanes), [col + i * spec.sw for i in range(lanes)])
+    return gather(b, row, cols, ir.Constant(vec(I1T, lanes), [1] * lanes))
+
+
+def _edge_stores(b: ir.IRBuilder, g: dict[str, ir.Value], p: _Plane, accs: list[ir.Value],
+                 y0: ir.Value, x0: ir.Value, lanes: int) -> None:
+    cols = prefix_mask(b, b.sub(g["Wo"], x0), lanes)
     for r, acc in enumerate(accs):
-        iy = b.sub(b.add(b.mul(b.add(y0, i64(r)), g["sh"]), b.mul(ky, g["dh"])), g["ph"])
-        row_ok = b.icmp_unsigned("<", iy, g["H"])
-        mask = b.and_(cols, splat(b, row_ok, lanes))
-        row = raw_gep(b, p.x, b.mul(iy, g["W"]))
-        if unit_stride:
-            v = masked_load(b, raw_gep(b, row, ix0), mask, lanes)
-        else:
-            v = gather(b, row, ix, mask)
-        b.store(fma(b, weight, v, b.load(acc, typ=vec(F32, lanes))), acc)
+        y = b.add(y0, i64(r))
+        with b.if_then(b.icmp_signed("<", y, g["Ho"])):
+            col = b.add(b.mul(y, g["Wo"]), x0)
+            masked_store(b, p.epi.apply(b, acc, p.co, col, cols), raw_gep(b, p.y, col), cols)
