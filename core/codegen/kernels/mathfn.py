@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import llvmlite.ir as ir
 
 from .. import llvm_util as U
-from .vloop import int_like, int_type_like, like
+from .vloop import int_like, int_type_like, like, max_nnan, min_nnan
 
 LOG2E = 1.44269504088896341
 LN2_HI = 0.693359375  # few mantissa bits: n * LN2_HI is exact for |n| < 2^15
@@ -51,10 +51,10 @@ def exp_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
     Inputs are clamped to [-104, 88.8] so n fits in [-150, 129]; 2^n is applied
     as two exponent-field multiplies so the result under- and overflows
-    gradually to 0 / inf exactly like expf.
+    gradually to 0 / inf exactly like expf. exp(-inf) = 0, exp(inf) = inf.
     """
     t = x.type
-    x = U.fmin(b, U.fmax(b, x, like(t, -104.0)), like(t, 88.8))
+    x = min_nnan(b, max_nnan(b, x, like(t, -104.0)), like(t, 88.8))
     shifted = b.fadd(b.fmul(x, like(t, LOG2E)), like(t, SHIFTER))
     n_float = b.fsub(shifted, like(t, SHIFTER))
     it = int_type_like(t)
@@ -101,7 +101,7 @@ def tanh_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     t = x.type
     z = b.fmul(x, x)
     near0 = fmuladd(b, b.fmul(horner(b, z, _TANH_P), z), x, x)
-    a = U.fmin(b, fabs(b, x), like(t, 10.0))  # tanh(10) rounds to 1.0f
+    a = min_nnan(b, fabs(b, x), like(t, 10.0))  # tanh(10) rounds to 1.0f
     e = exp_f32(b, b.fadd(a, a))
     far = b.fsub(like(t, 1.0), b.fdiv(like(t, 2.0), b.fadd(e, like(t, 1.0))))
     far = copysign(b, far, x)
@@ -116,15 +116,25 @@ def sigmoid_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 def erf_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     t = x.type
-    x = U.fmin(b, U.fmax(b, x, like(t, -4.0)), like(t, 4.0))
+    x = min_nnan(b, max_nnan(b, x, like(t, -4.0)), like(t, 4.0))
     z = b.fmul(x, x)
     return b.fdiv(b.fmul(x, horner(b, z, _ERF_P)), horner(b, z, _ERF_Q))
 
 
 def pow_f32(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """x^y for x >= 0 as exp(y * log x); pow(0, y>0) = 0 and pow(x, 0) = 1."""
+    """x^y as exp(y * log|x|), as powf for finite x and y: pow(x, 0) = 1,
+    pow(0, y > 0) = 0, pow(0, y < 0) = inf, pow(x < 0, y) = nan unless y is an
+    integer, where the sign follows y's parity."""
     t = x.type
-    r = exp_f32(b, b.fmul(y, log_f32(b, x)))
+    r = exp_f32(b, b.fmul(y, log_f32(b, fabs(b, x))))
+    # round y with the shifter; its low mantissa bit is then the parity (|y| < 2^22)
+    shifted = b.fadd(y, like(t, SHIFTER))
+    is_int = b.fcmp_ordered("==", b.fsub(shifted, like(t, SHIFTER)), y)
+    odd = b.trunc(b.bitcast(shifted, int_type_like(t)), int_type_like(t, 1))
+    negative = b.fcmp_ordered("<", x, like(t, 0.0))
+    big = b.fcmp_ordered(">=", fabs(b, y), like(t, 4194304.0))  # 2^22 and up: even integers
+    r = b.select(b.and_(negative, b.and_(odd, b.not_(big))), b.fneg(r), r)
+    r = b.select(b.and_(negative, b.not_(b.or_(is_int, big))), like(t, float("nan")), r)
     return b.select(b.fcmp_ordered("==", y, like(t, 0.0)), like(t, 1.0), r)
 
 
