@@ -36,26 +36,12 @@ class AxisWindows:
         start = o * self.stride - self.pad_begin
         return range(start, start + self.kernel * self.dilation, self.dilation)
 
-    def clipped(self) -> np.ndarray:
-        """[out, 2]: first in-bounds input index and number of in-bounds taps."""
-        table = np.zeros((self.out, 2), np.int64)
-        for o in range(self.out):
-            inside = [i for i in self.taps(o) if 0 <= i < self.size]
-            table[o] = (inside[0], len(inside)) if inside else (0, 0)
-        return table
-
     def inv_counts(self, include_pad: bool) -> np.ndarray:
         """1 / the number of taps an average divides by (ONNX: padding counts only
         with count_include_pad, and never the extra taps ceil_mode adds)."""
         lo, hi = (-self.pad_begin, self.size + self.pad_end) if include_pad else (0, self.size)
         counts = [sum(lo <= i < hi for i in self.taps(o)) for o in range(self.out)]
         return 1.0 / np.maximum(np.array(counts, np.float32), 1.0)
-
-    def interior(self) -> tuple[int, int]:
-        """[lo, hi) of outputs whose windows lie wholly inside the input."""
-        counts = self.clipped()[:, 1]
-        whole = [o for o in range(self.out) if counts[o] == self.kernel]
-        return (whole[0], whole[-1] + 1) if whole else (self.out, self.out)
 
 
 def axis_windows(size: int, kernel: int, stride: int, dilation: int, pads: tuple[int, int],
@@ -115,25 +101,24 @@ def lower_pool(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"output shape {out_shape} differs from the pool's {expected}")
     kind = "max" if node.op == "MaxPool" else "avg"
     tag = node.name
-    ptrs = [Buf(x), Buf(y), Const(f"{tag}.rows", rows.clipped()),
-            Const(f"{tag}.cols", cols.clipped())]
+    ptrs = [Buf(x), Buf(y)]
     if kind == "avg":
         include_pad = bool(node.attr("count_include_pad", 0))
         ptrs += [Const(f"{tag}.rscale", rows.inv_counts(include_pad)),
                  Const(f"{tag}.cscale", cols.inv_counts(include_pad))]
-    ox_lo, ox_hi = cols.interior()
     geometry = dict(planes=shape[0] * shape[1], H=rows.size, W=cols.size, OH=rows.out,
-                    OW=cols.out, kw=cols.kernel, dh=rows.dilation, dw=cols.dilation,
-                    pw=cols.pad_begin, ox_lo=ox_lo, ox_hi=ox_hi)
-    call = Call(K.pool2d_kernel(kind, cols.stride), (*ptrs, *[geometry[g] for g in K.GEOMETRY]))
+                    OW=cols.out, kh=rows.kernel, kw=cols.kernel, sh=rows.stride,
+                    dh=rows.dilation, dw=cols.dilation, ph=rows.pad_begin, pw=cols.pad_begin)
+    kernel = K.pool2d_kernel(kind, cols.stride, rows.kernel, cols.kernel)
+    call = Call(kernel, (*ptrs, *[geometry[g] for g in K.GEOMETRY]))
     reduce_ = "max" if kind == "max" else "mean"
     return LoweredNode(
         node.name, node.op, node.outputs, [call],
         semantics=f"y[n,c,oy,ox] = {reduce_}_(ky<{rows.kernel},kx<{cols.kernel}) "
                   f"x[n,c,oy*{rows.stride}-{rows.pad_begin}+ky*{rows.dilation},"
                   f"ox*{cols.stride}-{cols.pad_begin}+kx*{cols.dilation}] (taps outside x skipped)",
-        note=f"{call.kernel.name}: outputs {ox_lo}..{ox_hi} of each row {cols.stride}-strided "
-             f"vector loads, {cols.out - (ox_hi - ox_lo)} border outputs scalar")
+        note=f"{kernel.name}: {cols.stride}-strided vector loads along ox, each tap "
+             "masked to the input plane")
 
 
 @lowers("GlobalAveragePool", "GlobalMaxPool")

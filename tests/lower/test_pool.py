@@ -68,6 +68,11 @@ def test_pool_auto_pad_dilations_1d_and_real_layers(rng):
               Case("MaxPool", [_x(rng, 1, 4, 28, 28)],
                    dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]), opset=13),
               Case("AveragePool", [_x(rng, 1, 4, 8, 8)], dict(kernel_shape=[8, 8]), opset=13),
+              # more than MAX_UNROLLED_TAPS: taps looped at run time
+              Case("AveragePool", [_x(rng, 1, 2, 12, 40)],
+                   dict(kernel_shape=[5, 20], pads=[2, 3, 2, 3], count_include_pad=1), opset=13),
+              Case("MaxPool", [_x(rng, 1, 2, 12, 40)],
+                   dict(kernel_shape=[9, 9], strides=[2, 2], pads=[4, 4, 4, 4]), opset=13),
               Case("MaxPool", [_x(rng, 1, 4, 55, 55)],
                    dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), opset=13)]
     check_cases(cases, ort_oracle, rtol=1e-5, atol=1e-6)

@@ -1,16 +1,14 @@
 """2-D pooling over NCHW planes: max / average windows, and global pooling.
 
-Window geometry is decided at compile time (core/lower/pool.py) and passed as
-small tables, so one kernel per (kind, x-stride) serves every pooling layer:
-- rows[oy] = (first input row, number of rows) of the window clipped to the input;
-- cols[ox] = (first input column, number of columns), likewise;
-- ox in [ox_lo, ox_hi): windows lying wholly inside the input, computed `lanes`
-  outputs at a time; the few border outputs outside that range use the tables.
-Padding is never materialized: clipped taps are simply skipped, and averages
-multiply by 1/count factors that are separable into rscale[oy] * cscale[ox].
+Along x, `lanes` outputs are computed at once, and each tap of the window is
+a masked load that reads only input positions inside the plane: padding is
+never materialized and borders need no scalar code. Averages multiply by
+1/count factors that are separable, rscale[oy] * cscale[ox], computed at
+compile time (core/lower/pool.py) with ONNX's counting rules.
 
-The x-stride is a compile-time constant so that strided windows are read by
-one wide contiguous load plus a shuffle (vloop.strided_vload), not a gather.
+The x-stride and the window size are compile-time constants (one kernel per
+pooling configuration, a handful per network): strided windows are read by
+one wide load plus a shuffle (no gather), and the taps are straight-line code.
 """
 
 from __future__ import annotations
@@ -23,30 +21,38 @@ from ..machine import CpuTarget
 from .vloop import (
     entry_alloca,
     fold,
+    masked_vload,
     max_nnan,
     nested_loops,
     reduce,
-    strided_vload,
     vector_loop,
     vload,
     vstore,
 )
 
-GEOMETRY = ("planes", "H", "W", "OH", "OW", "kw", "dh", "dw", "pw", "ox_lo", "ox_hi")
+GEOMETRY = ("planes", "H", "W", "OH", "OW", "kh", "kw", "sh", "dh", "dw", "ph", "pw")
+MAX_UNROLLED_TAPS = 64  # larger windows loop over their taps at run time
 
 
-def pool2d_kernel(kind: str, stride_x: int) -> Kernel:
-    """kind 'max': (x, y, rows, cols, *GEOMETRY);
-    kind 'avg': (x, y, rows, cols, rscale, cscale, *GEOMETRY), scales as f32 tables."""
+def pool2d_kernel(kind: str, stride_x: int, kh: int | None = None,
+                  kw: int | None = None) -> Kernel:
+    """kind 'max': (x, y, *GEOMETRY); 'avg': (x, y, rscale, cscale, *GEOMETRY).
+
+    kh, kw: the window the code is unrolled for (the kh/kw arguments are then
+    ignored), or None for a kernel taking any window at run time.
+    """
     assert kind in ("max", "avg")
-    name = f"pool2d_{kind}_sx{stride_x}_f32"
-    ptrs = ["x", "y", "rows", "cols"] + (["rscale", "cscale"] if kind == "avg" else [])
+    if kh is None or kw is None or kh * kw > MAX_UNROLLED_TAPS:
+        kh = kw = None
+    window = f"{kh}x{kw}" if kh else "any"
+    name = f"pool2d_{kind}_{window}_sx{stride_x}_f32"
+    ptrs = ["x", "y"] + (["rscale", "cscale"] if kind == "avg" else [])
     params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         fn, b = U.define(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
                          ptrs + list(GEOMETRY))
-        _PoolBuilder(kind, stride_x, target.f32_lanes, fn.args).emit(b)
+        _PoolBuilder(kind, stride_x, (kh, kw), target.f32_lanes, fn.args).emit(b)
         b.ret_void()
         return fn
 
@@ -54,80 +60,74 @@ def pool2d_kernel(kind: str, stride_x: int) -> Kernel:
 
 
 class _PoolBuilder:
-    def __init__(self, kind: str, stride_x: int, lanes: int, args) -> None:
+    def __init__(self, kind: str, stride_x: int, window: tuple[int | None, int | None],
+                 lanes: int, args) -> None:
         self.kind, self.sx, self.lanes = kind, stride_x, lanes
-        nptr = 6 if kind == "avg" else 4
-        self.x, self.y, self.rows, self.cols = args[:4]
-        self.rscale, self.cscale = args[4:nptr] if kind == "avg" else (None, None)
+        self.kh, self.kw = window
+        nptr = 4 if kind == "avg" else 2
+        self.x, self.y = args[:2]
+        self.rscale, self.cscale = args[2:nptr] if kind == "avg" else (None, None)
         self.g = dict(zip(GEOMETRY, args[nptr:], strict=True))
+        self.fill = float("-inf") if kind == "max" else 0.0  # what a skipped tap reads as
 
     def combine(self, b: ir.IRBuilder, acc: ir.Value, v: ir.Value) -> ir.Value:
         return max_nnan(b, acc, v) if self.kind == "max" else U.fadd(b, acc, v)
-
-    def init(self, t: ir.Type) -> ir.Constant:
-        value = float("-inf") if self.kind == "max" else 0.0
-        return ir.Constant(t, [value] * t.count if isinstance(t, ir.VectorType) else value)
 
     def emit(self, b: ir.IRBuilder) -> None:
         g = self.g
         with nested_loops(b, [g["planes"], g["OH"]], name="p") as (p, oy):
             xplane = U.gep(b, self.x, b.mul(p, b.mul(g["H"], g["W"])))
             yrow = U.gep(b, self.y, b.mul(b.add(b.mul(p, g["OH"]), oy), g["OW"]))
-            first_row = U.load(b, self.rows, b.mul(oy, U.i64(2)), U.I64)
-            nrows = U.load(b, self.rows, b.add(b.mul(oy, U.i64(2)), U.i64(1)), U.I64)
+            iy0 = b.sub(b.mul(oy, g["sh"]), g["ph"])  # input row of the first tap
             rscale = U.load(b, self.rscale, oy) if self.kind == "avg" else None
-            win = (xplane, yrow, first_row, nrows, rscale)
-            with U.for_range(b, U.i64(0), g["ox_lo"], name="left") as ox:
-                self.border_output(b, win, ox)
-            self.interior(b, win)
-            with U.for_range(b, g["ox_hi"], g["OW"], name="right") as ox:
-                self.border_output(b, win, ox)
 
-    def rows_of(self, b: ir.IRBuilder, win, body) -> ir.Value:
-        """Fold body(b, row pointer, acc) over the window's rows."""
-        xplane, _, first_row, nrows, _ = win
-        return fold(b, nrows, body.init, lambda b, t, acc: body(
-            b, U.gep(b, xplane, b.mul(b.add(first_row, b.mul(t, self.g["dh"])), self.g["W"])),
-            acc))
+            def block(b: ir.IRBuilder, ox: ir.Value, count: ir.Value | None) -> None:
+                acc = self.window_block(b, xplane, iy0, ox)
+                if self.kind == "avg":
+                    cscale = vload(b, self.cscale, ox, self.lanes, count)
+                    # strict multiply: under 'fast', 0 * scale of an empty window folds
+                    # to 0 and LLVM may turn the loop into a memset call
+                    acc = b.fmul(acc, U.fmul(b, U.splat(b, rscale, self.lanes), cscale))
+                vstore(b, acc, yrow, ox, count)
 
-    def border_output(self, b: ir.IRBuilder, win, ox: ir.Value) -> None:
-        first_col = U.load(b, self.cols, b.mul(ox, U.i64(2)), U.I64)
-        ncols = U.load(b, self.cols, b.add(b.mul(ox, U.i64(2)), U.i64(1)), U.I64)
+            vector_loop(b, g["OW"], self.lanes, block, name="ox")
 
-        def row(b, xrow, acc):
-            return fold(b, ncols, acc, lambda b, u, acc: self.combine(
-                b, acc, U.load(b, xrow, b.add(first_col, b.mul(u, self.g["dw"])))))
+    def window_block(self, b: ir.IRBuilder, xplane: ir.Value, iy0: ir.Value,
+                     ox: ir.Value) -> ir.Value:
+        """The pooled values of outputs ox .. ox+lanes-1 of one output row.
 
-        row.init = self.init(U.F32)
-        acc = self.rows_of(b, win, row)
-        if self.kind == "avg":
-            # strict multiply: under 'fast', 0 * scale folds to 0 for empty windows and
-            # LLVM turns the border loop into a memset call
-            acc = b.fmul(acc, U.fmul(b, win[4], U.load(b, self.cscale, ox)))
-        U.store(b, acc, win[1], ox)
+        Every tap is a masked load reading only input positions inside the
+        plane: columns in [0, W) (vector compare) of rows in [0, H).
+        """
+        g, lanes, wide = self.g, self.lanes, self.sx * self.lanes
+        x0 = b.sub(b.mul(ox, U.i64(self.sx)), g["pw"])  # input column of the first tap
+        iota = ir.Constant(U.vec(U.I32, wide), list(range(wide)))
+        columns = b.add(U.splat(b, b.trunc(x0, U.I32), wide), iota)
+        width = U.splat(b, b.trunc(g["W"], U.I32), wide)
+        keep = ir.Constant(U.vec(U.I32, lanes), [self.sx * j for j in range(lanes)])
 
-    def interior(self, b: ir.IRBuilder, win) -> None:
-        g, lanes = self.g, self.lanes
-        n = b.sub(g["ox_hi"], g["ox_lo"])
+        def tap(b: ir.IRBuilder, ky: ir.Value, kx: ir.Value, acc: ir.Value) -> ir.Value:
+            iy = b.add(iy0, b.mul(ky, g["dh"]))
+            row_inside = b.icmp_unsigned("<", iy, g["H"])  # negative rows wrap to large
+            shift = b.mul(kx, g["dw"])
+            cols = b.add(columns, U.splat(b, b.trunc(shift, U.I32), wide))
+            inside = b.and_(b.icmp_unsigned("<", cols, width), U.splat(b, row_inside, wide))
+            # no 'inbounds': masked-off taps may lie outside the plane
+            address = b.gep(xplane, [b.add(b.mul(iy, g["W"]), b.add(x0, shift))],
+                            source_etype=U.F32)
+            v = masked_vload(b, address, inside, fill=self.fill)
+            if self.sx > 1:
+                v = b.shuffle_vector(v, ir.Constant(v.type, ir.Undefined), keep)
+            return self.combine(b, acc, v)
 
-        def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-            ox = b.add(g["ox_lo"], i)
-            x0 = b.sub(b.mul(ox, U.i64(self.sx)), g["pw"])
-
-            def row(b, xrow, acc):
-                return fold(b, g["kw"], acc, lambda b, kx, acc: self.combine(
-                    b, acc, strided_vload(b, xrow, b.add(x0, b.mul(kx, g["dw"])), lanes,
-                                          self.sx, count)))
-
-            row.init = self.init(U.vec(U.F32, lanes))
-            acc = self.rows_of(b, win, row)
-            if self.kind == "avg":
-                scale = U.fmul(b, U.splat(b, win[4], lanes),
-                               vload(b, self.cscale, ox, lanes, count, fill=0.0))
-                acc = b.fmul(acc, scale)
-            vstore(b, acc, win[1], ox, count)
-
-        vector_loop(b, n, lanes, body, name="ox")
+        acc = ir.Constant(U.vec(U.F32, lanes), [self.fill] * lanes)
+        if self.kh is not None:  # straight-line code over the whole window
+            for ky in range(self.kh):
+                for kx in range(self.kw):
+                    acc = tap(b, U.i64(ky), U.i64(kx), acc)
+            return acc
+        return fold(b, g["kh"], acc, lambda b, ky, acc: fold(
+            b, g["kw"], acc, lambda b, kx, acc: tap(b, ky, kx, acc)))
 
 
 def global_pool_kernel(kind: str) -> Kernel:

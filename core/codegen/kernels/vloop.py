@@ -56,11 +56,17 @@ def vload(b: ir.IRBuilder, base: ir.Value, index: ir.Value, lanes: int,
     read from memory and the others are `fill`."""
     if count is None:
         return U.load_vec(b, base, index, lanes, elem)
-    vt = U.vec(elem, lanes)
-    mask = tail_mask(b, count, lanes)
+    return masked_vload(b, U.gep(b, base, index, elem), tail_mask(b, count, lanes), elem, fill)
+
+
+def masked_vload(b: ir.IRBuilder, address: ir.Value, mask: ir.Value, elem: ir.Type = U.F32,
+                 fill: float | int = 0) -> ir.Value:
+    """Lanes of `mask` read from address[j]; the others are `fill` and touch no memory
+    (so `address` may point before a buffer, if formed without 'inbounds')."""
+    vt = U.vec(elem, mask.type.count)
     fn = _masked_intrinsic(b, "load", vt)
     align = ir.Constant(U.I32, U.elem_size(elem))
-    return b.call(fn, [U.gep(b, base, index, elem), align, mask, ir.Constant(vt, [fill] * lanes)])
+    return b.call(fn, [address, align, mask, ir.Constant(vt, [fill] * vt.count)])
 
 
 def vstore(b: ir.IRBuilder, value: ir.Value, base: ir.Value, index: ir.Value,
