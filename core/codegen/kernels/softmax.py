@@ -2,7 +2,7 @@
 
 Two kernels, by where the vectors go:
 - rows (inner == 1): each row of n contiguous elements is reduced with vectors
-  along the row (max, then sum of exp, then scale);
+  along the row (max; exp stored and summed; scale in place);
 - strided (inner > 1): vectors run along inner, and the three passes walk the
   n slices of a vector-wide column, keeping max and sum in registers.
 Both subtract the max first, so exp never overflows.
@@ -37,36 +37,42 @@ def softmax_rows_kernel(kind: str) -> Kernel:
             at = (lambda b, i: b.add(base, i))  # noqa: E731
 
             def accumulate(init: float, combine) -> ir.Value:
-                """Fold combine over the row; lanes past its end read as -inf."""
+                """Fold combine(b, acc, x slice, i, count) over the row; lanes past
+                its end read as -inf."""
                 b.store(ir.Constant(vt, [init] * lanes), acc)
 
                 def body(b, i, count):
                     v = vload(b, x, at(b, i), lanes, count, fill=float("-inf"))
-                    b.store(combine(b, b.load(acc, typ=vt), v), acc)
+                    b.store(combine(b, b.load(acc, typ=vt), v, i, count), acc)
 
                 vector_loop(b, n, lanes, body)
                 return b.load(acc, typ=vt)
 
-            m = reduce(b, "fmax", accumulate(float("-inf"), max_nnan))
+            m = reduce(b, "fmax", accumulate(float("-inf"),
+                                             lambda b, acc, v, i, count: max_nnan(b, acc, v)))
             vm = U.splat(b, m, lanes)
 
-            def exp_sum(b, acc_v, v):
+            def exp_sum(b, acc_v, v, i, count):
                 # masked-off lanes hold -inf and add exp(-inf) = 0 (strict fsub: 'fast'
                 # would make an infinite operand poison)
                 e = M.exp_f32(b, b.fsub(v, vm))
+                if kind == "softmax":
+                    vstore(b, e, y, at(b, i), count)  # scaled in place below
                 return U.fadd(b, acc_v, e)
 
             total = reduce(b, "fadd", accumulate(0.0, exp_sum))
             if kind == "softmax":
-                shift, scale = vm, U.splat(b, b.fdiv(U.f32(1.0), total), lanes)
+                scale = U.splat(b, b.fdiv(U.f32(1.0), total), lanes)
+
+                def write(b, i, count):
+                    e = vload(b, y, at(b, i), lanes, count)
+                    vstore(b, U.fmul(b, e, scale), y, at(b, i), count)
             else:
                 shift = U.splat(b, U.fadd(b, m, M.log_f32(b, total)), lanes)
-                scale = None
 
-            def write(b, i, count):
-                d = U.fsub(b, vload(b, x, at(b, i), lanes, count), shift)
-                vstore(b, d if scale is None else U.fmul(b, M.exp_f32(b, d), scale),
-                       y, at(b, i), count)
+                def write(b, i, count):
+                    d = U.fsub(b, vload(b, x, at(b, i), lanes, count), shift)
+                    vstore(b, d, y, at(b, i), count)
 
             vector_loop(b, n, lanes, write, name="w")
         b.ret_void()
@@ -98,13 +104,17 @@ def softmax_strided_kernel(kind: str) -> Kernel:
 
                 m = fold(b, n, ir.Constant(vt, [float("-inf")] * lanes),
                          lambda b, k, acc: max_nnan(b, acc, slice_(b, k)))
-                total = fold(b, n, ir.Constant(vt, [0.0] * lanes),
-                             lambda b, k, acc: U.fadd(b, acc, M.exp_f32(
-                                 b, U.fsub(b, slice_(b, k), m))))
+                def exp_sum(b, k, acc):
+                    e = M.exp_f32(b, U.fsub(b, slice_(b, k), m))
+                    if kind == "softmax":
+                        vstore(b, e, y, at(b, k), count)  # scaled in place below
+                    return U.fadd(b, acc, e)
+
+                total = fold(b, n, ir.Constant(vt, [0.0] * lanes), exp_sum)
                 if kind == "softmax":
                     scale = b.fdiv(ir.Constant(vt, [1.0] * lanes), total)
                     with U.for_range(b, U.i64(0), n, name="k") as k:
-                        e = M.exp_f32(b, U.fsub(b, slice_(b, k), m))
+                        e = vload(b, y, at(b, k), lanes, count)
                         vstore(b, U.fmul(b, e, scale), y, at(b, k), count)
                 else:
                     shift = U.fadd(b, m, M.log_f32(b, total))
