@@ -96,6 +96,16 @@ def copy_call(elem_bytes: int, src: Buf, dst: Buf, outer: Sequence[tuple[int, in
     return Call(kernel, (src, dst, Const(tag, table), n, src_inner_stride))
 
 
+def _tiles_call(elem_bytes: int, src: Buf, dst: Buf, batch: Sequence[tuple[int, int, int]],
+                rows: int, cols: int, src_col_stride: int, tag: str) -> Call:
+    if len(batch) > C.MAX_OUTER_DIMS:
+        raise NotLowerable(f"transpose needs {len(batch)} batch dims, at most "
+                           f"{C.MAX_OUTER_DIMS} are supported")
+    table = np.array([(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(batch)) + list(batch), np.int64)
+    return Call(C.transpose_tiles_kernel(elem_bytes),
+                (src, dst, Const(tag, table), rows, cols, src_col_stride))
+
+
 @lowers("Concat")
 def lower_concat(node: Node, ctx: LowerContext) -> LoweredNode:
     y = node.outputs[0]
@@ -144,13 +154,20 @@ def lower_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
     perm = [int(p) for p in node.attr("perm", list(range(len(shape)))[::-1])]
     plan = transpose_plan(shape, perm)
     (n, inner_stride, _), outer = plan[-1], plan[:-1]
-    call = copy_call(_elem_bytes(ctx, x), Buf(x), Buf(y), outer, n, inner_stride,
-                     f"{node.name}.plan")
+    nbytes = _elem_bytes(ctx, x)
+    if inner_stride != 1 and outer and outer[-1][1] == 1:
+        # the last two dims swap: a batched 2-D transpose done in register tiles
+        (rows, _, _), batch = outer[-1], outer[:-1]
+        call = _tiles_call(nbytes, Buf(x), Buf(y), batch, rows, n, inner_stride,
+                           f"{node.name}.plan")
+        how = f"{rows} x {n} transposes in register tiles"
+    else:
+        call = copy_call(nbytes, Buf(x), Buf(y), outer, n, inner_stride, f"{node.name}.plan")
+        how = "row copies" if inner_stride == 1 else f"gathers with stride {inner_stride}"
     idx = [f"i{k}" for k in range(len(shape))]
     src_idx = [""] * len(shape)
     for k, p in enumerate(perm):
         src_idx[p] = idx[k]
-    how = "row copies" if inner_stride == 1 else f"gathers with stride {inner_stride}"
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"y[{','.join(idx)}] = x[{','.join(src_idx)}]",
                        note=f"{call.kernel.name}: {len(plan)} dims after merging, {how}")

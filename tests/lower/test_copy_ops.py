@@ -38,6 +38,9 @@ def test_transpose_every_4d_perm_and_dtypes(rng):
     cases = [Case("Transpose", [x], {"perm": list(p)}) for p in itertools.permutations(range(4))]
     cases += [Case("Transpose", [_x(rng, 3, 40)]),  # default: reversed
               Case("Transpose", [_x(rng, 2, 16, 49)], {"perm": [0, 2, 1]}),  # NCHW -> NHWC
+              Case("Transpose", [_x(rng, 37, 70)], {"perm": [1, 0]}),  # whole and edge tiles
+              Case("Transpose", [_x(rng, 3, 40, 33, dtype=np.uint8)], {"perm": [0, 2, 1]}),
+              Case("Transpose", [_x(rng, 2, 20, 17, dtype=np.int64)], {"perm": [0, 2, 1]}),
               Case("Transpose", [_x(rng, 2, 3, 1, 5, 1, 2)], {"perm": [5, 4, 3, 2, 1, 0]}),
               Case("Transpose", [_x(rng, 1, 2, 4, 3, 3)], {"perm": [0, 2, 1, 3, 4]}),  # shuffle
               Case("Transpose", [_x(rng, 3, 4, 5, dtype=np.int64)], {"perm": [2, 0, 1]}),

@@ -85,6 +85,98 @@ def _gather(b: ir.IRBuilder, base: ir.Value, start: ir.Value, stride: ir.Value, 
     return b.call(fn, [ptrs, ir.Constant(U.I32, nbytes), mask, ir.Constant(vt, None)])
 
 
+TILE_MAX_LANES = 16  # transpose tiles are at most 16 x 16 elements
+
+
+def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
+    """dst[outer..., r, c] = src[outer... (src strides), c * s + r] for r < rows, c < cols:
+    (src, dst, plan, rows, cols, s). The output is contiguous; plan as for
+    strided_copy_kernel, for the dims before the last two.
+
+    Square tiles are read as rows of src (contiguous along r), transposed in
+    registers by a perfect-shuffle network (log2(lanes) rounds of interleaves)
+    and written as rows of dst. Edge tiles use the same code with masks.
+    """
+    name = f"transpose_tiles_b{elem_bytes}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        elem = _elem(elem_bytes)
+        lanes = min(_lanes(target, elem_bytes), TILE_MAX_LANES)
+        fn, b = U.define(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64, U.I64],
+                         ["src", "dst", "plan", "rows", "cols", "s"])
+        src, dst, plan, rows, cols, s = fn.args
+        counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
+        tiles_r = b.sdiv(b.add(rows, U.i64(lanes - 1)), U.i64(lanes))
+        tiles_c = b.sdiv(b.add(cols, U.i64(lanes - 1)), U.i64(lanes))
+        with nested_loops(b, [*counts, tiles_r, tiles_c]) as idx:
+            *outer, tr, tc = idx
+            src_off, dst_off = U.i64(0), U.i64(0)
+            for d, i in enumerate(outer):
+                src_off = b.add(src_off, b.mul(i, _plan_entry(b, plan, COPY_COLUMNS, d, 1)))
+                dst_off = b.add(dst_off, b.mul(i, _plan_entry(b, plan, COPY_COLUMNS, d, 2)))
+            r0, c0 = b.mul(tr, U.i64(lanes)), b.mul(tc, U.i64(lanes))
+            tile = _Tile(elem, lanes, b.add(src_off, b.add(b.mul(c0, s), r0)), s,
+                         b.add(dst_off, b.add(b.mul(r0, cols), c0)), cols)
+            n_r = _min(b, b.sub(rows, r0), U.i64(lanes))
+            n_c = _min(b, b.sub(cols, c0), U.i64(lanes))
+            full = b.and_(b.icmp_signed("==", n_r, U.i64(lanes)),
+                          b.icmp_signed("==", n_c, U.i64(lanes)))
+            with b.if_else(full) as (whole, edge):
+                with whole:
+                    tile.emit(b, src, dst, None, None)
+                with edge:
+                    tile.emit(b, src, dst, n_r, n_c)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR, PTR, PTR, I64, I64, I64), build)
+
+
+class _Tile:
+    """One lanes x lanes tile: src rows at src_at + i*src_step, dst rows at dst_at + j*dst_step."""
+
+    def __init__(self, elem: ir.IntType, lanes: int, src_at: ir.Value, src_step: ir.Value,
+                 dst_at: ir.Value, dst_step: ir.Value) -> None:
+        self.elem, self.lanes = elem, lanes
+        self.src_at, self.src_step, self.dst_at, self.dst_step = src_at, src_step, dst_at, dst_step
+
+    def emit(self, b: ir.IRBuilder, src: ir.Value, dst: ir.Value, n_r: ir.Value | None,
+             n_c: ir.Value | None) -> None:
+        """n_r, n_c: valid rows / columns of an edge tile (None: a whole tile)."""
+        lanes, zero = self.lanes, U.i64(0)
+
+        def count(k: int, limit: ir.Value | None, valid: ir.Value | None) -> ir.Value | None:
+            # lanes to touch in vector k: `valid` if k < limit, else none
+            if limit is None:
+                return None
+            return b.select(b.icmp_signed("<", U.i64(k), limit), valid, zero)
+
+        vectors = [vload(b, src, b.add(self.src_at, b.mul(U.i64(i), self.src_step)), lanes,
+                         count(i, n_c, n_r), self.elem) for i in range(lanes)]
+        for j, v in enumerate(_transpose(b, vectors)):
+            vstore(b, v, dst, b.add(self.dst_at, b.mul(U.i64(j), self.dst_step)),
+                   count(j, n_r, n_c))
+
+
+def _transpose(b: ir.IRBuilder, vectors: list[ir.Value]) -> list[ir.Value]:
+    """Transpose n vectors of n lanes: log2(n) rounds pairing vector j with j + n/2
+    into the interleaves of their low and high halves (a perfect shuffle)."""
+    n = len(vectors)
+    low = ir.Constant(U.vec(U.I32, n), [k for j in range(n // 2) for k in (j, n + j)])
+    high = ir.Constant(U.vec(U.I32, n), [k for j in range(n // 2, n) for k in (j, n + j)])
+    for _ in range(n.bit_length() - 1):
+        nxt = []
+        for j in range(n // 2):
+            p, q = vectors[j], vectors[j + n // 2]
+            nxt += [b.shuffle_vector(p, q, low), b.shuffle_vector(p, q, high)]
+        vectors = nxt
+    return vectors
+
+
+def _min(b: ir.IRBuilder, p: ir.Value, q: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", p, q), p, q)
+
+
 PAD_PARAMS = ("w_out", "copy_lo", "copy_hi", "left", "value")
 
 
