@@ -1,4 +1,4 @@
-"""The `tinyc` command line: targets, compile, run."""
+"""The `tinyc` command line: targets, new-backend, compile, run."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("targets", help="list targets and the plugins that provide them")
+    t.add_argument("--intrinsics", action="store_true", help="also list the intrinsic sets")
     t.set_defaults(func=_cmd_targets)
+
+    n = sub.add_parser("new-backend", help="scaffold a pip-installable backend plugin")
+    n.add_argument("name", help="the backend's name, e.g. foo (-> tinyc-backend-foo)")
+    n.add_argument("-o", "--output", default=".", help="folder to create it in")
+    n.add_argument("--extends", default="x86", help="the target spec to start from")
+    n.set_defaults(func=_cmd_new_backend)
 
     c = sub.add_parser("compile", help="compile a model into an artifact folder")
     c.add_argument("model")
@@ -50,37 +57,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
-    from .target import registry, resolve_spec_by_name
+    from .target import registry
+    from .target.listing import format_table, intrinsic_lines, plugin_lines, target_rows
 
     reg = registry()
-    versions = {p.name: p for p in reg.plugins}
-    print(f"{'target':<16} {'backend':<10} {'plugin':<24} {'spec from':<18} status")
-    for name in sorted(reg.spec_files):
-        try:
-            spec = resolve_spec_by_name(name)
-        except TinycError as e:
-            print(f"{name:<16} {'?':<10} {'?':<24} {'?':<18} invalid spec: {e}")
-            continue
-        plugin = reg.backends.get(spec.backend, (None, None))[1]
-        status = _target_status(spec, reg)
-        who = f"{plugin} {versions[plugin].version}" if plugin in versions else "(not installed)"
-        print(f"{name:<16} {spec.backend:<10} {who:<24} {reg.spec_origin[name]:<18} {status}")
-    for p in reg.plugins:
-        if p.error:
-            print(f"plugin '{p.name}' ({p.origin} {p.version}) failed to load: {p.error}")
-    for e in reg.spec_errors:
-        print(f"invalid spec: {e}")
+    for line in format_table(target_rows(reg)):
+        print(line)
+    print("\nplugins:")
+    for line in plugin_lines(reg):
+        print(line)
+    if reg.problems:
+        print("\nproblems:")
+        for problem in reg.problems:
+            print(f"  {problem}")
+    if args.intrinsics:
+        print("\nintrinsic sets:")
+        for line in intrinsic_lines(reg):
+            print(f"  {line}")
     return 0
 
 
-def _target_status(spec, reg) -> str:
-    if spec.backend not in reg.backends:
-        return f"needs plugin tinyc-backend-{spec.backend}"
-    try:
-        reason = reg.backends[spec.backend][0].not_buildable_reason(spec)
-    except Exception as e:  # a plugin's bug must not break the listing
-        return f"plugin error: {e}"
-    return "ok" if reason is None else f"not buildable here: {reason}"
+def _cmd_new_backend(args: argparse.Namespace) -> int:
+    from .scaffold import scaffold_backend
+
+    root = scaffold_backend(args.name, args.output, extends=args.extends)
+    print(f"wrote {root}\nnext:\n  pip install -e {root}\n  tinyc targets\n"
+          f"  cd {root} && pytest")
+    return 0
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:

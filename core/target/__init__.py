@@ -1,10 +1,23 @@
-"""Targets: YAML specs, backend plugins, and resolving --target."""
+"""Targets: YAML specs and intrinsic sets, backend plugins, and resolving --target.
+
+The public API for plugin authors: `hookimpl` and the hooks of `hookspecs`, the
+things hooks register (`Backend`, `OpSupport`, `PassRegistration`, ...), and the
+reusable backends `LlvmCpuBackend` and `PendingBackend`.
+"""
 
 from .backend import Backend
+from .builtin import yaml_files
+from .cpu import LlvmCpuBackend, PendingBackend
 from .hookspecs import hookimpl
-from .plugins import registry
-from .spec import TargetSpec
-from .targets import Device, resolve_device, resolve_spec_by_name
+from .intrinsics import Intrinsic, IntrinsicSet, read_intrinsic_file
+from .plugins import load_registry, registry
+from .registrations import PASS_PHASES, OpPattern, OpSupport, PassRegistration, RuntimeDevice
+from .spec import TargetSpec, read_spec_file
+from .store import Registry
+from .targets import Deployment, Device, resolve_device, resolve_devices, resolve_spec_by_name
 
-__all__ = ["Backend", "Device", "TargetSpec", "hookimpl", "registry", "resolve_device",
-           "resolve_spec_by_name"]
+__all__ = ["PASS_PHASES", "Backend", "Deployment", "Device", "Intrinsic", "IntrinsicSet",
+           "LlvmCpuBackend", "OpPattern", "OpSupport", "PassRegistration", "PendingBackend",
+           "Registry", "RuntimeDevice", "TargetSpec", "hookimpl", "load_registry",
+           "read_intrinsic_file", "read_spec_file", "registry", "resolve_device",
+           "resolve_devices", "resolve_spec_by_name", "yaml_files"]

@@ -1,20 +1,42 @@
-"""What a backend plugin hands tinyc: how to turn a spec into a code generator target."""
+"""What a backend plugin hands tinyc: a code generator for the targets naming it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..codegen.machine import CpuTarget
 from .spec import TargetSpec
 
+BACKEND_KINDS = ("cpu", "accelerator")
 
+
+@runtime_checkable
 class Backend(Protocol):
-    name: str  # referenced by specs' `backend:` field
+    """Register one with the `tinyc_register_backends` hook.
 
-    def cpu_target(self, spec: TargetSpec) -> CpuTarget:
-        """The LLVM triple, cpu, features and vector width for this spec."""
-        ...
+    `tinyc.target.LlvmCpuBackend` implements all of it for CPUs whose code runs in
+    this process; `tinyc.target.PendingBackend` for targets not buildable yet.
+    """
+
+    name: str  # what target specs name in their `backend:` field
+    kind: str  # "cpu": LLVM code for the spec's triple; "accelerator": its own commands
 
     def not_buildable_reason(self, spec: TargetSpec) -> str | None:
-        """None when tinyc can compile and run for this spec here; else why not."""
+        """None when tinyc can compile and run for `spec` here; else what is missing."""
         ...
+
+    def cpu_target(self, spec: TargetSpec) -> CpuTarget:
+        """The LLVM triple, cpu, features and vector width for `spec` (cpu kind only)."""
+        ...
+
+
+def check_backend(obj: object) -> None:
+    """Raise TypeError naming what a registered object lacks to be a Backend."""
+    missing = [a for a in ("name", "kind", "not_buildable_reason", "cpu_target")
+               if not hasattr(obj, a)]
+    if missing:
+        raise TypeError(f"register() takes a tinyc.target.Backend; {obj!r} lacks "
+                        f"{', '.join(missing)}")
+    if obj.kind not in BACKEND_KINDS:  # type: ignore[attr-defined]
+        raise TypeError(f"backend {obj.name!r} has kind {obj.kind!r}; expected one of "  # type: ignore[attr-defined]
+                        f"{', '.join(BACKEND_KINDS)}")

@@ -1,28 +1,22 @@
 """Target specs: YAML hardware descriptions, validated on load.
 
-Errors name the file, the line and the field, and say what was expected.
+A spec may `extend` another; the child's fields win, mappings (caches, memories,
+accelerator) merge key by key. Errors name the file, the line and the field,
+and say what was expected.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import SpecError
+from .schema import validate
+from .spec_schema import SPEC_SCHEMA
+from .yamlfile import YamlDoc, load_yaml
 
-# field -> (expected type(s), description for error messages)
-_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "name": ((str,), "a string (the target's name)"),
-    "extends": ((str,), "the name of another target spec"),
-    "backend": ((str,), "the name of a backend plugin, e.g. x86"),
-    "description": ((str,), "a string"),
-    "triple": ((str,), "an LLVM target triple such as x86_64-unknown-linux-gnu"),
-    "cpu": ((str,), "an LLVM cpu name, or 'host'"),
-    "features": ((list, str), "a list of LLVM features like [+avx2, +fma], or 'host'"),
-    "vector_bits": ((int, str), "the SIMD width in bits (128, 256, 512), or 'host'"),
-}
+_UNITS = {"B": 1, "kB": 1000, "MB": 10**6, "GB": 10**9, "KiB": 1 << 10, "MiB": 1 << 20,
+          "GiB": 1 << 30}
 
 
 @dataclass(frozen=True)
@@ -32,79 +26,85 @@ class TargetSpec:
     path: str
     triple: str = ""
     cpu: str = "generic"
-    features: tuple[str, ...] | str = ()
-    vector_bits: int | str = 128
+    features: tuple[str, ...] | str = ()  # or "host": detected when compiling
+    vector_bits: int | str = 128  # or "host"
     description: str = ""
     extends: str | None = None
-    fields: dict = field(default_factory=dict, compare=False)
+    caches: dict = field(default_factory=dict, compare=False)
+    memories: dict = field(default_factory=dict, compare=False)
+    intrinsics: tuple[str, ...] = ()  # intrinsic set names or paths
+    accelerator: dict | None = field(default=None, compare=False)
+    fields: dict = field(default_factory=dict, compare=False)  # everything, merged
+    where: dict[str, str] = field(default_factory=dict, compare=False)  # field -> file:line
 
 
-class _LineLoader(yaml.SafeLoader):
-    """safe_load that remembers the line of every mapping key."""
+def read_spec_file(path: str) -> YamlDoc:
+    """Parse and validate one file (not yet merged with what it extends)."""
+    doc = load_yaml(path, "target spec")
+    validate(doc, SPEC_SCHEMA, "target spec")
+    return doc
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = yaml.SafeLoader.construct_mapping(loader, node)
-    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
-    return mapping
+def parse_size(size: int | str) -> int:
+    """48KiB -> 49152; a plain integer is a number of bytes."""
+    if isinstance(size, int):
+        return size
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)", size.strip())
+    if m is None or m.group(2) not in _UNITS:
+        raise ValueError(f"not a size: {size!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_spec_file(path: str) -> dict:
-    """Parse and validate one file; returns its fields (not yet merged with `extends`)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read target spec: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise SpecError(f"{path}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}:1: a target spec must be a mapping of fields")
-    lines = data.pop("__lines__")
-    for key, value in data.items():
-        line = lines.get(key, 1)
-        if key not in _FIELDS:
-            raise SpecError(f"{path}:{line}: unknown field '{key}'; expected one of "
-                            f"{', '.join(sorted(_FIELDS))}")
-        types, what = _FIELDS[key]
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise SpecError(f"{path}:{line}: field '{key}' is {type(value).__name__} "
-                            f"{value!r}; expected {what}")
-    if "name" not in data:
-        raise SpecError(f"{path}:1: missing field 'name'")
-    data["__path__"] = os.path.abspath(path)
-    return data
-
-
-def resolve_spec(name: str, files: dict[str, dict]) -> TargetSpec:
+def resolve_spec(name: str, files: dict[str, YamlDoc]) -> TargetSpec:
     """Merge a spec with the chain of specs it extends (child fields win)."""
-    chain: list[dict] = []
-    current: str | None = name
-    while current is not None:
-        if current not in files:
-            where = chain[-1]["__path__"] if chain else "<targets>"
-            raise SpecError(f"{where}: extends unknown target '{current}'")
-        if any(c["name"] == current for c in chain):
-            raise SpecError(f"{files[current]['__path__']}: 'extends' forms a cycle at {current}")
-        chain.append(files[current])
-        current = files[current].get("extends")
+    chain = _chain(name, files)
     merged: dict = {}
-    for d in reversed(chain):
-        merged.update(d)
+    where: dict[str, str] = {}
+    for doc in reversed(chain):
+        _deep_merge(merged, doc.data)  # type: ignore[arg-type]
+        where.update({k: doc.where((k,)) for k in doc.data})  # type: ignore[union-attr]
     if "backend" not in merged:
-        raise SpecError(f"{merged['__path__']}:1: missing field 'backend' (directly or "
-                        f"through 'extends')")
+        raise chain[0].error((), f"spec '{name}' has no field 'backend' (directly or through "
+                             "'extends'); expected the name of a backend plugin, e.g. x86")
     features = merged.get("features", ())
     return TargetSpec(
-        name=merged["name"], backend=merged["backend"], path=merged["__path__"],
+        name=merged["name"], backend=merged["backend"], path=chain[0].path,
         triple=merged.get("triple", ""), cpu=merged.get("cpu", "generic"),
         features=features if isinstance(features, str) else tuple(features),
         vector_bits=merged.get("vector_bits", 128), description=merged.get("description", ""),
-        extends=files[name].get("extends"),
-        fields={k: v for k, v in merged.items() if not k.startswith("__")},
+        extends=chain[0].data.get("extends"),  # type: ignore[union-attr]
+        caches=merged.get("caches", {}), memories=merged.get("memories", {}),
+        intrinsics=tuple(merged.get("intrinsics", ())), accelerator=merged.get("accelerator"),
+        fields=merged, where=where,
     )
+
+
+def _chain(name: str, files: dict[str, YamlDoc]) -> list[YamlDoc]:
+    chain: list[YamlDoc] = [files[name]]
+    while "extends" in chain[-1].data:  # type: ignore[operator]
+        parent = chain[-1].data["extends"]  # type: ignore[index]
+        if parent not in files:
+            known = ", ".join(sorted(files))
+            raise chain[-1].error(("extends",), f"field 'extends' names unknown target "
+                                  f"'{parent}'; expected one of: {known}")
+        if any(d.data["name"] == parent for d in chain):  # type: ignore[index]
+            raise chain[-1].error(("extends",), f"field 'extends' forms a cycle through "
+                                  f"'{parent}'; expected a chain that ends")
+        chain.append(files[parent])
+    return chain
+
+
+def _deep_merge(into: dict, child: dict) -> None:
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merged = dict(into[key])
+            _deep_merge(merged, value)
+            into[key] = merged
+        else:
+            into[key] = value
+
+
+def spec_name(doc: YamlDoc) -> str:
+    if not isinstance(doc.data, dict) or "name" not in doc.data:
+        raise SpecError(f"{doc.path}:1: missing field 'name'")
+    return str(doc.data["name"])

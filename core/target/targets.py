@@ -1,4 +1,9 @@
-"""Resolving what the user wrote after --target into a spec and a backend."""
+"""Resolving what the user wrote after --target into devices.
+
+`--target x86` (a name), `--target path/to/board.yaml` (the user's own spec),
+`--target x86,accel_sim` (devices composed for split deployment: one CPU for
+everything else, plus accelerators).
+"""
 
 from __future__ import annotations
 
@@ -6,50 +11,131 @@ import os
 from dataclasses import dataclass
 
 from ..codegen.machine import CpuTarget
-from ..errors import TargetError
+from ..errors import SpecError, TargetError
+from .backend import Backend
+from .intrinsics import IntrinsicSet, read_intrinsic_file
 from .plugins import registry
-from .spec import TargetSpec, read_spec_file, resolve_spec
+from .spec import TargetSpec, read_spec_file, resolve_spec, spec_name
+from .store import Registry
 
 
 @dataclass(frozen=True)
 class Device:
     spec: TargetSpec
-    backend: object
-    cpu: CpuTarget
+    backend: Backend
+    cpu: CpuTarget | None  # None for an accelerator
+    intrinsics: tuple[IntrinsicSet, ...] = ()  # the sets this device can use
+    plugin: str = ""  # the plugin that provided the backend
 
 
-def _is_spec_path(target: str) -> bool:
+@dataclass(frozen=True)
+class Deployment:
+    host: Device  # the CPU that runs whatever no accelerator takes
+    accelerators: tuple[Device, ...] = ()
+
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        return (self.host, *self.accelerators)
+
+
+def is_spec_path(target: str) -> bool:
     return target.endswith((".yaml", ".yml")) or os.path.sep in target
 
 
-def resolve_spec_by_name(target: str) -> TargetSpec:
-    reg = registry()
-    files = dict(reg.spec_files)
+def resolve_spec_by_name(target: str, reg: Registry | None = None) -> TargetSpec:
+    """A target name or the path of a spec file -> the merged spec."""
+    files = (reg or registry()).spec_files()
     name = target
-    if _is_spec_path(target):
-        data = read_spec_file(target)
-        name = data["name"]
-        files[name] = data
+    if is_spec_path(target):
+        doc = read_spec_file(target)
+        name = spec_name(doc)
+        files[name] = doc
     if name not in files:
         known = ", ".join(sorted(files)) or "none"
-        raise TargetError(f"unknown target '{target}'; known targets: {known}")
+        raise TargetError(f"unknown target '{target}'; known targets: {known} "
+                          "(or give the path of a .yaml spec)")
     return resolve_spec(name, files)
 
 
 def resolve_device(target: str) -> Device:
-    if "," in target:
-        raise TargetError(f"'{target}': deployment across several devices is not available "
-                          "yet; give one target")
-    spec = resolve_spec_by_name(target.strip())
+    """The one device the compiler builds for today (see resolve_devices)."""
+    deployment = resolve_devices(target)
+    if deployment.accelerators:
+        names = ", ".join(d.spec.name for d in deployment.accelerators)
+        raise TargetError(f"'{target}': split deployment onto {names} needs the partitioner, "
+                          "which the compiler does not have yet; compile for "
+                          f"'{deployment.host.spec.name}' alone")
+    return deployment.host
+
+
+def resolve_devices(target: str) -> Deployment:
+    """A comma list of targets -> one CPU device and any accelerators, each buildable."""
+    names = [n.strip() for n in target.split(",")]
+    if not all(names):
+        raise TargetError(f"'{target}': empty target name in the list")
     reg = registry()
+    specs = [resolve_spec_by_name(n, reg) for n in names]  # spec errors first, all of them
+    devices = [device_for(spec, reg) for spec in specs]
+    cpus = [d for d in devices if d.backend.kind == "cpu"]
+    if len(cpus) != 1:
+        raise TargetError(_cpu_count_problem(target, cpus))
+    return Deployment(cpus[0], tuple(d for d in devices if d.backend.kind != "cpu"))
+
+
+def device_for(spec: TargetSpec, reg: Registry) -> Device:
     if spec.backend not in reg.backends:
-        broken = [p for p in reg.plugins if p.error]
-        hint = "".join(f"\n  plugin '{p.name}' failed to load: {p.error}" for p in broken)
+        hint = "".join(f"\n  plugin '{p.name}' failed to load: {p.error}"
+                       for p in reg.broken_plugins())
         raise TargetError(f"target '{spec.name}' needs backend '{spec.backend}', which no "
                           f"installed plugin provides (pip install tinyc-backend-{spec.backend})"
                           + hint)
-    backend = reg.backends[spec.backend][0]
+    provided = reg.backends[spec.backend]
+    backend = provided.value
     reason = backend.not_buildable_reason(spec)
     if reason:
         raise TargetError(f"target '{spec.name}' cannot be built here: {reason}")
-    return Device(spec, backend, backend.cpu_target(spec))
+    cpu = backend.cpu_target(spec) if backend.kind == "cpu" else None
+    features = cpu.features if cpu else ""
+    return Device(spec, backend, cpu, usable_intrinsics(spec, reg, features), provided.plugin)
+
+
+def usable_intrinsics(spec: TargetSpec, reg: Registry, features: str) -> tuple[IntrinsicSet, ...]:
+    """The spec's intrinsic sets that `features` allow. A set the spec's own (explicit)
+    features do not allow is an error; with `features: host` it is left out."""
+    have = set(features.split(","))
+    usable = []
+    for iset in named_intrinsic_sets(spec, reg):
+        lacking = [f for f in iset.requires if f not in have]
+        if lacking and spec.features != "host":
+            raise spec_error(spec, "intrinsics", f"intrinsic set '{iset.name}' needs "
+                             f"{', '.join(lacking)}, which the spec's features lack")
+        if not lacking:
+            usable.append(iset)
+    return tuple(usable)
+
+
+def named_intrinsic_sets(spec: TargetSpec, reg: Registry) -> list[IntrinsicSet]:
+    sets = []
+    folder = os.path.dirname(spec.where.get("intrinsics", spec.path).rsplit(":", 1)[0])
+    for name in spec.intrinsics:
+        if name.endswith((".yaml", ".yml")):
+            sets.append(read_intrinsic_file(os.path.join(folder, name)))
+        elif name in reg.intrinsic_sets:
+            sets.append(reg.intrinsic_sets[name].value)
+        else:
+            known = ", ".join(sorted(reg.intrinsic_sets)) or "none"
+            raise spec_error(spec, "intrinsics", f"intrinsic set '{name}' is not provided by "
+                             f"any installed plugin; expected one of: {known}")
+    return sets
+
+
+def spec_error(spec: TargetSpec, field: str, message: str) -> SpecError:
+    return SpecError(f"{spec.where.get(field, spec.path)}: field '{field}': {message}")
+
+
+def _cpu_count_problem(target: str, cpus: list[Device]) -> str:
+    if not cpus:
+        return (f"'{target}' has no CPU target to run the ops no accelerator takes; add one, "
+                f"e.g. --target x86,{target}")
+    return (f"'{target}' names {len(cpus)} CPU targets ({', '.join(d.spec.name for d in cpus)});"
+            " give one CPU and any number of accelerators")

@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-from tinyc.codegen.machine import CpuTarget, host_cpu, host_features, host_triple
-from tinyc.target import TargetSpec, hookimpl
+from collections.abc import Callable
+
+from tinyc.target import LlvmCpuBackend, RuntimeDevice, hookimpl, yaml_files
 
 
-def _vector_bits(features: str) -> int:
-    if "+avx512f" in features.split(","):
-        return 512
-    if "+avx2" in features.split(","):
-        return 256
-    return 128
-
-
-class X86Backend:
+class X86Backend(LlvmCpuBackend):
     name = "x86"
+    runs_on = ("x86_64",)
 
-    def cpu_target(self, spec: TargetSpec) -> CpuTarget:
-        cpu = host_cpu() if spec.cpu == "host" else spec.cpu
-        if spec.features == "host":
-            features = host_features()
-        else:
-            features = ",".join(spec.features)
-        bits = _vector_bits(features) if spec.vector_bits == "host" else int(spec.vector_bits)
-        return CpuTarget(spec.triple or host_triple(), cpu, features, bits)
 
-    def not_buildable_reason(self, spec: TargetSpec) -> str | None:
-        host = host_triple()
-        if not host.startswith("x86_64"):
-            return f"x86 code runs in process and this host is {host}"
-        needed = [] if spec.features == "host" else [f[1:] for f in spec.features if f[0] == "+"]
-        have = set(host_features().split(","))
-        missing = [f for f in needed if f"+{f}" not in have]
-        if missing:
-            return f"this CPU lacks {', '.join(missing)}"
-        return None
+def _load_artifact(folder: str) -> object:
+    from tinyc.runtime import load
+
+    return load(folder)
 
 
 @hookimpl
-def tinyc_register_backends(register) -> None:
+def tinyc_register_backends(register: Callable) -> None:
     register(X86Backend())
+
+
+@hookimpl
+def tinyc_register_intrinsics(register: Callable) -> None:
+    for path in yaml_files(__name__, "intrinsics"):
+        register(path)
+
+
+@hookimpl
+def tinyc_register_runtime_devices(register: Callable) -> None:
+    register(RuntimeDevice("x86-host", ("x86",), _load_artifact,
+                           description="shared library loaded into this process"))

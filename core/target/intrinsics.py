@@ -1,0 +1,121 @@
+"""Intrinsic sets: hardware instructions declared in YAML by their semantics.
+
+An intrinsic pairs what it computes (index notation, tile extents, dtypes) with
+how to emit it (an LLVM intrinsic, an LLVM IR template or an accelerator opcode),
+as TVM's tensor_intrin does in Python (`dot_16x4_vnni`). The tensorizer matches
+the semantics; a new instruction needs YAML, not Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .intrinsic_schema import INTRINSIC_SET_SCHEMA
+from .notation import NotationError, Statement, parse_statement
+from .schema import validate
+from .yamlfile import YamlDoc, dotted, load_yaml
+
+
+@dataclass(frozen=True)
+class Operand:
+    tensor: str | None  # None for an immediate
+    const: int | None = None
+    type: str | None = None  # LLVM type, for llvm and ir emission
+    layout: str = "contiguous"
+
+
+@dataclass(frozen=True)
+class Emit:
+    kind: str  # "llvm", "ir" or "opcode"
+    code: str  # the intrinsic name, the IR template or the opcode
+    operands: tuple[Operand, ...]
+    returns: str | None = None
+    declare: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Intrinsic:
+    name: str
+    compute: Statement
+    tile: dict[str, int]
+    dtypes: dict[str, str]
+    emit: Emit
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class IntrinsicSet:
+    name: str
+    path: str
+    intrinsics: tuple[Intrinsic, ...]
+    requires: tuple[str, ...] = ()  # LLVM features
+    description: str = ""
+
+
+def read_intrinsic_file(path: str) -> IntrinsicSet:
+    doc = load_yaml(path, "intrinsic set")
+    validate(doc, INTRINSIC_SET_SCHEMA, "intrinsic set")
+    data: dict = doc.data  # type: ignore[assignment]
+    intrinsics = tuple(_intrinsic(doc, name, fields)
+                       for name, fields in data["intrinsics"].items())
+    return IntrinsicSet(data["set"], path, intrinsics, tuple(data.get("requires", ())),
+                        data.get("description", ""))
+
+
+def _intrinsic(doc: YamlDoc, name: str, fields: dict) -> Intrinsic:
+    here = ("intrinsics", name)
+    try:
+        compute = parse_statement(fields["compute"])
+    except NotationError as e:
+        raise doc.error((*here, "compute"), f"field '{dotted((*here, 'compute'))}': {e}; "
+                        "expected index notation like C[i] += A[k] * B[i, k]") from None
+    _check_indices(doc, here, compute, fields["tile"])
+    _check_tensors(doc, here, compute, fields["dtypes"])
+    emit = _emit(doc, (*here, "emit"), fields["emit"], fields["dtypes"])
+    return Intrinsic(name, compute, dict(fields["tile"]), dict(fields["dtypes"]), emit,
+                     fields.get("description", ""))
+
+
+def _check_indices(doc: YamlDoc, here: tuple, compute: Statement, tile: dict) -> None:
+    undeclared = sorted(compute.index_names - set(tile))
+    if undeclared:
+        raise doc.error((*here, "tile"), f"field '{dotted((*here, 'tile'))}' lacks index "
+                        f"{', '.join(undeclared)} used in '{compute.text}'; expected an "
+                        "extent for every index")
+    unused = sorted(set(tile) - compute.index_names)
+    if unused:
+        raise doc.error((*here, "tile", unused[0]), f"field '{dotted((*here, 'tile'))}' "
+                        f"declares index {unused[0]}, which '{compute.text}' does not use")
+
+
+def _check_tensors(doc: YamlDoc, here: tuple, compute: Statement, dtypes: dict) -> None:
+    missing = [t for t in compute.tensors if t not in dtypes]
+    if missing:
+        raise doc.error((*here, "dtypes"), f"field '{dotted((*here, 'dtypes'))}' lacks "
+                        f"tensor {missing[0]} used in '{compute.text}'; expected a dtype "
+                        "for every tensor")
+    extra = [t for t in dtypes if t not in compute.tensors]
+    if extra:
+        raise doc.error((*here, "dtypes", extra[0]), f"field '{dotted((*here, 'dtypes'))}' "
+                        f"names tensor {extra[0]}, which '{compute.text}' does not use")
+
+
+def _emit(doc: YamlDoc, here: tuple, fields: dict, dtypes: dict) -> Emit:
+    kind = next(k for k in ("llvm", "ir", "opcode") if k in fields)
+    operands = []
+    for i, op in enumerate(fields.get("operands", ())):
+        where = (*here, "operands", i)
+        if "tensor" in op and op["tensor"] not in dtypes:
+            raise doc.error((*where, "tensor"), f"field '{dotted((*where, 'tensor'))}' is "
+                            f"{op['tensor']!r}; expected one of the tensors "
+                            f"{', '.join(dtypes)}")
+        if kind != "opcode" and "type" not in op:
+            raise doc.error(where, f"field '{dotted(where)}' has no type; expected an LLVM "
+                            f"type for every operand of {kind} emission")
+        operands.append(Operand(op.get("tensor"), op.get("const"), op.get("type"),
+                                op.get("layout", "contiguous")))
+    if kind != "opcode" and "returns" not in fields:
+        raise doc.error(here, f"field '{dotted(here)}' has no returns; expected the LLVM "
+                        f"type of the {kind} result")
+    return Emit(kind, fields[kind], tuple(operands), fields.get("returns"),
+                tuple(fields.get("declare", ())))

@@ -1,0 +1,91 @@
+"""The conformance kit as a pytest plugin (entry point `pytest11`: tinyc).
+
+`pytest --tinyc-target NAME` adds the checks of `checks.py` for that target to
+the run and ends with a per-op pass/fail table. Without the option the plugin
+only defines the fixtures below and does nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+OPTION = "--tinyc-target"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("tinyc").addoption(
+        OPTION, metavar="NAME", default=None,
+        help="run tinyc's conformance checks (ops, models, intrinsics) against target NAME")
+
+
+@pytest.fixture
+def tinyc_target(request: pytest.FixtureRequest) -> str:
+    """The target under test; a backend's own tests override this fixture."""
+    name = request.config.getoption(OPTION)
+    if name is None:
+        pytest.skip(f"no {OPTION} given")
+    return name
+
+
+@pytest.fixture
+def tinyc_buildable(tinyc_target: str) -> None:
+    """Skip, saying why, when the target cannot be compiled and run here."""
+    from tinyc.errors import TargetError
+    from tinyc.target import resolve_devices
+
+    try:
+        resolve_devices(tinyc_target)
+    except TargetError as e:
+        pytest.skip(str(e))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect, so they apply to the kit too
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    if config.getoption(OPTION) is None:
+        return
+    from . import checks
+
+    module = pytest.Module.from_parent(session, path=Path(checks.__file__))
+    items[:0] = list(session.genitems(module))
+
+
+class ConformanceReport:
+    """Collects the outcome of every check by op and prints them at the end."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.by_op: dict[str, list[tuple[str, str]]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        op = dict(report.user_properties).get("tinyc_op")
+        if op is None or (report.when != "call" and report.passed):
+            return  # one outcome per check: the call's, or a failed/skipped setup's
+        case = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
+        self.by_op.setdefault(str(op), []).append((case, report.outcome))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.by_op:
+            return
+        target = self.config.getoption(OPTION) or "the target under test"
+        terminalreporter.section(f"tinyc conformance: {target}")
+        for op in sorted(self.by_op):
+            terminalreporter.write_line(_summary_line(op, self.by_op[op]))
+
+
+def _summary_line(op: str, outcomes: list[tuple[str, str]]) -> str:
+    passed = sum(o == "passed" for _, o in outcomes)
+    if passed == len(outcomes):
+        status, detail = "pass", ""
+    elif all(o == "skipped" for _, o in outcomes):
+        status, detail = "skip", ""
+    else:
+        status = "FAIL"
+        detail = "  (" + "; ".join(f"{c} {o}" for c, o in outcomes if o != "passed") + ")"
+    return f"{op:<24} {status:<5} {passed}/{len(outcomes)}{detail}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(ConformanceReport(config), "tinyc-conformance-report")

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from tinyc.target import registry, resolve_device
+
+
+def test_plugin_is_installed():
+    reg = registry()
+    assert reg.plugins["x86"].error is None
+    assert reg.backends["x86"].plugin == "x86"
+    assert reg.runtime_devices["x86-host"].value.backends == ("x86",)
+
+
+def test_host_target_detects_vector_width():
+    dev = resolve_device("x86")
+    assert dev.cpu.vector_bits in (128, 256, 512)
+    assert dev.cpu.triple.startswith("x86_64")
+
+
+def test_avx2_spec_uses_256_bit_vectors_and_its_fma_tiles():
+    dev = resolve_device("x86-avx2")
+    assert dev.cpu.vector_bits == 256
+    assert "+fma" in dev.cpu.features
+    assert [s.name for s in dev.intrinsics] == ["avx2_fma"]
+
+
+def test_host_gets_the_intrinsic_sets_its_features_allow():
+    dev = resolve_device("x86")
+    have = set(dev.cpu.features.split(","))
+    names = {s.name for s in dev.intrinsics}
+    assert "avx2_fma" in names
+    assert ("avx512_vnni" in names) == ("+avx512vnni" in have)
+
+
+def test_vnni_declares_tvms_dot_16x4():
+    vnni = registry().intrinsic_sets["avx512_vnni"].value
+    (dot,) = vnni.intrinsics
+    assert dot.compute.text == "C[i] += A[k] * B[i, k]"
+    assert dot.tile == {"i": 16, "k": 4}
+    assert dot.dtypes == {"A": "uint8", "B": "int8", "C": "int32"}
+    assert dot.emit.code == "llvm.x86.avx512.vpdpbusd.512"
+
+
+@pytest.mark.parametrize("name", ["x86-avx2", "x86-avx512", "x86-avx512-vnni"])
+def test_fixed_specs_intrinsics_emit(name):
+    from tinyc.target.llvm_check import check_intrinsic_set
+    from tinyc.target.targets import named_intrinsic_sets
+
+    reg = registry()
+    from tinyc.target import resolve_spec_by_name
+
+    spec = resolve_spec_by_name(name)
+    cpu = reg.backends["x86"].value.cpu_target(spec)
+    for iset in named_intrinsic_sets(spec, reg):
+        assert check_intrinsic_set(iset, cpu) == {i.name: None for i in iset.intrinsics}
