@@ -71,8 +71,8 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     while pos < len(text.rstrip()):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise NotationError(f"unexpected character {text[pos:].strip()[0]!r} at column "
-                                f"{pos + 1}")
+            bad = len(text) - len(text[pos:].lstrip())
+            raise NotationError(f"unexpected character {text[bad]!r} at column {bad + 1}")
         kind = m.lastgroup or "op"
         tokens.append((kind, m.group(kind), m.start(kind) + 1))
         pos = m.end()

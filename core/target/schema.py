@@ -28,6 +28,7 @@ def validate(doc: YamlDoc, schema: dict, what: str) -> None:
 
 
 def describe(doc: YamlDoc, schema: dict, e: jsonschema.ValidationError) -> str:
+    e = _most_specific(e)
     path = tuple(e.absolute_path)
     if e.validator == "additionalProperties":
         return _unknown_field(doc, e, path)
@@ -43,11 +44,18 @@ def describe(doc: YamlDoc, schema: dict, e: jsonschema.ValidationError) -> str:
             f"expected {expected}{close}")
 
 
+def _most_specific(e: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For oneOf/anyOf: the problem inside the branch that fits the value's shape (a bad
+    item of a list), when there is one; else the alternatives' own description."""
+    deeper = [c for c in e.context or () if len(c.absolute_path) > len(e.absolute_path)]
+    return _most_specific(deeper[0]) if deeper else e
+
+
 def expected_at(schema: dict, e: jsonschema.ValidationError) -> str:
     """The `expected` text of the deepest schema on the error's way that has one."""
     found = schema.get("expected", "a valid value")
     node: object = schema
-    for step in e.relative_schema_path if e.parent is None else e.absolute_schema_path:
+    for step in e.absolute_schema_path:
         try:
             node = node[step]  # type: ignore[index]
         except (KeyError, IndexError, TypeError):
@@ -82,6 +90,7 @@ def _kind(value: object) -> str:
 
 
 def _sort_key(doc: YamlDoc, e: jsonschema.ValidationError) -> tuple[int, int]:
+    e = _most_specific(e)
     path = tuple(e.absolute_path)
     if e.validator == "additionalProperties":
         allowed = e.schema.get("properties", {})

@@ -73,7 +73,8 @@ def _record_lines(doc: YamlDoc, node: yaml.Node, path: Path) -> None:
         for key, value in node.value:
             sub = (*path, str(key.value))
             if key.value in seen:  # safe_load would silently keep the last one
-                raise doc.error(sub, f"field '{dotted(sub)}' is given twice")
+                raise SpecError(f"{doc.path}:{key.start_mark.line + 1}: field '{dotted(sub)}' "
+                                "is given twice")
             seen.add(key.value)
             doc.lines[sub] = key.start_mark.line + 1
             _record_lines(doc, value, sub)
