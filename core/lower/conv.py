@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..codegen.kernels.conv_direct import DepthwiseSpec
 from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
-from ..codegen.kernels.pack import pack_a_const
+from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
@@ -183,8 +185,10 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
                 tail: FusedTail) -> tuple[list[Call], str]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     lanes = ctx.target.f32_lanes
-    mr, nv = default_tile(lanes, s.cog)
     const_w = ctx.graph.is_const(w)
+    if const_w and _pixels_as_rows(s, lanes):
+        return _transposed_gemm_calls(node, ctx, s, epi, tail)
+    mr, nv = default_tile(lanes, s.cog)
     spec = GemmSpec(mr, nv, lanes, a_src="packed" if const_w else "strided",
                     b_src="strided" if s.pointwise else "im2col", epi=epi)
     blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k)
@@ -205,8 +209,7 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
         if s.pointwise:
             values.update(sbk=s.h * s.w, sbn=1)
         else:
-            values.update(H=s.h, W=s.w, kh=s.kh, kw=s.kw, sh=s.sh, sw=s.sw, dh=s.dh, dw=s.dw,
-                          ph=s.ph, pw=s.pw, Wo=s.wo)
+            values.update(_im2col_geometry(s))
         values.update(_epilogue_values(tail, s, g))
         calls.append(Call(spec.kernel(), spec.args(values)))
     how = "1x1: rows of X as B" if s.pointwise else "im2col packed into B panels"
@@ -214,6 +217,70 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
     note = (f"GEMM {spec.mr}x{spec.nr} micro-kernel per group ({s.group}), {how}, {wsrc}, "
             f"KC={blk.kc} NC={blk.nc}, epilogue {epi.tag}")
     return calls, note
+
+
+def _pixels_as_rows(s: ConvShape, lanes: int) -> bool:
+    """Vectors run along pixels (GEMM columns); a small image such as 7x7 = 49
+    pixels wastes most of the last vector. Then compute Y^T = im2col^T @ W^T:
+    pixels as the micro-kernel's rows, output channels along the vectors, and
+    store Y transposed (column-major in that GEMM), when that wastes less."""
+    pixels, channels = s.ho * s.wo, s.cog
+    if lanes < 16 or pixels < 7:  # (AVX2's 6-row tile has no registers to spare)
+        return False
+
+    def padded(n: int, step: int) -> int:
+        return -(-n // step) * step
+
+    usual = padded(channels, default_tile(lanes, channels)[0]) * padded(pixels, lanes)
+    mr = _pixel_rows(pixels)
+    return padded(pixels, mr) * padded(channels, lanes) < 0.9 * usual
+
+
+def _pixel_rows(pixels: int) -> int:
+    """MR of the transposed GEMM: 8, or 7 when that pads less (7x7, 14x14 images);
+    the A-side packers then use 7-lane vectors, which LLVM widens with masks."""
+    return 7 if -(-pixels // 7) * 7 < -(-pixels // 8) * 8 else 8
+
+
+def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
+                           tail: FusedTail) -> tuple[list[Call], str]:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    lanes = ctx.target.f32_lanes
+    mr, nv = _pixel_rows(s.ho * s.wo), default_tile(lanes, s.ho * s.wo)[1]
+    epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
+    spec = GemmSpec(mr, nv, lanes, a_src="vstrided" if s.pointwise else "im2col",
+                    b_src="packed", epi=epi)
+    pixels = s.ho * s.wo
+    blk = choose_blocking(spec, pixels, s.cog, s.k)
+    scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
+    weights = ctx.graph.const(w).reshape(s.co, s.k)
+    calls = []
+    for g in range(s.group):
+        panels = pack_b_const(np.ascontiguousarray(weights[g * s.cog:(g + 1) * s.cog].T),
+                              spec.nr)
+        values: dict[str, object] = dict(
+            a=Buf(x, g * s.cig * s.h * s.w * F32_BYTES), b=Const(f"{node.name or y}.wt.g{g}",
+                                                                 panels),
+            c=Buf(y, g * s.cog * pixels * F32_BYTES), scratch=scratch,
+            M=pixels, N=s.cog, K=s.k, ldc=pixels, kc=blk.kc, mc=blk.mc, nc=blk.nc,
+            batch=s.n, a_bstride=s.c * s.h * s.w, b_bstride=0, c_bstride=s.co * pixels)
+        if s.pointwise:
+            values.update(sam=1, sak=s.h * s.w)
+        else:
+            values.update(_im2col_geometry(s))
+        values.update(_epilogue_values(tail, s, g))
+        if tail.bias:
+            values["ldbias"] = 0
+        calls.append(Call(spec.kernel(), spec.args(values)))
+    note = (f"GEMM transposed for a small image: {pixels} pixels as {spec.mr}-row panels "
+            f"({'rows of X' if s.pointwise else 'im2col'}), W^T packed at compile time in "
+            f"{spec.nr}-channel panels, per group ({s.group}), KC={blk.kc}, epilogue {epi.tag}")
+    return calls, note
+
+
+def _im2col_geometry(s: ConvShape) -> dict[str, object]:
+    return dict(H=s.h, W=s.w, kh=s.kh, kw=s.kw, sh=s.sh, sw=s.sw, dh=s.dh, dw=s.dw, ph=s.ph,
+                pw=s.pw, Wo=s.wo)
 
 
 def _epilogue_values(tail: FusedTail, s: ConvShape, group: int) -> dict[str, object]:

@@ -10,7 +10,7 @@ import pytest
 from tinyc.codegen.kernels.conv_direct import DepthwiseSpec
 from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
-from tinyc.codegen.kernels.pack import pack_a_const
+from tinyc.codegen.kernels.pack import pack_a_const, pack_b_const
 from tinyc.codegen.machine import CpuTarget, host_triple
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 
@@ -104,3 +104,40 @@ def test_depthwise_kernel_with_residual(target, case):
             plane = (wt[co].reshape(1, -1) @ cols).reshape(ho, wo)
             expected = np.maximum(plane + res[i, co], 0.0)
             np.testing.assert_allclose(y[i, co], expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mr", [7, 8])
+@pytest.mark.parametrize("a_src", ["im2col", "vstrided"])
+def test_transposed_gemm_small_blocks(mr, a_src):
+    """Y^T = im2col(X)^T @ W^T with pixels as rows and Y stored column-major:
+    several K blocks (accumulating through the transposed stores), edge tiles
+    in both directions, bias per column, transposed residual, clip."""
+    rng = np.random.default_rng(8)
+    n_img, c, h, w, co = 2, 6, 7, 9, 37
+    kh, kw = (3, 3) if a_src == "im2col" else (1, 1)
+    pads = (1, 1, 1, 1) if a_src == "im2col" else (0, 0, 0, 0)
+    x = rng.standard_normal((n_img, c, h, w), np.float32)
+    wt = rng.standard_normal((co, c * kh * kw), np.float32)
+    bias = rng.standard_normal(co, np.float32)
+    cols, ho, wo = im2col(x[0], kh, kw, (1, 1), (1, 1), pads)
+    pixels = ho * wo
+    res = rng.standard_normal((n_img, co, pixels), np.float32)
+    epi = Epilogue("col", residual=True, clip=True, transposed=True)
+    spec = GemmSpec(mr, 3, 16, a_src, "packed", epi)
+    blk = Blocking(kc=20, mc=2 * mr, nc=48)
+    y = np.full((n_img, co, pixels), np.nan, np.float32)
+    values = dict(a=x, b=pack_b_const(np.ascontiguousarray(wt.T), spec.nr), c=y,
+                  scratch=np.zeros(scratch_bytes(spec, blk) // 4, np.float32),
+                  M=pixels, N=co, K=c * kh * kw, ldc=pixels, kc=blk.kc, mc=blk.mc, nc=blk.nc,
+                  batch=n_img, a_bstride=c * h * w, b_bstride=0, c_bstride=co * pixels,
+                  bias=bias, ldbias=0, bias_bstride=0, res=res, ldres=pixels,
+                  res_bstride=co * pixels, lo=-1.0, hi=2.0)
+    if a_src == "im2col":
+        values.update(H=h, W=w, kh=kh, kw=kw, sh=1, sw=1, dh=1, dw=1, ph=1, pw=1, Wo=wo)
+    else:
+        values.update(sam=1, sak=h * w)
+    CompiledKernels([spec.kernel()], AVX512)(spec.name, *spec.args(values))
+    for i in range(n_img):
+        cols = im2col(x[i], kh, kw, (1, 1), (1, 1), pads)[0]
+        expected = np.clip(wt @ cols + bias[:, None] + res[i], -1.0, 2.0)
+        np.testing.assert_allclose(y[i], expected, rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
+
 from tinyc.ir import DType, Graph, Node, TensorType
 from tinyc.lower import NotLowerable
 from tinyc.lower.conv import lower_conv
@@ -96,6 +97,12 @@ CASES = {
     "wide_k": ((1, 70, 6, 6), (9, 70, 3, 3), {"pads": [1, 1, 1, 1]}),  # K > one KC block
     "narrow_output": ((1, 4, 7, 7), (3, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
     "single_pixel": ((1, 6, 1, 1), (5, 6, 1, 1), {}),
+    # 7x7 outputs: computed transposed (pixels as GEMM rows)
+    "small_image": ((2, 16, 7, 7), (32, 16, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "small_image_pointwise": ((1, 24, 7, 7), (32, 24, 1, 1), {}),
+    "small_image_stride2": ((1, 8, 14, 13), (32, 8, 3, 3),
+                            {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "small_image_groups": ((1, 16, 6, 9), (64, 8, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}),
 }
 
 
@@ -131,6 +138,20 @@ def test_fused_epilogue(rng, activation, clip, kind):
     else:
         shapes = ((2, 6, 9, 11), (6, 1, 3, 3), {"pads": [1, 1, 1, 1], "group": 6})
     check_conv(rng, *shapes, residual=True, activation=activation, clip=clip)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_epilogue_transposed(rng, bias):
+    check_conv(rng, (2, 8, 7, 7), (48, 8, 3, 3), {"pads": [1, 1, 1, 1]}, bias=bias,
+               residual=True, activation="Clip", clip=(-0.5, 1.5))
+
+
+def test_small_images_are_computed_transposed():
+    x = np.zeros((1, 64, 7, 7), np.float32)
+    w = np.zeros((128, 64, 3, 3), np.float32)
+    g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1]}, (1, 128, 7, 7))
+    ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
+    assert "transposed" in ln.note and "49 pixels as 7-row panels" in ln.note
 
 
 def test_fused_relu_without_bias_or_residual(rng):

@@ -15,6 +15,10 @@ packed (numpy, at compile time, see pack.py) and skip their packing step. A
 conv's B is built by the im2col packer straight from the image. Shapes,
 strides and block sizes are runtime arguments: one function per
 (tile, operand sources, epilogue) serves every layer.
+
+With a transposed epilogue C is column-major: convs on small images run as
+Y^T = im2col^T @ W^T (pixels as rows, im2col packed into A panels, channels
+along the vectors) so few vector lanes are wasted on a 7x7 image.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ from .gemm_ukernel import MicroTile, get_ukernel
 from .pack import get_pack_a_strided, get_pack_b_strided
 from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 
-A_SOURCES = ("packed", "strided")  # packed: [M/MR][K][MR] constant; strided: a[m*sam + k*sak]
+# packed: [M/MR][K][MR] constant; strided: a[m*sam + k*sak], packed by a scalar loop;
+# vstrided / im2col: packed by the B packers with MR-lane vectors (MR a vector width):
+# they serve small-N convs computed transposed (pixels as rows, see lower/conv.py).
+A_SOURCES = ("packed", "strided", "vstrided", "im2col")
 B_SOURCES = ("packed", "strided", "im2col")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
 
 
@@ -58,6 +65,8 @@ class GemmSpec:
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
             raise ValueError(f"bad operand sources {self.a_src}/{self.b_src}")
+        if self.a_src == "im2col" and self.b_src == "im2col":
+            raise ValueError("only one operand can be an im2col view")
 
     @property
     def nr(self) -> int:
@@ -72,11 +81,11 @@ class GemmSpec:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
         out += [(n, I64) for n in ("M", "N", "K", "ldc", "kc", "mc", "nc")]
         out += [(n, I64) for n in ("batch", "a_bstride", "b_bstride", "c_bstride")]
-        if self.a_src == "strided":
+        if self.a_src in ("strided", "vstrided"):
             out += [("sam", I64), ("sak", I64)]
         if self.b_src == "strided":
             out += [("sbk", I64), ("sbn", I64)]
-        if self.b_src == "im2col":
+        if "im2col" in (self.a_src, self.b_src):
             out += [(n, I64) for n in IM2COL_GEOMETRY]
         out += self.epi.params()
         if self.epi.bias != "none":
@@ -107,8 +116,8 @@ class Blocking:
 
 
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int) -> Blocking:
-    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well
-    inside L2; MC bounds the packed A block (A panels are reused from L1)."""
+    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well inside L2; MC bounds
+    the packed A block (A panels are reused from L1)."""
     blocks = -(-k // 256)
     kc = -(-k // blocks)
     nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
@@ -168,7 +177,7 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
     if spec.b_src == "packed":
         v["nc"] = b.mul(_ceil_div(b, v["nc"], spec.nr), i64(spec.nr))
     a_floats = i64(0)
-    if spec.a_src == "strided":
+    if spec.a_src != "packed":
         panels = _ceil_div(b, v["mc"], spec.mr)
         a_floats = _round16_ir(b, b.mul(panels, b.mul(v["kc"], i64(spec.mr))))
     b_scratch = gep(b, v["scratch"], a_floats)
@@ -231,10 +240,20 @@ def _a_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
     if spec.a_src == "packed":  # [M/MR][K][MR]; ic is a multiple of MR
         start = b.add(b.mul(b.sdiv(blk.ic, mr), b.mul(v["K"], mr)), b.mul(blk.pc, mr))
         return gep(b, v["a"], start), b.mul(v["K"], mr)
+    dst, module = v["scratch"], b.module
+    if spec.a_src == "im2col":
+        b.call(get_pack_im2col(module, 1, spec.mr),
+               [dst, v["a"], blk.kcur, blk.mcur, blk.pc, blk.ic]
+               + [v[n] for n in IM2COL_GEOMETRY])
+        return dst, b.mul(blk.kcur, mr)
     src = gep(b, v["a"], b.add(b.mul(blk.ic, v["sam"]), b.mul(blk.pc, v["sak"])))
-    b.call(get_pack_a_strided(b.module, spec.mr),
-           [v["scratch"], src, v["sam"], v["sak"], blk.mcur, blk.kcur])
-    return v["scratch"], b.mul(blk.kcur, mr)
+    if spec.a_src == "vstrided":  # A^T's rows are B-like rows: the B packer, MR lanes wide
+        b.call(get_pack_b_strided(module, 1, spec.mr),
+               [dst, src, v["sak"], v["sam"], blk.kcur, blk.mcur])
+    else:
+        b.call(get_pack_a_strided(module, spec.mr),
+               [dst, src, v["sam"], v["sak"], blk.mcur, blk.kcur])
+    return dst, b.mul(blk.kcur, mr)
 
 
 def _micro_tiles(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Block) -> None:
@@ -246,7 +265,8 @@ def _micro_tiles(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _
         with for_range(b, 0, _ceil_div(b, blk.ncur, spec.nr), name="jr") as jp:
             col = b.add(blk.jc, b.mul(jp, i64(spec.nr)))
             nr_valid = _min(b, i64(spec.nr), b.sub(blk.ncur, b.mul(jp, i64(spec.nr))))
-            c_ptr = gep(b, v["c"], b.add(b.mul(row, v["ldc"]), col))
+            major, minor = (col, row) if spec.epi.transposed else (row, col)
+            c_ptr = gep(b, v["c"], b.add(b.mul(major, v["ldc"]), minor))
             args = [a_ptr, gep(b, blk.b_ptr, b.mul(jp, blk.b_pstride)), blk.kcur, c_ptr,
                     v["ldc"], mr_valid, nr_valid, blk.first, blk.last]
             args += epi.at(b, row, col).args()

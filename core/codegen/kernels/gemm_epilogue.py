@@ -7,6 +7,10 @@ Each term is a compile-time switch (so a plain GEMM pays for none of them);
 the values (pointers, leading dimensions, alpha/beta, clip bounds) are runtime
 arguments, so one function serves every layer with the same epilogue shape.
 Relu is clip(0, +inf).
+
+A transposed epilogue stores C (and reads the residual) column-major:
+element (m, n) lives at c[n * ldc + m]. Small-N convs use it to run the GEMM
+with pixels as rows (see lower/conv.py); its vectors then run along m.
 """
 
 from __future__ import annotations
@@ -31,15 +35,19 @@ class Epilogue:
     residual: bool = False  # + res[m * ldres + n] (a skip connection, same shape as C)
     clip: bool = False  # clip(., lo, hi); Relu is clip(0, inf)
     scaled: bool = False  # alpha and beta are runtime values instead of 1
+    transposed: bool = False  # C and the residual are column-major (vectors along m)
 
     def __post_init__(self) -> None:
         if self.bias not in BIAS_KINDS:
             raise ValueError(f"bias kind {self.bias!r} not in {BIAS_KINDS}")
+        if self.transposed and (self.bias not in ("none", "col") or self.scaled):
+            raise ValueError("a transposed epilogue supports only a per-column bias")
 
     @property
     def tag(self) -> str:
         parts = [f"b{self.bias}"] if self.bias != "none" else []
         parts += ["res"] * self.residual + ["clip"] * self.clip + ["ab"] * self.scaled
+        parts += ["T"] * self.transposed
         return "_".join(parts) or "plain"
 
     def params(self) -> list[tuple[str, str]]:
@@ -77,13 +85,15 @@ class EpilogueValues:
         elif s.bias == "mat":
             v["bias"] = gep(b, v["bias"], b.add(b.mul(row, v["ldbias"]), col))
         if s.residual:
-            v["res"] = gep(b, v["res"], b.add(b.mul(row, v["ldres"]), col))
+            major, minor = (col, row) if s.transposed else (row, col)
+            v["res"] = gep(b, v["res"], b.add(b.mul(major, v["ldres"]), minor))
         return EpilogueValues(s, v)
 
     def apply(self, b: ir.IRBuilder, acc: ir.Value, row: ir.Value, col: ir.Value,
               mask: ir.Value | None = None) -> ir.Value:
-        """acc for C's element (row, col) relative to the origin set by `at`; `mask`
-        limits the vector loads to the valid lanes at a right edge."""
+        """acc for C's element (row, col) relative to the origin set by `at`, the
+        vector running along col (along row if transposed); `mask` limits the
+        vector loads to the valid lanes at an edge."""
         s, v = self.spec, self.values
         n = acc.type.count
 
@@ -95,7 +105,9 @@ class EpilogueValues:
         if s.scaled:
             acc = fmul(b, acc, splat(b, v["alpha"], n))
         if s.bias != "none":
-            if s.bias == "row":
+            if s.transposed:  # bias kind "col": one value per column = per vector
+                term = splat(b, load(b, v["bias"], col, F32T), n)
+            elif s.bias == "row":
                 term = splat(b, load(b, v["bias"], b.mul(row, v["ldbias"]), F32T), n)
             elif s.bias == "col":
                 term = vload(v["bias"], col)
@@ -105,7 +117,8 @@ class EpilogueValues:
                 term = fmul(b, term, splat(b, v["beta"], n))
             acc = fadd(b, acc, term)
         if s.residual:
-            acc = fadd(b, acc, vload(v["res"], b.add(b.mul(row, v["ldres"]), col)))
+            major, minor = (col, row) if s.transposed else (row, col)
+            acc = fadd(b, acc, vload(v["res"], b.add(b.mul(major, v["ldres"]), minor)))
         if s.clip:
             acc = clamp(b, acc, splat(b, v["lo"], n), splat(b, v["hi"], n))
         return acc

@@ -13,7 +13,8 @@ is then written once per K block:
 - `last` K block: the fused epilogue (bias, residual, clip) is applied.
 Full tiles use plain vector stores; edge tiles (fewer valid rows or columns)
 spill the accumulators to a small stack tile and copy the valid part with
-masked loads/stores, so memory outside C is never touched.
+masked loads/stores, so memory outside C is never touched. A transposed
+(column-major) C is written column by column from the spilled tile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import llvmlite.ir as ir
 
 from ..llvm_util import (
     F32,
+    I1,
+    I32,
     I64,
     PTR,
     define,
@@ -38,7 +41,7 @@ from ..llvm_util import (
     vec,
 )
 from .gemm_epilogue import Epilogue, EpilogueValues
-from .gemm_simd import masked_load, masked_store, prefix_mask, raw_gep, stack_floats
+from .gemm_simd import gather, masked_load, masked_store, prefix_mask, raw_gep, stack_floats
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
     epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
     spill = stack_floats(b, tile.mr * tile.nr, "spill")
     accs = _k_loop(b, tile, args)
+    if epi.transposed:
+        _store_transposed_tile(b, tile, accs, args, epi_values, spill)
+        b.ret_void()
+        return fn
     full = b.and_(b.icmp_signed("==", args["mr_valid"], i64(tile.mr)),
                   b.icmp_signed("==", args["nr_valid"], i64(tile.nr)))
     with b.if_else(full) as (then, otherwise):
@@ -189,3 +196,29 @@ def _store_edge_tile(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]
                 masked_store(b, fused, ptr, mask)
             with b.if_then(b.not_(last)):
                 masked_store(b, v, ptr, mask)
+
+
+def _store_transposed_tile(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],
+                           args: dict[str, ir.Value], epi: EpilogueValues,
+                           spill: ir.Value) -> None:
+    """C column-major: tile column c (MR rows) is contiguous at c + c*ldc. Spill
+    the tile, then per valid column gather it back and store it under a row
+    mask. Costs about one gather per column per K block: small next to the
+    K block's MR*NV*kc FMAs."""
+    n, mr = tile.lanes, tile.mr
+    for r in range(mr):
+        for j in range(tile.nv):
+            store_vec(b, accs[r][j], spill, i64(r * tile.nr + j * n))
+    first = b.icmp_signed("!=", args["first"], i64(0))
+    last = b.icmp_signed("!=", args["last"], i64(0))
+    rows = prefix_mask(b, args["mr_valid"], mr)
+    down_a_column = ir.Constant(vec(I32, mr), [r * tile.nr for r in range(mr)])
+    every_row = ir.Constant(vec(I1, mr), [1] * mr)
+    with for_range(b, 0, args["nr_valid"], name="col") as col:
+        v = gather(b, raw_gep(b, spill, col), down_a_column, every_row)
+        ptr = raw_gep(b, args["c"], b.mul(col, args["ldc"]))
+        v = b.select(first, v, fadd(b, v, masked_load(b, ptr, rows, mr)))
+        with b.if_then(last):
+            masked_store(b, epi.apply(b, v, i64(0), col, rows), ptr, rows)
+        with b.if_then(b.not_(last)):
+            masked_store(b, v, ptr, rows)
