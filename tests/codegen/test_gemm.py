@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+
 from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile
 from tinyc.codegen.kernels.gemm_bench import GemmRun
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tinyc.ir import DType, Graph, Node, TensorType
 from tinyc.lower import NotLowerable
 from tinyc.lower.matmul import lower_gemm, lower_matmul

@@ -116,8 +116,8 @@ class Blocking:
 
 
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int) -> Blocking:
-    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well inside L2; MC bounds
-    the packed A block (A panels are reused from L1)."""
+    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well
+    inside L2; MC bounds the packed A block (A panels are reused from L1)."""
     blocks = -(-k // 256)
     kc = -(-k // blocks)
     nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
