@@ -50,16 +50,12 @@ def test_intrinsics_emit(tinyc_target: str) -> None:
 
 
 @pytest.mark.parametrize("case", OP_CASES, ids=lambda c: c.name)
-def test_op(case: Case, tinyc_target: str, tinyc_buildable: None,
-            record_property: pytest.RecordProperty) -> None:
-    record_property("tinyc_op", case.op)
+def test_op(case: Case, tinyc_target: str, tinyc_buildable: None) -> None:
     _compare(case, tinyc_target)
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: c.name)
-def test_model(case: Case, tinyc_target: str, tinyc_buildable: None,
-               record_property: pytest.RecordProperty) -> None:
-    record_property("tinyc_op", f"model {case.name}")
+def test_model(case: Case, tinyc_target: str, tinyc_buildable: None) -> None:
     _compare(case, tinyc_target)
 
 

@@ -48,8 +48,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from . import checks
 
-    module = pytest.Module.from_parent(session, path=Path(checks.__file__))
+    module = pytest.Module.from_parent(session, path=Path(checks.__file__),
+                                       nodeid="tinyc-conformance")
+    module.obj = checks  # the installed module, not a second import of it by path
     items[:0] = list(session.genitems(module))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Tag each op or model check with what it checks, for the per-op table; on the item,
+    so that a check skipped in setup (target not buildable) is counted too."""
+    from .cases import Case
+
+    case = getattr(getattr(item, "callspec", None), "params", {}).get("case")
+    if isinstance(case, Case):
+        label = case.op if case.op != "model" else f"model {case.name}"
+        item.user_properties.append(("tinyc_op", label))
 
 
 class ConformanceReport:

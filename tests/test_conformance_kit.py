@@ -1,0 +1,44 @@
+"""The conformance kit as a pytest plugin: `pytest --tinyc-target NAME`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tinyc.testing.conformance.plugin import _summary_line
+
+
+def _pytest(folder, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+def test_runs_the_checks_and_reports_per_op(tmp_path):
+    r = _pytest(tmp_path, "--tinyc-target", "x86", "-k", "Relu or Conv-3x3 or spec or mlp")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "tinyc conformance: x86" in r.stdout
+    lines = r.stdout.splitlines()
+    assert any(line.split()[:3] == ["Conv", "pass", "2/2"] for line in lines)
+    assert any(line.split()[:3] == ["Relu", "pass", "1/1"] for line in lines)
+    assert any(line.split()[:4] == ["model", "mlp", "pass", "1/1"] for line in lines)
+    assert "6 passed" in r.stdout  # 4 ops and models, plus test_spec_resolves and -k "spec"
+
+
+def test_a_target_not_buildable_here_is_skipped_with_its_reason(tmp_path):
+    r = _pytest(tmp_path, "--tinyc-target", "wasm32-simd", "-k", "Sigmoid or spec or intrinsics",
+                "-rs")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "Sigmoid                  skip" in r.stdout
+    assert "code generation for wasm32 is not implemented yet" in r.stdout
+    assert "2 passed, 1 skipped" in r.stdout  # the spec and its intrinsics still check
+
+
+def test_inert_without_the_option(tmp_path):
+    r = _pytest(tmp_path)
+    assert r.returncode == 5 and "no tests ran" in r.stdout  # pytest's "nothing collected"
+    assert "tinyc conformance" not in r.stdout
+
+
+def test_summary_line_names_the_failing_cases():
+    line = _summary_line("Conv", [("Conv-3x3", "passed"), ("Conv-depthwise", "failed")])
+    assert line.split()[:3] == ["Conv", "FAIL", "1/2"] and "(Conv-depthwise failed)" in line
