@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from tests_support import small_model
+
 from tinyc.cli import main
 
 CASES = {
