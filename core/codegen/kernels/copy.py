@@ -13,7 +13,7 @@ import llvmlite.ir as ir
 from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
-from .vloop import nested_loops, tail_mask, vector_loop, vload, vstore
+from .vloop import define_kernel, nested_loops, tail_mask, vector_loop, vload, vstore
 
 MAX_OUTER_DIMS = 5
 COPY_COLUMNS = 3  # per outer dim: count, src stride, dst stride (elements)
@@ -44,7 +44,7 @@ def strided_copy_kernel(elem_bytes: int, gather: bool = False) -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem, lanes = _elem(elem_bytes), _lanes(target, elem_bytes)
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64],
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64],
                          ["src", "dst", "plan", "n", "s"])
         src, dst, plan, n, s = fn.args
         counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
@@ -102,7 +102,7 @@ def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem = _elem(elem_bytes)
         lanes = min(_lanes(target, elem_bytes), TILE_MAX_LANES)
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64, U.I64],
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64, U.I64],
                          ["src", "dst", "plan", "rows", "cols", "s"])
         src, dst, plan, rows, cols, s = fn.args
         counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
@@ -193,7 +193,7 @@ def pad_kernel(elem_bytes: int) -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem, lanes = _elem(elem_bytes), _lanes(target, elem_bytes)
-        fn, b = U.define(module, name, [U.PTR] * 5 + [U.I64] * len(PAD_PARAMS),
+        fn, b = define_kernel(module, name, [U.PTR] * 5 + [U.I64] * len(PAD_PARAMS),
                          ["src", "dst", "maps", "plan", "last_map", *PAD_PARAMS])
         src, dst, maps, plan, last_map, w_out, copy_lo, copy_hi, left, value = fn.args
         fill = b.trunc(value, elem) if elem.width < 64 else value

@@ -23,7 +23,7 @@ from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
 from . import mathfn as M
-from .vloop import like, nested_loops, vector_loop, vload, vstore
+from .vloop import define_kernel, like, nested_loops, vector_loop, vload, vstore
 
 # ---------------------------------------------------------------------------
 # Unary maps
@@ -105,7 +105,7 @@ def unary_kernel(op: str) -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64] + [U.F32] * nparams,
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64] + [U.F32] * nparams,
                          ["x", "y", "n"] + list(UNARY[op].params))
         x, y, n, *params = fn.args
 
@@ -159,7 +159,7 @@ def binary_kernel(op: str, kinds: str, nd: bool) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         irtypes = [U.PTR if p == PTR else U.I64 for p in params]
         names = ["a", "b", "y", "plan", "n"] if nd else ["a", "b", "y", "n"]
-        fn, b = U.define(module, name, irtypes, names)
+        fn, b = define_kernel(module, name, irtypes, names)
         if not nd:
             a, bb, y, n = fn.args
             _binary_inner(b, op, kinds, (a, bb, y), (U.i64(0),) * 3, n, target.f32_lanes)
@@ -210,7 +210,7 @@ def channel_affine_kernel() -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
-        fn, b = U.define(module, name, [U.PTR] * 4 + [U.I64] * 3,
+        fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3,
                          ["x", "scale", "shift", "y", "outer", "channels", "inner"])
         x, scale, shift, y, outer, channels, inner = fn.args
         with nested_loops(b, [outer, channels]) as (o, c):

@@ -13,7 +13,7 @@ from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
 from . import mathfn as M
-from .vloop import fold, nested_loops, vector_loop, vload, vstore
+from .vloop import define_kernel, fold, nested_loops, vector_loop, vload, vstore
 
 PARAMS = ("N", "C", "inner", "before", "after")  # window(c) = [c - before, c + after]
 
@@ -25,7 +25,7 @@ def lrn_kernel() -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         vt = U.vec(U.F32, lanes)
-        fn, b = U.define(module, name, [U.PTR, U.PTR] + [U.I64] * 5 + [U.F32] * 3,
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR] + [U.I64] * 5 + [U.F32] * 3,
                          ["x", "y", *PARAMS, "alpha_over_size", "beta", "bias"])
         x, y, N, C, inner, before, after, alpha_over_size, beta, bias = fn.args
         scale, neg_beta, bias_v = (U.splat(b, v, lanes)

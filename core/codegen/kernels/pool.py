@@ -19,6 +19,7 @@ from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
 from .vloop import (
+    define_kernel,
     entry_alloca,
     fold,
     masked_vload,
@@ -50,7 +51,7 @@ def pool2d_kernel(kind: str, stride_x: int, kh: int | None = None,
     params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        fn, b = U.define(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
+        fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
                          ptrs + list(GEOMETRY))
         _PoolBuilder(kind, stride_x, (kh, kw), target.f32_lanes, fn.args).emit(b)
         b.ret_void()
@@ -137,7 +138,7 @@ def global_pool_kernel(kind: str) -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.F32],
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.F32],
                          ["x", "y", "planes", "n", "scale"])
         x, y, planes, n, scale = fn.args
         fill = float("-inf") if kind == "max" else 0.0

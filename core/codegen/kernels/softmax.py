@@ -16,7 +16,17 @@ from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
 from . import mathfn as M
-from .vloop import entry_alloca, fold, max_nnan, nested_loops, reduce, vector_loop, vload, vstore
+from .vloop import (
+    define_kernel,
+    entry_alloca,
+    fold,
+    max_nnan,
+    nested_loops,
+    reduce,
+    vector_loop,
+    vload,
+    vstore,
+)
 
 KINDS = ("softmax", "logsoftmax")
 
@@ -29,7 +39,7 @@ def softmax_rows_kernel(kind: str) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         vt = U.vec(U.F32, lanes)
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.I64], ["x", "y", "rows", "n"])
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64], ["x", "y", "rows", "n"])
         x, y, rows, n = fn.args
         acc = entry_alloca(b, vt, "acc")
         with U.for_range(b, U.i64(0), rows, name="r") as r:
@@ -89,7 +99,7 @@ def softmax_strided_kernel(kind: str) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         vt = U.vec(U.F32, lanes)
-        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.I64],
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.I64],
                          ["x", "y", "outer", "n", "inner"])
         x, y, outer, n, inner = fn.args
         with nested_loops(b, [outer], name="o") as (o,):
