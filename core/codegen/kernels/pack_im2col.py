@@ -2,10 +2,12 @@
 
 For a conv, B[k, n] with k = (ci, ky, kx) and n = (y, x) is
     X[ci, y*sh + ky*dh - ph, x*sw + kx*dw - pw]   (0 outside the image).
-A panel column vector covers `lanes` consecutive output pixels. With unit
-W-stride and Wo >= lanes it spans at most two output rows, each a contiguous
-run of one input row, so it is two masked vector loads (the masks do the
-padding); otherwise it is one masked gather. The per-pixel (y, x) decomposition
+A panel column vector covers `lanes` consecutive output pixels. With Wo >=
+lanes it spans at most two output rows, each a run of one input row: with
+W-stride 1 a contiguous run (one masked vector load per row; the masks do the
+padding), with W-stride 2 every other element of a run twice as long (two
+masked loads and an even-lane shuffle per row). Otherwise it is one masked
+gather. The per-pixel (y, x) decomposition
 is done once per panel and the (ci, ky, kx) walk is carried across k, so the
 inner loop has no divisions.
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..llvm_util import I64, PTR, define, for_range, gep, i64, splat, store_vec
+from ..llvm_util import I32, I64, PTR, define, for_range, gep, i64, splat, store_vec, vec
 from .gemm_simd import (
     gather,
     in_range,
@@ -43,13 +45,17 @@ def get_pack_im2col(module: ir.Module, nv: int, lanes: int) -> ir.Function:
     fn, b = define(module, name, [PTR, PTR] + [I64] * (len(_PARAMS) - 2), _PARAMS, noalias=True)
     fn.linkage = "internal"
     g = dict(zip(_PARAMS, fn.args, strict=True))
-    two_row_loads = b.and_(b.icmp_signed("==", g["sw"], i64(1)),
-                           b.icmp_signed(">=", g["Wo"], i64(lanes)))
-    with b.if_else(two_row_loads) as (rows, gathers):
+    wide = b.icmp_signed(">=", g["Wo"], i64(lanes))
+    unit = b.and_(wide, b.icmp_signed("==", g["sw"], i64(1)))
+    double = b.and_(wide, b.icmp_signed("==", g["sw"], i64(2)))
+    with b.if_else(unit) as (rows, other):
         with rows:
-            _panels(b, g, nv, lanes, contiguous=True)
-        with gathers:
-            _panels(b, g, nv, lanes, contiguous=False)
+            _panels(b, g, nv, lanes, stride=1)
+        with other, b.if_else(double) as (pairs, gathers):
+            with pairs:
+                _panels(b, g, nv, lanes, stride=2)
+            with gathers:
+                _panels(b, g, nv, lanes, stride=0)
     b.ret_void()
     return fn
 
@@ -61,7 +67,7 @@ class _Pixels:
     valid: ir.Value  # lanes inside the block
     iy: ir.Value  # input row of each lane for ky = 0 (<lanes x i32>)
     ix: ir.Value  # input column of each lane for kx = 0
-    row0: ir.Value  # lanes on the vector's first output row (contiguous mode)
+    row0: ir.Value  # lanes on the vector's first output row (row-run modes)
     row1: ir.Value  # lanes on the next output row
     iy0: ir.Value  # scalar input row of row0 (i64)
     ix0: ir.Value  # scalar input column of lane 0 (i64)
@@ -80,12 +86,14 @@ def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: i
     row0 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, y0, lanes)))
     row1 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, b.add(y0, i64(1)), lanes)))
     iy0 = b.sub(b.mul(y0, g["sh"]), g["ph"])
-    ix0 = b.sub(x0, g["pw"])
+    ix0 = b.sub(b.mul(x0, g["sw"]), g["pw"])
     return _Pixels(valid, iy, ix, row0, row1, iy0, ix0)
 
 
 def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
-            contiguous: bool) -> None:
+            stride: int) -> None:
+    """All panels of the block; `stride` is the W-stride the row-run loads are
+    built for (1 or 2), or 0 for gathers."""
     nr = nv * lanes
     panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
     with for_range(b, 0, panels, name="p") as p:
@@ -95,28 +103,43 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
         with _k_walk(b, g) as (k, ci, oy, ox):
             chan = raw_gep(b, g["x"], b.mul(ci, b.mul(g["H"], g["W"])))
             for v, px in enumerate(pixels):
-                if contiguous:
-                    val = _two_row_load(b, g, chan, px, oy, ox, lanes)
+                if stride:
+                    val = _two_row_load(b, g, chan, px, oy, ox, lanes, stride)
                 else:
                     val = _gather_load(b, g, chan, px, oy, ox, lanes)
                 store_vec(b, val, panel_dst, b.add(b.mul(k, i64(nr)), i64(v * lanes)))
 
 
 def _two_row_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
-                  oy: ir.Value, ox: ir.Value, lanes: int) -> ir.Value:
-    cols_ok = in_range(b, b.add(px.ix, splat_i32(b, ox, lanes)), splat_i32(b, g["W"], lanes))
+                  oy: ir.Value, ox: ir.Value, lanes: int, stride: int) -> ir.Value:
     r0 = b.add(px.iy0, oy)
     r1 = b.add(r0, g["sh"])
-    ok0 = b.and_(cols_ok, b.and_(px.row0, splat(b, b.icmp_unsigned("<", r0, g["H"]),
-                                                      lanes)))
-    ok1 = b.and_(cols_ok, b.and_(px.row1, splat(b, b.icmp_unsigned("<", r1, g["H"]),
-                                                      lanes)))
+    on0 = b.and_(px.row0, splat(b, b.icmp_unsigned("<", r0, g["H"]), lanes))
+    on1 = b.and_(px.row1, splat(b, b.icmp_unsigned("<", r1, g["H"]), lanes))
     col = b.add(px.ix0, ox)
-    first = masked_load(b, raw_gep(b, chan, b.add(b.mul(r0, g["W"]), col)), ok0, lanes)
-    # Lanes on the next output row continue at input column (x - Wo) of row r1.
-    col1 = b.sub(col, g["Wo"])
-    second = masked_load(b, raw_gep(b, chan, b.add(b.mul(r1, g["W"]), col1)), ok1, lanes)
+    first = _row_run(b, g, raw_gep(b, chan, b.mul(r0, g["W"])), col, on0, lanes, stride)
+    # Lanes on the next output row continue at input column col - stride*Wo of row r1.
+    col1 = b.sub(col, b.mul(g["Wo"], i64(stride)))
+    second = _row_run(b, g, raw_gep(b, chan, b.mul(r1, g["W"])), col1, on1, lanes, stride)
     return b.select(px.row0, first, second)
+
+
+def _row_run(b: ir.IRBuilder, g: dict[str, ir.Value], row: ir.Value, col: ir.Value,
+             lanes_on: ir.Value, lanes: int, stride: int) -> ir.Value:
+    """Lane l (where lanes_on) = row[col + stride*l], 0 outside the row."""
+    width = splat_i32(b, g["W"], lanes)
+    if stride == 1:
+        inside = in_range(b, b.add(lane_ids(lanes), splat_i32(b, col, lanes)), width)
+        return masked_load(b, raw_gep(b, row, col), b.and_(lanes_on, inside), lanes)
+    halves = []
+    for h in range(2):  # the 2*lanes elements under the vector, every other one kept
+        start = b.add(col, i64(h * lanes))
+        inside = in_range(b, b.add(lane_ids(lanes), splat_i32(b, start, lanes)), width)
+        owner = ir.Constant(vec(I32, lanes), [(h * lanes + e) // 2 for e in range(lanes)])
+        wanted = b.shuffle_vector(lanes_on, ir.Constant(lanes_on.type, None), owner)
+        halves.append(masked_load(b, raw_gep(b, row, start), b.and_(wanted, inside), lanes))
+    even = ir.Constant(vec(I32, lanes), [2 * e for e in range(lanes)])
+    return b.shuffle_vector(halves[0], halves[1], even)
 
 
 def _gather_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
