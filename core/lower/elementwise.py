@@ -246,11 +246,16 @@ def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
     inner = math.prod(shape[1:]) // channels
     if outer * channels * inner != math.prod(shape):
         raise NotLowerable(f"statistics of shape {s.shape} do not match input {shape}")
+    a_const = Const(f"{node.name}.scale", a.astype(np.float32).ravel())
+    b_const = Const(f"{node.name}.shift", shift.astype(np.float32).ravel())
+    sem = "y[n,c,i] = x[n,c,i] * a[c] + b[c], a = scale / sqrt(var + eps), b = bias - mean * a"
+    if inner == 1:  # [N, C]: vectors along C instead, in two broadcasting passes
+        plan = broadcast_plan((outer, channels), (outer, channels), (channels,))
+        calls = [broadcast_call("mul", Buf(x), a_const, Buf(y), plan, f"{node.name}.mul"),
+                 broadcast_call("add", Buf(y), b_const, Buf(y), plan, f"{node.name}.add")]
+        return LoweredNode(node.name, node.op, node.outputs, calls, semantics=sem,
+                           note="x * a then + b along C, scale/shift folded at compile time")
     call = Call(K.channel_affine_kernel(),
-                (Buf(x), Const(f"{node.name}.scale", a.astype(np.float32).ravel()),
-                 Const(f"{node.name}.shift", shift.astype(np.float32).ravel()), Buf(y),
-                 outer, channels, inner))
-    return LoweredNode(node.name, node.op, node.outputs, [call],
-                       semantics="y[n,c,i] = x[n,c,i] * a[c] + b[c], "
-                                 "a = scale / sqrt(var + eps), b = bias - mean * a",
+                (Buf(x), a_const, b_const, Buf(y), outer, channels, inner))
+    return LoweredNode(node.name, node.op, node.outputs, [call], semantics=sem,
                        note="channel_affine: per-channel scale/shift folded at compile time")
