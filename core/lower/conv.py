@@ -7,7 +7,8 @@ resolved here into a ConvShape; then:
 - otherwise, per group, a GEMM  Y[co, pixel] = W[co, (ci,ky,kx)] @ im2col(X)
   with the weights packed into A panels at compile time and im2col written
   straight into packed B panels at run time; 1x1 unit-stride unpadded convs
-  read X's rows directly (no im2col).
+  read X's rows directly (no im2col). Small images (7x7) run transposed,
+  Y^T = im2col^T @ W^T, so the vector lanes go to channels, not to 49 pixels.
 tinyc.Conv's bias, residual and activation are fused into the final store.
 """
 

@@ -61,6 +61,7 @@ class MicroTile:
 
 
 UKERNEL_PARAMS = ["a", "b", "kc", "c", "ldc", "mr_valid", "nr_valid", "first", "last"]
+_LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
 
 def ukernel_name(tile: MicroTile, epi: Epilogue) -> str:
@@ -98,9 +99,6 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
             _store_edge_tile(b, tile, accs, args, epi_values, spill)
     b.ret_void()
     return fn
-
-
-_LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
 
 def _k_loop(b: ir.IRBuilder, tile: MicroTile, args: dict[str, ir.Value]) -> list[list[ir.Value]]:
