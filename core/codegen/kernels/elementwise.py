@@ -67,11 +67,6 @@ def _hard_swish(b, x, p):
     return U.fmul(b, x, U.fmin(b, U.fmax(b, y, like(x.type, 0.0)), like(x.type, 1.0)))
 
 
-def _sqrt(b, x, p):
-    t = x.type
-    return b.call(U.intrinsic(b.module, f"llvm.sqrt.{M._suffix(t)}", t, [t]), [x])
-
-
 UNARY: dict[str, UnaryOp] = {
     "identity": UnaryOp((), lambda b, x, p: x),
     "relu": UnaryOp((), _relu),
@@ -86,7 +81,7 @@ UNARY: dict[str, UnaryOp] = {
     "erf": UnaryOp((), lambda b, x, p: M.erf_f32(b, x)),
     "neg": UnaryOp((), lambda b, x, p: b.fneg(x)),
     "abs": UnaryOp((), lambda b, x, p: M.fabs(b, x)),
-    "sqrt": UnaryOp((), _sqrt),
+    "sqrt": UnaryOp((), lambda b, x, p: M.sqrt_f32(b, x)),
     "square": UnaryOp((), lambda b, x, p: U.fmul(b, x, x)),
     # strict division: 'fast' would allow an approximate reciprocal
     "reciprocal": UnaryOp((), lambda b, x, p: b.fdiv(like(x.type, 1.0), x)),

@@ -1,4 +1,4 @@
-"""Vectorized float32 math built from plain IR: exp, log, tanh, sigmoid, erf, pow.
+"""Vectorized float32 math built from plain IR: exp, log, tanh, sigmoid, erf, pow, sqrt.
 
 Each function takes a builder and a float or <n x float> value and returns a
 value of the same type, so it inlines into any vector loop. Nothing here calls
@@ -136,6 +136,12 @@ def pow_f32(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     r = b.select(b.and_(negative, b.and_(odd, b.not_(big))), b.fneg(r), r)
     r = b.select(b.and_(negative, b.not_(b.or_(is_int, big))), like(t, float("nan")), r)
     return b.select(b.fcmp_ordered("==", y, like(t, 0.0)), like(t, 1.0), r)
+
+
+def sqrt_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """llvm.sqrt: one vsqrtps (correctly rounded)."""
+    t = x.type
+    return b.call(U.intrinsic(b.module, f"llvm.sqrt.{_suffix(t)}", t, [t]), [x])
 
 
 def horner(b: ir.IRBuilder, x: ir.Value, coeffs: Sequence[float]) -> ir.Value:

@@ -91,33 +91,16 @@ def vstore(b: ir.IRBuilder, value: ir.Value, base: ir.Value, index: ir.Value,
     b.call(fn, [value, U.gep(b, base, index, value.type.element), align, mask])
 
 
-def strided_vload(b: ir.IRBuilder, base: ir.Value, index: ir.Value, lanes: int, stride: int,
-                  count: ir.Value | None = None, fill: float = 0.0) -> ir.Value:
-    """base[index + stride*j] for j < lanes, stride a compile-time constant.
-
-    One contiguous load of stride*lanes elements and a shuffle keeping every
-    stride-th: no gather. With `count`, the wide load touches only
-    base[index .. index + stride*(count-1)], never past the last wanted element.
-    """
-    if stride == 1:
-        return vload(b, base, index, lanes, count, fill=fill)
-    wide_count = None
-    if count is not None:
-        wide_count = b.sub(b.mul(count, U.i64(stride)), U.i64(stride - 1))
-    wide = vload(b, base, index, stride * lanes, wide_count, fill=fill)
-    keep = ir.Constant(U.vec(U.I32, lanes), [stride * j for j in range(lanes)])
-    return b.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined), keep)
-
-
 def reduce(b: ir.IRBuilder, kind: str, v: ir.Value) -> ir.Value:
-    """Horizontal 'fadd' or 'fmax' of a float vector, as a tree (fast-math)."""
+    """Horizontal 'fadd' (reassociated into a tree) or 'fmax' of a float vector;
+    fmax allows -inf lanes (see max_nnan)."""
     vt = v.type
     name = f"llvm.vector.reduce.{kind}.v{vt.count}f32"
     if kind == "fadd":
         fn = U.intrinsic(b.module, name, U.F32, [U.F32, vt])
         return b.call(fn, [U.f32(-0.0), v], fastmath=U.FAST)
     fn = U.intrinsic(b.module, name, U.F32, [vt])
-    return b.call(fn, [v], fastmath=U.FAST)
+    return b.call(fn, [v], fastmath=("nnan",))
 
 
 @contextlib.contextmanager
