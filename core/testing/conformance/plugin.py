@@ -66,26 +66,34 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 class ConformanceReport:
-    """Collects the outcome of every check by op and prints them at the end."""
+    """Collects the outcome of every check by target and op and prints them at the end."""
 
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.by_op: dict[str, list[tuple[str, str]]] = {}
+    def __init__(self) -> None:
+        self.outcomes: dict[str, dict[str, list[tuple[str, str]]]] = {}  # target -> op -> ...
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        target = getattr(item, "funcargs", {}).get("tinyc_target")
+        if target is not None:  # the report travels to the xdist controller with it
+            report.user_properties.append(("tinyc_target", target))
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        op = dict(report.user_properties).get("tinyc_op")
+        props = dict(report.user_properties)
+        op = props.get("tinyc_op")
         if op is None or (report.when != "call" and report.passed):
             return  # one outcome per check: the call's, or a failed/skipped setup's
         case = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
-        self.by_op.setdefault(str(op), []).append((case, report.outcome))
+        target = str(props.get("tinyc_target", "?"))
+        self.outcomes.setdefault(target, {}).setdefault(str(op), []).append(
+            (case, report.outcome))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.by_op:
-            return
-        target = self.config.getoption(OPTION) or "the target under test"
-        terminalreporter.section(f"tinyc conformance: {target}")
-        for op in sorted(self.by_op):
-            terminalreporter.write_line(_summary_line(op, self.by_op[op]))
+        for target, by_op in sorted(self.outcomes.items()):
+            terminalreporter.section(f"tinyc conformance: {target}")
+            for op in sorted(by_op):
+                terminalreporter.write_line(_summary_line(op, by_op[op]))
 
 
 def _summary_line(op: str, outcomes: list[tuple[str, str]]) -> str:
@@ -101,4 +109,4 @@ def _summary_line(op: str, outcomes: list[tuple[str, str]]) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(ConformanceReport(config), "tinyc-conformance-report")
+    config.pluginmanager.register(ConformanceReport(), "tinyc-conformance-report")
