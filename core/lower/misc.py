@@ -84,26 +84,26 @@ def _elem_bytes(ctx: LowerContext, name: str) -> int:
     return size
 
 
+def _plan_table(dims: Sequence[tuple[int, int, int]], what: str, tag: str) -> Const:
+    """The kernels' [MAX_OUTER_DIMS, 3] i64 table, padded in front with unit dims."""
+    if len(dims) > C.MAX_OUTER_DIMS:
+        raise NotLowerable(f"{what} needs {len(dims)} outer dims, at most "
+                           f"{C.MAX_OUTER_DIMS} are supported")
+    return Const(tag, np.array([(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(dims)) + list(dims),
+                               np.int64))
+
+
 def copy_call(elem_bytes: int, src: Buf, dst: Buf, outer: Sequence[tuple[int, int, int]],
               n: int, src_inner_stride: int, tag: str) -> Call:
     """A strided_copy_kernel call; outer = (count, src stride, dst stride) per dim."""
-    if len(outer) > C.MAX_OUTER_DIMS:
-        raise NotLowerable(f"copy needs {len(outer)} outer dims, at most "
-                           f"{C.MAX_OUTER_DIMS} are supported")
-    table = np.array([(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(outer)) + list(outer), np.int64)
-    gather = src_inner_stride != 1
-    kernel = C.strided_copy_kernel(elem_bytes, gather=gather)
-    return Call(kernel, (src, dst, Const(tag, table), n, src_inner_stride))
+    kernel = C.strided_copy_kernel(elem_bytes, gather=src_inner_stride != 1)
+    return Call(kernel, (src, dst, _plan_table(outer, "copy", tag), n, src_inner_stride))
 
 
 def _tiles_call(elem_bytes: int, src: Buf, dst: Buf, batch: Sequence[tuple[int, int, int]],
                 rows: int, cols: int, src_col_stride: int, tag: str) -> Call:
-    if len(batch) > C.MAX_OUTER_DIMS:
-        raise NotLowerable(f"transpose needs {len(batch)} batch dims, at most "
-                           f"{C.MAX_OUTER_DIMS} are supported")
-    table = np.array([(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(batch)) + list(batch), np.int64)
     return Call(C.transpose_tiles_kernel(elem_bytes),
-                (src, dst, Const(tag, table), rows, cols, src_col_stride))
+                (src, dst, _plan_table(batch, "transpose", tag), rows, cols, src_col_stride))
 
 
 @lowers("Concat")
