@@ -55,10 +55,12 @@ INTRINSIC = {
         "description": {"type": "string", "expected": "one line of text"},
         "compute": {"type": "string", "minLength": 1,
                     "expected": "the semantics in index notation, e.g. C[i] += A[k] * B[i, k]"},
-        "tile": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_]\w*$"},
+        "tile": {"type": "object", "key": "index",
+                 "propertyNames": {"pattern": r"^[A-Za-z_]\w*$"},
                  "additionalProperties": POSITIVE_INT, "minProperties": 1,
                  "expected": "the extent of every index, e.g. {i: 16, k: 4}"},
-        "dtypes": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_]\w*$"},
+        "dtypes": {"type": "object", "key": "tensor",
+                   "propertyNames": {"pattern": r"^[A-Za-z_]\w*$"},
                    "additionalProperties": DTYPE, "minProperties": 1,
                    "expected": "the dtype of every tensor, e.g. {A: uint8, B: int8, C: int32}"},
         "emit": EMIT,
@@ -74,7 +76,7 @@ INTRINSIC_SET_SCHEMA: dict = {
         "requires": {"type": "array", "items": FEATURE,
                      "expected": "the LLVM features a target needs for this set, e.g. "
                                  "[+avx512vnni]"},
-        "intrinsics": {"type": "object", "propertyNames": NAME, "minProperties": 1,
+        "intrinsics": {"type": "object", "key": "name", "propertyNames": NAME, "minProperties": 1,
                        "additionalProperties": INTRINSIC,
                        "expected": "intrinsics by name: {dot_16x4: {compute, tile, dtypes, "
                                    "emit}}"},

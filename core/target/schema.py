@@ -96,3 +96,23 @@ def _sort_key(doc: YamlDoc, e: jsonschema.ValidationError) -> tuple[int, int]:
         allowed = e.schema.get("properties", {})
         path = (*path, sorted(str(k) for k in e.instance if k not in allowed)[0])
     return (doc.line(path), len(path))
+
+
+def field_paths(schema: dict, prefix: str = "") -> list[str]:
+    """Every field a schema allows, as documented: caches.<level>.size, operands[].type."""
+    paths = []
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        paths.append(path)
+        paths += _nested_paths(sub, path)
+    return paths
+
+
+def _nested_paths(sub: dict, path: str) -> list[str]:
+    if "properties" in sub:
+        return field_paths(sub, path)
+    if isinstance(sub.get("additionalProperties"), dict):
+        return field_paths(sub["additionalProperties"], f"{path}.<{sub.get('key', 'name')}>")
+    if isinstance(sub.get("items"), dict) and "properties" in sub["items"]:
+        return field_paths(sub["items"], f"{path}[]")
+    return []

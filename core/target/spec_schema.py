@@ -1,7 +1,8 @@
 """The schema of a target spec file (target_specs/*.yaml, or the user's own).
 
 docs/spec-schema.md documents every field; a test checks that it does.
-`expected` texts are quoted by error messages.
+`expected` texts are quoted by error messages; `key` names the keys of a mapping
+chosen by the author (documented as caches.<level>.size). jsonschema ignores both.
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ SPEC_SCHEMA: dict = {
                                   {"enum": [32, 64, 128, 256, 512, 1024, 2048]}],
                         "expected": "the widest SIMD register in bits (128, 256, 512...), "
                                     "or 'host'"},
-        "caches": {"type": "object", "propertyNames": {"pattern": r"^l[1-4][di]?$"},
+        "caches": {"type": "object", "key": "level",
+                   "propertyNames": {"pattern": r"^l[1-4][di]?$"},
                    "additionalProperties": CACHE,
                    "expected": "caches by level: {l1d: {size: 48KiB, line_bytes: 64}, l2: ...}"},
-        "memories": {"type": "object", "propertyNames": NAME, "additionalProperties": MEMORY,
+        "memories": {"type": "object", "key": "name", "propertyNames": NAME,
+                     "additionalProperties": MEMORY,
                      "expected": "memories by name: {dram: {size: 16GiB, kind: dram}, ...}"},
         "intrinsics": {"type": "array", "items": {"type": "string", "minLength": 1},
                        "expected": "a list of intrinsic set names (or .yaml paths relative "
