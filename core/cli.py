@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--target", default="x86")
     r.add_argument("--inputs", help=".npz with one array per input (default: seeded random)")
     r.add_argument("--outputs", help=".npz to write the outputs to")
+    r.add_argument("--profile", action="store_true",
+                   help="compile with cycle counters and print where the time went")
     r.add_argument("--check", action="store_true",
                    help="compare with onnxruntime (or onnx.reference) and report the error")
     r.set_defaults(func=_cmd_run)
@@ -122,27 +124,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from .runtime import load
 
         model = load(args.model)
-        inputs, outputs = model.inputs, model.outputs
-        run = model.run
     else:
+        from .compiler import CompileOptions
         from .session import InferenceSession
 
-        sess = InferenceSession(args.model, target=args.target)
-        inputs, outputs = sess.get_inputs(), sess.get_outputs()
-        run = sess.run
+        model = InferenceSession(args.model, args.target, CompileOptions(profile=args.profile))
+    inputs, outputs = model.get_inputs(), model.get_outputs()
     feeds = _read_feeds(args.inputs, inputs)
     t0 = time.perf_counter()
-    results = run(None, feeds)
+    results = model.run(None, feeds)
     ms = (time.perf_counter() - t0) * 1e3
     for info, value in zip(outputs, results, strict=True):
         print(f"{info.name}: {value.dtype}{list(value.shape)} "
               f"min {value.min():.5g} max {value.max():.5g} mean {value.mean():.5g}")
     print(f"ran in {ms:.2f} ms")
+    if args.profile:
+        _print_profile(model.profile(), ms)
     if args.outputs:
         np.savez(args.outputs, **{o.name: v for o, v in zip(outputs, results, strict=True)})
     if args.check:
         return _check(args.model, feeds, results, [o.name for o in outputs])
     return 0
+
+
+def _print_profile(rows: list[tuple[str, str, float]], ms: float, top: int = 15) -> None:
+    print(f"where the time went (share of {ms:.2f} ms):")
+    for node, op, share in rows[:top]:
+        print(f"  {node:<32} {op:<20} {100 * share:5.1f}%  {share * ms:7.3f} ms")
+    if len(rows) > top:
+        rest = sum(r[2] for r in rows[top:])
+        print(f"  {len(rows) - top} more nodes{'':<22} {100 * rest:5.1f}%")
 
 
 def _read_feeds(path: str | None, inputs) -> dict:

@@ -33,6 +33,7 @@ VERSION = "0.1.0"
 class CompileOptions:
     emit: tuple[str, ...] = ()  # "llvm" and/or "asm"
     fuse: bool = True
+    profile: bool = False  # count cycles per node (see NativeModel.profile)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -51,7 +52,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         plan = plan_memory(g, lowered, slots)
     with t("codegen"):
         module = new_module(g.name, device.cpu)
-        build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu)
+        build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu,
+                    profile=opts.profile)
     with t("llvm"):
         ref = optimize(module, device.cpu)
         obj = emit_object(ref, device.cpu)
@@ -65,6 +67,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     meta = artifact_meta(device.spec.name, device.cpu.triple, plan.arena_bytes,
                          [_tensor_meta(g, v) for v in g.inputs],
                          [_tensor_meta(g, v) for v in g.outputs], VERSION)
+    if opts.profile:
+        meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     return Artifact(library, plan.weights, meta, listings, _report(lowered))
 
 

@@ -31,5 +31,9 @@ class InferenceSession:
     def get_outputs(self) -> list[TensorInfo]:
         return list(self._model.outputs)
 
+    def profile(self) -> list[tuple[str, str, float]]:
+        """Per node, its share of the run time so far (compile with profile=True)."""
+        return self._model.profile()
+
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._model.run(output_names, feeds)

@@ -71,3 +71,28 @@ def test_errors_exit_nonzero_without_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert "tinyc: error:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_profile_shows_where_time_went(tmp_path, capsys):
+    model = _small_cnn(tmp_path / "m.onnx")
+    assert main(["run", model, "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "where the time went" in out and "tinyc.Conv" in out
+
+
+def test_profile_shares_add_up():
+    import tinyc
+    from tinyc.compiler import CompileOptions
+
+    sess = tinyc.InferenceSession(_small_cnn_model(), options=CompileOptions(profile=True))
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    sess.run(None, {"x": x})
+    rows = sess.profile()
+    assert rows and abs(sum(r[2] for r in rows) - 1.0) < 1e-6
+
+
+def _small_cnn_model():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        return onnx.load(_small_cnn(f"{d}/m.onnx"))

@@ -19,10 +19,12 @@ from .kernel import F32, I64, PTR, get_or_build
 from .machine import CpuTarget
 
 ENTRY = "tinyc_run"
+PROFILE = "tinyc_profile_cycles"  # i64 per lowered node, accumulated across runs
 
 
 def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
-                n_inputs: int, n_outputs: int, target: CpuTarget) -> ir.Function:
+                n_inputs: int, n_outputs: int, target: CpuTarget,
+                profile: bool = False) -> ir.Function:
     fn, b = u.define(module, ENTRY, [u.PTR] * 4, ["inputs", "outputs", "weights", "arena"],
                      ret=u.I32)
     inputs, outputs, weights, arena = fn.args
@@ -32,13 +34,37 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
         "weights": weights,
         "arena": arena,
     }
-    for ln in lowered:
+    counters = None
+    if profile:
+        # llvmlite types globals as typed pointers (and keeps them typed through
+        # bitcast); an int round trip gives the opaque pointer the helpers use.
+        glob = _profile_counters(module, len(lowered))
+        counters = b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)
+    for k, ln in enumerate(lowered):
+        start = _cycles(b) if counters is not None else None
         for call in ln.calls:
             kernel_fn = get_or_build(module, call.kernel, target)
             b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
                                zip(call.args, call.kernel.params, strict=True)])
+        if counters is not None:
+            spent = b.sub(_cycles(b), start)
+            total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
+            u.store(b, total, counters, u.i64(k))
     b.ret(ir.Constant(u.I32, 0))
     return fn
+
+
+def _profile_counters(module: ir.Module, n: int) -> ir.GlobalVariable:
+    """A global the runtime reads after a run (profile builds only)."""
+    arr = ir.ArrayType(u.I64, max(n, 1))
+    g = ir.GlobalVariable(module, arr, PROFILE)
+    g.initializer = ir.Constant(arr, None)
+    return g
+
+
+def _cycles(b: ir.IRBuilder) -> ir.Value:
+    fn = u.intrinsic(b.module, "llvm.readcyclecounter", u.I64, [])
+    return b.call(fn, [])
 
 
 def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict) -> ir.Value:

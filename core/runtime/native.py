@@ -68,6 +68,12 @@ class NativeModel:
         self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()
         self._lock = threading.Lock()
 
+    def get_inputs(self) -> list[TensorInfo]:
+        return list(self.inputs)
+
+    def get_outputs(self) -> list[TensorInfo]:
+        return list(self.outputs)
+
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         arrays = self._check_feeds(feeds)
         wanted = self._check_output_names(output_names)
@@ -82,6 +88,17 @@ class NativeModel:
         if status != 0:
             raise RuntimeError(f"the model's native code returned status {status}")
         return [outs[j] for j in wanted]
+
+    def profile(self) -> list[tuple[str, str, float]]:
+        """(node, op, share of run time) per node, accumulated over every run so
+        far, largest first; only for models compiled with profile=True."""
+        nodes = self.meta.get("profile_nodes")
+        if not nodes:
+            raise ValueError("this artifact was not compiled with profiling")
+        counts = (ctypes.c_int64 * len(nodes)).in_dll(self._lib, "tinyc_profile_cycles")
+        total = max(sum(counts), 1)
+        rows = [(n, op, c / total) for (n, op), c in zip(nodes, counts, strict=True)]
+        return sorted(rows, key=lambda r: -r[2])
 
     def _check_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         if not isinstance(feeds, dict):
