@@ -64,13 +64,14 @@ def lower_lrn(node: Node, ctx: LowerContext) -> LoweredNode:
     alpha, beta = float(node.attr("alpha", 1e-4)), float(node.attr("beta", 0.75))
     bias = float(node.attr("bias", 1.0))
     before, after = (size - 1) // 2, size // 2  # floor and ceil of (size - 1) / 2
-    call = Call(L.lrn_kernel(), (Buf(x), Buf(y), shape[0], shape[1], math.prod(shape[2:]),
+    call = Call(L.lrn_kernel(beta), (Buf(x), Buf(y), shape[0], shape[1], math.prod(shape[2:]),
                                  before, after, alpha / size, beta, bias))
     return LoweredNode(
         node.name, node.op, node.outputs, [call],
         semantics=f"y[n,c,i] = x[n,c,i] * ({bias} + {alpha}/{size} * "
                   f"sum_(c-{before}<=k<=c+{after}) x[n,k,i]^2) ^ -{beta}",
-        note="lrn_f32: vectors along the spatial index, pow via exp/log")
+        note=f"{call.kernel.name}: vectors along the spatial index, the power by "
+             + ("square roots" if beta == 0.75 else "exp/log"))
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def strided_copy_kernel(elem_bytes: int, gather: bool = False) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem, lanes = _elem(elem_bytes), _lanes(target, elem_bytes)
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64],
-                         ["src", "dst", "plan", "n", "s"])
+                              ["src", "dst", "plan", "n", "s"])
         src, dst, plan, n, s = fn.args
         counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
         with nested_loops(b, counts) as idx:
@@ -103,7 +103,7 @@ def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
         elem = _elem(elem_bytes)
         lanes = min(_lanes(target, elem_bytes), TILE_MAX_LANES)
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64, U.I64],
-                         ["src", "dst", "plan", "rows", "cols", "s"])
+                              ["src", "dst", "plan", "rows", "cols", "s"])
         src, dst, plan, rows, cols, s = fn.args
         counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
         tiles_r = b.sdiv(b.add(rows, U.i64(lanes - 1)), U.i64(lanes))
@@ -194,7 +194,7 @@ def pad_kernel(elem_bytes: int) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem, lanes = _elem(elem_bytes), _lanes(target, elem_bytes)
         fn, b = define_kernel(module, name, [U.PTR] * 5 + [U.I64] * len(PAD_PARAMS),
-                         ["src", "dst", "maps", "plan", "last_map", *PAD_PARAMS])
+                              ["src", "dst", "maps", "plan", "last_map", *PAD_PARAMS])
         src, dst, maps, plan, last_map, w_out, copy_lo, copy_hi, left, value = fn.args
         fill = b.trunc(value, elem) if elem.width < 64 else value
         counts = [_plan_entry(b, plan, PAD_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]

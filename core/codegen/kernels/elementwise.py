@@ -101,7 +101,7 @@ def unary_kernel(op: str) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64] + [U.F32] * nparams,
-                         ["x", "y", "n"] + list(UNARY[op].params))
+                              ["x", "y", "n"] + list(UNARY[op].params))
         x, y, n, *params = fn.args
 
         def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
@@ -206,7 +206,7 @@ def channel_affine_kernel() -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3,
-                         ["x", "scale", "shift", "y", "outer", "channels", "inner"])
+                              ["x", "scale", "shift", "y", "outer", "channels", "inner"])
         x, scale, shift, y, outer, channels, inner = fn.args
         with nested_loops(b, [outer, channels]) as (o, c):
             a = U.splat(b, U.load(b, scale, c), lanes)

@@ -52,7 +52,7 @@ def pool2d_kernel(kind: str, stride_x: int, kh: int | None = None,
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
-                         ptrs + list(GEOMETRY))
+                              ptrs + list(GEOMETRY))
         _PoolBuilder(kind, stride_x, (kh, kw), target.f32_lanes, fn.args).emit(b)
         b.ret_void()
         return fn
@@ -139,7 +139,7 @@ def global_pool_kernel(kind: str) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.F32],
-                         ["x", "y", "planes", "n", "scale"])
+                              ["x", "y", "planes", "n", "scale"])
         x, y, planes, n, scale = fn.args
         fill = float("-inf") if kind == "max" else 0.0
         vt = U.vec(U.F32, lanes)

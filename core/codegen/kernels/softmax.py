@@ -100,7 +100,7 @@ def softmax_strided_kernel(kind: str) -> Kernel:
         lanes = target.f32_lanes
         vt = U.vec(U.F32, lanes)
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.I64],
-                         ["x", "y", "outer", "n", "inner"])
+                              ["x", "y", "outer", "n", "inner"])
         x, y, outer, n, inner = fn.args
         with nested_loops(b, [outer], name="o") as (o,):
             base = b.mul(o, b.mul(n, inner))
