@@ -109,7 +109,7 @@ def lower_pool(node: Node, ctx: LowerContext) -> LoweredNode:
     geometry = dict(planes=shape[0] * shape[1], H=rows.size, W=cols.size, OH=rows.out,
                     OW=cols.out, kh=rows.kernel, kw=cols.kernel, sh=rows.stride,
                     dh=rows.dilation, dw=cols.dilation, ph=rows.pad_begin, pw=cols.pad_begin)
-    kernel = K.pool2d_kernel(kind, cols.stride, rows.kernel, cols.kernel)
+    kernel = K.pool2d_kernel(kind, cols.stride, rows.kernel, cols.kernel, cols.dilation)
     call = Call(kernel, (*ptrs, *[geometry[g] for g in K.GEOMETRY]))
     reduce_ = "max" if kind == "max" else "mean"
     return LoweredNode(
@@ -117,8 +117,8 @@ def lower_pool(node: Node, ctx: LowerContext) -> LoweredNode:
         semantics=f"y[n,c,oy,ox] = {reduce_}_(ky<{rows.kernel},kx<{cols.kernel}) "
                   f"x[n,c,oy*{rows.stride}-{rows.pad_begin}+ky*{rows.dilation},"
                   f"ox*{cols.stride}-{cols.pad_begin}+kx*{cols.dilation}] (taps outside x skipped)",
-        note=f"{kernel.name}: {cols.stride}-strided vector loads along ox, each tap "
-             "masked to the input plane")
+        note=f"{kernel.name}: vectors along ox, window rows combined first, loads masked "
+             "to the input plane")
 
 
 @lowers("GlobalAveragePool", "GlobalMaxPool")
