@@ -36,6 +36,7 @@ class TargetSpec:
     accelerator: dict | None = field(default=None, compare=False)
     fields: dict = field(default_factory=dict, compare=False)  # everything, merged
     where: dict[str, str] = field(default_factory=dict, compare=False)  # field -> file:line
+    sources: dict[str, str] = field(default_factory=dict, compare=False)  # field -> its file
 
 
 def read_spec_file(path: str) -> YamlDoc:
@@ -60,9 +61,11 @@ def resolve_spec(name: str, files: dict[str, YamlDoc]) -> TargetSpec:
     chain = _chain(name, files)
     merged: dict = {}
     where: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for doc in reversed(chain):
         _deep_merge(merged, doc.data)  # type: ignore[arg-type]
         where.update({k: doc.where((k,)) for k in doc.data})  # type: ignore[union-attr]
+        sources.update({k: doc.path for k in doc.data})  # type: ignore[union-attr]
     if "backend" not in merged:
         raise chain[0].error((), f"spec '{name}' has no field 'backend' (directly or through "
                              "'extends'); expected the name of a backend plugin, e.g. x86")
@@ -75,7 +78,7 @@ def resolve_spec(name: str, files: dict[str, YamlDoc]) -> TargetSpec:
         extends=chain[0].data.get("extends"),  # type: ignore[union-attr]
         caches=merged.get("caches", {}), memories=merged.get("memories", {}),
         intrinsics=tuple(merged.get("intrinsics", ())), accelerator=merged.get("accelerator"),
-        fields=merged, where=where,
+        fields=merged, where=where, sources=sources,
     )
 
 

@@ -116,7 +116,8 @@ def usable_intrinsics(spec: TargetSpec, reg: Registry, features: str) -> tuple[I
 
 def named_intrinsic_sets(spec: TargetSpec, reg: Registry) -> list[IntrinsicSet]:
     sets = []
-    folder = os.path.dirname(spec.where.get("intrinsics", spec.path).rsplit(":", 1)[0])
+    # paths are relative to the file that lists them, which may be a parent spec
+    folder = os.path.dirname(os.path.abspath(spec.sources.get("intrinsics", spec.path)))
     for name in spec.intrinsics:
         if name.endswith((".yaml", ".yml")):
             sets.append(read_intrinsic_file(os.path.join(folder, name)))

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from tinyc.target import registry, resolve_device
+from tinyc.target import registry, resolve_device, resolve_spec_by_name
+from tinyc.target.llvm_check import check_intrinsic_set
+from tinyc.target.targets import named_intrinsic_sets
 
 
 def test_plugin_is_installed():
@@ -44,12 +46,7 @@ def test_vnni_declares_tvms_dot_16x4():
 
 @pytest.mark.parametrize("name", ["x86-avx2", "x86-avx512", "x86-avx512-vnni"])
 def test_fixed_specs_intrinsics_emit(name):
-    from tinyc.target.llvm_check import check_intrinsic_set
-    from tinyc.target.targets import named_intrinsic_sets
-
     reg = registry()
-    from tinyc.target import resolve_spec_by_name
-
     spec = resolve_spec_by_name(name)
     cpu = reg.backends["x86"].value.cpu_target(spec)
     for iset in named_intrinsic_sets(spec, reg):
