@@ -138,6 +138,13 @@ def test_two_plugins_registering_one_backend_name_is_reported():
     assert "registered by plugins 'a' and 'b'" in reg.problems[0]
 
 
+def test_two_plugins_of_one_name_keep_the_first():
+    reg = load(("same", plugin(tinyc_register_backends=lambda register: register(MyChip()))),
+               ("same", plugin(tinyc_register_backends=lambda register: None)))
+    assert reg.backends["mychip"].plugin == "same"
+    assert reg.problems == ["plugin 'same' is provided by same and by same; using same"]
+
+
 @pytest.mark.parametrize(("only", "loaded"), [("x86", {"tinyc", "x86"}), ("", {"tinyc"}),
                                               ("x86, arm", {"tinyc", "x86", "arm"})])
 def test_tinyc_plugins_restricts_which_load(monkeypatch, only: str, loaded: set[str]):

@@ -55,6 +55,11 @@ def allowed(name: str) -> bool:
 
 def _register(pm: pluggy.PluginManager, reg: Registry, name: str,
               load: Callable[[], object], info: PluginInfo) -> None:
+    if name in reg.plugins:
+        first = reg.plugins[name].distribution
+        reg.problems.append(f"plugin '{name}' is provided by {first} and by "
+                            f"{info.distribution}; using {first}")
+        return
     reg.plugins[name] = info
     try:
         pm.register(load(), name=name)
