@@ -1,6 +1,9 @@
 """Lowering: graph nodes -> kernel calls. Importing this package registers every lowering."""
 
-from . import conv, elementwise, matmul, misc, pool, views  # noqa: F401  (registration)
+from . import (  # noqa: F401  (importing a module registers its lowerings)
+    activations, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, recurrent,
+    reduce, resize, shape_ops, views,
+)
 from .lowering import lower_graph
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowering_for, lowers, supported_ops
