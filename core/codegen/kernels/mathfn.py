@@ -121,6 +121,17 @@ def erf_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return b.fdiv(b.fmul(x, horner(b, z, _ERF_P)), horner(b, z, _ERF_Q))
 
 
+def log1p_f32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """log(1 + x) for x > -1, accurate for tiny x: log(u) * x / (u - 1) with u = 1 + x
+    cancels u's rounding error (Goldberg); where u rounds to 1 the answer is x.
+    Strict IR on purpose: 'fast' could fold (1 + x) - 1 back to x."""
+    t = x.type
+    u = b.fadd(x, like(t, 1.0))
+    d = b.fsub(u, like(t, 1.0))
+    r = b.fdiv(b.fmul(log_f32(b, u), x), d)
+    return b.select(b.fcmp_ordered("==", d, like(t, 0.0)), x, r)
+
+
 def pow_f32(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """x^y as exp(y * log|x|), as powf for finite x and y: pow(x, 0) = 1,
     pow(0, y > 0) = 0, pow(0, y < 0) = inf, pow(x < 0, y) = nan unless y is an
