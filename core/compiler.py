@@ -37,12 +37,14 @@ class CompileOptions:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def compile_model(model, target: str = "x86", options: CompileOptions | None = None) -> Artifact:
+def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
+                  input_shapes: dict[str, list[int]] | None = None) -> Artifact:
+    """Compile for one target. `input_shapes` pins symbolic input dimensions."""
     opts = options or CompileOptions()
     device = resolve_device(target)
     t = _Timer(opts.timings)
     with t("import"):
-        g = import_model(model)
+        g = import_model(model, input_shapes)
     with t("passes"):
         g = run_default_pipeline(g, fuse=opts.fuse)
     _require_static(g)
@@ -66,7 +68,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         library = _link(obj)
     meta = artifact_meta(device.spec.name, device.cpu.triple, plan.arena_bytes,
                          [_tensor_meta(g, v) for v in g.inputs],
-                         [_tensor_meta(g, v) for v in g.outputs], VERSION)
+                         [_tensor_meta(g, v) for v in g.outputs], VERSION, library,
+                         plan.weights)
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     return Artifact(library, plan.weights, meta, listings, _report(lowered))
@@ -83,8 +86,9 @@ def _link(obj: bytes) -> bytes:
 def _require_static(g: Graph) -> None:
     dynamic = [f"{v}: {g.types[v]}" for v in g.inputs if not g.types[v].is_static]
     if dynamic:
-        raise TinycError("inputs with symbolic dimensions are not supported yet: "
-                         + ", ".join(dynamic))
+        raise TinycError("inputs with symbolic dimensions need concrete shapes to compile "
+                         "(pass input_shapes, or use InferenceSession, which compiles per "
+                         "shape it is fed): " + ", ".join(dynamic))
     untyped = [o for n in g.nodes for o in n.outputs if o and not g.types[o].is_static]
     if untyped:
         raise TinycError(f"could not infer static shapes for {untyped[:5]}")

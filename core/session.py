@@ -1,4 +1,10 @@
-"""tinyc.InferenceSession: onnxruntime's API over a compiled model."""
+"""tinyc.InferenceSession: onnxruntime's API over compiled models.
+
+A model whose inputs have symbolic dimensions (a batch or sequence length) is
+compiled once per concrete shape it is fed; each compiled artifact is kept in
+memory and in the disk cache (tinyc.cache), so a shape seen before costs a
+dictionary lookup, and a shape compiled by an earlier process, a file load.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,14 @@ import tempfile
 
 import numpy as np
 
+from . import cache
 from .compiler import CompileOptions, compile_model
-from .link.artifact import Artifact
-from .runtime.native import NativeModel, TensorInfo
+from .errors import InputError
+from .frontend.load import load_model
+from .frontend.onnx_import import symbolic_inputs
+from .ir import DType
+from .runtime.native import NativeModel, TensorInfo, check_feed_names
+from .target import resolve_device
 
 
 class InferenceSession:
@@ -21,19 +32,86 @@ class InferenceSession:
 
     def __init__(self, model, target: str = "x86", options: CompileOptions | None = None):
         self.target = target
-        self.artifact: Artifact = compile_model(model, target, options)
-        self._dir = tempfile.TemporaryDirectory(prefix="tinyc-")
-        self._model: NativeModel = self.artifact.load(os.path.join(self._dir.name, "artifact"))
+        self.options = options or CompileOptions()
+        self._proto = load_model(model)
+        self._model_bytes = self._proto.SerializeToString()
+        self._device = resolve_device(target)
+        self._symbolic = symbolic_inputs(self._proto)
+        self._compiled: dict[tuple, NativeModel] = {}
+        self._tmp: list[tempfile.TemporaryDirectory] = []
+        self.artifact = None  # the last artifact compiled in this process, if any
+        if not self._symbolic:
+            self._static = self._model_for({})
+        else:
+            self._static = None
+            self._inputs = _declared_inputs(self._proto)
+            self._outputs = _declared_outputs(self._proto)
 
     def get_inputs(self) -> list[TensorInfo]:
-        return list(self._model.inputs)
+        return list(self._static.inputs if self._static else self._inputs)
 
     def get_outputs(self) -> list[TensorInfo]:
-        return list(self._model.outputs)
+        return list(self._static.outputs if self._static else self._outputs)
 
     def profile(self) -> list[tuple[str, str, float]]:
         """Per node, its share of the run time so far (compile with profile=True)."""
-        return self._model.profile()
+        return self._last.profile()
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._model.run(output_names, feeds)
+        model = self._static or self._model_for(self._shapes_of(feeds))
+        self._last = model
+        return model.run(output_names, feeds)
+
+    def _shapes_of(self, feeds: dict) -> dict[str, list[int]]:
+        """Concrete shapes of the symbolic inputs, checked before anything is compiled."""
+        check_feed_names(feeds, [i.name for i in self._inputs])
+        shapes = {}
+        for info in self._inputs:
+            a = feeds[info.name]
+            dtype = getattr(a, "dtype", None)
+            if dtype != np.dtype(info.dtype):
+                raise InputError(f"input '{info.name}' has dtype {dtype}; expected {info.dtype}")
+            if info.name in self._symbolic:
+                shapes[info.name] = [int(d) for d in np.shape(a)]
+        return shapes
+
+    def _model_for(self, shapes: dict[str, list[int]]) -> NativeModel:
+        key = tuple(sorted((k, tuple(v)) for k, v in shapes.items()))
+        if key in self._compiled:
+            return self._compiled[key]
+        model = self._load_or_compile(shapes)
+        self._compiled[key] = self._last = model
+        return model
+
+    def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
+        opts = {"emit": self.options.emit, "fuse": self.options.fuse,
+                "profile": self.options.profile}
+        root = cache.cache_root()
+        key = cache.cache_key(self._model_bytes, cache.device_fields(self._device), shapes, opts)
+        if root is not None and (hit := cache.load_entry(root, key)) is not None:
+            return hit
+        self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
+        if root is not None:
+            try:
+                return cache.store_entry(root, key, self.artifact)
+            except OSError:
+                pass  # an unwritable cache folder must not stop inference
+        tmp = tempfile.TemporaryDirectory(prefix="tinyc-")
+        self._tmp.append(tmp)
+        return self.artifact.load(os.path.join(tmp.name, "artifact"))
+
+
+def _declared_inputs(proto) -> list[TensorInfo]:
+    inits = {t.name for t in proto.graph.initializer}
+    return [_info(vi) for vi in proto.graph.input if vi.name not in inits]
+
+
+def _declared_outputs(proto) -> list[TensorInfo]:
+    return [_info(vi) for vi in proto.graph.output]
+
+
+def _info(vi) -> TensorInfo:
+    tt = vi.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in tt.shape.dim]
+    return TensorInfo(vi.name, dims, DType.from_onnx(tt.elem_type).numpy.name)

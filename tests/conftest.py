@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 
 import numpy as np
 import pytest
 
 from tinyc.testing.reference import reference_outputs
+
+# Tests compile for real: never reuse artifacts cached by earlier runs or the user.
+os.environ["TINYC_CACHE_DIR"] = tempfile.mkdtemp(prefix="tinyc-test-cache-")
 
 
 @pytest.fixture

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
 from .load import load_model
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def import_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
+def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
+                 input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
+    """`input_shapes` pins inputs with symbolic dimensions to concrete ones."""
     proto = load_model(model)
     _check(proto)
+    if input_shapes:
+        proto = with_input_shapes(proto, input_shapes)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
     try:
         # strict: a declared shape that contradicts the inferred one is an error
@@ -32,6 +37,44 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
     except Exception as e:  # onnx raises several exception types here
         raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
     return _Importer(inferred.graph, opsets).graph()
+
+
+def symbolic_inputs(proto: onnx.ModelProto) -> dict[str, list[int | str]]:
+    """Inputs (not initializers) with at least one dimension that is not a number."""
+    inits = {t.name for t in proto.graph.initializer}
+    out = {}
+    for vi in proto.graph.input:
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                for d in vi.type.tensor_type.shape.dim]
+        if vi.name not in inits and any(isinstance(d, str) for d in dims):
+            out[vi.name] = dims
+    return out
+
+
+def with_input_shapes(proto: onnx.ModelProto,
+                      shapes: Mapping[str, Sequence[int]]) -> onnx.ModelProto:
+    """A copy whose inputs have the given concrete shapes; intermediate and output
+    shapes are left for inference to derive again."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    for vi in m.graph.input:
+        if vi.name not in shapes:
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        want = [int(d) for d in shapes[vi.name]]
+        if len(dims) != len(want):
+            raise InputError(f"input '{vi.name}' has rank {len(dims)}; got shape {want}")
+        for d, v in zip(dims, want, strict=True):
+            if d.HasField("dim_value") and d.dim_value != v:
+                raise InputError(f"input '{vi.name}' needs dimension {d.dim_value} where "
+                                 f"shape {want} has {v}")
+            d.dim_value = v
+    del m.graph.value_info[:]
+    for vi in m.graph.output:
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.Clear()
+    return m
 
 
 def _first_line(e: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ class Artifact:
 
 
 def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict],
-                  outputs: list[dict], version: str) -> dict:
+                  outputs: list[dict], version: str, library: bytes, weights: bytes) -> dict:
     return {"format": FORMAT_VERSION, "entry": "tinyc_run", "target": target, "triple": triple,
             "arena_bytes": arena_bytes, "inputs": inputs, "outputs": outputs,
-            "tinyc_version": version}
+            "tinyc_version": version, "weights_bytes": len(weights),
+            "checksums": {"model.so": hashlib.sha256(library).hexdigest(),
+                          "weights.bin": hashlib.sha256(weights).hexdigest()}}

@@ -8,8 +8,10 @@ before any native code is called, then makes one call into the model.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -48,19 +50,25 @@ def aligned_empty(nbytes: int) -> np.ndarray:
 class NativeModel:
     """A loaded artifact. Thread-safe: calls are serialized (they share one arena)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, verify: bool = False):
+        """verify=True checks the files against the checksums in model.json first."""
         with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
             self.meta = json.load(f)
+        if verify:
+            _verify_checksums(directory, self.meta)
         if self.meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{directory}: artifact format {self.meta.get('format')} is not "
                              f"{FORMAT_VERSION}; recompile the model")
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
-        self._lib = ctypes.CDLL(os.path.join(directory, "model.so"))
+        self._lib = _load_private_copy(os.path.join(directory, "model.so"))
         self._entry = getattr(self._lib, self.meta["entry"])
         self._entry.restype = ctypes.c_int32
         self._entry.argtypes = [ctypes.c_void_p] * 4
         blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
+        if "weights_bytes" in self.meta and blob.size != self.meta["weights_bytes"]:
+            raise ValueError(f"{directory}: weights.bin has {blob.size} bytes, "
+                             f"expected {self.meta['weights_bytes']}")
         self._weights = aligned_empty(max(blob.size, 1))
         self._weights[:blob.size] = blob
         self._arena = aligned_empty(max(int(self.meta["arena_bytes"]), 1))
@@ -101,14 +109,7 @@ class NativeModel:
         return sorted(rows, key=lambda r: -r[2])
 
     def _check_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        if not isinstance(feeds, dict):
-            raise InputError("feeds must be a dict mapping input names to numpy arrays")
-        expected = [i.name for i in self.inputs]
-        unknown = [k for k in feeds if k not in expected]
-        missing = [k for k in expected if k not in feeds]
-        if unknown or missing:
-            raise InputError(f"wrong inputs: unknown {unknown}, missing {missing}; "
-                              f"the model's inputs are {expected}")
+        check_feed_names(feeds, [i.name for i in self.inputs])
         arrays = []
         for info in self.inputs:
             a = feeds[info.name]
@@ -131,6 +132,48 @@ class NativeModel:
         if bad:
             raise InputError(f"unknown output names {bad}; the model's outputs are {all_names}")
         return [all_names.index(n) for n in names]
+
+
+def check_feed_names(feeds: object, expected: list[str]) -> None:
+    if not isinstance(feeds, dict):
+        raise InputError("feeds must be a dict mapping input names to numpy arrays")
+    unknown = [k for k in feeds if k not in expected]
+    missing = [k for k in expected if k not in feeds]
+    if unknown or missing:
+        raise InputError(f"wrong inputs: unknown {unknown}, missing {missing}; "
+                         f"the model's inputs are {expected}")
+
+
+def _load_private_copy(path: str) -> ctypes.CDLL:
+    """dlopen a copy of the library under a name used once, then unlink it.
+
+    glibc hands back the already-loaded library when a path is opened again,
+    even if the file was replaced since (a cache entry rebuilt in place), and a
+    loaded library that is overwritten faults; a private copy avoids both.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    for folder in (os.path.dirname(os.path.abspath(path)), None):  # None: the temp folder
+        try:
+            fd, copy = tempfile.mkstemp(prefix=".tinyc-", suffix=".so", dir=folder)
+        except OSError:
+            continue  # a read-only artifact folder
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return ctypes.CDLL(copy)
+        except OSError:
+            continue  # e.g. a noexec temp folder; try the next place
+        finally:
+            os.unlink(copy)
+    return ctypes.CDLL(path)
+
+
+def _verify_checksums(directory: str, meta: dict) -> None:
+    for name, digest in meta.get("checksums", {}).items():
+        with open(os.path.join(directory, name), "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != digest:
+                raise ValueError(f"{directory}/{name} does not match its checksum")
 
 
 def load(directory: str | os.PathLike) -> NativeModel:
