@@ -19,12 +19,12 @@ from .codegen.kernels.bytes_copy import COPY_BYTES
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
 from .errors import TinycError
 from .frontend.onnx_import import import_model
-from .ir import Graph
+from .ir import Graph, IRError, verify
 from .link.artifact import Artifact, artifact_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
-from .target import resolve_device
+from .target import registry, resolve_device
 
 VERSION = "0.1.0"
 
@@ -45,8 +45,13 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     t = _Timer(opts.timings)
     with t("import"):
         g = import_model(model, input_shapes)
+    backend = device.spec.backend
     with t("passes"):
+        g = _plugin_passes(g, "after_import", backend)
         g = run_default_pipeline(g, fuse=opts.fuse)
+        g = _plugin_passes(g, "before_partition", backend)
+        # one device for now: the whole graph is the CPU's region
+        g = _plugin_passes(g, "before_lower", backend)
     _require_static(g)
     with t("lower"):
         lowered = lower_graph(g, device.cpu)
@@ -73,6 +78,30 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     return Artifact(library, plan.weights, meta, listings, _report(lowered))
+
+
+def plugin_fingerprint(backend: str) -> list:
+    """What the installed plugins contribute to a compile for `backend`, for
+    cache keys: every plugin's version and the passes that would run."""
+    reg = registry()
+    versions = sorted((p.name, p.distribution, p.version) for p in reg.plugins.values())
+    passes = [(phase, [p.name for p in reg.passes_for(phase, backend)])
+              for phase in ("after_import", "before_partition", "before_lower")]
+    return [versions, passes]
+
+
+def _plugin_passes(g: Graph, phase: str, backend: str) -> Graph:
+    """Run the passes plugins registered for this phase; a pass that breaks the
+    IR is named in the error rather than failing somewhere downstream."""
+    for reg in registry().passes_for(phase, backend):
+        out = reg.run(g)
+        try:
+            verify(out)
+        except IRError as e:
+            raise TinycError(f"plugin pass '{reg.name}' ({phase}) produced an invalid "
+                             f"graph: {e}") from None
+        g = out
+    return g
 
 
 def _link(obj: bytes) -> bytes:

@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 
 from . import cache
-from .compiler import CompileOptions, compile_model
+from .compiler import CompileOptions, compile_model, plugin_fingerprint
 from .errors import InputError
 from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
@@ -85,7 +85,8 @@ class InferenceSession:
 
     def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
         opts = {"emit": self.options.emit, "fuse": self.options.fuse,
-                "profile": self.options.profile}
+                "profile": self.options.profile,
+                "plugins": plugin_fingerprint(self._device.spec.backend)}
         root = cache.cache_root()
         key = cache.cache_key(self._model_bytes, cache.device_fields(self._device), shapes, opts)
         if root is not None and (hit := cache.load_entry(root, key)) is not None:
