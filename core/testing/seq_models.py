@@ -1,0 +1,126 @@
+"""Sequence models for tests and benchmarks, built with onnx.helper and seeded
+random weights: a BERT-style transformer encoder and stacked bidirectional
+LSTM / GRU networks.
+
+The encoder is written the way exporters emit it: embedding Gather plus a
+position add, MatMul + Add projections, heads split by Reshape/Transpose, a
+scaled Q @ K^T with Softmax, GELU as x * 0.5 * (1 + Erf(x / sqrt 2)),
+residual adds and post-LayerNormalization (opset 17).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_VERSION = 8  # what onnxruntime releases of the last years all load
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    layers: int = 2
+    hidden: int = 128
+    heads: int = 4
+    seq: int = 64
+    vocab: int = 1000
+    ffn: int = 512
+
+
+class _Builder:
+    """Collects nodes and initializers; every helper returns its output's name."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, hint: str, value: np.ndarray) -> str:
+        name = self.name(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def weight(self, hint: str, shape: tuple[int, ...], std: float) -> str:
+        return self.const(hint, (self.rng.standard_normal(shape) * std).astype(np.float32))
+
+    def op(self, op: str, inputs: list[str], hint: str = "", n_out: int = 1, **attrs) -> str:
+        outs = [self.name(hint or op.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op), **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def model(self, name: str, inputs: list[onnx.ValueInfoProto],
+              outputs: list[onnx.ValueInfoProto], opset: int) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  ir_version=IR_VERSION)
+        onnx.checker.check_model(model)
+        return model
+
+
+# ---------------------------------------------------------------------------
+# Transformer encoder
+
+
+def transformer_encoder(cfg: EncoderConfig = EncoderConfig(), seed: int = 0) -> onnx.ModelProto:
+    """input_ids int64 [1, seq] -> hidden states float [1, seq, hidden]."""
+    m = _Builder(seed)
+    ids = "input_ids"
+    table = m.weight("word_embeddings", (cfg.vocab, cfg.hidden), 1.0)
+    x = m.op("Gather", [table, ids], "embedded", axis=0)
+    x = m.op("Add", [x, m.weight("position_embeddings", (cfg.seq, cfg.hidden), 0.5)])
+    x = _layer_norm(m, x, cfg.hidden)
+    for _ in range(cfg.layers):
+        x = _encoder_layer(m, x, cfg)
+    m.nodes[-1].output[0] = "last_hidden_state"
+    inp = helper.make_tensor_value_info(ids, TensorProto.INT64, [1, cfg.seq])
+    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                        [1, cfg.seq, cfg.hidden])
+    return m.model("transformer_encoder", [inp], [out], opset=17)
+
+
+def _linear(m: _Builder, x: str, n_in: int, n_out: int) -> str:
+    w = m.weight("weight", (n_in, n_out), 1.0 / math.sqrt(n_in))
+    return m.op("Add", [m.op("MatMul", [x, w]), m.weight("bias", (n_out,), 0.1)])
+
+
+def _layer_norm(m: _Builder, x: str, hidden: int) -> str:
+    scale = m.const("ln_scale", (1.0 + 0.1 * m.rng.standard_normal(hidden)).astype(np.float32))
+    bias = m.weight("ln_bias", (hidden,), 0.1)
+    return m.op("LayerNormalization", [x, scale, bias], "ln", axis=-1, epsilon=1e-12)
+
+
+def _heads(m: _Builder, x: str, cfg: EncoderConfig, perm: list[int]) -> str:
+    """[1, S, H] -> [1, heads, S, H/heads] (or [1, heads, H/heads, S] for keys)."""
+    shape = m.const("shape", np.array([1, cfg.seq, cfg.heads, cfg.hidden // cfg.heads]))
+    return m.op("Transpose", [m.op("Reshape", [x, shape])], perm=perm)
+
+
+def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig) -> str:
+    q = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
+    k = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 3, 1])
+    v = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
+    scale = m.const("scale", np.array(math.sqrt(cfg.hidden // cfg.heads), np.float32))
+    scores = m.op("Div", [m.op("MatMul", [q, k]), scale], "scores")
+    probs = m.op("Softmax", [scores], "probs", axis=-1)
+    context = m.op("Transpose", [m.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+    merged = m.op("Reshape", [context, m.const("shape", np.array([1, cfg.seq, cfg.hidden]))])
+    attn = _linear(m, merged, cfg.hidden, cfg.hidden)
+    x = _layer_norm(m, m.op("Add", [x, attn]), cfg.hidden)
+    h = _erf_gelu(m, _linear(m, x, cfg.hidden, cfg.ffn))
+    return _layer_norm(m, m.op("Add", [x, _linear(m, h, cfg.ffn, cfg.hidden)]), cfg.hidden)
+
+
+def _erf_gelu(m: _Builder, x: str) -> str:
+    """x * 0.5 * (1 + Erf(x / sqrt 2)), as torch.onnx exports nn.GELU()."""
+    erf = m.op("Erf", [m.op("Div", [x, m.const("sqrt2", np.array(math.sqrt(2), np.float32))])])
+    one_plus = m.op("Add", [erf, m.const("one", np.array(1.0, np.float32))])
+    half_x = m.op("Mul", [x, m.const("half", np.array(0.5, np.float32))])
+    return m.op("Mul", [half_x, one_plus], "gelu")
