@@ -28,3 +28,11 @@ def test_transformer_encoder_matches_onnxruntime(ort_run):
     model = seq_models.transformer_encoder(cfg)
     ids = np.random.default_rng(3).integers(0, cfg.vocab, (1, cfg.seq)).astype(np.int64)
     _check(model, {"input_ids": ids}, ort_run, "transformer")
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_recurrent_network_matches_onnxruntime(cell, ort_run):
+    cfg = seq_models.RecurrentConfig(cell=cell)
+    model = seq_models.recurrent_network(cfg)
+    x = np.random.default_rng(5).standard_normal((cfg.seq, cfg.batch, cfg.inputs))
+    _check(model, {"features": x.astype(np.float32)}, ort_run, cell)

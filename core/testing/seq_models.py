@@ -51,10 +51,12 @@ class _Builder:
     def weight(self, hint: str, shape: tuple[int, ...], std: float) -> str:
         return self.const(hint, (self.rng.standard_normal(shape) * std).astype(np.float32))
 
-    def op(self, op: str, inputs: list[str], hint: str = "", n_out: int = 1, **attrs) -> str:
-        outs = [self.name(hint or op.lower()) for _ in range(n_out)]
+    def op(self, op: str, inputs: list[str], hint: str = "", n_out: int = 1,
+           names: list[str] | None = None, **attrs) -> str | list[str]:
+        """Add a node; `names` fixes output names (graph outputs), else they are made up."""
+        outs = names or [self.name(hint or op.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op), **attrs))
-        return outs[0] if n_out == 1 else outs
+        return outs[0] if len(outs) == 1 else outs
 
     def model(self, name: str, inputs: list[onnx.ValueInfoProto],
               outputs: list[onnx.ValueInfoProto], opset: int) -> onnx.ModelProto:
@@ -77,9 +79,8 @@ def transformer_encoder(cfg: EncoderConfig = EncoderConfig(), seed: int = 0) -> 
     x = m.op("Gather", [table, ids], "embedded", axis=0)
     x = m.op("Add", [x, m.weight("position_embeddings", (cfg.seq, cfg.hidden), 0.5)])
     x = _layer_norm(m, x, cfg.hidden)
-    for _ in range(cfg.layers):
-        x = _encoder_layer(m, x, cfg)
-    m.nodes[-1].output[0] = "last_hidden_state"
+    for layer in range(cfg.layers):
+        x = _encoder_layer(m, x, cfg, "last_hidden_state" if layer == cfg.layers - 1 else "")
     inp = helper.make_tensor_value_info(ids, TensorProto.INT64, [1, cfg.seq])
     out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
                                         [1, cfg.seq, cfg.hidden])
@@ -91,10 +92,11 @@ def _linear(m: _Builder, x: str, n_in: int, n_out: int) -> str:
     return m.op("Add", [m.op("MatMul", [x, w]), m.weight("bias", (n_out,), 0.1)])
 
 
-def _layer_norm(m: _Builder, x: str, hidden: int) -> str:
+def _layer_norm(m: _Builder, x: str, hidden: int, out: str = "") -> str:
     scale = m.const("ln_scale", (1.0 + 0.1 * m.rng.standard_normal(hidden)).astype(np.float32))
     bias = m.weight("ln_bias", (hidden,), 0.1)
-    return m.op("LayerNormalization", [x, scale, bias], "ln", axis=-1, epsilon=1e-12)
+    return m.op("LayerNormalization", [x, scale, bias], "ln", names=[out] if out else None,
+                axis=-1, epsilon=1e-12)
 
 
 def _heads(m: _Builder, x: str, cfg: EncoderConfig, perm: list[int]) -> str:
@@ -103,7 +105,7 @@ def _heads(m: _Builder, x: str, cfg: EncoderConfig, perm: list[int]) -> str:
     return m.op("Transpose", [m.op("Reshape", [x, shape])], perm=perm)
 
 
-def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig) -> str:
+def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig, out: str) -> str:
     q = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
     k = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 3, 1])
     v = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
@@ -115,7 +117,7 @@ def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig) -> str:
     attn = _linear(m, merged, cfg.hidden, cfg.hidden)
     x = _layer_norm(m, m.op("Add", [x, attn]), cfg.hidden)
     h = _erf_gelu(m, _linear(m, x, cfg.hidden, cfg.ffn))
-    return _layer_norm(m, m.op("Add", [x, _linear(m, h, cfg.ffn, cfg.hidden)]), cfg.hidden)
+    return _layer_norm(m, m.op("Add", [x, _linear(m, h, cfg.ffn, cfg.hidden)]), cfg.hidden, out)
 
 
 def _erf_gelu(m: _Builder, x: str) -> str:
@@ -124,3 +126,55 @@ def _erf_gelu(m: _Builder, x: str) -> str:
     one_plus = m.op("Add", [erf, m.const("one", np.array(1.0, np.float32))])
     half_x = m.op("Mul", [x, m.const("half", np.array(0.5, np.float32))])
     return m.op("Mul", [half_x, one_plus], "gelu")
+
+
+# ---------------------------------------------------------------------------
+# Stacked bidirectional LSTM / GRU
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    cell: str = "LSTM"  # or "GRU"
+    layers: int = 2
+    hidden: int = 64
+    inputs: int = 32
+    seq: int = 32
+    batch: int = 2
+    classes: int = 10
+
+
+def recurrent_network(cfg: RecurrentConfig = RecurrentConfig(), seed: int = 0) -> onnx.ModelProto:
+    """features float [seq, batch, inputs] -> logits [seq, batch, classes] and
+    final_hidden [2, batch, hidden] (the last layer's Y_h).
+
+    Bidirectional layers stacked as exporters do (Y [seq, 2, batch, hidden] ->
+    Transpose -> Reshape [seq, batch, 2 * hidden]); the last layer starts from
+    given initial states. GRU layers alternate linear_before_reset 1 (torch's
+    form) and 0 (the ONNX default)."""
+    m = _Builder(seed)
+    gates = {"LSTM": 4, "GRU": 3}[cfg.cell]
+    x, n_in, h = "features", cfg.inputs, cfg.hidden
+    for layer in range(cfg.layers):
+        std = 1.0 / math.sqrt(h)
+        inputs = [x, m.weight("W", (2, gates * h, n_in), std),
+                  m.weight("R", (2, gates * h, h), std), m.weight("B", (2, 2 * gates * h), std), ""]
+        last = layer == cfg.layers - 1
+        if last:
+            inputs += [m.weight("initial_h", (2, cfg.batch, h), 0.5)]
+            if cfg.cell == "LSTM":
+                inputs += [m.weight("initial_c", (2, cfg.batch, h), 0.5)]
+        attrs = {"linear_before_reset": 1 - layer % 2} if cfg.cell == "GRU" else {}
+        names = [m.name("Y"), "final_hidden" if last else m.name("Y_h")]
+        y, _ = m.op(cfg.cell, inputs, names=names, direction="bidirectional", hidden_size=h,
+                    **attrs)
+        y = m.op("Transpose", [y], perm=[0, 2, 1, 3])  # [seq, batch, 2, hidden]
+        x = m.op("Reshape", [y, m.const("shape", np.array([cfg.seq, cfg.batch, 2 * h]))])
+        n_in = 2 * h
+    m.op("Add", [m.op("MatMul", [x, m.weight("head", (n_in, cfg.classes), 0.2)]),
+                 m.weight("head_bias", (cfg.classes,), 0.1)], names=["logits"])
+    inp = helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                        [cfg.seq, cfg.batch, cfg.inputs])
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             [cfg.seq, cfg.batch, cfg.classes]),
+               helper.make_tensor_value_info("final_hidden", TensorProto.FLOAT, [2, cfg.batch, h])]
+    return m.model(f"{cfg.cell.lower()}_network", [inp], outputs, opset=14)
