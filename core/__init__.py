@@ -20,7 +20,8 @@ _LAZY = {
 }
 
 
-_SUBMODULES = ("runtime", "ir", "passes", "target", "testing", "frontend", "lower", "codegen")
+_SUBMODULES = ("runtime", "ir", "passes", "target", "testing", "frontend", "lower", "codegen",
+               "backend")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,7 @@
 """Lowerings of elementwise ops: unary maps, broadcasting binary and variadic ops,
-inference BatchNormalization. All float32; kernels in codegen/kernels/elementwise.py.
+inference BatchNormalization. These are the float32 fast paths (kernels in
+codegen/kernels/elementwise.py); other dtypes, and bounds or exponents only
+known at run time, go to typed_elementwise.py.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import numpy as np
 
 from ..codegen.kernels import elementwise as K
 from ..ir import DType, Node
+from .broadcast import broadcast_strides, contiguous_strides, index_expr, shape_of
+from .checks import require_elements
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
+from .typed_elementwise import typed_clip, typed_elementwise, typed_op_name
+
+__all__ = ["BroadcastPlan", "broadcast_call", "broadcast_plan", "require_f32", "shape_of",
+           "unary_node"]
 
 F32_MIN, F32_MAX = float(np.finfo(np.float32).min), float(np.finfo(np.float32).max)
 
@@ -23,13 +31,6 @@ def require_f32(node: Node, ctx: LowerContext, names: Sequence[str] | None = Non
     for v in names if names is not None else (*node.inputs, *node.outputs):
         if v and ctx.graph.type_of(v).dtype != DType.float32:
             raise NotLowerable(f"{v} is {ctx.graph.type_of(v).dtype.short}, only f32 is supported")
-
-
-def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:
-    t = ctx.graph.type_of(name)
-    if not t.is_static:
-        raise NotLowerable(f"{name} has a symbolic shape {t}")
-    return tuple(int(d) for d in t.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -67,8 +68,6 @@ def _clip_bounds(node: Node, ctx: LowerContext) -> tuple[float, float]:
     for k, name in enumerate(node.inputs[1:3]):
         if not name:
             continue
-        if not ctx.graph.is_const(name):
-            raise NotLowerable(f"Clip bound {name} is not a constant")
         bounds[k] = float(np.asarray(ctx.graph.const(name)).reshape(()))
     return bounds[0], bounds[1]
 
@@ -77,9 +76,24 @@ def _clip_bounds(node: Node, ctx: LowerContext) -> tuple[float, float]:
         "Sqrt", "Reciprocal", "HardSigmoid", "HardSwish")
 def lower_unary(node: Node, ctx: LowerContext) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
-    require_f32(node, ctx, [x, y])
+    if not _all_f32(node, ctx, [x, y]):
+        if node.op == "Clip":
+            return typed_clip(node, ctx)
+        return typed_elementwise(node, ctx, typed_op_name(node), [x])
+    if node.op == "Clip" and not _constant_bounds(node, ctx):
+        return typed_clip(node, ctx)
     kop, params, sem = _unary_params(node, ctx)
     return unary_node(node, ctx, kop, params, sem)
+
+
+def _all_f32(node: Node, ctx: LowerContext, names: Sequence[str] | None = None) -> bool:
+    names = names if names is not None else [*node.inputs, *node.outputs]
+    return all(ctx.graph.type_of(v).dtype == DType.float32 for v in names if v)
+
+
+def _constant_bounds(node: Node, ctx: LowerContext) -> bool:
+    return ctx.graph.opsets.get("", 13) < 11 or all(
+        ctx.graph.is_const(b) for b in node.inputs[1:3] if b)
 
 
 def unary_node(node: Node, ctx: LowerContext, kop: str, params: tuple[float, ...],
@@ -108,7 +122,7 @@ class BroadcastPlan:
 def broadcast_plan(out: Sequence[int], a: Sequence[int], b: Sequence[int]) -> BroadcastPlan:
     """Numpy broadcasting of a and b to `out`, with size-1 dims dropped and adjacent
     dims merged wherever both operands walk them the same way."""
-    sa, sb, sy = _bcast_strides(a, out), _bcast_strides(b, out), _contiguous_strides(out)
+    sa, sb, sy = broadcast_strides(a, out), broadcast_strides(b, out), contiguous_strides(out)
     dims: list[list[int]] = []  # [count, a stride, b stride, y stride], outer to inner
     for k, count in enumerate(out):
         if count == 1:
@@ -125,21 +139,6 @@ def broadcast_plan(out: Sequence[int], a: Sequence[int], b: Sequence[int]) -> Br
     return BroadcastPlan(kinds, inner[0], tuple(tuple(d) for d in dims[:-1]))
 
 
-def _contiguous_strides(shape: Sequence[int]) -> list[int]:
-    strides, acc = [], 1
-    for d in reversed(shape):
-        strides.append(acc)
-        acc *= d
-    return strides[::-1]
-
-
-def _bcast_strides(shape: Sequence[int], out: Sequence[int]) -> list[int]:
-    """Element strides of a contiguous `shape` read as `out` (0 where broadcast)."""
-    shape = [1] * (len(out) - len(shape)) + list(shape)
-    strides = _contiguous_strides(shape)
-    return [0 if s == 1 and o != 1 else st for s, o, st in zip(shape, out, strides, strict=True)]
-
-
 def broadcast_call(op: str, a: Buf | Const, b: Buf | Const, y: Buf, plan: BroadcastPlan,
                    tag: str) -> Call:
     if not plan.outer:
@@ -151,12 +150,6 @@ def broadcast_call(op: str, a: Buf | Const, b: Buf | Const, y: Buf, plan: Broadc
     table = np.array(pad + list(plan.outer), dtype=np.int64)
     kernel = K.binary_kernel(op, plan.kinds, nd=True)
     return Call(kernel, (a, b, y, Const(tag, table), plan.inner))
-
-
-def _index_expr(shape: Sequence[int], out: Sequence[int]) -> str:
-    lead = len(out) - len(shape)
-    return ",".join("0" if d == 1 and out[lead + k] != 1 else f"i{lead + k}"
-                    for k, d in enumerate(shape))
 
 
 # ---------------------------------------------------------------------------
@@ -177,11 +170,14 @@ _POW_SPECIAL = {2.0: ("square", "x[i] * x[i]"), 0.5: ("sqrt", "sqrt(x[i])"),
 def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
     inputs = [i for i in node.inputs if i]
     y = node.outputs[0]
-    require_f32(node, ctx, [inputs[0], y])
     out = shape_of(ctx, y)
-    if node.op == "Pow" and (special := _pow_special(node, ctx, out)):
+    if _all_f32(node, ctx, [inputs[0], y]) and node.op == "Pow" and (
+            special := _pow_special(node, ctx, out)):
         return special  # the exponent may be an integer constant here
-    require_f32(node, ctx)
+    if not _all_f32(node, ctx):
+        if node.op == "PRelu":
+            raise NotLowerable("PRelu is lowered for float32 only")
+        return typed_elementwise(node, ctx, typed_op_name(node), inputs)
     if len(inputs) == 1:
         return unary_node(node, ctx, "identity", (), "x[i]")
     kop, fmt = _BINARY[node.op]
@@ -194,8 +190,8 @@ def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
         calls.append(broadcast_call(kop, Buf(a), Buf(inputs[k]), Buf(y), plan,
                                     f"{node.name}.bcast{k}"))
         if k == 1:
-            terms.append(f"x0[{_index_expr(a_shape, out)}]")
-        terms.append(f"x{k}[{_index_expr(b_shape, out)}]")
+            terms.append(f"x0[{index_expr(a_shape, out)}]")
+        terms.append(f"x{k}[{index_expr(b_shape, out)}]")
     sem = terms[0]
     for t in terms[1:]:
         sem = fmt.format(a=sem, b=t)
@@ -233,6 +229,10 @@ def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
     if node.attr("training_mode", 0) or any(node.outputs[1:]):
         raise NotLowerable("training-mode BatchNormalization (running stats outputs)")
     params = [scale, bias, mean, var]
+    if node.attr("spatial", 1):  # one statistic per channel (always, from opset 9)
+        channels = int(shape_of(ctx, x)[1])
+        for i, what in enumerate(("scale", "bias", "mean", "var"), start=1):
+            require_elements(ctx, node, i, channels, what)
     if not all(ctx.graph.is_const(p) for p in params):
         raise NotLowerable("scale, bias, mean and var must be constants")
     s, b, m, v = (np.asarray(ctx.graph.const(p), np.float64) for p in params)

@@ -1,0 +1,183 @@
+"""Element types in kernels of any dtype: how a DType is stored, how it is
+computed with, and conversions between them.
+
+Storage is what memory holds (bool as one byte, float16 / bfloat16 as 16 raw
+bits); compute is what arithmetic works on (bool as i1, float16 / bfloat16
+widened to float, everything else as stored). Kernels load storage, convert
+to compute, apply the op, and convert back, so each op is written once per
+kind of value (signed int, unsigned int, bool, float) rather than per dtype.
+
+Conversions avoid every path for which LLVM emits a runtime-library call
+(the artifact links without libc): double -> half goes through float with
+round-to-odd, bfloat16 is converted with integer operations.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ...ir import DType
+from .. import llvm_util as U
+
+HALF = ir.HalfType()
+
+_STORAGE = {
+    DType.bool: U.I8, DType.int8: U.I8, DType.uint8: U.I8, DType.int16: U.I16,
+    DType.uint16: U.I16, DType.int32: U.I32, DType.uint32: U.I32, DType.int64: U.I64,
+    DType.uint64: U.I64, DType.float16: U.I16, DType.bfloat16: U.I16,
+    DType.float32: U.F32, DType.float64: U.F64,
+}
+
+SIGNED = frozenset({DType.int8, DType.int16, DType.int32, DType.int64})
+UNSIGNED = frozenset({DType.uint8, DType.uint16, DType.uint32, DType.uint64})
+NARROW_FLOATS = frozenset({DType.float16, DType.bfloat16})
+
+
+def is_int(dt: DType) -> bool:
+    return dt in SIGNED or dt in UNSIGNED
+
+
+def storage_type(dt: DType) -> ir.Type:
+    if dt not in _STORAGE:
+        raise TypeError(f"no kernel storage for {dt}")
+    return _STORAGE[dt]
+
+
+def compute_type(dt: DType) -> ir.Type:
+    """The scalar IR type ops see for dt."""
+    if dt is DType.bool:
+        return U.I1
+    if dt in NARROW_FLOATS:
+        return U.F32
+    return storage_type(dt)
+
+
+def compute_dtype(dt: DType) -> DType:
+    """The DType whose arithmetic an op on dt runs in (float16 -> float32)."""
+    return DType.float32 if dt in NARROW_FLOATS else dt
+
+
+def shaped(t: ir.Type, like: ir.Type) -> ir.Type:
+    """Scalar type t, as a vector if `like` is one."""
+    return U.vec(t, like.count) if isinstance(like, ir.VectorType) else t
+
+
+def const(t: ir.Type, value: float | int) -> ir.Constant:
+    """A scalar constant of t's element type, splatted when t is a vector."""
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [value] * t.count)
+    return ir.Constant(t, value)
+
+
+def to_compute(b: ir.IRBuilder, v: ir.Value, dt: DType) -> ir.Value:
+    """A loaded storage value (scalar or vector) as dt's compute value."""
+    if dt is DType.bool:
+        return b.icmp_unsigned("!=", v, const(v.type, 0))
+    if dt is DType.float16:
+        return b.fpext(b.bitcast(v, shaped(HALF, v.type)), shaped(U.F32, v.type))
+    if dt is DType.bfloat16:
+        wide = b.shl(b.zext(v, shaped(U.I32, v.type)), const(shaped(U.I32, v.type), 16))
+        return b.bitcast(wide, shaped(U.F32, v.type))
+    return v
+
+
+def to_storage(b: ir.IRBuilder, v: ir.Value, dt: DType) -> ir.Value:
+    """A compute value of dt as the bits to store."""
+    if dt is DType.bool:
+        return b.zext(v, shaped(U.I8, v.type))
+    if dt is DType.float16:
+        return b.bitcast(b.fptrunc(v, shaped(HALF, v.type)), shaped(U.I16, v.type))
+    if dt is DType.bfloat16:
+        return _f32_to_bf16_bits(b, v)
+    return v
+
+
+def _f32_to_bf16_bits(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """Round to nearest even on the raw bits; NaN stays a (quiet) NaN."""
+    i32 = shaped(U.I32, v.type)
+    bits = b.bitcast(v, i32)
+    lsb = b.and_(b.lshr(bits, const(i32, 16)), const(i32, 1))
+    rounded = b.lshr(b.add(bits, b.add(lsb, const(i32, 0x7FFF))), const(i32, 16))
+    is_nan = b.fcmp_unordered("uno", v, v)
+    return b.trunc(b.select(is_nan, const(i32, 0x7FC0), rounded), shaped(U.I16, v.type))
+
+
+def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType) -> ir.Value:
+    """Convert a compute value of src to a compute value of dst, as numpy's astype
+    does for in-range values (float -> int truncates toward zero)."""
+    to = shaped(compute_type(dst), v.type)
+    if v.type == to:
+        if dst is DType.float16 and src is not DType.float16:
+            return _round_through_half(b, v)
+        return v
+    if dst is DType.bool:
+        if src in SIGNED or src in UNSIGNED:
+            return b.icmp_unsigned("!=", v, const(v.type, 0))
+        return b.fcmp_unordered("!=", v, const(v.type, 0.0))  # NaN is true, as in numpy
+    if src is DType.bool:
+        return b.zext(v, to) if isinstance(compute_type(dst), ir.IntType) else b.uitofp(v, to)
+    if is_int(src) and is_int(dst):
+        return _resize_int(b, v, to, src in SIGNED)
+    if is_int(src):
+        return b.sitofp(v, to) if src in SIGNED else b.uitofp(v, to)
+    if is_int(dst):
+        return _float_to_int(b, v, to, dst)
+    if dst is DType.float16 and compute_type(src) == U.F64:
+        return _double_to_half_exact(b, v)
+    return b.fpext(v, to) if _width(to) > _width(v.type) else b.fptrunc(v, to)
+
+
+def _width(t: ir.Type) -> int:
+    scalar = t.element if isinstance(t, ir.VectorType) else t
+    return 64 if scalar == U.F64 else 32 if scalar == U.F32 else scalar.width
+
+
+def _resize_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, signed: bool) -> ir.Value:
+    if _width(to) < _width(v.type):
+        return b.trunc(v, to)
+    return b.sext(v, to) if signed else b.zext(v, to)
+
+
+def _float_to_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, dst: DType) -> ir.Value:
+    """Saturating conversion to 64 bits, then wrap to the width (numpy's behaviour
+    for values within int64); never poison, whatever the input."""
+    i64 = shaped(U.I64, v.type)
+    signed = dst in SIGNED or dst is not DType.uint64
+    name = "fptosi" if signed else "fptoui"
+    fn = U.intrinsic(b.module, f"llvm.{name}.sat.{_suffix(i64)}.{_suffix(v.type)}", i64, [v.type])
+    wide = b.call(fn, [v])
+    return wide if _width(to) == 64 else b.trunc(wide, to)
+
+
+def _suffix(t: ir.Type) -> str:
+    if isinstance(t, ir.VectorType):
+        return f"v{t.count}{_suffix(t.element)}"
+    return {U.F32: "f32", U.F64: "f64"}.get(t) or f"i{t.width}"
+
+
+def _round_through_half(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """A float32 compute value rounded to what float16 can hold (values that are
+    produced as float16 are kept exactly representable)."""
+    return b.fpext(b.fptrunc(v, shaped(HALF, v.type)), v.type)
+
+
+def _double_to_half_exact(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """double -> float (rounded to odd) -> half: one correct rounding, where a plain
+    double -> float -> half could round twice. Returns the float compute value."""
+    f32 = shaped(U.F32, v.type)
+    i32 = shaped(U.I32, v.type)
+    near = b.fptrunc(v, f32)
+    back = b.fpext(near, v.type)
+    exact = b.fcmp_ordered("==", back, v)
+    # the value toward zero from `v`: `near` if it did not round away, else one ulp less
+    away = b.fcmp_ordered(">", _fabs(b, back), _fabs(b, v))
+    bits = b.bitcast(near, i32)
+    toward_zero = b.select(away, b.sub(bits, const(i32, 1)), bits)
+    odd = b.bitcast(b.or_(toward_zero, const(i32, 1)), f32)
+    keep = b.or_(exact, b.fcmp_unordered("uno", v, v))
+    return _round_through_half(b, b.select(keep, near, odd))
+
+
+def _fabs(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    fn = U.intrinsic(b.module, f"llvm.fabs.{_suffix(v.type)}", v.type, [v.type])
+    return b.call(fn, [v])

@@ -1,0 +1,73 @@
+"""Static shapes and numpy broadcasting plans shared by the elementwise lowerings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .registry import LowerContext, NotLowerable
+
+
+def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:
+    t = ctx.graph.type_of(name)
+    if not t.is_static:
+        raise NotLowerable(f"{name} has a symbolic shape {t}")
+    return tuple(int(d) for d in t.shape)
+
+
+def contiguous_strides(shape: Sequence[int]) -> list[int]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return strides[::-1]
+
+
+def broadcast_strides(shape: Sequence[int], out: Sequence[int]) -> list[int]:
+    """Element strides of a contiguous `shape` read as `out` (0 where broadcast)."""
+    shape = [1] * (len(out) - len(shape)) + list(shape)
+    strides = contiguous_strides(shape)
+    return [0 if s == 1 and o != 1 else st for s, o, st in zip(shape, out, strides, strict=True)]
+
+
+@dataclass(frozen=True)
+class NaryPlan:
+    """op(x_0, ..., x_{k-1}) -> y as outer dims (count, one stride per operand, y
+    stride) around one contiguous inner dim where each operand is a vector ('v')
+    or a scalar ('s')."""
+
+    kinds: str
+    inner: int
+    outer: tuple[tuple[int, ...], ...]
+
+    @property
+    def numel(self) -> int:
+        return self.inner * math.prod(d[0] for d in self.outer)
+
+
+def nary_plan(out: Sequence[int], shapes: Sequence[Sequence[int]]) -> NaryPlan:
+    """Numpy broadcasting of every shape to `out`, with size-1 dims dropped and
+    adjacent dims merged wherever all operands walk them the same way."""
+    strides = [broadcast_strides(s, out) for s in shapes] + [contiguous_strides(out)]
+    dims: list[list[int]] = []  # [count, strides...], outer to inner
+    for k, count in enumerate(out):
+        if count == 1:
+            continue
+        d = [count] + [st[k] for st in strides]
+        if dims and all(dims[-1][j] == d[j] * count for j in range(1, len(d))):
+            dims[-1] = [dims[-1][0] * count, *d[1:]]
+        else:
+            dims.append(d)
+    if not dims:
+        dims = [[1] + [0] * len(strides)]
+    inner = dims[-1]
+    kinds = "".join("v" if s == 1 else "s" for s in inner[1:-1])
+    return NaryPlan(kinds, inner[0], tuple(tuple(d) for d in dims[:-1]))
+
+
+def index_expr(shape: Sequence[int], out: Sequence[int]) -> str:
+    """How a broadcast operand is indexed by the output's i0, i1, ..., for reports."""
+    lead = len(out) - len(shape)
+    return ",".join("0" if d == 1 and out[lead + k] != 1 else f"i{lead + k}"
+                    for k, d in enumerate(shape))
