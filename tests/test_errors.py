@@ -127,3 +127,31 @@ def test_declared_output_shape_contradicting_inference_is_a_model_error():
     del m.graph.output[0].type.tensor_type.shape.dim[:]  # declares a scalar
     with pytest.raises(tinyc.ModelError, match="inconsistent"):
         tinyc.InferenceSession(m)
+
+
+def _one_node_model(node, x_shape, inits):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)  # shape left to inference
+    g = helper.make_graph([node], "g", [x], [y], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_outputs_declared_without_shape_are_accepted_like_onnxruntime():
+    m = _one_node_model(helper.make_node("Relu", ["x"], ["y"]), [2, 3], [])
+    (y,) = tinyc.InferenceSession(m).run(None, {"x": -np.ones((2, 3), np.float32)})
+    assert y.shape == (2, 3) and not y.any()
+
+
+def test_conv_bias_of_the_wrong_size_is_a_model_error():
+    inits = [numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w"),
+             numpy_helper.from_array(np.ones(2, np.float32), "b")]
+    m = _one_node_model(helper.make_node("Conv", ["x", "w", "b"], ["y"]), [1, 3, 8, 8], inits)
+    with pytest.raises(tinyc.ModelError, match="input 2 \\(bias\\) 'b' has shape \\[2\\]"):
+        tinyc.InferenceSession(m)
+
+
+def test_batchnorm_statistics_of_the_wrong_size_are_a_model_error():
+    inits = [numpy_helper.from_array(np.ones(2, np.float32), n) for n in "sbmv"]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])
+    with pytest.raises(tinyc.ModelError, match="expected 3 elements"):
+        tinyc.InferenceSession(_one_node_model(node, [1, 3, 4, 4], inits))

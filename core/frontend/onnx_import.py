@@ -26,7 +26,7 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
                  input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
     """`input_shapes` pins inputs with symbolic dimensions to concrete ones."""
     proto = load_model(model)
-    _check(proto)
+    shapes_missing = _check(proto, tolerate_missing_shapes=True)
     if input_shapes:
         proto = with_input_shapes(proto, input_shapes)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
@@ -36,6 +36,8 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
         inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx raises several exception types here
         raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
+    if shapes_missing:
+        _check(inferred)  # inference filled in the shapes the declaration left out
     return _Importer(inferred.graph, opsets).graph()
 
 
@@ -82,12 +84,21 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _check(proto: onnx.ModelProto) -> None:
+_SHAPE_MISSING = "Field 'shape' of 'type' is required but missing"
+
+
+def _check(proto: onnx.ModelProto, tolerate_missing_shapes: bool = False) -> bool:
+    """Raise ModelError for a malformed model. Outputs declared without a shape are
+    valid for onnxruntime, so with `tolerate_missing_shapes` they only make this
+    return True (check again once inference has filled them in)."""
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
+        if tolerate_missing_shapes and first.startswith(_SHAPE_MISSING):
+            return True
         raise ModelError(f"the ONNX model is malformed: {first}") from None
+    return False
 
 
 class _Importer:

@@ -24,6 +24,7 @@ from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scra
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
+from .checks import require_elements
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
@@ -153,6 +154,7 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     require_f32(node, ctx)
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     s = conv_shape(node, shape_of(ctx, x), shape_of(ctx, w))
+    require_elements(ctx, node, 2, int(shape_of(ctx, w)[0]), "bias")
     out_shape = shape_of(ctx, y)
     if math.prod(out_shape) != s.n * s.co * s.ho * s.wo:
         raise NotLowerable(f"output shape {out_shape} disagrees with the conv's attributes")
