@@ -54,7 +54,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         g = _plugin_passes(g, "before_lower", backend)
     _require_static(g)
     with t("lower"):
-        lowered = lower_graph(g, device.cpu)
+        lowered = lower_graph(g, device.cpu, device.intrinsics)
         lowered, slots = _bind_outputs(g, lowered)
         plan = plan_memory(g, lowered, slots)
     with t("codegen"):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from ..codegen.machine import CpuTarget
 from ..errors import UnsupportedOpsError
 from ..ir import Graph
+from ..target.intrinsics import IntrinsicSet
 from .program import LoweredNode
 from .registry import LowerContext, NotLowerable, lowering_for
 
 
-def lower_graph(g: Graph, target: CpuTarget) -> list[LoweredNode]:
-    ctx = LowerContext(g, target)
+def lower_graph(g: Graph, target: CpuTarget,
+                intrinsics: tuple[IntrinsicSet, ...] = ()) -> list[LoweredNode]:
+    ctx = LowerContext(g, target, intrinsics)
     lowered: list[LoweredNode] = []
     problems: list[tuple[str, str, str]] = []
     for node in g.nodes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..codegen.machine import CpuTarget
 from ..ir import Graph, Node
+from ..target.intrinsics import IntrinsicSet
 from .program import LoweredNode
 
 
@@ -18,6 +19,8 @@ class NotLowerable(Exception):
 class LowerContext:
     graph: Graph
     target: CpuTarget
+    # the target's intrinsic sets its features allow (Device.intrinsics), for the tensorizer
+    intrinsics: tuple[IntrinsicSet, ...] = ()
 
 
 LowerFn = Callable[[Node, LowerContext], LoweredNode]
