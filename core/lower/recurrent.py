@@ -24,7 +24,9 @@ from .registry import LowerContext, NotLowerable, lowers
 
 F32_MAX = float(np.finfo(np.float32).max)
 
-# ONNX activation name -> (kernel op, default alpha and beta where it takes them)
+# ONNX activation name -> (kernel op, default alpha and beta where it takes them); the
+# defaults are the ONNX operators' (onnxruntime takes 0 for Affine, ScaledTanh and
+# ThresholdedRelu when the attribute lists run out)
 _ACTIVATIONS: dict[str, tuple[str, tuple[float, ...]]] = {
     "sigmoid": ("sigmoid", ()), "tanh": ("tanh", ()), "relu": ("relu", ()),
     "affine": ("affine", (1.0, 0.0)), "leakyrelu": ("leaky_relu", (0.01,)),
