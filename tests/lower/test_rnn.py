@@ -5,6 +5,7 @@ compiled once."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
+from tinyc.codegen.kernels.rnn import CellSpec
+from tinyc.codegen.machine import CpuTarget, emit_assembly, new_module, optimize
 from tinyc.ir import DType, Graph, Node, TensorType
 from tinyc.lower import NotLowerable
 from tinyc.lower.recurrent import activations, lower_recurrent
@@ -181,3 +184,25 @@ def test_runtime_weights_are_not_lowerable():
               {"": 14})
     with pytest.raises(NotLowerable, match="not a constant"):
         lower_recurrent(node, LowerContext(g, host_target()))
+
+
+@pytest.mark.parametrize("target", [
+    host_target(512),
+    CpuTarget("aarch64-unknown-linux-gnu", "generic", "+neon", 128),
+    CpuTarget("wasm32-unknown-unknown", "generic", "+simd128", 128),
+], ids=["host-avx512", "aarch64", "wasm32"])
+def test_cell_kernels_call_only_the_gemm(target):
+    lanes = target.f32_lanes
+    acts = {"lstm": (("sigmoid", ()), ("tanh", ()), ("tanh", ())),
+            "gru": (("sigmoid", ()), ("tanh", ())), "rnn": (("relu", ()),)}
+    specs = [CellSpec(kind, a, lanes, (8, 2), (2, 2), peephole=kind == "lstm")
+             for kind, a in acts.items()]
+    specs.append(CellSpec("gru", acts["gru"], lanes, (8, 2), (2, 2), linear_before_reset=True))
+    module = new_module("m", target)
+    for s in specs:
+        s.kernel().build(module, target)
+    asm = emit_assembly(optimize(module, target), target)
+    bodies = dict(zip(*[iter(re.split(r"^(\w+):\n", asm, flags=re.M)[1:])] * 2, strict=True))
+    for s in specs:
+        calls = re.findall(r"^\s+(?:callq?|bl|call)\s+(\S+)", bodies[s.name], re.M)
+        assert calls and all(c.startswith("gemm_f32_") for c in calls), (s.name, calls)

@@ -229,8 +229,14 @@ class _Cell:
         v = self.v
         at = b.add(b.mul(s, v["y_tstride"]), b.mul(row, v["y_bstride"]))
         zeros = ir.Constant(U.vec(U.F32, self.lanes), None)
-        vector_loop(b, v["hidden"], self.lanes,
-                    lambda b, j, count: vstore(b, zeros, v["y"], b.add(at, j), count))
+
+        def body(b, j, count):
+            # masked by the runtime remainder even for full vectors: a loop of plain zero
+            # stores becomes a memset call, which bare-metal targets do not have
+            rest = count if count is not None else b.sub(v["hidden"], j)
+            vstore(b, zeros, v["y"], b.add(at, j), rest)
+
+        vector_loop(b, v["hidden"], self.lanes, body)
 
     # ---- per-vector gate math ----
 
