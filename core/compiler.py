@@ -34,6 +34,9 @@ class CompileOptions:
     emit: tuple[str, ...] = ()  # "llvm" and/or "asm"
     fuse: bool = True
     profile: bool = False  # count cycles per node (see NativeModel.profile)
+    # split deployment: node name -> device it must run on; device -> nodes kept off it
+    pin: dict[str, str] = field(default_factory=dict)
+    avoid: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -41,6 +44,11 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                   input_shapes: dict[str, list[int]] | None = None) -> Artifact:
     """Compile for one target. `input_shapes` pins symbolic input dimensions."""
     opts = options or CompileOptions()
+    if "," in target:  # devices composed for split deployment: see compile_split.py
+        from .compile_split import compile_split
+        from .target import resolve_devices
+
+        return compile_split(model, resolve_devices(target), opts, input_shapes)
     device = resolve_device(target)
     t = _Timer(opts.timings)
     with t("import"):

@@ -24,8 +24,9 @@ PROFILE = "tinyc_profile_cycles"  # i64 per lowered node, accumulated across run
 
 def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
                 n_inputs: int, n_outputs: int, target: CpuTarget,
-                profile: bool = False) -> ir.Function:
-    fn, b = u.define(module, ENTRY, [u.PTR] * 4, ["inputs", "outputs", "weights", "arena"],
+                profile: bool = False, name: str = ENTRY) -> ir.Function:
+    """`name`: split deployment builds one entry per CPU region in one module."""
+    fn, b = u.define(module, name, [u.PTR] * 4, ["inputs", "outputs", "weights", "arena"],
                      ret=u.I32)
     inputs, outputs, weights, arena = fn.args
     spaces = {

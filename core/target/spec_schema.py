@@ -45,7 +45,8 @@ MEMORY = {
 
 ACCELERATOR = {
     "type": "object", "additionalProperties": False, "required": ["kind"],
-    "expected": "accelerator parameters: {kind, array, dtypes, clock_mhz, dma, ops}",
+    "expected": "accelerator parameters: {kind, array, dtypes, clock_mhz, dma, ops, post_ops, "
+                "limits}",
     "properties": {
         "kind": {"enum": ["gemm"], "expected": "the engine kind: gemm"},
         "array": {
@@ -66,6 +67,16 @@ ACCELERATOR = {
         },
         "ops": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z][\w.]*$"},
                 "expected": "a list of ONNX op types the engine runs, e.g. [Conv, Gemm]"},
+        "post_ops": {"type": "array",
+                     "items": {"enum": ["bias", "requantize", "relu", "clip"],
+                               "expected": "one of bias, requantize, relu, clip"},
+                     "expected": "the post-ops fused after the array, e.g. [bias, requantize]"},
+        "limits": {
+            "type": "object", "additionalProperties": False,
+            "expected": "shape limits: {max_kernel, max_stride, max_dilation, max_channels}",
+            "properties": {k: POSITIVE_INT for k in ("max_kernel", "max_stride", "max_dilation",
+                                                     "max_channels")},
+        },
     },
 }
 

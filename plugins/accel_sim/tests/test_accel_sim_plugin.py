@@ -1,5 +1,5 @@
-"""accel_sim registers its backend, GEMM tile and op support; split deployment
-with it says clearly what is missing, and the CPU part still resolves."""
+"""accel_sim registers its backend, GEMM tile, op support and simulator device;
+both of its specs resolve and build."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from tinyc.errors import TargetError
 from tinyc.ir import Graph, Node, TensorType
 from tinyc.ir.dtypes import DType
-from tinyc.target import registry, resolve_device, resolve_spec_by_name
+from tinyc.target import registry, resolve_device, resolve_devices, resolve_spec_by_name
 from tinyc.testing.conformance.checks import test_spec_resolves  # noqa: F401
 
 
@@ -47,16 +47,17 @@ def test_op_support_tells_the_partitioner_why_not():
     assert support.why_not(*_graph("QLinearConv", DType.int8)) is None
     assert "grouped" in support.why_not(*_graph("QLinearConv", DType.int8, group=8))
     assert "does not run Softmax" in support.why_not(*_graph("Softmax", DType.int8))
-    assert "float16" in support.why_not(*_graph("Conv", DType.float16))
+    assert "float16" in support.why_not(*_graph("QLinearConv", DType.float16))
 
 
-def test_split_deployment_names_what_is_missing():
-    with pytest.raises(TargetError, match="accel_sim.*simulator.*not implemented yet"):
-        resolve_device("x86,accel_sim")
+def test_both_specs_build_beside_a_cpu():
+    deployment = resolve_devices("x86,accel_sim,accel_sim_small")
+    assert [d.spec.name for d in deployment.accelerators] == ["accel_sim", "accel_sim_small"]
+    assert "accel_sim-simulator" in registry().runtime_devices
 
 
-def test_accelerator_alone_is_not_buildable_either():
-    from tinyc.target import resolve_devices
-
-    with pytest.raises(TargetError, match="simulator"):
+def test_an_accelerator_alone_needs_a_cpu_beside_it():
+    with pytest.raises(TargetError, match="has no CPU target"):
         resolve_devices("accel_sim")
+    with pytest.raises(TargetError, match="split deployment"):
+        resolve_device("x86,accel_sim")  # the single-device API points to the composed path

@@ -1,8 +1,8 @@
 """tinyc backend for accel_sim, a simulated int8 GEMM accelerator.
 
-Registers the `accel_sim` backend, its GEMM tile intrinsic and what it can run
-(for the partitioner). The simulator and its code generator come later, so the
-target says it is not buildable instead of pretending.
+Registers the `accel_sim` backend (partition regions -> command streams), its
+GEMM tile intrinsic, what it runs (for the partitioner) and the simulator that
+runs its regions in a split deployment (`--target x86,accel_sim`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tinyc.ir import Graph, Node
-from tinyc.target import OpPattern, OpSupport, PendingBackend, hookimpl, yaml_files
+from tinyc.target import OpPattern, OpSupport, RuntimeDevice, hookimpl, yaml_files
 
-MISSING = ("the accel_sim simulator (bit-exact int8 GEMM with a cycle model), its command-"
-           "stream code generator and the partitioner that feeds it are not implemented yet")
+from .backend import AccelSimBackend
+from .device import AccelSimSession
 
-GEMM_OPS = frozenset({"Conv", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger",
-                      "MatMulInteger"})
+GEMM_OPS = frozenset({"QLinearConv", "QLinearMatMul"})
 
 
 def why_not_on_the_array(node: Node, graph: Graph) -> str | None:
@@ -28,7 +27,7 @@ def why_not_on_the_array(node: Node, graph: Graph) -> str | None:
 
 @hookimpl
 def tinyc_register_backends(register: Callable) -> None:
-    register(PendingBackend("accel_sim", "accelerator", MISSING))
+    register(AccelSimBackend())
 
 
 @hookimpl
@@ -44,5 +43,12 @@ def tinyc_register_op_support(register: Callable) -> None:
         dtypes=frozenset({"int8", "uint8", "int32", "float32"}),  # float32: scales
         check=why_not_on_the_array,
         patterns=(OpPattern("conv_relu", ("QLinearConv", "Relu")),
-                  OpPattern("gemm_relu", ("QLinearMatMul", "Relu"))),
+                  OpPattern("conv_clip", ("QLinearConv", "Clip")),
+                  OpPattern("matmul_relu", ("QLinearMatMul", "Relu"))),
     ))
+
+
+@hookimpl
+def tinyc_register_runtime_devices(register: Callable) -> None:
+    register(RuntimeDevice("accel_sim-simulator", ("accel_sim",), AccelSimSession,
+                           description="bit-exact int8 simulator with a cycle model"))

@@ -1,0 +1,69 @@
+"""The engine an accel_sim spec describes: a rows x cols int8 MAC array, three
+on-chip buffers, a DMA engine, a clock, fused post-ops and shape limits.
+
+Read from the spec's `accelerator:` and `memories:` fields (target_specs/accel_sim*.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinyc.target import TargetSpec
+from tinyc.target.spec import parse_size
+
+BUFFERS = ("input_buffer", "weight_buffer", "accumulator_buffer")
+POST_OPS = ("bias", "requantize", "relu", "clip")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest layer the engine's address generators handle."""
+
+    max_kernel: int = 11  # kernel height and width
+    max_stride: int = 4
+    max_dilation: int = 4
+    max_channels: int = 4096  # input and output channels (K and N of the GEMM)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    name: str
+    rows: int  # the array's reduction depth: K elements per pass
+    cols: int  # output channels per pass
+    input_bytes: int
+    weight_bytes: int
+    acc_bytes: int
+    dma_bytes_per_cycle: int
+    dma_setup_cycles: int
+    clock_hz: float
+    post_ops: tuple[str, ...] = POST_OPS
+    limits: Limits = Limits()
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    def dma_cycles(self, nbytes: int) -> int:
+        return self.dma_setup_cycles + -(-nbytes // self.dma_bytes_per_cycle)
+
+    def seconds(self, cycles: int) -> float:
+        return cycles / self.clock_hz
+
+
+def engine_of(spec: TargetSpec) -> EngineConfig:
+    """Raises ValueError naming the missing field when the spec lacks one."""
+    acc = spec.accelerator or {}
+    missing = [f"accelerator.{k}" for k in ("array", "clock_mhz", "dma") if k not in acc]
+    missing += [f"memories.{b}" for b in BUFFERS if b not in spec.memories]
+    if missing:
+        raise ValueError(f"spec '{spec.name}' lacks {', '.join(missing)}")
+    limits = Limits(**acc.get("limits", {}))
+    return EngineConfig(
+        name=spec.name, rows=acc["array"]["rows"], cols=acc["array"]["cols"],
+        input_bytes=parse_size(spec.memories["input_buffer"]["size"]),
+        weight_bytes=parse_size(spec.memories["weight_buffer"]["size"]),
+        acc_bytes=parse_size(spec.memories["accumulator_buffer"]["size"]),
+        dma_bytes_per_cycle=acc["dma"]["bytes_per_cycle"],
+        dma_setup_cycles=acc["dma"].get("setup_cycles", 0),
+        clock_hz=float(acc["clock_mhz"]) * 1e6,
+        post_ops=tuple(acc.get("post_ops", POST_OPS)), limits=limits)
