@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .registry import LowerContext, NotLowerable
 
 
@@ -14,6 +16,21 @@ def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:
     if not t.is_static:
         raise NotLowerable(f"{name} has a symbolic shape {t}")
     return tuple(int(d) for d in t.shape)
+
+
+def broadcast_output(ctx: LowerContext, inputs: Sequence[str], y: str) -> tuple[int, ...]:
+    """y's shape, checked to be the broadcast of the inputs' shapes: kernels trust
+    the types, so a wrongly inferred one must stop here, not overrun a buffer."""
+    out = shape_of(ctx, y)
+    shapes = [shape_of(ctx, x) for x in inputs]
+    try:
+        expected = tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise NotLowerable(f"input shapes {shapes} do not broadcast") from None
+    if expected != out:
+        raise NotLowerable(f"{y} has shape {list(out)}, but its inputs broadcast to "
+                           f"{list(expected)}")
+    return out
 
 
 def contiguous_strides(shape: Sequence[int]) -> list[int]:

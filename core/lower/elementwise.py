@@ -14,7 +14,7 @@ import numpy as np
 
 from ..codegen.kernels import elementwise as K
 from ..ir import DType, Node
-from .broadcast import broadcast_strides, contiguous_strides, index_expr, shape_of
+from .broadcast import broadcast_output, broadcast_strides, contiguous_strides, index_expr, shape_of
 from .checks import require_elements
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
@@ -99,7 +99,7 @@ def _constant_bounds(node: Node, ctx: LowerContext) -> bool:
 def unary_node(node: Node, ctx: LowerContext, kop: str, params: tuple[float, ...],
                sem: str) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
-    n = math.prod(shape_of(ctx, y))
+    n = math.prod(broadcast_output(ctx, [x], y))
     call = Call(K.unary_kernel(kop), (Buf(x), Buf(y), n, *params))
     return LoweredNode(node.name, node.op, node.outputs, [call], semantics=f"y[i] = {sem}",
                        note=f"unary_{kop}: one vector loop over {n} elements")
@@ -170,7 +170,7 @@ _POW_SPECIAL = {2.0: ("square", "x[i] * x[i]"), 0.5: ("sqrt", "sqrt(x[i])"),
 def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
     inputs = [i for i in node.inputs if i]
     y = node.outputs[0]
-    out = shape_of(ctx, y)
+    out = broadcast_output(ctx, inputs, y)
     if _all_f32(node, ctx, [inputs[0], y]) and node.op == "Pow" and (
             special := _pow_special(node, ctx, out)):
         return special  # the exponent may be an integer constant here

@@ -1,1 +1,130 @@
-"""Placeholder; filled in by its owner."""
+"""Reductions: ReduceSum / Mean / Max / Min / Prod / L1 / L2 / SumSquare / LogSum /
+LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin.
+
+Float32 reductions over constant axes that are contiguous once size-1 dims are
+dropped ([outer, r, inner]) use vector kernels (codegen/kernels/reduce_fast.py);
+everything else uses the general kernel, which reads the axes at run time
+(codegen/kernels/reduce.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..codegen.kernels import reduce as R
+from ..codegen.kernels import reduce_fast as F
+from ..codegen.kernels.dtype_ir import storage_type
+from ..codegen.llvm_util import elem_size
+from ..ir import DType, Node
+from .broadcast import shape_of
+from .program import Buf, Call, Const, LoweredNode, Scratch
+from .registry import LowerContext, NotLowerable, lowers
+from .typed_elementwise import dtype_of
+
+KINDS = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
+         "ReduceProd": "prod", "ReduceL1": "l1", "ReduceL2": "l2",
+         "ReduceSumSquare": "sumsquare", "ReduceLogSum": "logsum",
+         "ReduceLogSumExp": "logsumexp"}
+
+
+def _axes(node: Node, ctx: LowerContext) -> tuple[np.ndarray | None, str | None]:
+    """(constant axes, or None), (name of a runtime axes tensor, or None); both None
+    means 'no axes given'."""
+    if len(node.inputs) > 1 and node.inputs[1]:
+        name = node.inputs[1]
+        if ctx.graph.is_const(name):
+            return np.asarray(ctx.graph.const(name), np.int64).ravel(), None
+        return None, name
+    axes = node.attr("axes")
+    return (None if axes is None else np.asarray(axes, np.int64).ravel()), None
+
+
+def reduced_dims(axes: np.ndarray | None, rank: int, noop: bool) -> list[int]:
+    if axes is None or axes.size == 0:
+        return [] if noop else list(range(rank))
+    return sorted({int(a) % rank for a in axes})
+
+
+@lowers(*KINDS)
+def lower_reduce(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    kind = KINDS[node.op]
+    shape, out_numel = shape_of(ctx, x), math.prod(shape_of(ctx, y))
+    in_dt, out_dt = dtype_of(ctx, x), dtype_of(ctx, y)
+    if kind in ("logsum", "logsumexp", "l2") and not in_dt.is_float:
+        raise NotLowerable(f"{node.op} of {in_dt.name}")
+    axes, axes_name = _axes(node, ctx)
+    noop = bool(node.attr("noop_with_empty_axes", 0))
+    _check_output_shape(node, ctx, shape, axes, axes_name, noop)
+    if out_numel == 0:
+        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty output")
+    if axes_name is None and in_dt == DType.float32 == out_dt:
+        dims = reduced_dims(axes, len(shape), noop)
+        fast = F.contiguous_form(shape, dims)
+        if fast is not None and kind in F.KINDS:
+            return _fast_node(node, kind, x, y, fast, dims)
+    return _general_node(node, ctx, kind, (x, y), (in_dt, out_dt), shape, out_numel,
+                         (axes, axes_name), noop)
+
+
+def _check_output_shape(node: Node, ctx: LowerContext, shape: tuple[int, ...],
+                        axes: np.ndarray | None, axes_name: str | None, noop: bool) -> None:
+    """The output type must be what these axes give: a shape that depends on runtime
+    axes values cannot be inferred, and a wrong type would mean a wrong buffer."""
+    out = shape_of(ctx, node.outputs[0])
+    keep = bool(node.attr("keepdims", 1))
+    if axes_name is None:
+        dims = reduced_dims(axes, len(shape), noop)
+        want = tuple(1 if d in dims else n for d, n in enumerate(shape) if keep or d not in dims)
+        ok = out == want
+    else:
+        naxes = math.prod(shape_of(ctx, axes_name))
+        full = naxes == 0 and not noop
+        rank = len(shape) if keep or (naxes == 0 and noop) else 0 if full else len(shape) - naxes
+        ok = len(out) == rank and (not keep or all(o in (1, n) for o, n in zip(out, shape,
+                                                                              strict=True)))
+    if not ok:
+        raise NotLowerable(f"output type {list(out)} does not fit input {list(shape)}; its "
+                           "shape depends on the values of runtime axes and was not inferred")
+
+
+def _fast_node(node: Node, kind: str, x: str, y: str, form: tuple[int, int, int],
+               dims: list[int]) -> LoweredNode:
+    outer, r, inner = form
+    if inner == 1:
+        call = Call(F.rows_kernel(kind), (Buf(x), Buf(y), outer, r))
+    else:
+        call = Call(F.columns_kernel(kind), (Buf(x), Buf(y), outer, r, inner))
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics=f"y[o,i] = {kind}_r x[o,r,i] over [{outer},{r},{inner}] "
+                                 f"(axes {dims})",
+                       note=f"{call.kernel.name}: vectors "
+                            + ("along each row" if inner == 1 else "across inner positions"))
+
+
+def _general_node(node: Node, ctx: LowerContext, kind: str, values: tuple[str, str],
+                  dtypes: tuple[DType, DType], shape: tuple[int, ...], out_numel: int,
+                  axes_spec: tuple[np.ndarray | None, str | None], noop: bool) -> LoweredNode:
+    (x, y), (in_dt, out_dt), (axes, axes_name) = values, dtypes, axes_spec
+    rank = len(shape)
+    if rank > R.MAX_RANK:
+        raise NotLowerable(f"reduction of rank {rank}: at most {R.MAX_RANK} is supported")
+    dims = Const(f"{node.name}.dims", np.array([1] * (R.MAX_RANK - rank) + list(shape), np.int64))
+    if axes_name is not None:
+        axes_arg, naxes = Buf(axes_name), math.prod(shape_of(ctx, axes_name))
+    else:
+        given = np.zeros(1, np.int64) if axes is None else axes
+        axes_arg, naxes = Const(f"{node.name}.axes", given), 0 if axes is None else axes.size
+    acc_bytes = elem_size(storage_type(R.accumulator_dtype(in_dt))) * out_numel
+    acc_bytes *= 2 if kind == "logsumexp" else 1
+    call = Call(R.reduce_kernel(kind, in_dt, out_dt),
+                (Buf(x), Buf(y), Scratch("acc", max(acc_bytes, 8)), dims, axes_arg, naxes,
+                 rank, int(noop), out_numel))
+    where = (f"runtime axes {axes_name}" if axes_name
+             else f"axes {None if axes is None else list(axes)}")
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics=f"y = {kind} of x over {where}",
+                       note=f"{call.kernel.name}: one scalar pass over the input, axes "
+                            "decoded at run time")

@@ -13,7 +13,7 @@ import numpy as np
 from ..codegen.kernels import nary as K
 from ..codegen.kernels.dtype_ir import storage_type
 from ..ir import DType, Node
-from .broadcast import NaryPlan, index_expr, nary_plan, shape_of
+from .broadcast import NaryPlan, broadcast_output, index_expr, nary_plan, shape_of
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
 
@@ -69,7 +69,7 @@ def _operand(ctx: LowerContext, name: str) -> tuple[Operand, DType, tuple[int, .
 def typed_elementwise(node: Node, ctx: LowerContext, op: str, inputs: list[str]) -> LoweredNode:
     """y = op(inputs...) elementwise with broadcasting; variadic ops fold left."""
     y = node.outputs[0]
-    out, out_dtype = shape_of(ctx, y), dtype_of(ctx, y)
+    out, out_dtype = broadcast_output(ctx, inputs, y), dtype_of(ctx, y)
     operands = [_operand(ctx, x) for x in inputs]
     arity = 2 if len(operands) > 2 and node.op in ("Sum", "Mean", "Max", "Min") else len(operands)
     calls = nary_calls(op, operands[:arity], y, out_dtype, out, f"{node.name}.plan0")
@@ -131,7 +131,7 @@ def typed_clip(node: Node, ctx: LowerContext) -> LoweredNode:
         else:
             limit = _dtype_limits(dt)[k]
             operands.append((Const(f"{node.name}.bound{k}", np.array(limit, dt.numpy)), dt, ()))
-    out = shape_of(ctx, y)
+    out = broadcast_output(ctx, [x], y)
     calls = nary_calls("clip", operands, y, dtype_of(ctx, y), out, f"{node.name}.plan")
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics="y[i] = min(max(x[i], lo), hi)",

@@ -93,14 +93,15 @@ def _int_rem(b: ir.IRBuilder, x: ir.Value, y: ir.Value, signed: bool) -> ir.Valu
 
 
 def _mod(b, args, dts, out):
-    """Python's %: the result takes the divisor's sign."""
+    """Python's % (numpy.mod): the result takes the divisor's sign, zero included."""
     x, y = args
     if _is_float(x):
         r = _fmod_float(b, x, y)
-        fix = b.and_(b.fcmp_ordered("!=", r, const(r.type, 0.0)),
-                     b.xor(b.fcmp_ordered("<", r, const(r.type, 0.0)),
-                           b.fcmp_ordered("<", y, const(y.type, 0.0))))
-        return b.select(fix, b.fadd(r, y), r)
+        zero = const(r.type, 0.0)
+        fix = b.and_(b.fcmp_ordered("!=", r, zero),
+                     b.xor(b.fcmp_ordered("<", r, zero), b.fcmp_ordered("<", y, zero)))
+        r = b.select(fix, b.fadd(r, y), r)
+        return b.select(b.fcmp_ordered("==", r, zero), call_intrinsic(b, "copysign", zero, y), r)
     r = _int_rem(b, x, y, dts[0] in SIGNED)
     if dts[0] in UNSIGNED:
         return r
@@ -119,13 +120,20 @@ def _fmod(b, args, dts, out):
 
 
 def _fmod_float(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """x - trunc(x / y) * y in double with one fused rounding: exact while the
-    quotient has fewer than ~29 bits (frem would call libm's fmod)."""
+    """C's fmod as x - trunc(x / y) * y in double with one fused rounding: exact while
+    the quotient has fewer than ~29 bits (frem would call libm's fmod). fmod(x, +-inf)
+    is x; an infinite x or a zero y give NaN; a zero result has x's sign."""
     f64 = shaped(U.F64, x.type)
     xd, yd = (a if a.type == f64 else b.fpext(a, f64) for a in (x, y))
     q = call_intrinsic(b, "trunc", b.fdiv(xd, yd))
     r = call_intrinsic(b, "fma", b.fneg(q), yd, xd)
-    return r if r.type == x.type else b.fptrunc(r, x.type)
+    r = r if r.type == x.type else b.fptrunc(r, x.type)
+    inf = const(x.type, float("inf"))
+    keep_x = b.and_(b.fcmp_ordered("==", call_intrinsic(b, "fabs", y), inf),
+                    b.fcmp_ordered("<", call_intrinsic(b, "fabs", x), inf))
+    r = b.select(keep_x, x, r)
+    zero = const(x.type, 0.0)
+    return b.select(b.fcmp_ordered("==", r, zero), call_intrinsic(b, "copysign", zero, x), r)
 
 
 def _pow(b, args, dts, out):
@@ -175,13 +183,19 @@ def _compare(which: str) -> Emit:
 
 
 def _shift(left: bool) -> Emit:
-    """Shifts by the element width or more give 0 (LLVM would give poison)."""
+    """Shifts of a signed value right are arithmetic. A shift by a negative amount
+    or by the width or more gives what numpy gives: 0, or -1 where an arithmetic
+    right shift fills with the sign bit (LLVM would give poison)."""
 
     def emit(b, args, dts, out):
         x, y = args
         width = (x.type.element if isinstance(x.type, ir.VectorType) else x.type).width
-        r = b.shl(x, y) if left else b.lshr(x, y)
-        return b.select(b.icmp_unsigned(">=", y, const(y.type, width)), const(x.type, 0), r)
+        signed = dts[0] in SIGNED
+        r = b.shl(x, y) if left else b.ashr(x, y) if signed else b.lshr(x, y)
+        overflow = const(x.type, 0)
+        if signed and not left:
+            overflow = b.ashr(x, const(x.type, width - 1))
+        return b.select(b.icmp_unsigned(">=", y, const(y.type, width)), overflow, r)
 
     return emit
 
