@@ -1,4 +1,4 @@
-"""The `tinyc` command line: targets, new-backend, compile, run."""
+"""The `tinyc` command line: targets, new-backend, compile, run, explain."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true",
                    help="compare with onnxruntime (or onnx.reference) and report the error")
     r.set_defaults(func=_cmd_run)
+
+    from .explain import add_explain_command
+
+    add_explain_command(sub)
     return p
 
 

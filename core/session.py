@@ -20,7 +20,7 @@ from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
 from .ir import DType
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
-from .target import resolve_device
+from .target import resolve_device, resolve_devices
 
 
 class InferenceSession:
@@ -35,7 +35,9 @@ class InferenceSession:
         self.options = options or CompileOptions()
         self._proto = load_model(model)
         self._model_bytes = self._proto.SerializeToString()
-        self._device = resolve_device(target)
+        # a comma list composes devices (split deployment, compile_split.py): no disk cache
+        self._split = "," in target
+        self._device = resolve_devices(target).host if self._split else resolve_device(target)
         self._symbolic = symbolic_inputs(self._proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
@@ -56,6 +58,12 @@ class InferenceSession:
     def profile(self) -> list[tuple[str, str, float]]:
         """Per node, its share of the run time so far (compile with profile=True)."""
         return self._last.profile()
+
+    def trace(self) -> dict:
+        """The last run's timeline in Chrome's trace format (split deployment only)."""
+        if not self._split:
+            raise ValueError("a timeline is recorded for split deployments (target='x86,...')")
+        return self._last.trace()
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         model = self._static or self._model_for(self._shapes_of(feeds))
@@ -84,6 +92,8 @@ class InferenceSession:
         return model
 
     def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
+        if self._split:
+            return self._compile_here(shapes)
         opts = {"emit": self.options.emit, "fuse": self.options.fuse,
                 "profile": self.options.profile,
                 "plugins": plugin_fingerprint(self._device.spec.backend)}
@@ -97,6 +107,13 @@ class InferenceSession:
                 return cache.store_entry(root, key, self.artifact)
             except OSError:
                 pass  # an unwritable cache folder must not stop inference
+        return self._load_here()
+
+    def _compile_here(self, shapes: dict[str, list[int]]):
+        self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
+        return self._load_here()
+
+    def _load_here(self):
         tmp = tempfile.TemporaryDirectory(prefix="tinyc-")
         self._tmp.append(tmp)
         return self.artifact.load(os.path.join(tmp.name, "artifact"))

@@ -1,0 +1,100 @@
+"""`tinyc explain MODEL --target x86,accel_sim`: which device runs each node, and why.
+
+Prints the partition (regions in run order, every CPU fallback counted by
+reason, a line per node); --json writes it per node, --svg draws the graph
+coloured by device, --trace compiles the model, runs it once and writes the
+run's timeline (host regions, simulated device time, transfers) as a Chrome
+trace (open in chrome://tracing or ui.perfetto.dev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_explain_command(sub) -> None:
+    e = sub.add_parser("explain", help="show how a model is split across devices, and why")
+    e.add_argument("model")
+    e.add_argument("--target", default="x86,accel_sim",
+                   help="a comma list: one CPU and accelerators (default x86,accel_sim)")
+    e.add_argument("--json", metavar="FILE", help="write the placement of every node as JSON")
+    e.add_argument("--svg", metavar="FILE", help="draw the partitioned graph, coloured by device")
+    e.add_argument("--trace", metavar="FILE",
+                   help="run once (seeded random inputs) and write a Chrome-trace timeline")
+    e.add_argument("--pin", action="append", default=[], metavar="NODE=DEVICE",
+                   help="run NODE on DEVICE (repeatable)")
+    e.add_argument("--avoid", action="append", default=[], metavar="DEVICE=NODE[,NODE]",
+                   help="keep DEVICE off these nodes (repeatable)")
+    e.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .compile_split import partition_model
+    from .compiler import CompileOptions
+    from .frontend.load import load_model
+    from .partition.svg import partition_svg
+    from .target import resolve_devices
+
+    opts = CompileOptions(pin=_pairs(args.pin), avoid=_lists(args.avoid))
+    proto = load_model(args.model)
+    graph, partition = partition_model(proto, resolve_devices(args.target), opts)
+    print(partition.text())
+    if args.json:
+        _write(args.json, json.dumps(partition.to_json(), indent=1))
+    if args.svg:
+        _write(args.svg, partition_svg(graph, partition))
+    if args.trace:
+        _write(args.trace, json.dumps(_run_trace(proto, args.target, opts)))
+    return 0
+
+
+def _run_trace(proto, target: str, opts) -> dict:
+    import numpy as np
+
+    from .session import InferenceSession
+
+    session = InferenceSession(proto, target, opts)
+    rng = np.random.default_rng(0)
+    feeds = {i.name: _random(rng, i.shape, i.dtype) for i in session.get_inputs()}
+    session.run(None, feeds)
+    trace = session.trace()
+    runs = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    moved = sum(e["args"].get("bytes", 0) for e in runs if e["cat"] == "transfer")
+    end_us = max((e["ts"] + e["dur"] for e in runs), default=0.0)
+    print(f"\nran once: {end_us / 1e3:.3f} ms on the timeline, {moved / 1024:.1f} KiB moved "
+          "between host and devices")
+    return trace
+
+
+def _random(rng, shape, dtype):
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    info = np.iinfo(dt) if dt.kind in "iu" else None
+    lo, hi = (max(info.min, -64), min(info.max, 64)) if info else (0, 2)
+    return rng.integers(lo, hi, shape).astype(dt)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        node, _, device = item.rpartition("=")
+        out[node] = device
+    return out
+
+
+def _lists(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        device, _, nodes = item.partition("=")
+        out.setdefault(device, []).extend(n for n in nodes.split(",") if n)
+    return out
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {path}")
