@@ -181,3 +181,19 @@ def _double_to_half_exact(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
 def _fabs(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
     fn = U.intrinsic(b.module, f"llvm.fabs.{_suffix(v.type)}", v.type, [v.type])
     return b.call(fn, [v])
+
+
+def load_index(b: ir.IRBuilder, base: ir.Value, i: ir.Value, dt: DType) -> ir.Value:
+    """base[i] of an index tensor of dtype dt (any int, or a float holding an
+    integer value) as an i64."""
+    v = to_compute(b, U.load(b, base, i, storage_type(dt)), dt)
+    return cast(b, v, dt, DType.int64)
+
+
+def wrap_index(b: ir.IRBuilder, k: ir.Value, n: ir.Value) -> ir.Value:
+    """A possibly negative index into a dim of n, wrapped, then clamped to [0, n-1]:
+    ONNX calls an index outside [-n, n) an error; reading out of bounds would be worse."""
+    k = b.select(b.icmp_signed("<", k, U.i64(0)), b.add(k, n), k)
+    k = b.select(b.icmp_signed("<", k, U.i64(0)), U.i64(0), k)
+    last = b.sub(n, U.i64(1))
+    return b.select(b.icmp_signed(">", k, last), last, k)
