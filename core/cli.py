@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="x86")
     c.add_argument("-o", "--output", required=True, help="artifact folder to write")
     c.add_argument("--emit", default="", help="also write listings: llvm, asm (comma list)")
-    c.add_argument("--report", action="store_true", help="print per node the kernels chosen")
+    c.add_argument("--report", nargs="?", const="chosen", choices=["chosen", "all"],
+                   help="print per node the kernels and intrinsic chosen; --report=all also "
+                        "lists the intrinsics not used and why")
     c.set_defaults(func=_cmd_compile)
 
     r = sub.add_parser("run", help="run a model or a compiled artifact folder")
@@ -110,15 +112,17 @@ def _cmd_compile(args: argparse.Namespace) -> int:
           f"weights {len(art.weights) / 1e6:.2f} MB, "
           f"code {len(art.library) / 1e3:.1f} kB")
     if args.report:
-        _print_report(art.report)
+        _print_report(art.report, rejections=args.report == "all")
     return 0
 
 
-def _print_report(report: list[dict]) -> None:
+def _print_report(report: list[dict], rejections: bool = False) -> None:
     for r in report:
         how = f"view of {r['view_of']}" if r["view_of"] else ", ".join(r["kernels"])
         note = f"  [{r['note']}]" if r["note"] else ""
         print(f"  {r['node']:<32} {r['op']:<20} {how}{note}")
+        for name, why in r.get("rejected", ()) if rejections else ():
+            print(f"      not {name}: {why}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

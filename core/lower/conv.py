@@ -9,6 +9,8 @@ resolved here into a ConvShape; then:
   straight into packed B panels at run time; 1x1 unit-stride unpadded convs
   read X's rows directly (no im2col). Small images (7x7) run transposed,
   Y^T = im2col^T @ W^T, so the vector lanes go to channels, not to 49 pixels.
+  The conv's contraction (conv_statement) is handed to the tensorizer, which
+  picks the micro-kernel's intrinsic from the target's YAML sets.
 tinyc.Conv's bias, residual and activation are fused into the final store.
 """
 
@@ -20,14 +22,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels.conv_direct import DepthwiseSpec
-from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
+from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .checks import require_elements
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
+
+F32_ROLES = {"Y": "float32", "X": "float32", "W": "float32"}
 
 F32_BYTES = 4
 
@@ -69,6 +74,11 @@ class ConvShape:
     @property
     def depthwise(self) -> bool:
         return self.group > 1 and self.cig == 1
+
+    def form_text(self, transposed: bool = False) -> str:
+        """The GEMM's dimensions, m x n x k."""
+        m, n = (self.ho * self.wo, self.cog) if transposed else (self.cog, self.ho * self.wo)
+        return f"{m}x{n}x{self.k}"
 
     @property
     def pointwise(self) -> bool:
@@ -162,13 +172,28 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     if tail.residual and shape_of(ctx, tail.residual) != out_shape:
         raise NotLowerable(f"residual {tail.residual} must have the output's shape {out_shape}")
     epi = Epilogue("row" if tail.bias else "none", bool(tail.residual), tail.clip)
+    plan = None
     if s.depthwise:
         calls = _depthwise(node, s, epi, tail, ctx.target.f32_lanes)
-        note = f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes, epilogue {epi.tag}"
+        note = (f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes, epilogue "
+                f"{epi.tag} (not a GEMM tile: channels are a batch index, m = 1)")
     else:
-        calls, note = _gemm_calls(node, ctx, s, epi, tail)
+        calls, note, plan = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
-                       semantics=_semantics(node, s, tail), note=note)
+                       semantics=_semantics(node, s, tail), note=note,
+                       intrinsic=plan.choice.match.name if plan and plan.step else "",
+                       rejected=plan.rejected if plan else ())
+
+
+def conv_statement(s: ConvShape) -> str:
+    """The conv in index notation with canonical tensor names (padding is a bound,
+    not index algebra); groups are a batch index g."""
+    def tap(out: str, stride: int, k: str, dil: int) -> str:
+        return f"{out}*{stride}+{k}*{dil}"
+
+    g = "g, " if s.group > 1 else ""
+    iy, ix = tap("y", s.sh, "ky", s.dh), tap("x", s.sw, "kx", s.dw)
+    return f"Y[n, {g}co, y, x] += X[n, {g}ci, {iy}, {ix}] * W[{g}co, ci, ky, kx]"
 
 
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
@@ -185,15 +210,16 @@ def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
 
 
 def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
-                tail: FusedTail) -> tuple[list[Call], str]:
+                tail: FusedTail) -> tuple[list[Call], str, Fp32Plan]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    lanes = ctx.target.f32_lanes
     const_w = ctx.graph.is_const(w)
-    if const_w and _pixels_as_rows(s, lanes):
+    plan = plan_fp32_gemm(conv_statement(s), F32_ROLES, "W", (s.cog, s.ho * s.wo, s.k),
+                          ctx.target, ctx.intrinsics)
+    if const_w and _pixels_as_rows(s, plan):
         return _transposed_gemm_calls(node, ctx, s, epi, tail)
-    mr, nv = default_tile(lanes, s.cog)
-    spec = GemmSpec(mr, nv, lanes, a_src="packed" if const_w else "strided",
-                    b_src="strided" if s.pointwise else "im2col", epi=epi)
+    mr = plan.mr
+    spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
+                    b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step)
     blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k)
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
@@ -217,24 +243,24 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
         calls.append(Call(spec.kernel(), spec.args(values)))
     how = "1x1: rows of X as B" if s.pointwise else "im2col packed into B panels"
     wsrc = "W packed at compile time" if const_w else "W packed at run time"
-    note = (f"GEMM {spec.mr}x{spec.nr} micro-kernel per group ({s.group}), {how}, {wsrc}, "
+    note = (f"GEMM {s.form_text()}: {plan.summary}; per group ({s.group}), {how}, {wsrc}, "
             f"KC={blk.kc} NC={blk.nc}, epilogue {epi.tag}")
-    return calls, note
+    return calls, note, plan
 
 
-def _pixels_as_rows(s: ConvShape, lanes: int) -> bool:
+def _pixels_as_rows(s: ConvShape, plan: Fp32Plan) -> bool:
     """Vectors run along pixels (GEMM columns); a small image such as 7x7 = 49
     pixels wastes most of the last vector. Then compute Y^T = im2col^T @ W^T:
     pixels as the micro-kernel's rows, output channels along the vectors, and
     store Y transposed (column-major in that GEMM), when that wastes less."""
-    pixels, channels = s.ho * s.wo, s.cog
-    if lanes < 16 or pixels < 7:  # (AVX2's 6-row tile has no registers to spare)
+    pixels, channels, lanes = s.ho * s.wo, s.cog, plan.lanes
+    if lanes < 16 or pixels < 7 or plan.mr < 7:  # (few registers: no 7-8 row tile)
         return False
 
     def padded(n: int, step: int) -> int:
         return -(-n // step) * step
 
-    usual = padded(channels, default_tile(lanes, channels)[0]) * padded(pixels, lanes)
+    usual = padded(channels, plan.mr) * padded(pixels, lanes)
     mr = _pixel_rows(pixels)
     return padded(pixels, mr) * padded(channels, lanes) < 0.9 * usual
 
@@ -246,14 +272,15 @@ def _pixel_rows(pixels: int) -> int:
 
 
 def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
-                           tail: FusedTail) -> tuple[list[Call], str]:
+                           tail: FusedTail) -> tuple[list[Call], str, Fp32Plan]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    lanes = ctx.target.f32_lanes
-    mr, nv = _pixel_rows(s.ho * s.wo), default_tile(lanes, s.ho * s.wo)[1]
-    epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
-    spec = GemmSpec(mr, nv, lanes, a_src="vstrided" if s.pointwise else "im2col",
-                    b_src="packed", epi=epi)
     pixels = s.ho * s.wo
+    plan = plan_fp32_gemm(conv_statement(s), F32_ROLES, "X", (pixels, s.cog, s.k),
+                          ctx.target, ctx.intrinsics, rows=_pixel_rows(pixels))
+    epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
+    spec = GemmSpec(plan.mr, plan.nv, plan.lanes,
+                    a_src="vstrided" if s.pointwise else "im2col", b_src="packed", epi=epi,
+                    step=plan.step)
     blk = choose_blocking(spec, pixels, s.cog, s.k)
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k)
@@ -275,10 +302,11 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
         if tail.bias:
             values["ldbias"] = 0
         calls.append(Call(spec.kernel(), spec.args(values)))
-    note = (f"GEMM transposed for a small image: {pixels} pixels as {spec.mr}-row panels "
+    note = (f"GEMM transposed for a small image, {s.form_text(transposed=True)}: "
+            f"{plan.summary}; {pixels} pixels as {spec.mr}-row panels "
             f"({'rows of X' if s.pointwise else 'im2col'}), W^T packed at compile time in "
             f"{spec.nr}-channel panels, per group ({s.group}), KC={blk.kc}, epilogue {epi.tag}")
-    return calls, note
+    return calls, note, plan
 
 
 def _im2col_geometry(s: ConvShape) -> dict[str, object]:

@@ -6,7 +6,8 @@ time, with Gemm's alpha folded in; runtime operands are packed block by block
 inside the kernel. Gemm's C becomes the epilogue's bias (per row, per column,
 or a full matrix), pre-scaled by beta when it is constant. MatMul follows
 numpy: 1-D operands, broadcast batch dimensions; a batch of A against a 2-D B
-is one tall GEMM.
+is one tall GEMM. The tensorizer picks the micro-kernel's intrinsic from the
+target's YAML sets for the contraction each op states.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
+from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
 
 NO_TAIL = FusedTail("", "", -math.inf, math.inf)
+F32_ROLES = {"A": "float32", "B": "float32", "Y": "float32"}
 
 
 @dataclass
@@ -54,10 +57,11 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
     if tail.residual and shape_of(ctx, tail.residual) != (m, n):
         raise NotLowerable(f"residual {tail.residual} must have shape {(m, n)}")
     tag = node.name or y
-    mr, nv = _tile(ctx, m)
-    nr = nv * ctx.target.f32_lanes
-    a = _matrix_operand(ctx, a_name, trans_a, 0, (m, k), "a", mr, tag, alpha)
-    b = _matrix_operand(ctx, b_name, trans_b, 0, (k, n), "b", nr, tag,
+    statement = (f"Y[m, n] += A[{'k, m' if trans_a else 'm, k'}] * "
+                 f"B[{'n, k' if trans_b else 'k, n'}]")
+    plan = _plan(ctx, statement, (m, n, k))
+    a = _matrix_operand(ctx, a_name, trans_a, 0, (m, k), "a", plan.mr, tag, alpha)
+    b = _matrix_operand(ctx, b_name, trans_b, 0, (k, n), "b", plan.nr, tag,
                         1.0 if a.packed else alpha)
     scaled_alpha = 1.0 if (a.packed or b.packed) else alpha
     bias = _gemm_bias(ctx, tail.bias, beta, (m, n), tag)
@@ -68,13 +72,24 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
         values.update(bias=bias.arg, ldbias=bias.ld, bias_bstride=0)
     if scaled:
         values.update(alpha=scaled_alpha, beta=bias.beta if bias else 0.0)
-    call, note = _gemm_call(ctx, (m, n, k), a, b, Buf(y), epi, tail, tag, values)
+    call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), epi, tail, tag, values)
     text = f"{y}[m,n] += {alpha}*{a_name}[{'k,m' if trans_a else 'm,k'}]*" \
            f"{b_name}[{'n,k' if trans_b else 'k,n'}]"
     if bias is not None:
         text += f"; + {beta}*{tail.bias}"
-    return LoweredNode(node.name, node.qualified_op, node.outputs, [call],
-                       semantics=text + _tail_text(tail), note=note)
+    return _lowered(node, [call], text + _tail_text(tail), note, plan)
+
+
+def _plan(ctx: LowerContext, statement: str, shape: tuple[int, int, int]) -> Fp32Plan:
+    return plan_fp32_gemm(statement, F32_ROLES, "A", shape, ctx.target, ctx.intrinsics)
+
+
+def _lowered(node: Node, calls: list[Call], semantics: str, note: str,
+             plan: Fp32Plan) -> LoweredNode:
+    chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
+    return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
+                       semantics=semantics, note=note, intrinsic=chosen,
+                       rejected=plan.rejected)
 
 
 @lowers("MatMul")
@@ -93,21 +108,21 @@ def lower_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
     except ValueError as e:
         raise NotLowerable(f"MatMul batch dimensions do not broadcast: {e}") from e
     tag = node.name or y
+    semantics = f"{y}[...,m,n] += {a_name}[...,m,k] * {b_name}[...,k,n]"
     if len(b3) == 2:  # every batch item of A against one B: one tall GEMM
         m_all = m * math.prod(batch_a)
-        nr = _tile(ctx, m_all)[1] * ctx.target.f32_lanes
+        plan = _plan(ctx, "Y[m, n] += A[m, k] * B[k, n]", (m_all, n, k))
         a = Operand(Buf(a_name), False, k, 1)
-        b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", nr, tag, 1.0)
-        call, note = _gemm_call(ctx, (m_all, n, k), a, b, Buf(y), Epilogue(), NO_TAIL, tag, {})
-        calls = [call]
-    else:
-        calls, note = _batched(ctx, node, (m, n, k), batch, batch_a, batch_b)
-    return LoweredNode(node.name, node.op, node.outputs, calls,
-                       semantics=f"{y}[...,m,n] += {a_name}[...,m,k] * {b_name}[...,k,n]",
-                       note=note)
+        b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", plan.nr, tag, 1.0)
+        call, note = _gemm_call(plan, (m_all, n, k), a, b, Buf(y), Epilogue(), NO_TAIL, tag,
+                                {})
+        return _lowered(node, [call], semantics, note, plan)
+    plan = _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]", (m, n, k))
+    calls, note = _batched(plan, node, (m, n, k), batch, batch_a, batch_b)
+    return _lowered(node, calls, semantics, note, plan)
 
 
-def _batched(ctx: LowerContext, node: Node, mnk: tuple[int, int, int], batch: tuple[int, ...],
+def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple[int, ...],
              batch_a: tuple[int, ...], batch_b: tuple[int, ...]) -> tuple[list[Call], str]:
     """One call per index of the outer batch dims; the kernel loops over the last
     one (stride 0 where an operand is broadcast)."""
@@ -127,7 +142,7 @@ def _batched(ctx: LowerContext, node: Node, mnk: tuple[int, int, int], batch: tu
         b = Operand(Buf(b_name, offset(b_strides)), False, n, 1)
         values = dict(batch=batch[-1], a_bstride=a_strides[-1], b_bstride=b_strides[-1],
                       c_bstride=c_strides[-1])
-        call, note = _gemm_call(ctx, mnk, a, b, Buf(y, offset(c_strides)), Epilogue(),
+        call, note = _gemm_call(plan, mnk, a, b, Buf(y, offset(c_strides)), Epilogue(),
                                 NO_TAIL, node.name or y, values)
         calls.append(call)
     return calls, f"{note}, batch {batch}"
@@ -186,15 +201,13 @@ def _gemm_bias(ctx: LowerContext, name: str, beta: float, mn: tuple[int, int],
     return _Bias(Buf(name), kind, ld, beta)
 
 
-def _gemm_call(ctx: LowerContext, mnk: tuple[int, int, int], a: Operand, b: Operand, c: Buf,
+def _gemm_call(plan: Fp32Plan, mnk: tuple[int, int, int], a: Operand, b: Operand, c: Buf,
                epi: Epilogue, tail: FusedTail, tag: str,
                extra: dict[str, object]) -> tuple[Call, str]:
-    """The call; packed operands must have been packed for _tile(ctx, m)."""
+    """The call; packed operands must have been packed for the plan's tile."""
     m, n, k = mnk
-    lanes = ctx.target.f32_lanes
-    mr, nv = _tile(ctx, m)
-    spec = GemmSpec(mr, nv, lanes, "packed" if a.packed else "strided",
-                    "packed" if b.packed else "strided", epi)
+    spec = GemmSpec(plan.mr, plan.nv, plan.lanes, "packed" if a.packed else "strided",
+                    "packed" if b.packed else "strided", epi, plan.step)
     blk = choose_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         a=a.arg, b=b.arg, c=c, scratch=Scratch(f"{tag}.pack", scratch_bytes(spec, blk)),
@@ -210,14 +223,10 @@ def _gemm_call(ctx: LowerContext, mnk: tuple[int, int, int], a: Operand, b: Oper
         values.update(lo=tail.lo, hi=tail.hi)
     values.update(extra)
     packed = [name for name, op in (("A", a), ("B", b)) if op.packed]
-    note = (f"GEMM {spec.mr}x{spec.nr} micro-kernel, "
+    note = (f"GEMM {m}x{n}x{k}: {plan.summary}; "
             f"{' and '.join(packed) + ' packed at compile time' if packed else 'runtime packing'}"
             f", KC={blk.kc}, epilogue {epi.tag}")
     return Call(spec.kernel(), spec.args(values)), note
-
-
-def _tile(ctx: LowerContext, m: int) -> tuple[int, int]:
-    return default_tile(ctx.target.f32_lanes, m)
 
 
 def _tail_text(tail: FusedTail) -> str:

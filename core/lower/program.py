@@ -64,3 +64,5 @@ class LoweredNode:
     semantics: str = ""  # the op in index notation, for reports
     alias_of: str | None = None
     note: str = ""  # which kernel/schedule was chosen and why, for reports
+    intrinsic: str = ""  # the tensorized intrinsic ("set.name"), "" if none
+    rejected: tuple[tuple[str, str], ...] = ()  # (intrinsic, why it was not used)

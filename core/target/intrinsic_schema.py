@@ -50,7 +50,7 @@ EMIT = {
 INTRINSIC = {
     "type": "object", "additionalProperties": False,
     "required": ["compute", "tile", "dtypes", "emit"],
-    "expected": "an intrinsic: {compute, tile, dtypes, emit, description}",
+    "expected": "an intrinsic: {compute, tile, dtypes, emit, description, priority}",
     "properties": {
         "description": {"type": "string", "expected": "one line of text"},
         "compute": {"type": "string", "minLength": 1,
@@ -64,6 +64,9 @@ INTRINSIC = {
                    "additionalProperties": DTYPE, "minProperties": 1,
                    "expected": "the dtype of every tensor, e.g. {A: uint8, B: int8, C: int32}"},
         "emit": EMIT,
+        "priority": {"type": "integer",
+                     "expected": "an integer; among intrinsics matching an op, the highest "
+                                 "priority wins (default 0), then the most MACs per call"},
     },
 }
 

@@ -41,6 +41,7 @@ class Intrinsic:
     dtypes: dict[str, str]
     emit: Emit
     description: str = ""
+    priority: int = 0  # among matching intrinsics, higher is preferred (before MACs)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _intrinsic(doc: YamlDoc, name: str, fields: dict) -> Intrinsic:
     _check_tensors(doc, here, compute, fields["dtypes"])
     emit = _emit(doc, (*here, "emit"), fields["emit"], fields["dtypes"])
     return Intrinsic(name, compute, dict(fields["tile"]), dict(fields["dtypes"]), emit,
-                     fields.get("description", ""))
+                     fields.get("description", ""), fields.get("priority", 0))
 
 
 def _check_indices(doc: YamlDoc, here: tuple, compute: Statement, tile: dict) -> None:

@@ -55,11 +55,16 @@ def _pointer(a: object, buffers: dict[str, np.ndarray], keep: list[np.ndarray]) 
     raise TypeError(f"not a pointer argument: {a!r}")
 
 
-def run_graph_nodes(g: Graph, feeds: dict[str, np.ndarray], target=None) -> dict[str, np.ndarray]:
+def run_graph_nodes(g: Graph, feeds: dict[str, np.ndarray], target=None,
+                    intrinsics=None) -> dict[str, np.ndarray]:
     """Lower and run every node of a small graph whose types are all static; returns
-    every value. Handy to test one op: build a one-node Graph and compare with numpy."""
+    every value. Handy to test one op: build a one-node Graph and compare with numpy.
+    `intrinsics` defaults to every registered set the target's features allow."""
+    from ..tensorize.sets import sets_for_features
+
     target = target or host_target()
-    ctx = LowerContext(g, target)
+    ctx = LowerContext(g, target, sets_for_features(target) if intrinsics is None
+                       else tuple(intrinsics))
     buffers = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
     buffers.update({k: np.ascontiguousarray(v) for k, v in g.constants.items()})
     for node in g.nodes:

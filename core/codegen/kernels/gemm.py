@@ -35,6 +35,7 @@ from ..llvm_util import define, for_range, gep, i64
 from ..machine import CpuTarget
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_ukernel import MicroTile, get_ukernel
+from .micro_step import MicroStep
 from .pack import get_pack_a_strided, get_pack_b_strided
 from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 
@@ -61,10 +62,14 @@ class GemmSpec:
     a_src: str = "packed"
     b_src: str = "strided"
     epi: Epilogue = field(default_factory=Epilogue)
+    step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
             raise ValueError(f"bad operand sources {self.a_src}/{self.b_src}")
+        if self.step is not None and (self.step.n, self.step.k) != (self.lanes, 1):
+            raise ValueError(f"step {self.step.tag} is {self.step.n} lanes x {self.step.k} "
+                             f"k, the fp32 panels {self.lanes} x 1")
         if self.a_src == "im2col" and self.b_src == "im2col":
             raise ValueError("only one operand can be an im2col view")
 
@@ -74,8 +79,9 @@ class GemmSpec:
 
     @property
     def name(self) -> str:
+        step = f"_{self.step.ident}" if self.step else ""
         return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}"
-                f"_{self.epi.tag}")
+                f"_{self.epi.tag}{step}")
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
@@ -153,7 +159,7 @@ _LLVM = {PTR: PTRT, I64: I64T, F32: F32T}
 
 
 def build_gemm(module: ir.Module, target: CpuTarget, spec: GemmSpec) -> ir.Function:
-    if target.f32_lanes != spec.lanes:
+    if spec.step is None and target.f32_lanes != spec.lanes:
         raise ValueError(f"{spec.name} built for a target with {target.f32_lanes} lanes")
     names = [n for n, _ in spec.params()]
     fn, b = define(module, spec.name, [_LLVM[k] for _, k in spec.params()], names)
@@ -278,7 +284,8 @@ def _call_by_width(b: ir.IRBuilder, spec: GemmSpec, nr_valid: ir.Value,
     """The full-width micro-kernel, or for a narrow last panel one that computes
     only the vectors holding valid columns."""
     def kernel(nv: int) -> ir.Function:
-        return get_ukernel(b.module, MicroTile(spec.mr, nv, spec.nv, spec.lanes), spec.epi)
+        tile = MicroTile(spec.mr, nv, spec.nv, spec.lanes, spec.step)
+        return get_ukernel(b.module, tile, spec.epi)
 
     if spec.nv == 1:
         b.call(kernel(1), args)

@@ -1,6 +1,9 @@
 """Measure the GEMM kernels: GFLOP/s of chosen shapes and operand sources.
 
-    python -m tinyc.codegen.kernels.gemm_bench [--bits 256] [MxNxK ...]
+    python -m tinyc.codegen.kernels.gemm_bench [--bits 256] [--plain] [MxNxK ...]
+
+The micro-kernel step is the intrinsic the tensorizer picks from the host's
+intrinsic sets for the vector width (--plain: fmul + fadd, LLVM's choice).
 
 Also used by tests to run one GEMM spec on numpy arrays.
 """
@@ -17,6 +20,7 @@ import numpy as np
 from ...testing.kernel_harness import CompiledKernels, host_target
 from ..machine import CpuTarget
 from .gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
+from .micro_step import MicroStep
 from .pack import pack_a_const, pack_b_const
 
 DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "1x1000x2048", "512x512x512"]
@@ -56,12 +60,29 @@ class GemmRun:
         return out
 
 
+def tensorized_tile(target: CpuTarget, m: int, n: int, k: int
+                    ) -> tuple[int, int, int, MicroStep | None]:
+    """(MR, NV, lanes, step) the tensorizer picks for an fp32 GEMM on the host's sets."""
+    from ...tensorize.fp32 import plan_fp32_gemm
+    from ...tensorize.sets import sets_for_features
+
+    f32 = {"A": "float32", "B": "float32", "C": "float32"}
+    plan = plan_fp32_gemm("C[m, n] += A[m, k] * B[k, n]", f32, "A", (m, n, k), target,
+                          sets_for_features(target))
+    return plan.mr, plan.nv, plan.lanes, plan.step
+
+
 def gflops(target: CpuTarget, m: int, n: int, k: int, a_src: str = "packed",
-           b_src: str = "strided", seconds: float = 0.5) -> tuple[float, float]:
+           b_src: str = "strided", seconds: float = 0.5,
+           plain: bool = False) -> tuple[float, float]:
     """(GFLOP/s, max relative error) of C = A @ B, best of 15 timed batches."""
     rng = np.random.default_rng(0)
-    mr, nv = default_tile(target.f32_lanes, m)
-    spec = GemmSpec(mr, nv, target.f32_lanes, a_src, b_src)
+    if plain:
+        mr, nv = default_tile(target.f32_lanes, m)
+        spec = GemmSpec(mr, nv, target.f32_lanes, a_src, b_src)
+    else:
+        mr, nv, lanes, step = tensorized_tile(target, m, n, k)
+        spec = GemmSpec(mr, nv, lanes, a_src, b_src, step=step)
     a = rng.standard_normal((m, k), np.float32)
     b = rng.standard_normal((k, n), np.float32)
     run = GemmRun.make(spec, a, b)
@@ -87,13 +108,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shapes", nargs="*", default=DEFAULT_SHAPES)
     parser.add_argument("--bits", type=int, default=512, help="vector width (256: AVX2 tiles)")
+    parser.add_argument("--plain", action="store_true", help="no intrinsic: fmul + fadd")
     args = parser.parse_args()
     target = host_target(args.bits)
     for shape in args.shapes:
         m, n, k = (int(d) for d in shape.split("x"))
         for a_src, b_src in (("packed", "strided"), ("packed", "packed"),
                              ("strided", "packed")):
-            rate, err = gflops(target, m, n, k, a_src, b_src)
+            rate, err = gflops(target, m, n, k, a_src, b_src, plain=args.plain)
             print(f"{shape:>14} A {a_src:7} B {b_src:7}: {rate:6.1f} GFLOP/s  (rel err {err:.1e})")
 
 

@@ -4,7 +4,10 @@ It computes one MR x NR tile of C from a packed A micro-panel (for each k, MR
 consecutive values of A's column k) and a packed B micro-panel (for each k, NR
 consecutive values of B's row k):
 
-    acc[r][j] += splat(A[k, r]) * B[k, j*lanes : (j+1)*lanes]    (llvm.fma)
+    acc[r][j] = step(acc[r][j], splat(A[k, r]), B[k, j*lanes : (j+1)*lanes])
+
+where the step is the intrinsic the target's YAML declares for it (llvm.fma.v16f32
+for avx512_fma; see micro_step.py and tensorize/), or plain fmul + fadd.
 
 MR x NV accumulators live in vector registers for the whole K loop (on
 AVX-512: 8 x 3 zmm + 3 B vectors + 1 broadcast = 28 of 32 registers). The tile
@@ -19,7 +22,7 @@ masked loads/stores, so memory outside C is never touched. A transposed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
 
@@ -31,17 +34,15 @@ from ..llvm_util import (
     PTR,
     define,
     fadd,
-    fma,
     for_range,
     i64,
-    load,
     load_vec,
-    splat,
     store_vec,
     vec,
 )
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_simd import gather, masked_load, masked_store, prefix_mask, raw_gep, stack_floats
+from .micro_step import MicroStep, k_loop, plain_f32_step
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class MicroTile:
     nv: int  # vectors of C computed per tile row
     nv_pack: int  # vectors per k in a packed B panel (nv < nv_pack for a narrow edge panel)
     lanes: int  # f32 lanes per vector
+    step: MicroStep | None = field(default=None)  # None: the plain step
+
+    @property
+    def micro_step(self) -> MicroStep:
+        return self.step or plain_f32_step(self.lanes)
 
     @property
     def nr(self) -> int:
@@ -65,7 +71,8 @@ _LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
 
 def ukernel_name(tile: MicroTile, epi: Epilogue) -> str:
-    return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}"
+    step = f"_{tile.step.ident}" if tile.step else ""
+    return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}{step}"
 
 
 def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Function:
@@ -85,7 +92,8 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
     args = dict(zip(names, fn.args, strict=True))
     epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
     spill = stack_floats(b, tile.mr * tile.nr, "spill")
-    accs = _k_loop(b, tile, args)
+    accs = k_loop(b, tile.micro_step, tile.mr, tile.nv, tile.nv_pack, args["a"], args["b"],
+                  args["kc"])
     if epi.transposed:
         _store_transposed_tile(b, tile, accs, args, epi_values, spill)
         b.ret_void()
@@ -99,38 +107,6 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
             _store_edge_tile(b, tile, accs, args, epi_values, spill)
     b.ret_void()
     return fn
-
-
-def _k_loop(b: ir.IRBuilder, tile: MicroTile, args: dict[str, ir.Value]) -> list[list[ir.Value]]:
-    """The FMA loop over k (kc >= 1); returns the accumulators as [row][vector]."""
-    n = tile.lanes
-    zero = ir.Constant(vec(F32, n), None)
-    pre = b.block
-    body = b.append_basic_block("k.body")
-    b.branch(body)
-    b.position_at_end(body)
-    k = b.phi(I64, name="k")
-    k.add_incoming(i64(0), pre)
-    phis = [[b.phi(vec(F32, n), name=f"acc{r}_{j}") for j in range(tile.nv)]
-            for r in range(tile.mr)]
-    b_row = b.mul(k, i64(tile.nr_pack))
-    b_vecs = [load_vec(b, args["b"], b.add(b_row, i64(j * n)), n) for j in range(tile.nv)]
-    a_row = b.mul(k, i64(tile.mr))
-    new = []
-    for r in range(tile.mr):
-        a_r = splat(b, load(b, args["a"], b.add(a_row, i64(r))), n)
-        new.append([fma(b, a_r, b_vecs[j], phis[r][j]) for j in range(tile.nv)])
-    k_next = b.add(k, i64(1), name="k.next", flags=("nsw",))
-    latch = b.block
-    k.add_incoming(k_next, latch)
-    for r in range(tile.mr):
-        for j in range(tile.nv):
-            phis[r][j].add_incoming(zero, pre)
-            phis[r][j].add_incoming(new[r][j], latch)
-    done = b.append_basic_block("k.done")
-    b.cbranch(b.icmp_signed("<", k_next, args["kc"]), body, done)
-    b.position_at_end(done)
-    return new
 
 
 def _store_full_tile(b: ir.IRBuilder, tile: MicroTile, accs: list[list[ir.Value]],

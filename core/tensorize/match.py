@@ -1,0 +1,200 @@
+"""Does an intrinsic compute (a tile of) the GEMM core? Matching by semantics.
+
+An intrinsic matches when its statement is the GEMM core's restricted to a tile,
+up to renaming of indices and tensors: `C[i] += A[k] * B[i, k]` (VNNI) is the
+core with i -> n (16 lanes), k -> k (4 bytes) and m fixed by an outer loop;
+`C[i, j] += A[i, k] * B[k, j]` (FMA) is it with i -> m (1 row), j -> n, k -> k.
+The order of an operand's indices is the layout its tile has in a vector,
+which the packers produce (B[i, k]: 16 lanes of 4 consecutive k each).
+
+Dtypes must agree, except that an int8 operand may stand for a uint8 one and
+back: flipping the sign bit (x ^ 0x80) adds or removes 128, which the zero
+point absorbs exactly (tensorize/int_gemm.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..target.intrinsics import Intrinsic
+from ..target.notation import Access
+
+BITS = {"float32": 32, "float16": 16, "bfloat16": 16, "float64": 64, "int8": 8, "uint8": 8,
+        "int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64}
+_INT8 = {"int8", "uint8"}
+
+
+@dataclass(frozen=True)
+class VecType:
+    lanes: int
+    elem: str  # LLVM element type: i8, i32, float, ...
+
+    @property
+    def bits(self) -> int:
+        return self.lanes * elem_bits(self.elem)
+
+    @property
+    def text(self) -> str:
+        return f"<{self.lanes} x {self.elem}>" if self.lanes > 1 else self.elem
+
+
+def elem_bits(elem: str) -> int:
+    return {"float": 32, "double": 64, "half": 16, "bfloat": 16}.get(elem) or int(elem[1:])
+
+
+def parse_type(text: str) -> VecType:
+    m = re.fullmatch(r"<(\d+) x (\w+)>", text)
+    return VecType(int(m.group(1)), m.group(2)) if m else VecType(1, text)
+
+
+@dataclass(frozen=True)
+class OperandPlan:
+    """One operand of the emitted call: what feeds it and how."""
+
+    role: str  # "A", "B", "C" (the accumulator) or "const"
+    type: VecType
+    layout: str = "contiguous"  # "broadcast": the tile repeated across the vector
+    const: int | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    set_name: str
+    intrinsic: Intrinsic
+    tile: dict[str, int]  # GEMM extents per instruction: {"m": 1, "n": 16, "k": 4}
+    b_order: tuple[str, ...]  # B's tile layout in a vector, e.g. ("n", "k"): n-major
+    operands: tuple[OperandPlan, ...]
+    returns: VecType
+    flips: tuple[str, ...] = ()  # GEMM inputs whose int8 sign bit is flipped
+    priority: int = 0
+    tensors: tuple[tuple[str, str], ...] = ()  # (GEMM role, the intrinsic's tensor)
+
+    def dtype(self, role: str) -> str:
+        """The intrinsic's dtype for GEMM tensor `role` (A, B or C)."""
+        return self.intrinsic.dtypes[dict(self.tensors)[role]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.set_name}.{self.intrinsic.name}"
+
+    @property
+    def macs(self) -> int:
+        return self.tile["m"] * self.tile["n"] * self.tile["k"]
+
+    def operand(self, role: str) -> OperandPlan:
+        return next(o for o in self.operands if o.role == role)
+
+
+class Rejected(ValueError):
+    """The intrinsic does not fit; str() says why, for the compile report."""
+
+
+def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str]) -> Match:
+    """The intrinsic as a tile of the GEMM core with role dtypes `dtypes` (A, B, C)."""
+    st = intr.compute
+    if not st.accumulate or len(st.inputs) != 2 or st.operators != ("*",):
+        raise Rejected(f"semantics differ: '{st.text}' is not C += X * Y")
+    if intr.emit.kind != "llvm":
+        what = "an accelerator opcode" if intr.emit.kind == "opcode" else "an IR template"
+        raise Rejected(f"emitted as {what}; the CPU micro-kernel calls LLVM intrinsics")
+    reasons = []
+    for a_acc, b_acc in (st.inputs, st.inputs[::-1]):
+        try:
+            return _match_as(set_name, intr, a_acc, b_acc, dtypes)
+        except Rejected as e:
+            reasons.append(str(e))
+    raise Rejected(min(reasons, key=_specificity))
+
+
+def _specificity(reason: str) -> int:
+    """Report the most telling reason of the tensor assignments tried."""
+    return 0 if reason.startswith("dtype") else 1 if "operand" in reason else 2
+
+
+def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
+              dtypes: dict[str, str]) -> Match:
+    st = intr.compute
+    names = {"A": a_acc.tensor, "B": b_acc.tensor, "C": st.output.tensor}
+    roles = _index_roles(st.output, a_acc, b_acc)
+    tile = {r: 1 for r in "mnk"}
+    for ix, role in roles.items():
+        tile[role] = intr.tile[ix]
+    if tile["m"] > 1:
+        raise Rejected(f"semantics: the tile spans {tile['m']} rows of C; the micro-kernel "
+                       "keeps each vector within one row")
+    if not any(roles[ix] == "n" for ix in roles if ix in st.output.indices) and tile["n"] == 1:
+        raise Rejected("semantics: C's lanes do not run along n")
+    flips = _check_dtypes(intr, names, dtypes)
+    operands = tuple(_operand(op, names, tile, intr) for op in intr.emit.operands)
+    returns = parse_type(intr.emit.returns or "")
+    if returns != next(o.type for o in operands if o.role == "C"):
+        raise Rejected("emit: returns differs from the accumulator operand's type")
+    b_order = tuple(roles[ix] for ix in b_acc.indices)
+    return Match(set_name, intr, tile, b_order, operands, returns, flips, intr.priority,
+                 tuple(names.items()))
+
+
+def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
+    """Intrinsic index -> GEMM role (m, n, k) by the tensors it appears in."""
+    roles = {}
+    for acc in (c, a, b):
+        for ix in acc.indices:
+            if not re.fullmatch(r"[A-Za-z_]\w*", ix):
+                raise Rejected(f"semantics: affine index {ix} (a GEMM tile has plain indices)")
+    cs, as_, bs = set(c.indices), set(a.indices), set(b.indices)
+    for ix in cs | as_ | bs:
+        where = (ix in cs, ix in as_, ix in bs)
+        role = {(True, True, False): "m", (True, False, True): "n",
+                (False, True, True): "k"}.get(where)
+        if role is None:
+            raise Rejected(f"semantics: index {ix} is not an m, n or k of C[m, n] += "
+                           "A[m, k] * B[k, n]")
+        roles[ix] = role
+    for role in "mnk":
+        if sum(r == role for r in roles.values()) > 1:
+            raise Rejected(f"semantics: two indices play {role}")
+    return roles
+
+
+def _check_dtypes(intr: Intrinsic, names: dict[str, str], dtypes: dict[str, str]) -> tuple:
+    flips = []
+    for role in ("A", "B", "C"):
+        want, have = intr.dtypes[names[role]], dtypes[role]
+        if want == have:
+            continue
+        if role != "C" and {want, have} == _INT8:
+            flips.append(role)
+            continue
+        raise Rejected(f"dtype: op is {_sig(dtypes)}, intrinsic "
+                       f"{_sig({r: intr.dtypes[t] for r, t in names.items()})}")
+    return tuple(flips)
+
+
+def _sig(d: dict[str, str]) -> str:
+    return f"{d['A']} x {d['B']} -> {d['C']}"
+
+
+def _operand(op, names: dict[str, str], tile: dict[str, int], intr: Intrinsic) -> OperandPlan:
+    if op.tensor is None:
+        return OperandPlan("const", parse_type(op.type), const=op.const)
+    role = next(r for r, t in names.items() if t == op.tensor)
+    vt = parse_type(op.type)
+    tile_bits = BITS[intr.dtypes[op.tensor]] * _tile_size(role, tile)
+    wanted = {"A": "broadcast", "B": "contiguous", "C": "contiguous"}[role]
+    if op.layout != wanted:
+        raise Rejected(f"operand layout: {role} ({op.tensor}) is {op.layout}; the "
+                       f"micro-kernel feeds {role} {wanted}")
+    fits = vt.bits % tile_bits == 0 if op.layout == "broadcast" else vt.bits == tile_bits
+    if not fits:
+        raise Rejected(f"operand type {vt.text} of {op.tensor} does not hold its "
+                       f"{_tile_size(role, tile)}-element tile")
+    return OperandPlan(role, vt, op.layout)
+
+
+def _tile_size(role: str, tile: dict[str, int]) -> int:
+    dims = {"A": "mk", "B": "kn", "C": "mn"}[role]
+    size = 1
+    for d in dims:
+        size *= tile[d]
+    return size

@@ -1,0 +1,151 @@
+"""Choosing the intrinsic for a GEMM and building its register tile.
+
+Every intrinsic of the target's sets (those its features allow) is matched
+against the op's GEMM form; those that match are ranked by
+  1. fitting the target's vector registers (a value wider than `vector_bits`
+     takes several registers: allowed, but a native fit is preferred),
+  2. the declared `priority`,
+  3. multiply-accumulates per call;
+  4. multiply-accumulates per call that do useful work for this shape (a
+     16-lane tile on n = 8 wastes half; a GEMV picks the narrower one);
+the winner is replicated into a register tile of MR rows x NV vectors, as big
+as the vector register file allows. The others are kept with the reason they
+lost or did not match, for the compile report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..codegen.machine import CpuTarget
+from ..target.intrinsics import IntrinsicSet
+from .gemm_form import GemmForm
+from .match import Match, Rejected, match_intrinsic
+
+MAX_ROWS = 8  # more rows add broadcasts faster than they save B loads
+MAX_VECTORS = 3
+
+
+@dataclass(frozen=True)
+class RegisterTile:
+    mr: int  # rows of C per micro-kernel call, one broadcast of A each
+    nv: int  # intrinsic calls across n per row, one B value each
+
+    def text(self, match: Match) -> str:
+        return f"{self.mr}x{self.nv * match.tile['n']} ({self.mr} rows x {self.nv} calls)"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen intrinsic (None: the plain LLVM path) and why the others lost."""
+
+    form: GemmForm
+    match: Match | None
+    tile: RegisterTile | None
+    rejected: tuple[tuple[str, str], ...] = field(default=())  # (set.intrinsic, reason)
+
+    @property
+    def summary(self) -> str:
+        if self.match is None or self.tile is None:
+            return "no intrinsic matched: plain LLVM path"
+        flips = "".join(f", {r} sign-flipped (x ^ 0x80, zero point moved)"
+                        for r in self.match.flips)
+        return f"intrinsic {self.match.name}, tile {self.tile.text(self.match)}{flips}"
+
+
+def vector_registers(target: CpuTarget) -> int:
+    """Architectural vector registers: AVX-512, NEON/SVE and RVV have 32, AVX2 16."""
+    features = set(target.features.split(","))
+    arch = target.triple.split("-", 1)[0]
+    if "+avx512f" in features or arch in ("aarch64", "arm64", "riscv64", "riscv32"):
+        return 32
+    return 16
+
+
+def registers_of(bits: int, target: CpuTarget) -> int:
+    return max(1, -(-bits // target.vector_bits))
+
+
+Accept = Callable[[Match], "str | None"]  # a kernel's own limits: None or why not
+
+
+def choose(form: GemmForm, sets: tuple[IntrinsicSet, ...], target: CpuTarget,
+           shape: tuple[int, int, int], accept: Accept | None = None) -> Choice:
+    """The best intrinsic for `form` of `shape` (m, n, k) on `target`."""
+    matches, rejected = [], []
+    for iset in sets:
+        for intr in iset.intrinsics:
+            try:
+                mt = match_intrinsic(iset.name, intr, form.dtypes)
+            except Rejected as e:
+                rejected.append((f"{iset.name}.{intr.name}", str(e)))
+                continue
+            why_not = accept(mt) if accept else None
+            if why_not:
+                rejected.append((mt.name, why_not))
+            else:
+                matches.append(mt)
+    tiled = []
+    for mt in matches:
+        tile = register_tile(mt, target, shape[0])
+        if tile is None:
+            rejected.append((mt.name, "registers: one row of the tile does not fit "
+                             f"{vector_registers(target)} vector registers"))
+        else:
+            tiled.append((mt, tile))
+    if not tiled:
+        return Choice(form, None, None, tuple(rejected))
+    tiled.sort(key=lambda t: _rank(t[0], target, shape), reverse=True)
+    best, tile = tiled[0]
+    for mt, _ in tiled[1:]:
+        why = _why_lower(mt, best, target, shape)
+        rejected.append((mt.name, f"ranked below {best.name} ({why})"))
+    return Choice(form, best, tile, tuple(rejected))
+
+
+def _rank(mt: Match, target: CpuTarget, shape: tuple[int, int, int]) -> tuple:
+    useful = _useful_macs(mt, shape)
+    return (_native(mt, target), mt.priority, useful, useful / mt.macs)
+
+
+def _useful_macs(mt: Match, shape: tuple[int, int, int]) -> float:
+    """MACs per call times the fraction of lanes and k-steps that hold real data."""
+    _, n, k = shape
+    tn, tk = mt.tile["n"], mt.tile["k"]
+    return mt.macs * n / (-(-n // tn) * tn) * k / (-(-k // tk) * tk)
+
+
+def _native(mt: Match, target: CpuTarget) -> bool:
+    return all(o.type.bits <= target.vector_bits for o in mt.operands)
+
+
+def _why_lower(mt: Match, best: Match, target: CpuTarget, shape: tuple[int, int, int]) -> str:
+    if _native(mt, target) != _native(best, target):
+        return f"its vectors are wider than the target's {target.vector_bits} bits"
+    if mt.priority != best.priority:
+        return f"priority {mt.priority} < {best.priority}"
+    useful, best_useful = _useful_macs(mt, shape), _useful_macs(best, shape)
+    if mt.macs > useful and mt.macs >= best.macs:
+        return (f"shape too small: n={shape[1]}, k={shape[2]} keep {useful:.3g} of its "
+                f"{mt.macs} multiply-accumulates per call busy, vs {best_useful:.3g}")
+    return f"{useful:.3g} vs {best_useful:.3g} useful multiply-accumulates per call"
+
+
+def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
+    """MR x NV calls: MR*NV accumulators + NV B values + one broadcast A within
+    the register file (one spare); the most accumulators, then the most rows."""
+    acc = registers_of(mt.operand("C").type.bits, target)
+    b_val = registers_of(mt.operand("B").type.bits, target)
+    a_val = registers_of(mt.operand("A").type.bits, target)
+    budget = vector_registers(target) - 1
+    best = None
+    for nv in range(1, MAX_VECTORS + 1):
+        for mr in range(1, MAX_ROWS + 1):
+            if mr * nv * acc + nv * b_val + a_val > budget:
+                break
+            if best is None or (mr * nv, mr) > (best.mr * best.nv, best.mr):
+                best = RegisterTile(mr, nv)
+    if best is None:
+        return None
+    return RegisterTile(min(best.mr, max(1, m)), best.nv)
