@@ -25,6 +25,7 @@ from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
 from .target import registry, resolve_device
+from .tensorize.report import left_out_sets, tensorize_entry
 
 VERSION = "0.1.0"
 
@@ -85,7 +86,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                          plan.weights)
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
-    return Artifact(library, plan.weights, meta, listings, _report(lowered))
+    report = _report(lowered, left_out_sets(device))
+    return Artifact(library, plan.weights, meta, listings, report)
 
 
 def plugin_fingerprint(backend: str) -> list:
@@ -155,10 +157,11 @@ def _tensor_meta(g: Graph, v: str) -> dict:
     return {"name": v, "dtype": t.dtype.numpy.name, "shape": list(t.shape)}
 
 
-def _report(lowered: list[LoweredNode]) -> list[dict]:
+def _report(lowered: list[LoweredNode], left_out: tuple[tuple[str, str], ...]) -> list[dict]:
     return [{"node": ln.node_name, "op": ln.op, "semantics": ln.semantics, "note": ln.note,
              "kernels": sorted({c.kernel.name for c in ln.calls}),
-             "view_of": ln.alias_of} for ln in lowered]
+             "view_of": ln.alias_of} | tensorize_entry(ln.intrinsic, ln.rejected, left_out)
+            for ln in lowered]
 
 
 class _Timer:
