@@ -1,7 +1,6 @@
 """Lowerings of LSTM, GRU and RNN: one call of codegen/kernels/rnn.py's sequence
-kernel per direction. Weights are transposed and packed into GEMM panels at
-compile time and the biases folded (W's and R's add up, except GRU's Rbh under
-linear_before_reset, which the reset gate scales).
+kernel per direction. Constant weights are transposed and packed into GEMM
+panels at compile time; weights given at run time are packed by the kernel.
 
 The kernel keeps the hidden (and cell) state where Y_h (Y_c) lives, so the final
 states need no copy; without those outputs the states live in scratch. Y, Y_h,
@@ -96,9 +95,6 @@ def lower_recurrent(node: Node, ctx: LowerContext) -> LoweredNode:
     inputs = list(node.inputs) + [""] * 8
     x, w, r, bias, lens, init_h, init_c, peep = inputs[:8]
     require_f32(node, ctx, [x, w, r] + [n for n in (bias, init_h, init_c, peep) if n])
-    for name in (w, r, bias, peep):
-        if name and not ctx.graph.is_const(name):
-            raise NotLowerable(f"{name} is not a constant (weights must be)")
     if lens and ctx.graph.type_of(lens).dtype != DType.int32:
         raise NotLowerable("sequence_lens must be int32")
     direction = node.attr("direction", "forward")
@@ -113,11 +109,11 @@ def lower_recurrent(node: Node, ctx: LowerContext) -> LoweredNode:
     outs = list(node.outputs) + ["", "", ""]
     y, y_h, y_c = outs[:3]
     lens_arg = Buf(lens) if lens else Const("lens", np.full(batch, seq, np.int32))
-    zeros = Const("zeros", np.zeros(hidden, np.float32))
+    zeros = Const("zeros", np.zeros(GATES[kind] * hidden, np.float32))
     calls = []
     for d in range(dirs):
         reverse = direction == "reverse" or d == 1
-        spec, weights = _cell(ctx, node, kind, acts[d], d, geo, bool(y))
+        spec, weights = _cell(ctx, node, kind, acts[d], d, geo, bool(y), zeros)
         values = dict(weights, x=Buf(x), lens=lens_arg, zeros=zeros, reverse=int(reverse),
                       clip=F32_MAX if clip is None else float(clip),
                       seq=seq, batch=batch, input=xs[2], hidden=hidden)
@@ -137,38 +133,45 @@ def lower_recurrent(node: Node, ctx: LowerContext) -> LoweredNode:
 
 
 def _cell(ctx: LowerContext, node: Node, kind: str, acts: tuple[Activation, ...], d: int,
-          geo: _Layout, write_y: bool) -> tuple[CellSpec, dict[str, object]]:
-    """The kernel's spec and its packed weights for direction d."""
+          geo: _Layout, write_y: bool, zeros: Const) -> tuple[CellSpec, dict[str, object]]:
+    """The kernel's spec and its weights for direction d."""
     inputs = list(node.inputs) + [""] * 8
-    gates, hidden = GATES[kind], geo.hidden
+    w, r, bias, peep = inputs[1], inputs[2], inputs[3], inputs[7]
+    gh = GATES[kind] * geo.hidden
     lanes = ctx.target.f32_lanes
-    w = ctx.graph.const(inputs[1]).astype(np.float32)[d]  # [gates*hidden, input]
-    r = ctx.graph.const(inputs[2]).astype(np.float32)[d]  # [gates*hidden, hidden]
-    b = (ctx.graph.const(inputs[3]).astype(np.float32)[d] if inputs[3]
-         else np.zeros(2 * gates * hidden, np.float32))
-    wb, rb = b[:gates * hidden], b[gates * hidden:]
-    lbr = kind == "gru" and bool(node.attr("linear_before_reset", 0))
-    peephole = kind == "lstm" and bool(inputs[7])
+    runtime = not (ctx.graph.is_const(w) and ctx.graph.is_const(r))
     spec = CellSpec(kind, acts, lanes, default_tile(lanes, geo.seq * geo.batch),
-                    default_tile(lanes, geo.batch), peephole=peephole,
+                    default_tile(lanes, geo.batch), peephole=kind == "lstm" and bool(peep),
                     input_forget=kind == "lstm" and bool(node.attr("input_forget", 0)),
-                    linear_before_reset=lbr, write_y=write_y)
-    nr = spec.h_gemm.nr
-    bias = wb + rb
-    tag = f"dir{d}"
-    weights: dict[str, object] = {"w": Const(f"{tag}.w", pack_b_const(w.T, nr))}
-    if spec.split_reset:
-        weights["r"] = Const(f"{tag}.r_zr", pack_b_const(r[:2 * hidden].T, nr))
-        weights["r_h"] = Const(f"{tag}.r_h", pack_b_const(r[2 * hidden:].T, nr))
+                    linear_before_reset=kind == "gru" and bool(node.attr("linear_before_reset", 0)),
+                    write_y=write_y, runtime_weights=runtime)
+    n_in = shape_of(ctx, w)[-1]
+    # B = [Wb, Rb] per direction; P = [Pi, Po, Pf]
+    values: dict[str, object] = (
+        {"bias": Buf(bias, 4 * d * 2 * gh), "rbias": Buf(bias, 4 * (d * 2 * gh + gh))} if bias
+        else {"bias": zeros, "rbias": zeros})
+    if spec.peephole:
+        values["peep"] = Buf(peep, 4 * d * 3 * geo.hidden)
+    if runtime:
+        values.update(w=Buf(w, 4 * d * gh * n_in), r=Buf(r, 4 * d * gh * geo.hidden))
     else:
-        weights["r"] = Const(f"{tag}.r", pack_b_const(r.T, nr))
-    if lbr:
-        bias[2 * hidden:] = wb[2 * hidden:]  # Rbh goes inside the reset gate's product
-        weights["rbh"] = Const(f"{tag}.rbh", np.ascontiguousarray(rb[2 * hidden:]))
-    if peephole:
-        weights["peep"] = Const(f"{tag}.p", ctx.graph.const(inputs[7]).astype(np.float32)[d])
-    weights["bias"] = Const(f"{tag}.bias", np.ascontiguousarray(bias))
-    return spec, weights
+        values.update(_packed_weights(ctx, spec, w, r, d, geo.hidden))
+    return spec, values
+
+
+def _packed_weights(ctx: LowerContext, spec: CellSpec, w: str, r: str, d: int,
+                    hidden: int) -> dict[str, Const]:
+    """W^T and R^T of direction d as B panels (a default GRU's R in two parts)."""
+    w_d = ctx.graph.const(w).astype(np.float32)[d]  # [gates*hidden, input]
+    r_d = ctx.graph.const(r).astype(np.float32)[d]  # [gates*hidden, hidden]
+    tag = f"dir{d}"
+    packed = {"w": Const(f"{tag}.w", pack_b_const(w_d.T, spec.nr))}
+    if spec.split_reset:
+        packed["r"] = Const(f"{tag}.r_zr", pack_b_const(r_d[:2 * hidden].T, spec.nr))
+        packed["r_h"] = Const(f"{tag}.r_h", pack_b_const(r_d[2 * hidden:].T, spec.nr))
+    else:
+        packed["r"] = Const(f"{tag}.r", pack_b_const(r_d.T, spec.nr))
+    return packed
 
 
 def _states(geo: _Layout, d: int, init: str, out: str, which: str,
@@ -203,7 +206,17 @@ def _work(ctx: LowerContext, spec: CellSpec, geo: _Layout, n_in: int,
         h_nc=h_blk.nc)
     if spec.split_reset:
         values["rh"] = Scratch(f"{tag}.rh", 4 * geo.batch * geo.hidden)
+    if spec.runtime_weights:
+        values["w_packed"] = Scratch(f"{tag}.w_packed", 4 * _panel_floats(spec, gh, n_in))
+        zr = 2 * geo.hidden if spec.split_reset else gh
+        r_floats = _panel_floats(spec, zr, geo.hidden) + _panel_floats(spec, gh - zr, geo.hidden)
+        values["r_packed"] = Scratch(f"{tag}.r_packed", 4 * r_floats)
     return values
+
+
+def _panel_floats(spec: CellSpec, n: int, k: int) -> int:
+    """Size of a K x N matrix packed in B panels."""
+    return -(-n // spec.nr) * spec.nr * k
 
 
 def _semantics(kind: str, spec: CellSpec) -> str:

@@ -15,10 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 import tinyc
 from tinyc.codegen.kernels.rnn import CellSpec
 from tinyc.codegen.machine import CpuTarget, emit_assembly, new_module, optimize
-from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
-from tinyc.lower.recurrent import activations, lower_recurrent
-from tinyc.lower.registry import LowerContext
+from tinyc.ir import Node
+from tinyc.lower.recurrent import activations
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.reference import reference_outputs
 
@@ -39,6 +37,7 @@ class RnnCase:
     lens: tuple[int, ...] | None = None
     peephole: bool = False
     outputs: tuple[bool, bool, bool] = (True, True, True)  # Y, Y_h, Y_c
+    runtime_weights: bool = False  # W, R, B, P as graph inputs
     attrs: dict = field(default_factory=dict)
 
     def build(self, k: int, rng: np.random.Generator):
@@ -46,14 +45,13 @@ class RnnCase:
         dirs = 2 if self.direction == "bidirectional" else 1
         g, h = GATES[self.op], self.hidden
         p = f"c{k}."
-        inits = [numpy_helper.from_array(_w(rng, dirs, g * h, self.n_in), p + "W"),
-                 numpy_helper.from_array(_w(rng, dirs, g * h, h), p + "R")]
+        weights = {p + "W": _w(rng, dirs, g * h, self.n_in), p + "R": _w(rng, dirs, g * h, h)}
         names = [p + "X", p + "W", p + "R", "", "", "", "", ""]
         x_shape = (self.batch, self.seq, self.n_in) if self.layout else \
             (self.seq, self.batch, self.n_in)
         feeds = {p + "X": rng.standard_normal(x_shape).astype(np.float32)}
         if self.bias:
-            inits.append(numpy_helper.from_array(_w(rng, dirs, 2 * g * h), p + "B"))
+            weights[p + "B"] = _w(rng, dirs, 2 * g * h)
             names[3] = p + "B"
         if self.lens is not None:
             feeds[p + "lens"] = np.array(self.lens, np.int32)
@@ -64,8 +62,12 @@ class RnnCase:
                 feeds[p + s] = rng.standard_normal(state_shape).astype(np.float32)
                 names[slot] = p + s
         if self.peephole:
-            inits.append(numpy_helper.from_array(_w(rng, dirs, 3 * h), p + "P"))
+            weights[p + "P"] = _w(rng, dirs, 3 * h)
             names[7] = p + "P"
+        inits = [] if self.runtime_weights else \
+            [numpy_helper.from_array(a, n) for n, a in weights.items()]
+        if self.runtime_weights:
+            feeds.update(weights)
         while names and not names[-1]:
             names.pop()
         n_out = 3 if self.op == "LSTM" else 2
@@ -109,8 +111,8 @@ def _reference(cases: list[RnnCase], feeds: dict[str, np.ndarray], names: list[s
     their layout-0 twins (same weights) on transposed inputs."""
     twin, _, _ = _model([replace(c, layout=0) for c in cases])
     batch_first = {f"c{k}." for k, c in enumerate(cases) if c.layout}
-    twin_feeds = {n: a.transpose(1, 0, 2) if n[:n.index(".") + 1] in batch_first and a.ndim == 3
-                  else a for n, a in feeds.items()}
+    twin_feeds = {n: a.transpose(1, 0, 2) if n[:n.index(".") + 1] in batch_first and
+                  n.endswith((".X", ".h0", ".c0")) else a for n, a in feeds.items()}
     want, _ = reference_outputs(twin, twin_feeds, names)
     return [w.transpose((2, 0, 1, 3) if w.ndim == 4 else (1, 0, 2))
             if n[:n.index(".") + 1] in batch_first else w
@@ -176,14 +178,12 @@ def test_activation_parameters_are_consumed_in_order():
     assert acts == (("hard_sigmoid", (0.3, 0.6)), ("tanh", ()), ("leaky_relu", (0.05,)))
 
 
-def test_runtime_weights_are_not_lowerable():
-    shapes = {"x": (2, 1, 3), "w": (1, 4, 3), "r": (1, 4, 4), "y": (2, 1, 1, 4)}
-    types = {k: TensorType(DType.float32, s) for k, s in shapes.items()}
-    node = Node("RNN", ("x", "w", "r"), ("y",), {"hidden_size": 4}, name="rnn")
-    g = Graph("g", ("x", "w"), ("y",), (node,), types, {"r": np.zeros((1, 4, 4), np.float32)},
-              {"": 14})
-    with pytest.raises(NotLowerable, match="not a constant"):
-        lower_recurrent(node, LowerContext(g, host_target()))
+def test_weights_given_at_run_time():
+    check([RnnCase("LSTM", "bidirectional", peephole=True, init=True, runtime_weights=True),
+           RnnCase("GRU", "forward", lens=(3, 5, 1), runtime_weights=True),
+           RnnCase("GRU", "reverse", attrs={"linear_before_reset": 1}, runtime_weights=True),
+           RnnCase("RNN", "bidirectional", bias=False, runtime_weights=True, layout=1),
+           RnnCase("GRU", "forward", hidden=40, n_in=50, runtime_weights=True)])  # > 1 panel
 
 
 @pytest.mark.parametrize("target", [

@@ -8,8 +8,11 @@
             gates from xg[t, b] + rec[b] -> H[b] (and C[b]); Y[t, b] = H[b]
 
 Both products call the shared fp32 GEMM driver (kernels/gemm.py) with W and R
-packed into B panels at compile time; the gates are vector loops along the
-hidden size with the cell's activations inlined. Running the whole sequence
+as packed B panels: packed at compile time when they are constants, else by
+the kernel before its first step (runtime_weights). The gates are vector loops
+along the hidden size with the cell's activations inlined; W's bias is the
+projection's epilogue, R's is added in the gates (GRU's linear_before_reset
+needs it inside the reset gate's product). Running the whole sequence
 inside one function keeps the entry code independent of the sequence length
 and lets the projections live in scratch memory private to the call.
 
@@ -32,6 +35,7 @@ from ..machine import CpuTarget
 from .activations import emit_activation
 from .gemm import GemmSpec
 from .gemm_epilogue import Epilogue
+from .pack import get_pack_b_strided
 from .vloop import define_kernel, like, vector_loop, vload, vstore
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -53,10 +57,13 @@ class CellSpec:
     input_forget: bool = False  # LSTM: f = 1 - i
     linear_before_reset: bool = False  # GRU
     write_y: bool = True  # Y is an output
+    runtime_weights: bool = False  # W and R arrive unpacked ([gates*hidden, in]) at run time
 
     def __post_init__(self) -> None:
         if len(self.activations) != ACTIVATION_COUNT[self.kind]:
             raise ValueError(f"{self.kind} takes {ACTIVATION_COUNT[self.kind]} activations")
+        if self.x_tile[1] != self.h_tile[1]:
+            raise ValueError("W and R are packed in panels of one width")
 
     @property
     def gates(self) -> int:
@@ -66,6 +73,10 @@ class CellSpec:
     def split_reset(self) -> bool:
         """GRU without linear_before_reset: (r * H) @ Rh^T is a second product per step."""
         return self.kind == "gru" and not self.linear_before_reset
+
+    @property
+    def nr(self) -> int:
+        return self.x_tile[1] * self.lanes  # panel width of packed W and R
 
     @property
     def x_gemm(self) -> GemmSpec:
@@ -81,16 +92,17 @@ class CellSpec:
     def name(self) -> str:
         acts = "_".join(op + "".join(f"_{p:g}" for p in ps) for op, ps in self.activations)
         flags = [f for f, on in (("peep", self.peephole), ("cifg", self.input_forget),
-                                 ("lbr", self.linear_before_reset), ("y", self.write_y)) if on]
+                                 ("lbr", self.linear_before_reset), ("y", self.write_y),
+                                 ("rtw", self.runtime_weights)) if on]
         tiles = f"x{self.x_tile[0]}h{self.h_tile[0]}v{self.x_tile[1]}x{self.lanes}"
         name = "_".join([self.kind, "f32", acts, *flags, tiles])
         return name.replace(".", "p").replace("-", "m").replace("+", "")
 
     def params(self) -> list[tuple[str, str]]:
-        lstm, gru = self.kind == "lstm", self.kind == "gru"
-        out = [("x", PTR), ("w", PTR), ("bias", PTR), ("r", PTR)]
-        out += [("r_h", PTR)] * self.split_reset + [("peep", PTR)] * self.peephole
-        out += [("rbh", PTR)] * (gru and self.linear_before_reset)
+        lstm = self.kind == "lstm"
+        out = [("x", PTR), ("w", PTR), ("r", PTR)]
+        out += [("r_h", PTR)] * (self.split_reset and not self.runtime_weights)
+        out += [("bias", PTR), ("rbias", PTR)] + [("peep", PTR)] * self.peephole
         for state in ("h", "c") if lstm else ("h",):
             out += [(f"init_{state}", PTR), (f"init_{state}_stride", I64),
                     (state, PTR), (f"{state}_stride", I64)]
@@ -98,6 +110,8 @@ class CellSpec:
             out += [("y", PTR), ("y_tstride", I64), ("y_bstride", I64)]
         out += [("lens", PTR), ("zeros", PTR), ("xg", PTR), ("rec", PTR), ("pack", PTR)]
         out += [("rh", PTR)] * self.split_reset
+        if self.runtime_weights:  # where the kernel packs W and R
+            out += [("w_packed", PTR), ("r_packed", PTR)]
         out += [(n, I64) for n in ("seq", "batch", "input", "hidden", "reverse",
                                    "xg_tstride", "xg_bstride")]
         out += [(n, I64) for n in ("x_kc", "x_mc", "x_nc", "h_kc", "h_mc", "h_nc")]
@@ -125,8 +139,10 @@ def _build(module: ir.Module, target: CpuTarget, spec: CellSpec) -> ir.Function:
     names = [n for n, _ in spec.params()]
     fn, b = define_kernel(module, spec.name, [_KINDS[k] for _, k in spec.params()], names)
     v = dict(zip(names, fn.args, strict=True))
-    cell = _Cell(spec, v, target)
     gh = b.mul(v["hidden"], U.i64(spec.gates))
+    if spec.runtime_weights:
+        _pack_weights(b, spec, v, gh)
+    cell = _Cell(spec, v, target)
     rows = b.mul(v["seq"], v["batch"])
     cell.gemm(b, spec.x_gemm, "x", dict(a=v["x"], b=v["w"], c=v["xg"], M=rows, N=gh,
                                         K=v["input"], ldc=gh, sam=v["input"], bias=v["bias"]))
@@ -141,6 +157,27 @@ def _build(module: ir.Module, target: CpuTarget, spec: CellSpec) -> ir.Function:
         cell.step(b, step)
     b.ret_void()
     return fn
+
+
+def _pack_weights(b: ir.IRBuilder, spec: CellSpec, v: dict[str, ir.Value], gh: ir.Value) -> None:
+    """Pack W^T and R^T into B panels (R's candidate rows separately for a default
+    GRU) and point v's w, r, r_h at them."""
+    pack = get_pack_b_strided(b.module, spec.x_tile[1], spec.lanes)
+    hidden = v["hidden"]
+    b.call(pack, [v["w_packed"], v["w"], U.i64(1), v["input"], v["input"], gh])
+    v["w"] = v["w_packed"]
+    zr = b.mul(hidden, U.i64(2)) if spec.split_reset else gh
+    b.call(pack, [v["r_packed"], v["r"], U.i64(1), hidden, hidden, zr])
+    if spec.split_reset:
+        # R's candidate rows start at row 2H of R, and after R_zr's panels
+        r_h = U.gep(b, v["r_packed"], b.mul(_panels(b, zr, spec), b.mul(hidden, U.i64(spec.nr))))
+        b.call(pack, [r_h, U.gep(b, v["r"], b.mul(zr, hidden)), U.i64(1), hidden, hidden, hidden])
+        v["r_h"] = r_h
+    v["r"] = v["r_packed"]
+
+
+def _panels(b: ir.IRBuilder, n: ir.Value, spec: CellSpec) -> ir.Value:
+    return b.sdiv(b.add(n, U.i64(spec.nr - 1)), U.i64(spec.nr))
 
 
 class _Cell:
@@ -244,10 +281,16 @@ class _Cell:
         at = j if gate == 0 else b.add(j, b.mul(self.v["hidden"], U.i64(gate)))
         return vload(b, ptrs[key], at, self.lanes, count)
 
+    def recurrent(self, b, ptrs, j, count, gate: int) -> ir.Value:
+        """H @ R^T + Rb of one gate."""
+        rb = vload(b, self.v["rbias"], b.add(j, b.mul(self.v["hidden"], U.i64(gate))),
+                   self.lanes, count)
+        return U.fadd(b, self.load(b, ptrs, "rec", j, count, gate), rb)
+
     def pre(self, b, ptrs, j, count, gate: int) -> ir.Value:
-        """xg + rec of one gate, before clipping."""
+        """The pre-activation of one gate: xg (with Wb) + H @ R^T + Rb."""
         return U.fadd(b, self.load(b, ptrs, "xg", j, count, gate),
-                      self.load(b, ptrs, "rec", j, count, gate))
+                      self.recurrent(b, ptrs, j, count, gate))
 
     def act(self, b, which: int, x: ir.Value, clip: bool = True) -> ir.Value:
         """The cell's activation number `which` of clip(x). Like onnxruntime, LSTM's
@@ -297,8 +340,7 @@ class _Cell:
         """linear_before_reset: cand = g(xh + r * (H @ Rh^T + Rbh))."""
         z = self.act(b, 0, self.pre(b, ptrs, j, count, 0))
         r = self.act(b, 0, self.pre(b, ptrs, j, count, 1))
-        rec_h = U.fadd(b, self.load(b, ptrs, "rec", j, count, 2),
-                       vload(b, self.v["rbh"], j, self.lanes, count))
+        rec_h = self.recurrent(b, ptrs, j, count, 2)
         cand = self.act(b, 1, U.fadd(b, self.load(b, ptrs, "xg", j, count, 2),
                                      U.fmul(b, r, rec_h)))
         self._blend(b, ptrs, j, count, z, cand)
