@@ -23,7 +23,8 @@ get the kernel Calls for one LoweredNode plus a note for the compile report.
   onnxruntime's MlasRequantizeOutput (scale per tensor, per row or per column).
 - `batch` repeats the GEMM with element strides per item (0: shared operand).
 
-Which intrinsic and tile were chosen (or why none matched) is in the note.
+Which intrinsic and tile were chosen (or why none matched) is in the note; pass
+`intrinsic` and `rejected` on to the LoweredNode for the compile report.
 """
 
 from __future__ import annotations
@@ -118,7 +119,19 @@ class IntGemm:
 @dataclass(frozen=True)
 class IntGemmLowering:
     calls: list[Call]
-    note: str  # chosen intrinsic, tile and packing; rejected intrinsics with reasons
+    note: str  # chosen intrinsic, tile and packing, for LoweredNode.note
+    choice: object = None  # tensorize.select.Choice: what the tensorizer decided
+
+    @property
+    def intrinsic(self) -> str:
+        """The intrinsic used ("set.name"), for LoweredNode.intrinsic; "" if none."""
+        match = getattr(self.choice, "match", None)
+        return match.name if match is not None else ""
+
+    @property
+    def rejected(self) -> tuple[tuple[str, str], ...]:
+        """(intrinsic, why not used), for LoweredNode.rejected."""
+        return tuple(getattr(self.choice, "rejected", ()))
 
 
 def int_gemm_calls(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering:

@@ -8,6 +8,7 @@ import pytest
 from tinyc.lower.igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
 from tinyc.lower.program import Buf, LoweredNode
 from tinyc.lower.registry import LowerContext
+from tinyc.tensorize.sets import sets_for_features
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.lowered_harness import run_node_calls
 
@@ -19,9 +20,12 @@ def rand_int8(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
     return rng.integers(lo, hi, shape).astype(dtype)
 
 
-def run_gemm(gemm: IntGemm, buffers: dict[str, np.ndarray], ctx: LowerContext) -> str:
-    plan = int_gemm_calls(ctx, gemm, "t")
-    run_node_calls([LoweredNode("t", "IGemm", ("c",), plan.calls)], buffers, ctx.target)
+def run_gemm(gemm: IntGemm, buffers: dict[str, np.ndarray],
+             ctx: tuple[LowerContext, str]) -> str:
+    context, expected = ctx
+    plan = int_gemm_calls(context, gemm, "t")
+    assert plan.intrinsic == expected, plan.note
+    run_node_calls([LoweredNode("t", "IGemm", ("c",), plan.calls)], buffers, context.target)
     return plan.note
 
 
@@ -32,14 +36,25 @@ def requant_ref(acc: np.ndarray, scale: np.ndarray, zp: int, dtype: str) -> np.n
     return (np.rint(x).astype(np.int32) + zp).astype(dtype)
 
 
-def plain_ctx() -> LowerContext:
-    return LowerContext(None, host_target(), ())  # type: ignore[arg-type]
+PATHS = {"plain": (512, None), "vnni512": (512, "avx512_vnni.dot_16x4_u8i8i32"),
+         "vnni256": (256, "avx_vnni.dot_8x4_u8i8i32")}
+
+
+@pytest.fixture(params=sorted(PATHS))
+def ctx(request) -> tuple[LowerContext, str]:
+    """(context, the intrinsic it must pick): the plain path and each VNNI one."""
+    bits, intrinsic = PATHS[request.param]
+    target = host_target(bits)
+    sets = sets_for_features(target) if intrinsic else ()
+    if intrinsic and intrinsic.split(".")[0] not in {s.name for s in sets}:
+        pytest.skip(f"this CPU lacks {intrinsic}")
+    return LowerContext(None, target, sets), intrinsic or ""  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("a_dt", ["uint8", "int8"])
 @pytest.mark.parametrize("b_dt", ["uint8", "int8"])
 @pytest.mark.parametrize("const_b", [True, False])
-def test_matmul_all_dtype_pairs(a_dt: str, b_dt: str, const_b: bool) -> None:
+def test_matmul_all_dtype_pairs(ctx, a_dt: str, b_dt: str, const_b: bool) -> None:
     rng = np.random.default_rng(1)
     m, n, k = 13, 37, 29
     a, b = rand_int8(rng, (m, k), a_dt), rand_int8(rng, (k, n), b_dt)
@@ -49,12 +64,12 @@ def test_matmul_all_dtype_pairs(a_dt: str, b_dt: str, const_b: bool) -> None:
     gemm = IntGemm(m, n, k, IntMatrix(a_dt, buf=Buf("a"), row_stride=k, col_stride=1,
                                       zero_point=za), bop, Buf("c"), n)
     c = np.zeros((m, n), np.int32)
-    run_gemm(gemm, {"a": a, "b": b, "c": c}, plain_ctx())
+    run_gemm(gemm, {"a": a, "b": b, "c": c}, ctx)
     want = (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb)
     np.testing.assert_array_equal(c, want)
 
 
-def test_requant_bias_and_batch() -> None:
+def test_requant_bias_and_batch(ctx) -> None:
     rng = np.random.default_rng(2)
     m, n, k, batch = 5, 19, 40, 3
     a = rand_int8(rng, (batch, m, k), "uint8")
@@ -67,12 +82,12 @@ def test_requant_bias_and_batch() -> None:
                    requant=Requant(scale, 3, "uint8"), batch=batch, a_bstride=m * k,
                    c_bstride=m * n)
     c = np.zeros((batch, m, n), np.uint8)
-    run_gemm(gemm, {"a": a, "c": c}, plain_ctx())
+    run_gemm(gemm, {"a": a, "c": c}, ctx)
     acc = (a.astype(np.int32) - 7) @ w.astype(np.int32) + bias
     np.testing.assert_array_equal(c, requant_ref(acc, scale, 3, "uint8"))
 
 
-def test_im2col_conv_with_row_bias() -> None:
+def test_im2col_conv_with_row_bias(ctx) -> None:
     rng = np.random.default_rng(3)
     ci, h, w, co, kh, kw, s, p = 3, 9, 11, 6, 3, 3, 2, 1
     ho, wo = (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1
@@ -85,9 +100,50 @@ def test_im2col_conv_with_row_bias() -> None:
                    IntMatrix("uint8", buf=Buf("x"), zero_point=zx, im2col=geo), Buf("c"),
                    ho * wo, bias=bias, bias_axis="row")
     c = np.zeros((co, ho * wo), np.int32)
-    run_gemm(gemm, {"x": x, "c": c}, plain_ctx())
+    run_gemm(gemm, {"x": x, "c": c}, ctx)
     xp = np.pad(x.astype(np.int64) - zx, ((0, 0), (p, p), (p, p)))
     cols = np.stack([xp[:, ky:ky + s * ho:s, kx:kx + s * wo:s]
                      for ky in range(kh) for kx in range(kw)], 1).reshape(ci * kh * kw, -1)
     want = (wt.astype(np.int64) - zw[:, None]) @ cols + bias[:, None]
     np.testing.assert_array_equal(c, want)
+
+
+def test_blocks_edges_and_per_channel_zero_points(ctx) -> None:
+    """M and N cross MC/NC blocks, K is no multiple of 4, A constant with per-row
+    zero points, B runtime and transposed (strided reads) with per-column ones."""
+    rng = np.random.default_rng(4)
+    m, n, k = 390, 700, 1501
+    a = rand_int8(rng, (m, k), "int8")
+    b_t = rand_int8(rng, (n, k), "uint8")  # B = b_t.T, read with strides (1, k)
+    za, zb = rng.integers(-128, 128, m), rng.integers(0, 256, n)
+    gemm = IntGemm(m, n, k, IntMatrix("int8", const=a, zero_point=za),
+                   IntMatrix("uint8", buf=Buf("b"), row_stride=1, col_stride=k, zero_point=zb),
+                   Buf("c"), n)
+    c = np.zeros((m, n), np.int32)
+    run_gemm(gemm, {"b": b_t, "c": c}, ctx)
+    want = (a.astype(np.int64) - za[:, None]) @ (b_t.T.astype(np.int64) - zb)
+    np.testing.assert_array_equal(c, want)
+
+
+@pytest.mark.parametrize("out", ["int8", "uint8"])
+def test_strided_dilated_conv_requantized_per_channel(ctx, out: str) -> None:
+    rng = np.random.default_rng(5)
+    ci, h, w, co, kh, kw, s, d, p = 5, 20, 23, 19, 3, 3, 2, 2, 2
+    ho, wo = (h + 2 * p - d * (kh - 1) - 1) // s + 1, (w + 2 * p - d * (kw - 1) - 1) // s + 1
+    x = rand_int8(rng, (2, ci, h, w), "int8")
+    wt = rand_int8(rng, (co, ci * kh * kw), "int8")
+    zx = -3
+    geo = Im2col(ci, h, w, kh, kw, s, s, d, d, p, p, ho, wo)
+    scale = (rng.random(co) * 0.002 + 1e-4).astype(np.float32)
+    gemm = IntGemm(co, ho * wo, geo.k, IntMatrix("int8", const=wt),
+                   IntMatrix("int8", buf=Buf("x"), zero_point=zx, im2col=geo), Buf("c"),
+                   ho * wo, requant=Requant(scale, 5, out, axis="row"), batch=2,
+                   b_bstride=ci * h * w, c_bstride=co * ho * wo)
+    c = np.zeros((2, co, ho * wo), out)
+    run_gemm(gemm, {"x": x, "c": c}, ctx)
+    for i in range(2):
+        xp = np.pad(x[i].astype(np.int64) - zx, ((0, 0), (p, p), (p, p)))
+        cols = np.stack([xp[:, d * ky:d * ky + s * ho:s, d * kx:d * kx + s * wo:s]
+                         for ky in range(kh) for kx in range(kw)], 1).reshape(geo.k, -1)
+        acc = wt.astype(np.int64) @ cols
+        np.testing.assert_array_equal(c[i], requant_ref(acc, scale[:, None], 5, out))
