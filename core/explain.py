@@ -64,6 +64,12 @@ def _run_trace(proto, target: str, opts) -> dict:
     end_us = max((e["ts"] + e["dur"] for e in runs), default=0.0)
     print(f"\nran once: {end_us / 1e3:.3f} ms on the timeline, {moved / 1024:.1f} KiB moved "
           "between host and devices")
+    for e in runs:
+        if e["cat"] == "region" and "utilization" in e["args"]:
+            a = e["args"]
+            print(f"  {e['name']:<10} {a['cycles']:>10} cycles  MAC utilization "
+                  f"{100 * a['utilization']:5.1f}%  compute {a['compute_cycles']}, DMA "
+                  f"{a['dma_cycles']}, overlap {a['overlap_cycles']}")
     return trace
 
 

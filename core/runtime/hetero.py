@@ -44,6 +44,12 @@ class Timeline:
         self.events.append(Event(name, device, kind, self.now, seconds, args))
         self.now += seconds
 
+    def add_inside(self, name: str, device: str, start_s: float, seconds: float,
+                   **args) -> None:
+        """An event within the last one (a layer of a device region): the clock stays."""
+        last = self.events[-1]
+        self.events.append(Event(name, device, "layer", last.start_s + start_s, seconds, args))
+
     def bytes_moved(self) -> int:
         return sum(e.args.get("bytes", 0) for e in self.events if e.kind == "transfer")
 
@@ -57,7 +63,7 @@ class Timeline:
                   "args": {"name": n}} for d in devices for t, n in ((0, "compute"),
                                                                      (1, "transfers"))]
         events = [{"name": e.name, "cat": e.kind, "ph": "X", "pid": pid[e.device],
-                   "tid": 0 if e.kind == "region" else 1, "ts": e.start_s * 1e6,
+                   "tid": 1 if e.kind == "transfer" else 0, "ts": e.start_s * 1e6,
                    "dur": e.seconds * 1e6, "args": e.args} for e in self.events]
         return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
 
@@ -144,6 +150,10 @@ class HeteroModel:
         details = {k: v for k, v in report.items() if k != "seconds" and not isinstance(v, list)}
         self.timeline.add(f"region {region['index']}", device, "region", report["seconds"],
                           nodes=len(region["nodes"]), **details)
+        hz = report["cycles"] / report["seconds"] if report.get("seconds") else 0.0
+        for layer in report.get("layers", ()) if hz else ():
+            self.timeline.add_inside(layer["name"], device, layer["start"] / hz,
+                                     (layer["end"] - layer["start"]) / hz, macs=layer["macs"])
         for v in region["copy_out"]:
             host[v] = session.read(v)
             self._transfer(f"{v} -> host", device, session, host[v].nbytes)
