@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .link.artifact import Artifact
+from .runtime.devices import load
 from .runtime.native import NativeModel
 
 
@@ -62,7 +63,7 @@ def load_entry(root: Path, key: str) -> NativeModel | None:
     if not entry.is_dir():
         return None
     try:
-        return NativeModel(str(entry), verify=True)
+        return load(entry, verify=True)
     except Exception:  # corrupt or partial entry: drop it and rebuild
         shutil.rmtree(entry, ignore_errors=True)
         return None
@@ -76,4 +77,4 @@ def store_entry(root: Path, key: str, artifact: Artifact) -> NativeModel:
         os.rename(tmp, root / key)
     except OSError:  # another process stored it first; keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return NativeModel(str(root / key), verify=True)
+    return load(root / key, verify=True)

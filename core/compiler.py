@@ -24,7 +24,8 @@ from .link.artifact import Artifact, artifact_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
-from .target import registry, resolve_device
+from .target import Device, registry, resolve_device
+from .target.backend import CompiledModel, Packager
 from .tensorize.report import left_out_sets, tensorize_entry
 
 VERSION = "0.1.0"
@@ -78,16 +79,16 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         listings["ll"] = str(ref)
     if "asm" in opts.emit:
         listings["s"] = emit_assembly(ref, device.cpu)
+    tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
+    facts = (device.spec.name, device.cpu.triple, plan.arena_bytes, *tensors, VERSION)
     with t("link"):
-        library = _link(obj)
-    meta = artifact_meta(device.spec.name, device.cpu.triple, plan.arena_bytes,
-                         [_tensor_meta(g, v) for v in g.inputs],
-                         [_tensor_meta(g, v) for v in g.outputs], VERSION, library,
-                         plan.weights)
+        library, files, extra = _link(obj, device, plan.weights,
+                                      artifact_meta(*facts, b"", plan.weights, device.spec.backend))
+    meta = artifact_meta(*facts, library, plan.weights, device.spec.backend, files) | extra
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     report = _report(lowered, left_out_sets(device))
-    return Artifact(library, plan.weights, meta, listings, report)
+    return Artifact(library, plan.weights, meta, listings, report, files)
 
 
 def plugin_fingerprint(backend: str) -> list:
@@ -114,7 +115,17 @@ def _plugin_passes(g: Graph, phase: str, backend: str) -> Graph:
     return g
 
 
-def _link(obj: bytes) -> bytes:
+def _link(obj: bytes, device: Device, weights: bytes, meta: dict
+          ) -> tuple[bytes, dict[str, bytes], dict]:
+    """The host's shared library; or, for a backend that packages its own artifacts
+    (a cross target), its files and what it adds to model.json (how to run them)."""
+    if isinstance(device.backend, Packager):
+        package = device.backend.package(CompiledModel(obj, weights, meta, device.cpu, device.spec))
+        return b"", package.files, package.meta
+    return _link_shared(obj), {}, {}
+
+
+def _link_shared(obj: bytes) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "model.so")
         link_shared(obj, path)

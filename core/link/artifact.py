@@ -7,42 +7,58 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from ..runtime.devices import load as load_artifact
 from ..runtime.native import FORMAT_VERSION, NativeModel
 
 
 @dataclass
 class Artifact:
-    library: bytes  # the shared library holding tinyc_run and its kernels
+    library: bytes  # the shared library holding tinyc_run and its kernels (b"" if packaged)
     weights: bytes  # constants, laid out as the memory plan says
-    meta: dict  # entry, arena size, inputs/outputs, target, versions
+    meta: dict  # entry, arena size, inputs/outputs, target, backend, versions
     listings: dict[str, str] = field(default_factory=dict)  # "ll" / "s" -> text, when emitted
     report: list[dict] = field(default_factory=list)  # per node: op, kernels, note
+    # a packaging backend's files instead of model.so: libmodel.a, model.h, a runner...
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def save(self, directory: str | os.PathLike) -> str:
-        """Write model.so, weights.bin, model.json (+ model.ll / model.s if emitted)."""
+        """Write model.so (or the backend's files), weights.bin, model.json
+        (+ model.ll / model.s if emitted)."""
         d = os.fspath(directory)
         os.makedirs(d, exist_ok=True)
-        files = {"model.so": self.library, "weights.bin": self.weights,
+        files = {"weights.bin": self.weights,
                  "model.json": json.dumps(self.meta, indent=1, sort_keys=True).encode()}
+        if self.library:
+            files["model.so"] = self.library
+        files.update(self.files)
         for ext, text in self.listings.items():
             files[f"model.{ext}"] = text.encode()
+        program = self.meta.get("run", {}).get("program")  # a cross target's runner
         for name, data in files.items():
             tmp = os.path.join(d, f".{name}.tmp")
             with open(tmp, "wb") as f:
                 f.write(data)
+            if name == program:
+                os.chmod(tmp, 0o755)  # qemu-user runs only executable files
             os.replace(tmp, os.path.join(d, name))  # atomic: never a half-written file
         return d
 
     def load(self, directory: str | os.PathLike) -> NativeModel:
-        """Save into `directory` and load from there (a shared library must be a file)."""
+        """Save into `directory` and load from there (a shared library must be a file);
+        a packaged artifact loads on the runtime device its backend registered."""
         self.save(directory)
-        return NativeModel(os.fspath(directory))
+        return load_artifact(directory)
 
 
 def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict],
-                  outputs: list[dict], version: str, library: bytes, weights: bytes) -> dict:
+                  outputs: list[dict], version: str, library: bytes, weights: bytes,
+                  backend: str | None = None, files: dict[str, bytes] | None = None) -> dict:
+    """model.json. `files`: a packaging backend's files, checksummed like model.so."""
+    code = {"model.so": library} if library else {}
+    code.update(files or {})
     return {"format": FORMAT_VERSION, "entry": "tinyc_run", "target": target, "triple": triple,
-            "arena_bytes": arena_bytes, "inputs": inputs, "outputs": outputs,
-            "tinyc_version": version, "weights_bytes": len(weights),
-            "checksums": {"model.so": hashlib.sha256(library).hexdigest(),
+            "backend": backend, "arena_bytes": arena_bytes, "inputs": inputs,
+            "outputs": outputs, "tinyc_version": version, "weights_bytes": len(weights),
+            "checksums": {**{name: hashlib.sha256(data).hexdigest()
+                             for name, data in code.items()},
                           "weights.bin": hashlib.sha256(weights).hexdigest()}}

@@ -55,7 +55,7 @@ class NativeModel:
         with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
             self.meta = json.load(f)
         if verify:
-            _verify_checksums(directory, self.meta)
+            verify_checksums(directory, self.meta)
         if self.meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{directory}: artifact format {self.meta.get('format')} is not "
                              f"{FORMAT_VERSION}; recompile the model")
@@ -109,29 +109,39 @@ class NativeModel:
         return sorted(rows, key=lambda r: -r[2])
 
     def _check_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        check_feed_names(feeds, [i.name for i in self.inputs])
-        arrays = []
-        for info in self.inputs:
-            a = feeds[info.name]
-            if not isinstance(a, np.ndarray):
-                a = np.asarray(a)
-            if a.dtype != np.dtype(info.dtype):
-                raise InputError(f"input '{info.name}' has dtype {a.dtype}; "
-                                  f"expected {info.dtype}")
-            if list(a.shape) != list(info.shape):
-                raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
-                                  f"expected {info.shape}")
-            arrays.append(np.ascontiguousarray(a))
-        return arrays
+        return checked_feeds(self.inputs, feeds)
 
     def _check_output_names(self, names: list[str] | None) -> list[int]:
-        all_names = [o.name for o in self.outputs]
-        if names is None:
-            return list(range(len(all_names)))
-        bad = [n for n in names if n not in all_names]
-        if bad:
-            raise InputError(f"unknown output names {bad}; the model's outputs are {all_names}")
-        return [all_names.index(n) for n in names]
+        return output_indices(self.outputs, names)
+
+
+def checked_feeds(inputs: list[TensorInfo], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The feeds in input order, contiguous, after checking names, dtypes and shapes."""
+    check_feed_names(feeds, [i.name for i in inputs])
+    arrays = []
+    for info in inputs:
+        a = feeds[info.name]
+        if not isinstance(a, np.ndarray):
+            a = np.asarray(a)
+        if a.dtype != np.dtype(info.dtype):
+            raise InputError(f"input '{info.name}' has dtype {a.dtype}; "
+                              f"expected {info.dtype}")
+        if list(a.shape) != list(info.shape):
+            raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
+                              f"expected {info.shape}")
+        arrays.append(np.ascontiguousarray(a))
+    return arrays
+
+
+def output_indices(outputs: list[TensorInfo], names: list[str] | None) -> list[int]:
+    """Positions of the requested outputs (all of them for None)."""
+    all_names = [o.name for o in outputs]
+    if names is None:
+        return list(range(len(all_names)))
+    bad = [n for n in names if n not in all_names]
+    if bad:
+        raise InputError(f"unknown output names {bad}; the model's outputs are {all_names}")
+    return [all_names.index(n) for n in names]
 
 
 def check_feed_names(feeds: object, expected: list[str]) -> None:
@@ -169,7 +179,7 @@ def _load_private_copy(path: str) -> ctypes.CDLL:
     return ctypes.CDLL(path)
 
 
-def _verify_checksums(directory: str, meta: dict) -> None:
+def verify_checksums(directory: str, meta: dict) -> None:
     for name, digest in meta.get("checksums", {}).items():
         with open(os.path.join(directory, name), "rb") as f:
             if hashlib.sha256(f.read()).hexdigest() != digest:

@@ -5,9 +5,10 @@ things hooks register (`Backend`, `OpSupport`, `PassRegistration`, ...), and the
 reusable backends `LlvmCpuBackend` and `PendingBackend`.
 """
 
-from .backend import Backend
+from .backend import Backend, CompiledModel, Package, Packager
 from .builtin import yaml_files
 from .cpu import LlvmCpuBackend, PendingBackend
+from .cross import CrossCpuBackend
 from .hookspecs import hookimpl
 from .intrinsics import Intrinsic, IntrinsicSet, read_intrinsic_file
 from .plugins import load_registry, registry
@@ -16,8 +17,9 @@ from .spec import TargetSpec, read_spec_file
 from .store import Registry
 from .targets import Deployment, Device, resolve_device, resolve_devices, resolve_spec_by_name
 
-__all__ = ["PASS_PHASES", "Backend", "Deployment", "Device", "Intrinsic", "IntrinsicSet",
-           "LlvmCpuBackend", "OpPattern", "OpSupport", "PassRegistration", "PendingBackend",
+__all__ = ["PASS_PHASES", "Backend", "CompiledModel", "CrossCpuBackend", "Deployment", "Device",
+           "Intrinsic", "IntrinsicSet", "LlvmCpuBackend", "OpPattern", "OpSupport", "Package",
+           "Packager", "PassRegistration", "PendingBackend",
            "Registry", "RuntimeDevice", "TargetSpec", "hookimpl", "load_registry",
            "read_intrinsic_file", "read_spec_file", "registry", "resolve_device",
            "resolve_devices", "resolve_spec_by_name", "yaml_files"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..codegen.machine import CpuTarget
@@ -27,6 +28,39 @@ class Backend(Protocol):
 
     def cpu_target(self, spec: TargetSpec) -> CpuTarget:
         """The LLVM triple, cpu, features and vector width for `spec` (cpu kind only)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """What a Packager turns into artifact files: the code and the facts about it."""
+
+    obj: bytes  # relocatable object for the spec's triple: tinyc_run and its kernels
+    weights: bytes  # the constants tinyc_run reads through its `weights` argument
+    meta: dict  # the artifact's model.json so far: arena_bytes, inputs, outputs, target...
+    cpu: CpuTarget
+    spec: TargetSpec
+
+
+@dataclass
+class Package:
+    """A Packager's result: files of the artifact folder and facts for model.json."""
+
+    files: dict[str, bytes]  # file name -> content, e.g. libmodel.a, model.h, model.elf
+    meta: dict = field(default_factory=dict)  # merged into model.json, e.g. how to run it
+
+
+@runtime_checkable
+class Packager(Protocol):
+    """Optional part of a Backend: how a compiled model becomes an artifact.
+
+    Without it, tinyc links the object into a shared library (model.so) that
+    runs in this process. With it, the backend decides the files (a static
+    library and header, a wasm module, a runner program for an emulator) and
+    a runtime device it registers runs them (tinyc_register_runtime_devices).
+    """
+
+    def package(self, model: CompiledModel) -> Package:
         ...
 
 

@@ -1,18 +1,29 @@
-"""The arm plugin registers its backend and intrinsics; its targets validate, their
-intrinsics compile with LLVM, and they say clearly that they are not buildable yet."""
+"""The arm plugin: its targets resolve, their intrinsics compile, it packages
+artifacts (library, header, runner) and never gives a target instructions its
+features lack. Running the artifacts under qemu is tested in tests/cross."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+import tinyc
 from tinyc.errors import TargetError
+from tinyc.link.zig import zig_missing_reason
 from tinyc.target import registry, resolve_device
+from tinyc.testing.conformance.cases import MODEL_CASES
 from tinyc.testing.conformance.checks import (  # noqa: F401 - collected by pytest here
     test_intrinsics_emit,
     test_spec_resolves,
 )
+from tinyc_backend_arm.backend import qemu_aarch64_cpu
+from tinyc_backend_arm.cortex_m import zig_cpu
 
-TARGETS = ["arm64", "arm64-dotprod", "cortex-m4", "cortex-m55"]
+TARGETS = ["aarch64", "arm64", "arm64-dotprod", "aarch64-cortex-a72", "aarch64-sve",
+           "cortex-m4", "cortex-m7", "cortex-m55"]
+SVE = re.compile(r"\b(z\d+\.[bhsd]|p\d+/[zm]|ptrue|whilelo)\b")
+DOTPROD = re.compile(r"\b[su]dot\b|\bsmmla\b")
 
 
 @pytest.fixture(params=TARGETS)
@@ -20,14 +31,79 @@ def tinyc_target(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture
+def zig() -> None:
+    reason = zig_missing_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def mlp():
+    return next(c for c in MODEL_CASES if c.name == "mlp").build()
+
+
 def test_plugin_is_installed():
     reg = registry()
     assert reg.plugins["arm"].error is None
     assert reg.backends["arm"].plugin == "arm"
+    assert "arm" in reg.runtime_devices["arm-qemu"].value.backends
 
 
 @pytest.mark.parametrize("name", TARGETS)
-def test_target_says_it_is_not_buildable_yet(name):
-    with pytest.raises(TargetError, match=r"cannot be built here: code generation for aarch64.*"
-                                          r"not implemented yet"):
-        resolve_device(name)
+def test_targets_are_buildable_with_the_cross_toolchain(name, zig):
+    assert resolve_device(name).cpu.triple.startswith(("aarch64", "thumbv"))
+
+
+def test_zig_cpu_names_follow_llvm_features():
+    assert zig_cpu("cortex-m55", "+mve,+mve.fp") == "cortex_m55+mve+mve_fp"
+    assert zig_cpu("cortex-m7", "+dsp,+fp-armv8d16") == "cortex_m7+dsp+fp_armv8d16"
+
+
+def test_aarch64_runs_on_the_spec_core_when_qemu_models_it():
+    assert qemu_aarch64_cpu("cortex-a72") == "cortex-a72"
+    assert qemu_aarch64_cpu("generic") == "max"
+
+
+def test_cortex_a72_code_has_no_sve_nor_dot_products(zig):
+    art = tinyc.compile(mlp(), target="aarch64-cortex-a72",
+                        options=tinyc.CompileOptions(emit=("asm",)))
+    asm = art.listings["s"]
+    assert "fmla" in asm or "fmul" in asm  # NEON code is there...
+    assert not SVE.search(asm) and not DOTPROD.search(asm)  # ...and nothing it lacks
+    assert art.meta["run"]["cpu"] == "cortex-a72"
+
+
+def test_sve_target_gets_sve_instructions(zig):
+    art = tinyc.compile(mlp(), target="aarch64-sve", options=tinyc.CompileOptions(emit=("asm",)))
+    assert SVE.search(art.listings["s"])
+    assert art.meta["run"]["cpu"] == "max"
+
+
+def test_cortex_m_artifact_is_a_library_a_header_and_a_runner(zig, tmp_path):
+    art = tinyc.compile(mlp(), target="cortex-m55")
+    art.save(tmp_path)
+    assert {"libmodel.a", "model.h", "model.elf", "model.json", "weights.bin"} <= {
+        p.name for p in tmp_path.iterdir()}
+    header = (tmp_path / "model.h").read_text()
+    assert f"#define TINYC_ARENA_BYTES {art.meta['arena_bytes']}u" in header
+    assert "int tinyc_run(void *const *inputs" in header
+    assert art.meta["run"] == {"runner": "qemu-semihosting", "machine": "mps3-an547",
+                               "program": "model.elf"}
+
+
+@pytest.mark.parametrize("name", ["cortex-m4", "cortex-m55"])
+def test_cortex_m_runtime_is_at_most_12_kib_of_text(name, zig):
+    sizes = tinyc.compile(mlp(), target=name).meta["sizes"]
+    assert 0 < sizes["runtime_text"] <= 12 * 1024, sizes
+    assert sizes["weights"] > 0 and sizes["kernels"] > 0 and sizes["entry"] > 0
+
+
+def test_a_model_too_big_for_the_sram_is_refused_with_the_numbers(zig):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 100_000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 100_000])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "big", [x], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(TargetError, match=r"needs \d+ KiB of RAM on cortex-m4 .* has 256 KiB"):
+        tinyc.compile(model, target="cortex-m4")

@@ -1,0 +1,59 @@
+"""Loading an artifact on the device that runs it.
+
+A host shared library (model.so) loads in this process with ctypes and needs no
+plugin, compiler or emulator. Any other artifact (a cross target's runner or
+wasm module) is run by the runtime device its backend registered through
+`tinyc_register_runtime_devices`; model.json names the backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..errors import TargetError
+from .native import NativeModel, verify_checksums
+
+
+def read_meta(directory: str | os.PathLike) -> dict:
+    with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def runs_in_process(meta: dict) -> bool:
+    return "model.so" in meta.get("checksums", {"model.so": ""})
+
+
+def load(directory: str | os.PathLike, verify: bool = False) -> Any:
+    """Load a saved artifact (a folder written by Artifact.save) for running.
+
+    Returns an object with get_inputs(), get_outputs() and run(output_names, feeds).
+    verify=True checks the files against the checksums in model.json first.
+    """
+    d = os.fspath(directory)
+    meta = read_meta(d)
+    if runs_in_process(meta):
+        return NativeModel(d, verify=verify)
+    if verify:
+        verify_checksums(d, meta)
+    device = runtime_device_for(meta.get("backend") or "?", meta.get("target", "?"))
+    return device.load(d)
+
+
+def runtime_device_for(backend: str, target: str) -> Any:
+    """The registered runtime device for `backend` that is available here."""
+    from ..target import registry  # plugins load only for artifacts that need them
+
+    devices = [p.value for p in registry().runtime_devices.values() if backend in p.value.backends]
+    if not devices:
+        raise TargetError(f"no installed plugin registers a runtime device for backend "
+                          f"'{backend}' (target {target}); pip install "
+                          f"tinyc-backend-{backend.replace('_', '-')}")
+    reasons = []
+    for device in devices:
+        reason = device.not_available_reason()
+        if reason is None:
+            return device
+        reasons.append(f"{device.name}: {reason}")
+    raise TargetError(f"cannot run {target} artifacts here: " + "; ".join(reasons))

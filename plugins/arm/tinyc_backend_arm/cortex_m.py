@@ -1,0 +1,103 @@
+"""Cortex-M artifacts: a static library for the user's firmware, and a bare-metal
+runner for qemu-system-arm's Arm MPS2/MPS3 boards, with I/O over semihosting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyc.errors import TargetError
+from tinyc.link.cross import RUNTIME_C, CrossBuild, io_file_bytes, part_sizes
+from tinyc.target import CompiledModel, Package
+from tinyc.target.spec import parse_size
+
+HERE = Path(__file__).parent / "cortex_m"
+STACK_BYTES = 16 << 10
+
+# The C parts use the FPU but the soft-float calling convention (-mfloat-abi=softfp),
+# as the generated code does: llvmlite emits soft-float calls even for *-eabihf
+# triples, and that code calls fminf / fmaxf in tinyc_rt.c.
+ZIG_TARGET = "thumb-freestanding-eabihf"
+CFLAGS = ("-mfloat-abi=softfp", "-Os", "-ffreestanding", "-fno-builtin", "-fno-unwind-tables",
+          "-fno-asynchronous-unwind-tables")
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board qemu-system-arm emulates, and where its memories are."""
+
+    machine: str
+    code_origin: int
+    code_bytes: int
+    ram_origin: int
+    ram_bytes: int
+
+
+# By core: Arm's FPGA images for the MPS2 and MPS3 boards, as qemu models them.
+BOARDS = {
+    "cortex-m3": Board("mps2-an385", 0x0, 4 << 20, 0x20000000, 4 << 20),
+    "cortex-m4": Board("mps2-an386", 0x0, 4 << 20, 0x20000000, 4 << 20),
+    "cortex-m7": Board("mps2-an500", 0x0, 4 << 20, 0x20000000, 4 << 20),
+    "cortex-m55": Board("mps3-an547", 0x0, 512 << 10, 0x20000000, 512 << 10),  # ITCM, DTCM
+}
+
+
+def zig_cpu(cpu: str, features: str) -> str:
+    """zig's -mcpu: LLVM names with _ for - and ., features appended:
+    cortex-m55 with +mve.fp -> cortex_m55+mve_fp."""
+    def name(s: str) -> str:
+        return s.replace("-", "_").replace(".", "_")
+    return name(cpu) + "".join(f[0] + name(f[1:]) for f in features.split(",") if f)
+
+
+def package(model: CompiledModel) -> Package:
+    """libmodel.a (code, weights, tinyc_rt), model.h, and model.elf for the core's board."""
+    board = BOARDS.get(model.cpu.cpu)
+    code_bytes, ram_bytes = _memory_limits(model, board)
+    _check_ram(model, ram_bytes)
+    flags = ("-mcpu=" + zig_cpu(model.cpu.cpu, model.cpu.features), *CFLAGS)
+    with CrossBuild(model, ZIG_TARGET, flags) as build:
+        rt = build.compile_c(RUNTIME_C)
+        files = build.library_files(["model.o", "weights.o", rt])
+        if board is None:  # a core no emulated board has: the library alone
+            return Package(files, {"sizes_note": f"no emulated board for {model.cpu.cpu}"})
+        files["model.elf"] = _runner(build, board, code_bytes, ram_bytes)
+        sizes = part_sizes(files["model.elf"], model)
+    run = {"runner": "qemu-semihosting", "machine": board.machine, "program": "model.elf"}
+    return Package(files, {"run": run, "sizes": sizes})
+
+
+def _runner(build: CrossBuild, board: Board, code_bytes: int, ram_bytes: int) -> bytes:
+    script = (HERE / "link.ld.in").read_text()
+    for key, value in {"BOARD": board.machine, "CODE_ORIGIN": hex(board.code_origin),
+                       "CODE_BYTES": str(code_bytes), "RAM_ORIGIN": hex(board.ram_origin),
+                       "RAM_BYTES": str(ram_bytes), "STACK_BYTES": str(STACK_BYTES)}.items():
+        script = script.replace(f"@{key}@", value)
+    build.write("link.ld", script.encode())
+    objects = [build.compile_c("tinyc_harness.c", build.harness_flags()),
+               build.compile_c(str(HERE / "startup.c"))]
+    build.link(["-T", "link.ld", "-Wl,--gc-sections", "-Wl,--entry=tinyc_reset",
+                "-o", "model.elf", *objects, "libmodel.a"], "the Cortex-M runner")
+    return build.read("model.elf")
+
+
+def _memory_limits(model: CompiledModel, board: Board | None) -> tuple[int, int]:
+    """Code and RAM bytes: the spec's flash and sram, within what the board has."""
+    memories = model.spec.memories
+    code = parse_size(memories["flash"]["size"]) if "flash" in memories else None
+    ram = parse_size(memories["sram"]["size"]) if "sram" in memories else None
+    if board is not None:
+        code = min(code or board.code_bytes, board.code_bytes)
+        ram = min(ram or board.ram_bytes, board.ram_bytes)
+    return code or 0, ram or 0
+
+
+def _check_ram(model: CompiledModel, ram_bytes: int) -> None:
+    meta = model.meta
+    need = (meta["arena_bytes"] + io_file_bytes(meta["inputs"]) + io_file_bytes(meta["outputs"])
+            + STACK_BYTES)
+    if ram_bytes and need > ram_bytes:
+        raise TargetError(f"the model needs {need / 1024:.0f} KiB of RAM on {meta['target']} "
+                          f"(arena {meta['arena_bytes'] / 1024:.0f} KiB, inputs and outputs, "
+                          f"{STACK_BYTES >> 10} KiB stack) and the target has "
+                          f"{ram_bytes / 1024:.0f} KiB; use a smaller model or input")
