@@ -49,11 +49,17 @@ class Estimator:
         work = macs(node, self.graph)
         if work == 0:
             return element_ops(node, self.graph) / device.elements_per_s
-        compute = work / device.macs_per_s
+        rate = device.macs_per_s
+        if device.int8_macs_per_s and self._is_8bit(node):
+            rate = device.int8_macs_per_s
+        compute = work / rate
         if device.kind == "cpu":
             return compute
         touched = sum(bytes_of(self.graph, v) for v in (*node.inputs, *node.outputs) if v)
         return max(compute, touched / device.dma_bytes_per_s)
+
+    def _is_8bit(self, node: Node) -> bool:
+        return bool(node.inputs) and self.graph.type_of(node.inputs[0]).dtype.itemsize == 1
 
     def region_cost(self, nodes: Iterable[Node], device: DeviceProfile,
                     bytes_in: int = 0, bytes_out: int = 0, transfers: int = 0) -> RegionCost:
