@@ -10,6 +10,7 @@ from tinyc.ir import Graph, Node, TensorType
 from tinyc.ir.dtypes import DType
 from tinyc.target import registry, resolve_device, resolve_devices, resolve_spec_by_name
 from tinyc.testing.conformance.checks import test_spec_resolves  # noqa: F401
+from tinyc_backend_accel_sim.engine import engine_of
 
 
 @pytest.fixture
@@ -31,9 +32,21 @@ def test_spec_describes_the_engine():
 
 
 def test_gemm_tile_is_declared_by_semantics():
-    (gemm,) = registry().intrinsic_sets["accel_sim_gemm"].value.intrinsics
-    assert gemm.compute.reduction_indices == {"k"}
-    assert gemm.emit.kind == "opcode" and gemm.emit.code == "GEMM"
+    big, small = registry().intrinsic_sets["accel_sim_gemm"].value.intrinsics
+    assert big.compute.reduction_indices == {"k"}
+    assert big.emit.kind == "opcode" and big.emit.code == "GEMM"
+    assert (engine_of(resolve_spec_by_name("accel_sim")).gemm_intrinsic
+            == "accel_sim_gemm.gemm_16x16x16_i8i8i32")
+    assert (engine_of(resolve_spec_by_name("accel_sim_small")).gemm_intrinsic
+            == "accel_sim_gemm.gemm_8x8x8_i8i8i32")
+
+
+def test_an_array_without_a_matching_gemm_command_is_not_buildable(tmp_path):
+    spec = tmp_path / "odd.yaml"
+    spec.write_text("name: odd\nextends: accel_sim\naccelerator:\n  kind: gemm\n"
+                    "  array: {rows: 12, cols: 12}\n")
+    with pytest.raises(TargetError, match="no GEMM command for a 12x12 array.*gemm_8x8x8"):
+        resolve_devices(f"x86,{spec}")
 
 
 def _graph(op: str, dtype: DType, **attrs) -> tuple[Node, Graph]:

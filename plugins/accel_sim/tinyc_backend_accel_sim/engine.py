@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tinyc.target import TargetSpec
+from tinyc.target import TargetSpec, registry
 from tinyc.target.spec import parse_size
+from tinyc.target.targets import named_intrinsic_sets
+
+from .tile_intrinsic import array_tile
 
 BUFFERS = ("input_buffer", "weight_buffer", "accumulator_buffer")
 POST_OPS = ("bias", "requantize", "relu", "clip")
@@ -38,6 +41,7 @@ class EngineConfig:
     clock_hz: float
     post_ops: tuple[str, ...] = POST_OPS
     limits: Limits = Limits()
+    gemm_intrinsic: str = ""  # the spec's GEMM command driving the array (tile_intrinsic.py)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -51,13 +55,16 @@ class EngineConfig:
 
 
 def engine_of(spec: TargetSpec) -> EngineConfig:
-    """Raises ValueError naming the missing field when the spec lacks one."""
+    """Raises ValueError naming the missing field when the spec lacks one, or
+    tile_intrinsic.NoTile when no GEMM command of its intrinsic sets fits the array."""
     acc = spec.accelerator or {}
     missing = [f"accelerator.{k}" for k in ("array", "clock_mhz", "dma") if k not in acc]
     missing += [f"memories.{b}" for b in BUFFERS if b not in spec.memories]
     if missing:
         raise ValueError(f"spec '{spec.name}' lacks {', '.join(missing)}")
     limits = Limits(**acc.get("limits", {}))
+    tile = array_tile(named_intrinsic_sets(spec, registry()), acc["array"]["rows"],
+                      acc["array"]["cols"])
     return EngineConfig(
         name=spec.name, rows=acc["array"]["rows"], cols=acc["array"]["cols"],
         input_bytes=parse_size(spec.memories["input_buffer"]["size"]),
@@ -66,4 +73,4 @@ def engine_of(spec: TargetSpec) -> EngineConfig:
         dma_bytes_per_cycle=acc["dma"]["bytes_per_cycle"],
         dma_setup_cycles=acc["dma"].get("setup_cycles", 0),
         clock_hz=float(acc["clock_mhz"]) * 1e6,
-        post_ops=tuple(acc.get("post_ops", POST_OPS)), limits=limits)
+        post_ops=tuple(acc.get("post_ops", POST_OPS)), limits=limits, gemm_intrinsic=tile.name)
