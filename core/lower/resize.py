@@ -134,16 +134,21 @@ def _scales(ctx: LowerContext, node: Node, shape: tuple[int, ...],
         return [float(v) for v in np.asarray(given).ravel()]
     axes = [int(a) % rank for a in (node.attr("axes") or range(rank))]
     full = [1.0] * rank
-    scales, sizes = _const_input(ctx, node, 2), _const_input(ctx, node, 3)
+    scales = _const_input(ctx, node, 2)
     if scales is not None:
         for a, v in zip(axes, scales.ravel(), strict=True):
             full[a] = float(v)
         return full
+    policy = node.attr("keep_aspect_ratio_policy", "stretch")
+    sizes_name = node.inputs[3] if len(node.inputs) > 3 else ""
+    if sizes_name and not ctx.graph.is_const(sizes_name) and policy == "stretch":
+        sizes = np.array([out[a] for a in axes])  # runtime sizes: the output shape says them
+    else:
+        sizes = _const_input(ctx, node, 3)
     if sizes is None:
         raise NotLowerable("Resize needs scales or sizes")
     for a, v in zip(axes, sizes.ravel(), strict=True):
         full[a] = int(v) / shape[a]
-    policy = node.attr("keep_aspect_ratio_policy", "stretch")
     if policy != "stretch":
         pick = min if policy == "not_larger" else max
         common = pick(full[a] for a in axes)

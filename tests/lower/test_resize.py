@@ -52,7 +52,9 @@ def test_linear_and_cubic(rng):
              for s in SCALES for m in ("linear", "cubic") for t in TRANSFORMS]
     cases += [_resize(x, s, mode="cubic", cubic_coeff_a=-0.5, exclude_outside=1)
               for s in SCALES]
-    cases += [_resize(x, sizes=[1, 2, 20, 7], mode="linear"),
+    runtime_sizes = _resize(x, sizes=[1, 2, 4, 23], mode="cubic")
+    runtime_sizes.consts = ()  # read from the output shape
+    cases += [runtime_sizes, _resize(x, sizes=[1, 2, 20, 7], mode="linear"),
               _resize(_x(rng, 3, 5, 40), np.array([1, 1, 2.5], np.float32), mode="linear"),
               _resize(_x(rng, 2, 1, 1, 4), np.array([1, 1, 3, 2], np.float32), mode="cubic")]
     check_cases(cases, ort_oracle, rtol=1e-5, atol=1e-5)
