@@ -16,7 +16,7 @@ innermost index must be an N index, since the GEMM writes rows of N; when it is
 an M index, A and B swap roles. A constant B without batch indices (a weight)
 is packed at compile time.
 
-One-operand equations that only permute are strided copies. Diagonals
+One-operand equations that only permute are strided copies (of any dtype). Diagonals
 ("ii->i"), sums over an index of one operand, an innermost batch index in the
 output and more than two operands are not lowerable; the reason names the
 equation.
@@ -105,7 +105,6 @@ def _merge(letters: list[str], tensors: list[_Tensor],
 
 @lowers("Einsum")
 def lower_einsum(node: Node, ctx: LowerContext) -> LoweredNode:
-    require_f32(node, ctx)
     equation = str(node.attr("equation"))
     shapes = [shape_of(ctx, x) for x in node.inputs]
     subs, out_subs = parse_equation(equation, [len(s) for s in shapes])
@@ -120,6 +119,7 @@ def lower_einsum(node: Node, ctx: LowerContext) -> LoweredNode:
             sizes[c] = max(sizes.get(c, 1), d)
     if len(subs) == 1:
         return _permute(node, ctx, equation, subs[0], out_subs, shapes[0])
+    require_f32(node, ctx)
     return _contract(node, ctx, equation, subs, out_subs, shapes, sizes)
 
 
@@ -134,7 +134,10 @@ def _permute(node: Node, ctx: LowerContext, equation: str, subs: str, out: str,
         return LoweredNode(node.name, node.op, node.outputs, alias_of=x, semantics=sem)
     plan = transpose_plan(shape, perm)
     (n, inner_stride, _), outer = plan[-1], plan[:-1]
-    call = copy_call(F32_BYTES, Buf(x), Buf(y), outer, n, inner_stride, f"{node.name}.plan")
+    nbytes = ctx.graph.type_of(x).dtype.itemsize  # any dtype: the copy moves raw bits
+    if nbytes not in (1, 2, 4, 8):
+        raise NotLowerable(f"{x}: no copy kernel for {nbytes}-byte elements")
+    call = copy_call(nbytes, Buf(x), Buf(y), outer, n, inner_stride, f"{node.name}.plan")
     return LoweredNode(node.name, node.op, node.outputs, [call], semantics=sem,
                        note=f"{call.kernel.name}: a permutation as a strided copy")
 
