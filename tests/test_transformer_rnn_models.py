@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tinyc
-from tinyc.lower import supported_ops
 from tinyc.testing import seq_models
 from tinyc.testing.compare import assert_close_to_range
 
@@ -22,7 +21,6 @@ def _check(model, feeds, ort_run, what):
         assert_close_to_range(g, w, 1e-3, f"{what}:{out.name}")
 
 
-@pytest.mark.xfail("Gather" not in supported_ops(), reason="needs Gather", strict=True)
 def test_transformer_encoder_matches_onnxruntime(ort_run):
     cfg = seq_models.EncoderConfig()
     model = seq_models.transformer_encoder(cfg)
