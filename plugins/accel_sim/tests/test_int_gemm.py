@@ -73,3 +73,18 @@ def test_two_runtime_operands_do_not_map():
                    IntMatrix("int8", buf=Buf("b"), row_stride=4, col_stride=1), Buf("y"), 4)
     with pytest.raises(Unsupported, match="constant weights"):
         job_from_int_gemm("attn", gemm, "a", "y")
+
+
+def test_a_pointwise_convolution_reads_channels_by_rows():
+    rng = np.random.default_rng(2)
+    c, hw, co = 24, 30, 16
+    weights = rng.integers(-128, 128, (co, c)).astype(np.int8)
+    gemm = IntGemm(co, hw, c, IntMatrix("int8", const=weights),
+                   IntMatrix("int8", buf=Buf("x"), row_stride=hw, col_stride=1, zero_point=-1),
+                   Buf("y"), hw, requant=Requant(np.float32(0.003), 0, "int8", axis="row"),
+                   batch=2, b_bstride=c * hw, c_bstride=co * hw)
+    x = rng.integers(-128, 128, (2, c, hw)).astype(np.int8)
+    got = _run(job_from_int_gemm("pw", gemm, "x", "y"), x, (2, co, hw))
+    for b in range(2):
+        acc = (weights.astype(np.int64) @ (x[b].astype(np.int64) + 1)).astype(np.int32)
+        np.testing.assert_array_equal(got[b], _requant(acc, np.float32(0.003), 0, "int8"))

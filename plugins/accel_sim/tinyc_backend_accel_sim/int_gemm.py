@@ -30,8 +30,11 @@ def job_from_int_gemm(name: str, gemm: IntGemm, source: str, dest: str) -> GemmJ
 
 def _weights_first(name: str, g: IntGemm, source: str, dest: str) -> GemmJob:
     """C[co, p] = W[co, k] . X[k, p]  ->  engine out[p, co] = X^T[p, k] . W^T[k, co]."""
-    geometry = _geometry(g.b) if g.b.im2col is not None else None
-    if geometry is None and (g.b.row_stride, g.b.col_stride) != (g.n, 1):
+    if g.b.im2col is not None:
+        geometry = _geometry(g.b)
+    elif (g.b.row_stride, g.b.col_stride) == (g.n, 1):  # pointwise: X[ci, pixel]
+        geometry = ConvGeometry(g.k, 1, g.n, 1, 1, ho=1, wo=g.n)
+    else:
         raise Unsupported("a runtime operand laid out with other strides")
     if g.ldc != g.n:
         raise Unsupported("an output with padded rows")

@@ -15,12 +15,26 @@ from tinyc.ir import Graph, Node
 from .engine import EngineConfig
 from .jobs import RANGES, ConvGeometry, GemmJob
 
+GEMM_OPS = ("QLinearConv", "QLinearMatMul")
+
 
 class Unsupported(ValueError):
     """The node does not map onto the engine; the message says why."""
 
 
 def job_for(node: Node, graph: Graph) -> GemmJob:
+    """The job tinyc's CPU lowering describes for the node (the same constants, so
+    the same bits), or where tinyc has no CPU lowering for it, one read from the
+    ONNX node here."""
+    if node.qualified_op not in GEMM_OPS:
+        raise Unsupported(f"{node.qualified_op} is not a layer the engine computes")
+    from .cpu_lowering import job_from_cpu_lowering
+
+    job = job_from_cpu_lowering(node, graph)
+    return job if job is not None else _job_from_onnx(node, graph)
+
+
+def _job_from_onnx(node: Node, graph: Graph) -> GemmJob:
     if node.qualified_op == "QLinearConv":
         return _qlinear_conv(node, graph)
     if node.qualified_op == "QLinearMatMul":
