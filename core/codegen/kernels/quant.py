@@ -1,0 +1,163 @@
+"""Quantize, dequantize and requantize kernels, with onnxruntime's arithmetic
+step for step (MLAS), so that results match it bit for bit:
+
+    quantize     y = saturate(round_half_even(x / scale) + zp)
+                 (a true division, as MlasQuantizeLinear: x * (1 / scale) differs)
+    dequantize   y = float(x - zp) * scale
+    requantize   y = quantize(dequantize(x)), one pass (Q(DQ(x)) with other parameters)
+
+Tensors are walked as [outer, channels, inner] with one scale and zero point per
+channel (per-axis quantization); a per-tensor one has a single channel. Vectors
+run along `inner`. Float math is strict (no fast-math flags): contracting a
+multiply and an add into an FMA would change roundings onnxruntime does not.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ...ir import DType
+from .. import llvm_util as U
+from ..kernel import F32, I64, PTR, Kernel
+from ..machine import CpuTarget
+from .dtype_ir import SIGNED, shaped, storage_type
+from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore
+
+# integer dtypes a quantized tensor may have, with their saturation ranges
+INT_RANGES = {DType.uint8: (0, 255), DType.int8: (-128, 127), DType.uint16: (0, 65535),
+              DType.int16: (-32768, 32767), DType.int32: (-2**31, 2**31 - 1)}
+
+
+def _splat(b: ir.IRBuilder, v: ir.Value, like: ir.Type) -> ir.Value:
+    return U.splat(b, v, like.count) if isinstance(like, ir.VectorType) else v
+
+
+def _const(t: ir.Type, value: float | int) -> ir.Constant:
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [value] * t.count)
+    return ir.Constant(t, value)
+
+
+def roundeven(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """Round half to even (cvtps2dq under the default MXCSR), scalar or vector."""
+    t = v.type
+    sfx = f"v{t.count}f32" if isinstance(t, ir.VectorType) else "f32"
+    fn = U.intrinsic(b.module, f"llvm.roundeven.{sfx}", t, [t])
+    return b.call(fn, [v])
+
+
+def round_saturate(b: ir.IRBuilder, v: ir.Value, zp: ir.Value, out: DType) -> ir.Value:
+    """MLAS's last step: clamp v to [lo - zp, hi - zp] (a NaN becomes lo - zp, as
+    MAXPS returns its second operand), round half to even, add zp. `zp` is i32
+    shaped like v; returns i32."""
+    lo, hi = INT_RANGES[out]
+    zpf = b.sitofp(zp, v.type)
+    lo_v, hi_v = b.fsub(_const(v.type, float(lo)), zpf), b.fsub(_const(v.type, float(hi)), zpf)
+    v = b.select(b.fcmp_ordered(">", v, lo_v), v, lo_v)
+    v = b.select(b.fcmp_ordered("<", v, hi_v), v, hi_v)
+    return b.add(b.fptosi(roundeven(b, v), zp.type), zp)
+
+
+def load_int_as_i32(b: ir.IRBuilder, base: ir.Value, index: ir.Value, lanes: int,
+                    count: ir.Value | None, dt: DType) -> ir.Value:
+    """lanes integers of dtype dt at base[index] widened to <lanes x i32>."""
+    raw = vload(b, base, index, lanes, count, storage_type(dt))
+    i32 = shaped(U.I32, raw.type)
+    if raw.type == i32:
+        return raw
+    return b.sext(raw, i32) if dt in SIGNED else b.zext(raw, i32)
+
+
+def store_i32_as(b: ir.IRBuilder, v: ir.Value, base: ir.Value, index: ir.Value,
+                 count: ir.Value | None, dt: DType) -> None:
+    """Store an i32 vector (already in dt's range) as dt."""
+    st = shaped(storage_type(dt), v.type)
+    vstore(b, v if st == v.type else b.trunc(v, st), base, index, count)
+
+
+def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body) -> None:
+    """for o, c: body(b, base offset, i, count, scale, zp) along inner vectors."""
+    with nested_loops(b, [args["outer"], args["channels"]]) as (o, c):
+        scale = U.splat(b, U.load(b, args["scale"], c, U.F32), lanes)
+        zp = U.splat(b, U.load(b, args["zp"], c, U.I32), lanes)
+        base = b.mul(b.add(b.mul(o, args["channels"]), c), args["inner"])
+
+        def step(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+            body(b, b.add(base, i), count, scale, zp)
+
+        vector_loop(b, args["inner"], lanes, step)
+
+
+_CHANNEL_PARAMS = ["x", "y", "scale", "zp", "outer", "channels", "inner"]
+
+
+def quantize_kernel(out: DType) -> Kernel:
+    """y = quantize(x): (x f32, y, scale f32[C], zp i32[C], outer, channels, inner)."""
+    name = f"quantize_f32_to_{out.short}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        lanes = target.f32_lanes
+        fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3, _CHANNEL_PARAMS)
+        args = dict(zip(_CHANNEL_PARAMS, fn.args, strict=True))
+
+        def body(b, at, count, scale, zp):
+            x = vload(b, args["x"], at, lanes, count)
+            q = round_saturate(b, b.fdiv(x, scale), zp, out)
+            store_i32_as(b, q, args["y"], at, count, out)
+
+        _channel_walk(b, args, lanes, body)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR,) * 4 + (I64,) * 3, build)
+
+
+def dequantize_kernel(src: DType) -> Kernel:
+    """y = float(x - zp) * scale: (x, y f32, scale f32[C], zp i32[C], outer, channels, inner)."""
+    name = f"dequantize_{src.short}_to_f32"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        lanes = target.f32_lanes
+        fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3, _CHANNEL_PARAMS)
+        args = dict(zip(_CHANNEL_PARAMS, fn.args, strict=True))
+
+        def body(b, at, count, scale, zp):
+            x = load_int_as_i32(b, args["x"], at, lanes, count, src)
+            y = b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
+            vstore(b, y, args["y"], at, count)
+
+        _channel_walk(b, args, lanes, body)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR,) * 4 + (I64,) * 3, build)
+
+
+def dequantize(b: ir.IRBuilder, x: ir.Value, zp: ir.Value, scale: ir.Value) -> ir.Value:
+    """float(x - zp) * scale for i32 values x (DequantizeLinear's float)."""
+    return b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
+
+
+def requantize_kernel(src: DType, out: DType) -> Kernel:
+    """y = quantize(dequantize(x)) per tensor: (x, y, n, x_scale, x_zp, y_scale, y_zp)."""
+    name = f"requantize_{src.short}_to_{out.short}"
+    params = (PTR, PTR, I64, F32, I64, F32, I64)
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        lanes = target.f32_lanes
+        fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.F32, U.I64, U.F32, U.I64],
+                              ["x", "y", "n", "sx", "zx", "sy", "zy"])
+        x, y, n, sx, zx, sy, zy = fn.args
+        vt = U.vec(U.F32, lanes)
+        sxv, syv = _splat(b, sx, vt), _splat(b, sy, vt)
+        zxv, zyv = (U.splat(b, b.trunc(z, U.I32), lanes) for z in (zx, zy))
+
+        def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+            v = dequantize(b, load_int_as_i32(b, x, i, lanes, count, src), zxv, sxv)
+            store_i32_as(b, round_saturate(b, b.fdiv(v, syv), zyv, out), y, i, count, out)
+
+        vector_loop(b, n, lanes, body)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, params, build)
