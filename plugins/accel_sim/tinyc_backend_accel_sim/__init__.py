@@ -15,7 +15,8 @@ from tinyc.target import OpPattern, OpSupport, RuntimeDevice, hookimpl, yaml_fil
 from .backend import AccelSimBackend
 from .device import AccelSimSession
 
-GEMM_OPS = frozenset({"QLinearConv", "QLinearMatMul"})
+GEMM_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                      "com.microsoft.QGemm"})
 
 
 def why_not_on_the_array(node: Node, graph: Graph) -> str | None:
@@ -44,7 +45,8 @@ def tinyc_register_op_support(register: Callable) -> None:
         check=why_not_on_the_array,
         patterns=(OpPattern("conv_relu", ("QLinearConv", "Relu")),
                   OpPattern("conv_clip", ("QLinearConv", "Clip")),
-                  OpPattern("matmul_relu", ("QLinearMatMul", "Relu"))),
+                  OpPattern("matmul_relu", ("QLinearMatMul", "Relu")),
+                  OpPattern("gemm_relu", ("com.microsoft.QGemm", "Relu"))),
     ))
 
 

@@ -15,7 +15,8 @@ from tinyc.ir import Graph, Node
 from .engine import EngineConfig
 from .jobs import RANGES, ConvGeometry, GemmJob
 
-GEMM_OPS = ("QLinearConv", "QLinearMatMul")
+# every op tinyc's CPU path lowers onto one int8 GEMM (QGemm: onnxruntime's contrib op)
+GEMM_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "com.microsoft.QGemm")
 
 
 class Unsupported(ValueError):
@@ -39,7 +40,7 @@ def _job_from_onnx(node: Node, graph: Graph) -> GemmJob:
         return _qlinear_conv(node, graph)
     if node.qualified_op == "QLinearMatMul":
         return _qlinear_matmul(node, graph)
-    raise Unsupported(f"{node.qualified_op} is not a layer the engine computes")
+    raise Unsupported(f"{node.qualified_op} needs tinyc's CPU lowering to describe its GEMM")
 
 
 def fold_activation(job: GemmJob, node: Node, graph: Graph) -> GemmJob:
