@@ -72,7 +72,7 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str) -> IntGemmLowering:
     blk = choose_int_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),
-        M=m, N=n, K=k, ldc=gemm.ldc, mc=blk.mc, nc=blk.nc, batch=gemm.batch,
+        M=m, N=n, K=k, ldc=gemm.ldc, nc=blk.nc, batch=gemm.batch,
         a_bstride=gemm.a_bstride, b_bstride=gemm.b_bstride, c_bstride=gemm.c_bstride)
     values.update(terms.values(tag))
     values.update(_packed_or_strided("a", gemm.a, mt, tag, spec))

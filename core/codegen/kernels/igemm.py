@@ -4,9 +4,9 @@ tensorize/int_gemm.py for the zero-point algebra), blocked like gemm.py but
 without K blocks (the int32 accumulators stay in registers for all of K):
 
     per batch item:
-      jc  N in NC-column blocks   pack B (runtime operands) and its column sums
-        ic  M in MC-row blocks    pack A (runtime operands) and its row sums
-          ir  MR-row panels, jr  NR-column panels: the micro-kernel
+      pack all of A (a runtime operand) and its row sums, once
+      jc  N in NC-column blocks   pack B (a runtime operand) and its column sums
+        ir  MR-row panels, jr  NR-column panels: the micro-kernel
 
 The jc loop (`_column_blocks`) is the outermost block loop: independent blocks,
 the place to split across threads.
@@ -64,7 +64,7 @@ class IGemmSpec:
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR), ("rowc", PTR),
                ("colc", PTR)]
-        out += [(n, I64) for n in ("M", "N", "K", "ldc", "mc", "nc", "batch", "a_bstride",
+        out += [(n, I64) for n in ("M", "N", "K", "ldc", "nc", "batch", "a_bstride",
                                    "b_bstride", "c_bstride")]
         if self.a_src == "strided":
             out += [("sam", I64), ("sak", I64)]
@@ -92,7 +92,7 @@ class IGemmSpec:
 
 @dataclass(frozen=True)
 class IntBlocking:
-    mc: int
+    m: int  # rows of A packed at once (all of them)
     nc: int
 
 
@@ -101,13 +101,11 @@ def padded_k(spec: IGemmSpec, k: int) -> int:
 
 
 def choose_int_blocking(spec: IGemmSpec, m: int, n: int, k: int) -> IntBlocking:
-    """NC so the packed B block (Kp x NC bytes) stays within half of L2; MC
-    bounds the packed A block."""
+    """NC so the packed B block (Kp x NC bytes) stays within half of L2."""
     kp = padded_k(spec, k)
     nc = max(spec.nr, (512 * 1024 // kp) // spec.nr * spec.nr)
     nc = min(nc, -(-n // spec.nr) * spec.nr)
-    mc = -(-min(m, 384) // spec.mr) * spec.mr
-    return IntBlocking(mc, nc)
+    return IntBlocking(m, nc)
 
 
 def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
@@ -118,7 +116,7 @@ def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
 
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
     a_rt, b_rt = spec.a_src != "packed", spec.b_src != "packed"
-    mcp = -(-blk.mc // spec.mr) * spec.mr
+    mcp = -(-blk.m // spec.mr) * spec.mr
     return [mcp * kp * a_rt, 4 * mcp * a_rt, blk.nc * kp * b_rt, 4 * blk.nc * b_rt]
 
 
@@ -148,7 +146,7 @@ def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value],
              kp: ir.Value) -> list[ir.Value]:
     """Pointers to the four scratch parts (see _scratch_parts)."""
     a_rt, b_rt = int(spec.a_src != "packed"), int(spec.b_src != "packed")
-    mcp = b.mul(b.sdiv(b.add(v["mc"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
+    mcp = b.mul(b.sdiv(b.add(v["M"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
     sizes = [b.mul(b.mul(mcp, kp), i64(a_rt)), b.mul(mcp, i64(4 * a_rt)),
              b.mul(b.mul(v["nc"], kp), i64(b_rt)), b.mul(v["nc"], i64(4 * b_rt))]
     out, offset = [], i64(0)
@@ -159,23 +157,20 @@ def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value],
 
 
 def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value]) -> None:
-    """The outermost block loop: NC-column blocks of C, independent of each other."""
+    """A (packed once), then the outermost block loop: NC-column blocks of C,
+    independent of each other."""
     kstep = spec.step.k
     kp = b.mul(b.sdiv(b.add(v["K"], i64(kstep - 1)), i64(kstep)), i64(kstep))
     ksteps = b.sdiv(kp, i64(kstep))
     a_buf, rs_buf, b_buf, cs_buf = _scratch(b, spec, v, kp)
+    a_panels, rs = _a_block(b, spec, v, kp, a_buf, rs_buf)
     with for_range(b, 0, b.sdiv(b.add(v["N"], b.sub(v["nc"], i64(1))), v["nc"]),
                    name="jc") as jb:
         jc = b.mul(jb, v["nc"])
         ncur = _min(b, v["nc"], b.sub(v["N"], jc))
         b_panels, cs = _b_block(b, spec, v, jc, ncur, kp, b_buf, cs_buf)
-        with for_range(b, 0, b.sdiv(b.add(v["M"], b.sub(v["mc"], i64(1))), v["mc"]),
-                       name="ic") as ib:
-            ic = b.mul(ib, v["mc"])
-            mcur = _min(b, v["mc"], b.sub(v["M"], ic))
-            a_panels, rs = _a_block(b, spec, v, ic, mcur, kp, a_buf, rs_buf)
-            block = _Block(ic, mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps, kp)
-            _micro_tiles(b, spec, v, block)
+        block = _Block(i64(0), v["M"], jc, ncur, a_panels, b_panels, rs, cs, ksteps, kp)
+        _micro_tiles(b, spec, v, block)
 
 
 @dataclass
@@ -209,16 +204,13 @@ def _b_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], jc: ir.Va
     return dst, sums if spec.col_outer else None
 
 
-def _a_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], ic: ir.Value,
-             mcur: ir.Value, kp: ir.Value, dst: ir.Value,
-             sums: ir.Value) -> tuple[ir.Value, ir.Value | None]:
-    if spec.a_src == "packed":  # [M/MR][Kp][MR]; ic is a multiple of MR
-        rs = gep(b, v["rs"], ic, I32) if spec.row_outer else None
-        return gep(b, v["a"], b.mul(ic, kp), I8), rs
+def _a_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Value,
+             dst: ir.Value, sums: ir.Value) -> tuple[ir.Value, ir.Value | None]:
+    if spec.a_src == "packed":  # [M/MR][Kp][MR]
+        return v["a"], v["rs"] if spec.row_outer else None
     fn = get_pack_a_int8(b.module, spec.mr, spec.step.k, spec.a_flip, spec.row_outer,
                          spec.a_signed)
-    src = gep(b, v["a"], b.mul(ic, v["sam"]), I8)
-    b.call(fn, [dst, src, sums, v["sam"], v["sak"], mcur, v["K"]])
+    b.call(fn, [dst, v["a"], sums, v["sam"], v["sak"], v["M"], v["K"]])
     return dst, sums if spec.row_outer else None
 
 

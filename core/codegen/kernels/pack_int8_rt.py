@@ -182,7 +182,8 @@ def get_pack_a_int8(module: ir.Module, mr: int, kstep: int, flip: bool, sums: bo
                     signed: bool) -> ir.Function:
     """pack(dst, src, sums, sam, sak, mcur, K): rows [0, mcur) of A into
     [mcur/MR][Kp/k][MR][k] panels, zero padded; `sums` gets each row's sum of
-    the packed values (signed or not, as the intrinsic reads them)."""
+    the packed values (signed or not, as the intrinsic reads them). Rows with
+    contiguous k (sak == 1) move k bytes per load."""
     name = f"pack_a_i8_{mr}x{kstep}{'_flip' if flip else ''}{'_sums' if sums else ''}" \
            f"{'_s' if signed else '_u'}"
     if name in module.globals:
@@ -195,22 +196,35 @@ def get_pack_a_int8(module: ir.Module, mr: int, kstep: int, flip: bool, sums: bo
     rows = b.mul(b.sdiv(b.add(g["mcur"], i64(mr - 1)), i64(mr)), i64(mr))
     with for_range(b, 0, rows, name="m") as m:
         panel = gep(b, g["dst"], b.mul(b.sdiv(m, i64(mr)), b.mul(ksteps, i64(mr * kstep))), I8)
-        r = b.srem(m, i64(mr))
+        row_dst = gep(b, panel, b.mul(b.srem(m, i64(mr)), i64(kstep)), I8)
         valid = b.icmp_signed("<", m, g["mcur"])
         src_row = gep(b, g["src"], b.mul(b.select(valid, m, i64(0)), g["sam"]), I8)
-        with for_range(b, 0, b.mul(ksteps, i64(kstep)), name="k") as k:
+        fast = b.and_(valid, b.icmp_signed("==", g["sak"], i64(1)))
+        full = b.select(fast, b.sdiv(g["K"], i64(kstep)), i64(0))
+        _copy_steps(b, row_dst, src_row, full, mr, kstep, flip)
+        with for_range(b, b.mul(full, i64(kstep)), b.mul(ksteps, i64(kstep)), name="k") as k:
             ok = b.and_(valid, b.icmp_signed("<", k, g["K"]))
             value = b.load(gep(b, src_row, b.select(ok, b.mul(k, g["sak"]), i64(0)), I8), typ=I8)
             if flip:
                 value = b.xor(value, ir.Constant(I8, 0x80))
             value = b.select(ok, value, ir.Constant(I8, 0))
-            at = b.add(b.mul(b.sdiv(k, i64(kstep)), i64(mr * kstep)),
-                       b.add(b.mul(r, i64(kstep)), b.srem(k, i64(kstep))))
-            b.store(value, gep(b, panel, at, I8))
+            at = b.add(b.mul(b.sdiv(k, i64(kstep)), i64(mr * kstep)), b.srem(k, i64(kstep)))
+            b.store(value, gep(b, row_dst, at, I8))
         if sums:
             _row_sum(b, g, m, valid, src_row, flip, signed)
     b.ret_void()
     return fn
+
+
+def _copy_steps(b: ir.IRBuilder, dst: ir.Value, src: ir.Value, count: ir.Value, mr: int,
+                kstep: int, flip: bool) -> None:
+    """`count` whole k-steps of one row: kstep bytes per load and store."""
+    word = ir.IntType(8 * kstep)
+    with for_range(b, 0, count, name="w") as w:
+        value = b.load(gep(b, src, b.mul(w, i64(kstep)), I8), typ=word, align=1)
+        if flip:
+            value = b.xor(value, ir.Constant(word, int("80" * kstep, 16)))
+        b.store(value, gep(b, dst, b.mul(w, i64(mr * kstep)), I8), align=1)
 
 
 def _row_sum(b: ir.IRBuilder, g: dict[str, ir.Value], m: ir.Value, valid: ir.Value,
