@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper, shape_inference
 from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
 from .load import load_model
+from .quant_contrib_shapes import with_contrib_types
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -29,6 +30,7 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
     shapes_missing = _check(proto, tolerate_missing_shapes=True)
     if input_shapes:
         proto = with_input_shapes(proto, input_shapes)
+    proto = with_contrib_types(proto)  # onnxruntime's quantized ops (com.microsoft)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
     try:
         # strict: a declared shape that contradicts the inferred one is an error
