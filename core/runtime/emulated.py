@@ -67,10 +67,10 @@ def qemu_semihosting(machine: str) -> Emulator:
                      "-semihosting-config", "enable=on,target=native"), semihosting=True)
 
 
-def emulator_for(run: dict, cpu: str | None = None) -> Emulator:
-    """The emulator model.json's "run" asks for; `cpu` overrides qemu-user's -cpu."""
+def emulator_for(run: dict) -> Emulator:
+    """The emulator model.json's "run" asks for."""
     if run.get("runner") == "qemu-user":
-        return qemu_user(run["qemu"], cpu or run["cpu"])
+        return qemu_user(run["qemu"], run["cpu"])
     if run.get("runner") == "qemu-semihosting":
         return qemu_semihosting(run["machine"])
     raise TargetError(f"unknown runner {run.get('runner')!r} in model.json")
@@ -158,9 +158,12 @@ def _tail(output: bytes, limit: int = 800) -> str:
     return f"\n{text[-limit:]}" if text else ""
 
 
-def load_emulated(directory: str | os.PathLike, cpu: str | None = None) -> EmulatedModel:
-    """Load a cross artifact whose model.json says how to run it ("run");
-    `cpu` overrides qemu-user's -cpu (e.g. to check an artifact on an older core)."""
+def load_emulated(directory: str | os.PathLike, **run: str) -> EmulatedModel:
+    """Load a cross artifact whose model.json says how to run it ("run").
+
+    Keywords override those fields, e.g. cpu="cortex-a72" (qemu-user's -cpu) or
+    machine="mps2-an386" (qemu-system's board), to try an artifact on a core
+    other than the one it was built for."""
     from .devices import read_meta
 
     d = os.fspath(directory)
@@ -168,7 +171,8 @@ def load_emulated(directory: str | os.PathLike, cpu: str | None = None) -> Emula
     if "run" not in meta:
         raise TargetError(f"{d}: the {meta.get('target')} artifact has no runner program "
                           f"({meta.get('sizes_note', 'nothing to emulate')})")
-    return EmulatedModel(d, meta, emulator_for(meta["run"], cpu))
+    meta["run"] = {**meta["run"], **run}
+    return EmulatedModel(d, meta, emulator_for(meta["run"]))
 
 
 def tools_missing_reason(tools: dict[str, str]) -> str | None:

@@ -1,25 +1,48 @@
-"""tinyc backend for WebAssembly with 128-bit SIMD (wasm32, simd128).
+"""tinyc backend for WebAssembly: wasm32, with and without SIMD128.
 
-Registers the `wasm` backend and its intrinsic sets. Code generation is not
-there yet, so the wasm target says so instead of building something wrong.
+Registers the `wasm` backend (LLVM code for wasm32, linked with zig's wasm-ld
+into one self-contained module, model.wasm: no imports, no libm), its
+intrinsic sets, and a runtime device that runs the module in this process
+with wasmtime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.target import PendingBackend, hookimpl, yaml_files
+from tinyc.target import (
+    CompiledModel,
+    CrossCpuBackend,
+    Package,
+    RuntimeDevice,
+    hookimpl,
+    yaml_files,
+)
 
-MISSING = ("code generation for wasm32 is not implemented yet: tinyc cannot link a wasm "
-           "module (wasm-ld from lld) nor run one (wasmtime)")
+from . import package as wasm_package
+from .runtime import WasmModel, wasmtime_missing
+
+
+class WasmBackend(CrossCpuBackend):
+    name = "wasm"
+    arches = ("wasm32",)
+
+    def package(self, model: CompiledModel) -> Package:
+        return wasm_package.package(model)
 
 
 @hookimpl
 def tinyc_register_backends(register: Callable) -> None:
-    register(PendingBackend("wasm", "cpu", MISSING))
+    register(WasmBackend())
 
 
 @hookimpl
 def tinyc_register_intrinsics(register: Callable) -> None:
     for path in yaml_files(__name__, "intrinsics"):
         register(path)
+
+
+@hookimpl
+def tinyc_register_runtime_devices(register: Callable) -> None:
+    register(RuntimeDevice("wasmtime", ("wasm",), WasmModel, not_available_reason=wasmtime_missing,
+                           description="wasmtime, in this process"))
