@@ -164,6 +164,10 @@ class CrossBuild:
         run_zig(["cc", *self.cflags, "-Wl,--strip-debug", *args], self.dir,
                 f"{what} for {self.zig_target}")
 
+    def wasm_ld(self, args: Sequence[str], what: str) -> None:
+        """Link a wasm module with zig's wasm-ld."""
+        run_zig(["wasm-ld", *args], self.dir, what)
+
     def archive(self, name: str, objects: Sequence[str]) -> bytes:
         run_zig(["ar", "rcs", name, *objects], self.dir, f"{name} for {self.zig_target}")
         return self.read(name)
