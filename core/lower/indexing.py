@@ -1,6 +1,7 @@
 """Lowerings of the indexing ops whose indices are tensors (usually runtime
 inputs): Gather, GatherElements, GatherND, ScatterElements (and the old
-Scatter), ScatterND. Kernels: codegen/kernels/gather.py and scatter.py.
+Scatter), ScatterND, OneHot, ReverseSequence; and Trilu. Kernels:
+codegen/kernels/gather.py, scatter.py, fill.py, scan_ops.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..codegen.kernels import fill as F
 from ..codegen.kernels import gather as G
-from ..codegen.kernels import scatter as S
+from ..codegen.kernels import scan_ops as S
+from ..codegen.kernels import scatter as SC
 from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..ir import Node
 from .broadcast import contiguous_strides, shape_of
@@ -122,7 +125,7 @@ def lower_gather_nd(node: Node, ctx: LowerContext) -> LoweredNode:
 
 def _reduction(node: Node) -> str:
     reduction = node.attr("reduction", "none")
-    if reduction not in S.REDUCTIONS:
+    if reduction not in SC.REDUCTIONS:
         raise NotLowerable(f"reduction {reduction!r}")
     return reduction
 
@@ -144,7 +147,7 @@ def lower_scatter_elements(node: Node, ctx: LowerContext) -> LoweredNode:
     dims, strides, axis_n, axis_stride = _elements_tables(node, shape, ishape, axis)
     calls = _copy_data(node, ctx, x, y)
     if math.prod(ishape):
-        kernel = S.scatter_elements_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), reduction)
+        kernel = SC.scatter_elements_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), reduction)
         calls.append(Call(kernel, (Buf(idx), Buf(upd), Buf(y), dims, strides, axis_n,
                                    axis_stride)))
     return _node(node, calls, f"y = x; y[i with i{axis} = idx[i]] {reduction}= upd[i]",
@@ -165,8 +168,64 @@ def lower_scatter_nd(node: Node, ctx: LowerContext) -> LoweredNode:
     reduction = _reduction(node)
     calls = _copy_data(node, ctx, x, y)
     if m * size:
-        kernel = S.scatter_nd_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), k, reduction)
+        kernel = SC.scatter_nd_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), k, reduction)
         calls.append(Call(kernel, (Buf(idx), Buf(upd), Buf(y), _nd_table(node, shape, 0, k),
                                    m, size)))
     return _node(node, calls, f"y = x; y[idx[j, 0:{k}], :] {reduction}= upd[j, :]",
                  f"copy, then slices of {size} elements in index order")
+
+
+@lowers("Trilu")
+def lower_trilu(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    shape = shape_of(ctx, x)
+    _expect_shape(y, shape_of(ctx, y), shape)
+    if len(shape) < 2:
+        raise NotLowerable("Trilu needs a matrix")
+    upper = bool(node.attr("upper", 1))
+    k_name = node.inputs[1] if len(node.inputs) > 1 else ""
+    k = Buf(k_name) if k_name else Const(f"{node.name}.k", np.zeros(1, np.int64))
+    if k_name and dtype_of(ctx, k_name).itemsize != 8:
+        raise NotLowerable(f"Trilu k of type {dtype_of(ctx, k_name).name}")
+    calls = []
+    if math.prod(shape):
+        calls.append(Call(F.trilu_kernel(elem_bytes(ctx, x), upper),
+                          (Buf(x), Buf(y), k, math.prod(shape[:-2]), shape[-2], shape[-1])))
+    keep = "j - i >= k" if upper else "j - i <= k"
+    return _node(node, calls, f"y[.., i, j] = {keep} ? x[.., i, j] : 0",
+                 "per row: zeros, the kept run copied as vectors, zeros")
+
+
+@lowers("OneHot")
+def lower_one_hot(node: Node, ctx: LowerContext) -> LoweredNode:
+    idx, _, values = node.inputs[:3]
+    y = node.outputs[0]
+    ishape, out = shape_of(ctx, idx), shape_of(ctx, y)
+    axis = int(node.attr("axis", -1)) % (len(ishape) + 1)
+    depth = out[axis]
+    _expect_shape(y, out, ishape[:axis] + (depth,) + ishape[axis:])
+    outer, inner = math.prod(ishape[:axis]), math.prod(ishape[axis:])
+    calls = []
+    if math.prod(out):
+        kernel = F.onehot_kernel(elem_bytes(ctx, y), dtype_of(ctx, idx))
+        calls.append(Call(kernel, (Buf(idx), Buf(values), Buf(y), outer, depth, inner)))
+    return _node(node, calls, f"y[o, d, i] = idx[o, i] == d ? on : off (depth {depth})",
+                 "depth from the output's static shape")
+
+
+@lowers("ReverseSequence")
+def lower_reverse_sequence(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, lens = node.inputs[:2]
+    y = node.outputs[0]
+    shape = shape_of(ctx, x)
+    _expect_shape(y, shape_of(ctx, y), shape)
+    time_axis, batch_axis = int(node.attr("time_axis", 0)), int(node.attr("batch_axis", 1))
+    if sorted((time_axis, batch_axis)) != [0, 1]:
+        raise NotLowerable(f"time axis {time_axis}, batch axis {batch_axis}")
+    strides = contiguous_strides(shape)
+    kernel = S.reverse_sequence_kernel(elem_bytes(ctx, x), dtype_of(ctx, lens))
+    args = (Buf(x), Buf(y), Buf(lens), shape[time_axis], shape[batch_axis], strides[time_axis],
+            strides[batch_axis], math.prod(shape[2:]))
+    calls = [Call(kernel, args)] if math.prod(shape) else []
+    return _node(node, calls, "y[t, b] = t < len[b] ? x[len[b] - 1 - t, b] : x[t, b]",
+                 "rows copied in reversed order per batch entry")

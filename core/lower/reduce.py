@@ -1,5 +1,6 @@
 """Reductions: ReduceSum / Mean / Max / Min / Prod / L1 / L2 / SumSquare / LogSum /
-LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin.
+LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin,
+TopK.
 
 Float32 reductions over constant axes that are contiguous once size-1 dims are
 dropped ([outer, r, inner]) use vector kernels (codegen/kernels/reduce_fast.py);
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..codegen.kernels import reduce as R
 from ..codegen.kernels import reduce_fast as F
+from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..ir import DType, Node
@@ -128,3 +130,52 @@ def _general_node(node: Node, ctx: LowerContext, kind: str, values: tuple[str, s
                        semantics=f"y = {kind} of x over {where}",
                        note=f"{call.kernel.name}: one scalar pass over the input, axes "
                             "decoded at run time")
+
+
+def _axis_form(node: Node, shape: tuple[int, ...], default: int = 0) -> tuple[int, int, int, int]:
+    """(axis, outer, n, inner) of the tensor viewed around one attribute axis."""
+    rank = len(shape)
+    axis = int(node.attr("axis", default))
+    if not -rank <= axis < rank:
+        raise NotLowerable(f"axis {axis} out of range for rank {rank}")
+    axis %= rank
+    return axis, math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+@lowers("ArgMax", "ArgMin")
+def lower_arg(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    shape = shape_of(ctx, x)
+    axis, outer, n, inner = _axis_form(node, shape)
+    if math.prod(shape_of(ctx, y)) != outer * inner or n == 0:
+        raise NotLowerable(f"{y}'s shape does not fit reducing axis {axis} of {list(shape)}")
+    last = bool(node.attr("select_last_index", 0))
+    kernel = S.arg_kernel(node.op == "ArgMax", dtype_of(ctx, x), last)
+    calls = [Call(kernel, (Buf(x), Buf(y), outer, n, inner))] if outer * inner else []
+    which = "max" if node.op == "ArgMax" else "min"
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics=f"y[o, i] = arg{which}_t x[o, t, i] over [{outer}, {n}, {inner}]",
+                       note=f"{kernel.name}: ties to the {'last' if last else 'first'} index")
+
+
+@lowers("TopK")
+def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
+    """k comes from the outputs' static shape (the K input decided it)."""
+    x = node.inputs[0]
+    values, indices = node.outputs[:2]
+    shape = shape_of(ctx, x)
+    axis, outer, n, inner = _axis_form(node, shape, default=-1)
+    out = shape_of(ctx, values)
+    k = out[axis] if len(out) == len(shape) else -1
+    if out != shape[:axis] + (k,) + shape[axis + 1:] or not 0 <= k <= n:
+        raise NotLowerable(f"{values}'s shape {list(out)} is no top-k of {list(shape)}")
+    if not (values and indices):
+        raise NotLowerable("TopK with an omitted output")
+    largest = bool(node.attr("largest", 1))
+    kernel = S.topk_kernel(largest, dtype_of(ctx, x))
+    calls = [Call(kernel, (Buf(x), Buf(values), Buf(indices), outer, n, inner, k))] \
+        if outer * inner * k else []
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics=f"the {k} {'largest' if largest else 'smallest'} of each "
+                                 f"x[o, :, i] over [{outer}, {n}, {inner}], sorted",
+                       note=f"{kernel.name}: k scans per slice, ties by lower index")

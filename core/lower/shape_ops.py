@@ -1,1 +1,300 @@
-"""Placeholder; filled in by its owner."""
+"""Lowerings of data-movement and shape-producing ops: Slice, Split, Expand, Tile,
+DepthToSpace, SpaceToDepth (strided copies); ConstantOfShape, EyeLike, Range
+(patterns); CumSum / CumProd.
+
+Parameters that ONNX passes as tensors (Slice's starts, Expand's shape, Tile's
+repeats, Range's bounds...) are often runtime inputs. Where the static output
+shape already says everything (Expand, Tile, Split, ConstantOfShape) they are
+not read at all; where values matter (Slice, Range, CumSum's axis) the kernels
+read them at run time, and constant ones are folded into compile-time plans.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..codegen.kernels import fill as F
+from ..codegen.kernels import scan_ops as S
+from ..codegen.kernels.copy import MAX_OUTER_DIMS
+from ..ir import DType, Node
+from .broadcast import contiguous_strides, shape_of
+from .indexing import elem_bytes, normalized_axis
+from .misc import copy_call
+from .program import Buf, Call, Const, LoweredNode
+from .registry import LowerContext, NotLowerable, lowers
+from .typed_elementwise import dtype_of, nary_calls
+
+# ---------------------------------------------------------------------------
+# Strided copies
+
+
+def strided_copy_calls(tag: str, nbytes: int, x: str, y: str, dims: Sequence[tuple[int, int]],
+                       src_start: int = 0, dst_start: int = 0) -> list[Call]:
+    """y[dst_start + flat(i)] = x[src_start + sum i_d * stride_d] for the (count,
+    source stride) dims, y contiguous in their order. Dims are merged where they
+    can be; beyond what one copy kernel walks, the leading dim is unrolled here."""
+    if math.prod(c for c, _ in dims) == 0:
+        return []
+    merged: list[list[int]] = []
+    for count, stride in dims:
+        if count == 1:
+            continue
+        if merged and merged[-1][1] == stride * count:
+            merged[-1] = [merged[-1][0] * count, stride]
+        else:
+            merged.append([count, stride])
+    merged = merged or [[1, 1]]
+    if len(merged) - 1 > MAX_OUTER_DIMS:
+        (count, stride), rest = merged[0], merged[1:]
+        block = math.prod(c for c, _ in rest)
+        return [call for k in range(count) for call in strided_copy_calls(
+            f"{tag}.{k}", nbytes, x, y, [tuple(d) for d in rest], src_start + k * stride,
+            dst_start + k * block)]
+    dst_strides = contiguous_strides([c for c, _ in merged])
+    outer = [(c, s, d) for (c, s), d in zip(merged[:-1], dst_strides[:-1], strict=True)]
+    n, inner_stride = merged[-1]
+    return [copy_call(nbytes, Buf(x, src_start * nbytes), Buf(y, dst_start * nbytes), outer, n,
+                      inner_stride, tag)]
+
+
+def _node(node: Node, calls: list[Call], semantics: str, note: str) -> LoweredNode:
+    return LoweredNode(node.name, node.op, node.outputs, calls, semantics=semantics, note=note)
+
+
+def _expect(y: str, got: Sequence[int], want: Sequence[int]) -> None:
+    if tuple(got) != tuple(want):
+        raise NotLowerable(f"{y} has shape {list(got)}, expected {list(want)}")
+
+
+# ---------------------------------------------------------------------------
+# Slice
+
+
+def _slice_inputs(node: Node, ctx: LowerContext) -> list[str | np.ndarray | None]:
+    """starts, ends, axes, steps: a constant array, a runtime tensor name, or None."""
+    if ctx.graph.opsets.get("", 13) < 10:
+        return [None if node.attr(k) is None else np.asarray(node.attr(k), np.int64)
+                for k in ("starts", "ends", "axes")] + [None]
+    names = (list(node.inputs[1:5]) + ["", "", "", ""])[:4]
+    return [None if not n else np.asarray(ctx.graph.const(n)).astype(np.int64).ravel()
+            if ctx.graph.is_const(n) else n for n in names]
+
+
+@lowers("Slice")
+def lower_slice(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    shape, out = shape_of(ctx, x), shape_of(ctx, y)
+    if len(shape) != len(out):
+        raise NotLowerable(f"{y} has rank {len(out)}, not {len(shape)}")
+    params = _slice_inputs(node, ctx)
+    if any(isinstance(p, str) for p in params):
+        return _runtime_slice(node, ctx, params, shape, out)
+    starts, ends, axes, steps = params
+    axes = np.arange(len(starts)) if axes is None else axes
+    steps = np.ones(len(starts), np.int64) if steps is None else steps
+    first, step = [0] * len(shape), [1] * len(shape)
+    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        a = int(a) % len(shape)
+        lo, hi, st = slice(int(s), int(e), int(st)).indices(shape[a])
+        if len(range(lo, hi, st)) != out[a]:
+            raise NotLowerable(f"slice of axis {a} gives {len(range(lo, hi, st))}, "
+                               f"{y} has {out[a]}")
+        first[a], step[a] = lo, st
+    strides = contiguous_strides(shape)
+    src = sum(f * s for f, s in zip(first, strides, strict=True))
+    dims = [(o, st * s) for o, st, s in zip(out, step, strides, strict=True)]
+    calls = strided_copy_calls(f"{node.name}.plan", elem_bytes(ctx, x), x, y, dims, src)
+    return _node(node, calls, f"y[i] = x[{first} + i * {step}]",
+                 "constant parameters: strided copy")
+
+
+def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int, ...],
+                   out: tuple[int, ...]) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    starts = params[0]
+    if not isinstance(starts, str):
+        raise NotLowerable("Slice with constant starts but runtime ends/axes/steps")
+    index = dtype_of(ctx, starts)
+    n = math.prod(shape_of(ctx, starts))
+    rank = len(shape)
+    if rank > S.MAX_RANK:
+        raise NotLowerable(f"Slice of rank {rank}: at most {S.MAX_RANK} is supported")
+
+    def operand(p, default: np.ndarray, tag: str):
+        if isinstance(p, str):
+            return Buf(p)
+        return Const(f"{node.name}.{tag}", (default if p is None else p).astype(index.numpy))
+
+    axes = operand(params[2], np.arange(n), "axes")
+    steps = operand(params[3], np.ones(n, np.int64), "steps")
+    pad = [1] * (S.MAX_RANK - rank)
+    calls = []
+    if math.prod(out):
+        dims_in = Const(f"{node.name}.in", np.array(pad + list(shape), np.int64))
+        dims_out = Const(f"{node.name}.out", np.array(pad + list(out), np.int64))
+        call = Call(S.slice_kernel(elem_bytes(ctx, x), index),
+                    (Buf(x), Buf(y), dims_in, dims_out, Buf(starts), steps, axes, n, rank))
+        calls.append(call)
+    return _node(node, calls, "y[i] = x[start + i * step], start/step from runtime inputs",
+                 "runtime parameters: decoded by the kernel, one element at a time")
+
+
+# ---------------------------------------------------------------------------
+# Split, Expand, Tile, DepthToSpace, SpaceToDepth
+
+
+@lowers("Split")
+def lower_split(node: Node, ctx: LowerContext) -> LoweredNode:
+    """The parts' sizes come from the outputs' static shapes (the `split` input
+    or attribute, or num_outputs, decided them)."""
+    x = node.inputs[0]
+    shape = shape_of(ctx, x)
+    axis = normalized_axis(node, len(shape))
+    nbytes = elem_bytes(ctx, x)
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    calls, start = [], 0
+    for k, o in enumerate(node.outputs):
+        part_shape = shape_of(ctx, o)
+        _expect(o, part_shape, shape[:axis] + (part_shape[axis],) + shape[axis + 1:])
+        part = part_shape[axis]
+        calls += strided_copy_calls(f"{node.name}.part{k}", nbytes, x, o,
+                                    [(outer, shape[axis] * inner), (part * inner, 1)],
+                                    start * inner)
+        start += part
+    if start != shape[axis]:
+        raise NotLowerable(f"parts of {start} along axis {axis} of {shape[axis]}")
+    return _node(node, calls, f"y_k = x[..., offset_k : offset_k + size_k, ...] (axis {axis})",
+                 "one row copy per output")
+
+
+@lowers("Expand")
+def lower_expand(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    shape, out = shape_of(ctx, x), shape_of(ctx, y)
+    if tuple(np.broadcast_shapes(shape, out)) != out:
+        raise NotLowerable(f"{list(shape)} does not broadcast to {y}'s {list(out)}")
+    dt = dtype_of(ctx, x)
+    calls = nary_calls("identity", [(Buf(x), dt, shape)], y, dt, out, f"{node.name}.plan")
+    return _node(node, calls, "y[i] = x[broadcast(i)]", "broadcasting copy")
+
+
+@lowers("Tile")
+def lower_tile(node: Node, ctx: LowerContext) -> LoweredNode:
+    """y[r * n + i] = x[i] per dim: each dim becomes (repeat, stride 0) around
+    (n, x's stride); the repeat counts come from the static output shape."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape, out = shape_of(ctx, x), shape_of(ctx, y)
+    if len(shape) != len(out) or any(n and o % n for n, o in zip(shape, out, strict=True)):
+        raise NotLowerable(f"{y}'s shape {list(out)} is no tiling of {list(shape)}")
+    strides = contiguous_strides(shape)
+    dims = [d for n, o, s in zip(shape, out, strides, strict=True)
+            for d in ((o // n if n else 0, 0), (n, s))]
+    calls = strided_copy_calls(f"{node.name}.plan", elem_bytes(ctx, x), x, y, dims)
+    return _node(node, calls, "y[i] = x[i mod shape(x)]", "strided copy, repeats as stride 0")
+
+
+def _permuted_copy(node: Node, ctx: LowerContext, shape: Sequence[int],
+                   perm: Sequence[int]) -> list[Call]:
+    """y = transpose(reshape(x, shape), perm), as one strided copy."""
+    x, y = node.inputs[0], node.outputs[0]
+    if math.prod(shape) != math.prod(shape_of(ctx, y)):
+        raise NotLowerable(f"{y} does not hold {list(shape)}")
+    strides = contiguous_strides(shape)
+    return strided_copy_calls(f"{node.name}.plan", elem_bytes(ctx, x), x, y,
+                              [(shape[p], strides[p]) for p in perm])
+
+
+def _blocks(node: Node, ctx: LowerContext) -> tuple[int, int, int, int, int, str]:
+    n, c, h, w = shape_of(ctx, node.inputs[0])
+    mode = node.attr("mode", "DCR")
+    return n, c, h, w, int(node.attr("blocksize")), mode
+
+
+@lowers("DepthToSpace")
+def lower_depth_to_space(node: Node, ctx: LowerContext) -> LoweredNode:
+    n, c, h, w, bs, mode = _blocks(node, ctx)
+    cc = c // (bs * bs)
+    if mode == "DCR":
+        calls = _permuted_copy(node, ctx, (n, bs, bs, cc, h, w), (0, 3, 4, 1, 5, 2))
+    else:
+        calls = _permuted_copy(node, ctx, (n, cc, bs, bs, h, w), (0, 1, 4, 2, 5, 3))
+    return _node(node, calls, f"y[n, c, h*{bs}+i, w*{bs}+j] = x[n, ({mode}) c, i, j, h, w]",
+                 "a 6-d transposition as one strided copy")
+
+
+@lowers("SpaceToDepth")
+def lower_space_to_depth(node: Node, ctx: LowerContext) -> LoweredNode:
+    n, c, h, w, bs, mode = _blocks(node, ctx)
+    shape = (n, c, h // bs, bs, w // bs, bs)
+    perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    calls = _permuted_copy(node, ctx, shape, perm)
+    return _node(node, calls, f"y[n, ({mode}) c, i, j, h, w] = x[n, c, h*{bs}+i, w*{bs}+j]",
+                 "a 6-d transposition as one strided copy")
+
+
+# ---------------------------------------------------------------------------
+# ConstantOfShape, EyeLike, Range
+
+
+def _bits(value: np.ndarray | float | int, dt: DType) -> int:
+    raw = np.asarray(value).astype(dt.numpy).reshape(1).view(f"u{dt.itemsize}")[0]
+    return int(np.int64(np.uint64(raw)))
+
+
+@lowers("ConstantOfShape")
+def lower_constant_of_shape(node: Node, ctx: LowerContext) -> LoweredNode:
+    y = node.outputs[0]
+    dt = ctx.graph.type_of(y).dtype
+    value = node.attr("value")
+    value = np.zeros(1, np.float32) if value is None else np.asarray(value)
+    n = math.prod(shape_of(ctx, y))
+    calls = [Call(F.fill_kernel(elem_bytes(ctx, y)), (Buf(y), n, _bits(value, dt)))] if n else []
+    return _node(node, calls, f"y[i] = {value.ravel()[0]}", "vector fill")
+
+
+@lowers("EyeLike")
+def lower_eye_like(node: Node, ctx: LowerContext) -> LoweredNode:
+    y = node.outputs[0]
+    out = shape_of(ctx, y)
+    if len(out) != 2:
+        raise NotLowerable(f"EyeLike of rank {len(out)}")
+    dt = ctx.graph.type_of(y).dtype
+    k = int(node.attr("k", 0))
+    calls = [Call(F.eye_kernel(elem_bytes(ctx, y)), (Buf(y), out[0], out[1], k, _bits(1, dt)))]
+    return _node(node, calls, f"y[i, j] = (j - i == {k})", "zero fill, then the diagonal")
+
+
+@lowers("Range")
+def lower_range(node: Node, ctx: LowerContext) -> LoweredNode:
+    start, _, delta = node.inputs[:3]
+    y = node.outputs[0]
+    dt = dtype_of(ctx, y)
+    n = math.prod(shape_of(ctx, y))
+    calls = [Call(F.range_kernel(dt), (Buf(start), Buf(delta), Buf(y), n))] if n else []
+    return _node(node, calls, "y[i] = start + i * delta", f"{n} values (from y's shape)")
+
+
+# ---------------------------------------------------------------------------
+# CumSum, CumProd
+
+
+@lowers("CumSum", "CumProd")
+def lower_cumulative(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, axis = node.inputs[:2]
+    y = node.outputs[0]
+    shape = shape_of(ctx, x)
+    if len(shape) > S.MAX_RANK:
+        raise NotLowerable(f"rank {len(shape)}: at most {S.MAX_RANK} is supported")
+    dims = Const(f"{node.name}.dims", np.array([1] * (S.MAX_RANK - len(shape)) + list(shape),
+                                               np.int64))
+    op = "add" if node.op == "CumSum" else "mul"
+    calls = []
+    if math.prod(shape):
+        kernel = S.cumulative_kernel(op, dtype_of(ctx, x), dtype_of(ctx, axis))
+        calls.append(Call(kernel, (Buf(x), Buf(y), Buf(axis), dims, len(shape),
+                                   int(node.attr("exclusive", 0)), int(node.attr("reverse", 0)))))
+    return _node(node, calls, f"y[.., t, ..] = {op} of x[.., s, ..] for s up to t",
+                 "axis read at run time; running accumulator per line")
