@@ -95,6 +95,13 @@ def test_split_run_matches_onnxruntime_bit_for_bit_on_int8(diamond_path, ort_run
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
 
 
+def test_split_run_equals_the_all_cpu_run_bit_for_bit(diamond_path):
+    split = tinyc.InferenceSession(diamond_path, target="x86,accel_sim").run(None, _feeds(2))
+    host = tinyc.InferenceSession(diamond_path, target="x86").run(None, _feeds(2))
+    for a, b in zip(split, host, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_diamond_splits_into_regions_without_a_cycle(diamond_path):
     _, p = partition_model(onnx.load(diamond_path), resolve_devices("x86,accel_sim"),
                            CompileOptions())
