@@ -127,9 +127,12 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                     if r not in locations:
                         touch(r, step, g.type_of(r).nbytes)
                 elif isinstance(a, Scratch):
-                    key = f"scratch:{ln.node_name}:{a.tag}:{len(scratch_keys)}"
+                    # one buffer per (node, tag): every call of a node naming the
+                    # same scratch shares it, sized for the largest request
+                    key = f"scratch:{ln.node_name}:{a.tag}"
                     scratch_keys[id(a)] = key
                     touch(key, step, a.nbytes)
+                    sizes[key] = max(sizes[key], a.nbytes)
     return {k: tuple(v) for k, v in intervals.items()}, sizes, scratch_keys
 
 

@@ -22,3 +22,21 @@ def test_overlapping_lifetimes_never_overlap_in_memory():
                 assert ex <= offsets[y] or ey <= offsets[x], (x, y)
     assert all(o % ALIGN == 0 for o in offsets.values())
     assert arena <= 640 + 320 + 256  # d reuses the space of a, b, c
+
+
+def test_calls_of_one_node_share_a_scratch_by_tag():
+
+    from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
+    from tinyc.ir import DType, Graph, Node, TensorType
+    from tinyc.link.memory_plan import plan_memory
+    from tinyc.lower.program import Buf, Call, LoweredNode, Scratch
+
+    t = TensorType(DType.float32, (4,))
+    g = Graph("g", ("x",), ("y",), (Node("Relu", ("x",), ("y",), {}, "n"),), {"x": t, "y": t},
+              {}, {})
+    calls = [Call(COPY_BYTES, (Scratch("tmp", n), Buf("x"), 16)) for n in (100, 300)]
+    calls.append(Call(COPY_BYTES, (Buf("y"), Scratch("tmp", 200), 16)))
+    plan = plan_memory(g, [LoweredNode("n", "Relu", ("y",), calls)], {"y": 0})
+    keys = {plan.scratch_keys[id(c.args[0 if i < 2 else 1])] for i, c in enumerate(calls)}
+    assert len(keys) == 1
+    assert plan.arena_bytes == 320  # the largest request, aligned
