@@ -151,18 +151,25 @@ class CrossBuild:
         with open(self.path(name), "rb") as f:
             return f.read()
 
-    def compile_c(self, source: str, extra: Sequence[str] = ()) -> str:
-        """Compile one C file (a path, or a name in tinyc's harness folder) to an object."""
-        src = source if os.path.isabs(source) else os.path.join(harness_dir(), source)
-        obj = os.path.basename(src).removesuffix(".c") + ".o"
-        run_zig(["cc", *self.cflags, "-I", self.dir, "-I", harness_dir(), *extra, "-c", src,
-                 "-o", obj], self.dir, f"{os.path.basename(src)} for {self.zig_target}")
+    def compile_c(self, source: str) -> str:
+        """Compile one C file of tinyc's harness folder to an object; returns its name."""
+        obj = source.removesuffix(".c") + ".o"
+        run_zig(["cc", *self.cflags, "-c", os.path.join(harness_dir(), source), "-o", obj],
+                self.dir, f"{source} for {self.zig_target}")
         return obj
 
     def link(self, args: Sequence[str], what: str) -> None:
         """Link with zig's C driver (clang's driver over lld) for this target."""
         run_zig(["cc", *self.cflags, "-Wl,--strip-debug", *args], self.dir,
                 f"{what} for {self.zig_target}")
+
+    def link_runner(self, platform_sources: Sequence[str], args: Sequence[str]) -> bytes:
+        """Compile the harness with `platform_sources` (main, file I/O) and link them
+        with libmodel.a into model.elf, in one zig call."""
+        sources = [os.path.join(harness_dir(), "tinyc_harness.c"), *platform_sources]
+        self.link(["-I", self.dir, "-I", harness_dir(), *self.harness_flags(), *args,
+                   "-o", "model.elf", *sources, "libmodel.a"], "the runner")
+        return self.read("model.elf")
 
     def wasm_ld(self, args: Sequence[str], what: str) -> None:
         """Link a wasm module with zig's wasm-ld."""
@@ -190,33 +197,26 @@ def linux_package(model: CompiledModel, zig_target: str, run: dict) -> tuple[dic
     device). Returns (files, meta)."""
     with CrossBuild(model, zig_target) as build:
         files = build.library_files()
-        objects = [build.compile_c("tinyc_harness.c", build.harness_flags()),
-                   build.compile_c("tinyc_io_posix.c")]
-        build.link(["-static", "-Wl,--gc-sections", "-o", "model.elf", *objects, "libmodel.a"],
-                   "the runner")
-        files["model.elf"] = build.read("model.elf")
+        files["model.elf"] = build.link_runner([os.path.join(harness_dir(), "tinyc_io_posix.c")],
+                                               ["-static", "-Wl,--gc-sections"])
     meta = {"run": {"program": "model.elf", **run},
             "sizes": part_sizes(files["model.elf"], model)}
     return files, meta
 
 
 def part_sizes(program: bytes, model: CompiledModel) -> dict[str, int]:
-    """Bytes of code and read-only data per part of a linked runner.
+    """Bytes per part of a linked runner, for the size report.
 
-    entry: tinyc_run; kernels: the rest of the generated object's code and
-    constants; weights; runtime: everything else the program holds (harness,
-    startup, C library and compiler support routines); ram: data, bss (arena
-    and I/O buffers included); text: the runtime's code alone."""
+    entry: tinyc_run's code; kernels: the rest of the generated object (code and
+    constants); weights; runtime_text / runtime_rodata: everything else the
+    program holds (harness, startup, C library, compiler support routines);
+    ram: writable data and bss (arena and I/O buffers included)."""
     elf, obj = Elf(program), Elf(model.obj)
-    generated = obj.loaded_bytes(code=True) + obj.loaded_bytes(code=False)
+    obj_code, obj_rodata = obj.loaded_bytes(code=True), obj.loaded_bytes(code=False)
     entry = obj.symbol_sizes().get("tinyc_run", 0)
-    code = elf.loaded_bytes(code=True)
-    rodata = sum(s.size for s in elf.sections if s.loaded and not s.code and not _writable(s))
-    writable = sum(s.size for s in elf.sections if s.loaded and _writable(s))
-    return {"entry": entry, "kernels": generated - entry, "weights": len(model.weights),
-            "runtime": code + rodata - generated - len(model.weights),
-            "runtime_text": code - obj.loaded_bytes(code=True), "ram": writable}
-
-
-def _writable(section) -> bool:
-    return bool(section.flags & 0x1)  # SHF_WRITE
+    rodata = sum(s.size for s in elf.sections if s.loaded and not s.code and not s.writable)
+    return {"entry": entry, "kernels": obj_code + obj_rodata - entry,
+            "weights": len(model.weights),
+            "runtime_text": elf.loaded_bytes(code=True) - obj_code,
+            "runtime_rodata": max(rodata - obj_rodata - len(model.weights), 0),
+            "ram": sum(s.size for s in elf.sections if s.loaded and s.writable)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHT_SYMTAB = 2
 
 
@@ -27,6 +27,10 @@ class Section:
     @property
     def code(self) -> bool:
         return bool(self.flags & SHF_EXECINSTR)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.flags & SHF_WRITE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ scripts/setup warms it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -25,16 +27,28 @@ def zig_missing_reason() -> str | None:
     return None
 
 
+@functools.cache
+def zig_command() -> list[str]:
+    """The zig executable inside the ziglang package (what `python -m ziglang` runs,
+    without starting another Python for each step)."""
+    spec = importlib.util.find_spec("ziglang")
+    if spec and spec.origin:
+        exe = os.path.join(os.path.dirname(spec.origin), "zig.exe" if os.name == "nt" else "zig")
+        if os.access(exe, os.X_OK):
+            return [exe]
+    return [sys.executable, "-m", "ziglang"]
+
+
 def run_zig(args: list[str], cwd: str, what: str, timeout: float = 600) -> None:
-    """`python -m ziglang ARGS` in `cwd`; raise TargetError with its output when it fails.
+    """`zig ARGS` in `cwd`; raise TargetError with its output when it fails.
 
     `what` says what was being built, for the message.
     """
     reason = zig_missing_reason()
     if reason:
         raise TargetError(f"cannot build {what}: {reason}")
-    r = subprocess.run([sys.executable, "-m", "ziglang", *args], cwd=cwd, capture_output=True,
-                       text=True, timeout=timeout)
+    r = subprocess.run([*zig_command(), *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout)
     if r.returncode != 0:
         raise TargetError(f"building {what} failed: zig {' '.join(args)}\n"
                           f"{(r.stderr or r.stdout).strip()}")

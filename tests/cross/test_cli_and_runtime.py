@@ -50,8 +50,9 @@ def test_runtime_load_runs_a_saved_wasm_module(tmp_path, ort_run):
     np.testing.assert_array_equal(got, again)
 
 
-def test_session_reloads_a_cross_artifact_from_the_cache(ort_run):
+def test_session_reloads_a_cross_artifact_from_the_cache(tmp_path, monkeypatch):
     require("cortex-m4")
+    monkeypatch.setenv("TINYC_CACHE_DIR", str(tmp_path))  # empty: the first session compiles
     model = conformance_model("mlp")
     first = tinyc.InferenceSession(model, target="cortex-m4")
     second = tinyc.InferenceSession(model, target="cortex-m4")

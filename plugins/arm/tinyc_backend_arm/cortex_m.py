@@ -74,11 +74,8 @@ def _runner(build: CrossBuild, board: Board, code_bytes: int, ram_bytes: int) ->
                        "RAM_BYTES": str(ram_bytes), "STACK_BYTES": str(STACK_BYTES)}.items():
         script = script.replace(f"@{key}@", value)
     build.write("link.ld", script.encode())
-    objects = [build.compile_c("tinyc_harness.c", build.harness_flags()),
-               build.compile_c(str(HERE / "startup.c"))]
-    build.link(["-T", "link.ld", "-Wl,--gc-sections", "-Wl,--entry=tinyc_reset",
-                "-o", "model.elf", *objects, "libmodel.a"], "the Cortex-M runner")
-    return build.read("model.elf")
+    return build.link_runner([str(HERE / "startup.c")], ["-T", "link.ld", "-Wl,--gc-sections",
+                                                         "-Wl,--entry=tinyc_reset"])
 
 
 def _memory_limits(model: CompiledModel, board: Board | None) -> tuple[int, int]:
