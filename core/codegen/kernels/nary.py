@@ -49,12 +49,19 @@ def nary_kernel(op: str, in_dtypes: Sequence[DType], out_dtype: DType, kinds: st
         counts = [U.load(b, plan, U.i64(d * cols), U.I64) for d in range(MAX_OUTER_DIMS)]
         with nested_loops(b, counts) as idx:
             offsets = [_offset(b, plan, idx, cols, c) for c in range(1, k + 2)]
-            inner = _Inner(op, list(in_dtypes), out_dtype, kinds, target.f32_lanes)
+            inner = _Inner(op, list(in_dtypes), out_dtype, kinds, _lanes(target, in_dtypes,
+                                                                          out_dtype))
             inner.emit(b, [*xs, y], offsets, n)
         b.ret_void()
         return fn
 
     return Kernel(name, params, build)
+
+
+def _lanes(target: CpuTarget, in_dtypes: Sequence[DType], out_dtype: DType) -> int:
+    """One register's worth of the widest element involved (at least 4 lanes)."""
+    widest = max(U.elem_size(storage_type(d)) for d in (*in_dtypes, out_dtype))
+    return max(4, min(target.f32_lanes, target.vector_bits // (8 * widest)))
 
 
 def _offset(b: ir.IRBuilder, plan: ir.Value, idx: list[ir.Value], cols: int,
