@@ -23,7 +23,7 @@ from ..codegen.kernels.igemm import IGemmSpec, choose_int_blocking, int_scratch_
 from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_scratch_bytes
 from ..codegen.kernels.int_epilogue import IntEpilogue
 from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
-from ..lower.igemm import IntGemm, IntGemmLowering, IntMatrix
+from ..lower.igemm import Im2col, IntGemm, IntGemmLowering, IntMatrix
 from ..lower.program import Call, Const, Scratch
 from ..lower.registry import LowerContext
 from .gemm_form import gemm_form
@@ -90,7 +90,14 @@ def _round(x: int, step: int) -> int:
 
 
 def _b_source(b: IntMatrix) -> str:
-    return "packed" if b.const is not None else "im2col" if b.im2col else "strided"
+    if b.const is not None:
+        return "packed"
+    return "im2col" if b.im2col and not _pointwise(b.im2col) else "strided"
+
+
+def _pointwise(g: Im2col) -> bool:
+    """1x1, unit stride, no padding: the image's channel rows already are B."""
+    return (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo) == (1, 1, 1, 1, 0, 0, g.h, g.w)
 
 
 def _adjusted(op: IntMatrix, want: str, size: int) -> np.ndarray:
@@ -194,6 +201,8 @@ def _packed_or_strided(role: str, op: IntMatrix, mt: Match, tag: str,
         packed = pack_a_int8(x, spec.mr, step.k) if role == "a" else \
             pack_b_int8(x, spec.nr, step.n, step.k, step.b_order)
         return {role: Const(f"{tag}.{role}.packed", packed)}
+    if op.im2col is not None and _pointwise(op.im2col):
+        return {role: op.buf, "sbk": op.im2col.h * op.im2col.w, "sbn": 1}
     if op.im2col is not None:
         g = op.im2col
         zb = int(np.asarray(op.zero_point).reshape(-1)[0])

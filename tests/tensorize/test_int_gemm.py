@@ -147,3 +147,42 @@ def test_strided_dilated_conv_requantized_per_channel(ctx, out: str) -> None:
                          for ky in range(kh) for kx in range(kw)], 1).reshape(geo.k, -1)
         acc = wt.astype(np.int64) @ cols
         np.testing.assert_array_equal(c[i], requant_ref(acc, scale[:, None], 5, out))
+
+
+@pytest.mark.parametrize(("hw", "stride", "pad", "dil"), [
+    ((20, 35), 1, 1, 1), ((9, 9), 1, 0, 1), ((40, 40), 2, 1, 1), ((13, 17), 3, 1, 1),
+    ((3, 3), 1, 1, 1), ((12, 30), 1, 2, 2)])
+def test_im2col_load_modes(ctx, hw, stride, pad, dil) -> None:
+    """Row runs (stride 1 and 2, 2 or 4 output rows per vector) and lane by lane."""
+    rng = np.random.default_rng(6)
+    (h, w), ci, co, kh = hw, 4, 10, 3
+    ho = (h + 2 * pad - dil * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * pad - dil * (kh - 1) - 1) // stride + 1
+    x = rand_int8(rng, (ci, h, w), "uint8")
+    wt = rand_int8(rng, (co, ci * kh * kh), "int8")
+    geo = Im2col(ci, h, w, kh, kh, stride, stride, dil, dil, pad, pad, ho, wo)
+    gemm = IntGemm(co, ho * wo, geo.k, IntMatrix("int8", const=wt, zero_point=1),
+                   IntMatrix("uint8", buf=Buf("x"), zero_point=77, im2col=geo), Buf("c"),
+                   ho * wo)
+    c = np.zeros((co, ho * wo), np.int32)
+    run_gemm(gemm, {"x": x, "c": c}, ctx)
+    xp = np.pad(x.astype(np.int64) - 77, ((0, 0), (pad, pad), (pad, pad)))
+    cols = np.stack([xp[:, dil * ky:dil * ky + stride * ho:stride,
+                        dil * kx:dil * kx + stride * wo:stride]
+                     for ky in range(kh) for kx in range(kh)], 1).reshape(geo.k, -1)
+    np.testing.assert_array_equal(c, (wt.astype(np.int64) - 1) @ cols)
+
+
+def test_pointwise_conv_reads_channel_rows(ctx) -> None:
+    rng = np.random.default_rng(7)
+    ci, h, w, co = 24, 7, 9, 33
+    x = rand_int8(rng, (ci, h, w), "uint8")
+    wt = rand_int8(rng, (co, ci), "int8")
+    geo = Im2col(ci, h, w, 1, 1, 1, 1, 1, 1, 0, 0, h, w)
+    gemm = IntGemm(co, h * w, ci, IntMatrix("int8", const=wt),
+                   IntMatrix("uint8", buf=Buf("x"), zero_point=128, im2col=geo), Buf("c"), h * w)
+    c = np.zeros((co, h * w), np.int32)
+    note = run_gemm(gemm, {"x": x, "c": c}, ctx)
+    assert ctx[1] == "" or "im2col" not in note
+    cols = x.reshape(ci, -1).astype(np.int64) - 128
+    np.testing.assert_array_equal(c, wt.astype(np.int64) @ cols)

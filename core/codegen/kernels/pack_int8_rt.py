@@ -17,24 +17,15 @@ from collections.abc import Callable
 
 import llvmlite.ir as ir
 
-from ..llvm_util import I1, I8, I32, I64, PTR, define, for_range, gep, i64, intrinsic, vec
+from ..llvm_util import I8, I32, I64, PTR, define, for_range, gep, i64, vec
 from .gemm_simd import prefix_mask
 from .micro_step import MicroStep
-from .pack_int8 import IM2COL_GEOMETRY, im2col_source
+from .pack_int8 import IM2COL_GEOMETRY
+from .pack_int8_im2col import im2col_panels
+from .pack_int8_tile import entry_alloca, masked_load_i8, store_tile
 
 RowLoader = Callable[[ir.IRBuilder, ir.Value, ir.Value, int], ir.Value]
 B_PARAMS = ["dst", "src", "sums", "kcur", "ncur", "n0", "pad"]
-
-
-def flip_mask(n: int) -> ir.Constant:
-    return ir.Constant(vec(I8, n), [0x80] * n)
-
-
-def masked_load_i8(b: ir.IRBuilder, ptr: ir.Value, mask: ir.Value, fill: ir.Value) -> ir.Value:
-    n = mask.type.count
-    vt = vec(I8, n)
-    fn = intrinsic(b.module, f"llvm.masked.load.v{n}i8.p0", vt, [PTR, I32, vec(I1, n), vt])
-    return b.call(fn, [ptr, ir.Constant(I32, 1), mask, fill])
 
 
 def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, flip: bool,
@@ -59,7 +50,14 @@ def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, fl
             with other:
                 _panels(b, g, step, nv, flip, sums, _strided_rows(g, contiguous=False))
     else:
-        _panels(b, g, step, nv, flip, sums, _im2col_rows(g))
+        def totals_for(b: ir.IRBuilder) -> list:
+            return start_sums(b, step, nv) if sums else [None] * nv
+
+        def finish(b: ir.IRBuilder, totals: list, col0: ir.Value) -> None:
+            if sums:
+                finish_sums(b, step, totals, g["sums"], col0)
+
+        im2col_panels(b, g, step, nv, flip, totals_for, finish)
     b.ret_void()
     return fn
 
@@ -68,70 +66,37 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, f
             sums: bool, load_row: RowLoader) -> None:
     lanes, kk = step.n, step.k
     nr = nv * lanes
-    tile_bytes = lanes * kk
     ksteps = b.sdiv(b.add(g["kcur"], i64(kk - 1)), i64(kk))
     panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
-    acc_t = step.acc_type
-    ones = _ones_a(b, step)
     with for_range(b, 0, panels, name="p") as p:
         col0 = b.mul(p, i64(nr))
         panel = gep(b, g["dst"], b.mul(col0, b.mul(ksteps, i64(kk))), I8)
-        totals = [entry_alloca(b, acc_t) for _ in range(nv)] if sums else []
-        for t in totals:
-            b.store(ir.Constant(acc_t, None), t)
+        totals = start_sums(b, step, nv) if sums else [None] * nv
         with for_range(b, 0, ksteps, name="ks") as ks:
+            ks_rows = [b.add(b.mul(ks, i64(kk)), i64(r)) for r in range(kk)]
+            k_ok = [b.icmp_signed("<", k, g["kcur"]) for k in ks_rows]
             for v in range(nv):
                 first = b.add(col0, i64(v * lanes))
-                rows = []
-                for r in range(kk):
-                    k = b.add(b.mul(ks, i64(kk)), i64(r))
-                    row = load_row(b, k, first, lanes)
-                    if flip:
-                        row = b.xor(row, flip_mask(lanes))
-                    k_ok = b.icmp_signed("<", k, g["kcur"])
-                    rows.append(b.select(k_ok, row, ir.Constant(row.type, None)))
-                tile = _interleave(b, rows, step.b_order)
-                at = b.add(b.mul(ks, i64(nv * tile_bytes)), i64(v * tile_bytes))
-                b.store(tile, gep(b, panel, at, I8), align=1)
-                if sums:
-                    bv = b.bitcast(tile, step.type_of("B"))
-                    b.store(step.call(b, b.load(totals[v], typ=acc_t), ones, bv), totals[v])
-        for v, t in enumerate(totals):
-            ptr = gep(b, g["sums"], b.add(col0, i64(v * lanes)), I32)
-            b.store(b.load(t, typ=acc_t), ptr, align=4)
+                rows = [load_row(b, k, first, lanes) for k in ks_rows]
+                at = b.add(b.mul(ks, i64(nv * lanes * kk)), i64(v * lanes * kk))
+                store_tile(b, step, rows, k_ok, flip, gep(b, panel, at, I8), totals[v])
+        if sums:
+            finish_sums(b, step, totals, g["sums"], col0)
 
 
-def _ones_a(b: ir.IRBuilder, step: MicroStep) -> ir.Value:
-    """A operand of all ones: the step then sums B over k."""
-    t = step.type_of("A")
-    bits = t.count * t.element.width if isinstance(t, ir.VectorType) else t.width
-    ones = ir.Constant(vec(I8, bits // 8), [1] * (bits // 8))
-    return b.bitcast(ones, t)
+def start_sums(b: ir.IRBuilder, step: MicroStep, nv: int) -> list[ir.Value]:
+    """Zeroed slots for the column sums of a panel's NV values."""
+    slots = [entry_alloca(b, step.acc_type) for _ in range(nv)]
+    for slot in slots:
+        b.store(ir.Constant(step.acc_type, None), slot)
+    return slots
 
 
-def _interleave(b: ir.IRBuilder, rows: list[ir.Value], order: tuple[str, str]) -> ir.Value:
-    """k row vectors of n bytes -> one n*k byte tile in the intrinsic's layout."""
-    n, k = rows[0].type.count, len(rows)
-    if k == 1:
-        return rows[0]
-    joined = rows[0]
-    for i in range(1, k):  # concatenate: shufflevector needs equal widths, so widen pairwise
-        joined = _concat(b, joined, rows[i])
-    if order == ("n", "k"):
-        mask = [j * n + lane for lane in range(n) for j in range(k)]
-    else:
-        mask = list(range(n * k))
-    return b.shuffle_vector(joined, ir.Constant(joined.type, None), ir.Constant(vec(I32, n * k),
-                                                                               mask))
-
-
-def _concat(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    nx, ny = x.type.count, y.type.count
-    if nx != ny:
-        wide = ir.Constant(vec(I32, nx), list(range(ny)) + [ny] * (nx - ny))
-        y = b.shuffle_vector(y, ir.Constant(y.type, None), wide)  # pad y to x's width
-    mask = list(range(nx)) + list(range(nx, nx + ny))
-    return b.shuffle_vector(x, y, ir.Constant(vec(I32, nx + ny), mask))
+def finish_sums(b: ir.IRBuilder, step: MicroStep, totals: list, sums: ir.Value,
+                col0: ir.Value) -> None:
+    for v, slot in enumerate(totals):
+        ptr = gep(b, sums, b.add(col0, i64(v * step.n)), I32)
+        b.store(b.load(slot, typ=step.acc_type), ptr, align=4)
 
 
 def _strided_rows(g: dict[str, ir.Value], contiguous: bool) -> RowLoader:
@@ -146,19 +111,6 @@ def _strided_rows(g: dict[str, ir.Value], contiguous: bool) -> RowLoader:
         return _lanes(b, lanes, lambda lane: (b.mul(b.add(col, lane), g["sbn"]),
                                               b.icmp_signed("<", b.add(first, lane), g["ncur"])),
                       row, i64(0))
-
-    return load_row
-
-
-def _im2col_rows(g: dict[str, ir.Value]) -> RowLoader:
-    """Row k of the im2col view, one byte per lane (pixels n0+first+lane)."""
-    def load_row(b: ir.IRBuilder, k: ir.Value, first: ir.Value, lanes: int) -> ir.Value:
-        def source(lane: ir.Value) -> tuple[ir.Value, ir.Value]:
-            pixel = b.add(b.add(g["n0"], first), lane)
-            offset, inside = im2col_source(b, g, k, pixel)
-            return offset, inside
-
-        return _lanes(b, lanes, source, g["src"], g["pad"])
 
     return load_row
 
@@ -239,11 +191,3 @@ def _row_sum(b: ir.IRBuilder, g: dict[str, ir.Value], m: ir.Value, valid: ir.Val
         wide = b.sext(value, I32) if signed else b.zext(value, I32)
         b.store(b.add(b.load(total, typ=I32), wide), total)
     b.store(b.load(total, typ=I32), gep(b, g["sums"], m, I32))
-
-
-def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
-    """A stack slot in the entry block (mem2reg turns it into registers; inside a
-    loop an alloca would grow the stack every iteration)."""
-    with b.goto_entry_block():
-        b.position_at_start(b.block)
-        return b.alloca(t)

@@ -1,0 +1,79 @@
+"""Byte-vector helpers shared by the int8 packers: masked byte loads, the
+interleave of a k-step's rows into the intrinsic's tile layout, and the tile's
+store with its sign flip and column sums."""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ..llvm_util import I1, I8, I32, PTR, intrinsic, vec
+from .micro_step import MicroStep
+
+
+def flip_mask(n: int) -> ir.Constant:
+    return ir.Constant(vec(I8, n), [0x80] * n)
+
+
+def masked_load_i8(b: ir.IRBuilder, ptr: ir.Value, mask: ir.Value, fill: ir.Value) -> ir.Value:
+    n = mask.type.count
+    vt = vec(I8, n)
+    fn = intrinsic(b.module, f"llvm.masked.load.v{n}i8.p0", vt, [PTR, I32, vec(I1, n), vt])
+    return b.call(fn, [ptr, ir.Constant(I32, 1), mask, fill])
+
+
+def ones_a(b: ir.IRBuilder, step: MicroStep) -> ir.Value:
+    """A operand of all ones: the step then sums B over k."""
+    t = step.type_of("A")
+    bits = t.count * t.element.width if isinstance(t, ir.VectorType) else t.width
+    ones = ir.Constant(vec(I8, bits // 8), [1] * (bits // 8))
+    return b.bitcast(ones, t)
+
+
+def interleave(b: ir.IRBuilder, rows: list[ir.Value], order: tuple[str, str]) -> ir.Value:
+    """k row vectors of n bytes -> one n*k byte tile in the intrinsic's layout."""
+    n, k = rows[0].type.count, len(rows)
+    if k == 1:
+        return rows[0]
+    joined = rows[0]
+    for i in range(1, k):  # concatenate: shufflevector needs equal widths, so widen pairwise
+        joined = _concat(b, joined, rows[i])
+    if order == ("n", "k"):
+        mask = [j * n + lane for lane in range(n) for j in range(k)]
+    else:
+        mask = list(range(n * k))
+    return b.shuffle_vector(joined, ir.Constant(joined.type, None), ir.Constant(vec(I32, n * k),
+                                                                               mask))
+
+
+def _concat(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    nx, ny = x.type.count, y.type.count
+    if nx != ny:
+        wide = ir.Constant(vec(I32, nx), list(range(ny)) + [ny] * (nx - ny))
+        y = b.shuffle_vector(y, ir.Constant(y.type, None), wide)  # pad y to x's width
+    mask = list(range(nx)) + list(range(nx, nx + ny))
+    return b.shuffle_vector(x, y, ir.Constant(vec(I32, nx + ny), mask))
+
+
+def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
+    """A stack slot in the entry block (mem2reg turns it into registers; inside a
+    loop an alloca would grow the stack every iteration)."""
+    with b.goto_entry_block():
+        b.position_at_start(b.block)
+        return b.alloca(t)
+
+
+def store_tile(b: ir.IRBuilder, step: MicroStep, rows: list[ir.Value], k_ok: list[ir.Value],
+               flip: bool, dst: ir.Value, total: ir.Value | None) -> None:
+    """One B value of the panel: the k-step's rows (flipped, zero past K),
+    interleaved and stored at dst; its column sums added to `total` (a slot)."""
+    fixed = []
+    for row, ok in zip(rows, k_ok, strict=True):
+        if flip:
+            row = b.xor(row, flip_mask(row.type.count))
+        fixed.append(b.select(ok, row, ir.Constant(row.type, None)))
+    tile = interleave(b, fixed, step.b_order)
+    b.store(tile, dst, align=1)
+    if total is not None:
+        acc_t = step.acc_type
+        bv = b.bitcast(tile, step.type_of("B"))
+        b.store(step.call(b, b.load(total, typ=acc_t), ones_a(b, step), bv), total)
