@@ -69,3 +69,63 @@ def conformance_model(name: str) -> onnx.ModelProto:
 
 def model_named(name: str) -> onnx.ModelProto:
     return squeezenet() if name == "squeezenet" else conformance_model(name)
+
+
+def qdq_mlp() -> onnx.ModelProto:
+    """An int8 MLP in QDQ form, as onnxruntime's quantizer writes it: activations
+    and weights quantized to int8 (per tensor), dequantized before each MatMul /
+    Add / Relu, the output quantized and dequantized once more."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    nodes, inits = [], []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def qdq(x: str, scale: float, zero: int, name: str) -> str:
+        s, z = const(f"{name}_s", np.array(scale, np.float32)), const(f"{name}_z", np.int8(zero))
+        nodes.append(helper.make_node("QuantizeLinear", [x, s, z], [f"{name}_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{name}_q", s, z], [f"{name}_dq"]))
+        return f"{name}_dq"
+
+    def weight(shape: tuple[int, ...], name: str) -> str:
+        q = const(f"{name}_q", rng.integers(-127, 128, shape).astype(np.int8))
+        s, z = const(f"{name}_s", np.array(0.01, np.float32)), const(f"{name}_z", np.int8(0))
+        nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [f"{name}_dq"]))
+        return f"{name}_dq"
+
+    def dense(x: str, k: int, n: int, name: str) -> str:
+        nodes.append(helper.make_node("MatMul", [x, weight((k, n), f"{name}_w")], [f"{name}_mm"]))
+        bias = const(f"{name}_b", (rng.standard_normal(n) * 0.1).astype(np.float32))
+        nodes.append(helper.make_node("Add", [f"{name}_mm", bias], [f"{name}_out"]))
+        return f"{name}_out"
+
+    h = dense(qdq("x", 0.03, 0, "in"), 20, 32, "fc1")
+    nodes.append(helper.make_node("Relu", [qdq(h, 0.05, -10, "h1")], ["relu"]))
+    y = dense(qdq("relu", 0.05, -128, "h2"), 32, 10, "fc2")
+    nodes.append(helper.make_node("Identity", [qdq(y, 0.08, 3, "y")], ["y"]))
+    graph = helper.make_graph(
+        nodes, "qdq_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 20])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def qlinear_matmul() -> onnx.ModelProto:
+    """uint8 x int8 QLinearMatMul with zero points and requantization (integer kernels)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    m, k, n = 5, 40, 19
+    inits = [numpy_helper.from_array(v, name) for name, v in (
+        ("as", np.array(0.02, np.float32)), ("az", np.uint8(5)),
+        ("b", rng.integers(-128, 128, (k, n)).astype(np.int8)),
+        ("bs", np.array(0.01, np.float32)), ("bz", np.int8(0)),
+        ("ys", np.array(0.7, np.float32)), ("yz", np.uint8(3)))]
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
+                            ["y"])
+    graph = helper.make_graph(
+        [node], "qlinear_matmul", [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [m, n])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)

@@ -3,8 +3,9 @@
    here, and exp / tanh / erf are generated inline by tinyc's kernels.
 
    LLVM calls memcpy / memset for large copies, fminf / fmaxf where the FPU has
-   no min/max instruction (Armv7E-M), and fmaf where the target has no fused
-   multiply-add (wasm32). Compiled with -ffreestanding -fno-builtin, so these
+   no min/max instruction (Armv7E-M, and wasm32, whose min/max propagate NaN),
+   roundevenf where it cannot round to integer (Armv7E-M: int8 requantization),
+   and fmaf where the target has no fused multiply-add (wasm32). Compiled with -ffreestanding -fno-builtin, so these
    loops are not turned back into calls of themselves. */
 
 #include <stddef.h>
@@ -53,6 +54,21 @@ float fmaxf(float a, float b) {
     if (b != b)
         return a;
     return a > b ? a : b;
+}
+
+/* Round half to even, in the default rounding mode: adding and subtracting 2^23
+   leaves no fraction bits, so the FPU's own rounding does the work. */
+float roundevenf(float x) {
+    union {
+        float f;
+        uint32_t i;
+    } u = {x};
+    uint32_t magnitude = u.i & 0x7fffffff;
+    if (magnitude >= 0x4b000000) /* |x| >= 2^23: integral already, or inf / NaN */
+        return x;
+    volatile float shifted = (u.i >> 31 ? -x : x) + 8388608.0f;
+    float rounded = shifted - 8388608.0f;
+    return u.i >> 31 ? -rounded : rounded;
 }
 
 /* x * y + z rounded once (round to nearest even), as musl does it: the product
