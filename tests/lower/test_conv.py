@@ -208,3 +208,37 @@ def test_clip_bounds_may_be_infinite(rng):
                clip=(-math.inf, 0.25))
 
 
+
+
+@pytest.mark.parametrize("case", ["3x3_pad1", "stride2", "small_image", "groups", "pointwise"])
+def test_plain_path_without_intrinsics(case):
+    """A target with no intrinsic sets: the plain LLVM path, still correct."""
+    x_shape, w_shape, attrs = CASES[case]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    expected = reference_conv(x, w, None, attrs)
+    g = conv_graph(x, w, None, attrs, expected.shape)
+    ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
+    assert ln.intrinsic == "" and "plain LLVM path" in ln.note
+    got = run_graph_nodes(g, {"x": x}, intrinsics=())["y"]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_conv_is_tensorized_with_the_targets_intrinsic():
+    """x86-avx2: 8-lane FMA, 16 registers -> a 6x16 tile; AVX-512 gives 32."""
+    from tinyc.target import resolve_device
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 8, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1]}, (1, 16, 20, 20))
+    avx2 = resolve_device("x86-avx2")
+    ln = lower_conv(g.nodes[0], LowerContext(g, avx2.cpu, avx2.intrinsics))
+    assert ln.intrinsic == "avx2_fma.fma_f32_1x8"
+    assert "tile 6x16" in ln.note and "im2col" in ln.note
+    vnni = resolve_device("x86-avx512-vnni")
+    ln = lower_conv(g.nodes[0], LowerContext(g, vnni.cpu, vnni.intrinsics))
+    assert ln.intrinsic == "avx512_fma.fma_f32_1x16" and "tile 8x48" in ln.note
+    assert dict(ln.rejected)["avx2_fma.fma_f32_1x8"].startswith("ranked below")
+    assert dict(ln.rejected)["avx512_vnni.dot_16x4_u8i8i32"].startswith("dtype")

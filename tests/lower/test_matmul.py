@@ -136,3 +136,22 @@ def test_matmul_rejects_int(rng):
     g = g.replace(types={**g.types, "y": TensorType(DType.int32, (3, 3))})
     with pytest.raises(NotLowerable, match="f32"):
         lower_matmul(g.nodes[0], LowerContext(g, host_target()))
+
+
+def test_plain_path_without_intrinsics(rng):
+    a, b, c = rand(rng, 11, 37), rand(rng, 37, 29), rand(rng, 29)
+    g, feeds = graph_of("Gemm", {"a": a, "b": b, "c": c}, {"b", "c"}, (11, 29))
+    ln = lower_gemm(g.nodes[0], LowerContext(g, host_target()))
+    assert ln.intrinsic == "" and "plain LLVM path" in ln.note
+    assert_close(run_graph_nodes(g, feeds, intrinsics=())["y"], a @ b + c)
+
+
+def test_matmul_reports_intrinsic_and_rejections(rng):
+    from tinyc.tensorize.sets import sets_for_features
+
+    a, b = rand(rng, 40, 64), rand(rng, 64, 96)
+    g, _ = graph_of("MatMul", {"a": a, "b": b}, {"b"}, (40, 96))
+    target = host_target()
+    ln = lower_matmul(g.nodes[0], LowerContext(g, target, sets_for_features(target)))
+    assert ln.intrinsic == "avx512_fma.fma_f32_1x16" and "tile 8x48" in ln.note
+    assert dict(ln.rejected)["avx512_vnni.dot_16x4_u8i8i32"].startswith("dtype")
