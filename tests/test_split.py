@@ -102,6 +102,17 @@ def test_split_run_equals_the_all_cpu_run_bit_for_bit(diamond_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_saved_split_artifact_loads_and_runs_without_the_compiler(diamond_path, tmp_path):
+    art = tinyc.compile(diamond_path, target="x86,accel_sim")
+    art.save(tmp_path / "art")
+    model = tinyc.runtime.load(tmp_path / "art")
+    want = tinyc.InferenceSession(diamond_path, target="x86").run(None, _feeds(3))
+    for a, b in zip(model.run(None, _feeds(3)), want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in (tmp_path / "art" / "devices" / "accel_sim").iterdir()) == [
+        "region_1.json", "region_1.npz", "region_3.json", "region_3.npz"]
+
+
 def test_the_diamond_splits_into_regions_without_a_cycle(diamond_path):
     _, p = partition_model(onnx.load(diamond_path), resolve_devices("x86,accel_sim"),
                            CompileOptions())

@@ -33,6 +33,10 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     """
     d = os.fspath(directory)
     meta = read_meta(d)
+    if meta.get("kind") == "split":  # host regions in process, accelerators on their devices
+        from .hetero import HeteroModel
+
+        return HeteroModel(d)
     if runs_in_process(meta):
         return NativeModel(d, verify=verify)
     if verify:
