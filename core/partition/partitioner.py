@@ -181,9 +181,11 @@ class _Partitioner:
     def _placement(self, u: int, node: Node, device: str, region: int) -> Placement:
         pinned = self._pin(u) is not None
         if device != self.host.name:
+            others = "".join(f", {_us(self._unit_seconds(u, a))} on {a.name}" for a in self.accels
+                             if a.name != device and self.verdicts[u][a.name] is None)
             why = "pinned by the user" if pinned else (
                 f"offloaded: {_us(self._unit_seconds(u, self.devices[device]))} vs "
-                f"{_us(self._unit_seconds(u, self.host))} on {self.host.name}")
+                f"{_us(self._unit_seconds(u, self.host))} on {self.host.name}{others}")
             return Placement(node.name, node.qualified_op, device, region, why, "", pinned)
         if not self.accels:
             return Placement(node.name, node.qualified_op, device, region, "host only")
