@@ -172,11 +172,13 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     if tail.residual and shape_of(ctx, tail.residual) != out_shape:
         raise NotLowerable(f"residual {tail.residual} must have the output's shape {out_shape}")
     epi = Epilogue("row" if tail.bias else "none", bool(tail.residual), tail.clip)
-    plan = None
     if s.depthwise:
-        calls = _depthwise(node, s, epi, tail, ctx.target.f32_lanes)
-        note = (f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes, epilogue "
-                f"{epi.tag} (not a GEMM tile: channels are a batch index, m = 1)")
+        plan = plan_fp32_gemm(depthwise_statement(s), F32_ROLES, "W",
+                              (s.cog, s.ho * s.wo, s.kh * s.kw), ctx.target, ctx.intrinsics)
+        calls = _depthwise(node, s, epi, tail, plan)
+        note = (f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes (channels are "
+                f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
+                f"epilogue {epi.tag}")
     else:
         calls, note, plan = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
@@ -196,10 +198,18 @@ def conv_statement(s: ConvShape) -> str:
     return f"Y[n, {g}co, y, x] += X[n, {g}ci, {iy}, {ix}] * W[{g}co, ci, ky, kx]"
 
 
+def depthwise_statement(s: ConvShape) -> str:
+    """Each output channel (c, j) reads input channel c: c is a batch index."""
+    iy, ix = f"y*{s.sh}+ky*{s.dh}", f"x*{s.sw}+kx*{s.dw}"
+    if s.cog == 1:
+        return f"Y[n, c, y, x] += X[n, c, {iy}, {ix}] * W[c, ky, kx]"
+    return f"Y[n, c, j, y, x] += X[n, c, {iy}, {ix}] * W[c, j, ky, kx]"
+
+
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
-               lanes: int) -> list[Call]:
+               plan: Fp32Plan) -> list[Call]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, lanes, epi)
+    spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, plan.lanes, epi, plan.step)
     hp, wp = spec.padded_plane(s.ho, s.wo)
     values: dict[str, object] = dict(
         x=Buf(x), w=Buf(w), y=Buf(y), pad=Scratch(f"{node.name or y}.pad", 4 * hp * wp),

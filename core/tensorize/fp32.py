@@ -37,6 +37,13 @@ class Fp32Plan:
         return self.choice.summary
 
     @property
+    def step_text(self) -> str:
+        """The multiply-accumulate alone (for kernels with their own tiling)."""
+        if self.step is None or self.choice is None or self.choice.match is None:
+            return "plain LLVM multiply-add (no intrinsic matched)"
+        return f"intrinsic {self.choice.match.name}"
+
+    @property
     def rejected(self) -> tuple[tuple[str, str], ...]:
         return self.choice.rejected if self.choice else ()
 

@@ -5,7 +5,9 @@ Each input channel is first copied into a zero-padded plane (scratch, a few
 KB, stays in L1/L2) big enough for every tile, so the hot code has no bounds
 checks and no masks: a tile is ROWS output rows x one vector of `lanes` output
 columns, one accumulator per row (independent FMA chains), straight-line code
-of ROWS*kh*kw loads + FMAs with the filter size fixed at compile time. Along W,
+of ROWS*kh*kw loads + FMAs with the filter size fixed at compile time (the
+FMA is the step of the intrinsic the target's YAML declares, see micro_step.py,
+or plain fmul + fadd). Along W,
 unit stride loads contiguous vectors, stride 2 loads two and keeps the even
 lanes, other strides gather. Only the stores at the right/bottom edge are
 masked. The fused epilogue (bias, residual, clip) is applied before the store.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ..kernel import I64, PTR, Kernel
-from ..llvm_util import F32, define, fma, for_range, gep, i64, load, load_vec, splat, store_vec, vec
+from ..llvm_util import F32, define, for_range, gep, i64, load, load_vec, splat, store_vec, vec
 from ..llvm_util import I1 as I1T
 from ..llvm_util import I32 as I32T
 from ..llvm_util import I64 as I64T
@@ -39,6 +41,7 @@ from .gemm_simd import (
     raw_gep,
     splat_i32,
 )
+from .micro_step import MicroStep, plain_f32_step
 
 ROWS = 4  # output rows per tile: independent accumulators hide the FMA latency
 GEOMETRY = ["N", "C", "mult", "H", "W", "ph", "pw", "Ho", "Wo", "Hp", "Wp"]
@@ -57,11 +60,13 @@ class DepthwiseSpec:
     dw: int
     lanes: int
     epi: Epilogue
+    step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
 
     @property
     def name(self) -> str:
+        step = f"_{self.step.ident}" if self.step else ""
         return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
-                f"_v{self.lanes}_{self.epi.tag}")
+                f"_v{self.lanes}_{self.epi.tag}{step}")
 
     def param_names(self) -> list[str]:
         return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]
@@ -161,6 +166,7 @@ def _tiles(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Pla
 def _tile_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane,
                y0: ir.Value, x0: ir.Value) -> list[ir.Value]:
     """acc[r] = sum over taps of w[ky, kx] * pad[(y0+r)*sh + ky*dh, (x0+l)*sw + kx*dw]."""
+    step = spec.step or plain_f32_step(spec.lanes)
     accs = [ir.Constant(vec(F32, spec.lanes), None)] * ROWS
     first = gep(b, g["pad"], b.add(b.mul(b.mul(y0, i64(spec.sh)), g["Wp"]),
                                    b.mul(x0, i64(spec.sw))))
@@ -171,7 +177,7 @@ def _tile_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: 
             row = row_ptrs[r * spec.sh + ky * spec.dh]
             for kx in range(spec.kw):
                 v = _load_taps(b, spec, row, kx * spec.dw)
-                accs[r] = fma(b, p.weights[ky * spec.kw + kx], v, accs[r])
+                accs[r] = step.call(b, accs[r], p.weights[ky * spec.kw + kx], v)
     return accs
 
 
