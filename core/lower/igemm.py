@@ -136,6 +136,8 @@ class IntGemmLowering:
 
 def int_gemm_calls(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering:
     """The calls computing `gemm` on ctx's target; `tag` names constants and scratch."""
+    if ctx.int_gemm_planner is not None:
+        return ctx.int_gemm_planner(ctx, gemm, tag)
     from ..tensorize.int_gemm import plan_int_gemm  # the tensorizer chooses the kernel
 
     return plan_int_gemm(ctx, gemm, tag)
