@@ -78,10 +78,9 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str) -> IntGemmLowering:
     values.update(_packed_or_strided("a", gemm.a, mt, tag, spec))
     values.update(_packed_or_strided("b", gemm.b, mt, tag, spec))
     values.update(_requant_values(gemm, spec.epi, tag, mp, np_))
-    flips = "".join(f", {r} sign-flipped" for r in mt.flips)
+    tile_layout = "x".join(str(step.n if d == "n" else step.k) for d in step.b_order)
     note = (f"int8 GEMM {m}x{n}x{k}: {choice.summary}; B packed as [n/{spec.nr}][k/{step.k}]"
-            f"[{spec.nv}][{'x'.join(str(step.n if d == 'n' else step.k) for d in step.b_order)}]"
-            f"{flips}, epilogue {spec.epi.tag}")
+            f"[{spec.nv}][{tile_layout}], epilogue {spec.epi.tag}")
     return IntGemmLowering([Call(spec.kernel(), spec.args(values))], note, choice)
 
 
