@@ -110,7 +110,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
           f"({stages}) -> {args.output}")
     print(f"  arena {art.meta['arena_bytes'] / 1e6:.2f} MB, "
           f"weights {len(art.weights) / 1e6:.2f} MB, "
-          f"code {len(art.library) / 1e3:.1f} kB")
+          f"code {len(art.library) / 1e3:.1f} kB" if art.library else
+          f"  arena {art.meta['arena_bytes'] / 1e3:.1f} kB, files: {', '.join(sorted(art.files))}")
+    if "sizes" in art.meta:  # a cross target's runner, per part
+        print("  bytes: " + ", ".join(f"{k} {v}" for k, v in art.meta["sizes"].items()))
     if args.report:
         _print_report(art.report, rejections=args.report == "all")
     return 0
