@@ -25,7 +25,7 @@ from ..codegen.kernels.int_epilogue import IntEpilogue
 from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
 from ..lower.igemm import Im2col, IntGemm, IntGemmLowering, IntMatrix
 from ..lower.program import Call, Const, Scratch
-from ..lower.registry import LowerContext
+from ..lower.registry import LowerContext, NotLowerable
 from .gemm_form import gemm_form
 from .match import Match
 from .select import Choice, choose
@@ -161,8 +161,8 @@ class _Terms:
         elif self.cs is not None:
             self.cs = self.cs - self.k * zb
         else:
-            raise ValueError("per-row zero points of A with per-column ones of B need a "
-                             "constant A or B")
+            raise NotLowerable("per-row zero points of A with per-column ones of B need a "
+                               "constant A or B")
 
     def values(self, tag: str) -> dict[str, object]:
         out = {"rowc": _i32(f"{tag}.rowc", self.rowc, self.mp),
@@ -185,7 +185,7 @@ def _uniform(z: np.ndarray) -> bool:
 def _i32(tag: str, values: np.ndarray, size: int) -> Const:
     """A padded int32 constant (the kernels read whole tiles of it)."""
     if values.size and (values.min() < -2**31 or values.max() >= 2**31):
-        raise ValueError(f"{tag}: the zero-point correction overflows int32")
+        raise NotLowerable(f"{tag}: the zero-point correction overflows int32")
     out = np.zeros(size, np.int32)
     out[:values.size] = values
     return Const(tag, out)
