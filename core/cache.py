@@ -40,7 +40,7 @@ def source_fingerprint() -> str:
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts:
+        if p.suffix in (".py", ".yaml", ".c") and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]

@@ -11,9 +11,9 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .codegen.build import link_shared
+from .codegen.build import host_threads, link_shared
 from .codegen.entry import build_entry
 from .codegen.kernels.bytes_copy import COPY_BYTES
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
@@ -39,6 +39,9 @@ class CompileOptions:
     # split deployment: node name -> device it must run on; device -> nodes kept off it
     pin: dict[str, str] = field(default_factory=dict)
     avoid: dict[str, list[str]] = field(default_factory=dict)
+    # worker threads: kernels are built for this many (per-thread scratch) and
+    # InferenceSession runs with it; None: every core (or TINYC_NUM_THREADS)
+    threads: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,6 +55,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
 
         return compile_split(model, resolve_devices(target), opts, input_shapes)
     device = resolve_device(target)
+    device = replace(device, cpu=replace(device.cpu, threads=code_threads(device, opts)))
     t = _Timer(opts.timings)
     with t("import"):
         g = import_model(model, input_shapes)
@@ -89,6 +93,16 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     report = _report(lowered, left_out_sets(device))
     return Artifact(library, plan.weights, meta, listings, report, files)
+
+
+def code_threads(device: Device, options: CompileOptions) -> int:
+    """Threads the model's kernels are built for. A host library links the
+    runtime's thread pool and its loader picks the count actually used, up to
+    this; a target that packages its own artifacts (cross, bare metal) gets
+    serial code."""
+    if isinstance(device.backend, Packager):
+        return 1
+    return max(1, options.threads) if options.threads else host_threads()
 
 
 def plugin_fingerprint(backend: str) -> list:

@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 
 from . import cache
-from .compiler import CompileOptions, compile_model, plugin_fingerprint
+from .compiler import CompileOptions, code_threads, compile_model, plugin_fingerprint
 from .errors import InputError
 from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
@@ -88,6 +88,8 @@ class InferenceSession:
         if key in self._compiled:
             return self._compiled[key]
         model = self._load_or_compile(shapes)
+        if self.options.threads and hasattr(model, "set_num_threads"):
+            model.set_num_threads(self.options.threads)
         self._compiled[key] = self._last = model
         return model
 
@@ -96,6 +98,7 @@ class InferenceSession:
             return self._compile_here(shapes)
         opts = {"emit": self.options.emit, "fuse": self.options.fuse,
                 "profile": self.options.profile,
+                "threads": code_threads(self._device, self.options),
                 "plugins": plugin_fingerprint(self._device.spec.backend)}
         root = cache.cache_root()
         key = cache.cache_key(self._model_bytes, cache.device_fields(self._device), shapes, opts)

@@ -17,6 +17,10 @@ class CpuTarget:
     cpu: str
     features: str  # LLVM feature string, e.g. "+avx2,+fma"
     vector_bits: int  # widest SIMD register used for f32 kernels
+    # Worker threads the code may split a kernel across (the runtime's pool,
+    # core/runtime/c); kernels size per-worker scratch by it. 1: serial code
+    # that never calls the pool.
+    threads: int = 1
 
     @property
     def f32_lanes(self) -> int:

@@ -229,7 +229,8 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
         return _transposed_gemm_calls(node, ctx, s, epi, tail)
     mr = plan.mr
     spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
-                    b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step)
+                    b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step,
+                    threads=ctx.target.threads)
     blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k)
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
@@ -290,7 +291,7 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
     epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes,
                     a_src="vstrided" if s.pointwise else "im2col", b_src="packed", epi=epi,
-                    step=plan.step)
+                    step=plan.step, threads=ctx.target.threads)
     blk = choose_blocking(spec, pixels, s.cog, s.k)
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k)

@@ -72,7 +72,8 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
         values.update(bias=bias.arg, ldbias=bias.ld, bias_bstride=0)
     if scaled:
         values.update(alpha=scaled_alpha, beta=bias.beta if bias else 0.0)
-    call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), epi, tail, tag, values)
+    call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), epi, tail, tag, values,
+                            ctx.target.threads)
     text = f"{y}[m,n] += {alpha}*{a_name}[{'k,m' if trans_a else 'm,k'}]*" \
            f"{b_name}[{'n,k' if trans_b else 'k,n'}]"
     if bias is not None:
@@ -115,15 +116,16 @@ def lower_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
         a = Operand(Buf(a_name), False, k, 1)
         b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", plan.nr, tag, 1.0)
         call, note = _gemm_call(plan, (m_all, n, k), a, b, Buf(y), Epilogue(), NO_TAIL, tag,
-                                {})
+                                {}, ctx.target.threads)
         return _lowered(node, [call], semantics, note, plan)
     plan = _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]", (m, n, k))
-    calls, note = _batched(plan, node, (m, n, k), batch, batch_a, batch_b)
+    calls, note = _batched(plan, node, (m, n, k), batch, batch_a, batch_b, ctx.target.threads)
     return _lowered(node, calls, semantics, note, plan)
 
 
 def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple[int, ...],
-             batch_a: tuple[int, ...], batch_b: tuple[int, ...]) -> tuple[list[Call], str]:
+             batch_a: tuple[int, ...], batch_b: tuple[int, ...],
+             threads: int) -> tuple[list[Call], str]:
     """One call per index of the outer batch dims; the kernel loops over the last
     one (stride 0 where an operand is broadcast)."""
     a_name, b_name, y = node.inputs[0], node.inputs[1], node.outputs[0]
@@ -143,7 +145,7 @@ def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple
         values = dict(batch=batch[-1], a_bstride=a_strides[-1], b_bstride=b_strides[-1],
                       c_bstride=c_strides[-1])
         call, note = _gemm_call(plan, mnk, a, b, Buf(y, offset(c_strides)), Epilogue(),
-                                NO_TAIL, node.name or y, values)
+                                NO_TAIL, node.name or y, values, threads)
         calls.append(call)
     return calls, f"{note}, batch {batch}"
 
@@ -203,11 +205,12 @@ def _gemm_bias(ctx: LowerContext, name: str, beta: float, mn: tuple[int, int],
 
 def _gemm_call(plan: Fp32Plan, mnk: tuple[int, int, int], a: Operand, b: Operand, c: Buf,
                epi: Epilogue, tail: FusedTail, tag: str,
-               extra: dict[str, object]) -> tuple[Call, str]:
-    """The call; packed operands must have been packed for the plan's tile."""
+               extra: dict[str, object], threads: int) -> tuple[Call, str]:
+    """The call; packed operands must have been packed for the plan's tile.
+    `threads`: the target's, so the scratch holds a packing slice per thread."""
     m, n, k = mnk
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, "packed" if a.packed else "strided",
-                    "packed" if b.packed else "strided", epi, plan.step)
+                    "packed" if b.packed else "strided", epi, plan.step, threads)
     blk = choose_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         a=a.arg, b=b.arg, c=c, scratch=Scratch(f"{tag}.pack", scratch_bytes(spec, blk)),

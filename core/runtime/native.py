@@ -50,8 +50,9 @@ def aligned_empty(nbytes: int) -> np.ndarray:
 class NativeModel:
     """A loaded artifact. Thread-safe: calls are serialized (they share one arena)."""
 
-    def __init__(self, directory: str, verify: bool = False):
-        """verify=True checks the files against the checksums in model.json first."""
+    def __init__(self, directory: str, verify: bool = False, threads: int | None = None):
+        """verify=True checks the files against the checksums in model.json first;
+        threads: see set_num_threads."""
         with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
             self.meta = json.load(f)
         if verify:
@@ -75,6 +76,17 @@ class NativeModel:
         self._in_ptrs = (ctypes.c_void_p * max(len(self.inputs), 1))()
         self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()
         self._lock = threading.Lock()
+        self._pool = _ThreadPool(self._lib)
+        self.set_num_threads(threads)
+
+    def set_num_threads(self, n: int | None) -> None:
+        """Threads the next runs use; None: TINYC_NUM_THREADS, else every core.
+        Kernels use at most the count the model was compiled for."""
+        self._pool.set(n)
+
+    @property
+    def num_threads(self) -> int:
+        return self._pool.get()
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self.inputs)
@@ -142,6 +154,25 @@ def output_indices(outputs: list[TensorInfo], names: list[str] | None) -> list[i
     if bad:
         raise InputError(f"unknown output names {bad}; the model's outputs are {all_names}")
     return [all_names.index(n) for n in names]
+
+
+class _ThreadPool:
+    """The library's thread pool interface (core/runtime/c); libraries built
+    before it existed have none and run serially."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self._set = getattr(lib, "tinyc_set_num_threads", None)
+        self._get = getattr(lib, "tinyc_get_num_threads", None)
+        if self._set is not None and self._get is not None:
+            self._set.argtypes, self._set.restype = [ctypes.c_int64], None
+            self._get.argtypes, self._get.restype = [], ctypes.c_int64
+
+    def set(self, n: int | None) -> None:
+        if self._set is not None:
+            self._set(int(n or 0))  # 0: the pool's default, read now
+
+    def get(self) -> int:
+        return int(self._get()) if self._get is not None else 1
 
 
 def check_feed_names(feeds: object, expected: list[str]) -> None:

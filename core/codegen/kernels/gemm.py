@@ -1,9 +1,11 @@
 """The fp32 GEMM driver: C = epilogue(A @ B), blocked BLIS-style around the
 register-tiled micro-kernel of gemm_ukernel.py.
 
-Loop nest, per batch item (outermost first):
+Loop nest, per batch item and per worker's block of C (outermost first; which
+rows or columns of C each worker of the thread pool computes is decided by
+gemm_parallel.py):
 
-    jc  N in NC-column blocks      (independent: the place to split across threads)
+    jc  N in NC-column blocks
     pc  K in KC-row blocks         pack B[pc:pc+KC, jc:jc+NC] into panels (L2-sized)
     ic  M in MC-row blocks         pack A[ic:ic+MC, pc:pc+KC] into panels
     ir  MR-row panels of A         the A micro-panel (MR x KC) stays in L1 ...
@@ -34,6 +36,8 @@ from ..llvm_util import PTR as PTRT
 from ..llvm_util import define, for_range, gep, i64
 from ..machine import CpuTarget
 from .gemm_epilogue import Epilogue, EpilogueValues
+from .gemm_parallel import Range as _Range
+from .gemm_parallel import split_c_across_workers
 from .gemm_ukernel import MicroTile, get_ukernel
 from .micro_step import MicroStep
 from .pack import get_pack_a_strided, get_pack_b_strided
@@ -63,6 +67,9 @@ class GemmSpec:
     b_src: str = "strided"
     epi: Epilogue = field(default_factory=Epilogue)
     step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
+    # Worker threads C may be split across (gemm_parallel.py); the scratch holds
+    # one packing slice per thread. 1: serial code.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
@@ -80,8 +87,9 @@ class GemmSpec:
     @property
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
+        threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}"
-                f"_{self.epi.tag}{step}")
+                f"_{self.epi.tag}{step}{threads}")
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
@@ -133,8 +141,9 @@ def choose_blocking(spec: GemmSpec, m: int, n: int, k: int) -> Blocking:
 
 
 def scratch_bytes(spec: GemmSpec, blk: Blocking) -> int:
-    """Packed A block, then packed B block, each 64-byte aligned."""
-    return 4 * (_a_block_floats(spec, blk) + _b_block_floats(spec, blk))
+    """Per thread, a slice: packed A block, then packed B block, each 64-byte
+    aligned (_slice_floats computes the same at run time)."""
+    return 4 * spec.threads * (_a_block_floats(spec, blk) + _b_block_floats(spec, blk))
 
 
 def _a_block_floats(spec: GemmSpec, blk: Blocking) -> int:
@@ -162,20 +171,38 @@ def build_gemm(module: ir.Module, target: CpuTarget, spec: GemmSpec) -> ir.Funct
     if spec.step is None and target.f32_lanes != spec.lanes:
         raise ValueError(f"{spec.name} built for a target with {target.f32_lanes} lanes")
     names = [n for n, _ in spec.params()]
-    fn, b = define(module, spec.name, [_LLVM[k] for _, k in spec.params()], names)
+    types = [_LLVM[k] for _, k in spec.params()]
+    fn, b = define(module, spec.name, types, names)
     v = dict(zip(names, fn.args, strict=True))
-    with for_range(b, 0, v["batch"], name="batch") as item:
-        per_item = dict(v)
-        for ptr, stride in (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride"),
-                            ("bias", "bias_bstride"), ("res", "res_bstride")):
-            if ptr in v:
-                per_item[ptr] = gep(b, v[ptr], b.mul(item, v[stride]))
-        _blocked(b, spec, per_item)
+    split_c_across_workers(b, spec, v, types, _worker_block)
     b.ret_void()
     return fn
 
 
-def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
+def _worker_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Range,
+                  cols: _Range, worker: ir.Value) -> None:
+    """C[rows, cols] of one batch item, packed in the worker's own scratch slice."""
+    v = dict(v)
+    v["scratch"] = gep(b, v["scratch"], b.mul(worker, _slice_floats(b, spec, v)))
+    _blocked(b, spec, v, rows, cols)
+
+
+def _slice_floats(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> ir.Value:
+    """Floats of one worker's scratch slice: scratch_bytes / 4 / threads."""
+    floats = i64(0)
+    if spec.a_src != "packed":
+        a_floats = b.mul(_ceil_div(b, v["mc"], spec.mr), b.mul(v["kc"], i64(spec.mr)))
+        floats = _round16_ir(b, a_floats)
+    if spec.b_src != "packed":
+        b_floats = b.mul(_ceil_div(b, v["nc"], spec.nr), b.mul(v["kc"], i64(spec.nr)))
+        floats = b.add(floats, _round16_ir(b, b_floats))
+    return floats
+
+
+def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Range,
+             cols: _Range) -> None:
+    """C[rows, cols] of one batch item (v's pointers) with scratch v["scratch"];
+    the ranges start on panel boundaries (MR rows, NR columns)."""
     v = dict(v)
     # Blocks of a pre-packed operand must start on a panel boundary.
     if spec.a_src == "packed":
@@ -187,9 +214,9 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
         panels = _ceil_div(b, v["mc"], spec.mr)
         a_floats = _round16_ir(b, b.mul(panels, b.mul(v["kc"], i64(spec.mr))))
     b_scratch = gep(b, v["scratch"], a_floats)
-    with for_range(b, 0, _ceil_div(b, v["N"], v["nc"]), name="jc") as jb:
-        jc = b.mul(jb, v["nc"])
-        ncur = _min(b, v["nc"], b.sub(v["N"], jc))
+    with for_range(b, 0, _ceil_div(b, b.sub(cols[1], cols[0]), v["nc"]), name="jc") as jb:
+        jc = b.add(cols[0], b.mul(jb, v["nc"]))
+        ncur = _min(b, v["nc"], b.sub(cols[1], jc))
         with for_range(b, 0, _ceil_div(b, v["K"], v["kc"]), name="pc") as pb:
             pc = b.mul(pb, v["kc"])
             kcur = _min(b, v["kc"], b.sub(v["K"], pc))
@@ -197,9 +224,10 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value]) -> None:
                          first=b.zext(b.icmp_signed("==", pc, i64(0)), I64T),
                          last=b.zext(b.icmp_signed("==", b.add(pc, kcur), v["K"]), I64T))
             blk.b_ptr, blk.b_pstride = _b_block(b, spec, v, blk, b_scratch)
-            with for_range(b, 0, _ceil_div(b, v["M"], v["mc"]), name="ic") as ib:
-                blk.ic = b.mul(ib, v["mc"])
-                blk.mcur = _min(b, v["mc"], b.sub(v["M"], blk.ic))
+            with for_range(b, 0, _ceil_div(b, b.sub(rows[1], rows[0]), v["mc"]),
+                           name="ic") as ib:
+                blk.ic = b.add(rows[0], b.mul(ib, v["mc"]))
+                blk.mcur = _min(b, v["mc"], b.sub(rows[1], blk.ic))
                 blk.a_ptr, blk.a_pstride = _a_block(b, spec, v, blk)
                 _micro_tiles(b, spec, v, blk)
 

@@ -1,0 +1,123 @@
+"""Parallel loops in generated code, run by the runtime's thread pool.
+
+A kernel splits its outermost loop in two pieces:
+- a *range function* `f(args..., begin, end, worker)` computing iterations
+  [begin, end) of the loop, with scratch slice `worker` if it needs scratch
+  (`define_range_fn`);
+- a call `parallel_range(b, threads, f, args, n, workers)` in the kernel. On
+  serial targets (CpuTarget.threads == 1), or when `workers` (chosen at run
+  time from the amount of work, see `workers_for`) is 1, that is a plain call
+  f(args..., 0, n, 0). Otherwise the arguments are stored in a struct on the
+  stack (the context) and the kernel calls
+
+      tinyc_parallel_for(task, &context, n, workers)
+
+  where `task(context, begin, end, worker)` is a trampoline that loads the
+  arguments and calls f. The pool (core/runtime/c/tinyc_threads.c) cuts [0, n)
+  into at most `workers` contiguous chunks and runs each on its own thread.
+
+Why a range function rather than a body that reads the context directly: its
+parameters keep their attributes (noalias) and it reads like the serial kernel
+it came from. No data races by construction: chunks write disjoint parts of
+the output, read shared inputs only, and worker indices are unique per call, so
+a kernel whose scratch has `threads` slices gives each chunk its own slice.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from .llvm_util import I64, PTR, VOID, define, i64
+
+POOL_FOR = "tinyc_parallel_for"  # (task, context, n, max_workers)
+POOL_THREADS = "tinyc_get_num_threads"  # () -> the pool's current thread count
+RANGE_PARAMS = ["begin", "end", "worker"]
+_TASK = ir.FunctionType(VOID, [PTR, I64, I64, I64])
+
+
+def define_range_fn(module: ir.Module, name: str, types: list[ir.Type], names: list[str],
+                    noalias: bool = False) -> tuple[ir.Function, ir.IRBuilder, dict[str, ir.Value]]:
+    """A function `name(*names, begin, end, worker)`, internal to the module; returns
+    it, a builder at its entry and its arguments by name (begin, end, worker too)."""
+    all_names = list(names) + RANGE_PARAMS
+    fn, b = define(module, name, list(types) + [I64] * 3, all_names, noalias=noalias)
+    fn.linkage = "internal"
+    return fn, b, dict(zip(all_names, fn.args, strict=True))
+
+
+def workers_for(b: ir.IRBuilder, work: ir.Value, grain: int, threads: int) -> ir.Value:
+    """How many workers `work` (any unit) is worth: one per `grain` of it, at
+    least 1, at most `threads` (the worker slices the kernel has)."""
+    if threads <= 1:
+        return i64(1)
+    wanted = b.sdiv(work, i64(grain))
+    wanted = b.select(b.icmp_signed("<", wanted, i64(1)), i64(1), wanted)
+    return b.select(b.icmp_signed(">", wanted, i64(threads)), i64(threads), wanted)
+
+
+def active_threads(b: ir.IRBuilder, threads: int) -> ir.Value:
+    """The threads a parallel loop of this kernel will get right now: the pool's
+    count (set at run time), at most `threads`."""
+    if threads <= 1:
+        return i64(1)
+    fn = _declare(b.module, POOL_THREADS, ir.FunctionType(I64, []))
+    now = b.call(fn, [])
+    return b.select(b.icmp_signed("<", now, i64(threads)), now, i64(threads))
+
+
+def parallel_range(b: ir.IRBuilder, threads: int, range_fn: ir.Function,
+                   args: list[ir.Value], n: ir.Value, workers: ir.Value) -> None:
+    """range_fn(*args, begin, end, worker) over [0, n), split across at most
+    `workers` threads (an i64, see workers_for) when the target has threads."""
+    serial_args = [*args, i64(0), n, i64(0)]
+    if threads <= 1:
+        b.call(range_fn, serial_args)
+        return
+    with b.if_else(b.icmp_signed(">", workers, i64(1))) as (fork, inline):
+        with fork:
+            context = _store_context(b, args)
+            pool = _declare(b.module, POOL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
+            b.call(pool, [_task(b.module, range_fn, [a.type for a in args]), context, n,
+                          workers])
+        with inline:
+            b.call(range_fn, serial_args)
+
+
+def _store_context(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:
+    struct = ir.LiteralStructType([a.type for a in args])
+    with b.goto_entry_block():
+        typed = b.alloca(struct, name="context")
+        # llvmlite types allocas as typed pointers; an int round trip gives the
+        # opaque pointer the rest of the code uses (LLVM folds it away)
+        context = b.inttoptr(b.ptrtoint(typed, I64), PTR)
+    for k, a in enumerate(args):
+        b.store(a, _field(b, struct, context, k))
+    return context
+
+
+def _field(b: ir.IRBuilder, struct: ir.LiteralStructType, ptr: ir.Value, k: int) -> ir.Value:
+    return b.gep(ptr, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), k)],
+                 inbounds=True, source_etype=struct)
+
+
+def _task(module: ir.Module, range_fn: ir.Function, types: list[ir.Type]) -> ir.Function:
+    """`range_fn.task(context, begin, end, worker)`: unpacks the context, calls range_fn."""
+    name = f"{range_fn.name}.task"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, _TASK, name=name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    context, begin, end, worker = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    struct = ir.LiteralStructType(types)
+    args = [b.load(_field(b, struct, context, k), typ=t) for k, t in enumerate(types)]
+    b.call(range_fn, [*args, begin, end, worker])
+    b.ret_void()
+    return fn
+
+
+def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    if name in module.globals:
+        return module.globals[name]
+    return ir.Function(module, fnty, name=name)
