@@ -12,7 +12,8 @@ QLinear forms onnxruntime's requantization
 
 with the multiplier computed in float32 in that order (per output channel for
 per-channel weights). The Integer forms store acc. Weights are packed at compile
-time by the GEMM; depthwise convolutions have their own kernel (quant_dwconv.py).
+time by the GEMM; depthwise convolutions have their own kernel
+(codegen/kernels/quant_dwconv.py).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..codegen.kernels.quant_dwconv import MAX_EXACT_TAPS, QDepthwiseSpec
 from ..ir import DType, Node
 from .broadcast import shape_of
 from .conv import ConvShape, conv_shape
 from .igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
-from .program import Buf, Call, LoweredNode
+from .program import Buf, Call, Const, LoweredNode, Scratch
 from .quant_params import (
     QParams,
     graph_consts,
@@ -81,6 +83,9 @@ def _lower_conv(node: Node, ctx: LowerContext, p: QuantProduct) -> LoweredNode:
     weights = ctx.graph.constants.get(p.w)
     if weights is None:
         raise NotLowerable(f"conv weights {p.w} are not a constant")
+    if s.depthwise and s.kh * s.kw <= MAX_EXACT_TAPS:
+        calls, note = _depthwise_calls(ctx, node.name, s, p, weights)
+        return _node(node, calls, _conv_text(p, s), note)
     calls, notes, lowering = [], [], None
     for grp in range(s.group):
         gemm = _conv_group_gemm(ctx, s, p, weights, grp)
@@ -115,6 +120,29 @@ def _conv_group_gemm(ctx: LowerContext, s: ConvShape, p: QuantProduct, weights: 
     return IntGemm(s.cog, pixels, s.k, a, b, Buf(p.y, grp * s.cog * pixels * out_size), pixels,
                    bias=None if p.bias is None else p.bias[rows], bias_axis="row", requant=rq,
                    batch=s.n, b_bstride=s.c * s.h * s.w, c_bstride=s.co * pixels)
+
+
+def _depthwise_calls(ctx: LowerContext, tag: str, s: ConvShape, p: QuantProduct,
+                     weights: np.ndarray) -> tuple[list[Call], str]:
+    g = ctx.graph
+    taps = s.kh * s.kw
+    w_zp = np.broadcast_to(np.asarray(p.w_zp, np.int64).reshape(-1, 1), (s.co, 1))
+    w = (weights.reshape(s.co, taps).astype(np.int64) - w_zp).astype(np.float32)
+    bias = p.bias if p.bias is not None else np.zeros(s.co, np.int32)
+    rq = p.requant
+    scale = np.broadcast_to(np.asarray(rq.scale if rq else 1.0, np.float32), (s.co,))
+    out = g.type_of(p.y).dtype
+    spec = QDepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, ctx.target.f32_lanes,
+                          g.type_of(p.x).dtype, out)
+    hp, wp = spec.padded_plane(s.ho, s.wo)
+    args = (Buf(p.x), Const(f"{tag}.w", np.ascontiguousarray(w)),
+            Const(f"{tag}.bias", np.ascontiguousarray(bias, np.int32)),
+            Const(f"{tag}.scale", np.ascontiguousarray(scale)), Buf(p.y),
+            Scratch(f"{tag}.pad", hp * wp * 4), s.n, s.c, s.co // s.c, s.h, s.w, s.ph, s.pw,
+            s.ho, s.wo, hp, wp, int(p.x_zp), rq.zero_point if rq else 0)
+    note = (f"{spec.name}: direct depthwise, exact integer sums in float32 FMAs over a "
+            f"padded plane, {4}-row tiles")
+    return [Call(spec.kernel(), args)], note
 
 
 def _rows(zp: int | np.ndarray, rows: slice) -> int | np.ndarray:
