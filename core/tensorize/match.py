@@ -7,6 +7,10 @@ core with i -> n (16 lanes), k -> k (4 bytes) and m fixed by an outer loop;
 The order of an operand's indices is the layout its tile has in a vector,
 which the packers produce (B[i, k]: 16 lanes of 4 consecutive k each).
 
+An index in all three tensors (the intrinsic is elementwise in it, as NEON's
+`C[i] += A[i, k] * B[i, k]` for sdot) can play n when A's tile is replicated
+along it: fed the same k elements in every lane, it is the GEMM's tile.
+
 Dtypes must agree, except that an int8 operand may stand for a uint8 one and
 back: flipping the sign bit (x ^ 0x80) adds or removes 128, which the zero
 point absorbs exactly (tensorize/int_gemm.py).
@@ -44,6 +48,9 @@ def elem_bits(elem: str) -> int:
 
 
 def parse_type(text: str) -> VecType:
+    if "vscale" in text:
+        raise Rejected(f"operand type {text}: scalable vectors need a vector-length-agnostic "
+                       "micro-kernel, which tinyc does not generate yet")
     m = re.fullmatch(r"<(\d+) x (\w+)>", text)
     return VecType(int(m.group(1)), m.group(2)) if m else VecType(1, text)
 
@@ -117,6 +124,7 @@ def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
     st = intr.compute
     names = {"A": a_acc.tensor, "B": b_acc.tensor, "C": st.output.tensor}
     roles = _index_roles(st.output, a_acc, b_acc)
+    replicated = _replicated_in_a(roles, st.output, a_acc, b_acc)
     tile = {r: 1 for r in "mnk"}
     for ix, role in roles.items():
         tile[role] = intr.tile[ix]
@@ -126,7 +134,8 @@ def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
     if not any(roles[ix] == "n" for ix in roles if ix in st.output.indices) and tile["n"] == 1:
         raise Rejected("semantics: C's lanes do not run along n")
     flips = _check_dtypes(intr, names, dtypes)
-    operands = tuple(_operand(op, names, tile, intr) for op in intr.emit.operands)
+    operands = tuple(_operand(op, names, tile, intr, replicated)
+                     for op in intr.emit.operands)
     returns = parse_type(intr.emit.returns or "")
     if returns != next(o.type for o in operands if o.role == "C"):
         raise Rejected("emit: returns differs from the accumulator operand's type")
@@ -145,7 +154,7 @@ def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
     cs, as_, bs = set(c.indices), set(a.indices), set(b.indices)
     for ix in cs | as_ | bs:
         where = (ix in cs, ix in as_, ix in bs)
-        role = {(True, True, False): "m", (True, False, True): "n",
+        role = {(True, True, False): "m", (True, False, True): "n", (True, True, True): "n",
                 (False, True, True): "k"}.get(where)
         if role is None:
             raise Rejected(f"semantics: index {ix} is not an m, n or k of C[m, n] += "
@@ -155,6 +164,19 @@ def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
         if sum(r == role for r in roles.values()) > 1:
             raise Rejected(f"semantics: two indices play {role}")
     return roles
+
+
+def _replicated_in_a(roles: dict[str, str], c: Access, a: Access, b: Access) -> bool:
+    """Is n an index of A too (elementwise in the lanes)? Then A's tile must be
+    n-major (lane by lane, each lane's k elements) so that replicating the k
+    elements fills it."""
+    shared = [ix for ix in a.indices if roles[ix] == "n"]
+    if not shared:
+        return False
+    if a.indices[0] != shared[0]:
+        raise Rejected(f"semantics: {a.tensor} is elementwise in n but not n-major; "
+                       "replicating its k elements would not fill it")
+    return True
 
 
 def _check_dtypes(intr: Intrinsic, names: dict[str, str], dtypes: dict[str, str]) -> tuple:
@@ -175,12 +197,18 @@ def _sig(d: dict[str, str]) -> str:
     return f"{d['A']} x {d['B']} -> {d['C']}"
 
 
-def _operand(op, names: dict[str, str], tile: dict[str, int], intr: Intrinsic) -> OperandPlan:
+def _operand(op, names: dict[str, str], tile: dict[str, int], intr: Intrinsic,
+             replicated: bool) -> OperandPlan:
     if op.tensor is None:
         return OperandPlan("const", parse_type(op.type), const=op.const)
     role = next(r for r, t in names.items() if t == op.tensor)
     vt = parse_type(op.type)
     tile_bits = BITS[intr.dtypes[op.tensor]] * _tile_size(role, tile)
+    if role == "A" and replicated:  # a contiguous n x k tile, fed replicated
+        if vt.bits != tile_bits * tile["n"]:
+            raise Rejected(f"operand type {vt.text} of {op.tensor} does not hold its "
+                           f"{tile['n']} x {tile['k']} tile")
+        return OperandPlan(role, vt, "broadcast")
     wanted = {"A": "broadcast", "B": "contiguous", "C": "contiguous"}[role]
     if op.layout != wanted:
         raise Rejected(f"operand layout: {role} ({op.tensor}) is {op.layout}; the "

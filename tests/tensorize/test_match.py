@@ -145,3 +145,41 @@ def test_wide_values_take_several_registers(tmp_path):
     mt = match_intrinsic("s", intrinsic_set(tmp_path, fma32).intrinsics[0], F32)
     tile = register_tile(mt, AVX512, 100)
     assert (tile.mr, tile.nv) == (6, 2)  # 6*2*2 + 2*2 + 2 = 30 of 31 registers
+
+
+SDOT = """\
+    sdot:
+      compute: C[i] += A[i, k] * B[i, k]
+      tile: {i: 4, k: 4}
+      dtypes: {A: int8, B: int8, C: int32}
+      emit:
+        llvm: llvm.aarch64.neon.sdot.v4i32.v16i8
+        returns: <4 x i32>
+        operands:
+          - {tensor: C, type: <4 x i32>}
+          - {tensor: A, type: <16 x i8>}
+          - {tensor: B, type: <16 x i8>}
+"""
+
+
+def test_lanewise_dot_matches_with_a_replicated(tmp_path):
+    (intr,) = intrinsic_set(tmp_path, SDOT).intrinsics
+    mt = match_intrinsic("s", intr, {"A": "uint8", "B": "int8", "C": "int32"})
+    assert mt.tile == {"m": 1, "n": 4, "k": 4} and mt.flips == ("A",)
+    assert mt.operand("A").layout == "broadcast" and mt.b_order == ("n", "k")
+    # A k-major cannot be fed replicated, but B can: the inputs swap roles
+    k_major = SDOT.replace("A[i, k] * B", "A[k, i] * B")
+    (intr,) = intrinsic_set(tmp_path, k_major).intrinsics
+    mt = match_intrinsic("s", intr, {"A": "int8", "B": "int8", "C": "int32"})
+    assert dict(mt.tensors) == {"A": "B", "B": "A", "C": "C"} and mt.b_order == ("k", "n")
+    both = k_major.replace("B[i, k]", "B[k, i]")
+    (intr,) = intrinsic_set(tmp_path, both).intrinsics
+    with pytest.raises(Rejected, match="not n-major"):
+        match_intrinsic("s", intr, {"A": "int8", "B": "int8", "C": "int32"})
+
+
+def test_scalable_vectors_are_rejected_with_a_reason(tmp_path):
+    body = FMA16.replace("<16 x float>", "<vscale x 4 x float>")
+    (intr,) = intrinsic_set(tmp_path, body).intrinsics
+    with pytest.raises(Rejected, match="scalable vectors"):
+        match_intrinsic("s", intr, F32)

@@ -88,3 +88,23 @@ def test_cli_emit_asm_has_vpdpbusd(tmp_path):
     assert main(["compile", str(path), "--target", "x86-avx512-vnni", "--emit", "asm",
                  "-o", str(out)]) == 0
     assert "vpdpbusd" in (out / "model.s").read_text()
+
+
+def test_arm_sdot_matched_by_semantics_and_exact(ort_run):
+    """NEON's sdot is declared elementwise in its lanes (C[i] += A[i, k] * B[i, k]);
+    fed A's 4 bytes replicated it is the GEMM tile. Runs under qemu-aarch64."""
+    from tinyc.errors import TargetError
+    from tinyc.target import resolve_device
+
+    try:
+        resolve_device("arm64-dotprod")
+    except TargetError as e:
+        pytest.skip(str(e))
+    model = MODELS["qlinear_u8i8"]()
+    art = compile_model(model, "arm64-dotprod", CompileOptions(emit=("asm",)))
+    (gemm,) = [r for r in art.report if r["op"] == "QLinearMatMul"]
+    assert gemm["intrinsic"] == "neon_dotprod.sdot_4x4_i8i8i32"
+    assert "sdot" in art.listings["s"]
+    feeds = _feeds(model)
+    got = tinyc.InferenceSession(model, target="arm64-dotprod").run(None, feeds)[0]
+    np.testing.assert_array_equal(got, ort_run(model, feeds)[0])
