@@ -36,12 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import DType, Graph, Node, TensorType
-from ..lower.quant_params import F32, slot
+from ..lower.quant_params import F32, QParams, slot
 from .base import FunctionPass
 from .quant_qdq import (
     Dequantized,
     Quantized,
     activation,
+    dequantized,
     ort_fuses,
     private_pairs,
     quantized_output,
@@ -218,6 +219,32 @@ def fuse_data_movement(view: GraphView, q: Node) -> Rewrite | None:
     return _replace(op, out, op.with_(inputs=inputs, outputs=(out.out,)))
 
 
+def fold_dequantize(view: GraphView, dq: Node) -> Rewrite | None:
+    """A DequantizeLinear of a constant becomes a float constant, computed as
+    onnxruntime does (float(x - zp) * scale in float32: onnx's reference
+    evaluator, which fold_constants uses, has no DequantizeLinear before opset 19).
+    Fusion rules in the same sweep still see the node, so weights that a fused op
+    reads as integers are not affected."""
+    if not is_onnx(dq, "DequantizeLinear") or view.const(dq.inputs[0]) is None:
+        return None
+    d = dequantized(view, dq.outputs[0])
+    if d is None or dq.outputs[0] in view.outputs:
+        return None
+    value = dequantize_array(view.const(d.q), d.params)
+    return Rewrite(old=(dq,), constants={dq.outputs[0]: value},
+                   types={dq.outputs[0]: TensorType.of(value)})
+
+
+def dequantize_array(x: np.ndarray, q: QParams) -> np.ndarray:
+    """float(x - zp) * scale in float32, per tensor or along q.axis."""
+    shape = [1] * x.ndim
+    if not q.per_tensor:
+        shape[q.axis or 0] = q.scale.size
+    zp = q.zero_point.reshape(shape if not q.per_tensor else ())
+    scale = q.scale.reshape(shape if not q.per_tensor else ()).astype(F32)
+    return ((x.astype(np.int64) - zp).astype(np.int32).astype(F32) * scale).astype(F32)
+
+
 def _weights(view: GraphView, value: str, axis: int) -> Dequantized | None:
     """Constant 8-bit weights, per tensor or per channel along `axis`."""
     found = weight(view, value)
@@ -267,7 +294,7 @@ def canonicalize_qdq(g: Graph, mirror_ort: bool = True) -> Graph:
     policy = Policy(private_pairs(GraphView(g)), mirror_ort)
     rules = [functools.partial(rule, policy=policy) for rule in
              (fuse_conv, fuse_matmul, fuse_gemm, fuse_add, fuse_global_average)]
-    return rewrite_graph(g, [*rules, fuse_data_movement])
+    return rewrite_graph(g, [*rules, fuse_data_movement, fold_dequantize])
 
 
 quant_canonicalize_pass = FunctionPass("quant_canonicalize", canonicalize_qdq)
