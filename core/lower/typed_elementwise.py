@@ -92,6 +92,8 @@ def typed_op_name(node: Node) -> str:
     """The typed_ops name for an ONNX elementwise node."""
     if node.op in _BINARY:
         return _BINARY[node.op]
+    if node.op in ("Cast", "CastLike") and not node.attr("saturate", 1):
+        return "cast_nosat"
     if node.op in _UNARY:
         return _UNARY[node.op]
     if node.op == "Mod":
@@ -116,6 +118,9 @@ def lower_typed(node: Node, ctx: LowerContext) -> LoweredNode:
     inputs = [i for i in node.inputs if i]
     if node.op == "CastLike":
         inputs = inputs[:1]  # the second input only gives the type
+    if ctx.graph.type_of(node.outputs[0]).dtype is DType.float8e8m0 and \
+            node.attr("round_mode", "up") != "up":
+        raise NotLowerable(f"rounding to float8e8m0 {node.attr('round_mode')!r}: only 'up'")
     return typed_elementwise(node, ctx, typed_op_name(node), inputs)
 
 

@@ -179,3 +179,30 @@ def test_clip_with_tensor_bounds_and_integer_pow(rng):
              Case("Pow", [rng.standard_normal(20).astype(np.float32),
                           np.array([2], np.int64)], opset=15)]
     check_cases(cases, reference_oracle, rtol=1e-6, atol=1e-6)
+
+
+NARROW = ("FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT4E2M1",
+          "INT4", "UINT4", "INT2", "UINT2")
+
+
+def test_narrow_types_round_trip_like_ml_dtypes(rng):
+    """float -> narrow type (nearest even, saturating by default) -> float, against
+    numpy/ml_dtypes; float8 values beyond range clamp, NaN stays NaN."""
+    from onnx import TensorProto, helper
+    from onnx.numpy_helper import saturate_cast
+
+    x = np.concatenate([rng.standard_normal(200) * 4, rng.standard_normal(50) * 1e3,
+                        [0.0, -0.0, 1e-7, -1e-7, 1e6, -1e6, np.inf, -np.inf, np.nan]])
+    x = x.astype(np.float32)
+    cases, want = [], {}
+    for name in NARROW:
+        to = getattr(TensorProto, name)
+        np_type = helper.tensor_dtype_to_np_dtype(to)
+        values = x if name.startswith("FLOAT") else np.trunc(np.nan_to_num(x) % 8)
+        narrow = saturate_cast(values, np_type) if name.startswith("FLOAT8") \
+            else values.astype(np_type)
+        there = Case("Cast", [values], {"to": to}, opset=25)
+        back = Case("Cast", [narrow], {"to": TensorProto.FLOAT}, opset=25)
+        want[id(there)], want[id(back)] = narrow, narrow.astype(np.float32)
+        cases += [there, back]
+    check_cases(cases, lambda case: want[id(case)], rtol=0, atol=0)

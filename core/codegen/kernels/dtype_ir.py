@@ -18,6 +18,7 @@ import llvmlite.ir as ir
 
 from ...ir import DType
 from .. import llvm_util as U
+from . import minifloat as MF
 
 HALF = ir.HalfType()
 
@@ -26,11 +27,15 @@ _STORAGE = {
     DType.uint16: U.I16, DType.int32: U.I32, DType.uint32: U.I32, DType.int64: U.I64,
     DType.uint64: U.I64, DType.float16: U.I16, DType.bfloat16: U.I16,
     DType.float32: U.F32, DType.float64: U.F64,
+    **{dt: U.I8 for dt in (*MF.FORMATS, DType.float8e8m0, *MF.NARROW_INTS)},
 }
 
-SIGNED = frozenset({DType.int8, DType.int16, DType.int32, DType.int64})
-UNSIGNED = frozenset({DType.uint8, DType.uint16, DType.uint32, DType.uint64})
-NARROW_FLOATS = frozenset({DType.float16, DType.bfloat16})
+# int4 / int2 compute as sign-extended i8 (and their uint kin zero-extended): add,
+# sub, mul wrap correctly once stored back into their bits.
+SIGNED = frozenset({DType.int8, DType.int16, DType.int32, DType.int64, DType.int4, DType.int2})
+UNSIGNED = frozenset({DType.uint8, DType.uint16, DType.uint32, DType.uint64, DType.uint4,
+                      DType.uint2})
+NARROW_FLOATS = frozenset({DType.float16, DType.bfloat16, *MF.FORMATS, DType.float8e8m0})
 
 
 def is_int(dt: DType) -> bool:
@@ -78,6 +83,12 @@ def to_compute(b: ir.IRBuilder, v: ir.Value, dt: DType) -> ir.Value:
     if dt is DType.bfloat16:
         wide = b.shl(b.zext(v, shaped(U.I32, v.type)), const(shaped(U.I32, v.type), 16))
         return b.bitcast(wide, shaped(U.F32, v.type))
+    if dt in MF.FORMATS:
+        return MF.decode(b, v, MF.FORMATS[dt])
+    if dt is DType.float8e8m0:
+        return MF.decode_e8m0(b, v)
+    if dt in MF.NARROW_INTS:
+        return MF.int_from_storage(b, v, dt)
     return v
 
 
@@ -89,6 +100,12 @@ def to_storage(b: ir.IRBuilder, v: ir.Value, dt: DType) -> ir.Value:
         return b.bitcast(b.fptrunc(v, shaped(HALF, v.type)), shaped(U.I16, v.type))
     if dt is DType.bfloat16:
         return _f32_to_bf16_bits(b, v)
+    if dt in MF.FORMATS:
+        return MF.encode(b, v, MF.FORMATS[dt])
+    if dt is DType.float8e8m0:
+        return MF.encode_e8m0(b, v)
+    if dt in MF.NARROW_INTS:
+        return MF.int_to_storage(b, v, dt)
     return v
 
 
@@ -102,10 +119,15 @@ def _f32_to_bf16_bits(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
     return b.trunc(b.select(is_nan, const(i32, 0x7FC0), rounded), shaped(U.I16, v.type))
 
 
-def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType) -> ir.Value:
+def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType,
+         saturate: bool = True) -> ir.Value:
     """Convert a compute value of src to a compute value of dst, as numpy's astype
-    does for in-range values (float -> int truncates toward zero)."""
+    does for in-range values (float -> int truncates toward zero). `saturate`
+    (ONNX Cast's attribute) clamps values for float8 types to their finite range."""
     to = shaped(compute_type(dst), v.type)
+    if dst in MF.FORMATS and src is not dst:
+        v = v if v.type == to else cast(b, v, src, DType.float32)
+        return MF.clamp_to_finite(b, v, MF.FORMATS[dst]) if saturate else v
     if v.type == to:
         if dst is DType.float16 and src is not DType.float16:
             return _round_through_half(b, v)

@@ -278,6 +278,10 @@ def _cast(b, args, dts, out):
     return cast(b, args[0], dts[0], out)
 
 
+def _cast_unsaturated(b, args, dts, out):
+    return cast(b, args[0], dts[0], out, saturate=False)
+
+
 def _where(b, args, dts, out):
     return b.select(args[0], args[1], args[2])
 
@@ -306,7 +310,8 @@ OPS: dict[str, Emit] = {
     "isnan": lambda b, a, d, o: b.fcmp_unordered("uno", a[0], a[0]),
     "isinf": _isinf(True, True), "isposinf": _isinf(True, False),
     "isneginf": _isinf(False, True),
-    "cast": _cast, "identity": lambda b, a, d, o: a[0], "where": _where, "clip": _clip,
+    "cast": _cast, "cast_nosat": _cast_unsaturated, "identity": lambda b, a, d, o: a[0],
+    "where": _where, "clip": _clip,
     "sqrt": _float_unary(lambda b, x: call_intrinsic(b, "sqrt", x), native=True),
     "reciprocal": _float_unary(lambda b, x: b.fdiv(const(x.type, 1.0), x), native=True),
     "exp": _float_unary(M.exp_f32), "log": _float_unary(M.log_f32),
@@ -337,6 +342,6 @@ def _natural_dtype(op: str, dtypes: Sequence[DType], out: DType) -> DType:
     """The dtype an op's emitter produces, before any final conversion to `out`."""
     if op in BOOL_RESULTS:
         return DType.bool
-    if op in ("cast", "pow"):
+    if op in ("cast", "cast_nosat", "pow"):
         return out
     return dtypes[1] if op == "where" else dtypes[0]
