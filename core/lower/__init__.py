@@ -1,8 +1,8 @@
 """Lowering: graph nodes -> kernel calls. Importing this package registers every lowering."""
 
 from . import (  # noqa: F401  (importing a module registers its lowerings)
-    activations, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, quant, quant_eltwise,
-    quant_gemm, recurrent, reduce, resize, shape_ops, views,
+    activations, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, quant, quant_dynamic,
+    quant_eltwise, quant_gemm, recurrent, reduce, resize, shape_ops, views,
 )
 from .lowering import lower_graph
 from .program import Buf, Call, Const, LoweredNode, Scratch

@@ -29,6 +29,7 @@ from .broadcast import shape_of
 from .conv import ConvShape, conv_shape
 from .igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
 from .program import Buf, Call, Const, LoweredNode, Scratch
+from .quant_dynamic import runtime_zero_point_correction
 from .quant_params import (
     QParams,
     graph_consts,
@@ -177,11 +178,24 @@ def lower_qlinear_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
 
 @lowers("MatMulInteger")
 def lower_matmul_integer(node: Node, ctx: LowerContext) -> LoweredNode:
+    """A zero point of A computed at run time (DynamicQuantizeLinear) is applied
+    after the product, from B's column sums (quant_dynamic.py)."""
     a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    az, bz = _integer_zero_points(ctx, node, a, b)
+    a_zp = slot(node, 2)
+    runtime_zp = bool(a_zp) and not ctx.graph.is_const(a_zp)
+    az, bz = _integer_zero_points(ctx, node, a, b, skip_a=runtime_zp)
     if np.ndim(az):
         raise NotLowerable("per-row zero points of A are not supported")
-    return _lower_matmul(node, ctx, QuantProduct(a, az, b, bz, y, None, None))
+    weights = ctx.graph.constants.get(b)
+    if runtime_zp and weights is None:
+        raise NotLowerable("a run-time zero point of A needs a constant B")
+    ln = _lower_matmul(node, ctx, QuantProduct(a, az, b, bz, y, None, None))
+    if runtime_zp:
+        m = math.prod(shape_of(ctx, a)[:-1])
+        ln.calls.append(runtime_zero_point_correction(ctx, a_zp, weights, bz, y, m, node.name))
+        ln.semantics += f"; - {a_zp} * sum_k (b[k,n] - b_zp[n])"
+        ln.note += "; run-time zero point of A subtracted with compile-time column sums of B"
+    return ln
 
 
 @lowers("com.microsoft.QGemm")
@@ -243,8 +257,9 @@ def _qlinear_params(ctx: LowerContext, node: Node, *specs: tuple[str, int, int]
     return out
 
 
-def _integer_zero_points(ctx: LowerContext, node: Node, x: str, w: str
+def _integer_zero_points(ctx: LowerContext, node: Node, x: str, w: str, skip_a: bool = False
                          ) -> tuple[int | np.ndarray, int | np.ndarray]:
+    """The constant zero points of x and w (0 when absent or, with skip_a, for x)."""
     g = ctx.graph
     for v in (x, w):
         require_quant_dtype(g.type_of(v).dtype, v)
@@ -252,7 +267,7 @@ def _integer_zero_points(ctx: LowerContext, node: Node, x: str, w: str
         raise NotLowerable("the integer forms output int32")
     zps = []
     for k in (2, 3):
-        name = slot(node, k)
+        name = "" if (k == 2 and skip_a) else slot(node, k)
         z = g.constants.get(name) if name else np.zeros(())
         if z is None:
             raise NotLowerable(f"zero point {name} is not a constant")
