@@ -19,7 +19,7 @@ from ..machine import CpuTarget
 from .dtype_ir import load_index, wrap_index
 from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore
 
-MAX_RANK = 6
+MAX_RANK = 8
 
 
 def elem_type(elem_bytes: int) -> ir.IntType:

@@ -26,7 +26,7 @@ from .dtype_ir import compute_dtype, compute_type, storage_type, to_compute, to_
 from .typed_ops import emit_op
 from .vloop import define_kernel, entry_alloca, nested_loops
 
-MAX_RANK = 6  # dims tables are padded in front with 1s
+MAX_RANK = 8  # dims tables are padded in front with 1s
 
 
 @dataclass(frozen=True)
