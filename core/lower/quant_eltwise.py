@@ -7,6 +7,9 @@ codegen/kernels/quant_eltwise.py):
         and `flip` (1: int8 data computed as onnxruntime's uint8 conversion does)
     com.microsoft.QLinearGlobalAveragePool   (NCHW)
     com.microsoft.QLinearAveragePool         when the window is the whole image
+    tinyc.MaxPool8                           MaxPool of 8-bit data (quant_canonicalize
+                                             renames MaxPool so; exact, as max commutes
+                                             with quantization)
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from fractions import Fraction
 import numpy as np
 
 from ..codegen.kernels import quant_eltwise as K
+from ..codegen.kernels.quant_dwconv import QDepthwiseSpec
 from ..ir import DType, Node
 from .broadcast import broadcast_output, index_expr, nary_plan, shape_of
-from .program import Buf, Call, Const, LoweredNode
+from .pool import AxisWindows, axis_windows
+from .program import Buf, Call, Const, LoweredNode, Scratch
 from .quant_params import (
     F32,
     QParams,
@@ -126,3 +131,47 @@ def _params(ctx: LowerContext, node: Node, *specs: tuple[str, int, int]) -> list
             raise NotLowerable(f"{value} must be quantized per tensor")
         out.append(q)
     return out
+
+
+@lowers("tinyc.MaxPool8")
+def lower_max_pool8(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    dt = ctx.graph.type_of(x).dtype
+    require_quant_dtype(dt, x)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise NotLowerable("MaxPool's Indices output is not supported")
+    shape, out_shape = shape_of(ctx, x), shape_of(ctx, y)
+    rows, cols = _pool_windows(node, shape, out_shape)
+    spec = QDepthwiseSpec(rows.kernel, cols.kernel, rows.stride, cols.stride, rows.dilation,
+                          cols.dilation, ctx.target.f32_lanes, dt, dt, reduce="max")
+    hp, wp = spec.padded_plane(rows.out, cols.out)
+    channels = shape[1]
+    unused = Const(f"{node.name}.unused", np.zeros(channels, np.int32))
+    call = Call(spec.kernel(), (Buf(x), unused, unused, unused, Buf(y),
+                                Scratch(f"{node.name}.pad", hp * wp * 4), shape[0], channels, 1,
+                                rows.size, cols.size, rows.pad_begin, cols.pad_begin, rows.out,
+                                cols.out, hp, wp, 0, 0))
+    return LoweredNode(node.name, node.qualified_op, node.outputs, [call],
+                       semantics=f"{y}[n,c,oy,ox] = max_(ky,kx) {x}[n,c,oy*{rows.stride}-"
+                                 f"{rows.pad_begin}+ky*{rows.dilation},ox*{cols.stride}-"
+                                 f"{cols.pad_begin}+kx*{cols.dilation}]",
+                       note=f"{spec.name}: padded plane (-inf outside), vector max over taps")
+
+
+def _pool_windows(node: Node, shape: tuple[int, ...], out_shape: tuple[int, ...]
+                  ) -> tuple[AxisWindows, AxisWindows]:
+    if len(shape) != 4:
+        raise NotLowerable("MaxPool of 8-bit data is supported in 2-D")
+    kernel = list(node.attr("kernel_shape"))
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    pads = list(node.attr("pads", [0, 0, 0, 0]))
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    ceil = bool(node.attr("ceil_mode", 0))
+    axes = tuple(axis_windows(shape[2 + a], kernel[a], strides[a], dilations[a],
+                              (pads[a], pads[2 + a]), auto_pad, ceil, out_shape[2 + a])
+                 for a in range(2))
+    if tuple(a.out for a in axes) != tuple(out_shape[2:]):
+        raise NotLowerable(f"output shape {out_shape} differs from the pool's")
+    return axes

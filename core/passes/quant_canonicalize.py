@@ -10,8 +10,11 @@ into the quantized op onnxruntime fuses it into, computing on the 8-bit tensors:
     DQ(a), DQ(b) -> Add -> Q                         tinyc.QLinearAdd
     DQ(x) -> GlobalAveragePool (or a whole-image AveragePool) -> Q
                                                      com.microsoft.QLinearGlobalAveragePool
-    DQ(x) -> Reshape / Flatten / Squeeze / Unsqueeze / Transpose / Concat -> Q
-            with the same parameters on both sides   the op on the 8-bit tensor
+    DQ(x) -> Reshape / Flatten / Squeeze / Unsqueeze / Transpose / Concat / MaxPool
+            -> Q with the same parameters on both sides
+                                                     the op on the 8-bit tensor
+    MaxPool of 8-bit data                            tinyc.MaxPool8
+    DequantizeLinear of a constant                   a float constant
 
 The integer forms compute what onnxruntime computes after its own QDQ fusion,
 bit for bit. onnxruntime leaves some units in float (int8 data whose
@@ -205,18 +208,29 @@ def fuse_global_average(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) 
 
 
 def fuse_data_movement(view: GraphView, q: Node) -> Rewrite | None:
-    """Ops that only move elements commute with quantization when both sides
-    share their parameters: run them on the quantized tensor."""
-    unit = _unit(view, q, *_VIEW_OPS, "Concat")
+    """Ops that only move or select elements commute with quantization when both
+    sides share their parameters: run them on the quantized tensor."""
+    unit = _unit(view, q, *_VIEW_OPS, "Concat", "MaxPool")
     if unit is None:
         return None
     op, out = unit
+    if op.op == "MaxPool" and len([o for o in op.outputs if o]) > 1:
+        return None  # Indices
     data = op.inputs if op.op == "Concat" else op.inputs[:1]
     ins = [activation(view, v) for v in data]
     if any(d is None or not d.params.same_as(out.params) for d in ins):
         return None
     inputs = tuple(d.q for d in ins) + tuple(op.inputs[len(data):])
     return _replace(op, out, op.with_(inputs=inputs, outputs=(out.out,)))
+
+
+def rename_int_max_pool(view: GraphView, op: Node) -> Rewrite | None:
+    """MaxPool of 8-bit data (QOperator models have it) -> tinyc.MaxPool8, which
+    has an integer lowering; MaxPool's own is float32."""
+    if not is_onnx(op, "MaxPool") or view.type_of(op.inputs[0]).dtype not in (
+            DType.uint8, DType.int8):
+        return None
+    return Rewrite(old=(op,), new=(op.with_(op="MaxPool8", domain=TINYC),))
 
 
 def fold_dequantize(view: GraphView, dq: Node) -> Rewrite | None:
@@ -294,7 +308,7 @@ def canonicalize_qdq(g: Graph, mirror_ort: bool = True) -> Graph:
     policy = Policy(private_pairs(GraphView(g)), mirror_ort)
     rules = [functools.partial(rule, policy=policy) for rule in
              (fuse_conv, fuse_matmul, fuse_gemm, fuse_add, fuse_global_average)]
-    return rewrite_graph(g, [*rules, fuse_data_movement, fold_dequantize])
+    return rewrite_graph(g, [*rules, fuse_data_movement, rename_int_max_pool, fold_dequantize])
 
 
 quant_canonicalize_pass = FunctionPass("quant_canonicalize", canonicalize_qdq)

@@ -1,5 +1,6 @@
 """Direct depthwise convolution on 8-bit data (QLinearConv / ConvInteger with
-one input channel per group), requantized as MLAS does.
+one input channel per group), requantized as MLAS does; and, with the same
+tiles, max pooling of 8-bit data (reduce "max": exact, values are small integers).
 
 A GEMM per group would be all overhead (one output channel, K = kh*kw). The
 integer products are computed in float32 FMAs instead, which is exact: the
@@ -34,7 +35,7 @@ from ..machine import CpuTarget
 from .dtype_ir import storage_type
 from .gemm_simd import gather, in_range, lane_ids, prefix_mask, splat_i32
 from .quant import round_saturate
-from .vloop import define_kernel, masked_vload
+from .vloop import define_kernel, masked_vload, max_nnan
 
 ROWS = 4  # output rows per tile: independent FMA chains
 GEOMETRY = ["N", "C", "mult", "H", "W", "ph", "pw", "Ho", "Wo", "Hp", "Wp", "x_zp", "y_zp"]
@@ -52,10 +53,12 @@ class QDepthwiseSpec:
     lanes: int
     src: DType  # uint8 / int8 input
     out: DType  # uint8 / int8 output, or int32 (ConvInteger: no requantization)
+    reduce: str = "fma"  # "fma": the convolution; "max": max pooling (w, bias, scale unused)
 
     @property
     def name(self) -> str:
-        return (f"qconv_dw_{self.src.short}_{self.out.short}_{self.kh}x{self.kw}"
+        kind = "qconv_dw" if self.reduce == "fma" else "maxpool"
+        return (f"{kind}_{self.src.short}_{self.out.short}_{self.kh}x{self.kw}"
                 f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}_v{self.lanes}")
 
     def kernel(self) -> Kernel:
@@ -89,9 +92,9 @@ def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Fun
             with U.for_range(b, 0, g["mult"], name="j") as j:
                 co = b.add(b.mul(ci, g["mult"]), j)
                 w = U.gep(b, g["w"], b.mul(co, U.i64(taps)))
-                plane = _Plane(U.gep(b, y_img, b.mul(co, out_plane), elem), co,
-                               [U.splat(b, U.load(b, w, U.i64(t)), spec.lanes)
-                                for t in range(taps)])
+                weights = [U.splat(b, U.load(b, w, U.i64(t)), spec.lanes)
+                           for t in range(taps)] if spec.reduce == "fma" else []
+                plane = _Plane(U.gep(b, y_img, b.mul(co, out_plane), elem), co, weights)
                 _tiles(b, spec, g, plane)
     b.ret_void()
     return fn
@@ -99,7 +102,8 @@ def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Fun
 
 def _pad_plane(b: ir.IRBuilder, spec: QDepthwiseSpec, g: dict[str, ir.Value],
                src: ir.Value) -> None:
-    """pad[r, c] = float(x[r - ph, c - pw] - x_zp) inside the image, else 0."""
+    """pad[r, c] = float(x[r - ph, c - pw] - x_zp) inside the image, else 0
+    (-inf for max pooling: padding never wins)."""
     lanes = spec.lanes
     chunks = b.sdiv(g["Wp"], U.i64(lanes))
     width = splat_i32(b, g["W"], lanes)
@@ -117,9 +121,13 @@ def _pad_plane(b: ir.IRBuilder, spec: QDepthwiseSpec, g: dict[str, ir.Value],
             ok = b.and_(row_ok, in_range(b, cols, width))
             raw = masked_vload(b, b.gep(src_row, [ix], source_etype=byte), ok, byte)
             v = _widen(b, raw, spec.src)
-            v = b.select(ok, b.sitofp(b.sub(v, zp), U.vec(U.F32, lanes)),
-                         ir.Constant(U.vec(U.F32, lanes), None))
+            outside = ir.Constant(U.vec(U.F32, lanes), [_neutral(spec)] * lanes)
+            v = b.select(ok, b.sitofp(b.sub(v, zp), U.vec(U.F32, lanes)), outside)
             U.store_vec(b, v, dst_row, c0)
+
+
+def _neutral(spec: QDepthwiseSpec) -> float:
+    return 0.0 if spec.reduce == "fma" else float("-inf")
 
 
 def _widen(b: ir.IRBuilder, raw: ir.Value, dt: DType) -> ir.Value:
@@ -157,6 +165,8 @@ def _tiles(b: ir.IRBuilder, spec: QDepthwiseSpec, g: dict[str, ir.Value], p: _Pl
 def _epilogue(b: ir.IRBuilder, spec: QDepthwiseSpec, acc: ir.Value, bias: ir.Value,
               scale: ir.Value, yzp: ir.Value) -> ir.Value:
     """float acc (an exact integer) -> the stored value (8-bit or int32)."""
+    if spec.reduce == "max":
+        return b.trunc(b.fptosi(acc, bias.type), U.vec(storage_type(spec.out), spec.lanes))
     total = b.add(b.fptosi(acc, bias.type), bias)
     if spec.out == DType.int32:
         return total
@@ -175,7 +185,7 @@ def _masked_store(b: ir.IRBuilder, v: ir.Value, ptr: ir.Value, mask: ir.Value) -
 def _tile_sums(b: ir.IRBuilder, spec: QDepthwiseSpec, g: dict[str, ir.Value], p: _Plane,
                y0: ir.Value, x0: ir.Value) -> list[ir.Value]:
     """acc[r] = sum over taps of w[ky, kx] * pad[(y0+r)*sh + ky*dh, (x0+l)*sw + kx*dw]."""
-    accs = [ir.Constant(U.vec(U.F32, spec.lanes), None)] * ROWS
+    accs = [ir.Constant(U.vec(U.F32, spec.lanes), [_neutral(spec)] * spec.lanes)] * ROWS
     first = U.gep(b, g["pad"], b.add(b.mul(b.mul(y0, U.i64(spec.sh)), g["Wp"]),
                                      b.mul(x0, U.i64(spec.sw))))
     rows = (ROWS - 1) * spec.sh + (spec.kh - 1) * spec.dh + 1
@@ -185,7 +195,10 @@ def _tile_sums(b: ir.IRBuilder, spec: QDepthwiseSpec, g: dict[str, ir.Value], p:
             row = row_ptrs[r * spec.sh + ky * spec.dh]
             for kx in range(spec.kw):
                 v = _load_taps(b, spec, row, kx * spec.dw)
-                accs[r] = U.fma(b, p.weights[ky * spec.kw + kx], v, accs[r])
+                if spec.reduce == "max":
+                    accs[r] = max_nnan(b, accs[r], v)
+                else:
+                    accs[r] = U.fma(b, p.weights[ky * spec.kw + kx], v, accs[r])
     return accs
 
 
