@@ -1,7 +1,7 @@
 """Lowering: graph nodes -> kernel calls. Importing this package registers every lowering."""
 
 from . import (  # noqa: F401  (importing a module registers its lowerings)
-    activations, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, quant, quant_dynamic,
+    activations, attention, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, quant, quant_dynamic,
     loss, quant_eltwise, quant_gemm, recurrent, reduce, resize, shape_ops, views,
 )
 from .lowering import lower_graph
