@@ -1,11 +1,22 @@
-"""tinyc against onnxruntime on real CNNs: latency ratios measured in one run.
+"""tinyc against onnxruntime, in one run: 1 thread and all threads, fp32 and int8.
 
-    python bench/bench_models.py [--models resnet50,squeezenet] [--runs 20]
+    python bench/bench_models.py [--models resnet50,mobilenet_v2,...] [--runs 30]
+                                 [--int8 resnet50,mobilenet_v2,mlp] [--threads N]
 
-Prints, per model, the median latency of tinyc and of onnxruntime (single
-thread, and onnxruntime with all threads), the ratio tinyc / onnxruntime
-(below 1.0 means tinyc is faster) and tinyc's GFLOP/s. Weights are seeded
-random (see tinyc.testing.models). Not a test: numbers, not pass/fail.
+Per model it prints the median latency of tinyc and of onnxruntime on one
+thread and on all threads, their ratio (tinyc / onnxruntime: below 1.0 means
+tinyc is faster), the spread of each median (half the interquartile range, in
+% of the median), and tinyc's GFLOP/s (GOP/s for int8) against this machine's
+peak: 240 GFLOP/s fp32 per core (AVX-512, two FMA pipes), four times that for
+int8 (VNNI: four int8 multiply-adds per fp32 lane).
+
+The machine is shared: samples of the four configurations are interleaved
+(tinyc 1T, onnxruntime 1T, tinyc all-T, onnxruntime all-T, in rotating order),
+so load from other processes hits them alike, and the median of many samples
+is reported with its spread. One tinyc artifact serves both thread counts
+(NativeModel.set_num_threads); onnxruntime needs one session per count. Models have seeded
+random weights (tinyc.testing.models, seq_models, quant_models). Numbers for
+notes, not a test: no pass/fail.
 """
 
 from __future__ import annotations
@@ -13,31 +24,96 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 import tinyc
-from tinyc.testing.models import light_model, mobilenet_v2
 
-PEAK_GFLOPS_PER_CORE = 240.0  # AVX-512, 2 FMA pipes, this machine's roofline
+PEAK_GFLOPS_PER_CORE = 240.0  # fp32: AVX-512, two FMA pipes; int8 (VNNI) is 4x
+FP32 = ("resnet50", "squeezenet", "mobilenet_v2", "encoder", "mlp")
+INT8 = ("resnet50", "mobilenet_v2", "mlp")
+SAMPLE_SECONDS = 0.004  # a sample times enough runs of a small model to last this long
 
 
-def _model(name: str):
+def load_model(name: str, int8: bool):
+    """The ONNX model `name` (see FP32 / INT8), int8 as QDQ from onnxruntime's quantizer."""
+    if int8:
+        from tinyc.testing.quant_models import quantized_model
+
+        return quantized_model(name, "qdq")
+    if name == "encoder":
+        from tinyc.testing.seq_models import transformer_encoder
+
+        return transformer_encoder()
+    if name == "mlp":
+        from tinyc.testing.quant_models import float_model
+
+        return float_model("mlp")
+    from tinyc.testing.models import light_model, mobilenet_v2
+
     return mobilenet_v2() if name == "mobilenet_v2" else light_model(name)
 
 
-def _median_ms(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+def random_feeds(model) -> dict[str, np.ndarray]:
+    import onnx
+
+    rng = np.random.default_rng(0)
+    inits = {t.name for t in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        t = vi.type.tensor_type
+        shape = [d.dim_value for d in t.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+        if np.issubdtype(dtype, np.integer):  # token ids: below every vocabulary size
+            feeds[vi.name] = rng.integers(0, 100, shape).astype(dtype)
+        else:
+            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
+    return feeds
 
 
-def _ort_session(model, threads: int):
+def model_flops(model) -> float:
+    """2 x multiply-adds of the convolutions and matrix products (float or quantized)."""
+    import onnx
+
+    m = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
+    shapes.update({t.name: list(t.dims) for t in m.graph.initializer})
+    flops = 0.0
+    for n in m.graph.node:
+        out = shapes.get(n.output[0])
+        if not out:
+            continue
+        if n.op_type in ("Conv", "ConvInteger", "QLinearConv"):
+            w = shapes.get(n.input[3 if n.op_type == "QLinearConv" else 1])
+            flops += 2 * np.prod(out) * np.prod(w[1:]) if w else 0
+        elif n.op_type in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
+            a = shapes.get(n.input[0])
+            k = a[0] if n.op_type == "Gemm" and _attr(n, "transA") else a[-1] if a else 0
+            flops += 2 * np.prod(out) * k
+    return flops
+
+
+def _attr(node, name: str) -> int:
+    return next((a.i for a in node.attribute if a.name == name), 0)
+
+
+@dataclass
+class Config:
+    label: str
+    run: Callable[[], object]
+    samples: list[float]
+    reps: int = 1
+
+
+def ort_session(model, threads: int):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -48,63 +124,98 @@ def _ort_session(model, threads: int):
                                 providers=["CPUExecutionProvider"])
 
 
-def _conv_gemm_flops(model) -> float:
-    """2*MACs of Conv and Gemm/MatMul nodes, from ONNX shape inference."""
-    import onnx
-
-    m = onnx.shape_inference.infer_shapes(model)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
-    shapes.update({t.name: list(t.dims) for t in m.graph.initializer})
-    flops = 0.0
-    for n in m.graph.node:
-        if n.op_type == "Conv" and n.output[0] in shapes and n.input[1] in shapes:
-            w = shapes[n.input[1]]
-            flops += 2 * np.prod(shapes[n.output[0]]) * np.prod(w[1:])
-        elif n.op_type in ("Gemm", "MatMul") and n.input[1] in shapes:
-            flops += 2 * np.prod(shapes[n.input[1]]) * max(1, np.prod(shapes[n.input[0]][:-1]))
-    return flops
-
-
-def bench(name: str, runs: int) -> dict:
-    model = _model(name)
+def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
+    model = load_model(name, int8)
+    feeds = random_feeds(model)
     t0 = time.perf_counter()
-    sess = tinyc.InferenceSession(model, target="x86")
+    artifact = tinyc.compile(model, target="x86")
     compile_s = time.perf_counter() - t0
-    inp = sess.get_inputs()[0]
-    x = np.random.default_rng(0).standard_normal(inp.shape).astype(np.float32)
-    feeds = {inp.name: x}
-    ort1 = _ort_session(model, 1)
-    ortn = _ort_session(model, os.cpu_count() or 1)
-    r = {
-        "model": name,
-        "compile_s": compile_s,
-        "tinyc_ms": _median_ms(lambda: sess.run(None, feeds), runs),
-        "ort1_ms": _median_ms(lambda: ort1.run(None, feeds), runs),
-        "ortn_ms": _median_ms(lambda: ortn.run(None, feeds), runs),
-        "gflop": _conv_gemm_flops(model) / 1e9,
-    }
-    return r
+    with tempfile.TemporaryDirectory() as d:
+        native = artifact.load(d)  # the library is loaded: the folder may go
+    ort1, ortn = ort_session(model, 1), ort_session(model, threads)
+
+    def tinyc_on(n: int) -> Callable[[], object]:
+        def run():
+            native.set_num_threads(n)
+            return native.run(None, feeds)
+        return run
+
+    configs = [Config("tinyc1", tinyc_on(1), []), Config("ort1", lambda: ort1.run(None, feeds), []),
+               Config("tinycN", tinyc_on(threads), []),
+               Config("ortN", lambda: ortn.run(None, feeds), [])]
+    for c in configs:
+        c.reps = _reps_per_sample(c.run)
+    for r in range(runs):
+        for c in configs[r % 4:] + configs[:r % 4]:
+            c.samples.append(_sample(c.run, c.reps))
+    out = {"model": f"{name}{' int8' if int8 else ''}", "compile_s": compile_s,
+           "gflop": model_flops(model) / 1e9, "int8": int8}
+    for c in configs:
+        out[c.label] = _summary(c.samples)
+    return out
+
+
+def _reps_per_sample(run: Callable[[], object]) -> int:
+    for _ in range(3):  # warm-up: caches, the thread pool, onnxruntime's arena
+        run()
+    t0 = time.perf_counter()
+    run()
+    return max(1, int(SAMPLE_SECONDS / max(time.perf_counter() - t0, 1e-6)))
+
+
+def _sample(run: Callable[[], object], reps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        run()
+    return (time.perf_counter() - t0) / reps
+
+
+def _summary(samples: list[float]) -> tuple[float, float]:
+    """(median ms, half the interquartile range in % of the median)."""
+    q = statistics.quantiles(samples, n=4)
+    med = statistics.median(samples)
+    return med * 1e3, 50 * (q[2] - q[0]) / med
+
+
+def print_row(r: dict, threads: int) -> None:
+    def cell(key: str) -> str:
+        ms, spread = r[key]
+        return f"{ms:8.3f} ±{spread:2.0f}%"
+
+    t1, o1, tn, on = (r[k][0] for k in ("tinyc1", "ort1", "tinycN", "ortN"))
+    peak = PEAK_GFLOPS_PER_CORE * (4 if r["int8"] else 1)
+    g1, gn = r["gflop"] / t1 * 1e3, r["gflop"] / tn * 1e3
+    print(f"{r['model']:<18}{cell('tinyc1')} {cell('ort1')} {t1 / o1:6.2f}x  "
+          f"{cell('tinycN')} {cell('ortN')} {tn / on:6.2f}x  {t1 / tn:5.2f}x  "
+          f"{g1:7.1f} {100 * g1 / peak:5.1f}%  {gn:7.1f} {100 * gn / peak / threads:5.1f}%")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="resnet50,squeezenet,mobilenet_v2")
-    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--models", default=",".join(FP32), help="fp32 models")
+    p.add_argument("--int8", default=",".join(INT8), help="int8 (QDQ) models; '' for none")
+    p.add_argument("--runs", type=int, default=30, help="samples per configuration")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads'")
     args = p.parse_args()
     import onnxruntime as ort
 
-    print(f"tinyc {tinyc.__version__} vs onnxruntime {ort.__version__}; "
-          f"{os.cpu_count()} cores; tinyc runs single-threaded")
-    print(f"{'model':<14} {'compile':>8} {'tinyc':>9} {'ort 1T':>9} {'ratio 1T':>9} "
-          f"{'ort allT':>9} {'ratio allT':>10} {'GFLOP/s':>8} {'% peak':>7}")
-    for name in args.models.split(","):
-        r = bench(name.strip(), args.runs)
-        gflops = r["gflop"] / (r["tinyc_ms"] / 1e3)
-        print(f"{r['model']:<14} {r['compile_s']:>7.2f}s {r['tinyc_ms']:>7.2f}ms "
-              f"{r['ort1_ms']:>7.2f}ms {r['tinyc_ms'] / r['ort1_ms']:>8.2f}x "
-              f"{r['ortn_ms']:>7.2f}ms {r['tinyc_ms'] / r['ortn_ms']:>9.2f}x "
-              f"{gflops:>8.1f} {100 * gflops / PEAK_GFLOPS_PER_CORE:>6.1f}%")
+    print(f"tinyc {tinyc.__version__} vs onnxruntime {ort.__version__}; {os.cpu_count()} cores, "
+          f"all-T = {args.threads} threads; median of {args.runs} interleaved samples "
+          f"± half the IQR; peak {PEAK_GFLOPS_PER_CORE:.0f} GFLOP/s per core fp32, 4x int8")
+    print(f"{'model':<18}{'tinyc 1T':>14} {'ort 1T':>14} {'ratio':>7}  {'tinyc all-T':>14} "
+          f"{'ort all-T':>14} {'ratio':>7}  {'scale':>5}  {'G/s 1T':>7} {'peak':>6}  "
+          f"{'G/s all':>7} {'peak':>6}")
+    todo = [(n, False) for n in args.models.split(",") if n]
+    todo += [(n, True) for n in args.int8.split(",") if n]
+    for name, int8 in todo:
+        try:
+            r = bench(name.strip(), int8, args.runs, args.threads)
+        except Exception as e:  # one model that does not compile must not hide the others
+            print(f"{name + (' int8' if int8 else ''):<18}failed: {type(e).__name__}: "
+                  f"{str(e).splitlines()[0][:100]}")
+            continue
+        print_row(r, args.threads)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Kernels split across the runtime's thread pool: the same bits with 1, 2 and
-more threads than the kernel has scratch slices for, and the IR shape of a
-parallel loop (serial targets never call the pool)."""
+more threads than the kernel has scratch slices for (GEMM, depthwise conv,
+pooling, elementwise, softmax), and the IR shape of a parallel loop (serial
+targets never call the pool)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import ctypes
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+import tinyc
 from tinyc.codegen.kernels.gemm import GemmSpec, default_tile
 from tinyc.codegen.kernels.gemm_bench import GemmRun
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
 from tinyc.codegen.machine import new_module
 from tinyc.codegen.parallel import POOL_FOR
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
+from tinyc.testing.reference import reference_outputs
 
 TARGET = host_target(512)
 SOURCES = [(a, b) for a in ("packed", "strided") for b in ("packed", "strided")]
@@ -98,3 +102,64 @@ def test_threaded_kernel_calls_the_pool_through_a_task():
     text = str(module)
     assert f"declare void @\"{POOL_FOR}\"" in text or f"declare void @{POOL_FOR}" in text
     assert f"{spec.name}.range.task" in text
+
+
+def _one_node_model(op: str, shapes: list[tuple[int, ...]], attrs: dict, out_shape,
+                    weights: dict | None = None):
+    names = [f"x{i}" for i in range(len(shapes))]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s))
+              for n, s in zip(names, shapes, strict=True)]
+    inits = [numpy_helper.from_array(v, k) for k, v in (weights or {}).items()]
+    node = helper.make_node(op, names + list(weights or {}), ["y"], **attrs)
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))
+    graph = helper.make_graph([node], op.lower(), inputs, [out], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _dw_weights(rng):
+    return {"w": (rng.standard_normal((32, 1, 3, 3)) * 0.3).astype(np.float32),
+            "bias": rng.standard_normal(32).astype(np.float32)}
+
+
+def _bn_weights(rng):
+    c = 64
+    return {"s": rng.standard_normal(c).astype(np.float32),
+            "b": rng.standard_normal(c).astype(np.float32),
+            "m": rng.standard_normal(c).astype(np.float32),
+            "v": rng.random(c).astype(np.float32) + 0.5}
+
+
+# (op, input shapes, attributes, output shape, constant inputs): each big enough to split
+OPS = [
+    ("MaxPool", [(1, 64, 112, 112)], dict(kernel_shape=[3, 3], strides=[2, 2],
+                                          pads=[1, 1, 1, 1]), (1, 64, 56, 56), None),
+    ("AveragePool", [(1, 32, 56, 56)], dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+     (1, 32, 56, 56), None),
+    ("GlobalAveragePool", [(1, 512, 28, 28)], {}, (1, 512, 1, 1), None),
+    ("Sigmoid", [(1, 64, 112, 112)], {}, (1, 64, 112, 112), None),
+    ("Add", [(1, 64, 112, 113), (1, 64, 112, 113)], {}, (1, 64, 112, 113), None),
+    ("Softmax", [(512, 1000)], dict(axis=-1), (512, 1000), None),
+    ("Softmax", [(16, 100, 80)], dict(axis=1), (16, 100, 80), None),
+    ("Conv", [(1, 32, 112, 112)], dict(group=32, pads=[1, 1, 1, 1]), (1, 32, 112, 112),
+     _dw_weights),
+    ("BatchNormalization", [(1, 64, 112, 112)], {}, (1, 64, 112, 112), _bn_weights),
+]
+
+
+@pytest.mark.parametrize("op,shapes,attrs,out_shape,weights", OPS,
+                         ids=[f"{o[0]}{i}" for i, o in enumerate(OPS)])
+def test_vector_kernels_same_bits_on_one_and_two_threads(tmp_path, op, shapes, attrs,
+                                                         out_shape, weights):
+    rng = np.random.default_rng(11)
+    model = _one_node_model(op, shapes, attrs, out_shape, weights(rng) if weights else None)
+    tinyc.compile(model, target="x86", options=tinyc.CompileOptions(threads=2)).save(tmp_path)
+    loaded = tinyc.runtime.load(tmp_path)
+    feeds = {f"x{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(shapes)}
+    outs = []
+    for threads in (1, 2, 2):
+        loaded.set_num_threads(threads)
+        outs.append(loaded.run(None, feeds)[0])
+    (want,) = reference_outputs(model, feeds, ["y"])[0]
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4)
+    for got in outs[1:]:
+        np.testing.assert_array_equal(got, outs[0])

@@ -25,9 +25,16 @@ a kernel whose scratch has `threads` slices gives each chunk its own slice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llvmlite.ir as ir
 
-from .llvm_util import I64, PTR, VOID, define, i64
+from .llvm_util import I64, PTR, VOID, define, for_range, i64
+
+# Work (in vector-lane operations: an output element times its taps, an
+# elementwise result...) below which a second worker does not pay for waking
+# it: ~20-40 us of one core.
+GRAIN = 1 << 17
 
 POOL_FOR = "tinyc_parallel_for"  # (task, context, n, max_workers)
 POOL_THREADS = "tinyc_get_num_threads"  # () -> the pool's current thread count
@@ -81,6 +88,26 @@ def parallel_range(b: ir.IRBuilder, threads: int, range_fn: ir.Function,
                           workers])
         with inline:
             b.call(range_fn, serial_args)
+
+
+# body(builder, the range function's copies of the kernel's arguments, index)
+LoopBody = Callable[[ir.IRBuilder, list[ir.Value], ir.Value], None]
+
+
+def parallel_loop(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value],
+                  n: ir.Value, work: ir.Value, body: LoopBody) -> None:
+    """`for i in [0, n): body(i)`, the iterations split across workers when `work`
+    (see GRAIN) is worth it. The body is emitted once, into the range function
+    `name.range`, and sees the arguments only through the list it is given."""
+    range_name = f"{name}.range"
+    range_fn = b.module.globals.get(range_name)
+    if range_fn is None:
+        names = [a.name or f"arg{k}" for k, a in enumerate(args)]
+        range_fn, rb, v = define_range_fn(b.module, range_name, [a.type for a in args], names)
+        with for_range(rb, v["begin"], v["end"], name="i") as i:
+            body(rb, list(range_fn.args[:len(args)]), i)
+        rb.ret_void()
+    parallel_range(b, threads, range_fn, args, n, workers_for(b, work, GRAIN, threads))
 
 
 def _store_context(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:

@@ -175,7 +175,7 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     if s.depthwise:
         plan = plan_fp32_gemm(depthwise_statement(s), F32_ROLES, "W",
                               (s.cog, s.ho * s.wo, s.kh * s.kw), ctx.target, ctx.intrinsics)
-        calls = _depthwise(node, s, epi, tail, plan)
+        calls = _depthwise(node, s, epi, tail, plan, ctx.target.threads)
         note = (f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes (channels are "
                 f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
                 f"epilogue {epi.tag}")
@@ -207,12 +207,14 @@ def depthwise_statement(s: ConvShape) -> str:
 
 
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
-               plan: Fp32Plan) -> list[Call]:
+               plan: Fp32Plan, threads: int) -> list[Call]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, plan.lanes, epi, plan.step)
+    spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, plan.lanes, epi, plan.step,
+                         threads)
     hp, wp = spec.padded_plane(s.ho, s.wo)
+    pad = Scratch(f"{node.name or y}.pad", spec.pad_bytes(s.ho, s.wo))
     values: dict[str, object] = dict(
-        x=Buf(x), w=Buf(w), y=Buf(y), pad=Scratch(f"{node.name or y}.pad", 4 * hp * wp),
+        x=Buf(x), w=Buf(w), y=Buf(y), pad=pad,
         N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo, Hp=hp,
         Wp=wp)
     values.update(_epilogue_values(tail, s, group=0))

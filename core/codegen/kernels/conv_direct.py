@@ -30,6 +30,7 @@ from ..llvm_util import I1 as I1T
 from ..llvm_util import I32 as I32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
+from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_simd import (
     gather,
@@ -61,12 +62,14 @@ class DepthwiseSpec:
     lanes: int
     epi: Epilogue
     step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
+    threads: int = 1  # input channels split across the thread pool, one pad plane each
 
     @property
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
+        threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
-                f"_v{self.lanes}_{self.epi.tag}{step}")
+                f"_v{self.lanes}_{self.epi.tag}{step}{threads}")
 
     def param_names(self) -> list[str]:
         return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]
@@ -87,31 +90,52 @@ class DepthwiseSpec:
         wp = cols * self.sw + (self.kw - 1) * self.dw + 1
         return (rows - 1) * self.sh + (self.kh - 1) * self.dh + 1, -(-wp // self.lanes) * self.lanes
 
+    def pad_bytes(self, ho: int, wo: int) -> int:
+        """The `pad` scratch: one padded plane per thread."""
+        hp, wp = self.padded_plane(ho, wo)
+        return 4 * hp * wp * self.threads
+
 
 def _build(module: ir.Module, spec: DepthwiseSpec) -> ir.Function:
+    """The kernel splits the N x C input planes across workers (range function
+    below); each worker pads its planes into its own slice of `pad`."""
     kinds = {PTR: PTRT, I64: I64T, "f32": F32}
     types = [PTRT] * 4 + [I64T] * len(GEOMETRY) + [kinds[k] for _, k in spec.epi.params()]
     fn, b = define(module, spec.name, types, spec.param_names(), noalias=True)
     g = dict(zip(spec.param_names(), fn.args, strict=True))
+    planes = b.mul(g["N"], g["C"])
+    outputs = b.mul(b.mul(planes, g["mult"]), b.mul(g["Ho"], g["Wo"]))
+    workers = workers_for(b, b.mul(outputs, i64(spec.kh * spec.kw)), GRAIN, spec.threads)
+    range_fn = _build_planes(module, spec, types)
+    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers)
+    b.ret_void()
+    return fn
+
+
+def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type]) -> ir.Function:
+    """Input planes [begin, end) of the N x C planes, padded in slice `worker`."""
+    fn, b, g = define_range_fn(module, f"{spec.name}.range", types, spec.param_names(),
+                               noalias=True)
     co_count = b.mul(g["C"], g["mult"])
     in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
     taps = spec.kh * spec.kw
-    with for_range(b, 0, g["N"], name="n") as n:
+    g["pad"] = gep(b, g["pad"], b.mul(g["worker"], b.mul(g["Hp"], g["Wp"])))
+    with for_range(b, g["begin"], g["end"], name="plane") as index:
+        n, ci = b.sdiv(index, g["C"]), b.srem(index, g["C"])
         x_img = gep(b, g["x"], b.mul(n, b.mul(g["C"], in_plane)))
         y_img = gep(b, g["y"], b.mul(n, b.mul(co_count, out_plane)))
         values = {k: g[k] for k, _ in spec.epi.params()}
         if spec.epi.residual:
             values["res"] = gep(b, g["res"], b.mul(n, b.mul(co_count, out_plane)))
-        with for_range(b, 0, g["C"], name="ci") as ci:
-            _pad_plane(b, spec.lanes, g, gep(b, x_img, b.mul(ci, in_plane)))
-            with for_range(b, 0, g["mult"], name="j") as j:
-                co = b.add(b.mul(ci, g["mult"]), j)
-                w = gep(b, g["w"], b.mul(co, i64(taps)))
-                plane = _Plane(y=gep(b, y_img, b.mul(co, out_plane)), co=co,
-                               weights=[splat(b, load(b, w, i64(t)), spec.lanes)
-                                        for t in range(taps)],
-                               epi=EpilogueValues(spec.epi, values))
-                _tiles(b, spec, g, plane)
+        _pad_plane(b, spec.lanes, g, gep(b, x_img, b.mul(ci, in_plane)))
+        with for_range(b, 0, g["mult"], name="j") as j:
+            co = b.add(b.mul(ci, g["mult"]), j)
+            w = gep(b, g["w"], b.mul(co, i64(taps)))
+            plane = _Plane(y=gep(b, y_img, b.mul(co, out_plane)), co=co,
+                           weights=[splat(b, load(b, w, i64(t)), spec.lanes)
+                                    for t in range(taps)],
+                           epi=EpilogueValues(spec.epi, values))
+            _tiles(b, spec, g, plane)
     b.ret_void()
     return fn
 

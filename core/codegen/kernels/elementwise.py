@@ -22,6 +22,7 @@ import llvmlite.ir as ir
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import parallel_loop
 from . import mathfn as M
 from .vloop import define_kernel, like, nested_loops, vector_loop, vload, vstore
 
@@ -102,16 +103,44 @@ def unary_kernel(op: str) -> Kernel:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64] + [U.F32] * nparams,
                               ["x", "y", "n"] + list(UNARY[op].params))
-        x, y, n, *params = fn.args
 
-        def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-            vstore(b, emit_unary(b, op, vload(b, x, i, lanes, count), params), y, i, count)
+        def block(b: ir.IRBuilder, args: list[ir.Value], start: ir.Value,
+                  length: ir.Value) -> None:
+            x, y, _, *params = args
+            x, y = U.gep(b, x, start), U.gep(b, y, start)
 
-        vector_loop(b, n, lanes, body)
+            def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+                vstore(b, emit_unary(b, op, vload(b, x, i, lanes, count), params), y, i, count)
+
+            vector_loop(b, length, lanes, body)
+
+        split_flat(b, target.threads, name, list(fn.args), 2, block)
         b.ret_void()
         return fn
 
     return Kernel(name, (PTR, PTR, I64) + (F32,) * nparams, build)
+
+
+# A flat loop is split across threads in blocks of this many elements (a
+# multiple of every vector width, so only the very last block has a tail).
+FLAT_BLOCK = 4096
+FlatBlock = Callable[[ir.IRBuilder, list[ir.Value], ir.Value, ir.Value], None]
+
+
+def split_flat(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value], n_arg: int,
+               block: FlatBlock) -> None:
+    """block(b, args, start, length) over [0, args[n_arg]) in FLAT_BLOCK pieces,
+    the pieces split across workers when there are enough elements."""
+    n = args[n_arg]
+    blocks = b.sdiv(b.add(n, U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
+
+    def piece(b: ir.IRBuilder, args: list[ir.Value], i: ir.Value) -> None:
+        start = b.mul(i, U.i64(FLAT_BLOCK))
+        rest = b.sub(args[n_arg], start)
+        block(b, args, start, b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest,
+                                       U.i64(FLAT_BLOCK)))
+
+    parallel_loop(b, threads, name, args, blocks, n, piece)
 
 
 # ---------------------------------------------------------------------------
@@ -156,8 +185,12 @@ def binary_kernel(op: str, kinds: str, nd: bool) -> Kernel:
         names = ["a", "b", "y", "plan", "n"] if nd else ["a", "b", "y", "n"]
         fn, b = define_kernel(module, name, irtypes, names)
         if not nd:
-            a, bb, y, n = fn.args
-            _binary_inner(b, op, kinds, (a, bb, y), (U.i64(0),) * 3, n, target.f32_lanes)
+            def block(b: ir.IRBuilder, args: list[ir.Value], start: ir.Value,
+                      length: ir.Value) -> None:
+                offsets = [start if k == "v" else U.i64(0) for k in kinds] + [start]
+                _binary_inner(b, op, kinds, args[:3], offsets, length, target.f32_lanes)
+
+            split_flat(b, target.threads, name, list(fn.args), 3, block)
         else:
             a, bb, y, plan, n = fn.args
             counts = [U.load(b, plan, U.i64(d * PLAN_COLUMNS), U.I64)
@@ -207,17 +240,24 @@ def channel_affine_kernel() -> Kernel:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3,
                               ["x", "scale", "shift", "y", "outer", "channels", "inner"])
-        x, scale, shift, y, outer, channels, inner = fn.args
-        with nested_loops(b, [outer, channels]) as (o, c):
+        _, _, _, _, outer, channels, inner = fn.args
+        planes = b.mul(outer, channels)  # the units split across threads
+
+        def plane(b: ir.IRBuilder, args: list[ir.Value], p: ir.Value) -> None:
+            x, scale, shift, y, _, channels, inner = args
+            c = b.srem(p, channels)
             a = U.splat(b, U.load(b, scale, c), lanes)
             s = U.splat(b, U.load(b, shift, c), lanes)
-            base = b.mul(b.add(b.mul(o, channels), c), inner)
+            base = b.mul(p, inner)
 
             def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
                 at = b.add(base, i)
                 vstore(b, M.fmuladd(b, vload(b, x, at, lanes, count), a, s), y, at, count)
 
             vector_loop(b, inner, lanes, body)
+
+        parallel_loop(b, target.threads, name, list(fn.args), planes, b.mul(planes, inner),
+                      plane)
         b.ret_void()
         return fn
 

@@ -19,13 +19,13 @@ import llvmlite.ir as ir
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import parallel_loop
 from .vloop import (
     define_kernel,
     entry_alloca,
     fold,
     masked_vload,
     max_nnan,
-    nested_loops,
     reduce,
     vector_loop,
     vload,
@@ -54,7 +54,15 @@ def pool2d_kernel(kind: str, stride_x: int, kh: int | None = None, kw: int | Non
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
                               ptrs + list(GEOMETRY))
-        _PoolBuilder(kind, stride_x, (kh, kw, dw), target.f32_lanes, fn.args).emit(b)
+        g = dict(zip(GEOMETRY, fn.args[len(ptrs):], strict=True))
+        rows = b.mul(g["planes"], g["OH"])  # output rows: the units split across threads
+        taps = U.i64(kh * kw) if kh else b.mul(g["kh"], g["kw"])
+        work = b.mul(b.mul(rows, g["OW"]), taps)
+
+        def row(b: ir.IRBuilder, args: list[ir.Value], r: ir.Value) -> None:
+            _PoolBuilder(kind, stride_x, (kh, kw, dw), target.f32_lanes, args).emit_row(b, r)
+
+        parallel_loop(b, target.threads, name, list(fn.args), rows, work, row)
         b.ret_void()
         return fn
 
@@ -75,28 +83,29 @@ class _PoolBuilder:
     def combine(self, b: ir.IRBuilder, acc: ir.Value, v: ir.Value) -> ir.Value:
         return max_nnan(b, acc, v) if self.kind == "max" else U.fadd(b, acc, v)
 
-    def emit(self, b: ir.IRBuilder) -> None:
+    def emit_row(self, b: ir.IRBuilder, r: ir.Value) -> None:
+        """Output row r of all planes x OH rows."""
         g = self.g
-        with nested_loops(b, [g["planes"], g["OH"]], name="p") as (p, oy):
-            xplane = U.gep(b, self.x, b.mul(p, b.mul(g["H"], g["W"])))
-            yrow = U.gep(b, self.y, b.mul(b.add(b.mul(p, g["OH"]), oy), g["OW"]))
-            iy0 = b.sub(b.mul(oy, g["sh"]), g["ph"])  # input row of the first tap
-            rscale = U.load(b, self.rscale, oy) if self.kind == "avg" else None
+        p, oy = b.sdiv(r, g["OH"]), b.srem(r, g["OH"])
+        xplane = U.gep(b, self.x, b.mul(p, b.mul(g["H"], g["W"])))
+        yrow = U.gep(b, self.y, b.mul(b.add(b.mul(p, g["OH"]), oy), g["OW"]))
+        iy0 = b.sub(b.mul(oy, g["sh"]), g["ph"])  # input row of the first tap
+        rscale = U.load(b, self.rscale, oy) if self.kind == "avg" else None
 
-            def block(b: ir.IRBuilder, ox: ir.Value, count: ir.Value | None) -> None:
-                x0 = b.sub(b.mul(ox, U.i64(self.sx)), g["pw"])  # column of the first tap
-                if self.kh is not None:
-                    acc = self.rows_then_columns(b, xplane, iy0, x0)
-                else:
-                    acc = self.tap_by_tap(b, xplane, iy0, x0)
-                if self.kind == "avg":
-                    cscale = vload(b, self.cscale, ox, self.lanes, count)
-                    # strict multiply: under 'fast', 0 * scale of an empty window folds
-                    # to 0 and LLVM may turn the loop into a memset call
-                    acc = b.fmul(acc, U.fmul(b, U.splat(b, rscale, self.lanes), cscale))
-                vstore(b, acc, yrow, ox, count)
+        def block(b: ir.IRBuilder, ox: ir.Value, count: ir.Value | None) -> None:
+            x0 = b.sub(b.mul(ox, U.i64(self.sx)), g["pw"])  # column of the first tap
+            if self.kh is not None:
+                acc = self.rows_then_columns(b, xplane, iy0, x0)
+            else:
+                acc = self.tap_by_tap(b, xplane, iy0, x0)
+            if self.kind == "avg":
+                cscale = vload(b, self.cscale, ox, self.lanes, count)
+                # strict multiply: under 'fast', 0 * scale of an empty window folds
+                # to 0 and LLVM may turn the loop into a memset call
+                acc = b.fmul(acc, U.fmul(b, U.splat(b, rscale, self.lanes), cscale))
+            vstore(b, acc, yrow, ox, count)
 
-            vector_loop(b, g["OW"], self.lanes, block, name="ox")
+        vector_loop(b, g["OW"], self.lanes, block, name="ox")
 
     def inside_columns(self, b: ir.IRBuilder, first: ir.Value, lanes: int) -> ir.Value:
         """<lanes x i1>: which of the columns first, first+1, ... lie in [0, W)."""
@@ -179,29 +188,34 @@ def global_pool_kernel(kind: str) -> Kernel:
     name = f"global_pool_{kind}_f32"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.I64, U.F32],
                               ["x", "y", "planes", "n", "scale"])
-        x, y, planes, n, scale = fn.args
-        fill = float("-inf") if kind == "max" else 0.0
-        vt = U.vec(U.F32, lanes)
-        with U.for_range(b, U.i64(0), planes, name="p") as p:
-            acc = entry_alloca(b, vt, "acc")
-            b.store(ir.Constant(vt, [fill] * lanes), acc)
-            base = b.mul(p, n)
-
-            def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-                v = vload(b, x, b.add(base, i), lanes, count, fill=fill)
-                old = b.load(acc, typ=vt)
-                b.store(max_nnan(b, old, v) if kind == "max" else U.fadd(b, old, v), acc)
-
-            vector_loop(b, n, lanes, body)
-            total = b.load(acc, typ=vt)
-            if kind == "max":
-                U.store(b, reduce(b, "fmax", total), y, p)
-            else:
-                U.store(b, U.fmul(b, reduce(b, "fadd", total), scale), y, p)
+        planes, n = fn.args[2], fn.args[3]
+        parallel_loop(b, target.threads, name, list(fn.args), planes, b.mul(planes, n),
+                      lambda b, args, p: _global_pool_plane(b, kind, target.f32_lanes, args, p))
         b.ret_void()
         return fn
 
     return Kernel(name, (PTR, PTR, I64, I64, F32), build)
+
+
+def _global_pool_plane(b: ir.IRBuilder, kind: str, lanes: int, args: list[ir.Value],
+                       p: ir.Value) -> None:
+    x, y, _, n, scale = args
+    fill = float("-inf") if kind == "max" else 0.0
+    vt = U.vec(U.F32, lanes)
+    acc = entry_alloca(b, vt, "acc")
+    b.store(ir.Constant(vt, [fill] * lanes), acc)
+    base = b.mul(p, n)
+
+    def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+        v = vload(b, x, b.add(base, i), lanes, count, fill=fill)
+        old = b.load(acc, typ=vt)
+        b.store(max_nnan(b, old, v) if kind == "max" else U.fadd(b, old, v), acc)
+
+    vector_loop(b, n, lanes, body)
+    total = b.load(acc, typ=vt)
+    if kind == "max":
+        U.store(b, reduce(b, "fmax", total), y, p)
+    else:
+        U.store(b, U.fmul(b, reduce(b, "fadd", total), scale), y, p)
