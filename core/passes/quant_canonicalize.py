@@ -41,6 +41,7 @@ import numpy as np
 from ..ir import DType, Graph, Node, TensorType
 from ..lower.quant_params import F32, QParams, slot
 from .base import FunctionPass
+from .dead_code import eliminate_dead_code
 from .quant_qdq import (
     Dequantized,
     Quantized,
@@ -308,7 +309,8 @@ def canonicalize_qdq(g: Graph, mirror_ort: bool = True) -> Graph:
     policy = Policy(private_pairs(GraphView(g)), mirror_ort)
     rules = [functools.partial(rule, policy=policy) for rule in
              (fuse_conv, fuse_matmul, fuse_gemm, fuse_add, fuse_global_average)]
-    return rewrite_graph(g, [*rules, fuse_data_movement, rename_int_max_pool, fold_dequantize])
+    g = rewrite_graph(g, [*rules, fuse_data_movement, rename_int_max_pool, fold_dequantize])
+    return eliminate_dead_code(g)  # the DequantizeLinear nodes fused ops no longer read
 
 
 quant_canonicalize_pass = FunctionPass("quant_canonicalize", canonicalize_qdq)
