@@ -18,7 +18,7 @@ from .broadcast import broadcast_output, broadcast_strides, contiguous_strides, 
 from .checks import require_elements
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
-from .typed_elementwise import typed_clip, typed_elementwise, typed_op_name
+from .typed_elementwise import runtime_batchnorm, typed_clip, typed_elementwise, typed_op_name
 
 __all__ = ["BroadcastPlan", "broadcast_call", "broadcast_plan", "require_f32", "shape_of",
            "unary_node"]
@@ -225,7 +225,6 @@ def _pow_special(node: Node, ctx: LowerContext, out: tuple[int, ...]) -> Lowered
 def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
     x, scale, bias, mean, var = node.inputs[:5]
     y = node.outputs[0]
-    require_f32(node, ctx, [x, y])
     if node.attr("training_mode", 0) or any(node.outputs[1:]):
         raise NotLowerable("training-mode BatchNormalization (running stats outputs)")
     params = [scale, bias, mean, var]
@@ -233,8 +232,8 @@ def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
         channels = int(shape_of(ctx, x)[1])
         for i, what in enumerate(("scale", "bias", "mean", "var"), start=1):
             require_elements(ctx, node, i, channels, what)
-    if not all(ctx.graph.is_const(p) for p in params):
-        raise NotLowerable("scale, bias, mean and var must be constants")
+    if not all(ctx.graph.is_const(p) for p in params) or not _all_f32(node, ctx, [x, y]):
+        return runtime_batchnorm(node, ctx)
     s, b, m, v = (np.asarray(ctx.graph.const(p), np.float64) for p in params)
     eps = float(node.attr("epsilon", 1e-5))
     a = s / np.sqrt(v + eps)

@@ -229,3 +229,26 @@ def lower_reverse_sequence(node: Node, ctx: LowerContext) -> LoweredNode:
     calls = [Call(kernel, args)] if math.prod(shape) else []
     return _node(node, calls, "y[t, b] = t < len[b] ? x[len[b] - 1 - t, b] : x[t, b]",
                  "rows copied in reversed order per batch entry")
+
+
+@lowers("TensorScatter")
+def lower_tensor_scatter(node: Node, ctx: LowerContext) -> LoweredNode:
+    cache, upd = node.inputs[:2]
+    widx = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+    y = node.outputs[0]
+    shape, ushape = shape_of(ctx, cache), shape_of(ctx, upd)
+    axis = int(node.attr("axis", -2)) % len(shape)
+    if axis == 0 or ushape[:axis] != shape[:axis] or ushape[axis + 1:] != shape[axis + 1:]:
+        raise NotLowerable(f"update {list(ushape)} does not fit cache {list(shape)} on axis {axis}")
+    _expect_shape(y, shape_of(ctx, y), shape)
+    index = Buf(widx) if widx else Const(f"{node.name}.at", np.zeros(shape[0], np.int64))
+    if widx and dtype_of(ctx, widx).itemsize != 8:
+        raise NotLowerable("write_indices must be int64")
+    kernel = SC.tensor_scatter_kernel(elem_bytes(ctx, cache), node.attr("mode", "linear") ==
+                                      "circular")
+    calls = _copy_data(node, ctx, cache, y)
+    if math.prod(ushape):
+        calls.append(Call(kernel, (Buf(upd), Buf(y), index, shape[0], math.prod(shape[1:axis]),
+                                   ushape[axis], shape[axis], math.prod(shape[axis + 1:]))))
+    return _node(node, calls, f"y = cache; y[b, .., w[b] + s, ..] = update[b, .., s, ..] "
+                              f"(axis {axis})", "copy, then rows of the update")

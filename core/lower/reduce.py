@@ -1,6 +1,6 @@
 """Reductions: ReduceSum / Mean / Max / Min / Prod / L1 / L2 / SumSquare / LogSum /
 LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin,
-TopK.
+TopK, Hardmax.
 
 Float32 reductions over constant axes that are contiguous once size-1 dims are
 dropped ([outer, r, inner]) use vector kernels (codegen/kernels/reduce_fast.py);
@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..codegen.kernels import fill as FILL
 from ..codegen.kernels import reduce as R
 from ..codegen.kernels import reduce_fast as F
 from ..codegen.kernels import scan_ops as S
@@ -179,3 +180,26 @@ def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
                        semantics=f"the {k} {'largest' if largest else 'smallest'} of each "
                                  f"x[o, :, i] over [{outer}, {n}, {inner}], sorted",
                        note=f"{kernel.name}: k scans per slice, ties by lower index")
+
+
+@lowers("Hardmax")
+def lower_hardmax(node: Node, ctx: LowerContext) -> LoweredNode:
+    """1 at the first maximum along the axis, else 0: ArgMax into scratch, then one-hot.
+    Before opset 13 the input is flattened to 2-D at the axis."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape, dt = shape_of(ctx, x), dtype_of(ctx, x)
+    if ctx.graph.opsets.get("", 13) >= 13:
+        _, outer, n, inner = _axis_form(node, shape, default=-1)
+    else:
+        axis = int(node.attr("axis", 1)) % max(len(shape), 1)
+        outer, n, inner = math.prod(shape[:axis]), math.prod(shape[axis:]), 1
+    if not outer * n * inner:
+        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty")
+    idx = Scratch("argmax", 8 * outer * inner)
+    values = Const(f"{node.name}.values", np.array([0, 1], dt.numpy))
+    calls = [Call(S.arg_kernel(True, dt, False), (Buf(x), idx, outer, n, inner)),
+             Call(FILL.onehot_kernel(dt.itemsize, DType.int64),
+                  (idx, values, Buf(y), outer, n, inner))]
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics=f"y[o, k, i] = k == argmax_t x[o, t, i] over [{outer}, {n}, "
+                                 f"{inner}]", note="argmax into scratch, then one-hot")

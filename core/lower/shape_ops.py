@@ -1,6 +1,7 @@
 """Lowerings of data-movement and shape-producing ops: Slice, Split, Expand, Tile,
-DepthToSpace, SpaceToDepth (strided copies); ConstantOfShape, EyeLike, Range
-(patterns); CumSum / CumProd.
+DepthToSpace, SpaceToDepth, CenterCropPad (strided copies); ConstantOfShape,
+EyeLike, Range, Hann / Hamming / Blackman windows (patterns); CumSum / CumProd;
+BitCast (a view).
 
 Parameters that ONNX passes as tensors (Slice's starts, Expand's shape, Tile's
 repeats, Range's bounds...) are often runtime inputs. Where the static output
@@ -34,30 +35,39 @@ from .typed_elementwise import dtype_of, nary_calls
 def strided_copy_calls(tag: str, nbytes: int, x: str, y: str, dims: Sequence[tuple[int, int]],
                        src_start: int = 0, dst_start: int = 0) -> list[Call]:
     """y[dst_start + flat(i)] = x[src_start + sum i_d * stride_d] for the (count,
-    source stride) dims, y contiguous in their order. Dims are merged where they
-    can be; beyond what one copy kernel walks, the leading dim is unrolled here."""
-    if math.prod(c for c, _ in dims) == 0:
+    source stride) dims, y contiguous in their order."""
+    dst_strides = contiguous_strides([c for c, _ in dims])
+    return strided_copies(tag, nbytes, x, y, [(c, s, d) for (c, s), d in
+                                              zip(dims, dst_strides, strict=True)],
+                          src_start, dst_start)
+
+
+def strided_copies(tag: str, nbytes: int, x: str, y: str, dims: Sequence[tuple[int, int, int]],
+                   src_start: int = 0, dst_start: int = 0) -> list[Call]:
+    """y[dst_start + sum i_d * dst_d] = x[src_start + sum i_d * src_d] over (count, src
+    stride, dst stride) dims (the last must have dst stride 1). Dims are merged where
+    they can be; beyond what one copy kernel walks, the leading dim is unrolled here."""
+    if math.prod(c for c, _, _ in dims) == 0:
         return []
     merged: list[list[int]] = []
-    for count, stride in dims:
+    for count, src, dst in dims:
         if count == 1:
             continue
-        if merged and merged[-1][1] == stride * count:
-            merged[-1] = [merged[-1][0] * count, stride]
+        if merged and merged[-1][1] == src * count and merged[-1][2] == dst * count:
+            merged[-1] = [merged[-1][0] * count, src, dst]
         else:
-            merged.append([count, stride])
-    merged = merged or [[1, 1]]
+            merged.append([count, src, dst])
+    merged = merged or [[1, 1, 1]]
+    if merged[-1][2] != 1:
+        merged.append([1, 1, 1])  # the kernels' inner dim is contiguous in y
     if len(merged) - 1 > MAX_OUTER_DIMS:
-        (count, stride), rest = merged[0], merged[1:]
-        block = math.prod(c for c, _ in rest)
-        return [call for k in range(count) for call in strided_copy_calls(
-            f"{tag}.{k}", nbytes, x, y, [tuple(d) for d in rest], src_start + k * stride,
-            dst_start + k * block)]
-    dst_strides = contiguous_strides([c for c, _ in merged])
-    outer = [(c, s, d) for (c, s), d in zip(merged[:-1], dst_strides[:-1], strict=True)]
-    n, inner_stride = merged[-1]
-    return [copy_call(nbytes, Buf(x, src_start * nbytes), Buf(y, dst_start * nbytes), outer, n,
-                      inner_stride, tag)]
+        (count, src, dst), rest = merged[0], merged[1:]
+        return [call for k in range(count) for call in strided_copies(
+            f"{tag}.{k}", nbytes, x, y, [tuple(d) for d in rest], src_start + k * src,
+            dst_start + k * dst)]
+    n, inner_stride, _ = merged[-1]
+    return [copy_call(nbytes, Buf(x, src_start * nbytes), Buf(y, dst_start * nbytes),
+                      [tuple(d) for d in merged[:-1]], n, inner_stride, tag)]
 
 
 def _node(node: Node, calls: list[Call], semantics: str, note: str) -> LoweredNode:
@@ -298,3 +308,55 @@ def lower_cumulative(node: Node, ctx: LowerContext) -> LoweredNode:
                                    int(node.attr("exclusive", 0)), int(node.attr("reverse", 0)))))
     return _node(node, calls, f"y[.., t, ..] = {op} of x[.., s, ..] for s up to t",
                  "axis read at run time; running accumulator per line")
+
+
+# ---------------------------------------------------------------------------
+# CenterCropPad, BitCast, cosine windows
+
+
+@lowers("CenterCropPad")
+def lower_center_crop_pad(node: Node, ctx: LowerContext) -> LoweredNode:
+    """Per axis the centered overlap of input and output (crop or zero padding, the
+    odd element going to the end); the sizes come from the static output shape."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape, out = shape_of(ctx, x), shape_of(ctx, y)
+    if len(shape) != len(out):
+        raise NotLowerable(f"{y} has rank {len(out)}, not {len(shape)}")
+    nbytes = elem_bytes(ctx, x)
+    calls = []
+    if any(m > n for n, m in zip(shape, out, strict=True)) and math.prod(out):
+        calls.append(Call(F.fill_kernel(nbytes), (Buf(y), math.prod(out), 0)))
+    src_strides, dst_strides = contiguous_strides(shape), contiguous_strides(out)
+    dims, src, dst = [], 0, 0
+    for n, m, ss, ds in zip(shape, out, src_strides, dst_strides, strict=True):
+        dims.append((min(n, m), ss, ds))
+        src += max(n - m, 0) // 2 * ss
+        dst += max(m - n, 0) // 2 * ds
+    calls += strided_copies(f"{node.name}.plan", nbytes, x, y, dims, src, dst)
+    return _node(node, calls, "y = centered crop / zero pad of x", "fill, then strided copy")
+
+
+@lowers("BitCast")
+def lower_bitcast(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    if ctx.graph.type_of(x).nbytes != ctx.graph.type_of(y).nbytes:
+        raise NotLowerable("BitCast between tensors of different byte sizes")
+    return LoweredNode(node.name, node.op, node.outputs, alias_of=x,
+                       semantics=f"{y} = bits of {x}, reinterpreted")
+
+
+_WINDOWS = {"HannWindow": (0.5, 0.5, 0.0), "HammingWindow": (25 / 46, 21 / 46, 0.0),
+            "BlackmanWindow": (0.42, 0.5, 0.08)}
+
+
+@lowers(*_WINDOWS)
+def lower_window(node: Node, ctx: LowerContext) -> LoweredNode:
+    """The length is the output's static size (the size input decided it)."""
+    y = node.outputs[0]
+    n = math.prod(shape_of(ctx, y))
+    period = n if node.attr("periodic", 1) else n - 1
+    a0, a1, a2 = _WINDOWS[node.op]
+    calls = [Call(F.window_kernel(dtype_of(ctx, y)), (Buf(y), n, float(max(period, 1)), a0, a1,
+                                                       a2))] if n else []
+    return _node(node, calls, f"y[i] = {a0:.4g} - {a1:.4g} cos(2 pi i / {period}) + "
+                              f"{a2:.4g} cos(4 pi i / {period})", "one pass")

@@ -14,10 +14,10 @@ from ..codegen.kernels import nary as K
 from ..codegen.kernels.dtype_ir import storage_type
 from ..ir import DType, Node
 from .broadcast import NaryPlan, broadcast_output, index_expr, nary_plan, shape_of
-from .program import Buf, Call, Const, LoweredNode
+from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
 
-Operand = Buf | Const
+Operand = Buf | Const | Scratch
 
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max",
            "Min": "min", "Sum": "add", "Mean": "add", "Equal": "eq", "Less": "lt",
@@ -43,9 +43,11 @@ def dtype_of(ctx: LowerContext, name: str) -> DType:
     return dt
 
 
-def nary_calls(op: str, operands: list[tuple[Operand, DType, tuple[int, ...]]], y: str,
-               out_dtype: DType, out: tuple[int, ...], tag: str) -> list[Call]:
-    """The call computing y = op(operands) with broadcasting (none for an empty y)."""
+def nary_calls(op: str, operands: list[tuple[Operand, DType, tuple[int, ...]]],
+               y: str | Buf | Scratch, out_dtype: DType, out: tuple[int, ...],
+               tag: str) -> list[Call]:
+    """The call computing y = op(operands) with broadcasting (none for an empty y);
+    y is a value's name or a buffer (scratch for an intermediate)."""
     plan = nary_plan(out, [shape for _, _, shape in operands])
     if plan.numel == 0:
         return []
@@ -53,7 +55,8 @@ def nary_calls(op: str, operands: list[tuple[Operand, DType, tuple[int, ...]]], 
         raise NotLowerable(f"broadcast needs {len(plan.outer)} outer dims, "
                            f"at most {K.MAX_OUTER_DIMS} are supported")
     kernel = K.nary_kernel(op, [dt for _, dt, _ in operands], out_dtype, plan.kinds)
-    return [Call(kernel, (*[o for o, _, _ in operands], Buf(y), _table(plan, len(operands), tag),
+    dst = Buf(y) if isinstance(y, str) else y
+    return [Call(kernel, (*[o for o, _, _ in operands], dst, _table(plan, len(operands), tag),
                           plan.inner))]
 
 
@@ -141,6 +144,37 @@ def typed_clip(node: Node, ctx: LowerContext) -> LoweredNode:
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics="y[i] = min(max(x[i], lo), hi)",
                        note=f"{', '.join(c.kernel.name for c in calls)}: typed clip")
+
+
+def runtime_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
+    """Inference BatchNormalization whose scale / bias / mean / var are tensors:
+    a = scale / sqrt(var + eps) and b = bias - mean * a per channel (in scratch),
+    then y = x * a + b broadcast over [N, C, ...]."""
+    x, scale, bias, mean, var = node.inputs[:5]
+    y = node.outputs[0]
+    shape, dt = broadcast_output(ctx, [x], y), dtype_of(ctx, x)
+    channels = shape[1] if len(shape) > 1 else 1
+    per_channel = (channels,) + (1,) * max(len(shape) - 2, 0)
+    if any(shape_of(ctx, p) != (channels,) for p in (scale, bias, mean, var)):
+        raise NotLowerable(f"statistics of another shape than [{channels}]")
+    a, b = Scratch("a", 8 * channels + 8), Scratch("b", 8 * channels + 8)
+    eps = Const(f"{node.name}.eps", np.array(float(node.attr("epsilon", 1e-5)), dt.numpy))
+    c = (channels,)
+
+    def step(op: str, args: list, dst, out=c, k: int = 0) -> list[Call]:
+        return nary_calls(op, args, dst, dt, out, f"{node.name}.{op}{k}")
+
+    calls = step("add", [(Buf(var), dt, c), (eps, dt, ())], a)
+    calls += step("sqrt", [(a, dt, c)], a)
+    calls += step("div", [(Buf(scale), dt, c), (a, dt, c)], a)
+    calls += step("mul", [(Buf(mean), dt, c), (a, dt, c)], b)
+    calls += step("sub", [(Buf(bias), dt, c), (b, dt, c)], b)
+    calls += step("mul", [(Buf(x), dt, shape), (a, dt, per_channel)], y, shape, 1)
+    calls += step("add", [(Buf(y), dt, shape), (b, dt, per_channel)], y, shape, 2)
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics="y = x * a[c] + b[c], a = scale / sqrt(var + eps), "
+                                 "b = bias - mean * a (statistics at run time)",
+                       note="per-channel factors in scratch, then two broadcasting passes")
 
 
 def _dtype_limits(dt: DType) -> tuple[float | int, float | int]:

@@ -1,17 +1,21 @@
 """Kernels that write patterns rather than transform data: constant fill
 (ConstantOfShape), identity-like diagonals (EyeLike), Range, triangles of a
-matrix (Trilu) and one-hot rows (OneHot). Scalars that ONNX passes as tensors
+matrix (Trilu), one-hot rows (OneHot) and cosine windows (Hann, Hamming,
+Blackman). Scalars that ONNX passes as tensors
 (Range's start / delta, Trilu's k, OneHot's values) are read at run time.
 """
 
 from __future__ import annotations
 
+import math
+
 import llvmlite.ir as ir
 
 from ...ir import DType
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
+from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
+from . import mathfn_trig as T
 from .dtype_ir import cast, load_index, storage_type, to_compute, to_storage
 from .gather import copy_elems, elem_type
 from .vloop import define_kernel, nested_loops, vector_loop, vstore
@@ -144,3 +148,24 @@ def onehot_kernel(elem_bytes: int, index: DType) -> Kernel:
         return fn
 
     return Kernel(name, (PTR,) * 3 + (I64,) * 3, build)
+
+
+def window_kernel(dtype: DType) -> Kernel:
+    """(y, n, period, a0, a1, a2): y[i] = a0 - a1 cos(2 pi i / period) + a2 cos(4 pi i /
+    period) for i < n, the generalized cosine windows (Hann, Hamming, Blackman)."""
+    name = f"cosine_window_{dtype.short}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = define_kernel(module, name, [U.PTR, U.I64] + [U.F32] * 4,
+                              ["y", "n", "period", "a0", "a1", "a2"])
+        y, n, period, a0, a1, a2 = fn.args
+        step = b.fdiv(U.f32(2 * math.pi), period)
+        with U.for_range(b, U.i64(0), n, name="i") as i:
+            angle = b.fmul(b.sitofp(i, U.F32), step)
+            v = b.fsub(a0, b.fmul(a1, T.cos_f32(b, angle)))
+            v = b.fadd(v, b.fmul(a2, T.cos_f32(b, b.fadd(angle, angle))))
+            U.store(b, to_storage(b, cast(b, v, DType.float32, dtype), dtype), y, i)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR, I64) + (F32,) * 4, build)

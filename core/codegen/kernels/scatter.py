@@ -15,9 +15,9 @@ from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
 from .dtype_ir import load_index, storage_type, to_compute, to_storage, wrap_index
-from .gather import MAX_RANK, element_walk, load_table, nd_offset
+from .gather import MAX_RANK, copy_elems, elem_type, element_walk, load_table, nd_offset
 from .typed_ops import emit_op
-from .vloop import define_kernel
+from .vloop import define_kernel, nested_loops
 
 REDUCTIONS = {"none": None, "add": "add", "mul": "mul", "max": "max", "min": "min"}
 
@@ -76,3 +76,29 @@ def scatter_nd_kernel(dtype: DType, index: DType, k: int, reduction: str) -> Ker
         return fn
 
     return Kernel(name, (PTR,) * 4 + (I64,) * 2, build)
+
+
+def tensor_scatter_kernel(elem_bytes: int, circular: bool) -> Kernel:
+    """TensorScatter (a KV-cache write): (upd, y, widx, batch, mid, seq, max_seq, inner):
+    y[b, m, widx[b] + s, :] = upd[b, m, s, :] for s < seq, the position taken modulo
+    max_seq when circular (else clamped into the cache)."""
+    name = f"tensor_scatter_b{elem_bytes}{'_circular' if circular else ''}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        elem = elem_type(elem_bytes)
+        fn, b = define_kernel(module, name, [U.PTR] * 3 + [U.I64] * 5,
+                              ["upd", "y", "widx", "batch", "mid", "seq", "max_seq", "inner"])
+        upd, y, widx, batch, mid, seq, max_seq, inner = fn.args
+        with nested_loops(b, [batch, mid, seq]) as (bi, m, s):
+            t = b.add(load_index(b, widx, bi, DType.int64), s)
+            if circular:
+                t = b.srem(t, max_seq)
+                t = b.select(b.icmp_signed("<", t, U.i64(0)), b.add(t, max_seq), t)
+            t = wrap_index(b, t, max_seq)
+            row = b.add(b.mul(bi, mid), m)
+            copy_elems(b, target, upd, b.mul(b.add(b.mul(row, seq), s), inner), y,
+                       b.mul(b.add(b.mul(row, max_seq), t), inner), inner, elem)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR,) * 3 + (I64,) * 5, build)
