@@ -13,7 +13,7 @@ from ..codegen.kernels import quant as K
 from ..ir import DType, Node
 from .broadcast import shape_of
 from .program import Buf, Call, Const, LoweredNode
-from .quant_params import QParams, channel_layout, linear_qparams
+from .quant_params import QParams, channel_layout, linear_qparams, slot
 from .registry import LowerContext, NotLowerable, lowers
 
 
@@ -26,11 +26,10 @@ def lower_quantize(node: Node, ctx: LowerContext) -> LoweredNode:
     out = g.type_of(y).dtype
     if out not in K.INT_RANGES or out == DType.int32:
         raise NotLowerable(f"QuantizeLinear to {out.short} is not supported")
-    q = linear_qparams(g, node, 1, 2, y)
-    call = _channel_call(K.quantize_kernel(out), x, y, q, shape_of(ctx, x), node.name)
+    call, how = _channel_call(ctx, node, K.quantize_kernel(out), x, y, y)
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"{y}[i] = saturate(round_half_even({x}[i] / scale[c]) + zp[c])",
-                       note=f"{call.kernel.name}: {_how(q)}, division as onnxruntime does")
+                       note=f"{call.kernel.name}: {how}, division as onnxruntime does")
 
 
 @lowers("DequantizeLinear")
@@ -43,18 +42,53 @@ def lower_dequantize(node: Node, ctx: LowerContext) -> LoweredNode:
     if g.type_of(y).dtype != DType.float32:
         raise NotLowerable(f"DequantizeLinear to {g.type_of(y).dtype.short} (float32 is "
                            "supported)")
-    q = linear_qparams(g, node, 1, 2, x)
-    call = _channel_call(K.dequantize_kernel(src), x, y, q, shape_of(ctx, x), node.name)
+    call, how = _channel_call(ctx, node, K.dequantize_kernel(src), x, y, x)
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"{y}[i] = float({x}[i] - zp[c]) * scale[c]",
-                       note=f"{call.kernel.name}: {_how(q)}")
+                       note=f"{call.kernel.name}: {how}")
 
 
-def _channel_call(kernel, x: str, y: str, q: QParams, shape: tuple[int, ...], tag: str) -> Call:
-    outer, channels, inner = channel_layout(shape, q)
-    scale = Const(f"{tag}.scale", np.ascontiguousarray(q.scale.reshape(-1), np.float32))
-    zp = Const(f"{tag}.zp", np.ascontiguousarray(q.zero_point.reshape(-1), np.int32))
-    return Call(kernel, (Buf(x), Buf(y), scale, zp, outer, channels, inner))
+def _channel_call(ctx: LowerContext, node: Node, kernel, x: str, y: str,
+                  quantized: str) -> tuple[Call, str]:
+    """The call walking x per channel of the node's scale / zero point, which are
+    compile-time constants or, as the ONNX node tests have them, model inputs."""
+    g = ctx.graph
+    shape = shape_of(ctx, x)
+    scale, zp = node.inputs[1], slot(node, 2)
+    if g.is_const(scale) and (not zp or g.is_const(zp)):
+        q = linear_qparams(g, node, 1, 2, quantized)
+        dt = g.type_of(quantized).dtype
+        args = (Const(f"{node.name}.scale", np.ascontiguousarray(q.scale.reshape(-1), np.float32)),
+                Const(f"{node.name}.zp", np.ascontiguousarray(q.zero_point.reshape(-1), dt.numpy)))
+        return Call(kernel, (Buf(x), Buf(y), *args, *channel_layout(shape, q))), _how(q)
+    return _runtime_params_call(ctx, node, kernel, x, y, quantized)
+
+
+def _runtime_params_call(ctx: LowerContext, node: Node, kernel, x: str, y: str,
+                         quantized: str) -> tuple[Call, str]:
+    g = ctx.graph
+    scale, zp = node.inputs[1], slot(node, 2)
+    if g.type_of(scale).dtype != DType.float32:
+        raise NotLowerable(f"scale {scale} is {g.type_of(scale).dtype.short} (float32 is "
+                           "supported)")
+    if int(node.attr("block_size", 0) or 0):
+        raise NotLowerable("blocked quantization (block_size) is not supported")
+    channels = g.type_of(scale).numel
+    dt = g.type_of(quantized).dtype
+    if zp and (g.type_of(zp).dtype != dt or g.type_of(zp).numel != channels):
+        raise NotLowerable(f"zero point {zp} does not match {quantized} and the scale")
+    zp_arg = Buf(zp) if zp else Const(f"{node.name}.zp", np.zeros(channels, dt.numpy))
+    shape = shape_of(ctx, x)
+    layout = (1, 1, int(np.prod(shape, dtype=np.int64)))
+    if channels > 1:
+        axis = int(node.attr("axis", 1))
+        axis = axis + len(shape) if axis < 0 else axis
+        if not 0 <= axis < len(shape) or shape[axis] != channels:
+            raise NotLowerable(f"{channels} scales do not match axis {axis} of {x}")
+        fake = QParams(np.zeros(channels, np.float32), np.zeros(channels, np.int64), dt, axis)
+        layout = channel_layout(shape, fake)
+    return Call(kernel, (Buf(x), Buf(y), Buf(scale), zp_arg, *layout)), \
+        f"{'per tensor' if channels == 1 else f'{channels} channels'}, parameters read at run time"
 
 
 def _how(q: QParams) -> str:

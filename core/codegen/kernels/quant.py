@@ -75,11 +75,16 @@ def store_i32_as(b: ir.IRBuilder, v: ir.Value, base: ir.Value, index: ir.Value,
     vstore(b, v if st == v.type else b.trunc(v, st), base, index, count)
 
 
-def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body) -> None:
-    """for o, c: body(b, base offset, i, count, scale, zp) along inner vectors."""
+def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body,
+                  zp_dtype: DType) -> None:
+    """for o, c: body(b, base offset, i, count, scale, zp) along inner vectors; the
+    zero points are stored in the quantized dtype (a constant or a model input)."""
     with nested_loops(b, [args["outer"], args["channels"]]) as (o, c):
         scale = U.splat(b, U.load(b, args["scale"], c, U.F32), lanes)
-        zp = U.splat(b, U.load(b, args["zp"], c, U.I32), lanes)
+        raw = U.load(b, args["zp"], c, storage_type(zp_dtype))
+        zp32 = raw if raw.type == U.I32 else (
+            b.sext(raw, U.I32) if zp_dtype in SIGNED else b.zext(raw, U.I32))
+        zp = U.splat(b, zp32, lanes)
         base = b.mul(b.add(b.mul(o, args["channels"]), c), args["inner"])
 
         def step(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
@@ -92,7 +97,7 @@ _CHANNEL_PARAMS = ["x", "y", "scale", "zp", "outer", "channels", "inner"]
 
 
 def quantize_kernel(out: DType) -> Kernel:
-    """y = quantize(x): (x f32, y, scale f32[C], zp i32[C], outer, channels, inner)."""
+    """y = quantize(x): (x f32, y, scale f32[C], zp out[C], outer, channels, inner)."""
     name = f"quantize_f32_to_{out.short}"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
@@ -105,7 +110,7 @@ def quantize_kernel(out: DType) -> Kernel:
             q = round_saturate(b, b.fdiv(x, scale), zp, out)
             store_i32_as(b, q, args["y"], at, count, out)
 
-        _channel_walk(b, args, lanes, body)
+        _channel_walk(b, args, lanes, body, out)
         b.ret_void()
         return fn
 
@@ -113,7 +118,7 @@ def quantize_kernel(out: DType) -> Kernel:
 
 
 def dequantize_kernel(src: DType) -> Kernel:
-    """y = float(x - zp) * scale: (x, y f32, scale f32[C], zp i32[C], outer, channels, inner)."""
+    """y = float(x - zp) * scale: (x, y f32, scale f32[C], zp src[C], outer, channels, inner)."""
     name = f"dequantize_{src.short}_to_f32"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
@@ -126,7 +131,7 @@ def dequantize_kernel(src: DType) -> Kernel:
             y = b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
             vstore(b, y, args["y"], at, count)
 
-        _channel_walk(b, args, lanes, body)
+        _channel_walk(b, args, lanes, body, src)
         b.ret_void()
         return fn
 
