@@ -45,11 +45,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sched.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#else
-#include <sched.h>
 #endif
 
 #define TINYC_MAX_THREADS 64
@@ -57,6 +56,7 @@
    KVM), longer than the serial gap between two parallel kernels of a model, and
    short enough not to starve threads on a shared, oversubscribed machine. */
 #define SPIN_ROUNDS 400
+#define JOIN_YIELDS 2000 /* ~4 ms of sched_yield when nothing else runs */
 
 typedef void (*tinyc_body)(void *ctx, int64_t begin, int64_t end, int64_t worker);
 
@@ -133,9 +133,17 @@ static uint32_t wait_for_change(waitword *w, uint32_t old) {
     return v;
 }
 
-/* Wait until w->value == want. */
+/* Wait until w->value == want: the join. The caller's own chunks are done and
+   a worker is finishing its: spin, then yield the core (the caller stays
+   runnable: a sleeping caller would wait to be scheduled again, which on a
+   loaded machine costs more than the wait), and sleep only after JOIN_YIELDS. */
 static void wait_for_value(waitword *w, uint32_t want) {
     uint32_t v = atomic_load_explicit(&w->value, memory_order_acquire);
+    for (int i = 0; v != want && i < SPIN_ROUNDS + JOIN_YIELDS; i++) {
+        if (i < SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
+        v = atomic_load_explicit(&w->value, memory_order_acquire);
+    }
     while (v != want) v = wait_for_change(w, v);
 }
 
