@@ -24,9 +24,10 @@ def lower_quantize(node: Node, ctx: LowerContext) -> LoweredNode:
     if g.type_of(x).dtype != DType.float32:
         raise NotLowerable(f"QuantizeLinear of {g.type_of(x).dtype.short} (float32 is supported)")
     out = g.type_of(y).dtype
-    if out not in K.INT_RANGES or out == DType.int32:
+    if (out not in K.INT_RANGES and out not in K.FLOAT_TARGETS) or out == DType.int32:
         raise NotLowerable(f"QuantizeLinear to {out.short} is not supported")
-    call, how = _channel_call(ctx, node, K.quantize_kernel(out), x, y, y)
+    kernel = K.quantize_kernel(out, bool(node.attr("saturate", 1)))
+    call, how = _channel_call(ctx, node, kernel, x, y, y)
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"{y}[i] = saturate(round_half_even({x}[i] / scale[c]) + zp[c])",
                        note=f"{call.kernel.name}: {how}, division as onnxruntime does")
@@ -37,7 +38,7 @@ def lower_dequantize(node: Node, ctx: LowerContext) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
     g = ctx.graph
     src = g.type_of(x).dtype
-    if src not in K.INT_RANGES:
+    if src not in K.INT_RANGES and src not in K.FLOAT_TARGETS:
         raise NotLowerable(f"DequantizeLinear of {src.short} is not supported")
     if g.type_of(y).dtype != DType.float32:
         raise NotLowerable(f"DequantizeLinear to {g.type_of(y).dtype.short} (float32 is "

@@ -20,12 +20,18 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
-from .dtype_ir import SIGNED, shaped, storage_type
+from . import minifloat as MF
+from .dtype_ir import SIGNED, cast, shaped, storage_type, to_compute, to_storage
 from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore
 
-# integer dtypes a quantized tensor may have, with their saturation ranges
+# integer dtypes a quantized tensor may have, with their saturation ranges (int4 /
+# int2 and their unsigned kin are stored one per byte, as ml_dtypes holds them)
 INT_RANGES = {DType.uint8: (0, 255), DType.int8: (-128, 127), DType.uint16: (0, 65535),
-              DType.int16: (-32768, 32767), DType.int32: (-2**31, 2**31 - 1)}
+              DType.int16: (-32768, 32767), DType.int32: (-2**31, 2**31 - 1),
+              DType.int4: (-8, 7), DType.uint4: (0, 15), DType.int2: (-2, 1), DType.uint2: (0, 3)}
+# float types quantization may target (opset 19+): converted with round to nearest
+# even, saturated to the finite range unless the node says saturate=0
+FLOAT_TARGETS = frozenset(MF.FORMATS)
 
 
 def _splat(b: ir.IRBuilder, v: ir.Value, like: ir.Type) -> ir.Value:
@@ -62,6 +68,8 @@ def load_int_as_i32(b: ir.IRBuilder, base: ir.Value, index: ir.Value, lanes: int
                     count: ir.Value | None, dt: DType) -> ir.Value:
     """lanes integers of dtype dt at base[index] widened to <lanes x i32>."""
     raw = vload(b, base, index, lanes, count, storage_type(dt))
+    if dt in MF.NARROW_INTS:
+        raw = to_compute(b, raw, dt)  # the byte holds the low bits only
     i32 = shaped(U.I32, raw.type)
     if raw.type == i32:
         return raw
@@ -72,7 +80,8 @@ def store_i32_as(b: ir.IRBuilder, v: ir.Value, base: ir.Value, index: ir.Value,
                  count: ir.Value | None, dt: DType) -> None:
     """Store an i32 vector (already in dt's range) as dt."""
     st = shaped(storage_type(dt), v.type)
-    vstore(b, v if st == v.type else b.trunc(v, st), base, index, count)
+    v = v if st == v.type else b.trunc(v, st)
+    vstore(b, to_storage(b, v, dt) if dt in MF.NARROW_INTS else v, base, index, count)
 
 
 def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body,
@@ -82,9 +91,14 @@ def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body,
     with nested_loops(b, [args["outer"], args["channels"]]) as (o, c):
         scale = U.splat(b, U.load(b, args["scale"], c, U.F32), lanes)
         raw = U.load(b, args["zp"], c, storage_type(zp_dtype))
-        zp32 = raw if raw.type == U.I32 else (
-            b.sext(raw, U.I32) if zp_dtype in SIGNED else b.zext(raw, U.I32))
-        zp = U.splat(b, zp32, lanes)
+        if zp_dtype in MF.NARROW_INTS:
+            raw = to_compute(b, raw, zp_dtype)
+        if zp_dtype in FLOAT_TARGETS:
+            zp_value = to_compute(b, raw, zp_dtype)  # float
+        else:
+            zp_value = raw if raw.type == U.I32 else (
+                b.sext(raw, U.I32) if zp_dtype in SIGNED else b.zext(raw, U.I32))
+        zp = U.splat(b, zp_value, lanes)
         base = b.mul(b.add(b.mul(o, args["channels"]), c), args["inner"])
 
         def step(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
@@ -96,9 +110,10 @@ def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body,
 _CHANNEL_PARAMS = ["x", "y", "scale", "zp", "outer", "channels", "inner"]
 
 
-def quantize_kernel(out: DType) -> Kernel:
-    """y = quantize(x): (x f32, y, scale f32[C], zp out[C], outer, channels, inner)."""
-    name = f"quantize_f32_to_{out.short}"
+def quantize_kernel(out: DType, saturate: bool = True) -> Kernel:
+    """y = quantize(x): (x f32, y, scale f32[C], zp out[C], outer, channels, inner).
+    To a float type: y = float8(x / scale + zp)."""
+    name = f"quantize_f32_to_{out.short}{'' if saturate else '_nosat'}"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
@@ -107,6 +122,10 @@ def quantize_kernel(out: DType) -> Kernel:
 
         def body(b, at, count, scale, zp):
             x = vload(b, args["x"], at, lanes, count)
+            if out in FLOAT_TARGETS:
+                v = cast(b, b.fadd(b.fdiv(x, scale), zp), DType.float32, out, saturate)
+                vstore(b, to_storage(b, v, out), args["y"], at, count)
+                return
             q = round_saturate(b, b.fdiv(x, scale), zp, out)
             store_i32_as(b, q, args["y"], at, count, out)
 
@@ -127,8 +146,12 @@ def dequantize_kernel(src: DType) -> Kernel:
         args = dict(zip(_CHANNEL_PARAMS, fn.args, strict=True))
 
         def body(b, at, count, scale, zp):
-            x = load_int_as_i32(b, args["x"], at, lanes, count, src)
-            y = b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
+            if src in FLOAT_TARGETS:
+                raw = vload(b, args["x"], at, lanes, count, storage_type(src))
+                y = b.fmul(b.fsub(to_compute(b, raw, src), zp), scale)
+            else:
+                x = load_int_as_i32(b, args["x"], at, lanes, count, src)
+                y = b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
             vstore(b, y, args["y"], at, count)
 
         _channel_walk(b, args, lanes, body, src)
