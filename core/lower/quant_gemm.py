@@ -29,7 +29,11 @@ from .broadcast import shape_of
 from .conv import ConvShape, conv_shape
 from .igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
 from .program import Buf, Call, Const, LoweredNode, Scratch
-from .quant_dynamic import runtime_zero_point_correction
+from .quant_dynamic import (
+    has_runtime_params,
+    lower_runtime_qmatmul,
+    runtime_zero_point_correction,
+)
 from .quant_params import (
     QParams,
     graph_consts,
@@ -169,6 +173,8 @@ def _tail_text(p: QuantProduct) -> str:
 
 @lowers("QLinearMatMul")
 def lower_qlinear_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
+    if has_runtime_params(ctx, node):
+        return lower_runtime_qmatmul(node, ctx)
     a, b, y = node.inputs[0], node.inputs[3], node.outputs[0]
     aq, bq, yq = _qlinear_params(ctx, node, (a, 1, 2), (b, 4, 5), (y, 6, 7))
     scale = requant_scale(aq.scalar_scale, bq.scale, yq.scalar_scale)
@@ -183,6 +189,8 @@ def lower_matmul_integer(node: Node, ctx: LowerContext) -> LoweredNode:
     a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
     a_zp = slot(node, 2)
     runtime_zp = bool(a_zp) and not ctx.graph.is_const(a_zp)
+    if has_runtime_params(ctx, node) and not (runtime_zp and ctx.graph.is_const(b)):
+        return lower_runtime_qmatmul(node, ctx)
     az, bz = _integer_zero_points(ctx, node, a, b, skip_a=runtime_zp)
     if np.ndim(az):
         raise NotLowerable("per-row zero points of A are not supported")
