@@ -7,6 +7,7 @@ codegen/kernels/quant_eltwise.py):
         and `flip` (1: int8 data computed as onnxruntime's uint8 conversion does)
     com.microsoft.QLinearGlobalAveragePool   (NCHW)
     com.microsoft.QLinearAveragePool         when the window is the whole image
+    com.microsoft.QLinearConcat              copies, or requantization per input
     tinyc.MaxPool8                           MaxPool of 8-bit data (quant_canonicalize
                                              renames MaxPool so; exact, as max commutes
                                              with quantization)
@@ -20,9 +21,11 @@ from fractions import Fraction
 import numpy as np
 
 from ..codegen.kernels import quant_eltwise as K
+from ..codegen.kernels.quant import requantize_kernel
 from ..codegen.kernels.quant_dwconv import QDepthwiseSpec
 from ..ir import DType, Node
 from .broadcast import broadcast_output, index_expr, nary_plan, shape_of
+from .misc import copy_call
 from .pool import AxisWindows, axis_windows
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .quant_params import (
@@ -175,3 +178,40 @@ def _pool_windows(node: Node, shape: tuple[int, ...], out_shape: tuple[int, ...]
     if tuple(a.out for a in axes) != tuple(out_shape[2:]):
         raise NotLowerable(f"output shape {out_shape} differs from the pool's")
     return axes
+
+
+@lowers("com.microsoft.QLinearConcat")
+def lower_qlinear_concat(node: Node, ctx: LowerContext) -> LoweredNode:
+    """(y_scale, y_zp, then x, x_scale, x_zp per input). onnxruntime maps an input
+    whose parameters differ from the output's through a table of
+    quantize(dequantize(v)), the requantize kernel's formula; equal ones are copied."""
+    y = node.outputs[0]
+    out = shape_of(ctx, y)
+    axis = int(node.attr("axis", 0))
+    axis = axis + len(out) if axis < 0 else axis
+    (yq,) = _params(ctx, node, (y, 0, 1))
+    outer, inner = math.prod(out[:axis]), math.prod(out[axis + 1:])
+    calls, start = [], 0
+    for k in range(2, len(node.inputs), 3):
+        x = node.inputs[k]
+        (xq,) = _params(ctx, node, (x, k + 1, k + 2))
+        part = shape_of(ctx, x)[axis] * inner
+        calls += _concat_part(node, x, xq, yq, outer, part, out[axis] * inner, start, k)
+        start += part
+    return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
+                       semantics=f"{y}[..., offset_k + j, ...] = requantized x_k[..., j, ...] "
+                                 f"along axis {axis}",
+                       note="copies where parameters agree, quantize(dequantize(x)) elsewhere")
+
+
+def _concat_part(node: Node, x: str, xq: QParams, yq: QParams, outer: int, part: int,
+                 row: int, start: int, k: int) -> list[Call]:
+    if xq.dtype != yq.dtype:
+        raise NotLowerable("QLinearConcat's inputs and output must share one dtype")
+    if xq.same_as(yq):
+        return [copy_call(1, Buf(x), Buf(node.outputs[0], start), [(outer, part, row)], part, 1,
+                          f"{node.name}.part{k}")]
+    kernel = requantize_kernel(xq.dtype, yq.dtype)
+    return [Call(kernel, (Buf(x, o * part), Buf(node.outputs[0], o * row + start), part,
+                          float(xq.scalar_scale), xq.scalar_zp, float(yq.scalar_scale),
+                          yq.scalar_zp)) for o in range(outer)]

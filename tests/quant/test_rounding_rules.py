@@ -255,3 +255,21 @@ def test_dynamic_quantize_linear():
             m = one_node("DynamicQuantizeLinear", [("x", F32, [8, 300])],
                          [("y", np.uint8, [8, 300]), ("s", F32, []), ("z", np.uint8, [])], {})
             assert_bit_exact(m, {"x": data}, "x86")
+
+
+@pytest.mark.parametrize("dt", INT8)
+def test_qlinear_concat(dt):
+    """Inputs with the output's parameters are copied, the others requantized."""
+    rng = np.random.default_rng(12)
+    info = np.iinfo(dt)
+    inputs = [("ys", F32, []), ("yz", dt, [])]
+    consts = {"ys": np.array(F32(0.05)), "yz": np.array(3, dt)}
+    feeds = {}
+    for i, (channels, scale, zp) in enumerate(((3, 0.031, 7), (6, 0.05, 3), (1, 0.11, 1))):
+        shape = [2, channels, 4, 5]
+        inputs += [(f"x{i}", dt, shape), (f"s{i}", F32, []), (f"z{i}", dt, [])]
+        consts.update({f"s{i}": np.array(F32(scale)), f"z{i}": np.array(zp, dt)})
+        feeds[f"x{i}"] = rng.integers(info.min, info.max + 1, shape).astype(dt)
+    m = one_node("QLinearConcat", inputs, [("y", dt, [2, 10, 4, 5])], consts,
+                 domain="com.microsoft", axis=1)
+    assert_bit_exact(m, feeds, "x86")
