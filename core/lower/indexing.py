@@ -1,7 +1,8 @@
 """Lowerings of the indexing ops whose indices are tensors (usually runtime
 inputs): Gather, GatherElements, GatherND, ScatterElements (and the old
-Scatter), ScatterND, OneHot, ReverseSequence; and Trilu. Kernels:
-codegen/kernels/gather.py, scatter.py, fill.py, scan_ops.py.
+Scatter), ScatterND, TensorScatter, OneHot, ReverseSequence, GridSample; and
+Trilu. Kernels: codegen/kernels/gather.py, scatter.py, fill.py, scan_ops.py,
+grid_sample.py.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import numpy as np
 
 from ..codegen.kernels import fill as F
 from ..codegen.kernels import gather as G
+from ..codegen.kernels import grid_sample as GS
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels import scatter as SC
 from ..codegen.kernels.bytes_copy import COPY_BYTES
-from ..ir import Node
+from ..ir import DType, Node
 from .broadcast import contiguous_strides, shape_of
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
@@ -252,3 +254,27 @@ def lower_tensor_scatter(node: Node, ctx: LowerContext) -> LoweredNode:
                                    ushape[axis], shape[axis], math.prod(shape[axis + 1:]))))
     return _node(node, calls, f"y = cache; y[b, .., w[b] + s, ..] = update[b, .., s, ..] "
                               f"(axis {axis})", "copy, then rows of the update")
+
+
+@lowers("GridSample")
+def lower_grid_sample(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, grid = node.inputs[:2]
+    y = node.outputs[0]
+    shape, gshape, out = shape_of(ctx, x), shape_of(ctx, grid), shape_of(ctx, y)
+    nd = len(shape) - 2
+    if nd not in (2, 3) or {dtype_of(ctx, x), dtype_of(ctx, grid)} != {DType.float32}:
+        raise NotLowerable(f"GridSample of {nd} spatial dims / non-float32 data")
+    _expect_shape(y, out, shape[:2] + gshape[1:-1])
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(node.attr("mode", "linear"),
+                                                         node.attr("mode", "linear"))
+    spec = GS.GridSampleSpec(nd, mode, node.attr("padding_mode", "zeros"),
+                             bool(node.attr("align_corners", 0)))
+    if spec.mode not in ("nearest", "linear", "cubic"):
+        raise NotLowerable(f"GridSample mode {spec.mode!r}")
+    positions = math.prod(gshape[1:-1])
+    plan = Const(f"{node.name}.plan", np.array([shape[0], shape[1], positions, *shape[2:]],
+                                               np.int64))
+    calls = [Call(GS.grid_sample_kernel(spec), (Buf(x), Buf(grid), Buf(y), plan))] \
+        if math.prod(out) else []
+    return _node(node, calls, f"y[n, c, o] = {spec.mode} sample of x[n, c] at grid[n, o] "
+                              f"({spec.padding} padding)", f"{len(calls) and spec.name}")
