@@ -26,7 +26,7 @@ def _element(b: ir.IRBuilder, x: ir.Value, i: ir.Value, dt: DType) -> ir.Value:
     return to_compute(b, U.load(b, x, i, storage_type(dt)), dt)
 
 
-def _split_at_axis(b: ir.IRBuilder, dims: list[ir.Value],
+def split_at_axis(b: ir.IRBuilder, dims: list[ir.Value],
                    axis: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """(outer, n, inner) of padded dims around a runtime axis position."""
     outer, n, inner = U.i64(1), U.i64(1), U.i64(1)
@@ -50,7 +50,7 @@ def cumulative_kernel(op: str, dtype: DType, axis_dtype: DType) -> Kernel:
         x, y, axis_p, dims_p, rank, exclusive, reverse = fn.args
         a = load_index(b, axis_p, U.i64(0), axis_dtype)
         a = b.select(b.icmp_signed("<", a, U.i64(0)), b.add(a, rank), a)
-        outer, n, inner = _split_at_axis(b, load_table(b, dims_p, MAX_RANK),
+        outer, n, inner = split_at_axis(b, load_table(b, dims_p, MAX_RANK),
                                          b.add(a, b.sub(U.i64(MAX_RANK), rank)))
         acc_dt = compute_dtype(dtype)
         acc = entry_alloca(b, storage_type(acc_dt), "acc")
