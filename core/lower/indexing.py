@@ -278,3 +278,21 @@ def lower_grid_sample(node: Node, ctx: LowerContext) -> LoweredNode:
         if math.prod(out) else []
     return _node(node, calls, f"y[n, c, o] = {spec.mode} sample of x[n, c] at grid[n, o] "
                               f"({spec.padding} padding)", f"{len(calls) and spec.name}")
+
+
+@lowers("AffineGrid")
+def lower_affine_grid(node: Node, ctx: LowerContext) -> LoweredNode:
+    """The grid's size comes from its static shape (the size input decided it)."""
+    theta = node.inputs[0]
+    grid = node.outputs[0]
+    out = shape_of(ctx, grid)
+    nd = len(out) - 2
+    if nd not in (2, 3) or out[-1] != nd or dtype_of(ctx, theta) != DType.float32:
+        raise NotLowerable(f"AffineGrid to {list(out)} / non-float32")
+    _expect_shape(theta, shape_of(ctx, theta), (out[0], nd, nd + 1))
+    align = bool(node.attr("align_corners", 0))
+    plan = Const(f"{node.name}.plan", np.array(out[:-1], np.int64))
+    calls = [Call(GS.affine_grid_kernel(nd, align), (Buf(theta), Buf(grid), plan))] \
+        if math.prod(out) else []
+    return _node(node, calls, "grid[n, p, :] = theta[n] @ (x_p, y_p[, z_p], 1)",
+                 "normalized coordinates computed per position")

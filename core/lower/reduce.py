@@ -1,6 +1,6 @@
 """Reductions: ReduceSum / Mean / Max / Min / Prod / L1 / L2 / SumSquare / LogSum /
 LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin,
-TopK, Hardmax.
+TopK, Hardmax, Det.
 
 Float32 reductions over constant axes that are contiguous once size-1 dims are
 dropped ([outer, r, inner]) use vector kernels (codegen/kernels/reduce_fast.py);
@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..codegen.kernels import fill as FILL
+from ..codegen.kernels import linalg as LA
 from ..codegen.kernels import reduce as R
 from ..codegen.kernels import reduce_fast as F
 from ..codegen.kernels import scan_ops as S
@@ -203,3 +204,17 @@ def lower_hardmax(node: Node, ctx: LowerContext) -> LoweredNode:
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics=f"y[o, k, i] = k == argmax_t x[o, t, i] over [{outer}, {n}, "
                                  f"{inner}]", note="argmax into scratch, then one-hot")
+
+
+@lowers("Det")
+def lower_det(node: Node, ctx: LowerContext) -> LoweredNode:
+    x, y = node.inputs[0], node.outputs[0]
+    shape = shape_of(ctx, x)
+    if len(shape) < 2 or shape[-1] != shape[-2] or dtype_of(ctx, x) != DType.float32:
+        raise NotLowerable(f"Det of {list(shape)} {dtype_of(ctx, x).name}")
+    m, batch = shape[-1], math.prod(shape[:-2])
+    calls = [Call(LA.det_kernel(), (Buf(x), Buf(y), Scratch("work", 8 * m * m + 8), batch, m))] \
+        if batch else []
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics=f"y[k] = det(x[k]) for {batch} {m}x{m} matrices",
+                       note="Gaussian elimination with partial pivoting, in double")

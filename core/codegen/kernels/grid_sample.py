@@ -2,7 +2,8 @@
 [N, *out, nd] (x first), for nd = 2 or 3 spatial dims, as onnx.reference does:
 nearest / linear / cubic (Keys, a = -0.75) taps, zeros / border / reflection
 padding, align_corners. The mode, padding and nd specialize the kernel; the
-taps of linear and cubic are unrolled (2^nd and 4^nd of them).
+taps of linear and cubic are unrolled (2^nd and 4^nd of them). AffineGrid, which
+makes such grids from affine matrices, lives here too.
 """
 
 from __future__ import annotations
@@ -176,3 +177,41 @@ def _cubic_weights(b: ir.IRBuilder, t: ir.Value) -> list[ir.Value]:
 
     one = U.f32(1.0)
     return [far(b.fadd(t, one)), near(t), near(b.fsub(one, t)), far(b.fsub(U.f32(2.0), t))]
+
+
+def affine_grid_kernel(nd: int, align_corners: bool) -> Kernel:
+    """AffineGrid: (theta, grid, plan) with plan i64 = [N, spatial dims...]; grid[n, p, k] =
+    sum_j theta[n, k, j] v_j, v = (x, y[, z], 1) the normalized coordinates of output
+    position p (x along the last dim)."""
+    name = f"affine_grid_{nd}d{'_aligned' if align_corners else ''}_f32"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = define_kernel(module, name, [U.PTR] * 3, ["theta", "grid", "plan"])
+        theta, grid, plan = fn.args
+        n, *dims = load_table(b, plan, 1 + nd)
+        with nested_loops(b, [n, *dims]) as (bi, *idx):
+            # homogeneous coordinates, x (the last dim) first
+            v = [_normalized(b, i, d, align_corners) for i, d in
+                 zip(reversed(idx), reversed(dims), strict=True)] + [U.f32(1.0)]
+            flat = bi
+            for i, d in zip(idx, dims, strict=True):
+                flat = b.add(b.mul(flat, d), i)
+            for k in range(nd):
+                acc = U.f32(0.0)
+                for j in range(nd + 1):
+                    w = U.load(b, theta, b.add(b.mul(bi, U.i64(nd * (nd + 1))),
+                                               U.i64(k * (nd + 1) + j)))
+                    acc = b.fadd(acc, b.fmul(w, v[j]))
+                U.store(b, acc, grid, b.add(b.mul(flat, U.i64(nd)), U.i64(k)))
+        b.ret_void()
+        return fn
+
+    return Kernel(name, (PTR,) * 3, build)
+
+
+def _normalized(b: ir.IRBuilder, i: ir.Value, n: ir.Value, align_corners: bool) -> ir.Value:
+    """Index i of n in [-1, 1]: pixel corners (align_corners) or pixel centers."""
+    fi, fn = b.sitofp(i, U.F32), b.sitofp(n, U.F32)
+    if align_corners:
+        return b.fadd(U.f32(-1.0), b.fdiv(b.fmul(fi, U.f32(2.0)), b.fsub(fn, U.f32(1.0))))
+    return b.fadd(U.f32(-1.0), b.fdiv(b.fadd(b.fmul(fi, U.f32(2.0)), U.f32(1.0)), fn))
