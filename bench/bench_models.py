@@ -3,17 +3,18 @@
     python bench/bench_models.py [--models resnet50,mobilenet_v2,...] [--runs 30]
                                  [--int8 resnet50,mobilenet_v2,mlp] [--threads N]
 
-Per model it prints the median latency of tinyc and of onnxruntime on one
-thread and on all threads, their ratio (tinyc / onnxruntime: below 1.0 means
-tinyc is faster), the spread of each median (half the interquartile range, in
-% of the median), and tinyc's GFLOP/s (GOP/s for int8) against this machine's
-peak: 240 GFLOP/s fp32 per core (AVX-512, two FMA pipes), four times that for
-int8 (VNNI: four int8 multiply-adds per fp32 lane).
+Two tables, ratios tinyc / onnxruntime (below 1.0: tinyc is faster) and
+tinyc's GFLOP/s (GOP/s for int8) against this machine's peak, 240 GFLOP/s fp32
+per core (AVX-512, two FMA pipes), four times that for int8 (VNNI: four int8
+multiply-adds per fp32 lane):
+- single thread, in CPU time of the calling thread (median, ± half the
+  interquartile range): the cost of a run whatever else the machine does;
+- latency, wall clock, on 1 thread and on all threads (10th percentile and
+  median), and tinyc's scaling from 1 to all threads.
 
 The machine is shared: samples of the four configurations are interleaved
 (tinyc 1T, onnxruntime 1T, tinyc all-T, onnxruntime all-T, in rotating order),
-so load from other processes hits them alike, and the median of many samples
-is reported with its spread. One tinyc artifact serves both thread counts
+so load from other processes hits them alike. One tinyc artifact serves both thread counts
 (NativeModel.set_num_threads); onnxruntime needs one session per count. Models have seeded
 random weights (tinyc.testing.models, seq_models, quant_models). Numbers for
 notes, not a test: no pass/fail.
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -109,8 +110,9 @@ def _attr(node, name: str) -> int:
 class Config:
     label: str
     run: Callable[[], object]
-    samples: list[float]
     reps: int = 1
+    wall: list[float] = field(default_factory=list)  # seconds per run, one per sample
+    cpu: list[float] = field(default_factory=list)  # the calling thread's CPU seconds per run
 
 
 def ort_session(model, threads: int):
@@ -140,18 +142,17 @@ def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
             return native.run(None, feeds)
         return run
 
-    configs = [Config("tinyc1", tinyc_on(1), []), Config("ort1", lambda: ort1.run(None, feeds), []),
-               Config("tinycN", tinyc_on(threads), []),
-               Config("ortN", lambda: ortn.run(None, feeds), [])]
+    configs = [Config("tinyc1", tinyc_on(1)), Config("ort1", lambda: ort1.run(None, feeds)),
+               Config("tinycN", tinyc_on(threads)), Config("ortN", lambda: ortn.run(None, feeds))]
     for c in configs:
         c.reps = _reps_per_sample(c.run)
     for r in range(runs):
         for c in configs[r % 4:] + configs[:r % 4]:
-            c.samples.append(_sample(c.run, c.reps))
+            _sample(c)
     out = {"model": f"{name}{' int8' if int8 else ''}", "compile_s": compile_s,
            "gflop": model_flops(model) / 1e9, "int8": int8}
     for c in configs:
-        out[c.label] = _summary(c.samples)
+        out[c.label] = c
     return out
 
 
@@ -163,31 +164,61 @@ def _reps_per_sample(run: Callable[[], object]) -> int:
     return max(1, int(SAMPLE_SECONDS / max(time.perf_counter() - t0, 1e-6)))
 
 
-def _sample(run: Callable[[], object], reps: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        run()
-    return (time.perf_counter() - t0) / reps
+def _sample(c: Config) -> None:
+    w0, c0 = time.perf_counter(), time.thread_time()
+    for _ in range(c.reps):
+        c.run()
+    c.cpu.append((time.thread_time() - c0) / c.reps)
+    c.wall.append((time.perf_counter() - w0) / c.reps)
 
 
-def _summary(samples: list[float]) -> tuple[float, float]:
+def median_spread(samples: list[float]) -> tuple[float, float]:
     """(median ms, half the interquartile range in % of the median)."""
     q = statistics.quantiles(samples, n=4)
     med = statistics.median(samples)
     return med * 1e3, 50 * (q[2] - q[0]) / med
 
 
-def print_row(r: dict, threads: int) -> None:
-    def cell(key: str) -> str:
-        ms, spread = r[key]
-        return f"{ms:8.3f} ±{spread:2.0f}%"
+def p10(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=10)[0] * 1e3
 
-    t1, o1, tn, on = (r[k][0] for k in ("tinyc1", "ort1", "tinycN", "ortN"))
-    peak = PEAK_GFLOPS_PER_CORE * (4 if r["int8"] else 1)
-    g1, gn = r["gflop"] / t1 * 1e3, r["gflop"] / tn * 1e3
-    print(f"{r['model']:<18}{cell('tinyc1')} {cell('ort1')} {t1 / o1:6.2f}x  "
-          f"{cell('tinycN')} {cell('ortN')} {tn / on:6.2f}x  {t1 / tn:5.2f}x  "
-          f"{g1:7.1f} {100 * g1 / peak:5.1f}%  {gn:7.1f} {100 * gn / peak / threads:5.1f}%")
+
+def _ms(samples: list[float]) -> str:
+    ms, spread = median_spread(samples)
+    return f"{ms:8.3f} ±{spread:2.0f}%"
+
+
+def print_single_thread(results: list[dict]) -> None:
+    """1T on the calling thread's CPU time: what the run costs, whatever else the
+    machine does (onnxruntime with one intra-op thread also runs on the caller)."""
+    print("\nSingle thread, CPU time of the calling thread (median ± half IQR):")
+    print(f"{'model':<18}{'tinyc':>14} {'onnxruntime':>14} {'tinyc/ort':>9}  {'GFLOP/s':>8} "
+          f"{'of peak':>7}  {'compile':>7}")
+    for r in results:
+        t, o = r["tinyc1"].cpu, r["ort1"].cpu
+        ratio = statistics.median(t) / statistics.median(o)
+        g = r["gflop"] / statistics.median(t)
+        peak = PEAK_GFLOPS_PER_CORE * (4 if r["int8"] else 1)
+        print(f"{r['model']:<18}{_ms(t)} {_ms(o)} {ratio:8.2f}x  {g:8.1f} {100 * g / peak:6.1f}%"
+              f"  {r['compile_s']:6.1f}s")
+
+
+def print_latency(results: list[dict], threads: int) -> None:
+    """Wall-clock latency, 1 thread and all threads: the 10th percentile, which
+    other processes on the machine disturb least, and the median."""
+    print(f"\nLatency, wall clock, 1 and {threads} threads (10th percentile / median, ms):")
+    print(f"{'model':<18}{'tinyc 1T':>16} {'ort 1T':>16} {'ratio':>6}  {'tinyc all-T':>16} "
+          f"{'ort all-T':>16} {'ratio':>6}  {'scaling':>7}  {'GFLOP/s':>7} {'of peak':>7}")
+    for r in results:
+        v = {k: (p10(r[k].wall), statistics.median(r[k].wall) * 1e3)
+             for k in ("tinyc1", "ort1", "tinycN", "ortN")}
+        cells = {k: f"{a:7.3f}/{b:8.3f}" for k, (a, b) in v.items()}
+        g = r["gflop"] / v["tinycN"][0] * 1e3
+        peak = PEAK_GFLOPS_PER_CORE * (4 if r["int8"] else 1) * threads
+        print(f"{r['model']:<18}{cells['tinyc1']} {cells['ort1']} "
+              f"{v['tinyc1'][0] / v['ort1'][0]:5.2f}x  {cells['tinycN']} {cells['ortN']} "
+              f"{v['tinycN'][0] / v['ortN'][0]:5.2f}x  {v['tinyc1'][0] / v['tinycN'][0]:6.2f}x  "
+              f"{g:7.1f} {100 * g / peak:6.1f}%")
 
 
 def main() -> None:
@@ -200,22 +231,20 @@ def main() -> None:
     import onnxruntime as ort
 
     print(f"tinyc {tinyc.__version__} vs onnxruntime {ort.__version__}; {os.cpu_count()} cores, "
-          f"all-T = {args.threads} threads; median of {args.runs} interleaved samples "
-          f"± half the IQR; peak {PEAK_GFLOPS_PER_CORE:.0f} GFLOP/s per core fp32, 4x int8")
-    print(f"{'model':<18}{'tinyc 1T':>14} {'ort 1T':>14} {'ratio':>7}  {'tinyc all-T':>14} "
-          f"{'ort all-T':>14} {'ratio':>7}  {'scale':>5}  {'G/s 1T':>7} {'peak':>6}  "
-          f"{'G/s all':>7} {'peak':>6}")
+          f"all-T = {args.threads} threads; {args.runs} interleaved samples per configuration; "
+          f"peak {PEAK_GFLOPS_PER_CORE:.0f} GFLOP/s per core fp32, 4x for int8 (GOP/s)")
     todo = [(n, False) for n in args.models.split(",") if n]
     todo += [(n, True) for n in args.int8.split(",") if n]
+    results = []
     for name, int8 in todo:
         try:
-            r = bench(name.strip(), int8, args.runs, args.threads)
+            results.append(bench(name.strip(), int8, args.runs, args.threads))
         except Exception as e:  # one model that does not compile must not hide the others
-            print(f"{name + (' int8' if int8 else ''):<18}failed: {type(e).__name__}: "
-                  f"{str(e).splitlines()[0][:100]}")
-            continue
-        print_row(r, args.threads)
+            print(f"{name + (' int8' if int8 else '')}: failed: {type(e).__name__}: "
+                  f"{str(e).splitlines()[0][:120]}")
         sys.stdout.flush()
+    print_single_thread(results)
+    print_latency(results, args.threads)
 
 
 if __name__ == "__main__":

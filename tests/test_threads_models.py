@@ -1,4 +1,4 @@
-"""Whole CNNs on 1 and 2 threads: one artifact serves any thread count, set at
+"""Whole models on 1 and 2 threads: one artifact serves any thread count, set at
 load (TINYC_NUM_THREADS) or later (set_num_threads), with the same output bits.
 
 Bit-for-bit, not within a tolerance: a parallel kernel only splits its outer
@@ -13,28 +13,48 @@ import pytest
 import tinyc
 
 
+def _proto(name: str):
+    from tinyc.testing.models import light_model, mobilenet_v2
+    from tinyc.testing.quant_models import quantized_model
+    from tinyc.testing.seq_models import transformer_encoder
+
+    if name.endswith("_int8"):
+        return quantized_model(name.removesuffix("_int8"), "qdq")
+    if name == "encoder":
+        return transformer_encoder()
+    return mobilenet_v2() if name == "mobilenet_v2" else light_model(name)
+
+
+def _feeds(model) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(5)
+    feeds = {}
+    for inp in model.get_inputs():
+        if inp.dtype.startswith("int"):  # token ids
+            feeds[inp.name] = rng.integers(0, 100, inp.shape).astype(inp.dtype)
+        else:
+            feeds[inp.name] = rng.standard_normal(inp.shape).astype(inp.dtype)
+    return feeds
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    """name -> (loaded model, feeds), compiled once per module."""
-    from tinyc.testing.models import light_model, mobilenet_v2
-
+    """name -> (loaded model, its folder, feeds), compiled once per module."""
     cache = {}
 
     def get(name: str):
         if name not in cache:
-            proto = mobilenet_v2() if name == "mobilenet_v2" else light_model(name)
             folder = tmp_path_factory.mktemp(name)
-            tinyc.compile(proto, target="x86").save(folder)
+            tinyc.compile(_proto(name), target="x86").save(folder)
             model = tinyc.runtime.load(folder)
-            inp = model.get_inputs()[0]
-            x = np.random.default_rng(5).standard_normal(inp.shape).astype(np.float32)
-            cache[name] = (model, folder, {inp.name: x})
+            cache[name] = (model, folder, _feeds(model))
         return cache[name]
 
     return get
 
 
-@pytest.mark.parametrize("name", ["squeezenet", "mobilenet_v2", "resnet50"])
+# fp32 CNNs; the encoder's attention splits a batch of GEMMs; int8 (QDQ) GEMMs are split too
+@pytest.mark.parametrize("name", ["squeezenet", "mobilenet_v2", "resnet50", "encoder",
+                                  "mlp_int8", "mobilenet_v2_int8"])
 def test_same_bits_on_one_and_two_threads(loaded, name):
     model, _, feeds = loaded(name)
     model.set_num_threads(1)

@@ -42,7 +42,7 @@ def plan_int_gemm(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering
         lowering = _plain(gemm, tag)
         return IntGemmLowering(lowering.calls, f"int8 GEMM {gemm.m}x{gemm.n}x{gemm.k}: "
                                f"{choice.summary} (LLVM-vectorized int32 loops)", choice)
-    return _tensorized(gemm, choice, tag)
+    return _tensorized(gemm, choice, tag, ctx.target.threads)
 
 
 def _accepts(mt: Match) -> str | None:
@@ -54,7 +54,8 @@ def _accepts(mt: Match) -> str | None:
 # ---- tensorized ----
 
 
-def _tensorized(gemm: IntGemm, choice: Choice, tag: str) -> IntGemmLowering:
+def _tensorized(gemm: IntGemm, choice: Choice, tag: str, threads: int) -> IntGemmLowering:
+    """threads: the target's; the kernel splits C across them (a scratch slice each)."""
     mt, tile = choice.match, choice.tile
     assert mt is not None and tile is not None
     step = micro_step(mt)
@@ -68,7 +69,7 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str) -> IntGemmLowering:
                      b_src=_b_source(gemm.b), a_flip="A" in mt.flips,
                      b_flip="B" in mt.flips, row_outer=terms.row_outer,
                      col_outer=terms.col_outer, a_signed=mt.dtype("A") == "int8",
-                     epi=_epilogue(gemm, bias=False))
+                     epi=_epilogue(gemm, bias=False), threads=threads)
     blk = choose_int_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),

@@ -179,10 +179,17 @@ def build_gemm(module: ir.Module, target: CpuTarget, spec: GemmSpec) -> ir.Funct
     return fn
 
 
-def _worker_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Range,
-                  cols: _Range, worker: ir.Value) -> None:
-    """C[rows, cols] of one batch item, packed in the worker's own scratch slice."""
+_BATCHED = (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride"),
+            ("bias", "bias_bstride"), ("res", "res_bstride"))
+
+
+def _worker_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], item: ir.Value,
+                  rows: _Range, cols: _Range, worker: ir.Value) -> None:
+    """C[rows, cols] of batch item `item`, packed in the worker's own scratch slice."""
     v = dict(v)
+    for ptr, stride in _BATCHED:
+        if ptr in v:
+            v[ptr] = gep(b, v[ptr], b.mul(item, v[stride]))
     v["scratch"] = gep(b, v["scratch"], b.mul(worker, _slice_floats(b, spec, v)))
     _blocked(b, spec, v, rows, cols)
 

@@ -24,27 +24,37 @@ Small GEMMs run on one thread: a worker per GRAIN_FLOPS of work at most.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import llvmlite.ir as ir
 
-from ..llvm_util import I64, for_range, gep, i64
+from ..llvm_util import I64, for_range, i64
 from ..parallel import active_threads, define_range_fn, parallel_range, workers_for
 
-if TYPE_CHECKING:
-    from .gemm import GemmSpec
+
+class GemmLike(Protocol):
+    """What the split needs of a GEMM spec (fp32 GemmSpec, int8 IGemmSpec)."""
+
+    name: str
+    threads: int
+    mr: int
+    a_src: str  # "packed": a compile-time operand, never packed at run time
+    b_src: str
+
+    @property
+    def nr(self) -> int: ...
+
 
 Range = tuple[ir.Value, ir.Value]  # [lo, hi) of rows or columns of C
-# blocked(b, spec, v, rows, cols, worker): C[rows, cols] of the batch item v points at
+# blocked(b, spec, v, item, rows, cols, worker): C[rows, cols] of batch item `item`,
+# computed with scratch slice `worker`
 BlockedFn = Callable[..., None]
 
 PACK_COST = 32  # flops a packed element costs, roughly (memory-bound copies and gathers)
 GRAIN_FLOPS = 1 << 21  # ~20 us of one core: below that, waking a worker does not pay
-_BATCHED = (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride"),
-            ("bias", "bias_bstride"), ("res", "res_bstride"))
 
 
-def split_c_across_workers(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
+def split_c_across_workers(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value],
                            types: list[ir.Type], blocked: BlockedFn) -> None:
     """The kernel's body: choose the split, then run the range function on
     batch x units, in parallel when spec.threads > 1 and the GEMM is big enough."""
@@ -62,7 +72,7 @@ def split_c_across_workers(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Valu
     parallel_range(b, spec.threads, range_fn, [*v.values(), split_n, units], n, workers)
 
 
-def _choose_split(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
+def _choose_split(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value],
                   workers: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(split_n: i64 1 for N, 0 for M; units per batch item)."""
     units_n, units_m = _ceil_div(b, v["N"], spec.nr), _ceil_div(b, v["M"], spec.mr)
@@ -87,7 +97,7 @@ def _busiest_cost(b: ir.IRBuilder, batch: ir.Value, units: ir.Value, workers: ir
     return b.add(b.mul(mine, per_unit), b.mul(items, per_item))
 
 
-def _define_range_fn(module: ir.Module, spec: GemmSpec, names: list[str],
+def _define_range_fn(module: ir.Module, spec: GemmLike, names: list[str],
                      types: list[ir.Type], blocked: BlockedFn) -> ir.Function:
     """`{kernel}.range(*kernel args, split_n, units, begin, end, worker)`: units
     [begin, end) of the flattened batch x units space."""
@@ -101,12 +111,12 @@ def _define_range_fn(module: ir.Module, spec: GemmSpec, names: list[str],
         lo = b.sub(_max(b, begin, base), base)
         hi = b.sub(_min(b, end, b.add(base, units)), base)
         rows, cols = _unit_ranges(b, spec, v, lo, hi)
-        blocked(b, spec, _at_item(b, v, item), rows, cols, v["worker"])
+        blocked(b, spec, v, item, rows, cols, v["worker"])
     b.ret_void()
     return fn
 
 
-def _unit_ranges(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], lo: ir.Value,
+def _unit_ranges(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value], lo: ir.Value,
                  hi: ir.Value) -> tuple[Range, Range]:
     """Rows and columns of C covered by units [lo, hi) of the chosen axis."""
     by_n = b.icmp_signed("!=", v["split_n"], i64(0))
@@ -116,15 +126,6 @@ def _unit_ranges(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], lo: ir
     rows = (b.select(by_n, i64(0), start), b.select(by_n, v["M"], stop))
     cols = (b.select(by_n, start, i64(0)), b.select(by_n, stop, v["N"]))
     return rows, cols
-
-
-def _at_item(b: ir.IRBuilder, v: dict[str, ir.Value], item: ir.Value) -> dict[str, ir.Value]:
-    """The arguments with the operand pointers moved to batch item `item`."""
-    out = dict(v)
-    for ptr, stride in _BATCHED:
-        if ptr in v:
-            out[ptr] = gep(b, v[ptr], b.mul(item, v[stride]))
-    return out
 
 
 def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: ir.Value | int) -> ir.Value:

@@ -3,13 +3,13 @@ uint8/int8 and B' int8/uint8 as the target's intrinsic wants them (see
 tensorize/int_gemm.py for the zero-point algebra), blocked like gemm.py but
 without K blocks (the int32 accumulators stay in registers for all of K):
 
-    per batch item:
-      pack all of A (a runtime operand) and its row sums, once
+    per batch item and per worker's block of C (gemm_parallel.py decides which
+    rows or columns of C each worker of the thread pool computes):
+      pack the block's rows of A (a runtime operand) and their row sums, once
       jc  N in NC-column blocks   pack B (a runtime operand) and its column sums
         ir  MR-row panels, jr  NR-column panels: the micro-kernel
 
-The jc loop (`_column_blocks`) is the outermost block loop: independent blocks,
-the place to split across threads.
+Each worker packs into its own slice of the scratch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..llvm_util import I8, I32, define, for_range, gep, i64
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
 from ..machine import CpuTarget
+from .gemm_parallel import Range, split_c_across_workers
 from .igemm_ukernel import IntTile, get_int_ukernel
 from .int_epilogue import IntEpilogue
 from .micro_step import MicroStep
@@ -43,6 +44,7 @@ class IGemmSpec:
     col_outer: bool = False  # + rw[m] * cs[n] (cs: B's column sums)
     a_signed: bool = False  # how the intrinsic reads A (for its row sums)
     epi: IntEpilogue = IntEpilogue()
+    threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
     def __post_init__(self) -> None:
         if self.a_src not in ("packed", "strided") or \
@@ -58,8 +60,9 @@ class IGemmSpec:
         flags = "".join(f"_{f}" for f, on in (("fa", self.a_flip), ("fb", self.b_flip),
                                                ("ro", self.row_outer), ("co", self.col_outer))
                         if on)
+        threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
-                f"{flags}_{self.epi.tag}")
+                f"{flags}_{self.epi.tag}{threads}")
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR), ("rowc", PTR),
@@ -109,9 +112,10 @@ def choose_int_blocking(spec: IGemmSpec, m: int, n: int, k: int) -> IntBlocking:
 
 
 def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
-    """A block and its row sums, then B block and its column sums, 64-byte aligned."""
+    """Per thread, a slice: A block and its row sums, then B block and its column
+    sums, 64-byte aligned (_scratch computes the same at run time)."""
     kp = padded_k(spec, k)
-    return sum(_round64(x) for x in _scratch_parts(spec, blk, kp))
+    return spec.threads * sum(_round64(x) for x in _scratch_parts(spec, blk, kp))
 
 
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
@@ -129,47 +133,56 @@ def _round64(x: int) -> int:
 
 def build_igemm(module: ir.Module, target: CpuTarget, spec: IGemmSpec) -> ir.Function:
     names = [n for n, _ in spec.params()]
-    fn, b = define(module, spec.name, [PTRT if k == PTR else I64T for _, k in spec.params()],
-                   names)
-    v = dict(zip(names, fn.args, strict=True))
-    with for_range(b, 0, v["batch"], name="batch") as item:
-        per_item = dict(v)
-        for ptr, stride in (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride")):
-            scale = 4 if ptr == "c" and not spec.epi.requant else 1
-            per_item[ptr] = gep(b, v[ptr], b.mul(item, b.mul(v[stride], i64(scale))), I8)
-        _column_blocks(b, spec, per_item)
+    types = [PTRT if k == PTR else I64T for _, k in spec.params()]
+    fn, b = define(module, spec.name, types, names)
+    split_c_across_workers(b, spec, dict(zip(names, fn.args, strict=True)), types,
+                           _worker_block)
     b.ret_void()
     return fn
 
 
-def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value],
-             kp: ir.Value) -> list[ir.Value]:
-    """Pointers to the four scratch parts (see _scratch_parts)."""
+def _worker_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], item: ir.Value,
+                  rows: Range, cols: Range, worker: ir.Value) -> None:
+    """C[rows, cols] of batch item `item`, packed in the worker's scratch slice."""
+    v = dict(v)
+    for ptr, stride in (("a", "a_bstride"), ("b", "b_bstride"), ("c", "c_bstride")):
+        scale = 4 if ptr == "c" and not spec.epi.requant else 1
+        v[ptr] = gep(b, v[ptr], b.mul(item, b.mul(v[stride], i64(scale))), I8)
+    _column_blocks(b, spec, v, rows, cols, worker)
+
+
+def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Value,
+             worker: ir.Value) -> list[ir.Value]:
+    """Pointers to the four scratch parts (see _scratch_parts) of the worker's slice."""
     a_rt, b_rt = int(spec.a_src != "packed"), int(spec.b_src != "packed")
     mcp = b.mul(b.sdiv(b.add(v["M"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
     sizes = [b.mul(b.mul(mcp, kp), i64(a_rt)), b.mul(mcp, i64(4 * a_rt)),
              b.mul(b.mul(v["nc"], kp), i64(b_rt)), b.mul(v["nc"], i64(4 * b_rt))]
-    out, offset = [], i64(0)
-    for size in sizes:
+    rounded = [b.mul(b.sdiv(b.add(size, i64(63)), i64(64)), i64(64)) for size in sizes]
+    offset = b.mul(worker, b.add(b.add(rounded[0], rounded[1]), b.add(rounded[2], rounded[3])))
+    out = []
+    for size in rounded:
         out.append(gep(b, v["scratch"], offset, I8))
-        offset = b.add(offset, b.mul(b.sdiv(b.add(size, i64(63)), i64(64)), i64(64)))
+        offset = b.add(offset, size)
     return out
 
 
-def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value]) -> None:
-    """A (packed once), then the outermost block loop: NC-column blocks of C,
-    independent of each other."""
+def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], rows: Range,
+                   cols: Range, worker: ir.Value) -> None:
+    """C[rows, cols]: A's rows (packed once), then NC-column blocks of C, independent
+    of each other. rows and cols start on panel boundaries."""
     kstep = spec.step.k
     kp = b.mul(b.sdiv(b.add(v["K"], i64(kstep - 1)), i64(kstep)), i64(kstep))
     ksteps = b.sdiv(kp, i64(kstep))
-    a_buf, rs_buf, b_buf, cs_buf = _scratch(b, spec, v, kp)
-    a_panels, rs = _a_block(b, spec, v, kp, a_buf, rs_buf)
-    with for_range(b, 0, b.sdiv(b.add(v["N"], b.sub(v["nc"], i64(1))), v["nc"]),
-                   name="jc") as jb:
-        jc = b.mul(jb, v["nc"])
-        ncur = _min(b, v["nc"], b.sub(v["N"], jc))
+    a_buf, rs_buf, b_buf, cs_buf = _scratch(b, spec, v, kp, worker)
+    mcur = b.sub(rows[1], rows[0])
+    a_panels, rs = _a_block(b, spec, v, kp, a_buf, rs_buf, rows[0], mcur)
+    with for_range(b, 0, b.sdiv(b.add(b.sub(cols[1], cols[0]), b.sub(v["nc"], i64(1))),
+                                v["nc"]), name="jc") as jb:
+        jc = b.add(cols[0], b.mul(jb, v["nc"]))
+        ncur = _min(b, v["nc"], b.sub(cols[1], jc))
         b_panels, cs = _b_block(b, spec, v, jc, ncur, kp, b_buf, cs_buf)
-        block = _Block(i64(0), v["M"], jc, ncur, a_panels, b_panels, rs, cs, ksteps, kp)
+        block = _Block(rows[0], mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps, kp)
         _micro_tiles(b, spec, v, block)
 
 
@@ -205,12 +218,16 @@ def _b_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], jc: ir.Va
 
 
 def _a_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Value,
-             dst: ir.Value, sums: ir.Value) -> tuple[ir.Value, ir.Value | None]:
+             dst: ir.Value, sums: ir.Value, ic: ir.Value,
+             mcur: ir.Value) -> tuple[ir.Value, ir.Value | None]:
+    """A's rows [ic, ic + mcur) as panels, and their row sums (ic: a multiple of MR)."""
     if spec.a_src == "packed":  # [M/MR][Kp][MR]
-        return v["a"], v["rs"] if spec.row_outer else None
+        rs = gep(b, v["rs"], ic, I32) if spec.row_outer else None
+        return gep(b, v["a"], b.mul(ic, kp), I8), rs
     fn = get_pack_a_int8(b.module, spec.mr, spec.step.k, spec.a_flip, spec.row_outer,
                          spec.a_signed)
-    b.call(fn, [dst, v["a"], sums, v["sam"], v["sak"], v["M"], v["K"]])
+    src = gep(b, v["a"], b.mul(ic, v["sam"]), I8)
+    b.call(fn, [dst, src, sums, v["sam"], v["sak"], mcur, v["K"]])
     return dst, sums if spec.row_outer else None
 
 
