@@ -13,6 +13,7 @@ into the quantized op onnxruntime fuses it into, computing on the 8-bit tensors:
     DQ(x) -> Reshape / Flatten / Squeeze / Unsqueeze / Transpose / Concat / MaxPool
             -> Q with the same parameters on both sides
                                                      the op on the 8-bit tensor
+    Relu / Clip -> Q whose saturation clips as much  Q (the activation goes)
     MaxPool of 8-bit data                            tinyc.MaxPool8
     DequantizeLinear of a constant                   a float constant
 
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import DType, Graph, Node, TensorType
-from ..lower.quant_params import F32, QParams, slot
+from ..lower.quant_params import F32, QParams, int_range, slot
 from .base import FunctionPass
 from .dead_code import eliminate_dead_code
 from .quant_qdq import (
@@ -225,6 +226,44 @@ def fuse_data_movement(view: GraphView, q: Node) -> Rewrite | None:
     return _replace(op, out, op.with_(inputs=inputs, outputs=(out.out,)))
 
 
+def drop_activation_before_quantize(view: GraphView, act: Node) -> Rewrite | None:
+    """Relu / Clip -> QuantizeLinear whose saturation already clips: Q(act(x)) =
+    Q(x) when the bounds quantize to the range's ends (Q is monotone), so the
+    activation goes and the unit before it can fuse (onnxruntime removes it too).
+    """
+    if not is_onnx(act, "Relu", "Clip") or not view.has_single_use(act.outputs[0]):
+        return None
+    out = quantized_output(view, act.outputs[0])
+    bounds = _activation_bounds(view, act)
+    if out is None or bounds is None:
+        return None
+    lo, hi = int_range(out.params.dtype)
+    if _quantize(bounds[0], out.params) > lo or _quantize(bounds[1], out.params) < hi:
+        return None
+    return Rewrite(old=(act,), renames={act.outputs[0]: act.inputs[0]})
+
+
+def _activation_bounds(view: GraphView, act: Node) -> tuple[float, float] | None:
+    if act.op == "Relu":
+        return 0.0, np.inf
+    values = []
+    for k, default in ((1, -np.inf), (2, np.inf)):
+        name = slot(act, k)
+        c = view.const(name) if name else None
+        if name and (c is None or c.size != 1):
+            return None
+        values.append(float(c.reshape(())) if c is not None else
+                      float(act.attr("min" if k == 1 else "max", default)))
+    return values[0], values[1]
+
+
+def _quantize(v: float, q: QParams) -> float:
+    """onnxruntime's QuantizeLinear of one value, before saturation."""
+    if np.isinf(v):
+        return v
+    return float(np.rint(F32(v) / q.scalar_scale)) + q.scalar_zp
+
+
 def rename_int_max_pool(view: GraphView, op: Node) -> Rewrite | None:
     """MaxPool of 8-bit data (QOperator models have it) -> tinyc.MaxPool8, which
     has an integer lowering; MaxPool's own is float32."""
@@ -238,8 +277,7 @@ def fold_dequantize(view: GraphView, dq: Node) -> Rewrite | None:
     """A DequantizeLinear of a constant becomes a float constant, computed as
     onnxruntime does (float(x - zp) * scale in float32: onnx's reference
     evaluator, which fold_constants uses, has no DequantizeLinear before opset 19).
-    Fusion rules in the same sweep still see the node, so weights that a fused op
-    reads as integers are not affected."""
+    Runs after the fusions, for the weights of units left in float."""
     if not is_onnx(dq, "DequantizeLinear") or view.const(dq.inputs[0]) is None:
         return None
     d = dequantized(view, dq.outputs[0])
@@ -309,7 +347,10 @@ def canonicalize_qdq(g: Graph, mirror_ort: bool = True) -> Graph:
     policy = Policy(private_pairs(GraphView(g)), mirror_ort)
     rules = [functools.partial(rule, policy=policy) for rule in
              (fuse_conv, fuse_matmul, fuse_gemm, fuse_add, fuse_global_average)]
-    g = rewrite_graph(g, [*rules, fuse_data_movement, rename_int_max_pool, fold_dequantize])
+    # in phases: a fusion must still see the DequantizeLinear nodes fold_dequantize removes
+    g = rewrite_graph(g, [drop_activation_before_quantize])
+    g = rewrite_graph(g, [*rules, fuse_data_movement, rename_int_max_pool])
+    g = rewrite_graph(g, [fold_dequantize])
     return eliminate_dead_code(g)  # the DequantizeLinear nodes fused ops no longer read
 
 

@@ -142,3 +142,20 @@ def test_identical_quantize_copies_merge_into_the_fused_op():
     assert _ops(g).count("QLinearConv") == 1 and "QuantizeLinear" in _ops(g)
     dqs = [n for n in g.nodes if n.op == "DequantizeLinear" and n.outputs[0] in g.outputs]
     assert {n.inputs[0] for n in dqs} == {q1}
+
+
+def test_relu_before_a_saturating_quantize_goes():
+    """Q(relu(x)) = Q(x) when Q's zero point is the range minimum: the conv fuses."""
+    t = QDQ(U8)
+    x = t.qdq(t.b.input("x", X), t.params(0.5))
+    wd, bd = t.conv_weights()
+    y = t.b.op("Relu", t.b.op("Conv", x, wd, bd, shape=Y, kernel_shape=[3, 3], pads=[1] * 4),
+               shape=Y)
+    p = t.params(0.2, zp=0)
+    g = canon(t.b.build(t.dq(t.q(y, p, Y), p, Y)))
+    assert _ops(g) == ["QuantizeLinear", "QLinearConv", "DequantizeLinear"]
+    t2 = QDQ(U8)  # a zero point inside the range: the Relu clips more than Q does
+    x = t2.qdq(t2.b.input("x", X), t2.params(0.5))
+    r = t2.b.op("Relu", x, shape=X)
+    p = t2.params(0.2, zp=10)
+    assert "Relu" in _ops(canon(t2.b.build(t2.dq(t2.q(r, p), p))))
