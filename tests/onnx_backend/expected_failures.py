@@ -1,15 +1,106 @@
 """Node-suite cases tinyc does not pass yet, each with the reason.
 
-Every entry is a regular expression matched (re.fullmatch) against a case
-name; the first match gives the reason. An entry that stops failing shows up
-as XPASS(strict), a failure: delete it then.
+Each entry is a regular expression matched (re.fullmatch) against a case name;
+the first match gives the reason. An entry whose cases start passing shows up
+as XPASS(strict), a failure: delete it then. `python tests/onnx_backend/report.py`
+lists unexpected failures, to add here with their reason.
 """
 
 from __future__ import annotations
 
 import re
 
+# -- compiler / frontend features (outside the op lowerings) -----------------
+SHAPES = ("an intermediate value's shape is unknown at compile time: ONNX shape inference "
+          "stops (data propagation ends at Div, Range, Expand of computed shapes...) and tinyc "
+          "does not re-infer shapes once constant folding has made them computable")
+RUNTIME_AXES = ("the expanded function reduces over axes given as a runtime input, so an "
+                "intermediate's shape depends on input values; tinyc compiles static shapes")
+STRINGS = "string tensors are not supported (the frontend imports numeric tensors only)"
+SEQUENCES = "sequence and optional types are not supported by the frontend"
+CONTROL_FLOW = "control flow (If / Loop / Scan subgraphs) is not supported"
+DYNAMIC = ("the output's size depends on input values (NonZero, Compress, Unique, "
+           "NonMaxSuppression); tinyc compiles static shapes")
+RANDOM = "random ops cannot reproduce the reference's random stream"
+TRAINING = "training ops (ai.onnx.preview.training, training-mode BatchNormalization)"
+ML = "ai.onnx.ml ops are not supported"
+
+
+def _owned(owner: str, why: str) -> str:
+    return f"{why} ({owner})"
+
+
+TRANSFORMER = "transformer/RNN ops owner"
+CONV = "Conv/Gemm/MatMul owner"
+QUANT = "quantization ops owner"
+POOL = "pooling owner"
+
 EXPECTED_FAILURES: list[tuple[str, str]] = [
+    # frontend and compiler
+    (r"test_linear_attention_(decode_step|no_past_explicit_zeros|prefill_with_past)_expanded",
+     "the frontend fails on the function body (IndexError in import)"),
+    (r"test_attention_.*_expanded", SHAPES),
+    (r"test_(blackman|hamming|hann)window(_symmetric)?_expanded", SHAPES),
+    (r"test_center_crop_pad_.*_expanded", SHAPES),
+    (r"test_(depthtospace|spacetodepth)_.*expanded", SHAPES),
+    (r"test_flexattention_.*_expanded_ver26", SHAPES),
+    (r"test_group_normalization_(epsilon|example)_expanded", SHAPES),
+    (r"test_linear_attention_.*_expanded", SHAPES),
+    (r"test_rms_normalization_.*_expanded", SHAPES),
+    (r"test_rotary_embedding.*_expanded", SHAPES),
+    (r"test_sce_((?!log_prob).)*_expanded", SHAPES),
+    (r"test_reduce_(l2|log_sum|log_sum_exp)_.*_expanded", RUNTIME_AXES),
+    (r"test_mvn", "the model declares a Constant with two values; strict shape inference "
+                  "rejects it (frontend)"),
+    (r"test_(equal_string.*|regex_full_match_.*|string_concat.*|strnormalizer_.*|"
+     r"string_split_.*|ai_onnx_ml_label_encoder_.*)", STRINGS),
+    (r"test_(identity_(opt|sequence)|if_(opt|seq)|loop13_seq|loop16_seq_none|"
+     r"optional_get_element_.*|optional_has_element_(optional|tensor|empty_optional)_input|"
+     r"sequence_insert_.*|sequence_map_.*|split_to_sequence_.*)", SEQUENCES),
+    (r"test_(if|loop11|scan.*|affine_grid_.*_expanded|range_.*_expanded)", CONTROL_FLOW),
+    (r"test_(compress_.*|nonzero_example|unique_.*|nonmaxsuppression_.*)", DYNAMIC),
+    (r"test_(bernoulli.*|training_dropout(_default|_default_mask|_mask|_zero_ratio_mask)?)",
+     RANDOM),
+    (r"test_(adagrad.*|adam.*|momentum.*|nesterov_momentum|batchnorm_.*_training_mode)",
+     TRAINING),
+    (r"test_ai_onnx_ml_.*", ML),
+    (r"test_dft_inverse(_opset19)?", "the expected imaginary parts of 1.9e-7 are the rounding "
+                                     "noise of numpy's float32 FFT where the exact result is "
+                                     "0 (tinyc gives 0); the suite's atol is 1e-7"),
+    # ops of the other op owners
+    (r"test_rms_normalization_.*", _owned(TRANSFORMER, "RMSNormalization is not lowered")),
+    (r"test_rotary_embedding.*", _owned(TRANSFORMER, "RotaryEmbedding is not lowered")),
+    (r"test_swiglu.*|test_swish", _owned(TRANSFORMER, "SwiGLU / Swish are not lowered")),
+    (r"test_celu_(bfloat16|float16)(_expanded)?",
+     _owned(TRANSFORMER, "Celu / Elu are float32 only")),
+    (r"test_einsum_(batch_diagonal|sum.*|batch_matmul.*|inner_prod)",
+     _owned(TRANSFORMER, "Einsum: diagonals, reductions and non-float32 are not lowered")),
+    (r"test_resize_(down|up)sample_scales_.*|test_resize_(down|up)sample_sizes_nearest_not_"
+     r"(larger|smaller)|test_resize_tf_crop_and_resize.*|test_upsample_nearest",
+     _owned(TRANSFORMER, "Resize with runtime scales (or sizes with keep_aspect_ratio_policy), "
+                         "and tf_crop_and_resize, are not lowered")),
+    (r"test_causal_conv_with_state_(silu_)?fp16_expanded", _owned(CONV, "float16 Conv")),
+    (r"test_linear_attention_.*|test_flexattention.*|"
+     r"test_causal_conv_with_state_(?!.*_expanded$).*",
+     _owned(TRANSFORMER, "LinearAttention / FlexAttention / CausalConvWithState (preview "
+                         "ops) are not lowered")),
+    (r"test_convtranspose.*|test_(basic_)?deform_conv_.*|test_col2im.*",
+     _owned(CONV, "ConvTranspose, DeformConv and Col2Im are not lowered")),
+    (r"test_convinteger_with.*|test_qlinearconv",
+     _owned(QUANT, "ConvInteger / QLinearConv with runtime zero points or scales")),
+    (r"test_qlinearmatmul_.*_float16", _owned(QUANT, "QLinearMatMul with float16 scales")),
+    (r"test_(de)?quantizelinear_blocked.*|test_dequantizelinear_e4m3fn_float16",
+     _owned(QUANT, "blocked quantization / float16 DequantizeLinear")),
+    (r"test_(averagepool|maxpool)_3d_.*|test_lppool_.*|test_maxpool_with_argmax_.*|"
+     r"test_maxunpool_.*|test_roialign_.*",
+     _owned(POOL, "3-D pooling, LpPool, MaxPool's indices, MaxUnpool, RoiAlign")),
+    (r"test_(constant|edge|reflect|wrap)_pad(_axes|_negative_axes)?",
+     "Pad with runtime pads is not lowered (misc.py; lead)"),
+    (r"test_dropout_default_mask.*", "Dropout's mask output is not lowered (views.py; lead)"),
+    # no owner yet
+    (r"test_image_decoder_.*", "ImageDecoder (image file decoding) is out of scope"),
+    (r"test_tfidfvectorizer_.*", "TfIdfVectorizer is not lowered"),
+    (r"test_melweightmatrix", "MelWeightMatrix is not lowered"),
 ]
 
 _COMPILED = [(re.compile(p), r) for p, r in EXPECTED_FAILURES]
