@@ -5,16 +5,17 @@ A kernel splits its outermost loop in two pieces:
   [begin, end) of the loop, with scratch slice `worker` if it needs scratch
   (`define_range_fn`);
 - a call `parallel_range(b, threads, f, args, n, workers)` in the kernel. On
-  serial targets (CpuTarget.threads == 1), or when `workers` (chosen at run
-  time from the amount of work, see `workers_for`) is 1, that is a plain call
-  f(args..., 0, n, 0). Otherwise the arguments are stored in a struct on the
-  stack (the context) and the kernel calls
+  serial targets (CpuTarget.threads == 1) that is a plain call f(args..., 0,
+  n, 0). Otherwise the arguments are stored in a struct on the stack (the
+  context) and the kernel calls
 
       tinyc_parallel_for(task, &context, n, workers)
 
   where `task(context, begin, end, worker)` is a trampoline that loads the
-  arguments and calls f. The pool (core/runtime/c/tinyc_threads.c) cuts [0, n)
-  into at most `workers` contiguous chunks and runs each on its own thread.
+  arguments and calls f; or, when `workers` (chosen at run time from the
+  amount of work, see `workers_for`) is 1, task(&context, 0, n, 0) directly.
+  The pool (core/runtime/c/tinyc_threads.c) cuts [0, n) into at most
+  `workers` contiguous chunks and runs each on its own thread.
 
 Why a range function rather than a body that reads the context directly: its
 parameters keep their attributes (noalias) and it reads like the serial kernel
@@ -76,18 +77,22 @@ def parallel_range(b: ir.IRBuilder, threads: int, range_fn: ir.Function,
                    args: list[ir.Value], n: ir.Value, workers: ir.Value) -> None:
     """range_fn(*args, begin, end, worker) over [0, n), split across at most
     `workers` threads (an i64, see workers_for) when the target has threads."""
-    serial_args = [*args, i64(0), n, i64(0)]
     if threads <= 1:
-        b.call(range_fn, serial_args)
+        b.call(range_fn, [*args, i64(0), n, i64(0)])
         return
+    # Both paths go through the task, so that the range function has a single
+    # caller and LLVM inlines (and optimizes) one copy of it, not two. The kernel
+    # is then a small dispatcher, which LLVM would inline into every call site
+    # of a model (resnet50: 53) for no gain but compile time: keep it out of line.
+    b.function.attributes.add("noinline")
+    context = _store_context(b, args)
+    task = _task(b.module, range_fn, [a.type for a in args])
     with b.if_else(b.icmp_signed(">", workers, i64(1))) as (fork, inline):
         with fork:
-            context = _store_context(b, args)
             pool = _declare(b.module, POOL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
-            b.call(pool, [_task(b.module, range_fn, [a.type for a in args]), context, n,
-                          workers])
+            b.call(pool, [task, context, n, workers])
         with inline:
-            b.call(range_fn, serial_args)
+            b.call(task, [context, i64(0), n, i64(0)])
 
 
 # body(builder, the range function's copies of the kernel's arguments, index)
