@@ -152,10 +152,12 @@ class CrossBuild:
             return f.read()
 
     def compile_c(self, source: str) -> str:
-        """Compile one C file of tinyc's harness folder to an object; returns its name."""
-        obj = source.removesuffix(".c") + ".o"
-        run_zig(["cc", *self.cflags, "-c", os.path.join(harness_dir(), source), "-o", obj],
-                self.dir, f"{source} for {self.zig_target}")
+        """Compile a C file (a path, or a name in tinyc's harness folder) to an object;
+        returns the object's name."""
+        path = os.path.join(harness_dir(), source)  # an absolute `source` stays as it is
+        obj = os.path.basename(source).removesuffix(".c") + ".o"
+        run_zig(["cc", *self.cflags, "-c", path, "-o", obj], self.dir,
+                f"{os.path.basename(source)} for {self.zig_target}")
         return obj
 
     def link(self, args: Sequence[str], what: str) -> None:
@@ -170,10 +172,6 @@ class CrossBuild:
         self.link(["-I", self.dir, "-I", harness_dir(), *self.harness_flags(), *args,
                    "-o", "model.elf", *sources, "libmodel.a"], "the runner")
         return self.read("model.elf")
-
-    def wasm_ld(self, args: Sequence[str], what: str) -> None:
-        """Link a wasm module with zig's wasm-ld."""
-        run_zig(["wasm-ld", *args], self.dir, what)
 
     def archive(self, name: str, objects: Sequence[str]) -> bytes:
         run_zig(["ar", "rcs", name, *objects], self.dir, f"{name} for {self.zig_target}")

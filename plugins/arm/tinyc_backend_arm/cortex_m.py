@@ -14,11 +14,13 @@ from tinyc.target.spec import parse_size
 HERE = Path(__file__).parent / "cortex_m"
 STACK_BYTES = 16 << 10
 
-# The C parts use the FPU but the soft-float calling convention (-mfloat-abi=softfp),
-# as the generated code does: llvmlite emits soft-float calls even for *-eabihf
-# triples, and that code calls fminf / fmaxf in tinyc_rt.c.
-ZIG_TARGET = "thumb-freestanding-eabihf"
-CFLAGS = ("-mfloat-abi=softfp", "-Os", "-ffreestanding", "-fno-builtin", "-fno-unwind-tables",
+# The C parts (and zig's compiler-rt, with the sqrt / floor / double-precision
+# routines the generated code may call) are built for the soft-float calling
+# convention, which llvmlite's code uses even for *-eabihf triples. zig's -eabi
+# targets build them without the FPU: tinyc_rt's hot functions use integer
+# operations; the generated code itself uses the FPU and MVE of the spec.
+ZIG_TARGET = "thumb-freestanding-eabi"
+CFLAGS = ("-Os", "-ffreestanding", "-fno-builtin", "-fno-unwind-tables",
           "-fno-asynchronous-unwind-tables")
 
 
@@ -42,12 +44,8 @@ BOARDS = {
 }
 
 
-def zig_cpu(cpu: str, features: str) -> str:
-    """zig's -mcpu: LLVM names with _ for - and ., features appended:
-    cortex-m55 with +mve.fp -> cortex_m55+mve_fp."""
-    def name(s: str) -> str:
-        return s.replace("-", "_").replace(".", "_")
-    return name(cpu) + "".join(f[0] + name(f[1:]) for f in features.split(",") if f)
+def zig_cpu(cpu: str) -> str:
+    return cpu.replace("-", "_")  # cortex-m55 -> cortex_m55
 
 
 def package(model: CompiledModel) -> Package:
@@ -55,10 +53,10 @@ def package(model: CompiledModel) -> Package:
     board = BOARDS.get(model.cpu.cpu)
     code_bytes, ram_bytes = _memory_limits(model, board)
     _check_ram(model, ram_bytes)
-    flags = ("-mcpu=" + zig_cpu(model.cpu.cpu, model.cpu.features), *CFLAGS)
+    flags = ("-mcpu=" + zig_cpu(model.cpu.cpu), *CFLAGS)
     with CrossBuild(model, ZIG_TARGET, flags) as build:
-        rt = build.compile_c(RUNTIME_C)
-        files = build.library_files(["model.o", "weights.o", rt])
+        objects = [build.compile_c(RUNTIME_C), build.compile_c(str(HERE / "gnu_float_names.c"))]
+        files = build.library_files(["model.o", "weights.o", *objects])
         if board is None:  # a core no emulated board has: the library alone
             return Package(files, {"sizes_note": f"no emulated board for {model.cpu.cpu}"})
         files["model.elf"] = _runner(build, board, code_bytes, ram_bytes)

@@ -24,10 +24,11 @@ def package(model: CompiledModel) -> Package:
     flags = ["-ffreestanding", "-fno-builtin", "-msimd128" if simd else "-mno-simd128"]
     with CrossBuild(model, "wasm32-freestanding", flags) as build:
         rt = build.compile_c(RUNTIME_C)
-        exports = [f"--export={name}" for name in EXPORTS]
-        build.wasm_ld(["--no-entry", *exports, "--gc-sections", "-z",
-                       f"stack-size={STACK_BYTES}", "-o", "model.wasm", "model.o", "weights.o",
-                       rt], "the wasm module")
+        # zig's C driver over wasm-ld adds compiler-rt (half-float conversions,
+        # 128-bit multiplies) and no libc
+        build.link(["-Wl,--no-entry", *(f"-Wl,--export={name}" for name in EXPORTS),
+                    "-Wl,--gc-sections", f"-Wl,-z,stack-size={STACK_BYTES}", "-o", "model.wasm",
+                    "model.o", "weights.o", rt], "the wasm module")
         module = build.read("model.wasm")
     run = {"runner": "wasmtime", "module": "model.wasm", "exports": list(EXPORTS)}
     return Package({"model.wasm": module}, {"run": run, "sizes": module_sizes(module)})
