@@ -33,10 +33,13 @@ def tinyc_target(request: pytest.FixtureRequest) -> str:
 def tinyc_buildable(tinyc_target: str) -> None:
     """Skip, saying why, when the target cannot be compiled and run here."""
     from tinyc.errors import TargetError
-    from tinyc.target import resolve_devices
+    from tinyc.runtime.devices import runtime_device_for
+    from tinyc.target import Packager, resolve_devices
 
     try:
-        resolve_devices(tinyc_target)
+        host = resolve_devices(tinyc_target).host
+        if isinstance(host.backend, Packager):  # a cross target: its emulator must be here
+            runtime_device_for(host.spec.backend, tinyc_target)
     except TargetError as e:
         pytest.skip(str(e))
 
