@@ -5,6 +5,7 @@ tools written against that API run models through tinyc.
     rep = backend.prepare(model, "CPU")          # compiles once
     (y,) = rep.run([x])                          # positional or {name: array}
     (y,) = backend.run_model(model, [x])         # compile and run
+    (y,) = backend.run_node(node, [x])           # one NodeProto as a model
 
 Only the host CPU is a device here; `target=` (a kwarg of prepare / run_model)
 picks the tinyc target, "x86" by default.
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import helper, shape_inference
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
 from .compiler import CompileOptions
@@ -72,11 +74,48 @@ class TinycBackend(Backend):
         return cls.prepare(model, device, **kwargs).run(inputs)
 
     @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
+                 outputs_info: Sequence[tuple[np.dtype, tuple[int, ...]]] | None = None,
+                 **kwargs: Any) -> tuple[Any, ...]:
+        """Run one node: it becomes a one-node model whose inputs are typed by the
+        given arrays (and whose outputs by `outputs_info`, when known)."""
+        super().run_node(node, inputs, device, outputs_info, **kwargs)  # onnx.checker
+        arrays = [np.asarray(a) for a in (inputs.values() if isinstance(inputs, Mapping)
+                                          else inputs)]
+        present = [name for name in node.input if name]
+        graph_inputs = [helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for name, a in zip(present, arrays, strict=True)]
+        opset = kwargs.pop("opset_version", onnx.defs.onnx_opset_version())
+        graph = helper.make_graph([node], "run_node", graph_inputs,
+                                  _output_infos(node, graph_inputs, opset, outputs_info))
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        return cls.prepare(model, device, **kwargs).run(arrays)
+
+    @classmethod
     def supports_device(cls, device: str) -> bool:
         try:
             return Device(device).type == DeviceType.CPU
         except (AttributeError, ValueError):
             return False
+
+
+def _output_infos(node: onnx.NodeProto, inputs: list[onnx.ValueInfoProto], opset: int,
+                  given: Sequence[tuple[np.dtype, tuple[int, ...]]] | None
+                  ) -> list[onnx.ValueInfoProto]:
+    """The node's output types: as given in outputs_info, else as ONNX infers them."""
+    names = [o for o in node.output if o]
+    if given:
+        return [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.dtype(t)),
+                                              shape) for n, (t, shape) in zip(names, given,
+                                                                                strict=True)]
+    probe = helper.make_model(helper.make_graph([node], "probe", inputs, []),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    inferred = {vi.name: vi for vi in shape_inference.infer_shapes(probe).graph.value_info}
+    missing = [n for n in names if n not in inferred]
+    if missing:
+        raise ValueError(f"cannot infer the type of {missing}; pass outputs_info")
+    return [inferred[n] for n in names]
 
 
 prepare = TinycBackend.prepare
