@@ -64,3 +64,17 @@ def test_one_hot_trilu_reverse_sequence(rng):
                                                                  "batch_axis": 1}),
               Case("ReverseSequence", [_x(rng, 4, 5), lens], {"time_axis": 1, "batch_axis": 0})]
     check_cases(cases, reference_oracle, rtol=0, atol=0)
+
+
+def test_grid_sample_modes_and_padding(rng):
+    x = _x(rng, 2, 3, 5, 6)
+    grid = rng.uniform(-1.4, 1.4, (2, 4, 7, 2)).astype(np.float32)  # some points outside
+    cases = [Case("GridSample", [x, grid], {"mode": m, "padding_mode": p, "align_corners": a},
+                  opset=20)
+             for m in ("nearest", "linear", "cubic") for p in ("zeros", "border", "reflection")
+             for a in (0, 1)]
+    volume = _x(rng, 1, 2, 3, 4, 5)
+    grid3 = rng.uniform(-1.2, 1.2, (1, 2, 3, 4, 3)).astype(np.float32)
+    cases += [Case("GridSample", [volume, grid3], {"mode": m}, opset=20)
+              for m in ("nearest", "linear")]
+    check_cases(cases, reference_oracle, rtol=1e-5, atol=1e-5)
