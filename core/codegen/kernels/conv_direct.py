@@ -106,28 +106,30 @@ def _build(module: ir.Module, spec: DepthwiseSpec) -> ir.Function:
     planes = b.mul(g["N"], g["C"])
     outputs = b.mul(b.mul(planes, g["mult"]), b.mul(g["Ho"], g["Wo"]))
     workers = workers_for(b, b.mul(outputs, i64(spec.kh * spec.kw)), GRAIN, spec.threads)
-    range_fn = _build_planes(module, spec, types)
-    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers)
+    range_fn = _build_planes(module, spec, types, "range")
+    serial_fn = _build_planes(module, spec, types, "serial") if spec.threads > 1 else None
+    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers, serial_fn)
     b.ret_void()
     return fn
 
 
-def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type]) -> ir.Function:
+def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type],
+                  suffix: str) -> ir.Function:
     """Input planes [begin, end) of the N x C planes, padded in slice `worker`."""
-    fn, b, g = define_range_fn(module, f"{spec.name}.range", types, spec.param_names(),
+    fn, b, g = define_range_fn(module, f"{spec.name}.{suffix}", types, spec.param_names(),
                                noalias=True)
-    co_count = b.mul(g["C"], g["mult"])
     in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
     taps = spec.kh * spec.kw
     g["pad"] = gep(b, g["pad"], b.mul(g["worker"], b.mul(g["Hp"], g["Wp"])))
     with for_range(b, g["begin"], g["end"], name="plane") as index:
-        n, ci = b.sdiv(index, g["C"]), b.srem(index, g["C"])
-        x_img = gep(b, g["x"], b.mul(n, b.mul(g["C"], in_plane)))
-        y_img = gep(b, g["y"], b.mul(n, b.mul(co_count, out_plane)))
+        # plane index = n*C + ci; image n's outputs start at (index - ci) * mult planes
+        ci = b.srem(index, g["C"])
+        image = b.mul(b.mul(b.sub(index, ci), g["mult"]), out_plane)
+        y_img = gep(b, g["y"], image)
         values = {k: g[k] for k, _ in spec.epi.params()}
         if spec.epi.residual:
-            values["res"] = gep(b, g["res"], b.mul(n, b.mul(co_count, out_plane)))
-        _pad_plane(b, spec.lanes, g, gep(b, x_img, b.mul(ci, in_plane)))
+            values["res"] = gep(b, g["res"], image)
+        _pad_plane(b, spec.lanes, g, gep(b, g["x"], b.mul(index, in_plane)))
         with for_range(b, 0, g["mult"], name="j") as j:
             co = b.add(b.mul(ci, g["mult"]), j)
             w = gep(b, g["w"], b.mul(co, i64(taps)))

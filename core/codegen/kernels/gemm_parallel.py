@@ -29,7 +29,7 @@ from typing import Protocol
 import llvmlite.ir as ir
 
 from ..llvm_util import I64, for_range, i64
-from ..parallel import active_threads, define_range_fn, parallel_range, workers_for
+from ..parallel import define_range_fn, parallel_range, workers_for
 
 
 class GemmLike(Protocol):
@@ -65,9 +65,7 @@ def split_c_across_workers(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Valu
     else:
         flops = b.mul(b.mul(b.mul(v["M"], v["N"]), b.mul(v["K"], v["batch"])), i64(2))
         workers = workers_for(b, flops, GRAIN_FLOPS, spec.threads)
-        busy = active_threads(b, spec.threads)
-        busy = b.select(b.icmp_signed("<", workers, busy), workers, busy)
-        split_n, units = _choose_split(b, spec, v, busy)
+        split_n, units = _choose_split(b, spec, v, workers)
     n = b.mul(v["batch"], units)
     parallel_range(b, spec.threads, range_fn, [*v.values(), split_n, units], n, workers)
 
