@@ -65,28 +65,38 @@ class _Pixels:
     """Per-panel facts about one vector of output pixels."""
 
     valid: ir.Value  # lanes inside the block
-    iy: ir.Value  # input row of each lane for ky = 0 (<lanes x i32>)
-    ix: ir.Value  # input column of each lane for kx = 0
+    iy: ir.Value | None  # input row of each lane for ky = 0 (<lanes x i32>; gathers only)
+    ix: ir.Value | None  # input column of each lane for kx = 0
     row0: ir.Value  # lanes on the vector's first output row (row-run modes)
     row1: ir.Value  # lanes on the next output row
     iy0: ir.Value  # scalar input row of row0 (i64)
     ix0: ir.Value  # scalar input column of lane 0 (i64)
 
 
-def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: int) -> _Pixels:
+def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: int,
+            row_runs: bool) -> _Pixels:
+    """row_runs (Wo >= lanes): the vector spans two output rows at most, told
+    apart by comparing columns; no per-lane division (x86 has no vector integer
+    division: LLVM would emit one idiv per lane, which costs more than packing
+    the panel when K is small, e.g. a network's first conv)."""
     n = b.add(lane_ids(lanes), splat_i32(b, n_first, lanes))
     valid = b.icmp_signed("<", n, splat_i32(b, b.add(g["n0"], g["ncur"]), lanes))
+    y0 = b.sdiv(n_first, g["Wo"])
+    x0 = b.sub(n_first, b.mul(y0, g["Wo"]))
+    iy0 = b.sub(b.mul(y0, g["sh"]), g["ph"])
+    ix0 = b.sub(b.mul(x0, g["sw"]), g["pw"])
+    if row_runs:
+        columns = b.add(lane_ids(lanes), splat_i32(b, x0, lanes))
+        first_row = b.icmp_signed("<", columns, splat_i32(b, g["Wo"], lanes))
+        return _Pixels(valid, None, None, b.and_(valid, first_row),
+                       b.and_(valid, b.not_(first_row)), iy0, ix0)
     wo = splat_i32(b, g["Wo"], lanes)
     y = b.sdiv(n, wo)
     x = b.sub(n, b.mul(y, wo))
     iy = b.sub(b.mul(y, splat_i32(b, g["sh"], lanes)), splat_i32(b, g["ph"], lanes))
     ix = b.sub(b.mul(x, splat_i32(b, g["sw"], lanes)), splat_i32(b, g["pw"], lanes))
-    y0 = b.sdiv(n_first, g["Wo"])
-    x0 = b.sub(n_first, b.mul(y0, g["Wo"]))
     row0 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, y0, lanes)))
     row1 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, b.add(y0, i64(1)), lanes)))
-    iy0 = b.sub(b.mul(y0, g["sh"]), g["ph"])
-    ix0 = b.sub(b.mul(x0, g["sw"]), g["pw"])
     return _Pixels(valid, iy, ix, row0, row1, iy0, ix0)
 
 
@@ -98,7 +108,8 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
     panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
     with for_range(b, 0, panels, name="p") as p:
         n_panel = b.add(g["n0"], b.mul(p, i64(nr)))
-        pixels = [_pixels(b, g, b.add(n_panel, i64(v * lanes)), lanes) for v in range(nv)]
+        pixels = [_pixels(b, g, b.add(n_panel, i64(v * lanes)), lanes, stride != 0)
+                  for v in range(nv)]
         panel_dst = gep(b, g["dst"], b.mul(b.mul(p, i64(nr)), g["kcur"]))
         with _k_walk(b, g) as (k, ci, oy, ox):
             chan = raw_gep(b, g["x"], b.mul(ci, b.mul(g["H"], g["W"])))
