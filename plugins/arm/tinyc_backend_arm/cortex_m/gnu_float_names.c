@@ -22,6 +22,11 @@ WEAK float __extendhfsf2(__fp16 a) { return a; }
 WEAK __fp16 __truncsfhf2(float a) { return (__fp16)a; }
 WEAK __fp16 __truncdfhf2(double a) { return (__fp16)a; }
 
+WEAK long long __fixsfdi(float a) { return (long long)a; }
+WEAK unsigned long long __fixunssfdi(float a) { return (unsigned long long)a; }
+WEAK float __floatdisf(long long a) { return (float)a; }
+WEAK float __floatundisf(unsigned long long a) { return (float)a; }
+
 WEAK int __fixdfsi(double a) { return (int)a; }
 WEAK unsigned __fixunsdfsi(double a) { return (unsigned)a; }
 WEAK long long __fixdfdi(double a) { return (long long)a; }
@@ -40,3 +45,20 @@ WEAK int __ledf2(double a, double b) { return a < b ? -1 : a == b ? 0 : 1; }
 WEAK int __gtdf2(double a, double b) { return a > b ? 1 : a == b ? 0 : -1; }
 WEAK int __gedf2(double a, double b) { return a > b ? 1 : a == b ? 0 : -1; }
 WEAK int __unorddf2(double a, double b) { return a != a || b != b; }
+
+/* Single precision, for cores without an FPU (Cortex-M0/M3). */
+WEAK float __addsf3(float a, float b) { return a + b; }
+WEAK float __subsf3(float a, float b) { return a - b; }
+WEAK float __mulsf3(float a, float b) { return a * b; }
+WEAK float __divsf3(float a, float b) { return a / b; }
+WEAK int __fixsfsi(float a) { return (int)a; }
+WEAK unsigned __fixunssfsi(float a) { return (unsigned)a; }
+WEAK float __floatsisf(int a) { return (float)a; }
+WEAK float __floatunsisf(unsigned a) { return (float)a; }
+WEAK int __eqsf2(float a, float b) { return !(a == b); }
+WEAK int __nesf2(float a, float b) { return !(a == b); }
+WEAK int __ltsf2(float a, float b) { return a < b ? -1 : a == b ? 0 : 1; }
+WEAK int __lesf2(float a, float b) { return a < b ? -1 : a == b ? 0 : 1; }
+WEAK int __gtsf2(float a, float b) { return a > b ? 1 : a == b ? 0 : -1; }
+WEAK int __gesf2(float a, float b) { return a > b ? 1 : a == b ? 0 : -1; }
+WEAK int __unordsf2(float a, float b) { return a != a || b != b; }
