@@ -106,3 +106,27 @@ def test_a_model_too_big_for_the_sram_is_refused_with_the_numbers(zig):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(TargetError, match=r"needs \d+ KiB of RAM on cortex-m4 .* has 256 KiB"):
         tinyc.compile(model, target="cortex-m4")
+
+
+# What tinyc's code for Armv7E-M calls (found by compiling the ONNX node suite
+# for cortex-m4): integer and float helpers by their GNU names, and libm-like
+# functions for float64, float16 and rounding.
+HELPERS = ("memcpy memset __divdi3 __moddi3 __udivdi3 roundevenf roundeven floorf ceilf truncf "
+           "sqrt floor ceil trunc fmod __fixsfdi __fixunssfdi __floatdisf __floatundisf "
+           "__floatdidf __extendsfdf2 __truncdfsf2 __adddf3 __subdf3 __muldf3 __divdf3 __eqdf2 "
+           "__gtdf2 __unorddf2 __extendhfsf2 __truncsfhf2 __addsf3 __fixsfsi").split()
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55"])
+def test_every_helper_the_generated_code_calls_links(cpu, zig, tmp_path):
+    from tinyc.link.cross import RUNTIME_C, harness_dir
+    from tinyc.link.zig import run_zig
+    from tinyc_backend_arm.cortex_m import CFLAGS, HERE, ZIG_TARGET
+
+    refs = "".join(f"extern void {s}(void);\n" for s in HELPERS)
+    refs += "void (*const volatile table[])(void) = {" + ", ".join(HELPERS) + "};\n"
+    refs += "void _start(void) { for (;;) table[0](); }\n"
+    (tmp_path / "refs.c").write_text(refs)
+    sources = ["refs.c", f"{harness_dir()}/{RUNTIME_C}", str(HERE / "gnu_float_names.c")]
+    run_zig(["cc", "-target", ZIG_TARGET, f"-mcpu={zig_cpu(cpu)}", *CFLAGS, "-w",
+             "-Wl,--gc-sections", "-o", "refs.elf", *sources], str(tmp_path), "the helper check")
