@@ -112,8 +112,10 @@ def arg_kernel(largest: bool, dtype: DType, last: bool) -> Kernel:
 
 def topk_kernel(largest: bool, dtype: DType) -> Kernel:
     """(x, values, indices, outer, n, inner, k): the k first elements along n in the
-    order (value, then lower index first), sorted. Each pick scans the slice for
-    the best element after the previous pick in that order: O(n k), no scratch."""
+    order (value, then lower index first), sorted. One pass per slice keeps the
+    best k so far, sorted, in the outputs themselves: an element better than the
+    current k-th is inserted by shifting the worse ones down (ties keep the
+    earlier, lower index first), so random data costs about n compares."""
     name = f"topk_{'largest' if largest else 'smallest'}_{dtype.short}"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
@@ -121,54 +123,73 @@ def topk_kernel(largest: bool, dtype: DType) -> Kernel:
                               ["x", "values", "indices", "outer", "n", "inner", "k"])
         x, values, indices, outer, n, inner, k = fn.args
         st = storage_type(dtype)
-        prev_v, prev_i = entry_alloca(b, st, "prev"), entry_alloca(b, U.I64, "prev_i")
-        best_v, best_i = entry_alloca(b, st, "best"), entry_alloca(b, U.I64, "best_i")
+        filled = entry_alloca(b, U.I64, "filled")
         with nested_loops(b, [outer, inner]) as (o, i):
             base = b.add(b.mul(b.mul(o, n), inner), i)
-            out_base = b.add(b.mul(b.mul(o, k), inner), i)
-            b.store(U.i64(-1), prev_i)
-            with U.for_range(b, U.i64(0), k, name="pick") as p:
-                b.store(U.i64(-1), best_i)
-                with U.for_range(b, U.i64(0), n, name="t") as t:
-                    raw = U.load(b, x, b.add(base, b.mul(t, inner)), st)
-                    v = to_compute(b, raw, dtype)
-                    after_prev = _after(b, largest, dtype, v, t, prev_v, prev_i)
-                    beats = _before(b, largest, dtype, v, t, best_v, best_i)
-                    with b.if_then(b.and_(after_prev, beats)):
-                        b.store(raw, best_v)
-                        b.store(t, best_i)
-                b.store(b.load(best_v, typ=st), prev_v)
-                b.store(b.load(best_i, typ=U.I64), prev_i)
-                at = b.add(out_base, b.mul(p, inner))
-                U.store(b, b.load(best_v, typ=st), values, at)
-                U.store(b, b.load(best_i, typ=U.I64), indices, at)
+            slots = _Slots(b, values, indices, b.add(b.mul(b.mul(o, k), inner), i), inner, st)
+            b.store(U.i64(0), filled)
+            with U.for_range(b, U.i64(0), n, name="t") as t:
+                raw = U.load(b, x, b.add(base, b.mul(t, inner)), st)
+                v = to_compute(b, raw, dtype)
+                count = b.load(filled, typ=U.I64)
+                full = b.icmp_signed("==", count, k)
+                last = b.sub(count, U.i64(1))
+                worst = to_compute(b, slots.value(b.select(full, last, U.i64(0))), dtype)
+                enters = b.or_(b.not_(full), _better(b, largest, v, worst, dtype))
+                with b.if_then(enters):
+                    start = b.select(full, last, count)
+                    pos = _sift_up(b, slots, start, lambda w: _better(
+                        b, largest, v, to_compute(b, w, dtype), dtype))
+                    slots.put(pos, raw, t)
+                    b.store(b.select(full, count, b.add(count, U.i64(1))), filled)
         b.ret_void()
         return fn
 
     return Kernel(name, (PTR,) * 3 + (I64,) * 4, build)
 
 
-def _before(b: ir.IRBuilder, largest: bool, dt: DType, v: ir.Value, t: ir.Value,
-            ref_v: ir.Value, ref_i: ir.Value) -> ir.Value:
-    """(v, t) comes before (ref_v, ref_i) in the pick order; anything comes before an
-    unset reference (index -1)."""
-    r_i = b.load(ref_i, typ=U.I64)
-    r_v = _element(b, ref_v, U.i64(0), dt)
-    tie = b.and_(emit_op(b, "eq", [v, r_v], [dt, dt], DType.bool),
-                 b.icmp_signed("<", t, r_i))
-    return b.or_(b.icmp_signed("<", r_i, U.i64(0)),
-                 b.or_(_better(b, largest, v, r_v, dt), tie))
+class _Slots:
+    """The k (value, index) output slots of one slice, `step` elements apart."""
+
+    def __init__(self, b: ir.IRBuilder, values: ir.Value, indices: ir.Value, base: ir.Value,
+                 step: ir.Value, st: ir.Type):
+        self.b, self.values, self.indices, self.base, self.step, self.st = (
+            b, values, indices, base, step, st)
+
+    def _at(self, p: ir.Value) -> ir.Value:
+        return self.b.add(self.base, self.b.mul(p, self.step))
+
+    def value(self, p: ir.Value) -> ir.Value:
+        return U.load(self.b, self.values, self._at(p), self.st)
+
+    def put(self, p: ir.Value, raw: ir.Value, index: ir.Value) -> None:
+        U.store(self.b, raw, self.values, self._at(p))
+        U.store(self.b, index, self.indices, self._at(p))
+
+    def move_down(self, p: ir.Value) -> None:
+        """slot p = slot p - 1."""
+        above = self.b.sub(p, U.i64(1))
+        self.put(p, self.value(above), U.load(self.b, self.indices, self._at(above), U.I64))
 
 
-def _after(b: ir.IRBuilder, largest: bool, dt: DType, v: ir.Value, t: ir.Value,
-           ref_v: ir.Value, ref_i: ir.Value) -> ir.Value:
-    """(v, t) comes after (ref_v, ref_i); everything does when the reference is unset."""
-    r_i = b.load(ref_i, typ=U.I64)
-    r_v = _element(b, ref_v, U.i64(0), dt)
-    tie = b.and_(emit_op(b, "eq", [v, r_v], [dt, dt], DType.bool),
-                 b.icmp_signed(">", t, r_i))
-    return b.or_(b.icmp_signed("<", r_i, U.i64(0)),
-                 b.or_(_better(b, largest, r_v, v, dt), tie))
+def _sift_up(b: ir.IRBuilder, slots: _Slots, start: ir.Value, beats) -> ir.Value:
+    """Move slots down from `start` while the new element beats the one above; the
+    position where it belongs."""
+    pos = entry_alloca(b, U.I64, "pos")
+    b.store(start, pos)
+    head, body, done = (b.append_basic_block(f"sift.{s}") for s in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    p = b.load(pos, typ=U.I64)
+    more = b.icmp_signed(">", p, U.i64(0))
+    above = b.select(more, b.sub(p, U.i64(1)), U.i64(0))  # slot 0 always exists
+    b.cbranch(b.and_(more, beats(slots.value(above))), body, done)
+    b.position_at_end(body)
+    slots.move_down(p)
+    b.store(b.sub(p, U.i64(1)), pos)
+    b.branch(head)
+    b.position_at_end(done)
+    return b.load(pos, typ=U.I64)
 
 
 def reverse_sequence_kernel(elem_bytes: int, lens_dtype: DType) -> Kernel:
