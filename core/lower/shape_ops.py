@@ -1,7 +1,7 @@
 """Lowerings of data-movement and shape-producing ops: Slice, Split, Expand, Tile,
 DepthToSpace, SpaceToDepth, CenterCropPad (strided copies); ConstantOfShape,
 EyeLike, Range, Hann / Hamming / Blackman windows (patterns); CumSum / CumProd;
-BitCast (a view).
+BitCast (a view); Shape / Size (constants from the static types).
 
 Parameters that ONNX passes as tensors (Slice's starts, Expand's shape, Tile's
 repeats, Range's bounds...) are often runtime inputs. Where the static output
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..codegen.kernels import fill as F
 from ..codegen.kernels import scan_ops as S
+from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..codegen.kernels.copy import MAX_OUTER_DIMS
 from ..ir import DType, Node
 from .broadcast import contiguous_strides, shape_of
@@ -360,3 +361,26 @@ def lower_window(node: Node, ctx: LowerContext) -> LoweredNode:
                                                        a2))] if n else []
     return _node(node, calls, f"y[i] = {a0:.4g} - {a1:.4g} cos(2 pi i / {period}) + "
                               f"{a2:.4g} cos(4 pi i / {period})", "one pass")
+
+
+# ---------------------------------------------------------------------------
+# Shape, Size (normally folded away; lowered for pipelines that keep them)
+
+
+@lowers("Shape", "Size")
+def lower_shape(node: Node, ctx: LowerContext) -> LoweredNode:
+    """The input's static shape (or element count) is a compile-time constant,
+    copied into the output."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape = shape_of(ctx, x)
+    if node.op == "Size":
+        value = np.array(math.prod(shape), np.int64)
+    else:
+        rank = len(shape)
+        start, end = int(node.attr("start", 0)), int(node.attr("end", rank))
+        value = np.array(shape[slice(start, end)], np.int64)  # slice clamps like ONNX
+    if tuple(value.shape) != shape_of(ctx, y):
+        raise NotLowerable(f"{y} has shape {list(shape_of(ctx, y))}, not {list(value.shape)}")
+    calls = [Call(COPY_BYTES, (Buf(y), Const(f"{node.name}.value", value), value.nbytes))] \
+        if value.size else []
+    return _node(node, calls, f"y = {value.tolist()}", "a constant (the static shape)")

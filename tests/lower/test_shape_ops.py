@@ -76,3 +76,10 @@ def test_cumulative_sums(rng):
     cases += [Case("CumSum", [_x(rng, 2, 9, dtype=dt), np.array(1, np.int32)])
               for dt in (np.int32, np.float64, np.int64)]
     check_cases(cases, reference_oracle, rtol=1e-5, atol=1e-5)
+
+
+def test_shape_and_size_are_the_static_shape(rng):
+    x = _x(rng, 2, 3, 4)
+    cases = [Case("Shape", [x]), Case("Shape", [x], {"start": 1}, opset=15),
+             Case("Shape", [x], {"start": -2, "end": -1}, opset=15), Case("Size", [x])]
+    check_cases(cases, reference_oracle, rtol=0, atol=0)
