@@ -2,7 +2,7 @@
 
 Each entry is a regular expression matched (re.fullmatch) against a case name;
 the first match gives the reason. An entry whose cases start passing shows up
-as XPASS(strict), a failure: delete it then. `python tests/onnx_backend/report.py`
+as XPASS in the summary: delete it then. `python tests/onnx_backend/report.py`
 lists unexpected failures, to add here with their reason.
 """
 
