@@ -1,5 +1,6 @@
-"""Attention and the losses against onnx.reference: a few configurations each
-(the ONNX node suite covers every attribute; see tests/onnx_backend)."""
+"""Attention, LinearAttention, CausalConvWithState and the losses against
+onnx.reference: a few configurations each (the ONNX node suite covers every
+attribute; see tests/onnx_backend)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,29 @@ def test_losses(rng):
         got, want = _run_both("NegativeLogLikelihoodLoss", {"x": x, "t": target}, ["loss"],
                               {"reduction": reduction}, 13)
         np.testing.assert_allclose(got["loss"], want[0], rtol=1e-5, atol=1e-6)
+
+
+def test_linear_attention_gated_delta_grouped(rng):
+    f = np.float32
+    inputs = {"q": rng.standard_normal((2, 3, 16)).astype(f),
+              "k": rng.standard_normal((2, 3, 8)).astype(f) * 0.3,
+              "v": rng.standard_normal((2, 3, 8)).astype(f),
+              "past": rng.standard_normal((2, 2, 4, 4)).astype(f),
+              "decay": -rng.random((2, 3, 8)).astype(f),
+              "beta": rng.random((2, 3, 2)).astype(f)}
+    got, want = _run_both("LinearAttention", inputs, ["y", "state"],
+                          {"q_num_heads": 4, "kv_num_heads": 2}, 27)
+    for name, w in zip(["y", "state"], want, strict=True):
+        np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_causal_conv_with_state_and_silu(rng):
+    f = np.float32
+    inputs = {"x": rng.standard_normal((2, 3, 7)).astype(f),
+              "w": rng.standard_normal((3, 1, 4)).astype(f),
+              "b": rng.standard_normal(3).astype(f),
+              "past": rng.standard_normal((2, 3, 3)).astype(f)}
+    got, want = _run_both("CausalConvWithState", inputs, ["y", "state"],
+                          {"activation": "silu"}, 27)
+    for name, w in zip(["y", "state"], want, strict=True):
+        np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-6, err_msg=name)

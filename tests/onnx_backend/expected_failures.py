@@ -80,10 +80,7 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(TRANSFORMER, "Resize with runtime scales (or sizes with keep_aspect_ratio_policy), "
                          "and tf_crop_and_resize, are not lowered")),
     (r"test_causal_conv_with_state_(silu_)?fp16_expanded", _owned(CONV, "float16 Conv")),
-    (r"test_linear_attention_.*|test_flexattention.*|"
-     r"test_causal_conv_with_state_(?!.*_expanded$).*",
-     _owned(TRANSFORMER, "LinearAttention / FlexAttention / CausalConvWithState (preview "
-                         "ops) are not lowered")),
+    (r"test_flexattention.*", "FlexAttention (ai.onnx.preview) is not lowered"),
     (r"test_convtranspose.*|test_(basic_)?deform_conv_.*|test_col2im.*",
      _owned(CONV, "ConvTranspose, DeformConv and Col2Im are not lowered")),
     (r"test_convinteger_with.*|test_qlinearconv",

@@ -33,7 +33,9 @@ def run_suite(junit: str, workers: str) -> tuple[float, float]:
            "-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
     if workers != "0":
         cmd += ["-n", workers]
-    subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if not os.path.exists(junit):
+        raise SystemExit(f"the suite did not run:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     return time.perf_counter() - t0, _children_cpu() - cpu0
 
 
@@ -56,8 +58,17 @@ def outcomes(junit: str) -> dict[str, tuple[str, str]]:
                 outcome, message = "xfailed", child.get("message", "")
             elif child.tag in ("failure", "error"):
                 outcome, message = "failed", child.get("message", "")
-        result[case] = (outcome, message.strip().splitlines()[0] if message.strip() else "")
+        result[case] = (outcome, " | ".join(message.strip().splitlines()[:3]))
     return result
+
+
+def stale_expected_failures(results: dict[str, tuple[str, str]]) -> list[str]:
+    """Cases listed in expected_failures.py that passed (XPASS): entries to delete."""
+    sys.path.insert(0, HERE)
+    from expected_failures import failure_reason
+
+    return sorted(c for c, (outcome, _) in results.items()
+                  if outcome == "passed" and failure_reason(c) is not None)
 
 
 def per_op(results: dict[str, tuple[str, str]]) -> dict[str, collections.Counter]:
@@ -109,8 +120,14 @@ def main() -> None:
         if not args.junit:
             seconds = run_suite(junit, args.workers)
         results = outcomes(junit)
+    if not results:
+        raise SystemExit("no node-suite results: the suite failed to collect")
     text = markdown(per_op(results), seconds)
     print(text)
+    stale = stale_expected_failures(results)
+    if stale:
+        print(f"{len(stale)} expected failures pass now (XPASS); delete their entries:")
+        print("\n".join(f"  {c}" for c in stale))
     if args.failures:
         for case, (outcome, message) in sorted(results.items()):
             if outcome == "failed":
