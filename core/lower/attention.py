@@ -4,7 +4,8 @@ masking, key padding (nonpad_kv_seqlen), softcap, a KV cache (past_key /
 past_value -> present_key / present_value) and every qk_matmul_output mode.
 
 The cache outputs are strided copies; the rest is one kernel
-(codegen/kernels/attention.py) driven by a plan of dims and strides.
+(codegen/kernels/attention.py) driven by a plan of dims and strides. The
+preview FlexAttention without its subgraphs uses the same kernel.
 """
 
 from __future__ import annotations
@@ -135,3 +136,29 @@ def _plan(node: Node, ctx: LowerContext, info: dict, kv_len: int, past: int, mas
                   mask_len=length if mask else kv_len)
     values.update(o_b=hq * sq * kv_len, o_h=sq * kv_len, o_i=kv_len)
     return np.array([values[name] for name in A.PLAN], np.int64)
+
+
+@lowers("ai.onnx.preview.FlexAttention")
+def lower_flex_attention(node: Node, ctx: LowerContext) -> LoweredNode:
+    """FlexAttention without score_mod / prob_mod subgraphs: plain 4-D attention
+    (grouped heads, a scale), the Attention kernel without mask."""
+    if node.attr("score_mod") is not None or node.attr("prob_mod") is not None:
+        raise NotLowerable("FlexAttention's score_mod / prob_mod subgraphs")
+    q, k, v = node.inputs[:3]
+    y = node.outputs[0]
+    dt = dtype_of(ctx, q)
+    if dt not in FLOATS or len(shape_of(ctx, q)) != 4 or dtype_of(ctx, k) != dt \
+            or dtype_of(ctx, v) != dt:
+        raise NotLowerable(f"FlexAttention of {dt.name} / non 4-D inputs")
+    info = _heads(node, ctx, q, k, v)
+    plan = _plan(node, ctx, info, info["new_len"], 0, "", y)
+    spec = A.AttentionSpec(dt, None, False, None)
+    scale = node.attr("scale")
+    scale = 1.0 / math.sqrt(info["head"]) if scale is None else float(scale)
+    unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
+    call = Call(A.attention_kernel(spec), (Buf(q), Buf(k), Buf(v), Buf(y), unused, unused, unused,
+                                           Scratch("scores", 4 * max(info["new_len"], 1)),
+                                           Const(f"{node.name}.plan", plan), scale, 0.0))
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics="Y = softmax(scale Q K^T) V per head",
+                       note=f"{spec.name}: the Attention kernel, no mask")
