@@ -1,8 +1,28 @@
 """Lowering: graph nodes -> kernel calls. Importing this package registers every lowering."""
 
 from . import (  # noqa: F401  (importing a module registers its lowerings)
-    activations, attention, conv, einsum, elementwise, indexing, matmul, misc, norm, pool, quant, quant_dynamic,
-    loss, quant_eltwise, quant_gemm, recurrent, reduce, resize, shape_ops, signal, state_space, views,
+    activations,
+    attention,
+    conv,
+    einsum,
+    elementwise,
+    indexing,
+    loss,
+    matmul,
+    misc,
+    norm,
+    pool,
+    quant,
+    quant_dynamic,
+    quant_eltwise,
+    quant_gemm,
+    recurrent,
+    reduce,
+    resize,
+    shape_ops,
+    signal,
+    state_space,
+    views,
 )
 from .lowering import lower_graph
 from .program import Buf, Call, Const, LoweredNode, Scratch

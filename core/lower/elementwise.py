@@ -14,11 +14,12 @@ import numpy as np
 
 from ..codegen.kernels import elementwise as K
 from ..ir import DType, Node
+from .batchnorm_stats import runtime_batchnorm, training_batchnorm
 from .broadcast import broadcast_output, broadcast_strides, contiguous_strides, index_expr, shape_of
 from .checks import require_elements
 from .program import Buf, Call, Const, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
-from .typed_elementwise import runtime_batchnorm, typed_clip, typed_elementwise, typed_op_name
+from .typed_elementwise import typed_clip, typed_elementwise, typed_op_name
 
 __all__ = ["BroadcastPlan", "broadcast_call", "broadcast_plan", "require_f32", "shape_of",
            "unary_node"]
@@ -226,7 +227,7 @@ def lower_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
     x, scale, bias, mean, var = node.inputs[:5]
     y = node.outputs[0]
     if node.attr("training_mode", 0) or any(node.outputs[1:]):
-        raise NotLowerable("training-mode BatchNormalization (running stats outputs)")
+        return training_batchnorm(node, ctx)
     params = [scale, bias, mean, var]
     if node.attr("spatial", 1):  # one statistic per channel (always, from opset 9)
         channels = int(shape_of(ctx, x)[1])

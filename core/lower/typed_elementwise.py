@@ -146,37 +146,6 @@ def typed_clip(node: Node, ctx: LowerContext) -> LoweredNode:
                        note=f"{', '.join(c.kernel.name for c in calls)}: typed clip")
 
 
-def runtime_batchnorm(node: Node, ctx: LowerContext) -> LoweredNode:
-    """Inference BatchNormalization whose scale / bias / mean / var are tensors:
-    a = scale / sqrt(var + eps) and b = bias - mean * a per channel (in scratch),
-    then y = x * a + b broadcast over [N, C, ...]."""
-    x, scale, bias, mean, var = node.inputs[:5]
-    y = node.outputs[0]
-    shape, dt = broadcast_output(ctx, [x], y), dtype_of(ctx, x)
-    channels = shape[1] if len(shape) > 1 else 1
-    per_channel = (channels,) + (1,) * max(len(shape) - 2, 0)
-    if any(shape_of(ctx, p) != (channels,) for p in (scale, bias, mean, var)):
-        raise NotLowerable(f"statistics of another shape than [{channels}]")
-    a, b = Scratch("a", 8 * channels + 8), Scratch("b", 8 * channels + 8)
-    eps = Const(f"{node.name}.eps", np.array(float(node.attr("epsilon", 1e-5)), dt.numpy))
-    c = (channels,)
-
-    def step(op: str, args: list, dst, out=c, k: int = 0) -> list[Call]:
-        return nary_calls(op, args, dst, dt, out, f"{node.name}.{op}{k}")
-
-    calls = step("add", [(Buf(var), dt, c), (eps, dt, ())], a)
-    calls += step("sqrt", [(a, dt, c)], a)
-    calls += step("div", [(Buf(scale), dt, c), (a, dt, c)], a)
-    calls += step("mul", [(Buf(mean), dt, c), (a, dt, c)], b)
-    calls += step("sub", [(Buf(bias), dt, c), (b, dt, c)], b)
-    calls += step("mul", [(Buf(x), dt, shape), (a, dt, per_channel)], y, shape, 1)
-    calls += step("add", [(Buf(y), dt, shape), (b, dt, per_channel)], y, shape, 2)
-    return LoweredNode(node.name, node.op, node.outputs, calls,
-                       semantics="y = x * a[c] + b[c], a = scale / sqrt(var + eps), "
-                                 "b = bias - mean * a (statistics at run time)",
-                       note="per-channel factors in scratch, then two broadcasting passes")
-
-
 def _dtype_limits(dt: DType) -> tuple[float | int, float | int]:
     if dt.is_float:
         return -math.inf, math.inf

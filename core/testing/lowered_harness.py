@@ -22,12 +22,13 @@ def run_node_calls(lowered: list[LoweredNode], buffers: dict[str, np.ndarray],
     kernels = {c.kernel.name: c.kernel for ln in lowered for c in ln.calls}
     lib = CompiledKernels(list(kernels.values()), target)
     keep: list[np.ndarray] = []
+    scratch: dict[int, np.ndarray] = {}  # one Scratch object is one buffer across calls
     for ln in lowered:
         for call in ln.calls:
             args = []
             for p, a in zip(call.kernel.params, call.args, strict=True):
                 if p == PTR:
-                    args.append(_pointer(a, buffers, keep))
+                    args.append(_pointer(a, buffers, keep, scratch))
                 elif p == I64:
                     args.append(ctypes.c_int64(int(a)))
                 else:
@@ -38,15 +39,16 @@ def run_node_calls(lowered: list[LoweredNode], buffers: dict[str, np.ndarray],
             fn(*args)
 
 
-def _pointer(a: object, buffers: dict[str, np.ndarray], keep: list[np.ndarray]) -> ctypes.c_void_p:
+def _pointer(a: object, buffers: dict[str, np.ndarray], keep: list[np.ndarray],
+             scratch: dict[int, np.ndarray]) -> ctypes.c_void_p:
     if isinstance(a, Buf):
         arr = buffers[a.value]
         assert arr.flags.c_contiguous
         return ctypes.c_void_p(arr.ctypes.data + a.offset)
     if isinstance(a, Scratch):
-        arr = np.empty(max(a.nbytes, 64) + 64, np.uint8)
-        keep.append(arr)
-        addr = arr.ctypes.data
+        if id(a) not in scratch:  # a node's calls may pass data through one Scratch
+            scratch[id(a)] = np.empty(max(a.nbytes, 64) + 64, np.uint8)
+        addr = scratch[id(a)].ctypes.data
         return ctypes.c_void_p(addr + (-addr) % 64)
     if isinstance(a, Const):
         arr = np.ascontiguousarray(a.array)

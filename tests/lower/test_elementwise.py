@@ -8,15 +8,14 @@ import pytest
 from op_batch import Case, check_cases, reference_oracle
 
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
 from tinyc.lower.elementwise import (
     broadcast_plan,
-    lower_batchnorm,
     lower_broadcasting,
     lower_unary,
 )
 from tinyc.lower.registry import LowerContext
 from tinyc.testing.kernel_harness import host_target
+from tinyc.testing.lowered_harness import run_graph_nodes
 
 
 def _f(rng, *shape, scale=3.0):
@@ -134,16 +133,21 @@ def test_batchnorm_inference(rng):
     check_cases(cases, oracle, rtol=1e-5, atol=1e-5)
 
 
-def test_training_mode_batchnorm_is_not_lowerable():
-    f32 = TensorType(DType.float32, (2, 3))
-    c = TensorType(DType.float32, (3,))
-    consts = {n: np.ones(3, np.float32) for n in ("s", "b", "m", "v")}
+def test_training_mode_batchnorm_uses_batch_statistics(rng):
+    x = _f(rng, 4, 3, 5)
+    s, b = _f(rng, 3), _f(rng, 3)
+    m, v = _f(rng, 3), np.abs(_f(rng, 3)) + 0.5
+    f32, c = TensorType(DType.float32, (4, 3, 5)), TensorType(DType.float32, (3,))
     node = Node("BatchNormalization", ("x", "s", "b", "m", "v"), ("y", "rm", "rv"),
-                {"training_mode": 1}, name="bn")
-    g = Graph("g", ("x",), ("y",), (node,),
-              {"x": f32, "y": f32, "rm": c, "rv": c, **{n: c for n in consts}}, consts, {"": 15})
-    with pytest.raises(NotLowerable, match="training"):
-        lower_batchnorm(node, LowerContext(g, host_target()))
+                {"training_mode": 1, "momentum": 0.8, "epsilon": 1e-3}, name="bn")
+    g = Graph("g", ("x", "s", "b", "m", "v"), ("y", "rm", "rv"), (node,),
+              {"x": f32, "y": f32, "rm": c, "rv": c, **{n: c for n in "sbmv"}}, {}, {"": 15})
+    out = run_graph_nodes(g, {"x": x, "s": s, "b": b, "m": m, "v": v})
+    mean, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+    want = (x - mean[:, None]) / np.sqrt(var[:, None] + 1e-3) * s[:, None] + b[:, None]
+    np.testing.assert_allclose(out["y"], want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["rm"], m * 0.8 + mean * 0.2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["rv"], v * 0.8 + var * 0.2, rtol=1e-5, atol=1e-6)
 
 
 def test_broadcast_plans_merge_dims():
