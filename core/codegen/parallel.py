@@ -94,19 +94,17 @@ def parallel_range(b: ir.IRBuilder, threads: int, range_fn: ir.Function,
         return
     if serial_fn is None:
         b.function.attributes.add("noinline")
-    with b.if_else(b.icmp_signed(">", workers, i64(1))) as (fork, inline):
+    context = _store_context(b, args)
+    task = _task(b.module, range_fn, [a.type for a in args])
+    with b.if_else(b.icmp_signed(">", workers, i64(1))) as (fork, alone):
         with fork:
-            context = _store_context(b, args)
-            task = _task(b.module, range_fn, [a.type for a in args])
             pool = _declare(b.module, POOL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
             b.call(pool, [task, context, n, workers])
-        with inline:
+        with alone:
             if serial_fn is not None:
                 b.call(serial_fn, [*args, i64(0), n, i64(0)])
             else:  # through the task: range_fn keeps a single caller, one copy
-                context = _store_context(b, args)
-                b.call(_task(b.module, range_fn, [a.type for a in args]),
-                       [context, i64(0), n, i64(0)])
+                b.call(task, [context, i64(0), n, i64(0)])
 
 
 # body(builder, the range function's copies of the kernel's arguments, index)

@@ -35,7 +35,9 @@
    - A call made from inside a chunk (a nested parallel loop) or while another
      host thread owns the pool (`busy`) runs serially on the calling thread,
      under that thread's own worker index. Pool growth happens under `busy`.
-   - fork(): the child has no workers; they are recreated on first use. */
+   - fork(): the child has no workers; they are recreated on first use.
+   - Each library has its own pool, and its workers sleep in its code: a host
+     must not unload a library whose pool has started (ctypes never does). */
 
 #define _GNU_SOURCE
 #include <limits.h>
