@@ -12,9 +12,11 @@ multiply-adds per fp32 lane):
 - latency, wall clock, on 1 thread and on all threads (10th percentile and
   median), and tinyc's scaling from 1 to all threads.
 
-The machine is shared: samples of the four configurations are interleaved
-(tinyc 1T, onnxruntime 1T, tinyc all-T, onnxruntime all-T, in rotating order),
-so load from other processes hits them alike. One tinyc artifact serves both thread counts
+The machine is shared: samples of tinyc 1T, onnxruntime 1T and tinyc all-T
+are interleaved (in rotating order), so load from other processes hits them
+alike. onnxruntime all-T is measured right after, alone: its worker threads
+keep spinning for a long while after each run (more than 50 ms here) and
+would take a core from whatever ran next. One tinyc artifact serves both thread counts
 (NativeModel.set_num_threads); onnxruntime needs one session per count. Models have seeded
 random weights (tinyc.testing.models, seq_models, quant_models). Numbers for
 notes, not a test: no pass/fail.
@@ -23,6 +25,7 @@ notes, not a test: no pass/fail.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -109,7 +112,7 @@ def _attr(node, name: str) -> int:
 @dataclass
 class Config:
     label: str
-    run: Callable[[], object]
+    run: Callable[[], object] | None
     reps: int = 1
     wall: list[float] = field(default_factory=list)  # seconds per run, one per sample
     cpu: list[float] = field(default_factory=list)  # the calling thread's CPU seconds per run
@@ -134,7 +137,7 @@ def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
     compile_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as d:
         native = artifact.load(d)  # the library is loaded: the folder may go
-    ort1, ortn = ort_session(model, 1), ort_session(model, threads)
+    ort1 = ort_session(model, 1)
 
     def tinyc_on(n: int) -> Callable[[], object]:
         def run():
@@ -143,17 +146,31 @@ def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
         return run
 
     configs = [Config("tinyc1", tinyc_on(1)), Config("ort1", lambda: ort1.run(None, feeds)),
-               Config("tinycN", tinyc_on(threads)), Config("ortN", lambda: ortn.run(None, feeds))]
-    for c in configs:
-        c.reps = _reps_per_sample(c.run)
-    for r in range(runs):
-        for c in configs[r % 4:] + configs[:r % 4]:
-            _sample(c)
+               Config("tinycN", tinyc_on(threads))]
+    _interleave(configs, runs)
+    # onnxruntime's workers spin for a long while after a run (>50 ms here), taking
+    # a core from whatever runs next: its all-threads session is measured alone,
+    # after the others, and closed before the next model.
+    ortn = ort_session(model, threads)
+    configs.append(Config("ortN", functools.partial(ortn.run, None, feeds)))
+    _interleave(configs[-1:], runs)
+    configs[-1].run = None
+    del ortn  # the session goes, and its threads with it
     out = {"model": f"{name}{' int8' if int8 else ''}", "compile_s": compile_s,
            "gflop": model_flops(model) / 1e9, "int8": int8}
     for c in configs:
         out[c.label] = c
     return out
+
+
+def _interleave(configs: list[Config], runs: int) -> None:
+    """`runs` samples of each configuration, in rotating order."""
+    for c in configs:
+        c.reps = _reps_per_sample(c.run)
+    for r in range(runs):
+        k = r % len(configs)
+        for c in configs[k:] + configs[:k]:
+            _sample(c)
 
 
 def _reps_per_sample(run: Callable[[], object]) -> int:

@@ -46,6 +46,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <sched.h>
 #if defined(__linux__)
@@ -54,11 +55,14 @@
 #endif
 
 #define TINYC_MAX_THREADS 64
-/* Pause instructions before sleeping: ~40 us here (a pause takes ~100 ns under
-   KVM), longer than the serial gap between two parallel kernels of a model, and
-   short enough not to starve threads on a shared, oversubscribed machine. */
-#define SPIN_ROUNDS 400
-#define JOIN_YIELDS 2000 /* ~4 ms of sched_yield when nothing else runs */
+/* How long a worker spins for its next job before it sleeps: longer than the
+   serial stretches between two parallel kernels of a model and the host's
+   overhead between two runs (a worker woken from sleep arrives ~50 us late),
+   short enough to give an idle model's core back soon. Measured in time, not
+   in pause instructions, whose cost varies 10x between CPUs and hypervisors. */
+#define WORKER_SPIN_NS 300000
+#define JOIN_SPIN_NS 50000 /* the caller, before it yields its core while joining */
+#define JOIN_YIELDS 2000   /* ~4 ms of sched_yield when nothing else runs */
 
 typedef void (*tinyc_body)(void *ctx, int64_t begin, int64_t end, int64_t worker);
 
@@ -120,13 +124,26 @@ static void wake_all(waitword *w) {
 #endif
 }
 
-/* Wait until w->value != old; returns the new value. */
-static uint32_t wait_for_change(waitword *w, uint32_t old) {
-    uint32_t v;
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        if ((v = atomic_load_explicit(&w->value, memory_order_acquire)) != old) return v;
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Spin until w->value != old or for about spin_ns; returns the value last read. */
+static uint32_t spin_while_equal(waitword *w, uint32_t old, uint64_t spin_ns) {
+    uint64_t deadline = now_ns() + spin_ns;
+    for (int i = 1;; i++) {
+        uint32_t v = atomic_load_explicit(&w->value, memory_order_acquire);
+        if (v != old || ((i & 63) == 0 && now_ns() > deadline)) return v;
         cpu_relax();
     }
+}
+
+/* Wait until w->value != old (spin, then sleep); returns the new value. */
+static uint32_t wait_for_change(waitword *w, uint32_t old, uint64_t spin_ns) {
+    uint32_t v = spin_while_equal(w, old, spin_ns);
+    if (v != old) return v;
     /* seq_cst increment, then re-check: either we see the new value, or the
        publisher sees us sleeping and wakes us (Dekker-style). */
     atomic_fetch_add(&w->sleepers, 1);
@@ -141,12 +158,12 @@ static uint32_t wait_for_change(waitword *w, uint32_t old) {
    loaded machine costs more than the wait), and sleep only after JOIN_YIELDS. */
 static void wait_for_value(waitword *w, uint32_t want) {
     uint32_t v = atomic_load_explicit(&w->value, memory_order_acquire);
-    for (int i = 0; v != want && i < SPIN_ROUNDS + JOIN_YIELDS; i++) {
-        if (i < SPIN_ROUNDS) cpu_relax();
-        else sched_yield();
+    if (v != want) v = spin_while_equal(w, v, JOIN_SPIN_NS);
+    for (int i = 0; v != want && i < JOIN_YIELDS; i++) {
+        sched_yield();
         v = atomic_load_explicit(&w->value, memory_order_acquire);
     }
-    while (v != want) v = wait_for_change(w, v);
+    while (v != want) v = wait_for_change(w, v, 0);
 }
 
 static void publish(waitword *w, uint32_t value) {
@@ -179,7 +196,7 @@ static void *worker_main(void *arg) {
     worker_slot *self = arg;
     uint32_t seen = self->first_seen; /* not go's value now: a job may be posted already */
     for (;;) {
-        seen = wait_for_change(&self->go, seen);
+        seen = wait_for_change(&self->go, seen, WORKER_SPIN_NS);
         work_on(seen, self->index);
     }
     return NULL;
