@@ -31,6 +31,7 @@ from .checks import require_elements
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
+from .sum_order import k_block
 
 F32_ROLES = {"Y": "float32", "X": "float32", "W": "float32"}
 
@@ -233,7 +234,7 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
     spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
                     b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step,
                     threads=ctx.target.threads)
-    blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k)
+    blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k, k_block(node, s.ho * s.wo, s.k))
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
     calls = []
@@ -294,7 +295,7 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes,
                     a_src="vstrided" if s.pointwise else "im2col", b_src="packed", epi=epi,
                     step=plan.step, threads=ctx.target.threads)
-    blk = choose_blocking(spec, pixels, s.cog, s.k)
+    blk = choose_blocking(spec, pixels, s.cog, s.k, k_block(node, pixels, s.k))
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k)
     calls = []

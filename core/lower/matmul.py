@@ -26,6 +26,7 @@ from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
 from .registry import LowerContext, NotLowerable, lowers
+from .sum_order import k_block
 
 NO_TAIL = FusedTail("", "", -math.inf, math.inf)
 F32_ROLES = {"A": "float32", "B": "float32", "Y": "float32"}
@@ -73,7 +74,7 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
     if scaled:
         values.update(alpha=scaled_alpha, beta=bias.beta if bias else 0.0)
     call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), epi, tail, tag, values,
-                            ctx.target.threads)
+                            ctx.target.threads, k_block(node, n, k))
     text = f"{y}[m,n] += {alpha}*{a_name}[{'k,m' if trans_a else 'm,k'}]*" \
            f"{b_name}[{'n,k' if trans_b else 'k,n'}]"
     if bias is not None:
@@ -116,7 +117,7 @@ def lower_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
         a = Operand(Buf(a_name), False, k, 1)
         b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", plan.nr, tag, 1.0)
         call, note = _gemm_call(plan, (m_all, n, k), a, b, Buf(y), Epilogue(), NO_TAIL, tag,
-                                {}, ctx.target.threads)
+                                {}, ctx.target.threads, k_block(node, n, k))
         return _lowered(node, [call], semantics, note, plan)
     plan = _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]", (m, n, k))
     calls, note = _batched(plan, node, (m, n, k), batch, batch_a, batch_b, ctx.target.threads)
@@ -145,7 +146,7 @@ def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple
         values = dict(batch=batch[-1], a_bstride=a_strides[-1], b_bstride=b_strides[-1],
                       c_bstride=c_strides[-1])
         call, note = _gemm_call(plan, mnk, a, b, Buf(y, offset(c_strides)), Epilogue(),
-                                NO_TAIL, node.name or y, values, threads)
+                                NO_TAIL, node.name or y, values, threads, k_block(node, n, k))
         calls.append(call)
     return calls, f"{note}, batch {batch}"
 
@@ -205,13 +206,15 @@ def _gemm_bias(ctx: LowerContext, name: str, beta: float, mn: tuple[int, int],
 
 def _gemm_call(plan: Fp32Plan, mnk: tuple[int, int, int], a: Operand, b: Operand, c: Buf,
                epi: Epilogue, tail: FusedTail, tag: str,
-               extra: dict[str, object], threads: int) -> tuple[Call, str]:
+               extra: dict[str, object], threads: int,
+               kc: int | None = None) -> tuple[Call, str]:
     """The call; packed operands must have been packed for the plan's tile.
-    `threads`: the target's, so the scratch holds a packing slice per thread."""
+    `threads`: the target's, so the scratch holds a packing slice per thread;
+    `kc`: a K block length fixed by a summation order (sum_order.py)."""
     m, n, k = mnk
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, "packed" if a.packed else "strided",
                     "packed" if b.packed else "strided", epi, plan.step, threads)
-    blk = choose_blocking(spec, m, n, k)
+    blk = choose_blocking(spec, m, n, k, kc)
     values: dict[str, object] = dict(
         a=a.arg, b=b.arg, c=c, scratch=Scratch(f"{tag}.pack", scratch_bytes(spec, blk)),
         M=m, N=n, K=k, ldc=n, kc=blk.kc, mc=blk.mc, nc=blk.nc,

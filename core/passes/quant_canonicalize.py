@@ -21,10 +21,11 @@ The integer forms compute what onnxruntime computes after its own QDQ fusion,
 bit for bit. onnxruntime leaves some units in float (int8 data whose
 QuantizeLinear / DequantizeLinear pairs are shared, see quant_qdq.py). By
 default (Policy.mirror_ort) the pass does the same for a Conv, MatMul, Gemm or
-pooling there: they then differ from onnxruntime only by float summation order,
-where an integer form would also differ by the roundings of the dequantized
-operands (measured on int8 QDQ mobilenet_v2: every output equal, instead of 71%). An Add is
-fused either way, with onnxruntime's float arithmetic exactly (formula "float")
+pooling there, and marks a Conv (or a MatMul of two activations) to sum in
+MLAS's order (lower/sum_order.py), so it computes what onnxruntime computes; an integer
+form would differ by the roundings of the dequantized operands (measured on
+int8 QDQ mobilenet_v2: every output equal, instead of 71%). An Add is fused
+either way, with onnxruntime's float arithmetic exactly (formula "float")
 where onnxruntime does not fuse it.
 
 Anything else stays as it is: float ops between real Quantize / Dequantize
@@ -41,6 +42,7 @@ import numpy as np
 
 from ..ir import DType, Graph, Node, TensorType
 from ..lower.quant_params import F32, slot
+from ..lower.sum_order import SUM_ORDER
 from .base import FunctionPass
 from .dead_code import eliminate_dead_code
 from .quant_cleanup import drop_activation_before_quantize, fold_dequantize, rename_int_max_pool
@@ -128,8 +130,10 @@ def fuse_conv(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewrite
         return None
     op, out = unit
     x, w = activation(view, op.inputs[0]), _weights(view, op.inputs[1], axis=0)
-    if x is None or w is None or not policy.integer([x], out):
+    if x is None or w is None:
         return None
+    if not policy.integer([x], out):
+        return _sum_as_onnxruntime(op)
     bias = _bias(view, slot(op, 2), x, w)
     if bias is None:
         return None
@@ -147,8 +151,10 @@ def fuse_matmul(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewri
     b = activation(view, op.inputs[1]) or _weights(view, op.inputs[1], axis=1)
     if a is None or b is None or view.type_of(op.inputs[1]).rank != 2:
         return None
-    if not policy.integer([a] + ([b] if view.const(b.q) is None else []), out):
-        return None
+    b_runtime = view.const(b.q) is None
+    if not policy.integer([a] + ([b] if b_runtime else []), out):
+        # constant weights: onnxruntime computes DQ -> MatMul as MatMulNBits (not mirrored)
+        return _sum_as_onnxruntime(op) if b_runtime else None
     f = _Fused(view)
     inputs = (*f.triple(a), *f.triple(b), *f.out_pair(out))
     return _replace(op, out, Node("QLinearMatMul", inputs, (out.out,), {}, op.name), f)
@@ -165,7 +171,7 @@ def fuse_gemm(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewrite
         return None
     a, b = activation(view, op.inputs[0]), _weights(view, op.inputs[1], axis=0 if trans_b else 1)
     if a is None or b is None or not policy.integer([a], out):
-        return None
+        return None  # onnxruntime's float Gemm adds C first: an order not mirrored
     bias = _bias(view, slot(op, 2), a, b)
     if bias is None:
         return None
@@ -173,6 +179,15 @@ def fuse_gemm(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewrite
     inputs = (*f.triple(a), *f.triple(b), bias, *f.out_pair(out))
     attrs = {"alpha": 1.0, "transA": 0, "transB": trans_b}
     return _replace(op, out, Node("QGemm", inputs, (out.out,), attrs, op.name, CONTRIB), f)
+
+
+def _sum_as_onnxruntime(op: Node) -> Rewrite | None:
+    """A unit onnxruntime runs in float stays float here too, marked to sum in
+    MLAS's order (lower/sum_order.py): the QuantizeLinear after it then rounds
+    as onnxruntime's does."""
+    if op.attr(SUM_ORDER) == "mlas":
+        return None
+    return Rewrite(old=(op,), new=(op.with_(attrs={**op.attrs, SUM_ORDER: "mlas"}),))
 
 
 def fuse_add(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewrite | None:

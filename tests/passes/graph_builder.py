@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from tinyc.ir import DType, Graph, Node, TensorType, canonical_text, verify
 from tinyc.passes import Pass, PassContext
 

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
+
 from tinyc.ir import Graph, Node, TensorType
 from tinyc.passes.fold_constants import to_onnx_attrs
 

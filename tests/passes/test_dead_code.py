@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tinyc.ir import assert_structurally_equal
 from tinyc.passes import dead_code_pass
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
 from tinyc.ir import DType, assert_structurally_equal
 from tinyc.passes import FunctionPass, fold_constants, fold_constants_pass
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from tinyc.ir import assert_structurally_equal
 from tinyc.passes import fuse_epilogue_pass
 

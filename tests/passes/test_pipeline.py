@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tinyc.ir import DType, assert_structurally_equal
 from tinyc.passes import PassContext, default_pipeline, run_default_pipeline
 
@@ -33,8 +34,8 @@ def exported_block(opset: int = 9):
 
 def test_pipeline_order_and_fusion_switch():
     names = [p.name for p in default_pipeline().passes]
-    assert names == ["quant_canonicalize", "fold_constants", "simplify_shapes", "fold_constants", "fold_batchnorm",
-                     "dead_code", "fuse_epilogue"]
+    assert names == ["quant_canonicalize", "fold_constants", "simplify_shapes", "fold_constants",
+                     "fold_batchnorm", "dead_code", "fuse_epilogue"]
     assert "fuse_epilogue" not in [p.name for p in default_pipeline(fuse=False).passes]
 
 

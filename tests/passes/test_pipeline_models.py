@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
+
 from tinyc.frontend.onnx_import import import_model
 from tinyc.ir import Graph
 from tinyc.passes import PassContext, run_default_pipeline

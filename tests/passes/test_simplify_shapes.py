@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tinyc.ir import DType, assert_structurally_equal
 from tinyc.passes import Sequential, dead_code_pass, fold_constants_pass, simplify_shapes_pass
 

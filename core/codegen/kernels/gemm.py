@@ -129,11 +129,15 @@ class Blocking:
     nc: int
 
 
-def choose_blocking(spec: GemmSpec, m: int, n: int, k: int) -> Blocking:
-    """KC balanced to <= 256 rows; NC so the packed B block (KC x NC) stays well
-    inside L2; MC bounds the packed A block (A panels are reused from L1)."""
-    blocks = -(-k // 256)
-    kc = -(-k // blocks)
+def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
+                    kc: int | None = None) -> Blocking:
+    """KC balanced to <= 256 rows unless the caller fixes it (a summation order
+    to reproduce, see lower/sum_order.py); NC so the packed B block (KC x NC)
+    stays well inside L2; MC bounds the packed A block (A panels are reused
+    from L1)."""
+    if kc is None:
+        kc = -(-k // max(1, -(-k // 256)))
+    kc = max(1, min(kc, k))
     nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
     nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
     mc = -(-min(m, 384) // spec.mr) * spec.mr
