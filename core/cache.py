@@ -46,7 +46,8 @@ def source_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(model_bytes: bytes, device_fields: dict, shapes: dict, options: dict) -> str:
+def cache_key(model_bytes: bytes, device_fields: list[dict], shapes: dict,
+              options: dict) -> str:
     h = hashlib.sha256()
     h.update(model_bytes)
     h.update(json.dumps({"device": device_fields, "shapes": shapes, "options": options,
@@ -55,7 +56,8 @@ def cache_key(model_bytes: bytes, device_fields: dict, shapes: dict, options: di
 
 
 def device_fields(device) -> dict:
-    return {"spec": device.spec.fields, "cpu": asdict(device.cpu)}
+    """What identifies a device in a key: its spec, and its CPU (none for an accelerator)."""
+    return {"spec": device.spec.fields, "cpu": asdict(device.cpu) if device.cpu else None}
 
 
 def load_entry(root: Path, key: str) -> NativeModel | None:

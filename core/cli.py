@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     except TinycError as e:
         print(f"tinyc: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `tinyc targets | head`: the reader left early; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:

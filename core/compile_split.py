@@ -12,6 +12,7 @@ the runtime (runtime/hetero.py) moves data explicitly and only when needed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -52,13 +53,28 @@ class SplitArtifact:
         for device, programs in self.programs.items():
             for stem, program in programs.items():
                 program.save(os.path.join(d, "devices", device), stem)
+        # checksums of every file, as an Artifact has, so a cache can verify a stored entry
+        meta = {**self.meta, "checksums": _checksums(d)}
         with open(os.path.join(d, "model.json"), "w", encoding="utf-8") as f:
-            json.dump(self.meta, f, indent=1, sort_keys=True)
+            json.dump(meta, f, indent=1, sort_keys=True)
         return d
 
     def load(self, directory: str | os.PathLike) -> HeteroModel:
         self.save(directory)
         return HeteroModel(os.fspath(directory))
+
+
+def _checksums(directory: str) -> dict[str, str]:
+    """sha256 of each file under `directory` but model.json, by relative path."""
+    out = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, directory).replace(os.sep, "/")
+            if rel != "model.json":
+                with open(path, "rb") as f:
+                    out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return dict(sorted(out.items()))
 
 
 def compile_split(model, deployment: Deployment, options: CompileOptions | None = None,

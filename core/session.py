@@ -35,9 +35,11 @@ class InferenceSession:
         self.options = options or CompileOptions()
         self._proto = load_model(model)
         self._model_bytes = self._proto.SerializeToString()
-        # a comma list composes devices (split deployment, compile_split.py): no disk cache
+        # a comma list composes devices (split deployment, compile_split.py)
         self._split = "," in target
-        self._device = resolve_devices(target).host if self._split else resolve_device(target)
+        self._devices = resolve_devices(target).devices if self._split else \
+            (resolve_device(target),)
+        self._device = resolve_devices(target).host if self._split else self._devices[0]
         self._symbolic = symbolic_inputs(self._proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
@@ -94,14 +96,14 @@ class InferenceSession:
         return model
 
     def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
-        if self._split:
-            return self._compile_here(shapes)
         opts = {"emit": self.options.emit, "fuse": self.options.fuse,
                 "profile": self.options.profile,
                 "threads": code_threads(self._device, self.options),
-                "plugins": plugin_fingerprint(self._device.spec.backend)}
+                "pin": self.options.pin, "avoid": self.options.avoid,
+                "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
         root = cache.cache_root()
-        key = cache.cache_key(self._model_bytes, cache.device_fields(self._device), shapes, opts)
+        fields = [cache.device_fields(d) for d in self._devices]
+        key = cache.cache_key(self._model_bytes, fields, shapes, opts)
         if root is not None and (hit := cache.load_entry(root, key)) is not None:
             return hit
         self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
@@ -110,10 +112,6 @@ class InferenceSession:
                 return cache.store_entry(root, key, self.artifact)
             except OSError:
                 pass  # an unwritable cache folder must not stop inference
-        return self._load_here()
-
-    def _compile_here(self, shapes: dict[str, list[int]]):
-        self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
         return self._load_here()
 
     def _load_here(self):

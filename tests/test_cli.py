@@ -96,3 +96,12 @@ def _small_cnn_model():
 
     with tempfile.TemporaryDirectory() as d:
         return onnx.load(_small_cnn(f"{d}/m.onnx"))
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`tinyc targets | head -1`: the pipe closes before tinyc writes; no traceback."""
+    p = subprocess.Popen([sys.executable, "-m", "tinyc.cli", "targets"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before the interpreter has even started: its first write fails
+    assert p.wait(timeout=120) == 0
+    assert p.stderr.read() == b""

@@ -113,6 +113,29 @@ def test_a_saved_split_artifact_loads_and_runs_without_the_compiler(diamond_path
         "region_1.json", "region_1.npz", "region_3.json", "region_3.npz"]
 
 
+@pytest.mark.parametrize("damage", [None, "device_program", "library"])
+def test_split_models_are_kept_in_the_disk_cache(diamond_path, tmp_path, monkeypatch, damage):
+    """A second session loads the stored split artifact instead of compiling;
+    an entry whose files fail their checksums is rebuilt."""
+    import tinyc.session as session_module
+
+    monkeypatch.setenv("TINYC_CACHE_DIR", str(tmp_path / "cache"))
+    want = tinyc.InferenceSession(diamond_path, target="x86,accel_sim").run(None, _feeds(4))
+    (entry,) = list((tmp_path / "cache").iterdir())
+    if damage == "device_program":
+        (entry / "devices" / "accel_sim" / "region_1.npz").write_bytes(b"PK\0garbled")
+    elif damage == "library":
+        (entry / "model.so").write_bytes(b"\0" * 64)
+    compiles = []
+    real = session_module.compile_model
+    monkeypatch.setattr(session_module, "compile_model",
+                        lambda *a, **k: compiles.append(1) or real(*a, **k))
+    got = tinyc.InferenceSession(diamond_path, target="x86,accel_sim").run(None, _feeds(4))
+    assert compiles == ([] if damage is None else [1])
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_diamond_splits_into_regions_without_a_cycle(diamond_path):
     _, p = partition_model(onnx.load(diamond_path), resolve_devices("x86,accel_sim"),
                            CompileOptions())

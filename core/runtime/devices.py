@@ -36,6 +36,8 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     if meta.get("kind") == "split":  # host regions in process, accelerators on their devices
         from .hetero import HeteroModel
 
+        if verify:
+            verify_checksums(d, meta)
         return HeteroModel(d)
     if runs_in_process(meta):
         return NativeModel(d, verify=verify)
