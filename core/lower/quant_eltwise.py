@@ -146,14 +146,15 @@ def lower_max_pool8(node: Node, ctx: LowerContext) -> LoweredNode:
     shape, out_shape = shape_of(ctx, x), shape_of(ctx, y)
     rows, cols = _pool_windows(node, shape, out_shape)
     spec = QDepthwiseSpec(rows.kernel, cols.kernel, rows.stride, cols.stride, rows.dilation,
-                          cols.dilation, ctx.target.f32_lanes, dt, dt, reduce="max")
+                          cols.dilation, ctx.target.f32_lanes, dt, dt, reduce="max",
+                          threads=ctx.target.threads)
     hp, wp = spec.padded_plane(rows.out, cols.out)
     channels = shape[1]
     unused = Const(f"{node.name}.unused", np.zeros(channels, np.int32))
-    call = Call(spec.kernel(), (Buf(x), unused, unused, unused, Buf(y),
-                                Scratch(f"{node.name}.pad", hp * wp * 4), shape[0], channels, 1,
-                                rows.size, cols.size, rows.pad_begin, cols.pad_begin, rows.out,
-                                cols.out, hp, wp, 0, 0))
+    pad = Scratch(f"{node.name}.pad", spec.pad_bytes(rows.out, cols.out))
+    call = Call(spec.kernel(), (Buf(x), unused, unused, unused, Buf(y), pad, shape[0],
+                                channels, 1, rows.size, cols.size, rows.pad_begin,
+                                cols.pad_begin, rows.out, cols.out, hp, wp, 0, 0))
     return LoweredNode(node.name, node.qualified_op, node.outputs, [call],
                        semantics=f"{y}[n,c,oy,ox] = max_(ky,kx) {x}[n,c,oy*{rows.stride}-"
                                  f"{rows.pad_begin}+ky*{rows.dilation},ox*{cols.stride}-"

@@ -138,13 +138,13 @@ def _depthwise_calls(ctx: LowerContext, tag: str, s: ConvShape, p: QuantProduct,
     scale = np.broadcast_to(np.asarray(rq.scale if rq else 1.0, np.float32), (s.co,))
     out = g.type_of(p.y).dtype
     spec = QDepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, ctx.target.f32_lanes,
-                          g.type_of(p.x).dtype, out)
+                          g.type_of(p.x).dtype, out, threads=ctx.target.threads)
     hp, wp = spec.padded_plane(s.ho, s.wo)
     args = (Buf(p.x), Const(f"{tag}.w", np.ascontiguousarray(w)),
             Const(f"{tag}.bias", np.ascontiguousarray(bias, np.int32)),
             Const(f"{tag}.scale", np.ascontiguousarray(scale)), Buf(p.y),
-            Scratch(f"{tag}.pad", hp * wp * 4), s.n, s.c, s.co // s.c, s.h, s.w, s.ph, s.pw,
-            s.ho, s.wo, hp, wp, int(p.x_zp), rq.zero_point if rq else 0)
+            Scratch(f"{tag}.pad", spec.pad_bytes(s.ho, s.wo)), s.n, s.c, s.co // s.c, s.h, s.w,
+            s.ph, s.pw, s.ho, s.wo, hp, wp, int(p.x_zp), rq.zero_point if rq else 0)
     note = (f"{spec.name}: direct depthwise, exact integer sums in float32 FMAs over a "
             f"padded plane, {4}-row tiles")
     return [Call(spec.kernel(), args)], note

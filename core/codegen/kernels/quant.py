@@ -14,15 +14,19 @@ multiply and an add into an FMA would change roundings onnxruntime does not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llvmlite.ir as ir
 
 from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import parallel_loop
 from . import minifloat as MF
 from .dtype_ir import SIGNED, cast, shaped, storage_type, to_compute, to_storage
-from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore
+from .elementwise import FLAT_BLOCK, split_flat
+from .vloop import define_kernel, vector_loop, vload, vstore
 
 # integer dtypes a quantized tensor may have, with their saturation ranges (int4 /
 # int2 and their unsigned kin are stored one per byte, as ml_dtypes holds them)
@@ -84,27 +88,52 @@ def store_i32_as(b: ir.IRBuilder, v: ir.Value, base: ir.Value, index: ir.Value,
     vstore(b, to_storage(b, v, dt) if dt in MF.NARROW_INTS else v, base, index, count)
 
 
-def _channel_walk(b: ir.IRBuilder, args: dict[str, ir.Value], lanes: int, body,
-                  zp_dtype: DType) -> None:
-    """for o, c: body(b, base offset, i, count, scale, zp) along inner vectors; the
-    zero points are stored in the quantized dtype (a constant or a model input)."""
-    with nested_loops(b, [args["outer"], args["channels"]]) as (o, c):
-        scale = U.splat(b, U.load(b, args["scale"], c, U.F32), lanes)
-        raw = U.load(b, args["zp"], c, storage_type(zp_dtype))
-        if zp_dtype in MF.NARROW_INTS:
-            raw = to_compute(b, raw, zp_dtype)
-        if zp_dtype in FLOAT_TARGETS:
-            zp_value = to_compute(b, raw, zp_dtype)  # float
-        else:
-            zp_value = raw if raw.type == U.I32 else (
-                b.sext(raw, U.I32) if zp_dtype in SIGNED else b.zext(raw, U.I32))
-        zp = U.splat(b, zp_value, lanes)
-        base = b.mul(b.add(b.mul(o, args["channels"]), c), args["inner"])
+# body(builder, the kernel's arguments by name, element offset, count, scale, zp)
+ChannelBody = Callable[..., None]
+
+
+def _channel_walk(b: ir.IRBuilder, threads: int, name: str, fn: ir.Function, lanes: int,
+                  body: ChannelBody, zp_dtype: DType) -> None:
+    """for o, c: body(b, args, offset, count, scale, zp) along inner vectors; the
+    zero points are stored in the quantized dtype (a constant or a model input).
+    Rows (o, c) are cut into FLAT_BLOCK pieces, split across workers when there
+    are enough elements (each element's arithmetic is the same either way)."""
+    outer, channels, inner = fn.args[4:7]
+    per_row = b.sdiv(b.add(inner, U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
+    rows = b.mul(outer, channels)
+
+    def piece(b: ir.IRBuilder, values: list[ir.Value], i: ir.Value) -> None:
+        args = dict(zip(_CHANNEL_PARAMS, values, strict=True))
+        per_row = b.sdiv(b.add(args["inner"], U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
+        row = b.sdiv(i, per_row)
+        start = b.mul(b.sub(i, b.mul(row, per_row)), U.i64(FLAT_BLOCK))
+        rest = b.sub(args["inner"], start)
+        count = b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest, U.i64(FLAT_BLOCK))
+        scale, zp = _channel_params(b, args, b.srem(row, args["channels"]), lanes, zp_dtype)
+        base = b.add(b.mul(row, args["inner"]), start)
 
         def step(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-            body(b, b.add(base, i), count, scale, zp)
+            body(b, args, b.add(base, i), count, scale, zp)
 
-        vector_loop(b, args["inner"], lanes, step)
+        vector_loop(b, count, lanes, step)
+
+    parallel_loop(b, threads, name, list(fn.args), b.mul(rows, per_row), b.mul(rows, inner),
+                  piece)
+
+
+def _channel_params(b: ir.IRBuilder, args: dict[str, ir.Value], c: ir.Value, lanes: int,
+                    zp_dtype: DType) -> tuple[ir.Value, ir.Value]:
+    """Channel c's scale (f32) and zero point (f32 for float targets, else i32), splatted."""
+    scale = U.splat(b, U.load(b, args["scale"], c, U.F32), lanes)
+    raw = U.load(b, args["zp"], c, storage_type(zp_dtype))
+    if zp_dtype in MF.NARROW_INTS:
+        raw = to_compute(b, raw, zp_dtype)
+    if zp_dtype in FLOAT_TARGETS:
+        zp_value = to_compute(b, raw, zp_dtype)  # float
+    else:
+        zp_value = raw if raw.type == U.I32 else (
+            b.sext(raw, U.I32) if zp_dtype in SIGNED else b.zext(raw, U.I32))
+    return scale, U.splat(b, zp_value, lanes)
 
 
 _CHANNEL_PARAMS = ["x", "y", "scale", "zp", "outer", "channels", "inner"]
@@ -118,9 +147,8 @@ def quantize_kernel(out: DType, saturate: bool = True) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3, _CHANNEL_PARAMS)
-        args = dict(zip(_CHANNEL_PARAMS, fn.args, strict=True))
 
-        def body(b, at, count, scale, zp):
+        def body(b, args, at, count, scale, zp):
             x = vload(b, args["x"], at, lanes, count)
             if out in FLOAT_TARGETS:
                 v = cast(b, b.fadd(b.fdiv(x, scale), zp), DType.float32, out, saturate)
@@ -129,7 +157,7 @@ def quantize_kernel(out: DType, saturate: bool = True) -> Kernel:
             q = round_saturate(b, b.fdiv(x, scale), zp, out)
             store_i32_as(b, q, args["y"], at, count, out)
 
-        _channel_walk(b, args, lanes, body, out)
+        _channel_walk(b, target.threads, name, fn, lanes, body, out)
         b.ret_void()
         return fn
 
@@ -143,9 +171,8 @@ def dequantize_kernel(src: DType) -> Kernel:
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] * 3, _CHANNEL_PARAMS)
-        args = dict(zip(_CHANNEL_PARAMS, fn.args, strict=True))
 
-        def body(b, at, count, scale, zp):
+        def body(b, args, at, count, scale, zp):
             if src in FLOAT_TARGETS:
                 raw = vload(b, args["x"], at, lanes, count, storage_type(src))
                 y = b.fmul(b.fsub(to_compute(b, raw, src), zp), scale)
@@ -154,7 +181,7 @@ def dequantize_kernel(src: DType) -> Kernel:
                 y = b.fmul(b.sitofp(b.sub(x, zp), scale.type), scale)
             vstore(b, y, args["y"], at, count)
 
-        _channel_walk(b, args, lanes, body, src)
+        _channel_walk(b, target.threads, name, fn, lanes, body, src)
         b.ret_void()
         return fn
 
@@ -175,16 +202,22 @@ def requantize_kernel(src: DType, out: DType) -> Kernel:
         lanes = target.f32_lanes
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.I64, U.F32, U.I64, U.F32, U.I64],
                               ["x", "y", "n", "sx", "zx", "sy", "zy"])
-        x, y, n, sx, zx, sy, zy = fn.args
-        vt = U.vec(U.F32, lanes)
-        sxv, syv = _splat(b, sx, vt), _splat(b, sy, vt)
-        zxv, zyv = (U.splat(b, b.trunc(z, U.I32), lanes) for z in (zx, zy))
 
-        def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-            v = dequantize(b, load_int_as_i32(b, x, i, lanes, count, src), zxv, sxv)
-            store_i32_as(b, round_saturate(b, b.fdiv(v, syv), zyv, out), y, i, count, out)
+        def block(b: ir.IRBuilder, args: list[ir.Value], start: ir.Value,
+                  length: ir.Value) -> None:
+            x, y, _, sx, zx, sy, zy = args
+            x, y = U.gep(b, x, start, storage_type(src)), U.gep(b, y, start, storage_type(out))
+            vt = U.vec(U.F32, lanes)
+            sxv, syv = _splat(b, sx, vt), _splat(b, sy, vt)
+            zxv, zyv = (U.splat(b, b.trunc(z, U.I32), lanes) for z in (zx, zy))
 
-        vector_loop(b, n, lanes, body)
+            def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+                v = dequantize(b, load_int_as_i32(b, x, i, lanes, count, src), zxv, sxv)
+                store_i32_as(b, round_saturate(b, b.fdiv(v, syv), zyv, out), y, i, count, out)
+
+            vector_loop(b, length, lanes, body)
+
+        split_flat(b, target.threads, name, list(fn.args), 2, block)
         b.ret_void()
         return fn
 

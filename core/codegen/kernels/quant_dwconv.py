@@ -12,7 +12,8 @@ the int32 accumulator exactly, and the epilogue is the int8 GEMM's:
     y = saturate(round_half_even(float(acc + bias[c]) * scale[c]) + y_zp)
 
 Each input channel is first copied into a zero-padded float plane of (x - x_zp)
-(scratch that stays in L1/L2), so the hot loop has no bounds checks: a tile is
+(scratch that stays in L1/L2; one plane per thread: the N x C input planes are
+split across the thread pool), so the hot loop has no bounds checks: a tile is
 ROWS output rows x one vector of output columns; unit stride loads vectors,
 stride 2 keeps the even lanes of two, other strides gather. Edge stores are
 masked.
@@ -32,6 +33,7 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from .dtype_ir import storage_type
 from .gemm_simd import gather, in_range, lane_ids, prefix_mask, splat_i32
 from .quant import round_saturate
@@ -54,12 +56,14 @@ class QDepthwiseSpec:
     src: DType  # uint8 / int8 input
     out: DType  # uint8 / int8 output, or int32 (ConvInteger: no requantization)
     reduce: str = "fma"  # "fma": the convolution; "max": max pooling (w, bias, scale unused)
+    threads: int = 1  # input planes split across the thread pool, one pad plane each
 
     @property
     def name(self) -> str:
         kind = "qconv_dw" if self.reduce == "fma" else "maxpool"
+        threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"{kind}_{self.src.short}_{self.out.short}_{self.kh}x{self.kw}"
-                f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}_v{self.lanes}")
+                f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}_v{self.lanes}{threads}")
 
     def kernel(self) -> Kernel:
         return Kernel(self.name, (PTR,) * 6 + (I64,) * len(GEOMETRY),
@@ -72,30 +76,49 @@ class QDepthwiseSpec:
         wp = cols * self.sw + (self.kw - 1) * self.dw + 1
         return (rows - 1) * self.sh + (self.kh - 1) * self.dh + 1, -(-wp // self.lanes) * self.lanes
 
+    def pad_bytes(self, ho: int, wo: int) -> int:
+        """The `pad` scratch: one padded float plane per thread."""
+        hp, wp = self.padded_plane(ho, wo)
+        return 4 * hp * wp * self.threads
+
 
 _NAMES = ["x", "w", "bias", "scale", "y", "pad"] + GEOMETRY
 
 
 def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Function:
-    fn, b = define_kernel(module, spec.name, [U.PTR] * 6 + [U.I64] * len(GEOMETRY), _NAMES)
+    """The kernel splits the N x C input planes across workers (range function
+    below); each worker pads its planes into its own slice of `pad`."""
+    types = [U.PTR] * 6 + [U.I64] * len(GEOMETRY)
+    fn, b = define_kernel(module, spec.name, types, _NAMES)
     g = dict(zip(_NAMES, fn.args, strict=True))
-    co_count = b.mul(g["C"], g["mult"])
+    planes = b.mul(g["N"], g["C"])
+    outputs = b.mul(b.mul(planes, g["mult"]), b.mul(g["Ho"], g["Wo"]))
+    workers = workers_for(b, b.mul(outputs, U.i64(spec.kh * spec.kw)), GRAIN, spec.threads)
+    range_fn = _build_planes(module, spec, types)
+    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers)
+    b.ret_void()
+    return fn
+
+
+def _build_planes(module: ir.Module, spec: QDepthwiseSpec, types: list[ir.Type]) -> ir.Function:
+    """Input planes [begin, end) of the N x C planes, padded in slice `worker`."""
+    fn, b, g = define_range_fn(module, f"{spec.name}.range", types, _NAMES)
     in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
     taps = spec.kh * spec.kw
     elem = storage_type(spec.out)
-    with U.for_range(b, 0, g["N"], name="n") as n:
-        x_img = U.gep(b, g["x"], b.mul(n, b.mul(g["C"], in_plane)), storage_type(spec.src))
-        y_img = U.gep(b, g["y"], b.mul(n, b.mul(co_count, out_plane)), elem)
-        with U.for_range(b, 0, g["C"], name="ci") as ci:
-            x_plane = U.gep(b, x_img, b.mul(ci, in_plane), storage_type(spec.src))
-            _pad_plane(b, spec, g, x_plane)
-            with U.for_range(b, 0, g["mult"], name="j") as j:
-                co = b.add(b.mul(ci, g["mult"]), j)
-                w = U.gep(b, g["w"], b.mul(co, U.i64(taps)))
-                weights = [U.splat(b, U.load(b, w, U.i64(t)), spec.lanes)
-                           for t in range(taps)] if spec.reduce == "fma" else []
-                plane = _Plane(U.gep(b, y_img, b.mul(co, out_plane), elem), co, weights)
-                _tiles(b, spec, g, plane)
+    g["pad"] = U.gep(b, g["pad"], b.mul(g["worker"], b.mul(g["Hp"], g["Wp"])))
+    with U.for_range(b, g["begin"], g["end"], name="plane") as index:
+        # plane index = n*C + ci; image n's outputs start at (index - ci) * mult planes
+        ci = b.srem(index, g["C"])
+        y_img = U.gep(b, g["y"], b.mul(b.mul(b.sub(index, ci), g["mult"]), out_plane), elem)
+        _pad_plane(b, spec, g, U.gep(b, g["x"], b.mul(index, in_plane), storage_type(spec.src)))
+        with U.for_range(b, 0, g["mult"], name="j") as j:
+            co = b.add(b.mul(ci, g["mult"]), j)
+            w = U.gep(b, g["w"], b.mul(co, U.i64(taps)))
+            weights = [U.splat(b, U.load(b, w, U.i64(t)), spec.lanes)
+                       for t in range(taps)] if spec.reduce == "fma" else []
+            plane = _Plane(U.gep(b, y_img, b.mul(co, out_plane), elem), co, weights)
+            _tiles(b, spec, g, plane)
     b.ret_void()
     return fn
 

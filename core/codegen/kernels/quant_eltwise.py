@@ -24,9 +24,11 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import parallel_loop
 from .dtype_ir import SIGNED, storage_type
+from .elementwise import FLAT_BLOCK
 from .quant import dequantize, load_int_as_i32, round_saturate, store_i32_as
-from .vloop import define_kernel, entry_alloca, nested_loops, vector_loop
+from .vloop import define_kernel, entry_alloca, vector_loop
 
 MAX_OUTER_DIMS = 5  # outer loops of the broadcast plan, padded in front with count-1 dims
 PLAN_COLUMNS = 4  # per outer dim: count, a stride, b stride, y stride (elements)
@@ -51,15 +53,49 @@ def qadd_kernel(formula: str, dt: DType, kinds: str, flip: bool = False) -> Kern
         names = ["a", "b", "y", "plan", "n", *extra]
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] + ftypes, names)
         v = dict(zip(names, fn.args, strict=True))
-        counts = [U.load(b, v["plan"], U.i64(d * PLAN_COLUMNS), U.I64)
-                  for d in range(MAX_OUTER_DIMS)]
-        with nested_loops(b, counts) as idx:
+        outer = U.i64(1)
+        for count in _plan_counts(b, v["plan"]):
+            outer = b.mul(outer, count)
+        per_row = _ceil_div(b, v["n"], FLAT_BLOCK)
+
+        def piece(b: ir.IRBuilder, values: list[ir.Value], i: ir.Value) -> None:
+            v = dict(zip(names, values, strict=True))
+            per_row = _ceil_div(b, v["n"], FLAT_BLOCK)
+            row = b.sdiv(i, per_row)
+            start = b.mul(b.sub(i, b.mul(row, per_row)), U.i64(FLAT_BLOCK))
+            rest = b.sub(v["n"], start)
+            count = b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest,
+                             U.i64(FLAT_BLOCK))
+            idx = _unflatten(b, _plan_counts(b, v["plan"]), row)
             offs = [_outer_offset(b, v["plan"], idx, col) for col in (1, 2, 3)]
-            _QAdd(formula, dt, kinds, flip, target.f32_lanes, v).emit(b, offs)
+            # vector operands and y start at this piece; a scalar operand stays put
+            offs = [b.add(o, start) if k == 2 or kinds[k] == "v" else o
+                    for k, o in enumerate(offs)]
+            _QAdd(formula, dt, kinds, flip, target.f32_lanes, v).emit(b, offs, count)
+
+        parallel_loop(b, target.threads, name, list(fn.args), b.mul(outer, per_row),
+                      b.mul(outer, v["n"]), piece)
         b.ret_void()
         return fn
 
     return Kernel(name, params, build)
+
+
+def _plan_counts(b: ir.IRBuilder, plan: ir.Value) -> list[ir.Value]:
+    return [U.load(b, plan, U.i64(d * PLAN_COLUMNS), U.I64) for d in range(MAX_OUTER_DIMS)]
+
+
+def _unflatten(b: ir.IRBuilder, counts: list[ir.Value], flat: ir.Value) -> list[ir.Value]:
+    """The outer indices (row-major over counts) of outer position `flat`."""
+    idx = []
+    for count in reversed(counts):
+        idx.append(b.srem(flat, count))
+        flat = b.sdiv(flat, count)
+    return idx[::-1]
+
+
+def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: int) -> ir.Value:
+    return b.sdiv(b.add(x, U.i64(d - 1)), U.i64(d))
 
 
 def _outer_offset(b: ir.IRBuilder, plan: ir.Value, idx: list[ir.Value], col: int) -> ir.Value:
@@ -97,7 +133,8 @@ class _QAdd:
     def splat_const(self, b: ir.IRBuilder, c: int) -> ir.Value:
         return ir.Constant(U.vec(U.I32, self.lanes), [c] * self.lanes)
 
-    def emit(self, b: ir.IRBuilder, offs: list[ir.Value]) -> None:
+    def emit(self, b: ir.IRBuilder, offs: list[ir.Value], n: ir.Value) -> None:
+        """n elements from element offsets offs (a, b, y)."""
         oa, ob, oy = offs
         pa, pb, py = self.v["a"], self.v["b"], self.v["y"]
         # scalar operands are loaded once, before the inner loop
@@ -113,7 +150,7 @@ class _QAdd:
                 q = b.sub(q, self.splat_const(b, 128))
             store_i32_as(b, q, py, b.add(oy, i), count, self.store_dt)
 
-        vector_loop(b, self.v["n"], self.lanes, body)
+        vector_loop(b, n, self.lanes, body)
 
     def fixed_part(self, b: ir.IRBuilder, sa: ir.Value | None, sb: ir.Value | None
                    ) -> ir.Value:
