@@ -66,6 +66,10 @@ class MicroTile:
         return self.nv_pack * self.lanes
 
 
+# How far ahead the K loop prefetches the A panel: about 64 k-steps of an
+# 8-row panel, more than a memory latency of FMA work (measured on resnet50's
+# 3x3 and 1x1 convs: 512 B helps little, 1-4 KB alike).
+A_PREFETCH_BYTES = 2048
 UKERNEL_PARAMS = ["a", "b", "kc", "c", "ldc", "mr_valid", "nr_valid", "first", "last"]
 _LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
@@ -93,7 +97,7 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
     epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
     spill = stack_floats(b, tile.mr * tile.nr, "spill")
     accs = k_loop(b, tile.micro_step, tile.mr, tile.nv, tile.nv_pack, args["a"], args["b"],
-                  args["kc"])
+                  args["kc"], a_prefetch=A_PREFETCH_BYTES)
     if epi.transposed:
         _store_transposed_tile(b, tile, accs, args, epi_values, spill)
         b.ret_void()

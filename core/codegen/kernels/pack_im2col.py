@@ -2,12 +2,13 @@
 
 For a conv, B[k, n] with k = (ci, ky, kx) and n = (y, x) is
     X[ci, y*sh + ky*dh - ph, x*sw + kx*dw - pw]   (0 outside the image).
-A panel column vector covers `lanes` consecutive output pixels. With Wo >=
-lanes it spans at most two output rows, each a run of one input row: with
-W-stride 1 a contiguous run (one masked vector load per row; the masks do the
-padding), with W-stride 2 every other element of a run twice as long (two
-masked loads and an even-lane shuffle per row). Otherwise it is one masked
-gather. The per-pixel (y, x) decomposition
+A panel column vector covers `lanes` consecutive output pixels. It spans a
+few output rows (two when Wo >= lanes, three when 2*Wo >= lanes: 14x14 images
+on 16 lanes, ...), each a run of one input row: with W-stride 1 a contiguous
+run (one masked vector load per row; the masks do the padding), with W-stride 2
+every other element of a run twice as long (two masked loads and an even-lane
+shuffle per row). Narrower images (more rows per vector) use one masked gather
+per vector, which costs several times more. The per-pixel (y, x) decomposition
 is done once per panel and the (ci, ky, kx) walk is carried across k, so the
 inner loop has no divisions.
 """
@@ -45,19 +46,31 @@ def get_pack_im2col(module: ir.Module, nv: int, lanes: int) -> ir.Function:
     fn, b = define(module, name, [PTR, PTR] + [I64] * (len(_PARAMS) - 2), _PARAMS, noalias=True)
     fn.linkage = "internal"
     g = dict(zip(_PARAMS, fn.args, strict=True))
-    wide = b.icmp_signed(">=", g["Wo"], i64(lanes))
-    unit = b.and_(wide, b.icmp_signed("==", g["sw"], i64(1)))
-    double = b.and_(wide, b.icmp_signed("==", g["sw"], i64(2)))
-    with b.if_else(unit) as (rows, other):
-        with rows:
-            _panels(b, g, nv, lanes, stride=1)
-        with other, b.if_else(double) as (pairs, gathers):
-            with pairs:
-                _panels(b, g, nv, lanes, stride=2)
-            with gathers:
-                _panels(b, g, nv, lanes, stride=0)
+    variants = [(rows, stride) for rows in range(2, MAX_ROW_RUNS + 1) for stride in (1, 2)]
+    _variant_chain(b, g, nv, lanes, variants)
     b.ret_void()
     return fn
+
+
+MAX_ROW_RUNS = 4  # output rows a vector may span and still be packed with row runs
+
+
+def _variant_chain(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
+                   variants: list[tuple[int, int]]) -> None:
+    """The first (row runs, W-stride) variant that fits the geometry, else gathers.
+    A vector of `lanes` pixels spans at most `rows` output rows when
+    (rows - 1) * Wo >= lanes - 1."""
+    if not variants:
+        _panels(b, g, nv, lanes, stride=0, rows=0)
+        return
+    rows, stride = variants[0]
+    fits = b.and_(b.icmp_signed(">=", b.mul(g["Wo"], i64(rows - 1)), i64(lanes - 1)),
+                  b.icmp_signed("==", g["sw"], i64(stride)))
+    with b.if_else(fits) as (this, other):
+        with this:
+            _panels(b, g, nv, lanes, stride=stride, rows=rows)
+        with other:
+            _variant_chain(b, g, nv, lanes, variants[1:])
 
 
 @dataclass
@@ -67,16 +80,15 @@ class _Pixels:
     valid: ir.Value  # lanes inside the block
     iy: ir.Value | None  # input row of each lane for ky = 0 (<lanes x i32>; gathers only)
     ix: ir.Value | None  # input column of each lane for kx = 0
-    row0: ir.Value  # lanes on the vector's first output row (row-run modes)
-    row1: ir.Value  # lanes on the next output row
-    iy0: ir.Value  # scalar input row of row0 (i64)
+    runs: list[ir.Value]  # row-run modes: lanes on the vector's first output row, next...
+    iy0: ir.Value  # scalar input row of the first run (i64)
     ix0: ir.Value  # scalar input column of lane 0 (i64)
 
 
 def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: int,
-            row_runs: bool) -> _Pixels:
-    """row_runs (Wo >= lanes): the vector spans two output rows at most, told
-    apart by comparing columns; no per-lane division (x86 has no vector integer
+            rows: int) -> _Pixels:
+    """rows > 0: the vector spans that many output rows at most, told apart by
+    comparing columns; no per-lane division (x86 has no vector integer
     division: LLVM would emit one idiv per lane, which costs more than packing
     the panel when K is small, e.g. a network's first conv)."""
     n = b.add(lane_ids(lanes), splat_i32(b, n_first, lanes))
@@ -85,54 +97,61 @@ def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], n_first: ir.Value, lanes: i
     x0 = b.sub(n_first, b.mul(y0, g["Wo"]))
     iy0 = b.sub(b.mul(y0, g["sh"]), g["ph"])
     ix0 = b.sub(b.mul(x0, g["sw"]), g["pw"])
-    if row_runs:
+    if rows:
         columns = b.add(lane_ids(lanes), splat_i32(b, x0, lanes))
-        first_row = b.icmp_signed("<", columns, splat_i32(b, g["Wo"], lanes))
-        return _Pixels(valid, None, None, b.and_(valid, first_row),
-                       b.and_(valid, b.not_(first_row)), iy0, ix0)
+        runs, before = [], None  # `before`: lanes on an earlier run
+        for r in range(rows):
+            if r == rows - 1:
+                on = valid if before is None else b.and_(valid, b.not_(before))
+            else:
+                end = splat_i32(b, b.mul(g["Wo"], i64(r + 1)), lanes)
+                upto = b.icmp_signed("<", columns, end)
+                on = b.and_(valid, upto if before is None else b.and_(upto, b.not_(before)))
+                before = upto
+            runs.append(on)
+        return _Pixels(valid, None, None, runs, iy0, ix0)
     wo = splat_i32(b, g["Wo"], lanes)
     y = b.sdiv(n, wo)
     x = b.sub(n, b.mul(y, wo))
     iy = b.sub(b.mul(y, splat_i32(b, g["sh"], lanes)), splat_i32(b, g["ph"], lanes))
     ix = b.sub(b.mul(x, splat_i32(b, g["sw"], lanes)), splat_i32(b, g["pw"], lanes))
-    row0 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, y0, lanes)))
-    row1 = b.and_(valid, b.icmp_signed("==", y, splat_i32(b, b.add(y0, i64(1)), lanes)))
-    return _Pixels(valid, iy, ix, row0, row1, iy0, ix0)
+    return _Pixels(valid, iy, ix, [], iy0, ix0)
 
 
 def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], nv: int, lanes: int,
-            stride: int) -> None:
+            stride: int, rows: int) -> None:
     """All panels of the block; `stride` is the W-stride the row-run loads are
-    built for (1 or 2), or 0 for gathers."""
+    built for (1 or 2) and `rows` the runs per vector, or 0 for gathers."""
     nr = nv * lanes
     panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
     with for_range(b, 0, panels, name="p") as p:
         n_panel = b.add(g["n0"], b.mul(p, i64(nr)))
-        pixels = [_pixels(b, g, b.add(n_panel, i64(v * lanes)), lanes, stride != 0)
+        pixels = [_pixels(b, g, b.add(n_panel, i64(v * lanes)), lanes, rows)
                   for v in range(nv)]
         panel_dst = gep(b, g["dst"], b.mul(b.mul(p, i64(nr)), g["kcur"]))
         with _k_walk(b, g) as (k, ci, oy, ox):
             chan = raw_gep(b, g["x"], b.mul(ci, b.mul(g["H"], g["W"])))
             for v, px in enumerate(pixels):
                 if stride:
-                    val = _two_row_load(b, g, chan, px, oy, ox, lanes, stride)
+                    val = _row_runs_load(b, g, chan, px, oy, ox, lanes, stride)
                 else:
                     val = _gather_load(b, g, chan, px, oy, ox, lanes)
                 store_vec(b, val, panel_dst, b.add(b.mul(k, i64(nr)), i64(v * lanes)))
 
 
-def _two_row_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
-                  oy: ir.Value, ox: ir.Value, lanes: int, stride: int) -> ir.Value:
-    r0 = b.add(px.iy0, oy)
-    r1 = b.add(r0, g["sh"])
-    on0 = b.and_(px.row0, splat(b, b.icmp_unsigned("<", r0, g["H"]), lanes))
-    on1 = b.and_(px.row1, splat(b, b.icmp_unsigned("<", r1, g["H"]), lanes))
+def _row_runs_load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels,
+                   oy: ir.Value, ox: ir.Value, lanes: int, stride: int) -> ir.Value:
+    """One masked load (two for W-stride 2) per output row the vector spans."""
     col = b.add(px.ix0, ox)
-    first = _row_run(b, g, raw_gep(b, chan, b.mul(r0, g["W"])), col, on0, lanes, stride)
-    # Lanes on the next output row continue at input column col - stride*Wo of row r1.
-    col1 = b.sub(col, b.mul(g["Wo"], i64(stride)))
-    second = _row_run(b, g, raw_gep(b, chan, b.mul(r1, g["W"])), col1, on1, lanes, stride)
-    return b.select(px.row0, first, second)
+    value = None
+    for r, lanes_on in enumerate(px.runs):
+        in_row = b.add(b.add(px.iy0, oy), b.mul(g["sh"], i64(r)))
+        on = b.and_(lanes_on, splat(b, b.icmp_unsigned("<", in_row, g["H"]), lanes))
+        # Lanes on output row r continue at input column col - r*stride*Wo of its row.
+        start = b.sub(col, b.mul(g["Wo"], i64(r * stride)))
+        run = _row_run(b, g, raw_gep(b, chan, b.mul(in_row, g["W"])), start, on, lanes, stride)
+        value = run if value is None else b.select(lanes_on, run, value)
+    return value
 
 
 def _row_run(b: ir.IRBuilder, g: dict[str, ir.Value], row: ir.Value, col: ir.Value,
