@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
+from ..passes.infer_shapes import fold_and_infer
 from .load import load_model
 from .quant_contrib_shapes import with_contrib_types
 
@@ -38,8 +39,8 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
         inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx raises several exception types here
         raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
-    if shapes_missing:
-        _check(inferred)  # inference filled in the shapes the declaration left out
+    if shapes_missing:  # check the rest; _Importer resolves or rejects unknown ranks
+        _check(_with_shape_fields(inferred))
     return _Importer(inferred.graph, opsets).graph()
 
 
@@ -81,6 +82,17 @@ def with_input_shapes(proto: onnx.ModelProto,
     return m
 
 
+def _with_shape_fields(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose graph inputs and outputs all have a shape field, for the checker
+    to look past the ones inference could not fill in."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    for vi in itertools.chain(m.graph.input, m.graph.output):
+        if vi.type.HasField("tensor_type"):
+            vi.type.tensor_type.shape.SetInParent()
+    return m
+
+
 def _first_line(e: Exception) -> str:
     text = str(e).replace("[ShapeInferenceError] Inference error(s): ", "").strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -114,12 +126,13 @@ class _Importer:
     def graph(self) -> Graph:
         for init in self.g.initializer:
             self._add_constant(init.name, numpy_helper.to_array(init))
-        for vi in itertools.chain(self.g.input, self.g.value_info, self.g.output):
-            if vi.name in self.constants or not vi.type.HasField("tensor_type"):
-                continue
-            if vi.type.tensor_type.HasField("shape") or vi.name not in self.types:
-                self.types[vi.name] = self._tensor_type(vi)
         inputs = tuple(i.name for i in self.g.input if i.name not in self.constants)
+        for vi in itertools.chain(self.g.input, self.g.value_info, self.g.output):
+            if vi.name in self.constants or not _is_tensor(vi):
+                continue
+            if vi.type.tensor_type.HasField("shape"):  # else the rank is unknown: untyped
+                self.types[vi.name] = self._tensor_type(vi)
+        _check_inputs_ranked(inputs, self.types)
         nodes = []
         for i, n in enumerate(self.g.node):
             if n.op_type == "Constant" and n.domain in _DEFAULT_DOMAINS:
@@ -128,9 +141,9 @@ class _Importer:
                 nodes.append(self._node(n, i))
         outputs = tuple(o.name for o in self.g.output)
         nodes = _drop_unused_untyped_outputs(nodes, self.types, outputs)
-        return Graph(name=self.g.name or "main", inputs=inputs, outputs=outputs,
-                     nodes=tuple(nodes), types=self.types, constants=self.constants,
-                     opsets=self.opsets)
+        return _with_ranks_resolved(Graph(
+            name=self.g.name or "main", inputs=inputs, outputs=outputs, nodes=tuple(nodes),
+            types=self.types, constants=self.constants, opsets=self.opsets))
 
     def _add_constant(self, name: str, array: np.ndarray) -> None:
         self.constants[name] = array
@@ -159,6 +172,46 @@ class _Importer:
         attrs = _with_schema_defaults(n.op_type, domain, self.opsets.get(domain, 1), attrs)
         return Node(op=n.op_type, inputs=tuple(n.input), outputs=tuple(n.output),
                     attrs=attrs, name=n.name or f"{n.op_type}_{index}", domain=domain)
+
+
+_NON_TENSOR_KINDS = {"sequence_type": "a sequence", "optional_type": "an optional",
+                     "map_type": "a map", "sparse_tensor_type": "a sparse tensor"}
+
+
+def _is_tensor(vi: onnx.ValueInfoProto) -> bool:
+    kind = vi.type.WhichOneof("value")
+    if kind in (None, "tensor_type"):
+        return kind is not None
+    what = _NON_TENSOR_KINDS.get(kind, kind)
+    raise ModelError(f"value '{vi.name}' is {what}; tinyc supports tensors only")
+
+
+def _check_inputs_ranked(inputs: tuple[str, ...], types: Mapping[str, TensorType]) -> None:
+    unranked = [i for i in inputs if i not in types]
+    if unranked:
+        raise ModelError(f"input '{unranked[0]}' is declared without a shape (its rank is "
+                         "unknown); tinyc compiles static shapes: declare its dimensions")
+
+
+def _with_ranks_resolved(g: Graph) -> Graph:
+    """Values ONNX inference left without a rank are typed once constant folding
+    makes their shapes computable; one that stays unknown is a ModelError."""
+    if not _untyped(g):
+        return g
+    g = fold_and_infer(g)
+    untyped = _untyped(g)
+    if untyped:
+        producers = g.producers()
+        named = ", ".join(f"'{v}' (output of {producers[v].op} '{producers[v].name}')"
+                          if v in producers else f"'{v}'" for v in untyped[:5])
+        raise ModelError(f"the rank of {named} is unknown: ONNX shape inference cannot derive "
+                         "it, even with constant inputs folded; tinyc compiles static shapes")
+    return g
+
+
+def _untyped(g: Graph) -> list[str]:
+    values = [o for n in g.nodes for o in n.outputs if o] + list(g.outputs)
+    return list(dict.fromkeys(v for v in values if v not in g.types))
 
 
 def _drop_unused_untyped_outputs(nodes: list[Node], types: dict, outputs: tuple) -> list[Node]:

@@ -2,9 +2,9 @@
 
 A node is folded when all its inputs are constants (it is then run once with
 onnx's reference evaluator at the graph's opset), or when it only reads the
-static type of its input (Shape, Size). Folding is what turns the light model
-zoo's `ConstantOfShape` weights into real constants that BN folding and the
-Conv/Gemm lowerings can use. A result bigger than MAX_FOLDED_BYTES stays a
+static type of an input (Shape, Size; CastLike's second input). Folding is what
+turns the light model zoo's `ConstantOfShape` weights into real constants that
+BN folding and the Conv/Gemm lowerings can use. A result bigger than MAX_FOLDED_BYTES stays a
 computation (an Expand of a scalar should not bloat the artifact), unless a
 Conv/Gemm/MatMul reads it as a weight.
 """
@@ -78,6 +78,8 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
         return None  # onnx's reference takes an explicit momentum to mean training mode
     if node.op in ("Shape", "Size"):
         return _fold_from_type(node, g)
+    if node.op == "CastLike":
+        constants = _with_type_witness(node.inputs[1], g, constants)
     if not all(i in constants for i in node.inputs if i):
         return None
     if any(isinstance(v, Graph) for v in node.attrs.values()):
@@ -109,6 +111,16 @@ def _fold_from_type(node: Node, g: Graph) -> dict[str, np.ndarray] | None:
     return {node.outputs[0]: np.array(shape[start:end], dtype=np.int64)}
 
 
+def _with_type_witness(name: str, g: Graph, constants: Mapping[str, np.ndarray]
+                       ) -> Mapping[str, np.ndarray]:
+    """CastLike reads only the element type of its second input: an empty array
+    of that type stands in for a runtime value."""
+    t = g.types.get(name)
+    if name in constants or t is None:
+        return constants
+    return {**constants, name: np.zeros(0, t.dtype.numpy)}
+
+
 def _weight_values(g: Graph) -> set[str]:
     return {n.inputs[k] for n in g.nodes for (op, k) in _WEIGHT_SLOTS
             if n.op == op and len(n.inputs) > k and n.inputs[k]}
@@ -121,16 +133,31 @@ def evaluate_node(node: Node, args: list[np.ndarray | None], opset: int) -> list
     outputs = tuple(f"y{k}" if o else "" for k, o in enumerate(node.outputs))
     feeds = {x: a for x, a in zip(inputs, args, strict=True) if x}
     try:
-        evaluator = _evaluator(node.op, _attr_key(node), inputs, outputs, opset)
+        evaluator = _evaluator(node.op, _attr_key(node, opset), inputs, outputs, opset)
         results = evaluator.run(None, feeds)
     except Exception:  # an op onnx cannot evaluate (or a kernel bug) just stays unfolded
         return None
     return [np.asarray(r) for r in results]
 
 
-def _attr_key(node: Node) -> tuple[bytes, ...]:
-    """Attributes as serialized protos: hashable, so evaluators can be cached."""
-    return tuple(a.SerializeToString() for a in to_onnx_attrs(node.op, node.attrs))
+def _attr_key(node: Node, opset: int) -> tuple[bytes, ...]:
+    """Attributes as serialized protos: hashable, so evaluators can be cached.
+    Those equal to the schema's default are left out: the importer spells out
+    every default, and some reference kernels reject attributes they do not
+    implement (CastLike's round_mode) even when given their default value."""
+    defaults = _schema_defaults(node.op, opset)
+    return tuple(b for b in (a.SerializeToString() for a in to_onnx_attrs(node.op, node.attrs))
+                 if b not in defaults)
+
+
+@functools.lru_cache(maxsize=512)
+def _schema_defaults(op: str, opset: int) -> frozenset[bytes]:
+    try:
+        schema = onnx.defs.get_schema(op, opset)
+    except onnx.defs.SchemaError:
+        return frozenset()
+    return frozenset(spec.default_value.SerializeToString()
+                     for spec in schema.attributes.values() if spec.default_value.type)
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,6 +8,7 @@ from .dead_code import dead_code_pass
 from .fold_batchnorm import fold_batchnorm_pass
 from .fold_constants import fold_constants_pass
 from .fuse_epilogue import fuse_epilogue_pass
+from .infer_shapes import fold_and_infer_pass
 from .quant_canonicalize import quant_canonicalize_pass
 from .simplify_shapes import simplify_shapes_pass
 
@@ -17,12 +18,14 @@ def default_pipeline(fuse: bool = True) -> Sequential:
     then (unless `fuse` is False, e.g. to debug a lowering) fuse epilogues.
 
     fold_constants runs twice: removing Identity/Dropout can hand a node all-constant
-    inputs, and BN folding needs its parameters as constants. quant_canonicalize
+    inputs, and BN folding needs its parameters as constants. The first time it
+    alternates with infer_shapes, so shapes that depend on folded values become
+    static. quant_canonicalize
     runs first, while the DequantizeLinear of constant weights is still there to see.
     """
     passes: list[Pass] = [
         quant_canonicalize_pass,
-        fold_constants_pass,
+        fold_and_infer_pass,
         simplify_shapes_pass,
         fold_constants_pass,
         fold_batchnorm_pass,

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from tinyc.errors import ModelError
 from tinyc.frontend.onnx_import import import_model
 from tinyc.ir import DType
 
@@ -42,3 +45,47 @@ def test_symbolic_dimensions_are_kept():
     g = import_model(_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]))
     assert g.type_of("x").shape == ("batch", 4)
     assert not g.type_of("x").is_static
+
+
+def _unknown_rank_model(limit: str = "four", inputs=()) -> onnx.ModelProto:
+    """ones = ConstantOfShape(Range(2, limit, 1)); y = x + ones. ONNX inference does not
+    follow data through Div or Range, so neither 'ones' nor 'y' gets a rank."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(np.array(v, np.int64), n)
+             for n, v in (("two", 2), ("eight", 8), ("one", 1))]
+    nodes = [helper.make_node("Div", ["eight", "two"], ["four"]),
+             helper.make_node("Range", ["two", limit, "one"], ["dims"]),
+             helper.make_node("ConstantOfShape", ["dims"], ["ones"],
+                              value=numpy_helper.from_array(np.array([1.0], np.float32))),
+             helper.make_node("Add", ["x", "ones"], ["y"])]
+    return _model(nodes, [x, *inputs], [y], inits=inits)
+
+
+def test_unknown_rank_resolved_by_constant_folding():
+    g = import_model(_unknown_rank_model())
+    assert g.type_of("y").shape == (2, 3)
+    assert [n.op for n in g.nodes] == ["Add"]
+    np.testing.assert_array_equal(g.const("ones"), np.ones((2, 3)))
+
+
+def test_unknown_rank_that_stays_unknown_is_rejected_by_name():
+    n = helper.make_tensor_value_info("n", TensorProto.INT64, [])
+    with pytest.raises(ModelError, match=r"rank of 'ones' \(output of ConstantOfShape "
+                                         r"'ConstantOfShape_2'\).* is unknown"):
+        import_model(_unknown_rank_model(limit="n", inputs=[n]))
+
+
+def test_input_without_a_shape_is_rejected_by_name():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    with pytest.raises(ModelError, match="input 'x' is declared without a shape"):
+        import_model(_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]))
+
+
+def test_sequence_values_are_rejected_by_name():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    s = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])
+    nodes = [helper.make_node("SequenceConstruct", ["x", "x"], ["s"])]
+    with pytest.raises(ModelError, match="value 's' is a sequence"):
+        import_model(_model(nodes, [x], [s]))

@@ -165,3 +165,16 @@ def test_large_weight_is_materialized_anyway():
     after = run_pass(_small_limit_pass(), b.build(y))
 
     assert [n.op for n in after.nodes] == ["Conv"] and after.is_const(after.nodes[0].inputs[1])
+
+
+def test_castlike_of_a_constant_folds_whatever_its_runtime_target():
+    b = GraphBuilder(opset=25)  # and the importer spells out round_mode, new in 25
+    x = b.input("x", (2,), DType.float16)
+    c = b.op("CastLike", b.const("a", [1.5, -2.0]), x, shape=(2,), dtype=DType.float16,
+             round_mode="up", saturate=1)
+    after = run_pass(fold_constants_pass, b.build(b.op("Add", x, c, shape=(2,))))
+
+    e = GraphBuilder(opset=25)
+    x = e.input("x", (2,), DType.float16)
+    assert_structurally_equal(after, e.build(e.op("Add", x, e.const("c", [1.5, -2.0],
+                                                                     np.float16), shape=(2,))))

@@ -34,7 +34,7 @@ def exported_block(opset: int = 9):
 
 def test_pipeline_order_and_fusion_switch():
     names = [p.name for p in default_pipeline().passes]
-    assert names == ["quant_canonicalize", "fold_constants", "simplify_shapes", "fold_constants",
+    assert names == ["quant_canonicalize", "fold_and_infer", "simplify_shapes", "fold_constants",
                      "fold_batchnorm", "dead_code", "fuse_epilogue"]
     assert "fuse_epilogue" not in [p.name for p in default_pipeline(fuse=False).passes]
 
