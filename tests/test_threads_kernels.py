@@ -1,6 +1,6 @@
 """Kernels split across the runtime's thread pool: the same bits with 1, 2 and
 more threads than the kernel has scratch slices for (GEMM, depthwise conv,
-pooling, elementwise, softmax), and the IR shape of a parallel loop (serial
+pooling, elementwise, concat, softmax), and the IR shape of a parallel loop (serial
 targets never call the pool)."""
 
 from __future__ import annotations
@@ -143,6 +143,11 @@ OPS = [
     ("Conv", [(1, 32, 112, 112)], dict(group=32, pads=[1, 1, 1, 1]), (1, 32, 112, 112),
      _dw_weights),
     ("BatchNormalization", [(1, 64, 112, 112)], {}, (1, 64, 112, 112), _bn_weights),
+    # a broadcast add over an outer dim; concats of long rows (cut in pieces) and of
+    # short rows (many rows to a piece)
+    ("Add", [(1, 64, 112, 112), (1, 64, 1, 112)], {}, (1, 64, 112, 112), None),
+    ("Concat", [(1, 64, 55, 55), (1, 64, 55, 55)], dict(axis=1), (1, 128, 55, 55), None),
+    ("Concat", [(4, 64, 56, 20), (4, 64, 56, 13)], dict(axis=3), (4, 64, 56, 33), None),
 ]
 
 

@@ -127,6 +127,84 @@ def parallel_loop(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value]
     parallel_range(b, threads, range_fn, args, n, workers_for(b, work, GRAIN, threads))
 
 
+# The dims of a row-wise kernel's outer positions, computed from its arguments
+# (e.g. read from a plan table); called in the kernel and again in the range function.
+RowCounts = Callable[[ir.IRBuilder, list[ir.Value]], list[ir.Value]]
+# body(builder, arguments, outer indices, first element, elements): one piece of a row
+RowBody = Callable[[ir.IRBuilder, list[ir.Value], list[ir.Value], ir.Value, ir.Value], None]
+ROW_BLOCK = 4096  # elements of a piece: a multiple of every vector width
+
+
+def parallel_rows(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value],
+                  counts: RowCounts, n: ir.Value, body: RowBody) -> None:
+    """body(indices, start, count) over every outer position (row-major over
+    counts(args)) and its n elements, split across workers when the elements are
+    worth it (GRAIN). A piece is ROW_BLOCK elements of one long row, or as many
+    whole short rows as make about ROW_BLOCK; rows within a piece step their
+    indices by carries, not divisions, so short rows stay cheap."""
+    def geometry(b: ir.IRBuilder, dims: list[ir.Value], n: ir.Value) -> list[ir.Value]:
+        rows = i64(1)
+        for d in dims:
+            rows = b.mul(rows, d)
+        long = b.icmp_signed(">", n, i64(ROW_BLOCK))
+        blocks = b.select(long, b.sdiv(b.add(n, i64(ROW_BLOCK - 1)), i64(ROW_BLOCK)), i64(1))
+        per_piece = b.select(long, i64(1), b.sdiv(i64(ROW_BLOCK), _at_least_1(b, n)))
+        pieces = b.mul(b.sdiv(b.add(rows, b.sub(per_piece, i64(1))), per_piece), blocks)
+        return [rows, blocks, per_piece, pieces]
+
+    rows, _, _, pieces = geometry(b, counts(b, args), n)
+
+    def piece(b: ir.IRBuilder, values: list[ir.Value], i: ir.Value) -> None:
+        *kernel_args, n = values
+        dims = counts(b, kernel_args)
+        rows, blocks, per_piece, _ = geometry(b, dims, n)
+        group = b.sdiv(i, blocks)
+        start = b.mul(b.sub(i, b.mul(group, blocks)), i64(ROW_BLOCK))
+        count = _smin(b, i64(ROW_BLOCK), b.sub(n, start))
+        first = b.mul(group, per_piece)
+        slots = _index_slots(b, dims, first)
+        with for_range(b, first, _smin(b, rows, b.add(first, per_piece)), name="row"):
+            idx = [b.load(s) for s in slots]
+            body(b, kernel_args, idx, start, count)
+            _step_indices(b, dims, slots, idx)
+
+    parallel_loop(b, threads, name, [*args, n], pieces, b.mul(rows, n), piece)
+
+
+def _index_slots(b: ir.IRBuilder, dims: list[ir.Value], flat: ir.Value) -> list[ir.Value]:
+    """Stack slots holding the indices of outer position `flat` (mem2reg makes them SSA)."""
+    idx = []
+    for d in reversed(dims):
+        idx.append(b.srem(flat, d))
+        flat = b.sdiv(flat, d)
+    slots = []
+    for value in reversed(idx):
+        with b.goto_entry_block():
+            slot = b.alloca(I64)
+        b.store(value, slot)
+        slots.append(slot)
+    return slots
+
+
+def _step_indices(b: ir.IRBuilder, dims: list[ir.Value], slots: list[ir.Value],
+                  idx: list[ir.Value]) -> None:
+    """The next outer position: increment the last index, carrying into earlier ones."""
+    carry = i64(1)
+    for d in reversed(range(len(dims))):
+        nxt = b.add(idx[d], carry)
+        wrap = b.icmp_signed("==", nxt, dims[d])
+        b.store(b.select(wrap, i64(0), nxt), slots[d])
+        carry = b.zext(wrap, I64)
+
+
+def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _at_least_1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, i64(1)), i64(1), x)
+
+
 def _store_context(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:
     struct = ir.LiteralStructType([a.type for a in args])
     with b.goto_entry_block():

@@ -13,6 +13,7 @@ import llvmlite.ir as ir
 from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
+from ..parallel import parallel_rows
 from .vloop import define_kernel, nested_loops, tail_mask, vector_loop, vload, vstore
 
 MAX_OUTER_DIMS = 5
@@ -46,13 +47,15 @@ def strided_copy_kernel(elem_bytes: int, gather: bool = False) -> Kernel:
         elem, lanes = _elem(elem_bytes), _lanes(target, elem_bytes)
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64],
                               ["src", "dst", "plan", "n", "s"])
-        src, dst, plan, n, s = fn.args
-        counts = [_plan_entry(b, plan, COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
-        with nested_loops(b, counts) as idx:
-            src_off, dst_off = U.i64(0), U.i64(0)
+
+        def row(b: ir.IRBuilder, args: list[ir.Value], idx: list[ir.Value], start: ir.Value,
+                count: ir.Value) -> None:
+            src, dst, plan, _, s = args
+            src_off, dst_off = U.i64(0), start
             for d, i in enumerate(idx):
                 src_off = b.add(src_off, b.mul(i, _plan_entry(b, plan, COPY_COLUMNS, d, 1)))
                 dst_off = b.add(dst_off, b.mul(i, _plan_entry(b, plan, COPY_COLUMNS, d, 2)))
+            src_off = b.add(src_off, b.mul(start, s) if gather else start)
 
             def body(b: ir.IRBuilder, j: ir.Value, count: ir.Value | None) -> None:
                 if gather:
@@ -61,11 +64,17 @@ def strided_copy_kernel(elem_bytes: int, gather: bool = False) -> Kernel:
                     v = vload(b, src, b.add(src_off, j), lanes, count, elem)
                 vstore(b, v, dst, b.add(dst_off, j), count)
 
-            vector_loop(b, n, lanes, body)
+            vector_loop(b, count, lanes, body)
+
+        parallel_rows(b, target.threads, name, list(fn.args), _copy_counts, fn.args[3], row)
         b.ret_void()
         return fn
 
     return Kernel(name, (PTR, PTR, PTR, I64, I64), build)
+
+
+def _copy_counts(b: ir.IRBuilder, args: list[ir.Value]) -> list[ir.Value]:
+    return [_plan_entry(b, args[2], COPY_COLUMNS, d, 0) for d in range(MAX_OUTER_DIMS)]
 
 
 def _gather(b: ir.IRBuilder, base: ir.Value, start: ir.Value, stride: ir.Value, lanes: int,

@@ -22,9 +22,9 @@ import llvmlite.ir as ir
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
-from ..parallel import parallel_loop
+from ..parallel import parallel_loop, parallel_rows
 from . import mathfn as M
-from .vloop import define_kernel, like, nested_loops, vector_loop, vload, vstore
+from .vloop import define_kernel, like, vector_loop, vload, vstore
 
 # ---------------------------------------------------------------------------
 # Unary maps
@@ -192,16 +192,23 @@ def binary_kernel(op: str, kinds: str, nd: bool) -> Kernel:
 
             split_flat(b, target.threads, name, list(fn.args), 3, block)
         else:
-            a, bb, y, plan, n = fn.args
-            counts = [U.load(b, plan, U.i64(d * PLAN_COLUMNS), U.I64)
-                      for d in range(MAX_OUTER_DIMS)]
-            with nested_loops(b, counts) as idx:
-                offsets = [_outer_offset(b, plan, idx, col) for col in (1, 2, 3)]
-                _binary_inner(b, op, kinds, (a, bb, y), offsets, n, target.f32_lanes)
+            def row(b: ir.IRBuilder, args: list[ir.Value], idx: list[ir.Value],
+                    start: ir.Value, count: ir.Value) -> None:
+                offsets = [_outer_offset(b, args[3], idx, col) for col in (1, 2, 3)]
+                # vector operands and y start at this piece; a scalar operand stays put
+                offsets = [b.add(o, start) if k == 2 or kinds[k] == "v" else o
+                           for k, o in enumerate(offsets)]
+                _binary_inner(b, op, kinds, args[:3], offsets, count, target.f32_lanes)
+
+            parallel_rows(b, target.threads, name, list(fn.args), _plan_counts, fn.args[4], row)
         b.ret_void()
         return fn
 
     return Kernel(name, params, build)
+
+
+def _plan_counts(b: ir.IRBuilder, args: list[ir.Value]) -> list[ir.Value]:
+    return [U.load(b, args[3], U.i64(d * PLAN_COLUMNS), U.I64) for d in range(MAX_OUTER_DIMS)]
 
 
 def _outer_offset(b: ir.IRBuilder, plan: ir.Value, idx: list[ir.Value], col: int) -> ir.Value:

@@ -22,10 +22,10 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
-from ..parallel import parallel_loop
+from ..parallel import parallel_rows
 from . import minifloat as MF
 from .dtype_ir import SIGNED, cast, shaped, storage_type, to_compute, to_storage
-from .elementwise import FLAT_BLOCK, split_flat
+from .elementwise import split_flat
 from .vloop import define_kernel, vector_loop, vload, vstore
 
 # integer dtypes a quantized tensor may have, with their saturation ranges (int4 /
@@ -96,29 +96,22 @@ def _channel_walk(b: ir.IRBuilder, threads: int, name: str, fn: ir.Function, lan
                   body: ChannelBody, zp_dtype: DType) -> None:
     """for o, c: body(b, args, offset, count, scale, zp) along inner vectors; the
     zero points are stored in the quantized dtype (a constant or a model input).
-    Rows (o, c) are cut into FLAT_BLOCK pieces, split across workers when there
-    are enough elements (each element's arithmetic is the same either way)."""
-    outer, channels, inner = fn.args[4:7]
-    per_row = b.sdiv(b.add(inner, U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
-    rows = b.mul(outer, channels)
-
-    def piece(b: ir.IRBuilder, values: list[ir.Value], i: ir.Value) -> None:
+    Rows (o, c) are split across workers when there are enough elements (each
+    element's arithmetic is the same either way)."""
+    def row(b: ir.IRBuilder, values: list[ir.Value], idx: list[ir.Value], start: ir.Value,
+            count: ir.Value) -> None:
         args = dict(zip(_CHANNEL_PARAMS, values, strict=True))
-        per_row = b.sdiv(b.add(args["inner"], U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
-        row = b.sdiv(i, per_row)
-        start = b.mul(b.sub(i, b.mul(row, per_row)), U.i64(FLAT_BLOCK))
-        rest = b.sub(args["inner"], start)
-        count = b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest, U.i64(FLAT_BLOCK))
-        scale, zp = _channel_params(b, args, b.srem(row, args["channels"]), lanes, zp_dtype)
-        base = b.add(b.mul(row, args["inner"]), start)
+        o, c = idx
+        scale, zp = _channel_params(b, args, c, lanes, zp_dtype)
+        base = b.add(b.mul(b.add(b.mul(o, args["channels"]), c), args["inner"]), start)
 
         def step(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
             body(b, args, b.add(base, i), count, scale, zp)
 
         vector_loop(b, count, lanes, step)
 
-    parallel_loop(b, threads, name, list(fn.args), b.mul(rows, per_row), b.mul(rows, inner),
-                  piece)
+    parallel_rows(b, threads, name, list(fn.args), lambda b, args: list(args[4:6]), fn.args[6],
+                  row)
 
 
 def _channel_params(b: ir.IRBuilder, args: dict[str, ir.Value], c: ir.Value, lanes: int,

@@ -24,9 +24,8 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import F32, I64, PTR, Kernel
 from ..machine import CpuTarget
-from ..parallel import parallel_loop
+from ..parallel import parallel_rows
 from .dtype_ir import SIGNED, storage_type
-from .elementwise import FLAT_BLOCK
 from .quant import dequantize, load_int_as_i32, round_saturate, store_i32_as
 from .vloop import define_kernel, entry_alloca, vector_loop
 
@@ -52,50 +51,25 @@ def qadd_kernel(formula: str, dt: DType, kinds: str, flip: bool = False) -> Kern
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         names = ["a", "b", "y", "plan", "n", *extra]
         fn, b = define_kernel(module, name, [U.PTR] * 4 + [U.I64] + ftypes, names)
-        v = dict(zip(names, fn.args, strict=True))
-        outer = U.i64(1)
-        for count in _plan_counts(b, v["plan"]):
-            outer = b.mul(outer, count)
-        per_row = _ceil_div(b, v["n"], FLAT_BLOCK)
 
-        def piece(b: ir.IRBuilder, values: list[ir.Value], i: ir.Value) -> None:
+        def row(b: ir.IRBuilder, values: list[ir.Value], idx: list[ir.Value], start: ir.Value,
+                count: ir.Value) -> None:
             v = dict(zip(names, values, strict=True))
-            per_row = _ceil_div(b, v["n"], FLAT_BLOCK)
-            row = b.sdiv(i, per_row)
-            start = b.mul(b.sub(i, b.mul(row, per_row)), U.i64(FLAT_BLOCK))
-            rest = b.sub(v["n"], start)
-            count = b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest,
-                             U.i64(FLAT_BLOCK))
-            idx = _unflatten(b, _plan_counts(b, v["plan"]), row)
             offs = [_outer_offset(b, v["plan"], idx, col) for col in (1, 2, 3)]
             # vector operands and y start at this piece; a scalar operand stays put
             offs = [b.add(o, start) if k == 2 or kinds[k] == "v" else o
                     for k, o in enumerate(offs)]
             _QAdd(formula, dt, kinds, flip, target.f32_lanes, v).emit(b, offs, count)
 
-        parallel_loop(b, target.threads, name, list(fn.args), b.mul(outer, per_row),
-                      b.mul(outer, v["n"]), piece)
+        parallel_rows(b, target.threads, name, list(fn.args), _plan_counts, fn.args[4], row)
         b.ret_void()
         return fn
 
     return Kernel(name, params, build)
 
 
-def _plan_counts(b: ir.IRBuilder, plan: ir.Value) -> list[ir.Value]:
-    return [U.load(b, plan, U.i64(d * PLAN_COLUMNS), U.I64) for d in range(MAX_OUTER_DIMS)]
-
-
-def _unflatten(b: ir.IRBuilder, counts: list[ir.Value], flat: ir.Value) -> list[ir.Value]:
-    """The outer indices (row-major over counts) of outer position `flat`."""
-    idx = []
-    for count in reversed(counts):
-        idx.append(b.srem(flat, count))
-        flat = b.sdiv(flat, count)
-    return idx[::-1]
-
-
-def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: int) -> ir.Value:
-    return b.sdiv(b.add(x, U.i64(d - 1)), U.i64(d))
+def _plan_counts(b: ir.IRBuilder, args: list[ir.Value]) -> list[ir.Value]:
+    return [U.load(b, args[3], U.i64(d * PLAN_COLUMNS), U.I64) for d in range(MAX_OUTER_DIMS)]
 
 
 def _outer_offset(b: ir.IRBuilder, plan: ir.Value, idx: list[ir.Value], col: int) -> ir.Value:
