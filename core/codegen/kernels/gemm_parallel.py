@@ -18,7 +18,8 @@ worker, flops plus packing (an element packed costs about PACK_COST flops):
 So a conv (weights in A) splits pixels (N) unless too few pixel panels leave
 a worker idle, and a fully-connected layer with one row splits N.
 
-Small GEMMs run on one thread: a worker per GRAIN_FLOPS of work at most.
+Small GEMMs run on one thread: a worker per GRAIN_FLOPS of work at most, the
+work counting the operands' elements as well as the flops (see _work).
 """
 
 from __future__ import annotations
@@ -63,11 +64,19 @@ def split_c_across_workers(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Valu
         split_n, units = i64(1), _ceil_div(b, v["N"], spec.nr)
         workers = i64(1)
     else:
-        flops = b.mul(b.mul(b.mul(v["M"], v["N"]), b.mul(v["K"], v["batch"])), i64(2))
-        workers = workers_for(b, flops, GRAIN_FLOPS, spec.threads)
+        workers = workers_for(b, _work(b, v), GRAIN_FLOPS, spec.threads)
         split_n, units = _choose_split(b, spec, v, workers)
     n = b.mul(v["batch"], units)
     parallel_range(b, spec.threads, range_fn, [*v.values(), split_n, units], n, workers)
+
+
+def _work(b: ir.IRBuilder, v: dict[str, ir.Value]) -> ir.Value:
+    """The GEMM's cost in flops: its multiply-adds, plus each operand element read
+    once (PACK_COST): a GEMV-like product (a fully-connected layer, M = 1) is bound
+    by streaming its weights, not by its few flops."""
+    per_k = b.add(b.mul(b.mul(v["M"], v["N"]), i64(2)),
+                  b.mul(b.add(v["M"], v["N"]), i64(PACK_COST)))
+    return b.mul(per_k, b.mul(v["K"], v["batch"]))
 
 
 def _choose_split(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value],
