@@ -12,12 +12,14 @@ multiply-adds per fp32 lane):
 - latency, wall clock, on 1 thread and on all threads (10th percentile and
   median), and tinyc's scaling from 1 to all threads.
 
-The machine is shared: samples of tinyc 1T, onnxruntime 1T and tinyc all-T
-are interleaved (in rotating order), so load from other processes hits them
-alike. onnxruntime all-T is measured right after, alone: its worker threads
-keep spinning for a long while after each run (more than 50 ms here) and
-would take a core from whatever ran next. One tinyc artifact serves both thread counts
-(NativeModel.set_num_threads); onnxruntime needs one session per count. Models have seeded
+The machine is shared: samples of tinyc 1T and onnxruntime 1T are interleaved
+(in rotating order), so load from other processes hits them alike. All-threads
+runs are measured after, each engine alone with runs back to back, so both keep
+their worker threads awake between runs (onnxruntime's keep spinning for more
+than 50 ms after a run and would take a core from whatever ran next; tinyc's
+sleep 0.3 ms after their last job, and each interleaved run would wake them).
+One tinyc artifact serves both thread counts (NativeModel.set_num_threads);
+onnxruntime needs one session per count. Models have seeded
 random weights (tinyc.testing.models, seq_models, quant_models). Numbers for
 notes, not a test: no pass/fail.
 """
@@ -145,12 +147,15 @@ def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
             return native.run(None, feeds)
         return run
 
-    configs = [Config("tinyc1", tinyc_on(1)), Config("ort1", lambda: ort1.run(None, feeds)),
-               Config("tinycN", tinyc_on(threads))]
+    configs = [Config("tinyc1", tinyc_on(1)), Config("ort1", lambda: ort1.run(None, feeds))]
     _interleave(configs, runs)
-    # onnxruntime's workers spin for a long while after a run (>50 ms here), taking
-    # a core from whatever runs next: its all-threads session is measured alone,
-    # after the others, and closed before the next model.
+    # All threads: each engine alone, runs back to back, so that both find their
+    # workers awake (tinyc's spin 0.3 ms for the next job, then sleep; interleaved
+    # with 4 ms samples of the others, every run would wake them). onnxruntime's
+    # workers spin for a long while after a run (>50 ms here), taking a core from
+    # whatever runs next: its session is measured last and closed before the next model.
+    configs.append(Config("tinycN", tinyc_on(threads)))
+    _interleave(configs[-1:], runs)
     ortn = ort_session(model, threads)
     configs.append(Config("ortN", functools.partial(ortn.run, None, feeds)))
     _interleave(configs[-1:], runs)
