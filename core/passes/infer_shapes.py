@@ -65,8 +65,8 @@ def _infer_node(node: Node, types: Mapping[str, TensorType], constants: Mapping[
     present = [i for i in node.inputs if i]
     if schema is None or any(i not in types for i in present):
         return {}
-    if any(isinstance(v, Graph) for v in node.attrs.values()):
-        return {}
+    if any(_is_subgraph(v) for v in node.attrs.values()):
+        return {}  # control flow: the body's types are not ours to give onnx
     proto = helper.make_node(node.op, list(node.inputs), list(node.outputs), domain=node.domain)
     proto.attribute.extend(to_onnx_attrs(node.op, node.attrs))
     input_types = {i: _type_proto(types[i]) for i in present}
@@ -80,6 +80,12 @@ def _infer_node(node: Node, types: Mapping[str, TensorType], constants: Mapping[
         raise ModelError(f"{node.op} '{node.name}': its shapes are inconsistent once its "
                          f"constant inputs are known: {_first_line(e)}") from None
     return {name: t for name, tp in found.items() if name and (t := _tensor_type(tp))}
+
+
+def _is_subgraph(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_is_subgraph(v) for v in value)
+    return isinstance(value, (Graph, onnx.GraphProto))
 
 
 def _schema(node: Node, opsets: Mapping[str, int]) -> onnx.defs.OpSchema | None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
 from tinyc.errors import ModelError
 from tinyc.ir import DType, Graph, assert_structurally_equal
@@ -114,3 +115,16 @@ def test_a_graph_with_static_types_is_unchanged():
     x = b.input("x", (2, 3))
     before = b.build(b.op("Relu", x, shape=(2, 3)))
     assert_structurally_equal(run_pass(fold_and_infer_pass, before), before)
+
+
+def test_control_flow_nodes_are_left_alone():
+    """Their bodies read values of the enclosing graph, whose types the node
+    alone does not give onnx: even a branch declaring its type is not trusted."""
+    out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])
+    body = helper.make_graph([helper.make_node("Identity", ["x"], ["c"])], "body", [], [out])
+    b = GraphBuilder()
+    b.input("x", (2,))
+    cond = b.input("cond", (), DType.bool)
+    before = b.build(b.op("If", cond, shape=("?0",), dtype=DType.float32, then_branch=body,
+                          else_branch=body))
+    assert_structurally_equal(infer_shapes_pass(before), before)
