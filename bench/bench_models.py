@@ -131,11 +131,11 @@ def ort_session(model, threads: int):
                                 providers=["CPUExecutionProvider"])
 
 
-def bench(name: str, int8: bool, runs: int, threads: int) -> dict:
+def bench(name: str, int8: bool, runs: int, threads: int, target: str = "x86") -> dict:
     model = load_model(name, int8)
     feeds = random_feeds(model)
     t0 = time.perf_counter()
-    artifact = tinyc.compile(model, target="x86")
+    artifact = tinyc.compile(model, target=target)
     compile_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as d:
         native = artifact.load(d)  # the library is loaded: the folder may go
@@ -249,6 +249,8 @@ def main() -> None:
     p.add_argument("--int8", default=",".join(INT8), help="int8 (QDQ) models; '' for none")
     p.add_argument("--runs", type=int, default=30, help="samples per configuration")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads'")
+    p.add_argument("--target", default="x86", help="tinyc's target (a name or a spec .yaml) "
+                   "that runs on this machine, e.g. x86-avx2; the peak stays this host's")
     args = p.parse_args()
     import onnxruntime as ort
 
@@ -260,7 +262,7 @@ def main() -> None:
     results = []
     for name, int8 in todo:
         try:
-            results.append(bench(name.strip(), int8, args.runs, args.threads))
+            results.append(bench(name.strip(), int8, args.runs, args.threads, args.target))
         except Exception as e:  # one model that does not compile must not hide the others
             print(f"{name + (' int8' if int8 else '')}: failed: {type(e).__name__}: "
                   f"{str(e).splitlines()[0][:120]}")

@@ -42,6 +42,10 @@ EMIT = {
         "opcode": {"type": "string", "pattern": r"^[A-Z][A-Z0-9_]*$",
                    "expected": "an accelerator opcode in capitals, e.g. GEMM"},
         "returns": LLVM_TYPE,
+        "accumulate": {"enum": ["operand", "add"],
+                       "expected": "operand (the instruction accumulates: C is one of its "
+                                   "operands, the default) or add (it returns the products "
+                                   "only, which are added to C; C is no operand)"},
         "operands": {"type": "array", "items": OPERAND, "minItems": 1,
                      "expected": "the call's operands in order"},
     },

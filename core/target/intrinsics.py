@@ -31,6 +31,7 @@ class Emit:
     operands: tuple[Operand, ...]
     returns: str | None = None
     declare: tuple[str, ...] = ()
+    accumulate: str = "operand"  # "add": the result is added to C, which is no operand
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _intrinsic(doc: YamlDoc, name: str, fields: dict) -> Intrinsic:
                         "expected index notation like C[i] += A[k] * B[i, k]") from None
     _check_indices(doc, here, compute, fields["tile"])
     _check_tensors(doc, here, compute, fields["dtypes"])
-    emit = _emit(doc, (*here, "emit"), fields["emit"], fields["dtypes"])
+    emit = _emit(doc, (*here, "emit"), fields["emit"], fields["dtypes"], compute.output.tensor)
     return Intrinsic(name, compute, dict(fields["tile"]), dict(fields["dtypes"]), emit,
                      fields.get("description", ""), fields.get("priority", 0))
 
@@ -101,7 +102,7 @@ def _check_tensors(doc: YamlDoc, here: tuple, compute: Statement, dtypes: dict) 
                         f"names tensor {extra[0]}, which '{compute.text}' does not use")
 
 
-def _emit(doc: YamlDoc, here: tuple, fields: dict, dtypes: dict) -> Emit:
+def _emit(doc: YamlDoc, here: tuple, fields: dict, dtypes: dict, output: str) -> Emit:
     kind = next(k for k in ("llvm", "ir", "opcode") if k in fields)
     operands = []
     for i, op in enumerate(fields.get("operands", ())):
@@ -118,5 +119,19 @@ def _emit(doc: YamlDoc, here: tuple, fields: dict, dtypes: dict) -> Emit:
     if kind != "opcode" and "returns" not in fields:
         raise doc.error(here, f"field '{dotted(here)}' has no returns; expected the LLVM "
                         f"type of the {kind} result")
+    accumulate = fields.get("accumulate", "operand")
+    _check_accumulator(doc, here, accumulate, operands, output)
     return Emit(kind, fields[kind], tuple(operands), fields.get("returns"),
-                tuple(fields.get("declare", ())))
+                tuple(fields.get("declare", ())), accumulate)
+
+
+def _check_accumulator(doc: YamlDoc, here: tuple, accumulate: str, operands: list[Operand],
+                       output: str) -> None:
+    """With `accumulate: add` the output tensor is added to, so it is no operand."""
+    if accumulate != "add":
+        return
+    for i, op in enumerate(operands):
+        if op.tensor == output:
+            where = (*here, "operands", i)
+            raise doc.error(where, f"field '{dotted(where)}' is the output {output}, but "
+                            "accumulate: add adds the result to it; expected only inputs")

@@ -11,8 +11,11 @@ with a' = flipped A, za' = its zero point (same for B),
 ra / cb are row sums of A' / column sums of B'. Terms with constants only are
 folded at compile time into per-row and per-column int32 vectors (with the
 bias); a term with a runtime operand's sums is computed by the packers and
-applied in the micro-kernel's epilogue. With no matching intrinsic (x86-avx2
-has no VNNI) the plain, LLVM-vectorized kernel computes the same integers.
+applied in the micro-kernel's epilogue. An intrinsic on wider integers (x86-avx2's
+vpmaddwd, int16 x int16 -> int32) takes the bytes widened instead, unflipped:
+weights at compile time, runtime operands by their packers; the algebra is the
+same with a zero shift. With no matching intrinsic the plain, LLVM-vectorized
+kernel computes the same integers.
 """
 
 from __future__ import annotations
@@ -68,8 +71,9 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, threads: int) -> IntGem
                      a_src="packed" if gemm.a.const is not None else "strided",
                      b_src=_b_source(gemm.b), a_flip="A" in mt.flips,
                      b_flip="B" in mt.flips, row_outer=terms.row_outer,
-                     col_outer=terms.col_outer, a_signed=mt.dtype("A") == "int8",
-                     epi=_epilogue(gemm, bias=False), threads=threads)
+                     col_outer=terms.col_outer, a_signed=_read_signed(gemm.a, mt, "A"),
+                     epi=_epilogue(gemm, bias=False), threads=threads,
+                     a_wide=_widening(gemm.a, mt, "A"), b_wide=_widening(gemm.b, mt, "B"))
     blk = choose_int_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),
@@ -100,6 +104,18 @@ def _pointwise(g: Im2col) -> bool:
     return (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo) == (1, 1, 1, 1, 0, 0, g.h, g.w)
 
 
+def _widening(op: IntMatrix, mt: Match, role: str) -> str:
+    """How a runtime operand's packer extends its bytes ("" when not widened)."""
+    if role not in mt.widens:
+        return ""
+    return "sext" if op.dtype == "int8" else "zext"
+
+
+def _read_signed(op: IntMatrix, mt: Match, role: str) -> bool:
+    """Is A's data, as the intrinsic reads it, signed (for its row sums)?"""
+    return (op.dtype if role in mt.widens else mt.dtype(role)) == "int8"
+
+
 def _adjusted(op: IntMatrix, want: str, size: int) -> np.ndarray:
     """The zero point per row/column after the flip the intrinsic asks for."""
     z = np.broadcast_to(np.asarray(op.zero_point, np.int64).reshape(-1), (size,))
@@ -107,9 +123,12 @@ def _adjusted(op: IntMatrix, want: str, size: int) -> np.ndarray:
 
 
 def _flipped(op: IntMatrix, want: str) -> np.ndarray:
+    """A constant operand as the intrinsic reads it: sign-flipped or widened."""
     assert op.const is not None
     x = op.const.astype(op.dtype)
-    return flip(x) if op.dtype != want else x
+    if op.dtype == want:
+        return x
+    return flip(x) if want in ("uint8", "int8") else x.astype(want)
 
 
 def _sums(op: IntMatrix, want: str, axis: int) -> np.ndarray | None:

@@ -13,7 +13,12 @@ along it: fed the same k elements in every lane, it is the GEMM's tile.
 
 Dtypes must agree, except that an int8 operand may stand for a uint8 one and
 back: flipping the sign bit (x ^ 0x80) adds or removes 128, which the zero
-point absorbs exactly (tensorize/int_gemm.py).
+point absorbs exactly (tensorize/int_gemm.py); and an integer input may feed a
+wider integer operand that holds all its values (uint8 and int8 data as int16
+for vpmaddwd): the packers widen it, exactly.
+
+An emit with `accumulate: add` returns the products only (vpmaddwd does not
+accumulate); the micro-kernel adds them to C, whose type is then `returns`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from ..target.notation import Access
 BITS = {"float32": 32, "float16": 16, "bfloat16": 16, "float64": 64, "int8": 8, "uint8": 8,
         "int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64}
 _INT8 = {"int8", "uint8"}
+INT_RANGE = {"int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "int16": (-2**15, 2**15 - 1),
+             "uint16": (0, 2**16 - 1), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
+             "int64": (-2**63, 2**63 - 1)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Match:
     operands: tuple[OperandPlan, ...]
     returns: VecType
     flips: tuple[str, ...] = ()  # GEMM inputs whose int8 sign bit is flipped
+    widens: tuple[str, ...] = ()  # GEMM inputs widened to the intrinsic's wider dtype
     priority: int = 0
     tensors: tuple[tuple[str, str], ...] = ()  # (GEMM role, the intrinsic's tensor)
 
@@ -91,6 +100,11 @@ class Match:
 
     def operand(self, role: str) -> OperandPlan:
         return next(o for o in self.operands if o.role == role)
+
+    @property
+    def adds(self) -> bool:
+        """The call returns products only; the micro-kernel adds them to C."""
+        return self.intrinsic.emit.accumulate == "add"
 
 
 class Rejected(ValueError):
@@ -133,15 +147,29 @@ def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
                        "keeps each vector within one row")
     if not any(roles[ix] == "n" for ix in roles if ix in st.output.indices) and tile["n"] == 1:
         raise Rejected("semantics: C's lanes do not run along n")
-    flips = _check_dtypes(intr, names, dtypes)
+    flips, widens = _check_dtypes(intr, names, dtypes)
     operands = tuple(_operand(op, names, tile, intr, replicated)
                      for op in intr.emit.operands)
     returns = parse_type(intr.emit.returns or "")
-    if returns != next(o.type for o in operands if o.role == "C"):
-        raise Rejected("emit: returns differs from the accumulator operand's type")
+    _check_accumulator(intr, operands, returns, tile)
     b_order = tuple(roles[ix] for ix in b_acc.indices)
-    return Match(set_name, intr, tile, b_order, operands, returns, flips, intr.priority,
-                 tuple(names.items()))
+    return Match(set_name, intr, tile, b_order, operands, returns, flips, widens,
+                 intr.priority, tuple(names.items()))
+
+
+def _check_accumulator(intr: Intrinsic, operands: tuple[OperandPlan, ...], returns: VecType,
+                       tile: dict[str, int]) -> None:
+    acc = next((o.type for o in operands if o.role == "C"), None)
+    if intr.emit.accumulate == "add":
+        bits = BITS[intr.dtypes[intr.compute.output.tensor]] * _tile_size("C", tile)
+        if returns.bits != bits:
+            raise Rejected(f"emit: returns {returns.text} does not hold the "
+                           f"{_tile_size('C', tile)}-element tile of C")
+    elif acc is None:
+        raise Rejected("emit: no accumulator operand (C); an instruction that does not "
+                       "accumulate needs accumulate: add")
+    elif returns != acc:
+        raise Rejected("emit: returns differs from the accumulator operand's type")
 
 
 def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
@@ -179,8 +207,10 @@ def _replicated_in_a(roles: dict[str, str], c: Access, a: Access, b: Access) -> 
     return True
 
 
-def _check_dtypes(intr: Intrinsic, names: dict[str, str], dtypes: dict[str, str]) -> tuple:
-    flips = []
+def _check_dtypes(intr: Intrinsic, names: dict[str, str],
+                  dtypes: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(inputs sign-flipped, inputs widened) to feed the op's dtypes to the intrinsic."""
+    flips, widens = [], []
     for role in ("A", "B", "C"):
         want, have = intr.dtypes[names[role]], dtypes[role]
         if want == have:
@@ -188,9 +218,20 @@ def _check_dtypes(intr: Intrinsic, names: dict[str, str], dtypes: dict[str, str]
         if role != "C" and {want, have} == _INT8:
             flips.append(role)
             continue
+        if role != "C" and _holds(want, have):
+            widens.append(role)
+            continue
         raise Rejected(f"dtype: op is {_sig(dtypes)}, intrinsic "
                        f"{_sig({r: intr.dtypes[t] for r, t in names.items()})}")
-    return tuple(flips)
+    return tuple(flips), tuple(widens)
+
+
+def _holds(wide: str, narrow: str) -> bool:
+    """Does integer dtype `wide` hold every value of `narrow`?"""
+    if wide not in INT_RANGE or narrow not in INT_RANGE:
+        return False
+    (lo, hi), (nlo, nhi) = INT_RANGE[wide], INT_RANGE[narrow]
+    return lo <= nlo and nhi <= hi
 
 
 def _sig(d: dict[str, str]) -> str:

@@ -51,7 +51,9 @@ class Choice:
             return "no intrinsic matched: plain LLVM path"
         flips = "".join(f", {r} sign-flipped (x ^ 0x80, zero point moved)"
                         for r in self.match.flips)
-        return f"intrinsic {self.match.name}, tile {self.tile.text(self.match)}{flips}"
+        widens = "".join(f", {r} widened to {self.match.dtype(r)} when packed"
+                         for r in self.match.widens)
+        return f"intrinsic {self.match.name}, tile {self.tile.text(self.match)}{flips}{widens}"
 
 
 def vector_registers(target: CpuTarget) -> int:
@@ -134,8 +136,9 @@ def _why_lower(mt: Match, best: Match, target: CpuTarget, shape: tuple[int, int,
 
 def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
     """MR x NV calls: MR*NV accumulators + NV B values + one broadcast A within
-    the register file (one spare); the most accumulators, then the most rows."""
-    acc = registers_of(mt.operand("C").type.bits, target)
+    the register file (one spare, which holds the products of an intrinsic that
+    does not accumulate); the most accumulators, then the most rows."""
+    acc = registers_of(mt.returns.bits, target)
     b_val = registers_of(mt.operand("B").type.bits, target)
     a_val = registers_of(mt.operand("A").type.bits, target)
     budget = vector_registers(target) - 1

@@ -49,6 +49,16 @@ def test_reads_a_vnni_dot(tmp_path):
     assert [o.layout for o in dot.emit.operands] == ["contiguous", "broadcast", "contiguous"]
 
 
+def test_accumulate_add_takes_no_accumulator_operand(tmp_path):
+    assert _error(tmp_path, "      returns: <16 x i32>\n",
+                  "      returns: <16 x i32>\n      accumulate: add\n") == (
+        "set.yaml:13: field 'intrinsics.dot.emit.operands[0]' is the output C, but "
+        "accumulate: add adds the result to it; expected only inputs")
+    assert "operand (the instruction accumulates" in _error(
+        tmp_path, "      returns: <16 x i32>\n",
+        "      returns: <16 x i32>\n      accumulate: sum\n")
+
+
 def test_unknown_dtype(tmp_path):
     msg = _error(tmp_path, "A: uint8", "A: unit8")
     assert msg.startswith("set.yaml:7: field 'intrinsics.dot.dtypes.A' is text 'unit8'; "

@@ -183,3 +183,52 @@ def test_scalable_vectors_are_rejected_with_a_reason(tmp_path):
     (intr,) = intrinsic_set(tmp_path, body).intrinsics
     with pytest.raises(Rejected, match="scalable vectors"):
         match_intrinsic("s", intr, F32)
+
+
+MADD = """\
+    madd:
+      compute: C[i] += A[k] * B[i, k]
+      tile: {i: 8, k: 2}
+      dtypes: {A: int16, B: int16, C: int32}
+      emit:
+        llvm: llvm.x86.avx2.pmadd.wd
+        returns: <8 x i32>
+        accumulate: add
+        operands:
+          - {tensor: A, type: <16 x i16>, layout: broadcast}
+          - {tensor: B, type: <16 x i16>}
+"""
+
+
+@pytest.mark.parametrize(("a", "b"), [("uint8", "int8"), ("int8", "uint8"), ("int16", "int8")])
+def test_narrower_integers_are_widened_not_flipped(tmp_path, a, b):
+    (intr,) = intrinsic_set(tmp_path, MADD).intrinsics
+    mt = match_intrinsic("s", intr, {"A": a, "B": b, "C": "int32"})
+    assert mt.flips == () and mt.widens == tuple(r for r, d in (("A", a), ("B", b))
+                                                  if d != "int16")
+    assert mt.adds and mt.tile == {"m": 1, "n": 8, "k": 2} and mt.b_order == ("n", "k")
+
+
+@pytest.mark.parametrize(("dtypes", "reason"), [
+    ({"A": "uint16", "B": "int8", "C": "int32"}, "dtype: op is uint16 x int8"),  # > int16
+    ({"A": "int8", "B": "int8", "C": "int16"}, "dtype"),  # C is never widened
+    (F32, "dtype: op is float32"),
+])
+def test_widening_only_where_every_value_fits(tmp_path, dtypes, reason):
+    (intr,) = intrinsic_set(tmp_path, MADD).intrinsics
+    with pytest.raises(Rejected, match=reason):
+        match_intrinsic("s", intr, dtypes)
+
+
+def test_an_instruction_that_does_not_accumulate_must_say_so(tmp_path):
+    (intr,) = intrinsic_set(tmp_path, MADD.replace("        accumulate: add\n", "")).intrinsics
+    with pytest.raises(Rejected, match="no accumulator operand .* needs accumulate: add"):
+        match_intrinsic("s", intr, {"A": "uint8", "B": "int8", "C": "int32"})
+
+
+def test_adding_step_keeps_the_spare_register_for_its_products(tmp_path):
+    """AVX2: 6x2 accumulators + 2 B + 1 A + the products = all 16 registers."""
+    mt = match_intrinsic("s", intrinsic_set(tmp_path, MADD).intrinsics[0],
+                         {"A": "uint8", "B": "int8", "C": "int32"})
+    tile = register_tile(mt, AVX2, 100)
+    assert (tile.mr, tile.nv) == (6, 2)

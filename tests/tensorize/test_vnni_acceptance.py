@@ -1,6 +1,6 @@
 """Acceptance: quantized MatMuls compiled for x86-avx512-vnni run on vpdpbusd (from
 the avx512_vnni YAML) and equal onnxruntime bit for bit; for x86-avx2, which has
-no int8 intrinsic, they take the plain path and still match exactly."""
+no VNNI, on vpmaddwd (the avx2_int16 YAML: bytes widened to int16), exactly too."""
 
 from __future__ import annotations
 
@@ -63,17 +63,17 @@ def _feeds(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize(("target", "intrinsic"), [("x86-avx512-vnni",
-                                                    "avx512_vnni.dot_16x4_u8i8i32"),
-                                                   ("x86-avx2", "")])
-def test_bit_exact_with_onnxruntime(name, target, intrinsic, ort_run):
+@pytest.mark.parametrize(("target", "intrinsic", "instruction"), [
+    ("x86-avx512-vnni", "avx512_vnni.dot_16x4_u8i8i32", "vpdpbusd"),
+    ("x86-avx2", "avx2_int16.madd_8x2_i16i16i32", "vpmaddwd")])
+def test_bit_exact_with_onnxruntime(name, target, intrinsic, instruction, ort_run):
     model = MODELS[name]()
     art = compile_model(model, target, CompileOptions(emit=("asm",)))
     (gemm,) = [r for r in art.report if r["op"] in ("QLinearMatMul", "MatMulInteger")]
     assert gemm["intrinsic"] == intrinsic, gemm["note"]
-    assert ("vpdpbusd" in art.listings["s"]) == bool(intrinsic)
-    if not intrinsic:  # why not: x86-avx2 lists only avx2_fma (fp32)
-        assert any(why.startswith("dtype") for _, why in gemm["rejected"])
+    assert instruction in art.listings["s"]
+    rejected = dict(gemm["rejected"])  # the fp32 step: by its dtypes
+    assert rejected["avx2_fma.fma_f32_1x8"].startswith("dtype"), rejected
     feeds = _feeds(model)
     got = tinyc.InferenceSession(model, target=target).run(None, feeds)[0]
     want = ort_run(model, feeds)[0]

@@ -43,6 +43,8 @@ class IGemmSpec:
     row_outer: bool = False  # + rs[m] * cw[n] (rs: A's row sums)
     col_outer: bool = False  # + rw[m] * cs[n] (cs: B's column sums)
     a_signed: bool = False  # how the intrinsic reads A (for its row sums)
+    a_wide: str = ""  # runtime operands: "sext"/"zext" to the step's wider elements
+    b_wide: str = ""
     epi: IntEpilogue = IntEpilogue()
     threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
@@ -56,9 +58,20 @@ class IGemmSpec:
         return self.nv * self.step.n
 
     @property
+    def a_size(self) -> int:
+        """Bytes per packed element of A (2 when widened to int16)."""
+        return self.step.a_bits // 8
+
+    @property
+    def b_size(self) -> int:
+        return self.step.b_bits // 8
+
+    @property
     def name(self) -> str:
         flags = "".join(f"_{f}" for f, on in (("fa", self.a_flip), ("fb", self.b_flip),
-                                               ("ro", self.row_outer), ("co", self.col_outer))
+                                               ("ro", self.row_outer), ("co", self.col_outer),
+                                               (f"wa{self.a_wide}", self.a_wide),
+                                               (f"wb{self.b_wide}", self.b_wide))
                         if on)
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
@@ -104,9 +117,9 @@ def padded_k(spec: IGemmSpec, k: int) -> int:
 
 
 def choose_int_blocking(spec: IGemmSpec, m: int, n: int, k: int) -> IntBlocking:
-    """NC so the packed B block (Kp x NC bytes) stays within half of L2."""
+    """NC so the packed B block (Kp x NC elements) stays within half of L2."""
     kp = padded_k(spec, k)
-    nc = max(spec.nr, (512 * 1024 // kp) // spec.nr * spec.nr)
+    nc = max(spec.nr, (512 * 1024 // (kp * spec.b_size)) // spec.nr * spec.nr)
     nc = min(nc, -(-n // spec.nr) * spec.nr)
     return IntBlocking(m, nc)
 
@@ -121,7 +134,8 @@ def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
     a_rt, b_rt = spec.a_src != "packed", spec.b_src != "packed"
     mcp = -(-blk.m // spec.mr) * spec.mr
-    return [mcp * kp * a_rt, 4 * mcp * a_rt, blk.nc * kp * b_rt, 4 * blk.nc * b_rt]
+    return [mcp * kp * spec.a_size * a_rt, 4 * mcp * a_rt, blk.nc * kp * spec.b_size * b_rt,
+            4 * blk.nc * b_rt]
 
 
 def _round64(x: int) -> int:
@@ -156,8 +170,8 @@ def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Va
     """Pointers to the four scratch parts (see _scratch_parts) of the worker's slice."""
     a_rt, b_rt = int(spec.a_src != "packed"), int(spec.b_src != "packed")
     mcp = b.mul(b.sdiv(b.add(v["M"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
-    sizes = [b.mul(b.mul(mcp, kp), i64(a_rt)), b.mul(mcp, i64(4 * a_rt)),
-             b.mul(b.mul(v["nc"], kp), i64(b_rt)), b.mul(v["nc"], i64(4 * b_rt))]
+    sizes = [b.mul(b.mul(mcp, kp), i64(a_rt * spec.a_size)), b.mul(mcp, i64(4 * a_rt)),
+             b.mul(b.mul(v["nc"], kp), i64(b_rt * spec.b_size)), b.mul(v["nc"], i64(4 * b_rt))]
     rounded = [b.mul(b.sdiv(b.add(size, i64(63)), i64(64)), i64(64)) for size in sizes]
     offset = b.mul(worker, b.add(b.add(rounded[0], rounded[1]), b.add(rounded[2], rounded[3])))
     out = []
@@ -182,7 +196,8 @@ def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], row
         jc = b.add(cols[0], b.mul(jb, v["nc"]))
         ncur = _min(b, v["nc"], b.sub(cols[1], jc))
         b_panels, cs = _b_block(b, spec, v, jc, ncur, kp, b_buf, cs_buf)
-        block = _Block(rows[0], mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps, kp)
+        block = _Block(rows[0], mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps,
+                       b.mul(kp, i64(spec.a_size)), b.mul(kp, i64(spec.b_size)))
         _micro_tiles(b, spec, v, block)
 
 
@@ -197,7 +212,8 @@ class _Block:
     rs: ir.Value | None  # row sums for row ic (runtime or constant)
     cs: ir.Value | None  # column sums for column jc
     ksteps: ir.Value
-    kp: ir.Value
+    a_row: ir.Value  # bytes of one packed row of A (Kp elements)
+    b_col: ir.Value  # bytes of one packed column of B
 
 
 def _b_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], jc: ir.Value,
@@ -205,9 +221,9 @@ def _b_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], jc: ir.Va
              sums: ir.Value) -> tuple[ir.Value, ir.Value | None]:
     if spec.b_src == "packed":  # [N/NR][Kp][NR]; jc is a multiple of NR
         cs = gep(b, v["cs"], jc, I32) if spec.col_outer else None
-        return gep(b, v["b"], b.mul(jc, kp), I8), cs
+        return gep(b, v["b"], b.mul(jc, b.mul(kp, i64(spec.b_size))), I8), cs
     fn = get_pack_b_int8(b.module, spec.step, spec.nv, spec.b_src, spec.b_flip,
-                         spec.col_outer)
+                         spec.col_outer, spec.b_wide)
     args = [dst, v["b"], sums, v["K"], ncur, jc]
     if spec.b_src == "strided":
         args += [i64(0), v["sbk"], v["sbn"]]
@@ -223,9 +239,9 @@ def _a_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Va
     """A's rows [ic, ic + mcur) as panels, and their row sums (ic: a multiple of MR)."""
     if spec.a_src == "packed":  # [M/MR][Kp][MR]
         rs = gep(b, v["rs"], ic, I32) if spec.row_outer else None
-        return gep(b, v["a"], b.mul(ic, kp), I8), rs
+        return gep(b, v["a"], b.mul(ic, b.mul(kp, i64(spec.a_size))), I8), rs
     fn = get_pack_a_int8(b.module, spec.mr, spec.step.k, spec.a_flip, spec.row_outer,
-                         spec.a_signed)
+                         spec.a_signed, spec.a_wide)
     src = gep(b, v["a"], b.mul(ic, v["sam"]), I8)
     b.call(fn, [dst, src, sums, v["sam"], v["sak"], mcur, v["K"]])
     return dst, sums if spec.row_outer else None
@@ -238,12 +254,12 @@ def _micro_tiles(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], blk: 
         r0 = b.mul(ip, i64(mr))
         row = b.add(blk.ic, r0)
         mr_valid = _min(b, i64(mr), b.sub(blk.mcur, r0))
-        a_panel = gep(b, blk.a, b.mul(r0, blk.kp), I8)
+        a_panel = gep(b, blk.a, b.mul(r0, blk.a_row), I8)
         with for_range(b, 0, b.sdiv(b.add(blk.ncur, i64(nr - 1)), i64(nr)), name="jr") as jp:
             c0 = b.mul(jp, i64(nr))
             col = b.add(blk.jc, c0)
             nr_valid = _min(b, i64(nr), b.sub(blk.ncur, c0))
-            args = [a_panel, gep(b, blk.b, b.mul(c0, blk.kp), I8), blk.ksteps,
+            args = [a_panel, gep(b, blk.b, b.mul(c0, blk.b_col), I8), blk.ksteps,
                     gep(b, v["c"], b.add(b.mul(row, v["ldc"]), col), elem), v["ldc"],
                     mr_valid, nr_valid, gep(b, v["rowc"], row, I32), gep(b, v["colc"], col, I32)]
             if spec.row_outer:

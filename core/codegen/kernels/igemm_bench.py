@@ -15,12 +15,15 @@ import numpy as np
 from ...lower.igemm import IntGemm, IntMatrix, int_gemm_calls
 from ...lower.program import Buf, Const
 from ...lower.registry import LowerContext
+from ...target.intrinsics import IntrinsicSet
+from ...target.targets import resolve_device
 from ...tensorize.sets import sets_for_features
 from ...testing.kernel_harness import CompiledKernels, host_target
 from ..kernel import I64, PTR
+from ..machine import CpuTarget
 
 DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "128x768x768", "1x1000x2048"]
-PATHS = {"vnni512": 512, "vnni256": 256, "plain": 0}
+PATHS = {"vnni512": 512, "vnni256": 256, "plain": 0, "avx2": -1}  # -1: the x86-avx2 spec
 
 
 def gops(path: str, m: int, n: int, k: int, seconds: float = 0.5) -> tuple[float, str]:
@@ -29,8 +32,7 @@ def gops(path: str, m: int, n: int, k: int, seconds: float = 0.5) -> tuple[float
     a = rng.integers(0, 256, (m, k)).astype(np.uint8)
     b = rng.integers(-128, 128, (k, n)).astype(np.int8)
     c = np.zeros((m, n), np.int32)
-    target = host_target(PATHS[path] or 512)
-    sets = sets_for_features(target) if PATHS[path] else ()
+    target, sets = _target(path)
     gemm = IntGemm(m, n, k, IntMatrix("uint8", buf=Buf("a"), row_stride=k, col_stride=1,
                                       zero_point=3), IntMatrix("int8", const=b), Buf("c"), n)
     plan = int_gemm_calls(LowerContext(None, target, sets), gemm, "bench")  # type: ignore[arg-type]
@@ -54,6 +56,17 @@ def gops(path: str, m: int, n: int, k: int, seconds: float = 0.5) -> tuple[float
     return 2 * m * n * k / best / 1e9, plan.intrinsic or "plain"
 
 
+def _target(path: str) -> tuple[CpuTarget, tuple[IntrinsicSet, ...]]:
+    """The host at a vector width (all the sets its features allow, none for plain),
+    or a target spec's CPU and sets (avx2: compiled for x86-avx2, run here)."""
+    if PATHS[path] < 0:
+        device = resolve_device(f"x86-{path}")
+        assert device.cpu is not None
+        return device.cpu, device.intrinsics
+    target = host_target(PATHS[path] or 512)
+    return target, sets_for_features(target) if PATHS[path] else ()
+
+
 def _arg(kind: str, value: object, buffers: dict[str, np.ndarray],
          keep: list[np.ndarray]) -> object:
     if kind == I64:
@@ -70,7 +83,7 @@ def _arg(kind: str, value: object, buffers: dict[str, np.ndarray],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shapes", nargs="*", default=DEFAULT_SHAPES)
-    parser.add_argument("--paths", default=",".join(PATHS), help="vnni512,vnni256,plain")
+    parser.add_argument("--paths", default=",".join(PATHS), help=",".join(PATHS))
     args = parser.parse_args()
     for shape in args.shapes:
         m, n, k = (int(d) for d in shape.split("x"))

@@ -4,9 +4,10 @@ MicroStep), or the plain step: vector mul + add, instruction choice left to LLVM
 
 A step updates one accumulator: C's `n` lanes of one row += the row's A tile
 (`k` consecutive elements, broadcast across the vector) times a B value (`n`
-columns by `k` rows, laid out as `b_order` says). The register tile of a
-micro-kernel is MR rows x NV steps per k-step; `k_loop` emits it over packed
-panels:
+columns by `k` rows, laid out as `b_order` says). An instruction that does not
+accumulate (`accumulate: add` in its YAML, e.g. vpmaddwd) is followed by an add.
+The register tile of a micro-kernel is MR rows x NV steps per k-step; `k_loop`
+emits it over packed panels:
 
     A panel: per k-step, MR tiles of k elements          [K/k][MR][k]
     B panel: per k-step, NV_pack values of n*k elements  [K/k][NV_pack][n*k]
@@ -58,6 +59,7 @@ class MicroStep:
     a_bits: int  # bits of one element of A
     b_bits: int
     b_order: tuple[str, str] = ("k", "n")  # B's tile layout: ("n", "k") is n-major
+    adds: bool = False  # the intrinsic returns products only: add them to C
 
     @property
     def ident(self) -> str:
@@ -69,7 +71,7 @@ class MicroStep:
 
     @property
     def acc_type(self) -> ir.VectorType:
-        return self.type_of("C")  # type: ignore[return-value]
+        return llvm_type(self.returns)  # type: ignore[return-value]
 
     def broadcast_a(self, b: ir.IRBuilder, tile_ptr: ir.Value) -> ir.Value:
         """The row's A tile (k elements at tile_ptr) repeated across A's operand type."""
@@ -94,7 +96,15 @@ class MicroStep:
         args = [values[o.role] if o.role in values else ir.Constant(llvm_type(o.type), o.const)
                 for o in self.operands]
         fn = intrinsic(b.module, self.llvm, llvm_type(self.returns), [x.type for x in args])
-        return b.call(fn, args)
+        result = b.call(fn, args)
+        if not self.adds:
+            return result
+        return fadd(b, acc, result) if _is_float(acc.type) else b.add(acc, result)
+
+
+def _is_float(t: ir.Type) -> bool:
+    elem = t.element if isinstance(t, ir.VectorType) else t
+    return not isinstance(elem, ir.IntType)
 
 
 def plain_f32_step(lanes: int) -> MicroStep:

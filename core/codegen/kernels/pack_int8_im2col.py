@@ -33,10 +33,11 @@ class _Pixels:
 
 
 def im2col_panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
-                  flip: bool, totals_for: Callable, finish: Callable) -> None:
+                  flip: bool, totals_for: Callable, finish: Callable, widen: str = "") -> None:
     """All panels; the load mode is chosen once per call from stride and width.
     totals_for(b) gives a panel's column-sum slots (or Nones), finish(b, totals,
-    col0) stores them."""
+    col0) stores them; `widen` ("sext", "zext") widens the bytes to the step's B
+    elements."""
     lanes = step.n
     wide = b.icmp_signed(">=", g["Wo"], i64(lanes - 1))
     narrow = b.icmp_signed(">=", b.mul(g["Wo"], i64(3)), i64(lanes - 1))
@@ -48,23 +49,25 @@ def im2col_panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: 
         other = b.append_basic_block(f"im2col.not_s{stride}r{runs}")
         b.cbranch(here, then, other)
         b.position_at_end(then)
-        _panels(b, g, step, nv, flip, totals_for, finish, (stride, runs))
+        _panels(b, g, step, nv, (flip, widen), totals_for, finish, (stride, runs))
         b.branch(done)
         b.position_at_end(other)
-    _panels(b, g, step, nv, flip, totals_for, finish, None)
+    _panels(b, g, step, nv, (flip, widen), totals_for, finish, None)
     b.branch(done)
     b.position_at_end(done)
 
 
-def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, flip: bool,
-            totals_for: Callable, finish: Callable, mode: tuple[int, int] | None) -> None:
-    lanes, kk = step.n, step.k
+def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
+            cast: tuple[bool, str], totals_for: Callable, finish: Callable,
+            mode: tuple[int, int] | None) -> None:
+    """cast: (flip, widen) of store_tile."""
+    lanes, kk, size = step.n, step.k, step.b_bits // 8
     nr = nv * lanes
     ksteps = b.sdiv(b.add(g["kcur"], i64(kk - 1)), i64(kk))
     panels = b.sdiv(b.add(g["ncur"], i64(nr - 1)), i64(nr))
     with for_range(b, 0, panels, name="p") as p:
         col0 = b.mul(p, i64(nr))
-        panel = gep(b, g["dst"], b.mul(col0, b.mul(ksteps, i64(kk))), I8)
+        panel = gep(b, g["dst"], b.mul(col0, b.mul(ksteps, i64(kk * size))), I8)
         pixels = [_pixels(b, g, b.add(col0, i64(v * lanes)), lanes) for v in range(nv)]
         totals = totals_for(b)
         with _k_walk(b, g, ksteps, kk) as walk:
@@ -77,8 +80,9 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, f
                 for v in range(nv):
                     rows[v].append(_load(b, g, chan, pixels[v], oy, ox, live, lanes, mode))
             for v in range(nv):
-                at = b.add(b.mul(walk.ks, i64(nr * kk)), i64(v * lanes * kk))
-                store_tile(b, step, rows[v], k_ok, flip, gep(b, panel, at, I8), totals[v])
+                at = b.add(b.mul(walk.ks, i64(nr * kk * size)), i64(v * lanes * kk * size))
+                store_tile(b, step, rows[v], k_ok, cast[0], gep(b, panel, at, I8), totals[v],
+                           cast[1])
         finish(b, totals, col0)
 
 

@@ -22,11 +22,21 @@ def masked_load_i8(b: ir.IRBuilder, ptr: ir.Value, mask: ir.Value, fill: ir.Valu
 
 
 def ones_a(b: ir.IRBuilder, step: MicroStep) -> ir.Value:
-    """A operand of all ones: the step then sums B over k."""
+    """A operand of all ones (elements of A's width): the step then sums B over k."""
     t = step.type_of("A")
     bits = t.count * t.element.width if isinstance(t, ir.VectorType) else t.width
-    ones = ir.Constant(vec(I8, bits // 8), [1] * (bits // 8))
+    count = bits // step.a_bits
+    ones = ir.Constant(vec(ir.IntType(step.a_bits), count), [1] * count)
     return b.bitcast(ones, t)
+
+
+def widen(b: ir.IRBuilder, row: ir.Value, how: str, bits: int) -> ir.Value:
+    """A byte vector as `bits`-bit elements: sign- ("sext") or zero- ("zext")
+    extended; "" leaves it bytes."""
+    if not how:
+        return row
+    wide = vec(ir.IntType(bits), row.type.count)
+    return b.sext(row, wide) if how == "sext" else b.zext(row, wide)
 
 
 def interleave(b: ir.IRBuilder, rows: list[ir.Value], order: tuple[str, str]) -> ir.Value:
@@ -63,14 +73,16 @@ def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
 
 
 def store_tile(b: ir.IRBuilder, step: MicroStep, rows: list[ir.Value], k_ok: list[ir.Value],
-               flip: bool, dst: ir.Value, total: ir.Value | None) -> None:
-    """One B value of the panel: the k-step's rows (flipped, zero past K),
-    interleaved and stored at dst; its column sums added to `total` (a slot)."""
+               flip: bool, dst: ir.Value, total: ir.Value | None, wide: str = "") -> None:
+    """One B value of the panel: the k-step's rows (flipped, zero past K, widened
+    to B's elements if `wide` says how), interleaved and stored at dst; its column
+    sums added to `total` (a slot)."""
     fixed = []
     for row, ok in zip(rows, k_ok, strict=True):
         if flip:
             row = b.xor(row, flip_mask(row.type.count))
-        fixed.append(b.select(ok, row, ir.Constant(row.type, None)))
+        row = b.select(ok, row, ir.Constant(row.type, None))
+        fixed.append(widen(b, row, wide, step.b_bits))
     tile = interleave(b, fixed, step.b_order)
     b.store(tile, dst, align=1)
     if total is not None:

@@ -20,11 +20,11 @@ def test_host_target_detects_vector_width():
     assert dev.cpu.triple.startswith("x86_64")
 
 
-def test_avx2_spec_uses_256_bit_vectors_and_its_fma_tiles():
+def test_avx2_spec_uses_256_bit_vectors_its_fma_and_int16_tiles():
     dev = resolve_device("x86-avx2")
     assert dev.cpu.vector_bits == 256
     assert "+fma" in dev.cpu.features
-    assert [s.name for s in dev.intrinsics] == ["avx2_fma"]
+    assert [s.name for s in dev.intrinsics] == ["avx2_fma", "avx2_int16"]
 
 
 def test_host_gets_the_intrinsic_sets_its_features_allow():
