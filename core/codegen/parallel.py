@@ -132,7 +132,7 @@ def parallel_loop(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value]
 RowCounts = Callable[[ir.IRBuilder, list[ir.Value]], list[ir.Value]]
 # body(builder, arguments, outer indices, first element, elements): one piece of a row
 RowBody = Callable[[ir.IRBuilder, list[ir.Value], list[ir.Value], ir.Value, ir.Value], None]
-ROW_BLOCK = 4096  # elements of a piece: a multiple of every vector width
+ROW_BLOCK = 16384  # elements of a piece (16-64 KB): a multiple of every vector width
 
 
 def parallel_rows(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value],
