@@ -97,13 +97,69 @@ def fma(b: ir.IRBuilder, x: ir.Value, y: ir.Value, z: ir.Value) -> ir.Value:
 
 
 def fmax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    fn = intrinsic(b.module, f"llvm.maxnum.{_suffix(x.type)}", x.type, [x.type] * 2)
-    return b.call(fn, [x, y], fastmath=FAST)
+    """max(x, y) for code that never sees NaNs ('fast')."""
+    return minmax(b, "maxnum", x, y, FAST)
 
 
 def fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    fn = intrinsic(b.module, f"llvm.minnum.{_suffix(x.type)}", x.type, [x.type] * 2)
-    return b.call(fn, [x, y], fastmath=FAST)
+    return minmax(b, "minnum", x, y, FAST)
+
+
+def arch(module: ir.Module) -> str:
+    """The architecture of the module's triple ('x86_64', 'thumbv7em', 'wasm32'...)."""
+    return (module.triple or "").split("-")[0]
+
+
+def minmax(b: ir.IRBuilder, which: str, x: ir.Value, y: ir.Value,
+           flags: tuple[str, ...] = ()) -> ir.Value:
+    """llvm.<which>(x, y) for which in maxnum / minnum (a NaN operand gives the other)
+    and maximum / minimum (NaN propagates, -0 < +0), lowered so that every target
+    builds it without libcalls or LLVM crashes:
+    - Arm M-profile (thumb): LLVM 22 aborts ("Unexpected illegal type") on
+      maximum/minimum of doubles and halves, and makes vector maxnum a call to
+      fmaxf per lane; compare and select is what the hardware runs anyway.
+    - wasm: maxnum/minnum become fmaxf/fminf imports, while f32.max/f32.min are
+      maximum/minimum; for the NaN-free ('nnan') callers both agree.
+    """
+    a = arch(b.module)
+    if a.startswith(("thumb", "arm")):
+        return _minmax_select(b, which, x, y, flags)
+    if a.startswith("wasm") and which in ("maxnum", "minnum"):
+        if "nnan" not in flags and "fast" not in flags:
+            return _minmax_select(b, which, x, y, flags)
+        which = "maximum" if which == "maxnum" else "minimum"
+    fn = intrinsic(b.module, f"llvm.{which}.{_suffix(x.type)}", x.type, [x.type] * 2)
+    return b.call(fn, [x, y], fastmath=flags)
+
+
+def _minmax_select(b: ir.IRBuilder, which: str, x: ir.Value, y: ir.Value,
+                   flags: tuple[str, ...]) -> ir.Value:
+    """minmax as compares and selects (vectors of doubles one lane at a time)."""
+    t = x.type
+    if isinstance(t, ir.VectorType) and t.element == F64:
+        r = ir.Constant(t, ir.Undefined)
+        for k in range(t.count):
+            lane = ir.Constant(I32, k)
+            one = _minmax_select(b, which, b.extract_element(x, lane),
+                                 b.extract_element(y, lane), flags)
+            r = b.insert_element(r, one, lane)
+        return r
+    larger = which in ("maxnum", "maximum")
+    r = b.select(b.fcmp_ordered(">" if larger else "<", x, y, flags=flags), x, y)
+    if which in ("maxnum", "minnum"):
+        return b.select(b.fcmp_unordered("uno", y, y, flags=flags), x, r)
+    # equal operands differ only as -0 and +0: max ands the sign bits, min ors them
+    it = _int_like(t)
+    bits = (b.and_ if larger else b.or_)(b.bitcast(x, it), b.bitcast(y, it))
+    r = b.select(b.fcmp_ordered("==", x, y, flags=flags), b.bitcast(bits, t), r)
+    return b.select(b.fcmp_unordered("uno", x, y, flags=flags), b.fadd(x, y), r)
+
+
+def _int_like(t: ir.Type) -> ir.Type:
+    """The integer type of t's width (per lane for vectors)."""
+    if isinstance(t, ir.VectorType):
+        return ir.VectorType(_int_like(t.element), t.count)
+    return ir.IntType({F64: 64, F32: 32}.get(t, 16))
 
 
 def gep(b: ir.IRBuilder, base: ir.Value, index: ir.Value, elem: ir.Type = F32) -> ir.Value:

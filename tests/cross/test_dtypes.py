@@ -15,11 +15,9 @@ from tinyc.testing.compare import assert_close_to_range
 
 from .support import require
 
-# Not on float64: Max (LLVM 22 aborts, "Unexpected illegal type", on the vector
-# maxnum of doubles for Cortex-M) and Mod (tinyc's float64 fmod is inexact when
-# a / b rounds to an integer, on x86 too); kernel issues, reported.
-OPS = {TensorProto.DOUBLE: ("Sqrt", "Floor", "Round", "Div"),
-       TensorProto.FLOAT16: ("Sqrt", "Floor", "Round", "Div", "Mod", "Max")}
+OPS = {TensorProto.DOUBLE: ("Sqrt", "Floor", "Round", "Div", "Mod", "Max", "Min"),
+       TensorProto.FLOAT16: ("Sqrt", "Floor", "Round", "Div", "Mod", "Max", "Min")}
+BINARY = ("Div", "Mod", "Max", "Min")
 
 
 def unary_and_binary_ops(dtype: int) -> onnx.ModelProto:
@@ -28,7 +26,7 @@ def unary_and_binary_ops(dtype: int) -> onnx.ModelProto:
     nodes = [helper.make_node("Mul", ["x", "three"], ["x3"])]
     outputs = []
     for op in OPS[dtype]:
-        inputs = ["x3", "x"] if op in ("Div", "Mod", "Max") else ["x3"]
+        inputs = ["x3", "x"] if op in BINARY else ["x3"]
         attrs = {"fmod": 1} if op == "Mod" else {}
         nodes.append(helper.make_node(op, inputs, [op.lower()], **attrs))
         outputs.append(helper.make_tensor_value_info(op.lower(), dtype, [3, 7]))
@@ -40,7 +38,9 @@ def unary_and_binary_ops(dtype: int) -> onnx.ModelProto:
 @pytest.mark.parametrize("target,dtype", [("cortex-m4", TensorProto.DOUBLE),
                                           ("cortex-m4", TensorProto.FLOAT16),
                                           ("cortex-m55", TensorProto.DOUBLE),
-                                          ("wasm32-simd", TensorProto.FLOAT16)])
+                                          ("wasm32", TensorProto.DOUBLE),
+                                          ("wasm32-simd", TensorProto.FLOAT16),
+                                          ("riscv64", TensorProto.FLOAT16)])
 def test_wide_and_half_floats_match_the_reference(target, dtype, ort_run):
     require(target)
     model = unary_and_binary_ops(dtype)

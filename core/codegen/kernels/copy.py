@@ -94,7 +94,9 @@ def _gather(b: ir.IRBuilder, base: ir.Value, start: ir.Value, stride: ir.Value, 
     return b.call(fn, [ptrs, ir.Constant(U.I32, nbytes), mask, ir.Constant(vt, None)])
 
 
-TILE_MAX_LANES = 16  # transpose tiles are at most 16 x 16 elements
+# Transpose tiles are 4 x 4 to 16 x 16 elements: a target whose vectors hold one
+# element (Cortex-M, wasm32 without SIMD) still moves 4 x 4 tiles, in scalars.
+TILE_MIN_LANES, TILE_MAX_LANES = 4, 16
 
 
 def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
@@ -110,7 +112,7 @@ def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         elem = _elem(elem_bytes)
-        lanes = min(_lanes(target, elem_bytes), TILE_MAX_LANES)
+        lanes = min(max(_lanes(target, elem_bytes), TILE_MIN_LANES), TILE_MAX_LANES)
         fn, b = define_kernel(module, name, [U.PTR, U.PTR, U.PTR, U.I64, U.I64, U.I64],
                               ["src", "dst", "plan", "rows", "cols", "s"])
         src, dst, plan, rows, cols, s = fn.args

@@ -79,7 +79,7 @@ def to_compute(b: ir.IRBuilder, v: ir.Value, dt: DType) -> ir.Value:
     if dt is DType.bool:
         return b.icmp_unsigned("!=", v, const(v.type, 0))
     if dt is DType.float16:
-        return b.fpext(b.bitcast(v, shaped(HALF, v.type)), shaped(U.F32, v.type))
+        return _half_to_float(b, v)
     if dt is DType.bfloat16:
         wide = b.shl(b.zext(v, shaped(U.I32, v.type)), const(shaped(U.I32, v.type), 16))
         return b.bitcast(wide, shaped(U.F32, v.type))
@@ -180,7 +180,34 @@ def _suffix(t: ir.Type) -> str:
 def _round_through_half(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
     """A float32 compute value rounded to what float16 can hold (values that are
     produced as float16 are kept exactly representable)."""
-    return b.fpext(b.fptrunc(v, shaped(HALF, v.type)), v.type)
+    half = b.fptrunc(v, shaped(HALF, v.type))
+    return _half_to_float(b, b.bitcast(half, shaped(U.I16, v.type)))
+
+
+def _half_to_float(b: ir.IRBuilder, bits: ir.Value) -> ir.Value:
+    """float16 bits (i16, scalar or vector) as float32, exactly."""
+    if not _converts_half_by_bits(b.module):
+        return b.fpext(b.bitcast(bits, shaped(HALF, bits.type)), shaped(U.F32, bits.type))
+    i32, f32 = shaped(U.I32, bits.type), shaped(U.F32, bits.type)
+    h = b.zext(bits, i32)
+    sign = b.shl(b.and_(h, const(i32, 0x8000)), const(i32, 16))
+    magnitude = b.and_(h, const(i32, 0x7FFF))
+    exponent = b.lshr(magnitude, const(i32, 10))
+    # rebias the exponent: 15 -> 127 for normal numbers, 31 -> 255 for inf / NaN
+    moved = b.shl(magnitude, const(i32, 13))
+    special = b.icmp_unsigned("==", exponent, const(i32, 31))
+    normal = b.add(moved, b.select(special, const(i32, 224 << 23), const(i32, 112 << 23)))
+    # zero and subnormals: mantissa * 2^-24, exact in float32
+    small = b.fmul(b.uitofp(b.and_(magnitude, const(i32, 0x3FF)), f32), const(f32, 2.0 ** -24))
+    mag = b.select(b.icmp_unsigned("==", exponent, const(i32, 0)), b.bitcast(small, i32), normal)
+    return b.bitcast(b.or_(mag, sign), f32)
+
+
+def _converts_half_by_bits(module: ir.Module) -> bool:
+    """Targets without half-precision conversion instructions (wasm, riscv without
+    Zfh): LLVM calls __extendhfsf2 per element, and folds compares of extended
+    halves into half compares that wasm's SIMD legalizer loops on forever."""
+    return U.arch(module).startswith(("wasm", "riscv"))
 
 
 def _double_to_half_exact(b: ir.IRBuilder, v: ir.Value) -> ir.Value:

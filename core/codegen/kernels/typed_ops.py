@@ -20,6 +20,7 @@ from .. import llvm_util as U
 from . import mathfn as M
 from . import mathfn_trig as T
 from .dtype_ir import SIGNED, UNSIGNED, cast, compute_dtype, const, shaped
+from .fmod import fmod_float
 
 Emit = Callable[[ir.IRBuilder, Sequence[ir.Value], Sequence[DType], DType], ir.Value]
 
@@ -96,7 +97,7 @@ def _mod(b, args, dts, out):
     """Python's % (numpy.mod): the result takes the divisor's sign, zero included."""
     x, y = args
     if _is_float(x):
-        r = _fmod_float(b, x, y)
+        r = fmod_float(b, x, y)
         zero = const(r.type, 0.0)
         fix = b.and_(b.fcmp_ordered("!=", r, zero),
                      b.xor(b.fcmp_ordered("<", r, zero), b.fcmp_ordered("<", y, zero)))
@@ -115,25 +116,8 @@ def _fmod(b, args, dts, out):
     """C's fmod: the result takes the dividend's sign."""
     x, y = args
     if _is_float(x):
-        return _fmod_float(b, x, y)
+        return fmod_float(b, x, y)
     return _int_rem(b, x, y, dts[0] in SIGNED)
-
-
-def _fmod_float(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """C's fmod as x - trunc(x / y) * y in double with one fused rounding: exact while
-    the quotient has fewer than ~29 bits (frem would call libm's fmod). fmod(x, +-inf)
-    is x; an infinite x or a zero y give NaN; a zero result has x's sign."""
-    f64 = shaped(U.F64, x.type)
-    xd, yd = (a if a.type == f64 else b.fpext(a, f64) for a in (x, y))
-    q = call_intrinsic(b, "trunc", b.fdiv(xd, yd))
-    r = call_intrinsic(b, "fma", b.fneg(q), yd, xd)
-    r = r if r.type == x.type else b.fptrunc(r, x.type)
-    inf = const(x.type, float("inf"))
-    keep_x = b.and_(b.fcmp_ordered("==", call_intrinsic(b, "fabs", y), inf),
-                    b.fcmp_ordered("<", call_intrinsic(b, "fabs", x), inf))
-    r = b.select(keep_x, x, r)
-    zero = const(x.type, 0.0)
-    return b.select(b.fcmp_ordered("==", r, zero), call_intrinsic(b, "copysign", zero, x), r)
 
 
 def _pow(b, args, dts, out):
@@ -155,7 +139,7 @@ def _minmax(which: str) -> Emit:
     def emit(b, args, dts, out):
         x, y = args
         if _is_float(x):
-            return call_intrinsic(b, "maximum" if which == "max" else "minimum", x, y)
+            return U.minmax(b, "maximum" if which == "max" else "minimum", x, y)
         if dts[0] is DType.bool:
             return b.or_(x, y) if which == "max" else b.and_(x, y)
         prefix = "s" if dts[0] in SIGNED else "u"
@@ -247,7 +231,7 @@ def _sign(b, args, dts, out):
 def _relu(b, args, dts, out):
     x = args[0]
     if _is_float(x):
-        return call_intrinsic(b, "maxnum", x, const(x.type, 0.0))
+        return U.minmax(b, "maxnum", x, const(x.type, 0.0))
     if dts[0] in UNSIGNED:
         return x
     return call_intrinsic(b, "smax", x, const(x.type, 0))

@@ -144,10 +144,7 @@ def min_nnan(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 
 
 def _minmax_nnan(b: ir.IRBuilder, which: str, x: ir.Value, y: ir.Value) -> ir.Value:
-    t = x.type
-    sfx = f"v{t.count}f32" if isinstance(t, ir.VectorType) else "f32"
-    fn = U.intrinsic(b.module, f"llvm.{which}.{sfx}", t, [t, t])
-    return b.call(fn, [x, y], fastmath=("nnan",))
+    return U.minmax(b, which, x, y, ("nnan",))
 
 
 def entry_alloca(b: ir.IRBuilder, t: ir.Type, name: str = "") -> ir.Value:
