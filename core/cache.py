@@ -1,8 +1,10 @@
 """The compile cache: artifacts on disk, keyed by everything that shapes them.
 
 The key covers the model's bytes, the resolved target (spec fields and LLVM
-cpu target), the concrete input shapes, the compile options and a fingerprint
-of tinyc's own source, so a changed compiler never reuses a stale artifact.
+cpu target), the concrete input shapes, the compile options and fingerprints
+of tinyc's own source and of the target's plugin package (its Python and the
+helper C / linker files it builds into artifacts), so a changed compiler or
+plugin never reuses a stale artifact.
 Entries are written to a temporary folder and renamed into place (atomic); an
 entry that fails to load or verify is deleted and rebuilt.
 
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -37,13 +40,36 @@ def cache_root() -> Path | None:
 @functools.cache
 def source_fingerprint() -> str:
     """Hash of tinyc's own source files and shipped specs."""
-    root = Path(__file__).resolve().parent
+    return _hash_tree(Path(__file__).resolve().parent, (".py", ".yaml", ".c", ".h"))
+
+
+def _hash_tree(root: Path, suffixes: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.suffix in (".py", ".yaml", ".c") and "__pycache__" not in p.parts:
+        if p.is_file() and p.name.endswith(suffixes) and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+# What a plugin package may build artifacts from: its code, specs, and the helper
+# sources it compiles into them (startup code, runtime C, linker scripts).
+PLUGIN_SOURCES = (".py", ".yaml", ".c", ".h", ".S", ".s", ".ld", ".in")
+
+
+def plugin_package_dir(backend: object) -> Path | None:
+    """The folder of the installed package that defines a backend object."""
+    top = type(backend).__module__.split(".")[0]
+    module = sys.modules.get(top)
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve().parent if file else None
+
+
+def plugin_source_fingerprint(package_dir: Path | None) -> str:
+    """Hash of a plugin package's sources; an edited helper C file changes it."""
+    if package_dir is None or package_dir == Path(__file__).resolve().parent:
+        return ""  # tinyc's own backends: covered by source_fingerprint
+    return _hash_tree(package_dir, PLUGIN_SOURCES)  # a few small files: hashed per compile
 
 
 def cache_key(model_bytes: bytes, device_fields: list[dict], shapes: dict,
@@ -56,8 +82,10 @@ def cache_key(model_bytes: bytes, device_fields: list[dict], shapes: dict,
 
 
 def device_fields(device) -> dict:
-    """What identifies a device in a key: its spec, and its CPU (none for an accelerator)."""
-    return {"spec": device.spec.fields, "cpu": asdict(device.cpu) if device.cpu else None}
+    """What identifies a device in a key: its spec, its CPU (none for an accelerator)
+    and its plugin package's sources."""
+    return {"spec": device.spec.fields, "cpu": asdict(device.cpu) if device.cpu else None,
+            "plugin_sources": plugin_source_fingerprint(plugin_package_dir(device.backend))}
 
 
 def load_entry(root: Path, key: str) -> NativeModel | None:
