@@ -7,9 +7,12 @@ look the same everywhere.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 import llvmlite.ir as ir
+
+from ..errors import TargetError
 
 F32 = ir.FloatType()
 F64 = ir.DoubleType()
@@ -236,3 +239,31 @@ def define(module: ir.Module, name: str, params: list[ir.Type],
     fn.attributes.add("nounwind")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     return fn, b
+
+
+# What LLVM 22 cannot select for a target: instead of reporting an error it aborts
+# the whole process ("Unexpected illegal type") or loops forever. Found by
+# compiling each intrinsic and type alone per target. The kernels avoid these
+# (minmax; dtype_ir widens float16 by integer operations on wasm), and this check
+# of the optimized IR turns one that slips through into an error.
+UNSELECTABLE = (
+    (("thumb", "arm"), re.compile(r"@llvm\.(?:maximum|minimum)\.(?:v\d+)?f(?:16|64)\b"),
+     "IEEE maximum / minimum of doubles or halves"),
+    (("wasm",), re.compile(r"fcmp [a-z ]*<\d+ x half>"), "a compare of half-precision vectors"),
+)
+
+
+def check_selectable(ir_text: Callable[[], str], triple: str) -> None:
+    """Raise TargetError if the module uses what LLVM would crash on for triple;
+    ir_text is only called (printing the module) for targets with such constructs."""
+    arch_name = triple.split("-")[0]
+    rules = [(p, what) for prefixes, p, what in UNSELECTABLE if arch_name.startswith(prefixes)]
+    if not rules:
+        return
+    text = ir_text()
+    for pattern, what in rules:
+        found = pattern.search(text)
+        if found:
+            raise TargetError(f"the generated code uses {what} ('{found.group(0)}'), which "
+                              f"LLVM cannot compile for {triple} (it would abort the process); "
+                              "this is a tinyc kernel bug, please report it")

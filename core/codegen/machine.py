@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
+from .llvm_util import check_selectable
+
 
 @dataclass(frozen=True)
 class CpuTarget:
@@ -79,6 +81,7 @@ def optimize(module: ir.Module, t: CpuTarget) -> llvm.ModuleRef:
     pto.loop_unrolling = True
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(ref, pb)
+    check_selectable(lambda: str(ref), t.triple)  # an error here, not an LLVM abort later
     return ref
 
 

@@ -10,7 +10,12 @@ import subprocess
 import sys
 import textwrap
 
+import llvmlite.ir as ir
 import pytest
+
+from tinyc.codegen import llvm_util as U
+from tinyc.codegen.machine import CpuTarget, new_module, optimize
+from tinyc.errors import TargetError
 
 TARGETS = {  # name: (triple, cpu, features, vector bits)
     "cortex-m4": ("thumbv7em-none-eabi", "cortex-m4", "+dsp,+vfp4d16sp", 32),
@@ -54,3 +59,23 @@ def test_minmax_builds_on_narrow_targets(target):
         assert not calls, f"{target} calls {calls}"
     if target.startswith("cortex"):
         assert not calls, f"{target} calls {calls}"
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "wasm32-simd"])
+def test_what_llvm_would_crash_on_is_an_error(target):
+    """Written around minmax / dtype_ir on purpose (maximum of doubles on Cortex-M, a
+    compare of half vectors on wasm): the check of the optimized IR raises instead
+    of letting LLVM abort or loop forever in instruction selection."""
+    triple, cpu, features, bits = TARGETS[target]
+    t = CpuTarget(triple, cpu, features, bits)
+    m = new_module("unselectable", t)
+    if target.startswith("cortex"):
+        fn, b = U.define(m, "f", [U.F64, U.F64], ret=U.F64)
+        b.ret(b.call(U.intrinsic(m, "llvm.maximum.f64", U.F64, [U.F64, U.F64]), list(fn.args)))
+    else:
+        halves = ir.VectorType(ir.HalfType(), 4)
+        fn, b = U.define(m, "f", [halves, halves], ret=U.I32)
+        lanes = b.fcmp_unordered("uno", *fn.args)
+        b.ret(b.zext(b.bitcast(lanes, ir.IntType(4)), U.I32))
+    with pytest.raises(TargetError, match="LLVM cannot compile"):
+        optimize(m, t)
