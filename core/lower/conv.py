@@ -233,7 +233,7 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
     mr = plan.mr
     spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
                     b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step,
-                    threads=ctx.target.threads)
+                    threads=ctx.target.threads, kblocked=const_w)
     blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k, k_block(node, s.ho * s.wo, s.k))
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
@@ -245,7 +245,7 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
             M=s.cog, N=s.ho * s.wo, K=s.k, ldc=s.ho * s.wo, kc=blk.kc, mc=blk.mc, nc=blk.nc,
             batch=s.n, a_bstride=0, b_bstride=s.c * s.h * s.w, c_bstride=s.co * s.ho * s.wo)
         if weights is not None:
-            panels = pack_a_const(weights[g * s.cog:(g + 1) * s.cog], mr)
+            panels = pack_a_const(weights[g * s.cog:(g + 1) * s.cog], mr, blk.kc)
             values["a"] = Const(f"{node.name or y}.w.g{g}", panels)
         else:
             values.update(a=Buf(w, g * s.cog * s.k * F32_BYTES), sam=s.k, sak=1)

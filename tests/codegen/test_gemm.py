@@ -96,6 +96,23 @@ def test_epilogue_after_several_k_blocks(compiled, epi, a_src, b_src):
     run_gemm(compiled, 37, 3 * nr + 5, 70, a_src, b_src, epi, Blocking(kc=24, mc=16, nc=2 * nr))
 
 
+@pytest.mark.parametrize("a_src,b_src", [("packed", "strided"), ("strided", "packed")])
+def test_constants_packed_k_block_by_k_block(a_src, b_src):
+    """GemmSpec.kblocked: the constant operand's panels [K/KC][panels][KC][width],
+    with a short last K block, edge panels and several M and N blocks."""
+    rng = np.random.default_rng(3)
+    spec = GemmSpec(*default_tile(AVX512.f32_lanes, 37), AVX512.f32_lanes, a_src, b_src,
+                    Epilogue("row", clip=True), kblocked=True)
+    a = rng.standard_normal((37, 70), np.float32)
+    b = rng.standard_normal((70, 3 * spec.nr + 5), np.float32)
+    run = GemmRun.make(spec, a, b, Blocking(kc=24, mc=16, nc=2 * spec.nr))
+    bias = rng.standard_normal(37).astype(np.float32)
+    run.values.update(bias=bias, ldbias=1, bias_bstride=0, lo=-2.0, hi=2.0)
+    CompiledKernels([spec.kernel()], AVX512)(spec.name, *spec.args(run.values))
+    expected = np.clip(a @ b + bias[:, None], -2.0, 2.0)
+    np.testing.assert_allclose(run.c, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_batch_strides(compiled):
     """batch items of A and C with their own strides; B shared (stride 0)."""
     target, lib = compiled
@@ -130,6 +147,10 @@ def test_constant_packing_layouts():
     pb = pack_b_const(a, 4)  # K=3, N=5
     assert pb.shape == (2, 3, 4)
     assert pb[1, 2].tolist() == [14, 0, 0, 0]
+    # K blocks of 3 and 2: [block][panel][k][MR], the block before k=3 is full
+    blocked = pack_a_const(a, 2, kc=3)
+    assert blocked.shape == (2 * 3 * 2 + 2 * 2 * 2,)
+    assert blocked[12:14].tolist() == [3, 8] and blocked[-2:].tolist() == [14, 0]
 
 
 def micro_kernel_loop(target: CpuTarget) -> list[str]:

@@ -70,6 +70,10 @@ class GemmSpec:
     # Worker threads C may be split across (gemm_parallel.py); the scratch holds
     # one packing slice per thread. 1: serial code.
     threads: int = 1
+    # Constant operands packed K block by K block (pack_*_const with the
+    # blocking's kc): the panels of one K block follow each other, so a block
+    # streams from memory as one run the prefetchers can follow.
+    kblocked: bool = False
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
@@ -88,7 +92,8 @@ class GemmSpec:
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
-        return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}"
+        kb = "_kb" if self.kblocked else ""
+        return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}{kb}"
                 f"_{self.epi.tag}{step}{threads}")
 
     def params(self) -> list[tuple[str, str]]:
@@ -264,9 +269,8 @@ class _Block:
 def _b_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Block,
              scratch: ir.Value) -> tuple[ir.Value, ir.Value]:
     nr = i64(spec.nr)
-    if spec.b_src == "packed":  # [N/NR][K][NR]; jc is a multiple of NR
-        start = b.add(b.mul(b.sdiv(blk.jc, nr), b.mul(v["K"], nr)), b.mul(blk.pc, nr))
-        return gep(b, v["b"], start), b.mul(v["K"], nr)
+    if spec.b_src == "packed":  # jc is a multiple of NR
+        return _packed_block(b, spec, v["b"], blk.jc, v["N"], v["K"], nr, blk)
     module = b.module
     if spec.b_src == "strided":
         src = gep(b, v["b"], b.add(b.mul(blk.pc, v["sbk"]), b.mul(blk.jc, v["sbn"])))
@@ -282,9 +286,8 @@ def _b_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Bloc
 def _a_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
              blk: _Block) -> tuple[ir.Value, ir.Value]:
     mr = i64(spec.mr)
-    if spec.a_src == "packed":  # [M/MR][K][MR]; ic is a multiple of MR
-        start = b.add(b.mul(b.sdiv(blk.ic, mr), b.mul(v["K"], mr)), b.mul(blk.pc, mr))
-        return gep(b, v["a"], start), b.mul(v["K"], mr)
+    if spec.a_src == "packed":  # ic is a multiple of MR
+        return _packed_block(b, spec, v["a"], blk.ic, v["M"], v["K"], mr, blk)
     dst, module = v["scratch"], b.module
     if spec.a_src == "im2col":
         b.call(get_pack_im2col(module, 1, spec.mr),
@@ -299,6 +302,22 @@ def _a_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value],
         b.call(get_pack_a_strided(module, spec.mr),
                [dst, src, v["sam"], v["sak"], blk.mcur, blk.kcur])
     return dst, b.mul(blk.kcur, mr)
+
+
+def _packed_block(b: ir.IRBuilder, spec: GemmSpec, base: ir.Value, first: ir.Value,
+                  extent: ir.Value, k: ir.Value, width: ir.Constant,
+                  blk: _Block) -> tuple[ir.Value, ir.Value]:
+    """(first panel, floats between panels) of a constant operand's block: row
+    or column `first` (a panel boundary) of K block blk.pc, in panels `width` wide.
+    [panels][K][width], or with spec.kblocked [K/KC][panels][KC][width]: the
+    K blocks before pc are full, pc * padded extent floats."""
+    panel = b.sdiv(first, width)
+    if not spec.kblocked:
+        start = b.add(b.mul(panel, b.mul(k, width)), b.mul(blk.pc, width))
+        return gep(b, base, start), b.mul(k, width)
+    padded = b.mul(_ceil_div(b, extent, width), width)
+    start = b.add(b.mul(blk.pc, padded), b.mul(panel, b.mul(blk.kcur, width)))
+    return gep(b, base, start), b.mul(blk.kcur, width)
 
 
 def _micro_tiles(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Block) -> None:
@@ -323,7 +342,8 @@ def _call_by_width(b: ir.IRBuilder, spec: GemmSpec, nr_valid: ir.Value,
     """The full-width micro-kernel, or for a narrow last panel one that computes
     only the vectors holding valid columns."""
     def kernel(nv: int) -> ir.Function:
-        tile = MicroTile(spec.mr, nv, spec.nv, spec.lanes, spec.step)
+        tile = MicroTile(spec.mr, nv, spec.nv, spec.lanes, spec.step,
+                         b_prefetch=spec.b_src == "packed")
         return get_ukernel(b.module, tile, spec.epi)
 
     if spec.nv == 1:

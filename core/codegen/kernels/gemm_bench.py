@@ -39,10 +39,11 @@ class GemmRun:
              blk: Blocking | None = None) -> GemmRun:
         (m, k), n = a.shape, b.shape[1]
         blk = blk or choose_blocking(spec, m, n, k)
+        kc = blk.kc if spec.kblocked else None
         c = np.full((m, n), np.nan, np.float32)
         values: dict[str, object] = dict(
-            a=pack_a_const(a, spec.mr) if spec.a_src == "packed" else a,
-            b=pack_b_const(b, spec.nr) if spec.b_src == "packed" else b,
+            a=pack_a_const(a, spec.mr, kc) if spec.a_src == "packed" else a,
+            b=pack_b_const(b, spec.nr, kc) if spec.b_src == "packed" else b,
             c=c, scratch=np.zeros(scratch_bytes(spec, blk) // 4 + 16, np.float32),
             M=m, N=n, K=k, ldc=n, kc=blk.kc, mc=blk.mc, nc=blk.nc,
             batch=1, a_bstride=0, b_bstride=0, c_bstride=0)

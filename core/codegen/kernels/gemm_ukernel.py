@@ -52,6 +52,10 @@ class MicroTile:
     nv_pack: int  # vectors per k in a packed B panel (nv < nv_pack for a narrow edge panel)
     lanes: int  # f32 lanes per vector
     step: MicroStep | None = field(default=None)  # None: the plain step
+    # Prefetch the B panel too: B is constant (weights) that streams from memory,
+    # e.g. a conv on a small image computed transposed (A, always prefetched,
+    # is then the packed image).
+    b_prefetch: bool = False
 
     @property
     def micro_step(self) -> MicroStep:
@@ -66,17 +70,19 @@ class MicroTile:
         return self.nv_pack * self.lanes
 
 
-# How far ahead the K loop prefetches the A panel: about 64 k-steps of an
+# How far ahead the K loop prefetches its panels: for A about 64 k-steps of an
 # 8-row panel, more than a memory latency of FMA work (measured on resnet50's
-# 3x3 and 1x1 convs: 512 B helps little, 1-4 KB alike).
-A_PREFETCH_BYTES = 2048
+# convs: 512 B helps A little, 1-4 KB alike; B panels, 3 lines a k-step, want
+# 2-4 KB, 1 KB is worse than none).
+PREFETCH_BYTES = 2048
 UKERNEL_PARAMS = ["a", "b", "kc", "c", "ldc", "mr_valid", "nr_valid", "first", "last"]
 _LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
 
 def ukernel_name(tile: MicroTile, epi: Epilogue) -> str:
     step = f"_{tile.step.ident}" if tile.step else ""
-    return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}{step}"
+    pf = "_pfb" if tile.b_prefetch else ""
+    return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}{step}{pf}"
 
 
 def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Function:
@@ -97,7 +103,8 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
     epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
     spill = stack_floats(b, tile.mr * tile.nr, "spill")
     accs = k_loop(b, tile.micro_step, tile.mr, tile.nv, tile.nv_pack, args["a"], args["b"],
-                  args["kc"], a_prefetch=A_PREFETCH_BYTES)
+                  args["kc"], a_prefetch=PREFETCH_BYTES,
+                  b_prefetch=PREFETCH_BYTES if tile.b_prefetch else 0)
     if epi.transposed:
         _store_transposed_tile(b, tile, accs, args, epi_values, spill)
         b.ret_void()

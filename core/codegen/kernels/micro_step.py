@@ -116,14 +116,16 @@ def plain_f32_step(lanes: int) -> MicroStep:
 
 
 def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: ir.Value,
-           bp: ir.Value, ksteps: ir.Value, a_prefetch: int = 0) -> list[list[ir.Value]]:
+           bp: ir.Value, ksteps: ir.Value, a_prefetch: int = 0,
+           b_prefetch: int = 0) -> list[list[ir.Value]]:
     """MR x NV accumulators over `ksteps` (>= 1) k-steps of packed panels; returns
     them as [row][vector]. Pointers are byte-addressed through i8 GEPs.
 
-    a_prefetch > 0: each k-step also prefetches the A panel that many bytes
-    ahead. A conv's packed weights are read from memory once per layer (a
-    ResNet's do not fit the caches), and the hardware prefetcher alone leaves
-    the first pass over each A micro-panel stalled on its broadcasts."""
+    a_prefetch / b_prefetch > 0: each k-step also prefetches the A (B) panel
+    that many bytes ahead (every line of a B k-step). A conv's packed weights
+    are read from memory once per layer (a ResNet's do not fit the caches), and
+    the hardware prefetcher alone leaves the first pass over each micro-panel
+    stalled on its loads."""
     acc_t = step.acc_type
     a_step, b_step = mr * step.k * step.a_bits // 8, nv_pack * step.n * step.k * step.b_bits // 8
     pre = b.block
@@ -139,6 +141,8 @@ def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: 
     a_row = _byte_gep(b, a, b.mul(kk, i64(a_step)))
     if a_prefetch:
         prefetch(b, _byte_gep(b, a_row, i64(a_prefetch)))
+    for line in range(0, b_step if b_prefetch else 0, 64):
+        prefetch(b, _byte_gep(b, b_row, i64(b_prefetch + line)))
     new = []
     for r in range(mr):
         a_r = step.broadcast_a(b, _byte_gep(b, a_row, i64(r * step.k * step.a_bits // 8)))

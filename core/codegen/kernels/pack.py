@@ -22,18 +22,26 @@ from .gemm_simd import gather, lane_ids, masked_load, prefix_mask, raw_gep, spla
 # ---- compile time (numpy) ----
 
 
-def pack_a_const(a: np.ndarray, mr: int) -> np.ndarray:
-    """A (M x K) -> [ceil(M/MR)][K][MR] float32, zero rows past M."""
+def pack_a_const(a: np.ndarray, mr: int, kc: int | None = None) -> np.ndarray:
+    """A (M x K) -> [ceil(M/MR)][K][MR] float32, zero rows past M; with `kc`,
+    K block by K block: [K/KC][ceil(M/MR)][KC][MR] (see GemmSpec.kblocked)."""
     m, k = a.shape
+    if kc is not None and kc < k:
+        return np.concatenate([pack_a_const(a[:, p:p + kc], mr).ravel()
+                               for p in range(0, k, kc)])
     panels = -(-m // mr)
     padded = np.zeros((panels * mr, k), np.float32)
     padded[:m] = a
     return np.ascontiguousarray(padded.reshape(panels, mr, k).transpose(0, 2, 1))
 
 
-def pack_b_const(b: np.ndarray, nr: int) -> np.ndarray:
-    """B (K x N) -> [ceil(N/NR)][K][NR] float32, zero columns past N."""
+def pack_b_const(b: np.ndarray, nr: int, kc: int | None = None) -> np.ndarray:
+    """B (K x N) -> [ceil(N/NR)][K][NR] float32, zero columns past N; with `kc`,
+    K block by K block: [K/KC][ceil(N/NR)][KC][NR] (see GemmSpec.kblocked)."""
     k, n = b.shape
+    if kc is not None and kc < k:
+        return np.concatenate([pack_b_const(b[p:p + kc], nr).ravel()
+                               for p in range(0, k, kc)])
     panels = -(-n // nr)
     padded = np.zeros((k, panels * nr), np.float32)
     padded[:, :n] = b
