@@ -177,7 +177,9 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
         plan = plan_fp32_gemm(depthwise_statement(s), F32_ROLES, "W",
                               (s.cog, s.ho * s.wo, s.kh * s.kw), ctx.target, ctx.intrinsics)
         calls = _depthwise(node, s, epi, tail, plan, ctx.target.threads)
-        note = (f"direct depthwise {s.kh}x{s.kw} kernel on zero-padded planes (channels are "
+        planes = ("the input, masked loads" if DepthwiseSpec.direct_pays(s.sw, s.wo, plan.lanes)
+                  else "zero-padded planes")
+        note = (f"direct depthwise {s.kh}x{s.kw} kernel on {planes} (channels are "
                 f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
                 f"epilogue {epi.tag}")
     else:
@@ -210,8 +212,9 @@ def depthwise_statement(s: ConvShape) -> str:
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
                plan: Fp32Plan, threads: int) -> list[Call]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    direct = DepthwiseSpec.direct_pays(s.sw, s.wo, plan.lanes)
     spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, plan.lanes, epi, plan.step,
-                         threads)
+                         threads, direct)
     hp, wp = spec.padded_plane(s.ho, s.wo)
     pad = Scratch(f"{node.name or y}.pad", spec.pad_bytes(s.ho, s.wo))
     values: dict[str, object] = dict(

@@ -84,9 +84,35 @@ DEPTHWISE = {  # (kh, kw, strides, dilations, pads)
 @pytest.mark.parametrize("case", sorted(DEPTHWISE))
 def test_depthwise_kernel_with_residual(target, case):
     """Sizes give interior tiles (plain loads) and border tiles (masked) alike."""
+    check_depthwise(target, DEPTHWISE[case], 13, 75, direct=False)
+
+
+DIRECT = {  # unit W-stride, planes no wider than a vector: (geometry, H, W)
+    "3x3_7x7": ((3, 3, (1, 1), (1, 1), (1, 1, 1, 1)), 7, 7),
+    "3x3_s2x1_dilated_9x6": ((3, 3, (2, 1), (2, 2), (2, 1, 2, 3)), 9, 6),
+    "5x5_unpadded_13x8": ((5, 5, (1, 1), (1, 1), (0, 0, 0, 0)), 13, 8),
+}
+
+
+@pytest.mark.parametrize("target", [AVX512, AVX2], ids=["avx512", "avx2"])
+@pytest.mark.parametrize("case", sorted(DIRECT))
+def test_depthwise_direct_loads(target, case):
+    """Taps loaded from the unpadded input under column masks, rows outside the
+    image skipped."""
+    geometry, h, w = DIRECT[case]
+    check_depthwise(target, geometry, h, w, direct=True)
+
+
+def test_direct_loads_chosen_for_planes_one_vector_wide():
+    assert DepthwiseSpec.direct_pays(1, 14, 16)
+    assert not DepthwiseSpec.direct_pays(1, 28, 16)
+    assert not DepthwiseSpec.direct_pays(2, 7, 16)
+
+
+def check_depthwise(target, geometry, h, w, direct):
     rng = np.random.default_rng(6)
-    n_img, c, mult, h, w = 2, 3, 2, 13, 75
-    kh, kw, s, d, p = DEPTHWISE[case]
+    n_img, c, mult = 2, 3, 2
+    kh, kw, s, d, p = geometry
     x = rng.standard_normal((n_img, c, h, w), np.float32)
     wt = rng.standard_normal((c * mult, kh, kw), np.float32)
     ho = (h + p[0] + p[2] - (kh - 1) * d[0] - 1) // s[0] + 1
@@ -94,7 +120,7 @@ def test_depthwise_kernel_with_residual(target, case):
     res = rng.standard_normal((n_img, c * mult, ho, wo), np.float32)
     epi = Epilogue(residual=True, clip=True)
     y = np.full_like(res, np.nan)
-    spec = DepthwiseSpec(kh, kw, s[0], s[1], d[0], d[1], target.f32_lanes, epi)
+    spec = DepthwiseSpec(kh, kw, s[0], s[1], d[0], d[1], target.f32_lanes, epi, direct=direct)
     hp, wp = spec.padded_plane(ho, wo)
     pad = np.full(hp * wp, np.nan, np.float32)  # the kernel must not read unpadded garbage
     values = dict(x=x, w=wt, y=y, pad=pad, N=n_img, C=c, mult=mult, H=h, W=w, ph=p[0],

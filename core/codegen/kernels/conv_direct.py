@@ -12,6 +12,12 @@ unit stride loads contiguous vectors, stride 2 loads two and keeps the even
 lanes, other strides gather. Only the stores at the right/bottom edge are
 masked. The fused epilogue (bias, residual, clip) is applied before the store.
 
+Planes narrower than a vector with unit W-stride (7x7, 14x14 on 16 lanes) skip
+the padded copy: a row's taps are masked loads straight from the input (a
+mask per kx, the same for every row; rows outside the image load nothing).
+There the copy cost more than the FMAs: its stores are still in flight when
+the overlapping, shifted tap loads want them.
+
 Signature: (x, w, y, pad, N, C, mult, H, W, sh, sw, dh, dw, ph, pw, Ho, Wo, Hp, Wp,
             *epilogue) with x: [N, C, H, W], w: [C*mult, kh, kw], y (and the
 residual): [N, C*mult, Ho, Wo], pad: Hp*Wp floats (see padded_plane); output
@@ -63,13 +69,24 @@ class DepthwiseSpec:
     epi: Epilogue
     step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
     threads: int = 1  # input channels split across the thread pool, one pad plane each
+    direct: bool = False  # taps loaded from the input with masks, no padded plane
+
+    def __post_init__(self) -> None:
+        if self.direct and self.sw != 1:
+            raise ValueError("direct depthwise loads need unit W-stride")
+
+    @staticmethod
+    def direct_pays(sw: int, wo: int, lanes: int) -> bool:
+        """No padded copy for planes whose rows are one vector (see the module doc)."""
+        return sw == 1 and wo <= lanes
 
     @property
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
+        direct = "_direct" if self.direct else ""
         return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
-                f"_v{self.lanes}_{self.epi.tag}{step}{threads}")
+                f"_v{self.lanes}{direct}_{self.epi.tag}{step}{threads}")
 
     def param_names(self) -> list[str]:
         return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]
@@ -84,7 +101,10 @@ class DepthwiseSpec:
     def padded_plane(self, ho: int, wo: int) -> tuple[int, int]:
         """(Hp, Wp): rows and columns every tile may read, the last tiles' unused
         rows and lanes (and stride 2's second vector) included; Wp is a whole
-        number of vectors so the padding copy needs no masked stores."""
+        number of vectors so the padding copy needs no masked stores. Direct
+        loads need none: one row of one vector, never read."""
+        if self.direct:
+            return 1, self.lanes
         rows = -(-ho // ROWS) * ROWS
         cols = -(-wo // self.lanes) * self.lanes
         wp = cols * self.sw + (self.kw - 1) * self.dw + 1
@@ -129,7 +149,9 @@ def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type],
         values = {k: g[k] for k, _ in spec.epi.params()}
         if spec.epi.residual:
             values["res"] = gep(b, g["res"], image)
-        _pad_plane(b, spec.lanes, g, gep(b, g["x"], b.mul(index, in_plane)))
+        src = gep(b, g["x"], b.mul(index, in_plane))
+        if not spec.direct:
+            _pad_plane(b, spec.lanes, g, src)
         with for_range(b, 0, g["mult"], name="j") as j:
             co = b.add(b.mul(ci, g["mult"]), j)
             w = gep(b, g["w"], b.mul(co, i64(taps)))
@@ -137,7 +159,7 @@ def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type],
                            weights=[splat(b, load(b, w, i64(t)), spec.lanes)
                                     for t in range(taps)],
                            epi=EpilogueValues(spec.epi, values))
-            _tiles(b, spec, g, plane)
+            _tiles(b, spec, g, plane, src)
     b.ret_void()
     return fn
 
@@ -170,14 +192,18 @@ class _Plane:
     epi: EpilogueValues
 
 
-def _tiles(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane) -> None:
+def _tiles(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane,
+           src: ir.Value) -> None:
     lanes = spec.lanes
     row_blocks = b.sdiv(b.add(g["Ho"], i64(ROWS - 1)), i64(ROWS))
     chunks = b.sdiv(b.add(g["Wo"], i64(lanes - 1)), i64(lanes))
     with for_range(b, 0, row_blocks, name="yb") as yb, \
             for_range(b, 0, chunks, name="xc") as xc:
         y0, x0 = b.mul(yb, i64(ROWS)), b.mul(xc, i64(lanes))
-        accs = _tile_sums(b, spec, g, p, y0, x0)
+        if spec.direct:
+            accs = _direct_sums(b, spec, g, p, src, y0, x0)
+        else:
+            accs = _tile_sums(b, spec, g, p, y0, x0)
         full = b.and_(b.icmp_signed("<=", b.add(y0, i64(ROWS)), g["Ho"]),
                       b.icmp_signed("<=", b.add(x0, i64(lanes)), g["Wo"]))
         with b.if_else(full) as (inside, edge):
@@ -203,6 +229,29 @@ def _tile_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: 
             row = row_ptrs[r * spec.sh + ky * spec.dh]
             for kx in range(spec.kw):
                 v = _load_taps(b, spec, row, kx * spec.dw)
+                accs[r] = step.call(b, accs[r], p.weights[ky * spec.kw + kx], v)
+    return accs
+
+
+def _direct_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p: _Plane,
+                 src: ir.Value, y0: ir.Value, x0: ir.Value) -> list[ir.Value]:
+    """_tile_sums on the unpadded input plane `src`: tap (ky, kx) of output row y
+    is input row y*sh + ky*dh - ph (none outside the image) at columns
+    x0 + lane + kx*dw - pw, loaded under that kx's mask of columns inside."""
+    step = spec.step or plain_f32_step(spec.lanes)
+    lanes = spec.lanes
+    width = splat_i32(b, g["W"], lanes)
+    col0 = [b.sub(b.add(x0, i64(kx * spec.dw)), g["pw"]) for kx in range(spec.kw)]
+    cols = [in_range(b, b.add(lane_ids(lanes), splat_i32(b, c, lanes)), width) for c in col0]
+    accs = [ir.Constant(vec(F32, lanes), None)] * ROWS
+    for r in range(ROWS):
+        for ky in range(spec.kh):
+            iy = b.sub(b.add(b.mul(b.add(y0, i64(r)), i64(spec.sh)), i64(ky * spec.dh)),
+                       g["ph"])
+            inside = splat(b, b.icmp_unsigned("<", iy, g["H"]), lanes)
+            row = raw_gep(b, src, b.mul(iy, g["W"]))
+            for kx in range(spec.kw):
+                v = masked_load(b, raw_gep(b, row, col0[kx]), b.and_(cols[kx], inside), lanes)
                 accs[r] = step.call(b, accs[r], p.weights[ky * spec.kw + kx], v)
     return accs
 
