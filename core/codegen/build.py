@@ -4,7 +4,7 @@ The library also carries the runtime's thread pool (core/runtime/c): the
 pthreads pool on the host, where generated kernels call `tinyc_parallel_for`
 and the loader sets the thread count with `tinyc_set_num_threads`; or the
 serial implementation of the same symbols, for a library that must not depend
-on libc or threads. Either way every library exports the same three symbols.
+on libc or threads. Either way every library exports the same symbols.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@
      `finished`, which the caller's acquire load of `done` follows: all outputs
      are visible to the caller when tinyc_parallel_for returns. A chunk writes
      only its own output range and its worker's scratch slice: no data races.
+   - A job may also be run by its caller with code of its own
+     (tinyc_parallel_post / claim / done / join): a copy of the body compiled
+     for the call site's constants, faster than the task the workers run.
    - A call made from inside a chunk (a nested parallel loop) or while another
      host thread owns the pool (`busy`) runs serially on the calling thread,
      under that thread's own worker index. Pool growth happens under `busy`.
@@ -171,24 +174,37 @@ static void publish(waitword *w, uint32_t value) {
     if (atomic_load(&w->sleepers)) wake_all(w);
 }
 
-/* Claim and run chunks of job `id` until none is left; `worker` is the calling
-   thread's index (its scratch slice). */
-static void work_on(uint32_t id, int64_t worker) {
+/* The index of the next unclaimed chunk of job `id` (and the job's chunk
+   count), or -1 when none is left or a later job is running. */
+static int64_t claim_chunk(uint32_t id, int64_t *chunks_out) {
     for (;;) {
         uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
         uint64_t chunks = (c >> 16) & 0xffff, next = c & 0xffff;
-        if ((uint32_t)(c >> 32) != id || next >= chunks) return; /* all taken, or a later job */
-        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acquire,
-                                                   memory_order_relaxed))
-            continue;
-        int64_t n = pool.n, begin = n * (int64_t)next / (int64_t)chunks;
-        int64_t end = n * (int64_t)(next + 1) / (int64_t)chunks;
+        if ((uint32_t)(c >> 32) != id || next >= chunks) return -1; /* all taken, or a later job */
+        if (atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            *chunks_out = (int64_t)chunks;
+            return (int64_t)next;
+        }
+    }
+}
+
+/* A chunk of job `id` is done: the last one publishes the job finished. */
+static void finish_chunk(uint32_t id, int64_t chunks) {
+    if (atomic_fetch_add_explicit(&pool.finished, 1, memory_order_acq_rel) + 1 == chunks)
+        publish(&pool.done, id);
+}
+
+/* Claim and run chunks of job `id` until none is left; `worker` is the calling
+   thread's index (its scratch slice). */
+static void work_on(uint32_t id, int64_t worker) {
+    int64_t chunks, k;
+    while ((k = claim_chunk(id, &chunks)) >= 0) {
+        int64_t n = pool.n, begin = n * k / chunks, end = n * (k + 1) / chunks;
         my_worker = worker;
         if (begin < end) pool.fn(pool.ctx, begin, end, worker);
         my_worker = -1;
-        if (atomic_fetch_add_explicit(&pool.finished, 1, memory_order_acq_rel) + 1 ==
-            (int64_t)chunks)
-            publish(&pool.done, id);
+        finish_chunk(id, chunks);
     }
 }
 
@@ -245,24 +261,80 @@ void tinyc_set_num_threads(int64_t n) {
     atomic_store_explicit(&pool.threads, v, memory_order_relaxed);
 }
 
-void tinyc_parallel_for(tinyc_body fn, void *ctx, int64_t n, int64_t max_workers) {
-    if (n <= 0) return;
-    int64_t chunks = tinyc_get_num_threads();
-    if (chunks > max_workers) chunks = max_workers;
-    if (chunks > n) chunks = n;
-    if (chunks <= 1 || my_worker >= 0 || atomic_flag_test_and_set(&pool.busy)) {
-        fn(ctx, 0, n, my_worker >= 0 ? my_worker : 0);
-        return;
-    }
-    if (pool.created < chunks) grow_pool((int)chunks);
-    if (chunks > pool.created) chunks = pool.created; /* thread creation failed */
+/* Post a job of `chunks` chunks (at most 0xffff) to W-1 workers; the caller holds the pool. */
+static void post_job(tinyc_body fn, void *ctx, int64_t n, int64_t workers, int64_t chunks) {
+    if (pool.created < workers) grow_pool((int)workers);
+    if (workers > pool.created) workers = pool.created; /* thread creation failed */
     uint32_t id = pool.job_id + 1;
     pool.fn = fn, pool.ctx = ctx, pool.n = n, pool.job_id = id;
     atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.claim, (uint64_t)id << 32 | (uint64_t)chunks << 16,
                           memory_order_release);
-    for (int64_t w = 1; w < chunks; w++) publish(&pool.slots[w].go, id);
-    work_on(id, 0);
-    wait_for_value(&pool.done, id);
+    for (int64_t w = 1; w < workers; w++) publish(&pool.slots[w].go, id);
+}
+
+static void join_job(void) {
+    wait_for_value(&pool.done, pool.job_id);
     atomic_flag_clear(&pool.busy);
+}
+
+/* Workers for a job of n indices, holding the pool; 1 (not holding it) when the
+   job runs serially on the caller. */
+static int64_t job_workers(int64_t n, int64_t max_workers) {
+    int64_t w = tinyc_get_num_threads();
+    if (w > max_workers) w = max_workers;
+    if (w > n) w = n;
+    if (w <= 1 || my_worker >= 0 || atomic_flag_test_and_set(&pool.busy)) return 1;
+    return w;
+}
+
+void tinyc_parallel_for(tinyc_body fn, void *ctx, int64_t n, int64_t max_workers) {
+    if (n <= 0) return;
+    int64_t workers = job_workers(n, max_workers);
+    if (workers <= 1) {
+        fn(ctx, 0, n, my_worker >= 0 ? my_worker : 0);
+        return;
+    }
+    post_job(fn, ctx, n, workers, workers);
+    work_on(pool.job_id, 0);
+    join_job();
+}
+
+/* A job whose caller runs its own chunks with code of its own (a copy of the
+   body compiled for the call site's constant arguments, faster than `fn`, which
+   the workers run), cut into up to `per_worker` chunks per worker: chunks are
+   claimed, so the faster thread takes more of them. On the calling thread:
+
+       chunks = tinyc_parallel_post(fn, ctx, n, max_workers, per_worker);
+       if (chunks == 0): run [0, n) some other way (one worker is all it gets,
+                         the pool is busy or the call is nested);
+       else: while ((k = tinyc_parallel_claim()) >= 0) {
+                 run [n*k/chunks, n*(k+1)/chunks) as worker 0; tinyc_parallel_done();
+             }
+             tinyc_parallel_join();  */
+int64_t tinyc_parallel_post(tinyc_body fn, void *ctx, int64_t n, int64_t max_workers,
+                            int64_t per_worker) {
+    if (n <= 0) return 0;
+    int64_t workers = job_workers(n, max_workers);
+    if (workers <= 1) return 0;
+    int64_t chunks = workers * (per_worker < 1 ? 1 : per_worker);
+    chunks = chunks > n ? n : chunks > 0xffff ? 0xffff : chunks;
+    post_job(fn, ctx, n, workers, chunks);
+    my_worker = 0; /* the caller's chunks: a loop nested in them runs serially */
+    return chunks;
+}
+
+int64_t tinyc_parallel_claim(void) {
+    int64_t chunks;
+    return claim_chunk(pool.job_id, &chunks);
+}
+
+void tinyc_parallel_done(void) {
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_relaxed);
+    finish_chunk(pool.job_id, (int64_t)((c >> 16) & 0xffff));
+}
+
+void tinyc_parallel_join(void) {
+    my_worker = -1;
+    join_job();
 }
