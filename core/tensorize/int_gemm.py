@@ -26,6 +26,8 @@ from ..codegen.kernels.igemm import IGemmSpec, choose_int_blocking, int_scratch_
 from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_scratch_bytes
 from ..codegen.kernels.int_epilogue import IntEpilogue
 from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
+from ..codegen.kernels.pack_int8_tile import byte_masks_native
+from ..codegen.machine import CpuTarget
 from ..lower.igemm import Im2col, IntGemm, IntGemmLowering, IntMatrix
 from ..lower.program import Call, Const, Scratch
 from ..lower.registry import LowerContext, NotLowerable
@@ -45,7 +47,7 @@ def plan_int_gemm(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering
         lowering = _plain(gemm, tag)
         return IntGemmLowering(lowering.calls, f"int8 GEMM {gemm.m}x{gemm.n}x{gemm.k}: "
                                f"{choice.summary} (LLVM-vectorized int32 loops)", choice)
-    return _tensorized(gemm, choice, tag, ctx.target.threads)
+    return _tensorized(gemm, choice, tag, ctx.target)
 
 
 def _accepts(mt: Match) -> str | None:
@@ -57,8 +59,8 @@ def _accepts(mt: Match) -> str | None:
 # ---- tensorized ----
 
 
-def _tensorized(gemm: IntGemm, choice: Choice, tag: str, threads: int) -> IntGemmLowering:
-    """threads: the target's; the kernel splits C across them (a scratch slice each)."""
+def _tensorized(gemm: IntGemm, choice: Choice, tag: str, target: CpuTarget) -> IntGemmLowering:
+    """The kernel splits C across the target's threads (a scratch slice each)."""
     mt, tile = choice.match, choice.tile
     assert mt is not None and tile is not None
     step = micro_step(mt)
@@ -72,8 +74,9 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, threads: int) -> IntGem
                      b_src=_b_source(gemm.b), a_flip="A" in mt.flips,
                      b_flip="B" in mt.flips, row_outer=terms.row_outer,
                      col_outer=terms.col_outer, a_signed=_read_signed(gemm.a, mt, "A"),
-                     epi=_epilogue(gemm, bias=False), threads=threads,
-                     a_wide=_widening(gemm.a, mt, "A"), b_wide=_widening(gemm.b, mt, "B"))
+                     epi=_epilogue(gemm, bias=False), threads=target.threads,
+                     a_wide=_widening(gemm.a, mt, "A"), b_wide=_widening(gemm.b, mt, "B"),
+                     split_masks=not byte_masks_native(target.features))
     blk = choose_int_blocking(spec, m, n, k)
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),
@@ -105,8 +108,9 @@ def _pointwise(g: Im2col) -> bool:
 
 
 def _widening(op: IntMatrix, mt: Match, role: str) -> str:
-    """How a runtime operand's packer extends its bytes ("" when not widened)."""
-    if role not in mt.widens:
+    """How a runtime operand's packer extends its bytes ("" when not widened or
+    constant: widened at compile time)."""
+    if role not in mt.widens or op.const is not None:
         return ""
     return "sext" if op.dtype == "int8" else "zext"
 

@@ -124,3 +124,20 @@ def test_report_names_vpmaddwd_for_x86_avx2() -> None:
     assert "B widened to int16 when packed" in gemm["note"]
     rejected = dict(gemm["rejected"])
     assert rejected["avx2_fma.fma_f32_1x8"].startswith("dtype: op is uint8 x int8 -> int32")
+
+
+def test_only_targets_without_masked_byte_loads_split_them() -> None:
+    """AVX2 has no masked byte load (LLVM would branch per lane): its packers load
+    whole vectors plainly; AVX512-BW targets keep the one masked load."""
+    from tinyc.target import resolve_device
+
+    geo = Im2col(8, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 10, 10)
+    gemm = IntGemm(16, 100, geo.k, IntMatrix("int8", const=np.ones((16, geo.k), np.int8)),
+                   IntMatrix("uint8", buf=Buf("x"), im2col=geo), Buf("c"), 100)
+    names = {}
+    for target in ("x86-avx2", "x86-avx512-vnni"):
+        device = resolve_device(target)
+        ctx = LowerContext(None, device.cpu, device.intrinsics)  # type: ignore[arg-type]
+        (call,) = int_gemm_calls(ctx, gemm, "t").calls
+        names[target] = call.kernel.name
+    assert "_sm_" in names["x86-avx2"] and "_sm_" not in names["x86-avx512-vnni"], names

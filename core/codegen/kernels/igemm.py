@@ -29,6 +29,7 @@ from .int_epilogue import IntEpilogue
 from .micro_step import MicroStep
 from .pack_int8 import IM2COL_GEOMETRY
 from .pack_int8_rt import get_pack_a_int8, get_pack_b_int8
+from .pack_int8_tile import ByteFeed
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class IGemmSpec:
     a_signed: bool = False  # how the intrinsic reads A (for its row sums)
     a_wide: str = ""  # runtime operands: "sext"/"zext" to the step's wider elements
     b_wide: str = ""
+    split_masks: bool = False  # no masked byte loads on the target (pack_int8_tile.py)
     epi: IntEpilogue = IntEpilogue()
     threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
@@ -71,7 +73,8 @@ class IGemmSpec:
         flags = "".join(f"_{f}" for f, on in (("fa", self.a_flip), ("fb", self.b_flip),
                                                ("ro", self.row_outer), ("co", self.col_outer),
                                                (f"wa{self.a_wide}", self.a_wide),
-                                               (f"wb{self.b_wide}", self.b_wide))
+                                               (f"wb{self.b_wide}", self.b_wide),
+                                               ("sm", self.split_masks))
                         if on)
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
@@ -222,8 +225,8 @@ def _b_block(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], jc: ir.Va
     if spec.b_src == "packed":  # [N/NR][Kp][NR]; jc is a multiple of NR
         cs = gep(b, v["cs"], jc, I32) if spec.col_outer else None
         return gep(b, v["b"], b.mul(jc, b.mul(kp, i64(spec.b_size))), I8), cs
-    fn = get_pack_b_int8(b.module, spec.step, spec.nv, spec.b_src, spec.b_flip,
-                         spec.col_outer, spec.b_wide)
+    feed = ByteFeed(spec.b_flip, spec.b_wide, spec.split_masks)
+    fn = get_pack_b_int8(b.module, spec.step, spec.nv, spec.b_src, feed, spec.col_outer)
     args = [dst, v["b"], sums, v["K"], ncur, jc]
     if spec.b_src == "strided":
         args += [i64(0), v["sbk"], v["sbn"]]

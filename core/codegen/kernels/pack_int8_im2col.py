@@ -19,7 +19,7 @@ import llvmlite.ir as ir
 from ..llvm_util import I8, I32, I64, for_range, gep, i64, splat, vec
 from .gemm_simd import in_range, lane_ids, splat_i32
 from .micro_step import MicroStep
-from .pack_int8_tile import masked_load_i8, store_tile
+from .pack_int8_tile import ByteFeed, masked_load_i8, store_tile
 
 
 @dataclass
@@ -33,11 +33,10 @@ class _Pixels:
 
 
 def im2col_panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
-                  flip: bool, totals_for: Callable, finish: Callable, widen: str = "") -> None:
+                  feed: ByteFeed, totals_for: Callable, finish: Callable) -> None:
     """All panels; the load mode is chosen once per call from stride and width.
     totals_for(b) gives a panel's column-sum slots (or Nones), finish(b, totals,
-    col0) stores them; `widen` ("sext", "zext") widens the bytes to the step's B
-    elements."""
+    col0) stores them; `feed` says how bytes are loaded and turned into B's elements."""
     lanes = step.n
     wide = b.icmp_signed(">=", g["Wo"], i64(lanes - 1))
     narrow = b.icmp_signed(">=", b.mul(g["Wo"], i64(3)), i64(lanes - 1))
@@ -49,18 +48,17 @@ def im2col_panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: 
         other = b.append_basic_block(f"im2col.not_s{stride}r{runs}")
         b.cbranch(here, then, other)
         b.position_at_end(then)
-        _panels(b, g, step, nv, (flip, widen), totals_for, finish, (stride, runs))
+        _panels(b, g, step, nv, feed, totals_for, finish, (stride, runs))
         b.branch(done)
         b.position_at_end(other)
-    _panels(b, g, step, nv, (flip, widen), totals_for, finish, None)
+    _panels(b, g, step, nv, feed, totals_for, finish, None)
     b.branch(done)
     b.position_at_end(done)
 
 
 def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
-            cast: tuple[bool, str], totals_for: Callable, finish: Callable,
+            feed: ByteFeed, totals_for: Callable, finish: Callable,
             mode: tuple[int, int] | None) -> None:
-    """cast: (flip, widen) of store_tile."""
     lanes, kk, size = step.n, step.k, step.b_bits // 8
     nr = nv * lanes
     ksteps = b.sdiv(b.add(g["kcur"], i64(kk - 1)), i64(kk))
@@ -78,11 +76,11 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
                 live = b.icmp_signed("<", k, g["kcur"])
                 k_ok.append(live)
                 for v in range(nv):
-                    rows[v].append(_load(b, g, chan, pixels[v], oy, ox, live, lanes, mode))
+                    rows[v].append(_load(b, g, chan, pixels[v], oy, ox, live, lanes, mode,
+                                         feed.split_masks))
             for v in range(nv):
                 at = b.add(b.mul(walk.ks, i64(nr * kk * size)), i64(v * lanes * kk * size))
-                store_tile(b, step, rows[v], k_ok, cast[0], gep(b, panel, at, I8), totals[v],
-                           cast[1])
+                store_tile(b, step, rows[v], k_ok, feed, gep(b, panel, at, I8), totals[v])
         finish(b, totals, col0)
 
 
@@ -102,7 +100,8 @@ def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], first: ir.Value, lanes: int
 
 
 def _load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels, oy: ir.Value,
-          ox: ir.Value, live: ir.Value, lanes: int, mode: tuple[int, int] | None) -> ir.Value:
+          ox: ir.Value, live: ir.Value, lanes: int, mode: tuple[int, int] | None,
+          split: bool) -> ir.Value:
     pad = splat(b, b.trunc(g["pad"], I8), lanes)
     if mode is None:
         return _lane_by_lane(b, g, chan, px, oy, ox, live, lanes, pad)
@@ -116,18 +115,19 @@ def _load(b: ir.IRBuilder, g: dict[str, ir.Value], chan: ir.Value, px: _Pixels, 
         on = b.and_(on, splat(b, row_ok, lanes))
         col = b.sub(b.add(px.ix0, ox), b.mul(g["Wo"], i64(r * stride)))
         row_ptr = b.gep(chan, [b.mul(b.select(row_ok, row, i64(0)), g["W"])], source_etype=I8)
-        run = _run(b, g, row_ptr, col, on, lanes, stride, pad)
+        run = _run(b, g, row_ptr, col, on, lanes, stride, pad, split)
         out = b.select(on, run, out)
     return out
 
 
 def _run(b: ir.IRBuilder, g: dict[str, ir.Value], row: ir.Value, col: ir.Value,
-         on: ir.Value, lanes: int, stride: int, pad: ir.Value) -> ir.Value:
+         on: ir.Value, lanes: int, stride: int, pad: ir.Value, split: bool) -> ir.Value:
     """Lane l (where on) = row[col + stride*l], pad outside the row."""
     width = splat_i32(b, g["W"], lanes)
     if stride == 1:
         inside = in_range(b, b.add(lane_ids(lanes), splat_i32(b, col, lanes)), width)
-        return masked_load_i8(b, b.gep(row, [col], source_etype=I8), b.and_(on, inside), pad)
+        return masked_load_i8(b, b.gep(row, [col], source_etype=I8), b.and_(on, inside), pad,
+                              split)
     halves = []
     for h in range(2):  # the 2*lanes bytes under the vector, every other one kept
         start = b.add(col, i64(h * lanes))
@@ -135,7 +135,7 @@ def _run(b: ir.IRBuilder, g: dict[str, ir.Value], row: ir.Value, col: ir.Value,
         owner = ir.Constant(vec(I32, lanes), [(h * lanes + e) // 2 for e in range(lanes)])
         wanted = b.shuffle_vector(on, ir.Constant(on.type, None), owner)
         halves.append(masked_load_i8(b, b.gep(row, [start], source_etype=I8),
-                                     b.and_(wanted, inside), pad))
+                                     b.and_(wanted, inside), pad, split))
     even = ir.Constant(vec(I32, lanes), [2 * e for e in range(lanes)])
     return b.shuffle_vector(halves[0], halves[1], even)
 

@@ -22,21 +22,19 @@ from .gemm_simd import prefix_mask
 from .micro_step import MicroStep
 from .pack_int8 import IM2COL_GEOMETRY
 from .pack_int8_im2col import im2col_panels
-from .pack_int8_tile import entry_alloca, masked_load_i8, store_tile, widen
+from .pack_int8_tile import ByteFeed, entry_alloca, masked_load_i8, store_tile, widen
 
 RowLoader = Callable[[ir.IRBuilder, ir.Value, ir.Value, int], ir.Value]
 B_PARAMS = ["dst", "src", "sums", "kcur", "ncur", "n0", "pad"]
 
 
-def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, flip: bool,
-                    sums: bool, wide: str = "") -> ir.Function:
+def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, feed: ByteFeed,
+                    sums: bool) -> ir.Function:
     """pack(dst, src, sums, kcur, ncur, n0, pad, *source params): columns
     [n0, n0+ncur) of B, all K = kcur rows, into panels at dst; `sums` gets the
     column sums (i32, ncur rounded up to NR) when asked. `pad` is the byte im2col
-    reads outside the image (the image's zero point). `wide` ("sext", "zext")
-    widens the bytes to the step's B elements."""
-    name = (f"pack_b_i8_{source}_{nv}x{step.ident}{'_flip' if flip else ''}"
-            f"{'_sums' if sums else ''}{'_' + wide if wide else ''}")
+    reads outside the image (the image's zero point)."""
+    name = f"pack_b_i8_{source}_{nv}x{step.ident}{feed.tag}{'_sums' if sums else ''}"
     if name in module.globals:
         return module.globals[name]
     extra = ["sbk", "sbn"] if source == "strided" else IM2COL_GEOMETRY
@@ -48,9 +46,9 @@ def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, fl
     if source == "strided":
         with b.if_else(b.icmp_signed("==", g["sbn"], i64(1))) as (rows, other):
             with rows:
-                _panels(b, g, step, nv, flip, sums, _strided_rows(g, contiguous=True), wide)
+                _panels(b, g, step, nv, feed, sums, _strided_rows(g, True, feed.split_masks))
             with other:
-                _panels(b, g, step, nv, flip, sums, _strided_rows(g, contiguous=False), wide)
+                _panels(b, g, step, nv, feed, sums, _strided_rows(g, False, feed.split_masks))
     else:
         def totals_for(b: ir.IRBuilder) -> list:
             return start_sums(b, step, nv) if sums else [None] * nv
@@ -59,13 +57,13 @@ def get_pack_b_int8(module: ir.Module, step: MicroStep, nv: int, source: str, fl
             if sums:
                 finish_sums(b, step, totals, g["sums"], col0)
 
-        im2col_panels(b, g, step, nv, flip, totals_for, finish, wide)
+        im2col_panels(b, g, step, nv, feed, totals_for, finish)
     b.ret_void()
     return fn
 
 
-def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, flip: bool,
-            sums: bool, load_row: RowLoader, wide: str) -> None:
+def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, feed: ByteFeed,
+            sums: bool, load_row: RowLoader) -> None:
     lanes, kk, size = step.n, step.k, step.b_bits // 8
     nr = nv * lanes
     ksteps = b.sdiv(b.add(g["kcur"], i64(kk - 1)), i64(kk))
@@ -81,7 +79,7 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int, f
                 first = b.add(col0, i64(v * lanes))
                 rows = [load_row(b, k, first, lanes) for k in ks_rows]
                 at = b.add(b.mul(ks, i64(nv * lanes * kk * size)), i64(v * lanes * kk * size))
-                store_tile(b, step, rows, k_ok, flip, gep(b, panel, at, I8), totals[v], wide)
+                store_tile(b, step, rows, k_ok, feed, gep(b, panel, at, I8), totals[v])
         if sums:
             finish_sums(b, step, totals, g["sums"], col0)
 
@@ -101,7 +99,7 @@ def finish_sums(b: ir.IRBuilder, step: MicroStep, totals: list, sums: ir.Value,
         b.store(b.load(slot, typ=step.acc_type), ptr, align=4)
 
 
-def _strided_rows(g: dict[str, ir.Value], contiguous: bool) -> RowLoader:
+def _strided_rows(g: dict[str, ir.Value], contiguous: bool, split: bool) -> RowLoader:
     def load_row(b: ir.IRBuilder, k: ir.Value, first: ir.Value, lanes: int) -> ir.Value:
         valid = prefix_mask(b, b.sub(g["ncur"], first), lanes)
         k_safe = b.select(b.icmp_signed("<", k, g["kcur"]), k, i64(0))
@@ -109,7 +107,7 @@ def _strided_rows(g: dict[str, ir.Value], contiguous: bool) -> RowLoader:
         col = b.add(g["n0"], first)
         if contiguous:
             ptr = b.gep(row, [col], source_etype=I8)
-            return masked_load_i8(b, ptr, valid, ir.Constant(vec(I8, lanes), None))
+            return masked_load_i8(b, ptr, valid, ir.Constant(vec(I8, lanes), None), split)
         return _lanes(b, lanes, lambda lane: (b.mul(b.add(col, lane), g["sbn"]),
                                               b.icmp_signed("<", b.add(first, lane), g["ncur"])),
                       row, i64(0))

@@ -4,6 +4,8 @@ store with its sign flip and column sums."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import llvmlite.ir as ir
 
 from ..llvm_util import I1, I8, I32, PTR, intrinsic, vec
@@ -14,11 +16,48 @@ def flip_mask(n: int) -> ir.Constant:
     return ir.Constant(vec(I8, n), [0x80] * n)
 
 
-def masked_load_i8(b: ir.IRBuilder, ptr: ir.Value, mask: ir.Value, fill: ir.Value) -> ir.Value:
+@dataclass(frozen=True)
+class ByteFeed:
+    """How a packer turns the operand's bytes into the intrinsic's elements, and
+    how it loads them."""
+
+    flip: bool = False  # x ^ 0x80: int8 <-> uint8 + 128
+    widen: str = ""  # "sext" / "zext" to the step's wider elements, "" keeps bytes
+    split_masks: bool = False  # the target has no masked byte loads (see masked_load_i8)
+
+    @property
+    def tag(self) -> str:
+        return (("_flip" if self.flip else "") + (f"_{self.widen}" if self.widen else "")
+                + ("_split" if self.split_masks else ""))
+
+
+def masked_load_i8(b: ir.IRBuilder, ptr: ir.Value, mask: ir.Value, fill: ir.Value,
+                   split: bool = False) -> ir.Value:
+    """Bytes at ptr where mask, else fill. `split`: for targets without masked byte
+    loads (AVX2, NEON), where LLVM turns one into a branch per lane, a whole vector
+    (the usual case away from edges) is one plain load and an empty one none."""
     n = mask.type.count
     vt = vec(I8, n)
     fn = intrinsic(b.module, f"llvm.masked.load.v{n}i8.p0", vt, [PTR, I32, vec(I1, n), vt])
-    return b.call(fn, [ptr, ir.Constant(I32, 1), mask, fill])
+    if not split:
+        return b.call(fn, [ptr, ir.Constant(I32, 1), mask, fill])
+    every = intrinsic(b.module, f"llvm.vector.reduce.and.v{n}i1", I1, [vec(I1, n)])
+    some = intrinsic(b.module, f"llvm.vector.reduce.or.v{n}i1", I1, [vec(I1, n)])
+    out = entry_alloca(b, vt)
+    b.store(fill, out)
+    with b.if_then(b.call(some, [mask])):
+        with b.if_else(b.call(every, [mask])) as (then, otherwise):
+            with then:
+                b.store(b.load(ptr, typ=vt, align=1), out)
+            with otherwise:
+                b.store(b.call(fn, [ptr, ir.Constant(I32, 1), mask, fill]), out)
+    return b.load(out, typ=vt)
+
+
+def byte_masks_native(features: str) -> bool:
+    """Does the target load bytes under a mask in one instruction?"""
+    have = set(features.split(","))
+    return bool(have & {"+avx512bw", "+sve", "+v"})
 
 
 def ones_a(b: ir.IRBuilder, step: MicroStep) -> ir.Value:
@@ -73,16 +112,16 @@ def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
 
 
 def store_tile(b: ir.IRBuilder, step: MicroStep, rows: list[ir.Value], k_ok: list[ir.Value],
-               flip: bool, dst: ir.Value, total: ir.Value | None, wide: str = "") -> None:
+               feed: ByteFeed, dst: ir.Value, total: ir.Value | None) -> None:
     """One B value of the panel: the k-step's rows (flipped, zero past K, widened
-    to B's elements if `wide` says how), interleaved and stored at dst; its column
+    to B's elements as `feed` says), interleaved and stored at dst; its column
     sums added to `total` (a slot)."""
     fixed = []
     for row, ok in zip(rows, k_ok, strict=True):
-        if flip:
+        if feed.flip:
             row = b.xor(row, flip_mask(row.type.count))
         row = b.select(ok, row, ir.Constant(row.type, None))
-        fixed.append(widen(b, row, wide, step.b_bits))
+        fixed.append(widen(b, row, feed.widen, step.b_bits))
     tile = interleave(b, fixed, step.b_order)
     b.store(tile, dst, align=1)
     if total is not None:
