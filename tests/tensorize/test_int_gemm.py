@@ -44,14 +44,17 @@ def requant_ref(acc: np.ndarray, scale: np.ndarray, zp: int, dtype: str) -> np.n
 
 PATHS = {"plain": (512, None), "vnni512": (512, "avx512_vnni.dot_16x4_u8i8i32"),
          "vnni256": (256, "avx_vnni.dot_8x4_u8i8i32"),
-         "avx2": ("x86-avx2", "avx2_int16.madd_8x2_i16i16i32")}
+         "avx2": ("x86-avx2", "avx2_int16.madd_8x2_i16i16i32"),
+         "avx512": ("x86-avx512", "avx512_int16.madd_16x2_i16i16i32")}
+NEEDS = {"x86-avx2": "+avx2", "x86-avx512": "+avx512bw"}
 
 
-def avx2_context() -> LowerContext:
-    """Compiled for the x86-avx2 spec (haswell, no VNNI), run on this host."""
-    if "+avx2" not in host_target().features.split(","):
-        pytest.skip("this CPU lacks AVX2")
-    device = resolve_device("x86-avx2")
+def avx2_context(spec: str = "x86-avx2") -> LowerContext:
+    """Compiled for a spec without VNNI (x86-avx2: haswell, x86-avx512:
+    skylake-avx512), run on this host."""
+    if NEEDS[spec] not in host_target().features.split(","):
+        pytest.skip(f"this CPU lacks {NEEDS[spec]}")
+    device = resolve_device(spec)
     return LowerContext(None, device.cpu, device.intrinsics)  # type: ignore[arg-type]
 
 
@@ -60,8 +63,8 @@ def ctx(request) -> tuple[LowerContext, str]:
     """(context, the intrinsic it must pick): the plain path, each VNNI one and
     x86-avx2's vpmaddwd."""
     bits, intrinsic = PATHS[request.param]
-    if bits == "x86-avx2":
-        return avx2_context(), intrinsic
+    if isinstance(bits, str):
+        return avx2_context(bits), intrinsic
     target = host_target(bits)
     sets = sets_for_features(target) if intrinsic else ()
     if intrinsic and intrinsic.split(".")[0] not in {s.name for s in sets}:

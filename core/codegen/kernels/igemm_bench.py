@@ -25,9 +25,10 @@ from ..machine import CpuTarget
 
 DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "128x768x768", "1x1000x2048",
                   "conv:64,64,56,3,1", "conv:256,256,14,3,1", "conv:64,3,224,7,2"]
-# vector bits on this host (0: no intrinsic); "avx2": compiled for the x86-avx2 spec,
-# "avx2plain": the same without intrinsics (the path x86-avx2 took before avx2_int16)
-PATHS = {"vnni512": 512, "vnni256": 256, "plain": 0, "avx2": -1, "avx2plain": -1}
+# vector bits on this host (0: no intrinsic); -1: compiled for the spec x86-<path>
+# ("avx2plain": x86-avx2 without intrinsics, the path it took before avx2_int16)
+PATHS = {"vnni512": 512, "vnni256": 256, "plain": 0, "avx2": -1, "avx2plain": -1,
+         "avx512": -1}
 
 
 def gops(path: str, shape: str, seconds: float = 0.5) -> tuple[float, str]:
@@ -87,7 +88,7 @@ def _target(path: str) -> tuple[CpuTarget, tuple[IntrinsicSet, ...]]:
     """The host at a vector width (all the sets its features allow, none for plain),
     or a target spec's CPU and sets (avx2: compiled for x86-avx2, run here)."""
     if PATHS[path] < 0:
-        device = resolve_device("x86-avx2")
+        device = resolve_device(f"x86-{path.removesuffix('plain')}")
         assert device.cpu is not None
         return device.cpu, () if path.endswith("plain") else device.intrinsics
     target = host_target(PATHS[path] or 512)
