@@ -28,7 +28,7 @@ DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "128x768x768", "1x1000x2048",
 # vector bits on this host (0: no intrinsic); -1: compiled for the spec x86-<path>
 # ("avx2plain": x86-avx2 without intrinsics, the path it took before avx2_int16)
 PATHS = {"vnni512": 512, "vnni256": 256, "plain": 0, "avx2": -1, "avx2plain": -1,
-         "avx512": -1}
+         "avx512": -1, "avx512plain": -1}
 
 
 def gops(path: str, shape: str, seconds: float = 0.5) -> tuple[float, str]:
