@@ -147,3 +147,18 @@ def test_compiling_once_fatal_ops_survives(target, op, dtype, tmp_path):
     assert p.returncode == 0 and "compiled" in p.stdout, (
         f"compiling {op} ({TensorProto.DataType.Name(dtype)}) for {target}: exit "
         f"{p.returncode}\n{p.stderr[-2000:]}")
+
+
+@pytest.mark.parametrize("target", ["cortex-m55", "cortex-m4"])
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16])
+def test_isnan_finds_every_nan(target, dtype):
+    """On the Cortex-M55, LLVM's unordered compare of MVE vectors found no NaN (IsNaN
+    all false, NaN cast to float8 as its largest value); NaNs are now found by bits."""
+    require(target)
+    np_dtype = NP_OF[dtype]
+    x = np.array([np.nan, 1.0, -np.nan, np.inf, -np.inf, 0.0, -0.0, np.nan] * 3, np_dtype)
+    all_ones = np.array([-1], np.int64).tobytes()[:x.itemsize]
+    x[5] = np.frombuffer(all_ones, np_dtype)[0]  # a NaN with every bit set
+    model = one_node("IsNaN", {"x": (dtype, [x.size])}, (TensorProto.BOOL, [x.size]))
+    got = tinyc.InferenceSession(model, target=target).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, np.isnan(x))

@@ -113,7 +113,7 @@ def encode(b: ir.IRBuilder, x: ir.Value, fmt: MiniFloat) -> ir.Value:
     if fmt.inf_code is None and fmt.nan_code is not None:  # no infinity: overflow is NaN
         code = b.select(too_big, _c(i32, fmt.nan_code), code)
     nan = fmt.nan_code if fmt.nan_code is not None else fmt.sign_bit  # float4: as ml_dtypes
-    code = b.select(b.fcmp_unordered("uno", x, x), _c(i32, nan), code)
+    code = b.select(U.is_nan(b, x), _c(i32, nan), code)
     return b.trunc(code, _like(U.I8, x.type))
 
 
@@ -126,7 +126,7 @@ def clamp_to_finite(b: ir.IRBuilder, x: ir.Value, fmt: MiniFloat) -> ir.Value:
     t = x.type
     hi = U.fmin(b, x, _c(t, fmt.max_value))
     r = U.fmax(b, hi, _c(t, -fmt.max_value))
-    return b.select(b.fcmp_unordered("uno", x, x), x, r)
+    return b.select(U.is_nan(b, x), x, r)
 
 
 def decode_e8m0(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
