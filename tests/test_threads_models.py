@@ -80,8 +80,10 @@ def test_thread_count_from_the_environment(loaded, monkeypatch):
     np.testing.assert_array_equal(model.run(None, feeds)[0], first[0])
 
 
-def test_session_option_builds_serial_code(model_zoo):
-    """CompileOptions(threads=1): kernels without per-thread scratch or pool calls."""
+def test_session_option_builds_serial_code(model_zoo, tmp_path, monkeypatch):
+    """CompileOptions(threads=1): kernels without per-thread scratch or pool calls.
+    Its own cache folder: a session that loads from the cache has no artifact to read."""
+    monkeypatch.setenv("TINYC_CACHE_DIR", str(tmp_path / "cache"))
     sess = tinyc.InferenceSession(model_zoo("squeezenet"), target="x86",
                                   options=tinyc.CompileOptions(threads=1))
     kernels = {k for row in sess.artifact.report for k in row["kernels"]}
