@@ -36,7 +36,7 @@ from ..llvm_util import I1 as I1T
 from ..llvm_util import I32 as I32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
-from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
+from ..parallel import define_range_fn, parallel_planes
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_simd import (
     gather,
@@ -123,12 +123,8 @@ def _build(module: ir.Module, spec: DepthwiseSpec) -> ir.Function:
     types = [PTRT] * 4 + [I64T] * len(GEOMETRY) + [kinds[k] for _, k in spec.epi.params()]
     fn, b = define(module, spec.name, types, spec.param_names(), noalias=True)
     g = dict(zip(spec.param_names(), fn.args, strict=True))
-    planes = b.mul(g["N"], g["C"])
-    outputs = b.mul(b.mul(planes, g["mult"]), b.mul(g["Ho"], g["Wo"]))
-    workers = workers_for(b, b.mul(outputs, i64(spec.kh * spec.kw)), GRAIN, spec.threads)
-    range_fn = _build_planes(module, spec, types, "range")
-    serial_fn = _build_planes(module, spec, types, "serial") if spec.threads > 1 else None
-    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers, serial_fn)
+    parallel_planes(b, g, list(fn.args), spec.kh * spec.kw, spec.threads,
+                    lambda suffix: _build_planes(module, spec, types, suffix))
     b.ret_void()
     return fn
 

@@ -33,7 +33,7 @@ from ...ir import DType
 from .. import llvm_util as U
 from ..kernel import I64, PTR, Kernel
 from ..machine import CpuTarget
-from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
+from ..parallel import define_range_fn, parallel_planes
 from .dtype_ir import storage_type
 from .gemm_simd import gather, in_range, lane_ids, prefix_mask, splat_i32
 from .quant import round_saturate
@@ -94,14 +94,8 @@ def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Fun
     else:  # inlined where it is called, so that its serial copy sees the layer's shape
         fn, b = U.define(module, spec.name, types, _NAMES)
     g = dict(zip(_NAMES, fn.args, strict=True))
-    planes = b.mul(g["N"], g["C"])
-    outputs = b.mul(b.mul(planes, g["mult"]), b.mul(g["Ho"], g["Wo"]))
-    workers = workers_for(b, b.mul(outputs, U.i64(spec.kh * spec.kw)), GRAIN, spec.threads)
-    range_fn = _build_planes(module, spec, types, "range")
-    # a second copy for one worker: LLVM compiles it for the layer's constant
-    # arguments (one thread on a threaded build ran 20% slower without it)
-    serial_fn = _build_planes(module, spec, types, "serial") if spec.threads > 1 else None
-    parallel_range(b, spec.threads, range_fn, list(fn.args), planes, workers, serial_fn)
+    parallel_planes(b, g, list(fn.args), spec.kh * spec.kw, spec.threads,
+                    lambda suffix: _build_planes(module, spec, types, suffix))
     b.ret_void()
     return fn
 
