@@ -17,9 +17,12 @@ from .codegen.build import host_threads, link_shared
 from .codegen.entry import build_entry
 from .codegen.kernels.bytes_copy import COPY_BYTES
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
+from .codegen.symbolic_ir import build_guards, build_sizes
 from .errors import TinycError
 from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
+from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
+from .ir.symbolic import SymDim, Tracer, tracing
 from .link.artifact import Artifact, artifact_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
@@ -43,6 +46,10 @@ class CompileOptions:
     # InferenceSession runs with it; None: every core (or TINYC_NUM_THREADS)
     threads: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # symbolic dimensions (ir/symbolic.py): the sizes each symbol's decisions are
+    # taken around; a symbol not named here gets 1. The artifact serves every
+    # size that passes the guards those decisions recorded.
+    shape_hints: dict[str, int] = field(default_factory=dict)
 
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
@@ -66,15 +73,23 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         g = _plugin_passes(g, "before_partition", backend)
         # one device for now: the whole graph is the CPU's region
         g = _plugin_passes(g, "before_lower", backend)
-    _require_static(g)
-    with t("lower"):
-        lowered = lower_graph(g, device.cpu, device.intrinsics)
-        lowered, slots = _bind_outputs(g, lowered)
-        plan = plan_memory(g, lowered, slots)
-    with t("codegen"):
-        module = new_module(g.name, device.cpu)
-        build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu,
-                    profile=opts.profile)
+    symbols, tracer = _symbolic_graph(g, opts, device)
+    if symbols:
+        g = bind_symbols(g, tracer.hints)
+    with tracing(tracer):
+        with t("lower"):
+            lowered = lower_graph(g, device.cpu, device.intrinsics)
+            lowered, slots = _bind_outputs(g, lowered)
+            plan = plan_memory(g, lowered, slots)
+        with t("codegen"):
+            module = new_module(g.name, device.cpu)
+            build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu,
+                        profile=opts.profile, symbols=symbols)
+            if symbols:
+                dims = [plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
+                                             for d in g.types[v].shape]
+                build_sizes(module, symbols, dims)
+                build_guards(module, symbols, tracer.guards)
     with t("llvm"):
         ref = optimize(module, device.cpu)
         obj = emit_object(ref, device.cpu)
@@ -84,11 +99,14 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     if "asm" in opts.emit:
         listings["s"] = emit_assembly(ref, device.cpu)
     tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
-    facts = (device.spec.name, device.cpu.triple, plan.arena_bytes, *tensors, VERSION)
+    facts = (device.spec.name, device.cpu.triple, _hint(plan.arena_bytes), *tensors, VERSION)
     with t("link"):
         library, files, extra = _link(obj, device, plan.weights,
                                       artifact_meta(*facts, b"", plan.weights, device.spec.backend))
     meta = artifact_meta(*facts, library, plan.weights, device.spec.backend, files) | extra
+    if symbols:
+        meta["symbolic"] = _symbolic_meta(symbols, tracer, plan.arena_bytes)
+        meta["arena_bytes"] = _hint(plan.arena_bytes)
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     report = _report(lowered, left_out_sets(device))
@@ -147,15 +165,40 @@ def _link_shared(obj: bytes) -> bytes:
             return f.read()
 
 
+def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
+                    ) -> tuple[tuple[str, ...], Tracer]:
+    """The graph's symbols (its inputs' named dims) and a tracer with their
+    hints; no symbols for a static graph."""
+    _require_static(g)
+    symbols = tuple(input_symbols(g))
+    if symbols and isinstance(device.backend, Packager):
+        raise TinycError(f"target {device.spec.name} compiles static shapes only; pass "
+                         f"input_shapes for the symbolic dimensions {list(symbols)}")
+    hints = {s: int(opts.shape_hints.get(s, 1)) for s in symbols}
+    bad = [s for s, h in hints.items() if h < 1]
+    if bad:
+        raise TinycError(f"shape hints must be at least 1: {bad}")
+    return symbols, Tracer(hints=hints)
+
+
+def _hint(d: int | SymDim) -> int:
+    return d.hint if isinstance(d, SymDim) else int(d)
+
+
+def _symbolic_meta(symbols: tuple[str, ...], tracer: Tracer, arena) -> dict:
+    """What the runtime needs to bind a run's sizes: the symbols in dims-array
+    order, the hints, the guards (to name the one that fails) and the arena size."""
+    return {"symbols": list(symbols), "hints": [tracer.hints[s] for s in symbols],
+            "guards": [g.text for g in tracer.guards], "arena_bytes": str(arena)}
+
+
 def _require_static(g: Graph) -> None:
-    dynamic = [f"{v}: {g.types[v]}" for v in g.inputs if not g.types[v].is_static]
-    if dynamic:
-        raise TinycError("inputs with symbolic dimensions need concrete shapes to compile "
-                         "(pass input_shapes, or use InferenceSession, which compiles per "
-                         "shape it is fed): " + ", ".join(dynamic))
-    untyped = [o for n in g.nodes for o in n.outputs if o and not g.types[o].is_static]
-    if untyped:
-        raise TinycError(f"could not infer static shapes for {untyped[:5]}")
+    """Every dimension is a number or one of the inputs' symbols."""
+    try:
+        bind_symbols(g, {s: 1 for s in input_symbols(g)})
+    except UnboundSymbol as e:
+        raise TinycError(f"could not relate every shape to the inputs' sizes: {e}; pass "
+                         "input_shapes to compile for concrete sizes") from None
 
 
 def _bind_outputs(g: Graph, lowered: list[LoweredNode]) -> tuple[list[LoweredNode], dict[str, int]]:
@@ -179,7 +222,8 @@ def _bind_outputs(g: Graph, lowered: list[LoweredNode]) -> tuple[list[LoweredNod
 
 def _tensor_meta(g: Graph, v: str) -> dict:
     t = g.types[v]
-    return {"name": v, "dtype": t.dtype.numpy.name, "shape": list(t.shape)}
+    return {"name": v, "dtype": t.dtype.numpy.name,
+            "shape": [str(d) if isinstance(d, SymDim) else d for d in t.shape]}
 
 
 def _report(lowered: list[LoweredNode], left_out: tuple[tuple[str, str], ...]) -> list[dict]:

@@ -6,17 +6,23 @@
 It is straight-line code: per lowered node, calls to shared kernels with the
 buffers' addresses (arena / weights offsets fixed at compile time) and the
 shapes as immediates. No allocation, no Python.
+
+A model with symbolic dimensions takes a fifth argument, `const int64_t *dims`
+(the value of each symbol for this run): shapes, offsets and sizes that are
+expressions of the symbols are computed from it (codegen/symbolic_ir.py).
 """
 
 from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ..ir.symbolic import SymDim
 from ..link.memory_plan import Location, MemoryPlan
-from ..lower.program import Buf, Const, LoweredNode, Scratch
+from ..lower.program import Buf, Const, DimTable, LoweredNode, Scratch
 from . import llvm_util as u
 from .kernel import F32, I64, PTR, get_or_build
 from .machine import CpuTarget
+from .symbolic_ir import SymbolValues
 
 ENTRY = "tinyc_run"
 PROFILE = "tinyc_profile_cycles"  # i64 per lowered node, accumulated across runs
@@ -24,12 +30,15 @@ PROFILE = "tinyc_profile_cycles"  # i64 per lowered node, accumulated across run
 
 def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
                 n_inputs: int, n_outputs: int, target: CpuTarget,
-                profile: bool = False, name: str = ENTRY) -> ir.Function:
-    """`name`: split deployment builds one entry per CPU region in one module."""
-    fn, b = u.define(module, name, [u.PTR] * 4, ["inputs", "outputs", "weights", "arena"],
-                     ret=u.I32)
-    inputs, outputs, weights, arena = fn.args
+                profile: bool = False, name: str = ENTRY,
+                symbols: tuple[str, ...] = ()) -> ir.Function:
+    """`name`: split deployment builds one entry per CPU region in one module.
+    `symbols`: the model's symbolic dimensions, in the order of the dims array."""
+    params = ["inputs", "outputs", "weights", "arena"] + (["dims"] if symbols else [])
+    fn, b = u.define(module, name, [u.PTR] * len(params), params, ret=u.I32)
+    inputs, outputs, weights, arena = fn.args[:4]
     spaces = {
+        "symbols": SymbolValues(b, fn.args[4], symbols) if symbols else None,
         "input": [u.load(b, inputs, u.i64(i), u.PTR, align=8) for i in range(n_inputs)],
         "output": [u.load(b, outputs, u.i64(j), u.PTR, align=8) for j in range(n_outputs)],
         "weights": weights,
@@ -70,6 +79,8 @@ def _cycles(b: ir.IRBuilder) -> ir.Value:
 
 def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict) -> ir.Value:
     if param == I64:
+        if isinstance(a, SymDim):
+            return spaces["symbols"].emit(b, a)
         return u.i64(int(a))
     if param == F32:
         return u.f32(float(a))
@@ -80,7 +91,22 @@ def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict)
         return _address(b, plan.locations[plan.scratch_keys[id(a)]], 0, spaces)
     if isinstance(a, Const):
         return _address(b, plan.locations[plan.const_keys[id(a)]], 0, spaces)
+    if isinstance(a, DimTable):
+        return _dim_table(b, a, spaces)
     raise TypeError(f"cannot pass {a!r} as a pointer")
+
+
+def _dim_table(b: ir.IRBuilder, table: DimTable, spaces: dict) -> ir.Value:
+    """The table on the entry's stack (one alloca per table, in the entry block
+    so LLVM keeps the frame fixed), filled from this run's sizes."""
+    arr = ir.ArrayType(u.I64, max(len(table.values), 1))
+    with b.goto_entry_block():
+        slot = b.alloca(arr, name=f"dims_{len(spaces.setdefault('tables', []))}")
+    spaces["tables"].append(slot)
+    base = b.inttoptr(b.ptrtoint(slot, u.I64), u.PTR)  # llvmlite types allocas; see above
+    for k, v in enumerate(table.values):
+        u.store(b, spaces["symbols"].emit(b, v), base, u.i64(k))
+    return base
 
 
 def _address(b: ir.IRBuilder, loc: Location, extra: int, spaces: dict) -> ir.Value:
@@ -88,6 +114,7 @@ def _address(b: ir.IRBuilder, loc: Location, extra: int, spaces: dict) -> ir.Val
         base, offset = spaces[loc.space][loc.index], extra
     else:
         base, offset = spaces[loc.space], loc.offset + extra
-    if offset == 0:
+    if isinstance(offset, int) and offset == 0:
         return base
-    return b.gep(base, [u.i64(offset)], inbounds=True, source_etype=u.I8)
+    index = spaces["symbols"].emit(b, offset) if isinstance(offset, SymDim) else u.i64(offset)
+    return b.gep(base, [index], inbounds=True, source_etype=u.I8)

@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 
 from .dtypes import DType
+from .symbolic import SymDim
 
-Dim = int | str  # str is a symbolic dimension such as "batch"
+# str: a symbolic dimension as imported ("batch"); SymDim: an expression of
+# such symbols with a hint, as lowering sees them (ir/symbolic.py)
+Dim = int | str | SymDim
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class TensorType:
 
     @property
     def is_static(self) -> bool:
-        return all(isinstance(d, int) for d in self.shape)
+        """Every dimension has a value when the model runs: a number, or an
+        expression of the input sizes (a SymDim)."""
+        return all(isinstance(d, (int, SymDim)) for d in self.shape)
 
     @property
     def rank(self) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Graph
+from ..ir.symbolic import SymDim, smax, split_content
 from ..lower.program import Buf, Const, LoweredNode, Scratch
 
 ALIGN = 64  # a cache line; also the widest vector load
@@ -57,7 +58,7 @@ def plan_memory(g: Graph, lowered: list[LoweredNode], output_slots: dict[str, in
         locations[v] = Location("output", j)
     weights, const_keys = _place_weights(g, lowered, root, locations)
     intervals, sizes, scratch_keys = _lifetimes(g, lowered, root, locations)
-    offsets, arena = _place_greedy(intervals, sizes)
+    offsets, arena = _place(intervals, sizes)
     for key, off in offsets.items():
         locations[key] = Location("arena", 0, off)
     return MemoryPlan(arena, weights, locations, root, scratch_keys, const_keys)
@@ -132,19 +133,45 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                     key = f"scratch:{ln.node_name}:{a.tag}"
                     scratch_keys[id(a)] = key
                     touch(key, step, a.nbytes)
-                    sizes[key] = max(sizes[key], a.nbytes)
+                    sizes[key] = smax(sizes[key], a.nbytes)
     return {k: tuple(v) for k, v in intervals.items()}, sizes, scratch_keys
 
 
-def _place_greedy(intervals: dict[str, tuple[int, int]],
-                  sizes: dict[str, int]) -> tuple[dict[str, int], int]:
+def _place(intervals: dict[str, tuple[int, int]],
+           sizes: dict[str, int | SymDim]) -> tuple[dict[str, int | SymDim], int | SymDim]:
+    """Static sizes first, planned together; then one region per family of
+    symbolic sizes (sizes g * q for one expression q of the symbols, e.g. every
+    activation of a batched CNN is some g * N). Within a family the plan is
+    made on the multipliers g, so it holds for every value of q, with no guard;
+    families sit one above the other."""
+    families: dict[tuple, dict[str, int]] = {}
+    static = {}
+    for key, size in sizes.items():
+        if isinstance(size, SymDim):
+            g, q = split_content(size)
+            families.setdefault(q.poly, {})[key] = (g, q)
+        else:
+            static[key] = size
+    offsets, arena = _place_greedy({k: intervals[k] for k in static}, static)
+    for members in families.values():
+        q = next(iter(members.values()))[1]
+        units = {k: -(-g // ALIGN) * ALIGN for k, (g, _) in members.items()}
+        local, top = _place_greedy({k: intervals[k] for k in members}, units, align=False)
+        for k, o in local.items():
+            offsets[k] = arena + o * q
+        arena = arena + top * q
+    return offsets, arena
+
+
+def _place_greedy(intervals: dict[str, tuple[int, int]], sizes: dict[str, int],
+                  align: bool = True) -> tuple[dict[str, int], int]:
     order = sorted(intervals, key=lambda k: (-sizes[k], intervals[k][0], k))
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
     offsets: dict[str, int] = {}
     arena = 0
     for key in order:
         first, last = intervals[key]
-        size = _align(max(sizes[key], 1))
+        size = _align(max(sizes[key], 1)) if align else max(sizes[key], 1)
         live = sorted((o, e) for o, e, f, la in placed if not (la < first or f > last))
         offset = 0
         for o, e in live:

@@ -6,8 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from ..ir.symbolic import SymDim
 from .registry import LowerContext, NotLowerable
 
 
@@ -15,7 +14,7 @@ def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:
     t = ctx.graph.type_of(name)
     if not t.is_static:
         raise NotLowerable(f"{name} has a symbolic shape {t}")
-    return tuple(int(d) for d in t.shape)
+    return tuple(d if isinstance(d, SymDim) else int(d) for d in t.shape)
 
 
 def broadcast_output(ctx: LowerContext, inputs: Sequence[str], y: str) -> tuple[int, ...]:
@@ -24,13 +23,46 @@ def broadcast_output(ctx: LowerContext, inputs: Sequence[str], y: str) -> tuple[
     out = shape_of(ctx, y)
     shapes = [shape_of(ctx, x) for x in inputs]
     try:
-        expected = tuple(np.broadcast_shapes(*shapes))
+        expected = broadcast_shapes(*shapes)
     except ValueError:
         raise NotLowerable(f"input shapes {shapes} do not broadcast") from None
     if expected != out:
         raise NotLowerable(f"{y} has shape {list(out)}, but its inputs broadcast to "
                            f"{list(expected)}")
     return out
+
+
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """numpy's broadcasting rule on dims that may be symbolic: a dim of 1
+    stretches; two other dims must be equal (a guard where they are symbols)."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list = []
+    for axis in range(rank):
+        d: object = 1
+        for s in shapes:
+            k = axis - (rank - len(s))
+            if k < 0:
+                continue
+            e = s[k]
+            if is_one(d):
+                d = e
+            elif not is_one(e) and d != e:  # a guard where either is a symbol
+                raise ValueError(f"shapes {shapes} do not broadcast")
+        out.append(d)
+    return tuple(out)
+
+
+def is_one(d: object) -> bool:
+    """A literal 1 (a symbol that is 1 at run time does not stretch)."""
+    return not isinstance(d, SymDim) and d == 1
+
+
+def same_dim(a: object, b: object) -> bool:
+    """Equal dims, where a literal 1 against a symbol counts as broadcast (not
+    equal): reading it broadcast is right whatever the symbol's value."""
+    if (is_one(a) and isinstance(b, SymDim)) or (is_one(b) and isinstance(a, SymDim)):
+        return False
+    return a == b
 
 
 def contiguous_strides(shape: Sequence[int]) -> list[int]:
@@ -45,7 +77,8 @@ def broadcast_strides(shape: Sequence[int], out: Sequence[int]) -> list[int]:
     """Element strides of a contiguous `shape` read as `out` (0 where broadcast)."""
     shape = [1] * (len(out) - len(shape)) + list(shape)
     strides = contiguous_strides(shape)
-    return [0 if s == 1 and o != 1 else st for s, o, st in zip(shape, out, strides, strict=True)]
+    return [0 if is_one(s) and not is_one(o) else st
+            for s, o, st in zip(shape, out, strides, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -69,7 +102,7 @@ def nary_plan(out: Sequence[int], shapes: Sequence[Sequence[int]]) -> NaryPlan:
     strides = [broadcast_strides(s, out) for s in shapes] + [contiguous_strides(out)]
     dims: list[list[int]] = []  # [count, strides...], outer to inner
     for k, count in enumerate(out):
-        if count == 1:
+        if is_one(count):
             continue
         d = [count] + [st[k] for st in strides]
         if dims and all(dims[-1][j] == d[j] * count for j in range(1, len(d))):
@@ -86,5 +119,5 @@ def nary_plan(out: Sequence[int], shapes: Sequence[Sequence[int]]) -> NaryPlan:
 def index_expr(shape: Sequence[int], out: Sequence[int]) -> str:
     """How a broadcast operand is indexed by the output's i0, i1, ..., for reports."""
     lead = len(out) - len(shape)
-    return ",".join("0" if d == 1 and out[lead + k] != 1 else f"i{lead + k}"
+    return ",".join("0" if is_one(d) and not is_one(out[lead + k]) else f"i{lead + k}"
                     for k, d in enumerate(shape))

@@ -15,9 +15,16 @@ import numpy as np
 from ..codegen.kernels import elementwise as K
 from ..ir import DType, Node
 from .batchnorm_stats import runtime_batchnorm, training_batchnorm
-from .broadcast import broadcast_output, broadcast_strides, contiguous_strides, index_expr, shape_of
+from .broadcast import (
+    broadcast_output,
+    broadcast_strides,
+    contiguous_strides,
+    index_expr,
+    is_one,
+    shape_of,
+)
 from .checks import require_elements
-from .program import Buf, Call, Const, LoweredNode
+from .program import Buf, Call, Const, LoweredNode, int_table
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import typed_clip, typed_elementwise, typed_op_name
 
@@ -126,7 +133,7 @@ def broadcast_plan(out: Sequence[int], a: Sequence[int], b: Sequence[int]) -> Br
     sa, sb, sy = broadcast_strides(a, out), broadcast_strides(b, out), contiguous_strides(out)
     dims: list[list[int]] = []  # [count, a stride, b stride, y stride], outer to inner
     for k, count in enumerate(out):
-        if count == 1:
+        if is_one(count):
             continue
         d = [count, sa[k], sb[k], sy[k]]
         if dims and all(dims[-1][j] == d[j] * count for j in (1, 2, 3)):
@@ -148,9 +155,9 @@ def broadcast_call(op: str, a: Buf | Const, b: Buf | Const, y: Buf, plan: Broadc
         raise NotLowerable(f"broadcast needs {len(plan.outer)} outer dims, "
                            f"at most {K.MAX_OUTER_DIMS} are supported")
     pad = [(1, 0, 0, 0)] * (K.MAX_OUTER_DIMS - len(plan.outer))
-    table = np.array(pad + list(plan.outer), dtype=np.int64)
+    table = int_table(tag, [v for row in pad + list(plan.outer) for v in row])
     kernel = K.binary_kernel(op, plan.kinds, nd=True)
-    return Call(kernel, (a, b, y, Const(tag, table), plan.inner))
+    return Call(kernel, (a, b, y, table, plan.inner))
 
 
 # ---------------------------------------------------------------------------

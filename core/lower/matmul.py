@@ -22,6 +22,7 @@ from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
+from .broadcast import is_one, same_dim
 from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
@@ -194,10 +195,11 @@ def _gemm_bias(ctx: LowerContext, name: str, beta: float, mn: tuple[int, int],
     if len(shape) > 2:
         raise NotLowerable(f"Gemm's C has rank {len(shape)}")
     cm, cn = ((1, 1) + shape)[-2:]
-    if cm not in (1, m) or cn not in (1, n):
+    rows, cols = same_dim(cm, m), same_dim(cn, n)  # else C is broadcast along them
+    if not (rows or is_one(cm)) or not (cols or is_one(cn)):
         raise NotLowerable(f"Gemm's C {shape} does not broadcast to {mn}")
-    kind, ld = ("mat", n) if cn == n and cm == m else ("col", 0) if cn == n and n > 1 else \
-        ("row", 1 if cm == m else 0)
+    kind, ld = ("mat", n) if cols and rows else ("col", 0) if cols and n > 1 else \
+        ("row", 1 if rows else 0)
     if ctx.graph.is_const(name):
         data = (ctx.graph.const(name).astype(np.float32) * np.float32(beta)).reshape(-1)
         return _Bias(Const(f"{tag}.c", np.ascontiguousarray(data)), kind, ld, 1.0)

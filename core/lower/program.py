@@ -7,7 +7,10 @@ An argument of a call is one of:
   (e.g. an im2col matrix), placed in the arena by the memory planner;
 - Const(tag, array): a compile-time array made by lowering (e.g. weights
   packed for a GEMM micro-kernel), stored with the model's weights;
-- int / float: an i64 / f32 immediate.
+- DimTable(tag, values): a small i64 array (shapes, strides) some of whose
+  values are symbolic; the entry fills it on its stack from the run's sizes;
+- int / float: an i64 / f32 immediate; an int may be a SymDim, computed by the
+  entry from the run's sizes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..codegen.kernel import Kernel
+from ..ir.symbolic import SymDim
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,22 @@ class Const:
     array: np.ndarray
 
 
-Arg = Buf | Scratch | Const | int | float
+@dataclass(frozen=True, eq=False)
+class DimTable:
+    tag: str
+    values: tuple
+
+
+def int_table(tag: str, values) -> Const | DimTable:
+    """An i64 array argument: a compile-time constant where every value is
+    known, else filled in by the entry for each run."""
+    values = tuple(values)
+    if any(isinstance(v, SymDim) for v in values):
+        return DimTable(tag, values)
+    return Const(tag, np.array(values, np.int64))
+
+
+Arg = Buf | Scratch | Const | DimTable | int | float
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
             verify_checksums(d, meta)
         return HeteroModel(d)
     if runs_in_process(meta):
+        if "symbolic" in meta:
+            from .symbolic import SymbolicModel
+
+            return SymbolicModel(d, verify=verify)
         return NativeModel(d, verify=verify)
     if verify:
         verify_checksums(d, meta)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..codegen.machine import CpuTarget
+from ..ir.symbolic import hint_of
 from ..target.intrinsics import IntrinsicSet
 from .gemm_form import GemmForm
 from .match import Match, Rejected, match_intrinsic
@@ -151,4 +152,6 @@ def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
                 best = RegisterTile(mr, nv)
     if best is None:
         return None
-    return RegisterTile(min(best.mr, max(1, m)), best.nv)
+    if m >= best.mr:  # (a guard where m is symbolic: M >= MR and M < MR compile apart)
+        return best
+    return RegisterTile(min(best.mr, max(1, hint_of(m))), best.nv)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
 
+from ...ir.symbolic import hint_of
 from ..kernel import F32, I64, PTR, Kernel
 from ..llvm_util import F32 as F32T
 from ..llvm_util import I64 as I64T
@@ -145,7 +146,8 @@ def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
     kc = max(1, min(kc, k))
     nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
     nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
-    mc = -(-min(m, 384) // spec.mr) * spec.mr
+    # any MC is correct (the kernel loops over M): a symbolic M takes its hint's
+    mc = -(-min(hint_of(m), 384) // spec.mr) * spec.mr
     return Blocking(kc, mc, nc)
 
 

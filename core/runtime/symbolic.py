@@ -1,0 +1,141 @@
+"""Running an artifact compiled with symbolic dimensions (one that serves
+every size its guards admit).
+
+Per run: the symbols are bound from the feeds' shapes, checked against the
+guards the compile recorded, and the library's `tinyc_sizes` gives the arena
+size and every output's (and input's) dims for those sizes; the answer is
+kept per distinct set of sizes, so a size seen before costs a dict lookup.
+The arena only grows: a decode loop allocates it a few times in all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from ..errors import InputError
+from .native import NativeModel, aligned_empty, check_feed_names
+
+_MAX_REMEMBERED = 4096  # distinct size sets whose shapes are kept
+
+
+class ShapeGuardError(InputError):
+    """The sizes of a run fall outside what the artifact was compiled for."""
+
+
+class SymbolicModel(NativeModel):
+    def __init__(self, directory: str, verify: bool = False, threads: int | None = None):
+        super().__init__(directory, verify=verify, threads=threads)
+        sym = self.meta["symbolic"]
+        self.symbols: list[str] = list(sym["symbols"])
+        self.guard_texts: list[str] = list(sym["guards"])
+        self._entry.argtypes = [ctypes.c_void_p] * 5
+        self._guards = self._lib.tinyc_guards
+        self._guards.argtypes, self._guards.restype = [ctypes.c_void_p], ctypes.c_int32
+        self._sizes = self._lib.tinyc_sizes
+        self._sizes.argtypes, self._sizes.restype = [ctypes.c_void_p] * 2, None
+        self._dims = (ctypes.c_int64 * len(self.symbols))()
+        self._n_out = sum(len(o.shape) for o in self.outputs)
+        self._n_in = sum(len(i.shape) for i in self.inputs)
+        self._known: dict[tuple[int, ...], tuple[int, list[tuple[int, ...]]]] = {}
+
+    def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
+        """The feeds in input order and the symbols' values they imply, after
+        checking names, dtypes, ranks and the fixed dims."""
+        check_feed_names(feeds, [i.name for i in self.inputs])
+        arrays, values = [], {}
+        for info in self.inputs:
+            a = feeds[info.name]
+            if not isinstance(a, np.ndarray):
+                a = np.asarray(a)
+            if a.dtype != np.dtype(info.dtype):
+                raise InputError(f"input '{info.name}' has dtype {a.dtype}; expected {info.dtype}")
+            if a.ndim != len(info.shape):
+                raise InputError(f"input '{info.name}' has shape {list(a.shape)}; expected "
+                                 f"rank {len(info.shape)} ({info.shape})")
+            for d, want in zip(a.shape, info.shape, strict=True):
+                if isinstance(want, int) and d != want:
+                    raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
+                                     f"expected {info.shape}")
+                if isinstance(want, str) and want in self.symbols:
+                    values.setdefault(want, int(d))
+            arrays.append(np.ascontiguousarray(a))
+        return arrays, tuple(values[s] for s in self.symbols)
+
+    def accepts(self, values: tuple[int, ...]) -> bool:
+        """Do these sizes pass every guard of this artifact?"""
+        if any(v < 1 for v in values):
+            return False
+        self._dims[:] = values
+        return self._guards(self._dims) == 0
+
+    def shapes_for(self, values: tuple[int, ...]) -> tuple[int, list[tuple[int, ...]]]:
+        """(arena bytes, output shapes) for these sizes; InputError if they
+        break a guard or contradict the inputs' dims."""
+        known = self._known.get(values)
+        if known is not None:
+            return known
+        bad = [f"{s}={v}" for s, v in zip(self.symbols, values, strict=True) if v < 1]
+        if bad:
+            raise InputError(f"symbolic dimensions must be at least 1: {', '.join(bad)}")
+        self._dims[:] = values
+        failed = self._guards(self._dims)
+        if failed:
+            raise ShapeGuardError(
+                f"sizes {self._named(values)} break the compiled guard "
+                f"'{self.guard_texts[failed - 1]}': this artifact was specialized for "
+                f"other sizes; compile it for these (tinyc.InferenceSession does)")
+        out = (ctypes.c_int64 * (1 + self._n_out + self._n_in))()
+        self._sizes(self._dims, out)
+        arena, dims = int(out[0]), list(out[1:])
+        shapes = [tuple(dims[k:k + len(o.shape)]) for o, k in
+                  zip(self.outputs, _starts(self.outputs), strict=True)]
+        if len(self._known) >= _MAX_REMEMBERED:
+            self._known.clear()
+        self._known[values] = (arena, shapes, dims[self._n_out:])
+        return self._known[values]
+
+    def run(self, output_names, feeds):
+        arrays, values = self.bind(feeds)
+        wanted = self._check_output_names(output_names)
+        arena, shapes, in_dims = self.shapes_for(values)
+        self._check_relations(arrays, in_dims, values)
+        outs = [np.empty(s, o.dtype) for s, o in zip(shapes, self.outputs, strict=True)]
+        with self._lock:
+            if arena > self._arena.size:  # grows, by half again, to few reallocations
+                self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
+            for i, a in enumerate(arrays):
+                self._in_ptrs[i] = a.ctypes.data
+            for j, o in enumerate(outs):
+                self._out_ptrs[j] = o.ctypes.data
+            self._dims[:] = values
+            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
+                                 self._arena.ctypes.data, self._dims)
+        if status != 0:
+            raise RuntimeError(f"the model's native code returned status {status}")
+        return [outs[j] for j in wanted]
+
+    def _check_relations(self, arrays: list[np.ndarray], in_dims: list[int],
+                         values: tuple[int, ...]) -> None:
+        """An input dim declared as another symbol or an expression must equal
+        what the bound symbols give (e.g. a mask of length past + new)."""
+        k = 0
+        for info, a in zip(self.inputs, arrays, strict=True):
+            want = tuple(in_dims[k:k + a.ndim])
+            k += a.ndim
+            if a.shape != want:
+                raise ShapeGuardError(
+                    f"input '{info.name}' has shape {list(a.shape)}, but the sizes "
+                    f"{self._named(values)} make its shape {info.shape} = {list(want)}")
+
+    def _named(self, values: tuple[int, ...]) -> str:
+        return ", ".join(f"{s}={v}" for s, v in zip(self.symbols, values, strict=True))
+
+
+def _starts(infos) -> list[int]:
+    out, k = [], 0
+    for i in infos:
+        out.append(k)
+        k += len(i.shape)
+    return out

@@ -1,0 +1,87 @@
+"""One compile serves many sizes: symbolic batch dims through lowering, the
+memory plan, the entry and the runtime, checked against onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import tinyc
+from tinyc.compiler import CompileOptions, compile_model
+from tinyc.runtime.symbolic import ShapeGuardError
+from tinyc.testing.models import mobilenet_v2
+
+
+@pytest.fixture(autouse=True)
+def _no_disk_cache(monkeypatch):
+    monkeypatch.setenv("TINYC_CACHE_DIR", "off")
+
+
+def _mlp() -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    inits = {"w1": rng.standard_normal((64, 128)), "b1": rng.standard_normal(128),
+             "w2": rng.standard_normal((128, 10))}
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]),
+             helper.make_node("Add", ["h", "b1"], ["hb"]),
+             helper.make_node("Relu", ["hb"], ["r"]),
+             helper.make_node("MatMul", ["r", "w2"], ["y"])]
+    g = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _ort(model: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_one_artifact_serves_every_batch_its_guards_admit(tmp_path):
+    model = _mlp()
+    art = compile_model(model, "x86", CompileOptions(shape_hints={"N": 8}))
+    sym = art.meta["symbolic"]
+    assert sym["symbols"] == ["N"] and sym["guards"] == ["N - 8 >= 0"]  # the GEMM tile
+    assert art.meta["inputs"][0]["shape"] == ["N", 64]
+    loaded = tinyc.runtime.load(art.save(tmp_path / "mlp"))
+    ref = _ort(model)
+    rng = np.random.default_rng(1)
+    for n in (8, 9, 17, 31, 64, 100):  # not only multiples of the 8-row tile
+        x = rng.standard_normal((n, 64)).astype(np.float32)
+        (y,) = loaded.run(None, {"x": x})
+        np.testing.assert_allclose(y, ref.run(None, {"x": x})[0], rtol=1e-5, atol=1e-4)
+    with pytest.raises(ShapeGuardError, match="N - 8 >= 0"):
+        loaded.run(None, {"x": np.zeros((3, 64), np.float32)})
+    with pytest.raises(tinyc.InputError, match="at least 1"):
+        loaded.run(None, {"x": np.zeros((0, 64), np.float32)})
+
+
+def test_inputs_that_disagree_on_a_symbol_are_refused_before_native_code():
+    g = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"])], "add",
+        [helper.make_tensor_value_info(v, TensorProto.FLOAT, ["N", 16]) for v in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    sess = tinyc.InferenceSession(model)
+    a = np.ones((4, 16), np.float32)
+    (y,) = sess.run(None, {"a": a, "b": a})
+    np.testing.assert_array_equal(y, a + a)
+    with pytest.raises(tinyc.InputError, match="'N' is 4 in one input and 5"):
+        sess.run(None, {"a": a, "b": np.ones((5, 16), np.float32)})
+    (y,) = sess.run(None, {"a": a[:3], "b": a[:3]})
+    assert y.shape == (3, 16) and sess.compile_count == 1
+
+
+def test_cnn_with_symbolic_batch_compiles_once_per_guard_region():
+    model = mobilenet_v2(batch="N", resolution=64, width=0.35, classes=100)
+    sess = tinyc.InferenceSession(model)
+    ref = _ort(model)
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 8, 11):
+        x = rng.standard_normal((n, 3, 64, 64)).astype(np.float32)
+        (y,) = sess.run(None, {"input": x})
+        np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
+    # batches below 8 share one artifact, 8 and up another (the classifier's tile)
+    assert sess.symbolic_fallback is None and sess.compile_count == 2
