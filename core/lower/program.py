@@ -7,6 +7,8 @@ An argument of a call is one of:
   (e.g. an im2col matrix), placed in the arena by the memory planner;
 - Const(tag, array): a compile-time array made by lowering (e.g. weights
   packed for a GEMM micro-kernel), stored with the model's weights;
+- ErrorSite(text): the error record, for a check kernel; `text` names what
+  is checked ("Gather node 'emb': input 'ids'") in the error a failure raises;
 - int / float: an i64 / f32 immediate.
 """
 
@@ -37,7 +39,12 @@ class Const:
     array: np.ndarray
 
 
-Arg = Buf | Scratch | Const | int | float
+@dataclass(frozen=True)
+class ErrorSite:
+    text: str
+
+
+Arg = Buf | Scratch | Const | ErrorSite | int | float
 
 
 @dataclass(frozen=True)
