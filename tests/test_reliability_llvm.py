@@ -25,7 +25,7 @@ _CHILD = textwrap.dedent("""
 
 
 def run_in_child(code: str, cache_dir) -> dict:
-    env = {**os.environ, "TINYC_CACHE_DIR": str(cache_dir)}
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir)}
     r = subprocess.run([sys.executable, "-c", _CHILD, code], capture_output=True, text=True,
                        timeout=300, env=env)
     assert r.returncode == 0, f"the child died with status {r.returncode}:\n{r.stderr[-2000:]}"
@@ -59,7 +59,7 @@ def test_a_target_machine_for_an_impossible_cpu_raises(tmp_path):
     for _ in range(2):  # the second answer comes from the disk cache
         r = run_in_child(code, tmp_path / "cache")
         assert r["outcome"] == "TargetError" and "i386" in r["message"], r
-    assert list((tmp_path / "cache" / "llvm-cpus").glob("*.json"))
+    assert list((tmp_path / "cache" / "tinyc-llvm-cpus").glob("*.json"))
 
 
 def test_a_good_cpu_still_builds(tmp_path):
