@@ -24,8 +24,10 @@ class UnsupportedOpsError(TinycError):
         )
 
 
-class InputError(TinycError):
-    """A feed given to run() has the wrong name, shape or dtype."""
+class InputError(TinycError, ValueError):
+    """A feed given to run() has the wrong name, shape or dtype, or holds a value the
+    model refuses (e.g. an index out of range). A ValueError too, as numpy and
+    onnxruntime callers expect for bad arguments."""
 
 
 class TargetError(TinycError):

@@ -10,6 +10,22 @@ shapes as immediates. No allocation, no Python.
 A model with symbolic dimensions takes a fifth argument, `const int64_t *dims`
 (the value of each symbol for this run): shapes, offsets and sizes that are
 expressions of the symbols are computed from it (codegen/symbolic_ir.py).
+
+It returns 0, or the nonzero status of the first check kernel that failed
+(e.g. an index out of range), right after that check and before the node's
+other calls. Then the global error record `tinyc_error` says what failed:
+
+    struct tinyc_error {        // one format for every check
+        int64_t code;           // == the status returned
+        int64_t node;           // the failing node's position in run order
+        int64_t value;          // the offending value
+        int64_t position;       // its flat position in the checked tensor
+        int64_t low, high;      // the range it had to be in, inclusive
+        const char *site;       // e.g. "Gather node 'emb': input 'ids'"
+    };
+
+The check kernel writes value .. high, the entry code, node and site.
+runtime/status.py holds the codes and turns a record into an exception.
 """
 
 from __future__ import annotations
@@ -18,9 +34,10 @@ import llvmlite.ir as ir
 
 from ..ir.symbolic import SymDim
 from ..link.memory_plan import Location, MemoryPlan
-from ..lower.program import Buf, Const, DimTable, LoweredNode, Scratch
+from ..lower.program import Buf, Call, Const, DimTable, ErrorSite, LoweredNode, Scratch
+from ..runtime.status import ERROR_SYMBOL, INT_FIELDS, SITE_OFFSET
 from . import llvm_util as u
-from .kernel import F32, I64, PTR, get_or_build
+from .kernel import ERR, F32, I64, PTR, get_or_build
 from .machine import CpuTarget
 from .symbolic_ir import SymbolValues
 
@@ -43,6 +60,7 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
         "output": [u.load(b, outputs, u.i64(j), u.PTR, align=8) for j in range(n_outputs)],
         "weights": weights,
         "arena": arena,
+        "error": _error_record(b),
     }
     counters = None
     if profile:
@@ -52,16 +70,59 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
         counters = b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
-        for call in ln.calls:
+        for j, call in enumerate(ln.calls):
             kernel_fn = get_or_build(module, call.kernel, target)
-            b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
-                               zip(call.args, call.kernel.params, strict=True)])
+            result = b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
+                                        zip(call.args, call.kernel.params, strict=True)])
+            if call.kernel.is_check:
+                _return_on_failure(b, result, k, _site(call, f"{name}.site{k}.{j}"),
+                                   spaces["error"])
         if counters is not None:
             spent = b.sub(_cycles(b), start)
             total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
             u.store(b, total, counters, u.i64(k))
     b.ret(ir.Constant(u.I32, 0))
     return fn
+
+
+def _error_record(b: ir.IRBuilder) -> ir.Value:
+    """The address of `tinyc_error` (one per module: split entries share it)."""
+    module = b.module
+    if ERROR_SYMBOL in module.globals:
+        glob = module.globals[ERROR_SYMBOL]
+    else:
+        record = ir.LiteralStructType([u.I64] * len(INT_FIELDS) + [u.PTR])
+        glob = ir.GlobalVariable(module, record, ERROR_SYMBOL)
+        glob.initializer = ir.Constant(record, None)
+        glob.align = 8
+    return b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)  # opaque, as for the profile
+
+
+def _site(call: Call, name: str) -> tuple[str, str]:
+    (site,) = [a for a in call.args if isinstance(a, ErrorSite)]
+    return name, site.text
+
+
+def _return_on_failure(b: ir.IRBuilder, status: ir.Value, node: int, site: tuple[str, str],
+                       record: ir.Value) -> None:
+    """if (status) { record: code, node, site; return status; }"""
+    with b.if_then(b.icmp_signed("!=", status, ir.Constant(u.I32, 0)), likely=False):
+        u.store(b, b.sext(status, u.I64), record, u.i64(INT_FIELDS.index("code")))
+        u.store(b, u.i64(node), record, u.i64(INT_FIELDS.index("node")))
+        text = _cstring(b, *site)
+        u.store(b, text, b.gep(record, [u.i64(SITE_OFFSET)], source_etype=u.I8), u.i64(0))
+        b.ret(status)
+
+
+def _cstring(b: ir.IRBuilder, name: str, text: str) -> ir.Value:
+    """A pointer to a constant NUL-terminated copy of text."""
+    data = bytearray(text.encode("utf-8") + b"\0")
+    arr = ir.ArrayType(u.I8, len(data))
+    glob = ir.GlobalVariable(b.module, arr, name)
+    glob.initializer = ir.Constant(arr, data)
+    glob.global_constant = True
+    glob.linkage = "internal"
+    return b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)
 
 
 def _profile_counters(module: ir.Module, n: int) -> ir.GlobalVariable:
@@ -84,6 +145,8 @@ def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict)
         return u.i64(int(a))
     if param == F32:
         return u.f32(float(a))
+    if param == ERR:
+        return spaces["error"]
     assert param == PTR, param
     if isinstance(a, Buf):
         return _address(b, plan.location_of_value(a.value), a.offset, spaces)

@@ -14,8 +14,9 @@ import llvmlite.ir as ir
 
 from .machine import CpuTarget
 
-# Parameter kinds of a kernel's C signature.
-PTR, I64, F32 = "ptr", "i64", "f32"
+# Parameter kinds of a kernel's C signature. ERR: the error record
+# (runtime/status.py); a kernel taking it is a check and returns an i32 status.
+PTR, I64, F32, ERR = "ptr", "i64", "f32", "err"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class Kernel:
     name: str  # the symbol; encodes the specialization, e.g. "gemm_f32_8x32_biasrow"
     params: tuple[str, ...]  # one of PTR / I64 / F32 per argument
     build: Callable[[ir.Module, CpuTarget], ir.Function]  # defines a function called `name`
+
+    @property
+    def is_check(self) -> bool:
+        return ERR in self.params
 
     def __hash__(self) -> int:
         return hash(self.name)

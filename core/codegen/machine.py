@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
+from ..errors import TargetError
+from .llvm_names import cpu_problem
 from .llvm_util import check_selectable
 
 
@@ -54,6 +56,9 @@ def host_features() -> str:
 
 def target_machine(t: CpuTarget, reloc: str = "pic") -> llvm.TargetMachine:
     init_llvm()
+    problem = cpu_problem(t.triple, t.cpu, t.features)  # LLVM would exit() on some
+    if problem:
+        raise TargetError(problem)
     target = llvm.Target.from_triple(t.triple)
     return target.create_target_machine(
         cpu=t.cpu, features=t.features, opt=3, reloc=reloc, codemodel="default"

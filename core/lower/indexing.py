@@ -3,6 +3,13 @@ inputs): Gather, GatherElements, GatherND, ScatterElements (and the old
 Scatter), ScatterND, TensorScatter, OneHot, ReverseSequence, GridSample; and
 Trilu. Kernels: codegen/kernels/gather.py, scatter.py, fill.py, scan_ops.py,
 grid_sample.py.
+
+Run-time indices are checked before use, as onnxruntime does: a check kernel
+(codegen/kernels/check.py) makes one pass over them and an out-of-range value
+stops the run with an InputError naming the node, the input and the value.
+Constant indices are checked here, and shapes that no index could fit (an
+empty axis, indices wider than the data) are ModelErrors at compile time.
+OneHot needs no check: ONNX gives an out-of-range index an all-off row.
 """
 
 from __future__ import annotations
@@ -12,15 +19,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..codegen.kernels import check as CK
 from ..codegen.kernels import fill as F
 from ..codegen.kernels import gather as G
 from ..codegen.kernels import grid_sample as GS
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels import scatter as SC
 from ..codegen.kernels.bytes_copy import COPY_BYTES
+from ..errors import ModelError
 from ..ir import DType, Node
 from .broadcast import contiguous_strides, shape_of
-from .program import Buf, Call, Const, LoweredNode
+from .program import Buf, Call, Const, ErrorSite, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import dtype_of
 
@@ -48,6 +57,58 @@ def _expect_shape(y: str, got: Sequence[int], want: Sequence[int]) -> None:
         raise NotLowerable(f"{y} has shape {list(got)}, expected {list(want)}")
 
 
+def _site(node: Node, idx: str) -> str:
+    return f"{node.op} node '{node.name}': input '{idx}'"
+
+
+def index_checks(node: Node, ctx: LowerContext, idx: str,
+                 bounds: Sequence[tuple[int, int]]) -> list[Call]:
+    """The calls checking that idx, viewed as [rows, len(bounds)], holds in each
+    column t a value in [bounds[t][0], bounds[t][1]]. None for constant indices
+    (checked now: a ModelError) or empty ones. An empty range with indices to
+    check is refused now too: no value could pass."""
+    k, count = len(bounds), math.prod(shape_of(ctx, idx))
+    if not k or not count:
+        return []
+    empty = [t for t, (low, high) in enumerate(bounds) if low > high]
+    if empty:
+        raise ModelError(f"{_site(node, idx)} holds {count} indices into "
+                         f"{'an empty dimension' if len(empty) == 1 else 'empty dimensions'}"
+                         f" (index column {empty[0]}): every index is out of range")
+    if ctx.graph is not None and ctx.graph.is_const(idx):
+        _check_constant(_site(node, idx), ctx.graph.const(idx), bounds)
+        return []
+    table = Const(f"{node.name}.{idx}.bounds", np.array(bounds, np.int64))
+    kernel = CK.check_indices_kernel(dtype_of(ctx, idx), k)
+    return [Call(kernel, (ErrorSite(_site(node, idx)), Buf(idx), count // k, table))]
+
+
+def _check_constant(site: str, values: np.ndarray, bounds: Sequence[tuple[int, int]]) -> None:
+    rows = np.asarray(values).reshape(-1, len(bounds))
+    low, high = (np.array([b[c] for b in bounds]) for c in (0, 1))
+    bad = np.flatnonzero((rows < low) | (rows > high))
+    if bad.size:
+        p = int(bad[0])
+        raise ModelError(f"{site} (a constant) holds index {rows.flat[p]} at flat position {p}; "
+                         f"valid indices are [{low[p % len(bounds)]}, {high[p % len(bounds)]}]")
+
+
+def axis_bounds(n: int) -> tuple[int, int]:
+    """ONNX's range of an index into a dim of n: negative ones count from the end."""
+    return -n, n - 1
+
+
+def _require_within(node: Node, idx: str, ishape: Sequence[int], x: str,
+                    shape: Sequence[int], axis: int) -> None:
+    """The *Elements ops: idx has x's rank and no larger dim off the axis (the
+    kernels walk idx and address x with the same coordinates)."""
+    wider = [d for d in range(len(shape)) if d != axis and ishape[d] > shape[d]]
+    if len(ishape) != len(shape) or wider:
+        raise ModelError(f"{node.op} node '{node.name}': indices '{idx}' of shape "
+                         f"{list(ishape)} do not fit data '{x}' of shape {list(shape)}"
+                         + (f" (dim {wider[0]} is wider)" if wider else " (ranks differ)"))
+
+
 @lowers("Gather")
 def lower_gather(node: Node, ctx: LowerContext) -> LoweredNode:
     x, idx = node.inputs[:2]
@@ -56,7 +117,7 @@ def lower_gather(node: Node, ctx: LowerContext) -> LoweredNode:
     axis = normalized_axis(node, len(shape))
     _expect_shape(y, out, shape[:axis] + ishape + shape[axis + 1:])
     outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
-    calls = []
+    calls = index_checks(node, ctx, idx, [axis_bounds(n)])
     if math.prod(out):
         kernel = G.gather_kernel(elem_bytes(ctx, x), dtype_of(ctx, idx))
         calls.append(Call(kernel, (Buf(x), Buf(idx), Buf(y), outer, n, math.prod(ishape),
@@ -88,8 +149,9 @@ def lower_gather_elements(node: Node, ctx: LowerContext) -> LoweredNode:
     shape, ishape = shape_of(ctx, x), shape_of(ctx, idx)
     _expect_shape(y, shape_of(ctx, y), ishape)
     axis = normalized_axis(node, len(shape))
+    _require_within(node, idx, ishape, x, shape, axis)
     dims, strides, axis_n, axis_stride = _elements_tables(node, shape, ishape, axis)
-    calls = []
+    calls = index_checks(node, ctx, idx, [axis_bounds(axis_n)])
     if math.prod(ishape):
         kernel = G.gather_elements_kernel(elem_bytes(ctx, x), dtype_of(ctx, idx))
         calls.append(Call(kernel, (Buf(x), Buf(idx), Buf(y), dims, strides, axis_n, axis_stride)))
@@ -113,10 +175,14 @@ def lower_gather_nd(node: Node, ctx: LowerContext) -> LoweredNode:
     k = ishape[-1]
     if bd + k > len(shape):
         raise NotLowerable(f"index rows of {k} into rank {len(shape)} after {bd} batch dims")
+    if ishape[:bd] != shape[:bd]:
+        raise ModelError(f"GatherND node '{node.name}': the {bd} batch dims of indices "
+                         f"'{idx}' {list(ishape[:bd])} differ from those of data '{x}' "
+                         f"{list(shape[:bd])}")
     _expect_shape(y, shape_of(ctx, y), ishape[:-1] + shape[bd + k:])
     batch, m = math.prod(ishape[:bd]), math.prod(ishape[bd:-1])
     size, batch_stride = math.prod(shape[bd + k:]), math.prod(shape[bd:])
-    calls = []
+    calls = index_checks(node, ctx, idx, [axis_bounds(n) for n in shape[bd:bd + k]])
     if batch * m * size:
         kernel = G.gather_nd_kernel(elem_bytes(ctx, x), dtype_of(ctx, idx), k)
         calls.append(Call(kernel, (Buf(x), Buf(idx), Buf(y), _nd_table(node, shape, bd, k),
@@ -145,9 +211,10 @@ def lower_scatter_elements(node: Node, ctx: LowerContext) -> LoweredNode:
     _expect_shape(y, shape_of(ctx, y), shape)
     _expect_shape(upd, shape_of(ctx, upd), ishape)
     axis = normalized_axis(node, len(shape))
+    _require_within(node, idx, ishape, x, shape, axis)
     reduction = _reduction(node)
     dims, strides, axis_n, axis_stride = _elements_tables(node, shape, ishape, axis)
-    calls = _copy_data(node, ctx, x, y)
+    calls = index_checks(node, ctx, idx, [axis_bounds(axis_n)]) + _copy_data(node, ctx, x, y)
     if math.prod(ishape):
         kernel = SC.scatter_elements_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), reduction)
         calls.append(Call(kernel, (Buf(idx), Buf(upd), Buf(y), dims, strides, axis_n,
@@ -168,7 +235,8 @@ def lower_scatter_nd(node: Node, ctx: LowerContext) -> LoweredNode:
     _expect_shape(upd, shape_of(ctx, upd), ishape[:-1] + shape[k:])
     m, size = math.prod(ishape[:-1]), math.prod(shape[k:])
     reduction = _reduction(node)
-    calls = _copy_data(node, ctx, x, y)
+    calls = index_checks(node, ctx, idx, [axis_bounds(n) for n in shape[:k]])
+    calls += _copy_data(node, ctx, x, y)
     if m * size:
         kernel = SC.scatter_nd_kernel(dtype_of(ctx, x), dtype_of(ctx, idx), k, reduction)
         calls.append(Call(kernel, (Buf(idx), Buf(upd), Buf(y), _nd_table(node, shape, 0, k),
@@ -246,14 +314,28 @@ def lower_tensor_scatter(node: Node, ctx: LowerContext) -> LoweredNode:
     index = Buf(widx) if widx else Const(f"{node.name}.at", np.zeros(shape[0], np.int64))
     if widx and dtype_of(ctx, widx).itemsize != 8:
         raise NotLowerable("write_indices must be int64")
-    kernel = SC.tensor_scatter_kernel(elem_bytes(ctx, cache), node.attr("mode", "linear") ==
-                                      "circular")
+    circular = node.attr("mode", "linear") == "circular"
+    kernel = SC.tensor_scatter_kernel(elem_bytes(ctx, cache), circular)
     calls = _copy_data(node, ctx, cache, y)
+    if math.prod(ushape):
+        calls = _write_index_checks(node, ctx, widx, ushape[axis], shape[axis], circular) + calls
     if math.prod(ushape):
         calls.append(Call(kernel, (Buf(upd), Buf(y), index, shape[0], math.prod(shape[1:axis]),
                                    ushape[axis], shape[axis], math.prod(shape[axis + 1:]))))
     return _node(node, calls, f"y = cache; y[b, .., w[b] + s, ..] = update[b, .., s, ..] "
                               f"(axis {axis})", "copy, then rows of the update")
+
+
+def _write_index_checks(node: Node, ctx: LowerContext, widx: str, seq: int, max_seq: int,
+                        circular: bool) -> list[Call]:
+    """Linear mode writes positions w .. w + seq - 1, so w must be in [0, max_seq - seq];
+    circular mode takes them modulo max_seq, which only an empty cache cannot do."""
+    if circular and max_seq == 0 or seq > max_seq and not circular:
+        raise ModelError(f"TensorScatter node '{node.name}': an update of {seq} positions "
+                         f"does not fit a {'circular ' * circular}cache of {max_seq}")
+    if circular or not widx:
+        return []
+    return index_checks(node, ctx, widx, [(0, max_seq - seq)])
 
 
 @lowers("GridSample")

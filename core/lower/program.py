@@ -9,6 +9,8 @@ An argument of a call is one of:
   packed for a GEMM micro-kernel), stored with the model's weights;
 - DimTable(tag, values): a small i64 array (shapes, strides) some of whose
   values are symbolic; the entry fills it on its stack from the run's sizes;
+- ErrorSite(text): the error record, for a check kernel; `text` names what
+  is checked ("Gather node 'emb': input 'ids'") in the error a failure raises;
 - int / float: an i64 / f32 immediate; an int may be a SymDim, computed by the
   entry from the run's sizes.
 """
@@ -56,7 +58,13 @@ def int_table(tag: str, values) -> Const | DimTable:
     return Const(tag, np.array(values, np.int64))
 
 
-Arg = Buf | Scratch | Const | DimTable | int | float
+
+@dataclass(frozen=True)
+class ErrorSite:
+    text: str
+
+
+Arg = Buf | Scratch | Const | DimTable | ErrorSite | int | float
 
 
 @dataclass(frozen=True)

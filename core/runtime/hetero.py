@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import TargetError
 from .native import TensorInfo, _load_private_copy, aligned_empty, check_feed_names
+from .status import status_error
 
 SPLIT_FORMAT = 1
 
@@ -135,7 +136,7 @@ class HeteroModel:
                                                 self._arena.ctypes.data)
         seconds = time.perf_counter() - t0
         if status != 0:
-            raise RuntimeError(f"region {region['index']} returned status {status}")
+            raise status_error(self._lib, status, f"region {region['index']}")
         host.update(zip(region["outputs"], outs, strict=True))
         self.timeline.add(f"region {region['index']}", self.meta["host"], "region", seconds,
                           nodes=len(region["nodes"]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .status import status_error
 
 FORMAT_VERSION = 1
 ALIGN = 64
@@ -105,8 +106,8 @@ class NativeModel:
                 self._out_ptrs[j] = o.ctypes.data
             status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
                                  self._arena.ctypes.data)
-        if status != 0:
-            raise RuntimeError(f"the model's native code returned status {status}")
+            if status != 0:  # read the error record before another run can overwrite it
+                raise status_error(self._lib, status)
         return [outs[j] for j in wanted]
 
     def profile(self) -> list[tuple[str, str, float]]:

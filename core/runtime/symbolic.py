@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .native import NativeModel, aligned_empty, check_feed_names
+from .status import status_error
 
 _MAX_REMEMBERED = 4096  # distinct size sets whose shapes are kept
 
@@ -112,8 +113,8 @@ class SymbolicModel(NativeModel):
             self._dims[:] = values
             status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
                                  self._arena.ctypes.data, self._dims)
-        if status != 0:
-            raise RuntimeError(f"the model's native code returned status {status}")
+            if status != 0:  # read the error record before another run can overwrite it
+                raise status_error(self._lib, status)
         return [outs[j] for j in wanted]
 
     def _check_relations(self, arrays: list[np.ndarray], in_dims: list[int],

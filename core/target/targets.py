@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..codegen.machine import CpuTarget
+from ..codegen.llvm_names import cpu_problem
+from ..codegen.machine import CpuTarget, host_triple
 from ..errors import SpecError, TargetError
 from .backend import Backend
 from .intrinsics import IntrinsicSet, read_intrinsic_file
@@ -91,12 +92,25 @@ def device_for(spec: TargetSpec, reg: Registry) -> Device:
                           + hint)
     provided = reg.backends[spec.backend]
     backend = provided.value
+    if backend.kind == "cpu":
+        check_llvm_names(spec)
     reason = backend.not_buildable_reason(spec)
     if reason:
         raise TargetError(f"target '{spec.name}' cannot be built here: {reason}")
     cpu = backend.cpu_target(spec) if backend.kind == "cpu" else None
     features = cpu.features if cpu else ""
     return Device(spec, backend, cpu, usable_intrinsics(spec, reg, features), provided.plugin)
+
+
+def check_llvm_names(spec: TargetSpec) -> None:
+    """The spec's cpu and features must be names LLVM knows and can build for its
+    triple (else LLVM warns, or exits the process). 'host' ones come from LLVM."""
+    cpu = "" if spec.cpu == "host" else str(spec.cpu)
+    features = "" if spec.features == "host" else ",".join(spec.features)
+    problem = cpu_problem(spec.triple or host_triple(), cpu, features)
+    if problem:
+        field = "features" if problem.split("'")[0].strip().endswith("feature") else "cpu"
+        raise spec_error(spec, field, problem)
 
 
 def usable_intrinsics(spec: TargetSpec, reg: Registry, features: str) -> tuple[IntrinsicSet, ...]:

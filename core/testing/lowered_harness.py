@@ -7,10 +7,11 @@ import ctypes
 
 import numpy as np
 
-from ..codegen.kernel import F32, I64, PTR
+from ..codegen.kernel import ERR, F32, I64, PTR
 from ..ir import Graph
-from ..lower.program import Buf, Const, LoweredNode, Scratch
+from ..lower.program import Buf, Const, ErrorSite, LoweredNode, Scratch
 from ..lower.registry import LowerContext, lowering_for
+from ..runtime.status import ErrorRecord, record_error
 from .kernel_harness import CompiledKernels, host_target
 
 
@@ -23,11 +24,14 @@ def run_node_calls(lowered: list[LoweredNode], buffers: dict[str, np.ndarray],
     lib = CompiledKernels(list(kernels.values()), target)
     keep: list[np.ndarray] = []
     scratch: dict[int, np.ndarray] = {}  # one Scratch object is one buffer across calls
+    record = ErrorRecord()
     for ln in lowered:
         for call in ln.calls:
             args = []
             for p, a in zip(call.kernel.params, call.args, strict=True):
-                if p == PTR:
+                if p == ERR:
+                    args.append(ctypes.byref(record))
+                elif p == PTR:
                     args.append(_pointer(a, buffers, keep, scratch))
                 elif p == I64:
                     args.append(ctypes.c_int64(int(a)))
@@ -35,8 +39,12 @@ def run_node_calls(lowered: list[LoweredNode], buffers: dict[str, np.ndarray],
                     assert p == F32
                     args.append(ctypes.c_float(float(a)))
             fn = getattr(lib.lib, call.kernel.name)
-            fn.restype = None
-            fn(*args)
+            fn.restype = ctypes.c_int32 if call.kernel.is_check else None
+            status = fn(*args)
+            if status:  # as the entry function does it
+                site = next(a for a in call.args if isinstance(a, ErrorSite))
+                raise record_error(status, record.value, record.position, record.low,
+                                   record.high, site.text)
 
 
 def _pointer(a: object, buffers: dict[str, np.ndarray], keep: list[np.ndarray],

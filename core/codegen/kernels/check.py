@@ -1,0 +1,74 @@
+"""Checks of run-time values, run before the kernel that relies on them.
+
+A check is one pass over a tensor that returns a status (runtime/status.py):
+0 when every value is in range, else it fills the error record's value,
+position and range and returns the failure's code; the entry function adds
+the node and returns. Kernels after a check need no test in their loops.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ...ir import DType
+from ...runtime.status import INT_FIELDS, STATUS_INDEX_RANGE
+from .. import llvm_util as U
+from ..kernel import ERR, I64, PTR, Kernel
+from ..machine import CpuTarget
+from .dtype_ir import load_index
+from .gather import load_table
+from .vloop import entry_alloca
+
+
+def check_indices_kernel(index: DType, k: int) -> Kernel:
+    """(err, idx, rows, bounds) -> status: idx is [rows, k] and each idx[r, t]
+    must lie in [bounds[t, 0], bounds[t, 1]] (bounds: i64[k, 2]). On failure the
+    record gets the first offending value and its flat position."""
+    name = f"check_indices{k}_{index.short}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR, U.PTR, U.I64, U.PTR],
+                         ["err", "idx", "rows", "bounds"], ret=U.I32)
+        fn.attributes.add("noinline")
+        err, idx, rows, bounds = fn.args
+        table = load_table(b, bounds, 2 * k)
+        bad = entry_alloca(b, U.I1, "bad")
+        b.store(ir.Constant(U.I1, 0), bad)
+        # The common case: an or-reduction without early exit, which LLVM vectorizes.
+        with U.for_range(b, U.i64(0), rows, name="r") as r:
+            for t in range(k):
+                v = load_index(b, idx, b.add(b.mul(r, U.i64(k)), U.i64(t)), index)
+                b.store(b.or_(b.load(bad), _outside(b, v, table[2 * t], table[2 * t + 1])), bad)
+        with b.if_then(b.load(bad), likely=False):
+            _report_first(b, err, idx, b.mul(rows, U.i64(k)), bounds, k, index)
+            b.ret(ir.Constant(U.I32, STATUS_INDEX_RANGE))
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, (ERR, PTR, I64, PTR), build)
+
+
+def _outside(b: ir.IRBuilder, v: ir.Value, low: ir.Value, high: ir.Value) -> ir.Value:
+    return b.or_(b.icmp_signed("<", v, low), b.icmp_signed(">", v, high))
+
+
+def _bound(b: ir.IRBuilder, bounds: ir.Value, p: ir.Value, k: int, col: int) -> ir.Value:
+    """bounds[p % k, col]: the range of the coordinate flat position p holds."""
+    return U.load(b, bounds, b.add(b.mul(b.urem(p, U.i64(k)), U.i64(2)), U.i64(col)), U.I64)
+
+
+def _report_first(b: ir.IRBuilder, err: ir.Value, idx: ir.Value, n: ir.Value,
+                  bounds: ir.Value, k: int, index: DType) -> None:
+    """A second, slow pass (only after a failure): the first bad position, into the record."""
+    first = entry_alloca(b, U.I64, "first")
+    b.store(U.i64(-1), first)
+    with U.for_range(b, U.i64(0), n, name="p") as p:
+        v = load_index(b, idx, p, index)
+        out = _outside(b, v, _bound(b, bounds, p, k, 0), _bound(b, bounds, p, k, 1))
+        unset = b.icmp_signed("<", b.load(first), U.i64(0))
+        b.store(b.select(b.and_(out, unset), p, b.load(first)), first)
+    p = b.load(first)
+    fields = {"value": load_index(b, idx, p, index), "position": p,
+              "low": _bound(b, bounds, p, k, 0), "high": _bound(b, bounds, p, k, 1)}
+    for field, v in fields.items():
+        U.store(b, v, err, U.i64(INT_FIELDS.index(field)))
