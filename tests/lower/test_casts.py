@@ -22,7 +22,8 @@ SOURCES = (np.float32, np.float16, np.float64, ml_dtypes.bfloat16)
 # every kind of value: in range, ties, just past each width's limits, NaN, infinities
 SPECIAL = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.7, -3.7, 7.5, -8.5, 9.0, -9.0, 15.5,
            16.0, 17.0, -17.0, 127.0, 128.0, -129.0, 255.5, 256.0, -300.0, 32768.0, 65535.0,
-           65536.0, -40000.0, 2.0 ** 31, -(2.0 ** 31), 3e9, -3e9, 2.0 ** 32, 1e10, -1e10,
+           65536.0, -40000.0, 2.0 ** 31, -(2.0 ** 31), -(2.0 ** 31) - 0.5, -(2.0 ** 31) - 1,
+           3e9, -3e9, 2.0 ** 32, 1e10, -1e10,
            2.0 ** 63, -(2.0 ** 63), 1.5e19, 2.0 ** 64, 1e30, -1e30, np.inf, -np.inf, np.nan]
 
 
@@ -110,3 +111,17 @@ def test_a_narrow_cast_feeds_the_next_op_its_wrapped_value(tmp_path):
     x = np.array([9.0, -9.0, 2.5, 7.5, np.nan, 100.0], np.float32)
     (y,) = tinyc.InferenceSession(model).run(None, {"x": x})
     np.testing.assert_array_equal(y, float_to_int(x, DType.int4).astype(np.float32))
+
+
+@pytest.mark.parametrize("saturate", [1, 0])
+def test_float8e8m0_overflow_saturates_only_when_asked(saturate):
+    """Rounding up past 2^127 gives E8M0's largest value, or NaN with saturate=0
+    (onnx's reference; the kernel used to saturate either way)."""
+    from onnx.reference.ops.op_cast import cast_to
+
+    x = np.array([1.0, 3.0, 2.0 ** 127, 1.5 * 2.0 ** 127, -1.5 * 2.0 ** 127, 2.0 ** -127,
+                  np.inf, np.nan], np.float32)
+    case = Case("Cast", [x], {"to": TensorProto.FLOAT8E8M0, "saturate": saturate}, opset=25)
+    want = cast_to(x, TensorProto.FLOAT8E8M0, bool(saturate), "up")
+    assert np.isnan(want[3].astype(np.float32)) == (not saturate)  # the case tells them apart
+    check_cases([case], {str(case): want}, rtol=0, atol=0)

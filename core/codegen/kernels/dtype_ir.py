@@ -138,6 +138,11 @@ def _cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType, saturate: bool) 
     if dst in MF.FORMATS and src is not dst:
         v = v if v.type == to else _cast(b, v, src, DType.float32, saturate)
         return MF.clamp_to_finite(b, v, MF.FORMATS[dst]) if saturate else v
+    if dst is DType.float8e8m0 and not saturate and src is not dst:
+        v = v if v.type == to else _cast(b, v, src, DType.float32, saturate)
+        # beyond 2^127 rounds up past E8M0's largest: NaN (0xFF) unless saturating
+        past = b.fcmp_ordered(">", _fabs(b, v), const(v.type, 2.0 ** 127))
+        return b.select(past, const(v.type, float("nan")), v)
     if v.type == to:
         if dst is DType.float16 and src is not DType.float16:
             return _round_through_half(b, v)
@@ -176,8 +181,8 @@ def _float_to_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, dst: DType) -> ir.V
     32-bit (64 for 64-bit types) integer where out of range, NaN and inf give its
     minimum, then wrap to the width. That is what onnxruntime and numpy give on
     x86-64 (cvttss2si); LLVM's plain fptosi would be poison there instead."""
-    rounding = "roundeven" if dst in MF.NARROW_INTS else "trunc"
-    t = _float_unary(b, rounding, v)
+    # fptosi truncates by itself; llvm.trunc would be a libm call on Cortex-M4
+    t = _float_unary(b, "roundeven", v) if dst in MF.NARROW_INTS else v
     bits = 64 if _width(to) == 64 else 32
     wide = shaped(ir.IntType(bits), v.type)
     if dst in (DType.uint32, DType.uint64):
@@ -188,13 +193,21 @@ def _float_to_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, dst: DType) -> ir.V
 
 
 def _to_signed_x86(b: ir.IRBuilder, t: ir.Value, wide: ir.Type, bits: int) -> ir.Value:
-    """An integral float as a `bits`-bit int; outside its range (NaN, inf too) the
-    minimum, as x86's cvtt* give ("integer indefinite"). The select keeps fptosi's
-    poison for those lanes out of the result."""
+    """A float truncated to a `bits`-bit int; where that is out of range (NaN, inf
+    too) the minimum, as x86's cvtt* give ("integer indefinite"). The select keeps
+    fptosi's poison for those lanes out of the result."""
+    return b.select(_truncates_into(b, t, bits), b.fptosi(t, wide),
+                    const(wide, -(1 << (bits - 1))))
+
+
+def _truncates_into(b: ir.IRBuilder, t: ir.Value, bits: int) -> ir.Value:
+    """trunc(t) in [-2^(bits-1), 2^(bits-1)): t > -2^(bits-1) - 1 where the float
+    type holds that bound, else t >= -2^(bits-1) (the floats between are none)."""
     limit = 2.0 ** (bits - 1)
-    inside = b.and_(b.fcmp_ordered(">=", t, const(t.type, -limit)),
-                    b.fcmp_ordered("<", t, const(t.type, limit)))
-    return b.select(inside, b.fptosi(t, wide), const(wide, -(1 << (bits - 1))))
+    mantissa = 53 if _width(t.type) == 64 else 24
+    below = (b.fcmp_ordered(">", t, const(t.type, -limit - 1)) if bits - 1 < mantissa
+             else b.fcmp_ordered(">=", t, const(t.type, -limit)))
+    return b.and_(below, b.fcmp_ordered("<", t, const(t.type, limit)))
 
 
 def _to_unsigned_x86(b: ir.IRBuilder, t: ir.Value, wide: ir.Type, bits: int) -> ir.Value:
