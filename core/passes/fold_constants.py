@@ -20,7 +20,8 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from ..ir import Graph, Node, TensorType
+from ..ir import DType, Graph, Node, TensorType
+from ..ir.casts import float_to_int, is_float_to_int
 from .base import FunctionPass
 from .rewrite import is_onnx
 
@@ -85,11 +86,26 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
     if any(isinstance(v, Graph) for v in node.attrs.values()):
         return None  # control flow: leave to a later stage
     args = [constants[i] if i else None for i in node.inputs]
-    results = evaluate_node(node, args, opset)
+    results = _fold_float_to_int(node, g, args) or evaluate_node(node, args, opset)
     if results is None:
         return None
     folded = dict(zip([o for o in node.outputs if o], results, strict=True))
     return {name: _as_declared(value, g.types.get(name)) for name, value in folded.items()}
+
+
+def _fold_float_to_int(node: Node, g: Graph, args: list) -> list[np.ndarray] | None:
+    """A float -> int Cast folds to what the compiled kernel would give
+    (tinyc.ir.casts, docs/casts.md): onnx's reference leaves out-of-range values
+    to the host CPU, and truncates where 2- and 4-bit types round."""
+    out = g.types.get(node.outputs[0])
+    if node.op not in ("Cast", "CastLike") or out is None:
+        return None
+    x = args[0]
+    if x is None or x.dtype.kind not in "fV":  # V: bfloat16 and the other ml_dtypes
+        return None
+    if not is_float_to_int(DType.from_numpy(x.dtype), out.dtype):
+        return None
+    return [float_to_int(x, out.dtype)]
 
 
 def _as_declared(value: np.ndarray, declared: TensorType | None) -> np.ndarray:

@@ -162,3 +162,31 @@ def test_isnan_finds_every_nan(target, dtype):
     model = one_node("IsNaN", {"x": (dtype, [x.size])}, (TensorProto.BOOL, [x.size]))
     got = tinyc.InferenceSession(model, target=target).run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, np.isnan(x))
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "wasm32-simd", "riscv64"])
+def test_float_to_int_casts_give_the_documented_values(target):
+    """Out-of-range, NaN and inf floats cast to integers as docs/casts.md says on
+    targets whose conversion instructions differ from x86's (Arm and RISC-V
+    saturate, wasm traps without the _sat forms)."""
+    from tinyc.ir import DType
+    from tinyc.ir.casts import float_to_int
+
+    require(target)
+    x = np.array([2.5, -2.5, 9.0, -300.0, 255.9, 3e9, -3e9, 1e10, 2.0 ** 63, np.nan, np.inf,
+                  -np.inf, 7.5, -8.5, 0.5, 1e30], np.float32)
+    outs = {"i8": (TensorProto.INT8, DType.int8), "i32": (TensorProto.INT32, DType.int32),
+            "u32": (TensorProto.UINT32, DType.uint32), "i64": (TensorProto.INT64, DType.int64)}
+    nodes = [helper.make_node("Cast", ["x"], [n], to=t) for n, (t, _) in outs.items()]
+    # int4 comes back as int8, so the runner needs no 4-bit outputs
+    nodes += [helper.make_node("Cast", ["x"], ["q"], to=TensorProto.INT4),
+              helper.make_node("Cast", ["q"], ["i4"], to=TensorProto.INT8)]
+    outs["i4"] = (TensorProto.INT8, DType.int4)
+    graph = helper.make_graph(nodes, "casts", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [x.size])], [helper.make_tensor_value_info(n, t, [x.size])
+                                             for n, (t, _) in outs.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)], ir_version=11)
+    got = tinyc.InferenceSession(model, target=target).run(list(outs), {"x": x})
+    for (name, (_, dtype)), g in zip(outs.items(), got, strict=True):
+        want = float_to_int(x, dtype).astype(np.int64)
+        np.testing.assert_array_equal(g.astype(np.int64), want, err_msg=f"{target} {name}")

@@ -178,3 +178,23 @@ def test_castlike_of_a_constant_folds_whatever_its_runtime_target():
     x = e.input("x", (2,), DType.float16)
     assert_structurally_equal(after, e.build(e.op("Add", x, e.const("c", [1.5, -2.0],
                                                                      np.float16), shape=(2,))))
+
+
+def test_float_to_int_cast_folds_to_what_the_kernel_computes():
+    """onnx's reference would cast out-of-range values as the host CPU does, and
+    truncate 3.5 to 3 where int4 rounds it to 4: folding uses docs/casts.md instead."""
+    from onnx import TensorProto
+
+    from tinyc.ir.casts import float_to_int
+
+    values = [3.5, 9.0, -9.0, 300.0, 3e9, float("nan"), float("inf")]
+    for dtype, to in ((DType.int4, TensorProto.INT4), (DType.int8, TensorProto.INT8),
+                      (DType.int32, TensorProto.INT32)):
+        b = GraphBuilder(opset=25)
+        b.input("x", (1,))
+        y = b.op("Cast", b.const("a", values), shape=(7,), dtype=dtype, out="y", to=to)
+        after = run_pass(fold_constants_pass, b.build(y))
+
+        want = float_to_int(np.array(values, np.float32), dtype)
+        assert after.nodes == ()
+        np.testing.assert_array_equal(after.const("y").astype(np.int64), want.astype(np.int64))

@@ -121,13 +121,28 @@ def _f32_to_bf16_bits(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
 
 def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType,
          saturate: bool = True) -> ir.Value:
-    """Convert a compute value of src to a compute value of dst, as numpy's astype
-    does for in-range values (float -> int truncates toward zero). `saturate`
-    (ONNX Cast's attribute) clamps values for float8 types to their finite range."""
+    """Convert a compute value of src to a compute value of dst with the semantics
+    of docs/casts.md (numpy's astype for in-range values; float -> int truncates
+    toward zero). `saturate` (ONNX Cast's attribute) clamps values for float8
+    types to their finite range."""
+    r = _cast(b, v, src, dst, saturate)
+    if dst in MF.NARROW_INTS and src is not dst:
+        # the compute value of a 2/4-bit int is its stored bits sign- (zero-) extended,
+        # so that a fused consumer sees -7, not 9
+        r = MF.int_from_storage(b, MF.int_to_storage(b, r, dst), dst)
+    return r
+
+
+def _cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType, saturate: bool) -> ir.Value:
     to = shaped(compute_type(dst), v.type)
     if dst in MF.FORMATS and src is not dst:
-        v = v if v.type == to else cast(b, v, src, DType.float32)
+        v = v if v.type == to else _cast(b, v, src, DType.float32, saturate)
         return MF.clamp_to_finite(b, v, MF.FORMATS[dst]) if saturate else v
+    if dst is DType.float8e8m0 and not saturate and src is not dst:
+        v = v if v.type == to else _cast(b, v, src, DType.float32, saturate)
+        # beyond 2^127 rounds up past E8M0's largest: NaN (0xFF) unless saturating
+        past = b.fcmp_ordered(">", _fabs(b, v), const(v.type, 2.0 ** 127))
+        return b.select(past, const(v.type, float("nan")), v)
     if v.type == to:
         if dst is DType.float16 and src is not DType.float16:
             return _round_through_half(b, v)
@@ -161,14 +176,54 @@ def _resize_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, signed: bool) -> ir.V
 
 
 def _float_to_int(b: ir.IRBuilder, v: ir.Value, to: ir.Type, dst: DType) -> ir.Value:
-    """Saturating conversion to 64 bits, then wrap to the width (numpy's behaviour
-    for values within int64); never poison, whatever the input."""
-    i64 = shaped(U.I64, v.type)
-    signed = dst in SIGNED or dst is not DType.uint64
-    name = "fptosi" if signed else "fptoui"
-    fn = U.intrinsic(b.module, f"llvm.{name}.sat.{_suffix(i64)}.{_suffix(v.type)}", i64, [v.type])
-    wide = b.call(fn, [v])
-    return wide if _width(to) == 64 else b.trunc(wide, to)
+    """float -> int as docs/casts.md defines it: truncate toward zero (round half to
+    even for 2- and 4-bit types, as ONNX's int4/int2 notes say), convert through a
+    32-bit (64 for 64-bit types) integer where out of range, NaN and inf give its
+    minimum, then wrap to the width. That is what onnxruntime and numpy give on
+    x86-64 (cvttss2si); LLVM's plain fptosi would be poison there instead."""
+    # fptosi truncates by itself; llvm.trunc would be a libm call on Cortex-M4
+    t = _float_unary(b, "roundeven", v) if dst in MF.NARROW_INTS else v
+    bits = 64 if _width(to) == 64 else 32
+    wide = shaped(ir.IntType(bits), v.type)
+    if dst in (DType.uint32, DType.uint64):
+        r = _to_unsigned_x86(b, t, wide, bits)
+    else:
+        r = _to_signed_x86(b, t, wide, bits)
+    return r if _width(to) == bits else b.trunc(r, to)
+
+
+def _to_signed_x86(b: ir.IRBuilder, t: ir.Value, wide: ir.Type, bits: int) -> ir.Value:
+    """A float truncated to a `bits`-bit int; where that is out of range (NaN, inf
+    too) the minimum, as x86's cvtt* give ("integer indefinite"). The select keeps
+    fptosi's poison for those lanes out of the result."""
+    return b.select(_truncates_into(b, t, bits), b.fptosi(t, wide),
+                    const(wide, -(1 << (bits - 1))))
+
+
+def _truncates_into(b: ir.IRBuilder, t: ir.Value, bits: int) -> ir.Value:
+    """trunc(t) in [-2^(bits-1), 2^(bits-1)): t > -2^(bits-1) - 1 where the float
+    type holds that bound, else t >= -2^(bits-1) (the floats between are none)."""
+    limit = 2.0 ** (bits - 1)
+    mantissa = 53 if _width(t.type) == 64 else 24
+    below = (b.fcmp_ordered(">", t, const(t.type, -limit - 1)) if bits - 1 < mantissa
+             else b.fcmp_ordered(">=", t, const(t.type, -limit)))
+    return b.and_(below, b.fcmp_ordered("<", t, const(t.type, limit)))
+
+
+def _to_unsigned_x86(b: ir.IRBuilder, t: ir.Value, wide: ir.Type, bits: int) -> ir.Value:
+    """uint32 / uint64 as compilers convert on x86-64: values from 2^(bits-1) up are
+    converted less 2^(bits-1) and get the top bit back; everything else goes through
+    the signed conversion (negative values wrap, NaN gives 2^(bits-1), +inf 0)."""
+    half = 2.0 ** (bits - 1)
+    high = b.fcmp_ordered(">=", t, const(t.type, half))
+    low_part = b.select(high, b.fsub(t, const(t.type, half)), t)
+    r = _to_signed_x86(b, low_part, wide, bits)
+    return b.select(high, b.xor(r, const(wide, -(1 << (bits - 1)))), r)
+
+
+def _float_unary(b: ir.IRBuilder, name: str, v: ir.Value) -> ir.Value:
+    fn = U.intrinsic(b.module, f"llvm.{name}.{_suffix(v.type)}", v.type, [v.type])
+    return b.call(fn, [v])
 
 
 def _suffix(t: ir.Type) -> str:
