@@ -27,6 +27,7 @@ from .link.artifact import Artifact, artifact_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
+from .passes.symbolic_shapes import infer_symbolic
 from .target import Device, registry, resolve_device
 from .target.backend import CompiledModel, Packager
 from .tensorize.report import left_out_sets, tensorize_entry
@@ -74,9 +75,9 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         # one device for now: the whole graph is the CPU's region
         g = _plugin_passes(g, "before_lower", backend)
     symbols, tracer = _symbolic_graph(g, opts, device)
-    if symbols:
-        g = bind_symbols(g, tracer.hints)
     with tracing(tracer):
+        if symbols:
+            g = infer_symbolic(g, {s: SymDim.symbol(s, h) for s, h in tracer.hints.items()})
         with t("lower"):
             lowered = lower_graph(g, device.cpu, device.intrinsics)
             lowered, slots = _bind_outputs(g, lowered)
@@ -169,8 +170,9 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
                     ) -> tuple[tuple[str, ...], Tracer]:
     """The graph's symbols (its inputs' named dims) and a tracer with their
     hints; no symbols for a static graph."""
-    _require_static(g)
     symbols = tuple(input_symbols(g))
+    if not symbols:
+        _require_static(g)
     if symbols and isinstance(device.backend, Packager):
         raise TinycError(f"target {device.spec.name} compiles static shapes only; pass "
                          f"input_shapes for the symbolic dimensions {list(symbols)}")

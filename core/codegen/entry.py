@@ -162,13 +162,15 @@ def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict)
 def _dim_table(b: ir.IRBuilder, table: DimTable, spaces: dict) -> ir.Value:
     """The table on the entry's stack (one alloca per table, in the entry block
     so LLVM keeps the frame fixed), filled from this run's sizes."""
-    arr = ir.ArrayType(u.I64, max(len(table.values), 1))
+    elem = ir.IntType(table.bits)
+    arr = ir.ArrayType(elem, max(len(table.values), 1))
     with b.goto_entry_block():
         slot = b.alloca(arr, name=f"dims_{len(spaces.setdefault('tables', []))}")
     spaces["tables"].append(slot)
     base = b.inttoptr(b.ptrtoint(slot, u.I64), u.PTR)  # llvmlite types allocas; see above
     for k, v in enumerate(table.values):
-        u.store(b, spaces["symbols"].emit(b, v), base, u.i64(k))
+        value = spaces["symbols"].emit(b, v)
+        u.store(b, value if table.bits == 64 else b.trunc(value, elem), base, u.i64(k))
     return base
 
 

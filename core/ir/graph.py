@@ -87,6 +87,9 @@ class Graph:
     constants: Mapping[str, np.ndarray] = field(default_factory=dict)
     # Which opset each domain was imported at; lowering may need it.
     opsets: Mapping[str, int] = field(default_factory=dict)
+    # Contents of small integer tensors known as expressions of the symbolic
+    # dims (passes/symbolic_shapes.py): a Reshape's target, a Range's limit.
+    dim_values: Mapping[str, tuple] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Graph:
         return dataclasses.replace(self, **changes)

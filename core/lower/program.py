@@ -47,7 +47,7 @@ class Const:
 class DimTable:
     tag: str
     values: tuple
-
+    bits: int = 64  # element width: i64, or i32 for an int32 tensor
 
 def int_table(tag: str, values) -> Const | DimTable:
     """An i64 array argument: a compile-time constant where every value is

@@ -25,7 +25,7 @@ from ..ir import DType, Node
 from .broadcast import contiguous_strides, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
-from .program import Buf, Call, Const, LoweredNode
+from .program import Buf, Call, Const, DimTable, LoweredNode
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import dtype_of, nary_calls
 
@@ -365,6 +365,21 @@ def lower_window(node: Node, ctx: LowerContext) -> LoweredNode:
 
 # ---------------------------------------------------------------------------
 # Shape, Size (normally folded away; lowered for pipelines that keep them)
+
+
+@lowers("tinyc.DimValues")
+def lower_dim_values(node: Node, ctx: LowerContext) -> LoweredNode:
+    """A shape tensor whose contents are expressions of the run's sizes
+    (passes/symbolic_shapes.py): the entry computes them and this copies them."""
+    y = node.outputs[0]
+    dt = ctx.graph.type_of(y).dtype
+    if dt not in (DType.int64, DType.int32):
+        raise NotLowerable(f"{y}: symbolic values of {dt.name} elements")
+    values = tuple(node.attr("values"))
+    table = DimTable(f"{node.name}.values", values, bits=8 * dt.itemsize)
+    calls = [Call(COPY_BYTES, (Buf(y), table, len(values) * dt.itemsize))] if values else []
+    return _node(node, calls, f"y = [{', '.join(str(v) for v in values)}]",
+                 "computed from the run's sizes")
 
 
 @lowers("Shape", "Size")
