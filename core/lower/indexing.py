@@ -29,7 +29,7 @@ from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..errors import ModelError
 from ..ir import DType, Node
 from .broadcast import contiguous_strides, shape_of
-from .program import Buf, Call, Const, ErrorSite, LoweredNode
+from .program import Buf, Call, Const, ErrorSite, LoweredNode, int_table
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import dtype_of
 
@@ -137,8 +137,8 @@ def _elements_tables(node: Node, shape: tuple[int, ...], ishape: tuple[int, ...]
     axis_stride = strides[axis]
     strides[axis] = 0
     pad = G.MAX_RANK - rank
-    dims = Const(f"{node.name}.dims", np.array([1] * pad + list(ishape), np.int64))
-    table = Const(f"{node.name}.strides", np.array([0] * pad + strides, np.int64))
+    dims = int_table(f"{node.name}.dims", [1] * pad + list(ishape))
+    table = int_table(f"{node.name}.strides", [0] * pad + strides)
     return dims, table, shape[axis], axis_stride
 
 
@@ -163,7 +163,7 @@ def _nd_table(node: Node, shape: Sequence[int], first: int, k: int) -> Const:
     """(size, element stride) of dims first .. first+k-1 of a contiguous `shape`."""
     strides = contiguous_strides(shape)
     rows = [(shape[first + t], strides[first + t]) for t in range(k)]
-    return Const(f"{node.name}.nd", np.array(rows or [(1, 0)], np.int64))
+    return int_table(f"{node.name}.nd", [v for row in rows or [(1, 0)] for v in row])
 
 
 @lowers("GatherND")

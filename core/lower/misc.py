@@ -13,7 +13,7 @@ from ..codegen.kernels import lrn as L
 from ..codegen.kernels import softmax as S
 from ..ir import Node
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode
+from .program import Buf, Call, Const, LoweredNode, int_table
 from .registry import LowerContext, NotLowerable, lowers
 
 # ---------------------------------------------------------------------------
@@ -90,8 +90,8 @@ def _plan_table(dims: Sequence[tuple[int, int, int]], what: str, tag: str) -> Co
     if len(dims) > C.MAX_OUTER_DIMS:
         raise NotLowerable(f"{what} needs {len(dims)} outer dims, at most "
                            f"{C.MAX_OUTER_DIMS} are supported")
-    return Const(tag, np.array([(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(dims)) + list(dims),
-                               np.int64))
+    rows = [(1, 0, 0)] * (C.MAX_OUTER_DIMS - len(dims)) + list(dims)
+    return int_table(tag, [v for row in rows for v in row])
 
 
 def copy_call(elem_bytes: int, src: Buf, dst: Buf, outer: Sequence[tuple[int, int, int]],

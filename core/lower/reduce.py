@@ -23,7 +23,7 @@ from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..ir import DType, Node
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
+from .program import Buf, Call, Const, LoweredNode, Scratch, int_table
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import dtype_of
 
@@ -115,7 +115,7 @@ def _general_node(node: Node, ctx: LowerContext, kind: str, values: tuple[str, s
     rank = len(shape)
     if rank > R.MAX_RANK:
         raise NotLowerable(f"reduction of rank {rank}: at most {R.MAX_RANK} is supported")
-    dims = Const(f"{node.name}.dims", np.array([1] * (R.MAX_RANK - rank) + list(shape), np.int64))
+    dims = int_table(f"{node.name}.dims", [1] * (R.MAX_RANK - rank) + list(shape))
     if axes_name is not None:
         axes_arg, naxes = Buf(axes_name), math.prod(shape_of(ctx, axes_name))
     else:

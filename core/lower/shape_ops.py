@@ -22,10 +22,10 @@ from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..codegen.kernels.copy import MAX_OUTER_DIMS
 from ..ir import DType, Node
-from .broadcast import contiguous_strides, shape_of
+from .broadcast import contiguous_strides, is_one, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
-from .program import Buf, Call, Const, DimTable, LoweredNode
+from .program import Buf, Call, Const, DimTable, LoweredNode, int_table
 from .registry import LowerContext, NotLowerable, lowers
 from .typed_elementwise import dtype_of, nary_calls
 
@@ -52,7 +52,7 @@ def strided_copies(tag: str, nbytes: int, x: str, y: str, dims: Sequence[tuple[i
         return []
     merged: list[list[int]] = []
     for count, src, dst in dims:
-        if count == 1:
+        if is_one(count):
             continue
         if merged and merged[-1][1] == src * count and merged[-1][2] == dst * count:
             merged[-1] = [merged[-1][0] * count, src, dst]
@@ -144,8 +144,8 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
     pad = [1] * (S.MAX_RANK - rank)
     calls = []
     if math.prod(out):
-        dims_in = Const(f"{node.name}.in", np.array(pad + list(shape), np.int64))
-        dims_out = Const(f"{node.name}.out", np.array(pad + list(out), np.int64))
+        dims_in = int_table(f"{node.name}.in", pad + list(shape))
+        dims_out = int_table(f"{node.name}.out", pad + list(out))
         call = Call(S.slice_kernel(elem_bytes(ctx, x), index),
                     (Buf(x), Buf(y), dims_in, dims_out, Buf(starts), steps, axes, n, rank))
         calls.append(call)

@@ -14,7 +14,7 @@ from ..codegen.kernels import nary as K
 from ..codegen.kernels.dtype_ir import storage_type
 from ..ir import DType, Node
 from .broadcast import NaryPlan, broadcast_output, index_expr, nary_plan, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
+from .program import Buf, Call, Const, DimTable, LoweredNode, Scratch, int_table
 from .registry import LowerContext, NotLowerable, lowers
 
 Operand = Buf | Const | Scratch
@@ -60,9 +60,9 @@ def nary_calls(op: str, operands: list[tuple[Operand, DType, tuple[int, ...]]],
                           plan.inner))]
 
 
-def _table(plan: NaryPlan, arity: int, tag: str) -> Const:
+def _table(plan: NaryPlan, arity: int, tag: str) -> Const | DimTable:
     pad = [(1,) + (0,) * (arity + 1)] * (K.MAX_OUTER_DIMS - len(plan.outer))
-    return Const(tag, np.array(pad + list(plan.outer), np.int64).reshape(K.MAX_OUTER_DIMS, -1))
+    return int_table(tag, [v for row in pad + list(plan.outer) for v in row])
 
 
 def _operand(ctx: LowerContext, name: str) -> tuple[Operand, DType, tuple[int, ...]]:
