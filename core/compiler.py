@@ -20,7 +20,7 @@ from .codegen.machine import emit_assembly, emit_object, new_module, optimize
 from .errors import TinycError
 from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
-from .link.artifact import Artifact, artifact_meta
+from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
@@ -88,7 +88,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     with t("link"):
         library, files, extra = _link(obj, device, plan.weights,
                                       artifact_meta(*facts, b"", plan.weights, device.spec.backend))
-    meta = artifact_meta(*facts, library, plan.weights, device.spec.backend, files) | extra
+    meta = (artifact_meta(*facts, library, plan.weights, device.spec.backend, files)
+            | cpu_meta(device.cpu) | extra)
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
     report = _report(lowered, left_out_sets(device))
