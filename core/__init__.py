@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InputError, ModelError, SpecError, TargetError, TinycError, UnsupportedOpsError
+from .errors import (
+    ArtifactError,
+    InputError,
+    ModelError,
+    SpecError,
+    TargetError,
+    TinycError,
+    UnsupportedOpsError,
+)
 
 __version__ = "0.1.0"
 
@@ -35,5 +43,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tinyc' has no attribute {name!r}")
 
 
-__all__ = ["Artifact", "CompileOptions", "InferenceSession", "InputError", "ModelError",
-           "SpecError", "TargetError", "TinycError", "UnsupportedOpsError", "compile"]
+__all__ = ["Artifact", "ArtifactError", "CompileOptions", "InferenceSession", "InputError",
+           "ModelError", "SpecError", "TargetError", "TinycError", "UnsupportedOpsError", "compile"]

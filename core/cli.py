@@ -9,6 +9,9 @@ import time
 
 from .errors import SpecError, TinycError
 
+# the import names of the `compile` extra's distributions (pyproject.toml)
+COMPILE_EXTRA = ("onnx", "llvmlite", "pluggy", "yaml", "jsonschema")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -20,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except TinycError as e:
         print(f"tinyc: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in COMPILE_EXTRA:
+            raise
+        # a runtime-only install (pip install tinyc) runs saved artifacts; the rest
+        # needs the compiler's dependencies (docs/packaging.md)
+        print(f"tinyc: error: '{args.command}' needs the compiler ({e.name} is not "
+              f"installed): pip install 'tinyc[compile]'", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `tinyc targets | head`: the reader left early; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush

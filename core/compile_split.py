@@ -24,6 +24,7 @@ from .compiler import VERSION, CompileOptions, _bind_outputs, _plugin_passes, _r
 from .errors import TargetError
 from .frontend.onnx_import import import_model
 from .ir import Graph
+from .link.artifact import cpu_meta
 from .link.memory_plan import ALIGN, plan_memory
 from .lower import lower_graph
 from .partition import Partition, PartitionOptions, Region, partition_for
@@ -193,7 +194,7 @@ def _meta(g: Graph, deployment: Deployment, regions: list[dict], arena: int, wei
     crossing = {v for r in regions for v in (*r["inputs"], *r["outputs"])} | set(g.outputs)
     return {"format": SPLIT_FORMAT, "kind": "split", "tinyc_version": VERSION,
             "target": ",".join(d.spec.name for d in deployment.devices),
-            "host": deployment.host.spec.name, "triple": deployment.host.cpu.triple,
+            "host": deployment.host.spec.name, **cpu_meta(deployment.host.cpu),
             "arena_bytes": arena, "weights_bytes": len(weights),
             "inputs": [tensor(v) for v in g.inputs], "outputs": [tensor(v) for v in g.outputs],
             "tensors": {v: tensor(v) for v in sorted(crossing) if v in g.types},

@@ -23,7 +23,7 @@ from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
 from .ir.symbolic import SymDim, Tracer, tracing
-from .link.artifact import Artifact, artifact_meta
+from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .link.memory_plan import plan_memory
 from .lower import Buf, Call, LoweredNode, lower_graph
 from .passes import run_default_pipeline
@@ -104,7 +104,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     with t("link"):
         library, files, extra = _link(obj, device, plan.weights,
                                       artifact_meta(*facts, b"", plan.weights, device.spec.backend))
-    meta = artifact_meta(*facts, library, plan.weights, device.spec.backend, files) | extra
+    meta = (artifact_meta(*facts, library, plan.weights, device.spec.backend, files)
+            | cpu_meta(device.cpu) | extra)
     if symbols:
         meta["symbolic"] = _symbolic_meta(symbols, tracer, plan.arena_bytes)
         meta["arena_bytes"] = _hint(plan.arena_bytes)

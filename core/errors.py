@@ -36,3 +36,9 @@ class TargetError(TinycError):
 
 class SpecError(TinycError):
     """A target spec file is invalid; the message names file, line and field."""
+
+
+class ArtifactError(TinycError, ValueError):
+    """A saved artifact cannot run here: built for another architecture, for CPU
+    features this machine lacks, or in a format this tinyc does not read.
+    (Also a ValueError, which the loader raised for bad artifacts before.)"""

@@ -62,3 +62,12 @@ def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict]
             "checksums": {**{name: hashlib.sha256(data).hexdigest()
                              for name, data in code.items()},
                           "weights.bin": hashlib.sha256(weights).hexdigest()}}
+
+
+def cpu_meta(cpu) -> dict:
+    """The machine the code was built for (a CpuTarget, or None for none): the
+    runtime checks a host artifact's features against this CPU before loading
+    it (core/runtime/cpu_check.py)."""
+    if cpu is None:
+        return {}
+    return {"triple": cpu.triple, "cpu": cpu.cpu, "features": cpu.features}

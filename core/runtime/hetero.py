@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import TargetError
+from ..errors import ArtifactError, TargetError
+from .cpu_check import check_can_run
 from .native import TensorInfo, _load_private_copy, aligned_empty, check_feed_names
 from .status import status_error
 
@@ -76,7 +77,8 @@ class HeteroModel:
         with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
             self.meta = json.load(f)
         if self.meta.get("kind") != "split" or self.meta.get("format") != SPLIT_FORMAT:
-            raise ValueError(f"{directory} is not a split artifact of format {SPLIT_FORMAT}")
+            raise ArtifactError(f"{directory} is not a split artifact of format {SPLIT_FORMAT}")
+        check_can_run(self.meta, directory)  # the host regions' code, before it is loaded
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"])
                         for t in self.meta["outputs"]]

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
+from .cpu_check import check_can_run
 from .status import status_error
 
 FORMAT_VERSION = 1
@@ -59,8 +60,9 @@ class NativeModel:
         if verify:
             verify_checksums(directory, self.meta)
         if self.meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{directory}: artifact format {self.meta.get('format')} is not "
-                             f"{FORMAT_VERSION}; recompile the model")
+            raise ArtifactError(f"{directory}: artifact format {self.meta.get('format')} is "
+                                f"not {FORMAT_VERSION}; recompile the model")
+        check_can_run(self.meta, directory)  # a missing CPU feature: an error, not SIGILL
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
         self._lib = _load_private_copy(os.path.join(directory, "model.so"))
@@ -69,8 +71,8 @@ class NativeModel:
         self._entry.argtypes = [ctypes.c_void_p] * 4
         blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
         if "weights_bytes" in self.meta and blob.size != self.meta["weights_bytes"]:
-            raise ValueError(f"{directory}: weights.bin has {blob.size} bytes, "
-                             f"expected {self.meta['weights_bytes']}")
+            raise ArtifactError(f"{directory}: weights.bin has {blob.size} bytes, "
+                                f"expected {self.meta['weights_bytes']}")
         self._weights = aligned_empty(max(blob.size, 1))
         self._weights[:blob.size] = blob
         self._arena = aligned_empty(max(int(self.meta["arena_bytes"]), 1))
@@ -215,7 +217,7 @@ def verify_checksums(directory: str, meta: dict) -> None:
     for name, digest in meta.get("checksums", {}).items():
         with open(os.path.join(directory, name), "rb") as f:
             if hashlib.sha256(f.read()).hexdigest() != digest:
-                raise ValueError(f"{directory}/{name} does not match its checksum")
+                raise ArtifactError(f"{directory}/{name} does not match its checksum")
 
 
 def load(directory: str | os.PathLike) -> NativeModel:
