@@ -178,10 +178,11 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
         raise TinycError(f"target {device.spec.name} compiles static shapes only; pass "
                          f"input_shapes for the symbolic dimensions {list(symbols)}")
     hints = {s: int(opts.shape_hints.get(s, 1)) for s in symbols}
-    bad = [s for s, h in hints.items() if h < 1]
+    bad = [s for s, h in hints.items() if h < 0]
     if bad:
-        raise TinycError(f"shape hints must be at least 1: {bad}")
-    return symbols, Tracer(hints=hints)
+        raise TinycError(f"shape hints must not be negative: {bad}")
+    # a symbol compiled at 0 (an empty KV cache) may be 0; the others are >= 1
+    return symbols, Tracer(hints=hints, lows={s: 0 for s, h in hints.items() if h == 0})
 
 
 def _hint(d: int | SymDim) -> int:
@@ -192,6 +193,7 @@ def _symbolic_meta(symbols: tuple[str, ...], tracer: Tracer, arena) -> dict:
     """What the runtime needs to bind a run's sizes: the symbols in dims-array
     order, the hints, the guards (to name the one that fails) and the arena size."""
     return {"symbols": list(symbols), "hints": [tracer.hints[s] for s in symbols],
+            "minima": [tracer.lows.get(s, 1) for s in symbols],
             "guards": [g.text for g in tracer.guards], "arena_bytes": str(arena)}
 
 

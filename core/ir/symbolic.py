@@ -142,15 +142,15 @@ def _atom_monotone(atom: Atom) -> bool:
                                      and _nondecreasing(atom[1]))
 
 
-def _decide_ge0(p: Poly) -> bool | None:
+def _decide_ge0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
     """p >= 0 for every size >= 1, if that is decided by monotonicity, first
     as it is, then with its division atoms replaced by polynomial bounds."""
-    known = _decide_monotone(p)
+    known = _decide_monotone(p, lows)
     if known is not None or not any(not isinstance(a, str) for m, _ in p for a, _ in m):
         return known
-    if _decide_monotone(_relaxed(p, lower=True)) is True:
+    if _decide_monotone(_relaxed(p, lower=True), lows) is True:
         return True
-    if _decide_monotone(_relaxed(p, lower=False)) is False:
+    if _decide_monotone(_relaxed(p, lower=False), lows) is False:
         return False
     return None
 
@@ -181,8 +181,8 @@ def _relaxed(p: Poly, lower: bool) -> Poly:
     return _poly(out)
 
 
-def _decide_monotone(p: Poly) -> bool | None:
-    ones = _OnesEnv()
+def _decide_monotone(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
+    ones = _LowEnv(lows or {})
     if _nondecreasing(p) and evaluate_poly(p, ones) >= 0:
         return True
     neg = tuple((m, -c) for m, c in p)
@@ -191,10 +191,10 @@ def _decide_monotone(p: Poly) -> bool | None:
     return None
 
 
-def _decide_eq0(p: Poly) -> bool | None:
+def _decide_eq0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
     if not p:
         return True
-    if _decide_ge0(_add(p, _const(-1))) or _decide_ge0(_add(_neg(p), _const(-1))):
+    if _decide_ge0(_add(p, _const(-1)), lows) or _decide_ge0(_add(_neg(p), _const(-1)), lows):
         return False
     return None
 
@@ -203,7 +203,13 @@ def _neg(p: Poly) -> Poly:
     return tuple((m, -c) for m, c in p)
 
 
-class _OnesEnv(dict):
+class _LowEnv(dict):
+    """Each symbol at its smallest legal value: 1, or 0 for a symbol the
+    compile allows to be empty (a KV cache's past length)."""
+
+    def __init__(self, lows: Mapping[str, int]):
+        super().__init__(lows)
+
     def __missing__(self, key: str) -> int:
         return 1
 
@@ -274,6 +280,8 @@ class Tracer:
     compile is specialized around."""
 
     hints: dict[str, int] = field(default_factory=dict)
+    # the smallest value each symbol may take (1 unless named here)
+    lows: dict[str, int] = field(default_factory=dict)
     guards: list[Guard] = field(default_factory=list)
     # for tinyc's developers: where each guard was taken (a few stack frames)
     record_origins: bool = False
@@ -281,7 +289,7 @@ class Tracer:
     _seen: set = field(default_factory=set)
 
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
-        known = _decide_ge0(p) if kind == "ge" else _decide_eq0(p)
+        known = _decide_ge0(p, self.lows) if kind == "ge" else _decide_eq0(p, self.lows)
         if known is not None:
             return known
         g = Guard(kind, p, hint_outcome)
@@ -402,6 +410,8 @@ class SymDim:
             d = int(x)  # a symbolic divisor that does not divide: specialize it
         if d <= 0:
             return int(self) // d
+        if (c := _constant_of(self.poly)) is not None:
+            return c // d
         if _nondecreasing(_neg(self.poly)):  # -(-p // d): a ceiling division of p
             return -dim(_poly({((("ceildiv", _neg(self.poly), d), 1),): 1}), -(self.hint // d))
         return dim(_poly({((("floordiv", self.poly, d), 1),): 1}), self.hint // d)
@@ -421,6 +431,8 @@ class SymDim:
             d = int(x)
         if d <= 0:
             return int(self) % d
+        if (c := _constant_of(self.poly)) is not None:
+            return c % d
         return dim(_poly({((("mod", self.poly, d), 1),): 1}), self.hint % d)
 
     def __rmod__(self, o):
@@ -524,6 +536,16 @@ def hint_of(d: int | SymDim) -> int:
     """A dimension's value at the hint, for performance heuristics only (thread
     counts, cost estimates): a choice made from it must be valid for any size."""
     return d.hint if isinstance(d, SymDim) else int(d)
+
+
+def same(a: int | SymDim, b: int | SymDim) -> bool:
+    """Equal for every size, without a guard: for merging loops and other
+    choices where "not known to be equal" is a correct answer."""
+    if isinstance(a, SymDim) or isinstance(b, SymDim):
+        pa = a.poly if isinstance(a, SymDim) else _const(int(a))
+        pb = b.poly if isinstance(b, SymDim) else _const(int(b))
+        return not _add(pa, pb, -1)
+    return a == b
 
 
 def smax(a: int | SymDim, b: int | SymDim) -> int | SymDim:

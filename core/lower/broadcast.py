@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..ir.symbolic import SymDim
+from ..ir.symbolic import SymDim, same
 from .registry import LowerContext, NotLowerable
 
 
@@ -105,7 +105,7 @@ def nary_plan(out: Sequence[int], shapes: Sequence[Sequence[int]]) -> NaryPlan:
         if is_one(count):
             continue
         d = [count] + [st[k] for st in strides]
-        if dims and all(dims[-1][j] == d[j] * count for j in range(1, len(d))):
+        if dims and all(same(dims[-1][j], d[j] * count) for j in range(1, len(d))):
             dims[-1] = [dims[-1][0] * count, *d[1:]]
         else:
             dims.append(d)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..codegen.kernels import elementwise as K
 from ..ir import DType, Node
+from ..ir.symbolic import same
 from .batchnorm_stats import runtime_batchnorm, training_batchnorm
 from .broadcast import (
     broadcast_output,
@@ -136,7 +137,7 @@ def broadcast_plan(out: Sequence[int], a: Sequence[int], b: Sequence[int]) -> Br
         if is_one(count):
             continue
         d = [count, sa[k], sb[k], sy[k]]
-        if dims and all(dims[-1][j] == d[j] * count for j in (1, 2, 3)):
+        if dims and all(same(dims[-1][j], d[j] * count) for j in (1, 2, 3)):
             dims[-1] = [dims[-1][0] * count, *d[1:]]
         else:
             dims.append(d)

@@ -78,7 +78,7 @@ def index_checks(node: Node, ctx: LowerContext, idx: str,
     if ctx.graph is not None and ctx.graph.is_const(idx):
         _check_constant(_site(node, idx), ctx.graph.const(idx), bounds)
         return []
-    table = Const(f"{node.name}.{idx}.bounds", np.array(bounds, np.int64))
+    table = int_table(f"{node.name}.{idx}.bounds", [v for b in bounds for v in b])
     kernel = CK.check_indices_kernel(dtype_of(ctx, idx), k)
     return [Call(kernel, (ErrorSite(_site(node, idx)), Buf(idx), count // k, table))]
 

@@ -21,8 +21,9 @@ from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..ir import Node
+from ..ir.symbolic import same
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
-from .broadcast import is_one, same_dim
+from .broadcast import broadcast_shapes, is_one, same_dim
 from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, Scratch
@@ -107,9 +108,14 @@ def lower_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"MatMul inner dimensions differ: {a_shape} @ {b_shape}")
     batch_a, batch_b = a3[:-2], b3[:-2]
     try:
-        batch = np.broadcast_shapes(batch_a, batch_b)
+        batch = broadcast_shapes(batch_a, batch_b)
     except ValueError as e:
         raise NotLowerable(f"MatMul batch dimensions do not broadcast: {e}") from e
+    if len(batch) > 1 and len(batch_a) == len(batch_b) == len(batch) and \
+            all(same(x, y) for x, y in zip(batch_a, batch_b, strict=True)):
+        # no broadcasting: the batch dims are one run of equal strides, so the
+        # kernel walks them as one (no call per outer index, symbolic ones too)
+        batch = batch_a = batch_b = (math.prod(batch),)
     tag = node.name or y
     semantics = f"{y}[...,m,n] += {a_name}[...,m,k] * {b_name}[...,k,n]"
     if len(b3) == 2:  # every batch item of A against one B: one tall GEMM

@@ -12,6 +12,8 @@ from ..codegen.kernels import copy as C
 from ..codegen.kernels import lrn as L
 from ..codegen.kernels import softmax as S
 from ..ir import Node
+from ..ir.symbolic import same
+from .broadcast import is_one
 from .elementwise import require_f32, shape_of
 from .program import Buf, Call, Const, LoweredNode, int_table
 from .registry import LowerContext, NotLowerable, lowers
@@ -137,9 +139,9 @@ def transpose_plan(shape: Sequence[int], perm: Sequence[int]) -> list[tuple[int,
     dims: list[list[int]] = []  # [count, src stride]
     for p in perm:
         count, stride = shape[p], src_strides[p]
-        if count == 1:
+        if is_one(count):
             continue
-        if dims and dims[-1][1] == stride * count:
+        if dims and same(dims[-1][1], stride * count):
             dims[-1] = [dims[-1][0] * count, stride]
         else:
             dims.append([count, stride])

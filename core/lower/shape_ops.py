@@ -22,7 +22,8 @@ from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..codegen.kernels.copy import MAX_OUTER_DIMS
 from ..ir import DType, Node
-from .broadcast import contiguous_strides, is_one, shape_of
+from ..ir.symbolic import same
+from .broadcast import broadcast_shapes, contiguous_strides, is_one, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
 from .program import Buf, Call, Const, DimTable, LoweredNode, int_table
@@ -54,7 +55,7 @@ def strided_copies(tag: str, nbytes: int, x: str, y: str, dims: Sequence[tuple[i
     for count, src, dst in dims:
         if is_one(count):
             continue
-        if merged and merged[-1][1] == src * count and merged[-1][2] == dst * count:
+        if merged and same(merged[-1][1], src * count) and same(merged[-1][2], dst * count):
             merged[-1] = [merged[-1][0] * count, src, dst]
         else:
             merged.append([count, src, dst])
@@ -185,7 +186,7 @@ def lower_split(node: Node, ctx: LowerContext) -> LoweredNode:
 def lower_expand(node: Node, ctx: LowerContext) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
     shape, out = shape_of(ctx, x), shape_of(ctx, y)
-    if tuple(np.broadcast_shapes(shape, out)) != out:
+    if broadcast_shapes(shape, out) != tuple(out):
         raise NotLowerable(f"{list(shape)} does not broadcast to {y}'s {list(out)}")
     dt = dtype_of(ctx, x)
     calls = nary_calls("identity", [(Buf(x), dt, shape)], y, dt, out, f"{node.name}.plan")

@@ -17,6 +17,7 @@ Expand, ConstantOfShape) read them from `Graph.dim_values`.
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -29,6 +30,7 @@ from ..ir.symbolic import SymDim, smax, smin
 Dims = tuple  # of int | SymDim
 MAX_VALUES = 64  # integer tensors up to this many elements have their contents tracked
 _INT_TYPES = (DType.int64, DType.int32)
+_VALUE_TYPES = (DType.int64, DType.int32, DType.bool)  # contents tracked for these
 
 
 class _State:
@@ -56,7 +58,7 @@ def infer_symbolic(g: Graph, symbols: Mapping[str, SymDim]) -> Graph:
         if v in g.constants:
             st.shapes[v] = tuple(t.shape)
             a = g.constants[v]
-            if t.dtype in _INT_TYPES and a.size <= MAX_VALUES and a.ndim <= 1:
+            if t.dtype in _VALUE_TYPES and a.size <= MAX_VALUES and a.ndim <= 1:
                 st.values[v] = tuple(int(x) for x in a.reshape(-1))
     for v in g.inputs:
         st.shapes[v] = _bound(g.types[v].shape, symbols, v)
@@ -97,13 +99,45 @@ def _bound(shape: Sequence, symbols: Mapping[str, SymDim], value: str) -> Dims:
     out = []
     for d in shape:
         if isinstance(d, str):
-            if d not in symbols:
+            bound = symbols.get(d)
+            if bound is None:
+                bound = parse_dim(d, symbols)
+            if bound is None:
                 raise ModelError(f"dimension '{d}' of '{value}' is not a size of any input "
                                  "and could not be derived from them")
-            out.append(symbols[d])
+            out.append(bound)
         else:
             out.append(d)
     return tuple(out)
+
+
+_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+           ast.Mult: lambda a, b: a * b, ast.FloorDiv: lambda a, b: a // b,
+           ast.Mod: lambda a, b: a % b}
+
+
+def parse_dim(text: str, symbols: Mapping[str, SymDim]):
+    """A dim_param that is an expression of the inputs' symbols, as exporters
+    write them ("past + seq", "batch*seq"); None if it is anything else."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    return _eval_dim(tree, symbols)
+
+
+def _eval_dim(node: ast.AST, symbols: Mapping[str, SymDim]):
+    if isinstance(node, ast.Name):
+        return symbols.get(node.id)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        a, b = _eval_dim(node.left, symbols), _eval_dim(node.right, symbols)
+        return None if a is None or b is None else _BINOPS[type(node.op)](a, b)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        a = _eval_dim(node.operand, symbols)
+        return None if a is None else -a
+    return None
 
 
 def _infer_node(st: _State, node: Node) -> None:
@@ -194,7 +228,11 @@ def _same(st: _State, node: Node) -> list:
 
 _ARITH = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
           "Div": lambda a, b: a // b if not _negative_hint(a, b) else None,
-          "Max": smax, "Min": smin}
+          "Max": smax, "Min": smin,
+          # comparisons give bools (decided for every size, or guarded)
+          "Equal": lambda a, b: int(a == b), "Less": lambda a, b: int(a < b),
+          "Greater": lambda a, b: int(a > b), "LessOrEqual": lambda a, b: int(a <= b),
+          "GreaterOrEqual": lambda a, b: int(a >= b)}
 
 
 def _negative_hint(a, b) -> bool:
@@ -211,7 +249,7 @@ def _broadcasting(st: _State, node: Node) -> list:
     fn = _ARITH.get(node.op)
     vals = [st.value(i) for i in ins]
     if fn is not None and len(ins) == 2 and all(v is not None for v in vals) \
-            and st.g.types[node.outputs[0]].dtype in _INT_TYPES:
+            and st.g.types[node.outputs[0]].dtype in _VALUE_TYPES:
         a, b = vals
         n = max(len(a), len(b))
         if len(a) in (1, n) and len(b) in (1, n):
@@ -219,6 +257,29 @@ def _broadcasting(st: _State, node: Node) -> list:
             if all(r is not None for r in res):
                 st.values[node.outputs[0]] = tuple(res)
     return [shape]
+
+
+@_rule("Where")
+def _where(st: _State, node: Node) -> list:
+    shapes = [st.shape(i) for i in node.inputs[:3]]
+    out = broadcast(*shapes)
+    vals = [st.value(i) for i in node.inputs[:3]]
+    n = len(out) and math.prod(out)
+    if all(v is not None for v in vals) and len(out) <= 1 and not isinstance(n, SymDim) \
+            and all(len(v) in (1, n) for v in vals):
+        c, x, y = vals
+        st.values[node.outputs[0]] = tuple(
+            x[k % len(x)] if c[k % len(c)] else y[k % len(y)] for k in range(max(n, 1)))
+    return [out]
+
+
+@_rule("GatherND")
+def _gather_nd(st: _State, node: Node) -> list:
+    data, idx = st.shape(node.inputs[0]), st.shape(node.inputs[1])
+    b, last = int(node.attr("batch_dims", 0)), idx[-1]
+    if isinstance(last, SymDim):
+        return [None]
+    return [tuple(idx[:-1]) + tuple(data[b + int(last):])]
 
 
 @_rule("Shape")
@@ -345,7 +406,15 @@ def _flatten(st: _State, node: Node) -> list:
 @_rule("ConstantOfShape")
 def _constant_of_shape(st: _State, node: Node) -> list:
     v = st.value(node.inputs[0])
-    return [tuple(v) if v is not None else None]
+    if v is None:
+        return [None]
+    fill = node.attr("value", None)
+    fill = 0 if fill is None else np.asarray(fill).reshape(-1)[0]
+    n = math.prod(v)
+    if len(v) == 1 and not isinstance(n, SymDim) and n <= MAX_VALUES \
+            and st.g.types[node.outputs[0]].dtype in _VALUE_TYPES:
+        st.values[node.outputs[0]] = (int(fill),) * n
+    return [tuple(v)]
 
 
 @_rule("Expand")

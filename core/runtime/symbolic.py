@@ -31,6 +31,7 @@ class SymbolicModel(NativeModel):
         sym = self.meta["symbolic"]
         self.symbols: list[str] = list(sym["symbols"])
         self.guard_texts: list[str] = list(sym["guards"])
+        self.minima: list[int] = list(sym.get("minima", [1] * len(self.symbols)))
         self._entry.argtypes = [ctypes.c_void_p] * 5
         self._guards = self._lib.tinyc_guards
         self._guards.argtypes, self._guards.restype = [ctypes.c_void_p], ctypes.c_int32
@@ -66,7 +67,7 @@ class SymbolicModel(NativeModel):
 
     def accepts(self, values: tuple[int, ...]) -> bool:
         """Do these sizes pass every guard of this artifact?"""
-        if any(v < 1 for v in values):
+        if any(v < m for v, m in zip(values, self.minima, strict=True)):
             return False
         self._dims[:] = values
         return self._guards(self._dims) == 0
@@ -77,9 +78,10 @@ class SymbolicModel(NativeModel):
         known = self._known.get(values)
         if known is not None:
             return known
-        bad = [f"{s}={v}" for s, v in zip(self.symbols, values, strict=True) if v < 1]
+        bad = [f"{s}={v} (at least {m})" for s, v, m in
+               zip(self.symbols, values, self.minima, strict=True) if v < m]
         if bad:
-            raise InputError(f"symbolic dimensions must be at least 1: {', '.join(bad)}")
+            raise ShapeGuardError(f"symbolic dimensions out of range: {', '.join(bad)}")
         self._dims[:] = values
         failed = self._guards(self._dims)
         if failed:

@@ -114,7 +114,7 @@ def _rank(mt: Match, target: CpuTarget, shape: tuple[int, int, int]) -> tuple:
 
 def _useful_macs(mt: Match, shape: tuple[int, int, int]) -> float:
     """MACs per call times the fraction of lanes and k-steps that hold real data."""
-    _, n, k = shape
+    _, n, k = (hint_of(d) for d in shape)  # a ranking: valid whatever the sizes
     tn, tk = mt.tile["n"], mt.tile["k"]
     return mt.macs * n / (-(-n // tn) * tn) * k / (-(-k // tk) * tk)
 

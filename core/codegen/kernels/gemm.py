@@ -141,13 +141,15 @@ def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
     to reproduce, see lower/sum_order.py); NC so the packed B block (KC x NC)
     stays well inside L2; MC bounds the packed A block (A panels are reused
     from L1)."""
+    # symbolic sizes: blocked for their hints (any block sizes are correct:
+    # the kernel loops over M, N and K in blocks and handles the tails)
+    m, n, k = hint_of(m), hint_of(n), hint_of(k)
     if kc is None:
         kc = -(-k // max(1, -(-k // 256)))
     kc = max(1, min(kc, k))
     nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
     nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
-    # any MC is correct (the kernel loops over M): a symbolic M takes its hint's
-    mc = -(-min(hint_of(m), 384) // spec.mr) * spec.mr
+    mc = -(-min(m, 384) // spec.mr) * spec.mr
     return Blocking(kc, mc, nc)
 
 
