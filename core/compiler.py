@@ -233,9 +233,18 @@ def _tensor_meta(g: Graph, v: str) -> dict:
 
 def _report(lowered: list[LoweredNode], left_out: tuple[tuple[str, str], ...]) -> list[dict]:
     return [{"node": ln.node_name, "op": ln.op, "semantics": ln.semantics, "note": ln.note,
-             "kernels": sorted({c.kernel.name for c in ln.calls}),
-             "view_of": ln.alias_of} | tensorize_entry(ln.intrinsic, ln.rejected, left_out)
+             "kernels": sorted({c.kernel.name for c in ln.every_call}),
+             "view_of": ln.alias_of} | _variant_entry(ln)
+            | tensorize_entry(ln.intrinsic, ln.rejected, left_out)
             for ln in lowered]
+
+
+def _variant_entry(ln: LoweredNode) -> dict:
+    """A node compiled twice for symbolic sizes: which variant runs when."""
+    if ln.alt is None:
+        return {}
+    guard, _, note = ln.alt
+    return {"variants": {"when": guard.text, "else": note}}
 
 
 class _Timer:

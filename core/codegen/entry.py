@@ -70,19 +70,33 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
         counters = b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
-        for j, call in enumerate(ln.calls):
-            kernel_fn = get_or_build(module, call.kernel, target)
-            result = b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
-                                        zip(call.args, call.kernel.params, strict=True)])
-            if call.kernel.is_check:
-                _return_on_failure(b, result, k, _site(call, f"{name}.site{k}.{j}"),
-                                   spaces["error"])
+        if ln.alt is None:
+            _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
+        else:  # two variants of the node, chosen by its guard at run time
+            guard, alt_calls, _ = ln.alt
+            holds = spaces["symbols"].holds(b, guard)
+            with b.if_else(holds) as (then, otherwise):
+                with then:
+                    _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
+                with otherwise:
+                    _emit_calls(b, alt_calls, k, f"{name}.alt", module, target, plan, spaces)
         if counters is not None:
             spent = b.sub(_cycles(b), start)
             total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
             u.store(b, total, counters, u.i64(k))
     b.ret(ir.Constant(u.I32, 0))
     return fn
+
+
+def _emit_calls(b: ir.IRBuilder, calls, k: int, name: str, module: ir.Module,
+                target: CpuTarget, plan: MemoryPlan, spaces: dict) -> None:
+    for j, call in enumerate(calls):
+        kernel_fn = get_or_build(module, call.kernel, target)
+        result = b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
+                                    zip(call.args, call.kernel.params, strict=True)])
+        if call.kernel.is_check:
+            _return_on_failure(b, result, k, _site(call, f"{name}.site{k}.{j}"),
+                               spaces["error"])
 
 
 def _error_record(b: ir.IRBuilder) -> ir.Value:

@@ -49,6 +49,12 @@ class SymbolValues:
             total = term if total is None else b.add(total, term)
         return total if total is not None else u.i64(0)
 
+    def holds(self, b: ir.IRBuilder, g: Guard) -> ir.Value:
+        """An i1: whether the guard's relation has its recorded outcome."""
+        v = self.poly(b, g.poly)
+        cond = b.icmp_signed(">=" if g.kind == "ge" else "==", v, u.i64(0))
+        return cond if g.holds else b.not_(cond)
+
     def _atom(self, b: ir.IRBuilder, atom) -> ir.Value:
         if isinstance(atom, str):
             return self.values[atom]
@@ -70,11 +76,7 @@ def build_guards(module: ir.Module, symbols: Sequence[str], guards: Sequence[Gua
     fn.linkage = "external"
     sv = SymbolValues(b, fn.args[0], symbols)
     for k, g in enumerate(guards):
-        v = sv.poly(b, g.poly)
-        op = ">=" if g.kind == "ge" else "=="
-        holds = b.icmp_signed(op, v, u.i64(0))
-        if not g.holds:
-            holds = b.not_(holds)
+        holds = sv.holds(b, g)
         with b.if_then(b.not_(holds)):
             b.ret(ir.Constant(u.I32, k + 1))
     b.ret(ir.Constant(u.I32, 0))

@@ -286,12 +286,43 @@ class Tracer:
     # for tinyc's developers: where each guard was taken (a few stack frames)
     record_origins: bool = False
     origins: list[list[str]] = field(default_factory=list)
+    # decisions taken as given while one branch of a node is lowered (see
+    # lower/lowering.py: a node may compile both outcomes of its guard)
+    forced: dict[tuple[str, Poly], bool] = field(default_factory=dict)
     _seen: set = field(default_factory=set)
+
+    def mark(self) -> int:
+        return len(self.guards)
+
+    def since(self, mark: int) -> list[Guard]:
+        return self.guards[mark:]
+
+    def rollback(self, mark: int) -> None:
+        """Forget the guards recorded after `mark`."""
+        for g in self.guards[mark:]:
+            self._seen.discard(g)
+        del self.guards[mark:]
+        del self.origins[mark:]
+
+    def add(self, g: Guard) -> None:
+        if g not in self._seen:
+            self._seen.add(g)
+            self.guards.append(g)
+
+    @contextmanager
+    def forcing(self, g: Guard, outcome: bool) -> Iterator[None]:
+        self.forced[(g.kind, g.poly)] = outcome
+        try:
+            yield
+        finally:
+            del self.forced[(g.kind, g.poly)]
 
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
         known = _decide_ge0(p, self.lows) if kind == "ge" else _decide_eq0(p, self.lows)
         if known is not None:
             return known
+        if (kind, p) in self.forced:
+            return self.forced[(kind, p)]
         g = Guard(kind, p, hint_outcome)
         if g not in self._seen:
             self._seen.add(g)
@@ -314,6 +345,11 @@ def tracing(tracer: Tracer) -> Iterator[Tracer]:
         yield tracer
     finally:
         _TRACER.reset(token)
+
+
+def current_tracer() -> Tracer | None:
+    """The tracer of the compile in progress (None for a static model)."""
+    return _TRACER.get()
 
 
 def _tracer() -> Tracer:

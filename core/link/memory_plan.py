@@ -89,7 +89,7 @@ def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
         locations[key] = Location("weights", 0, offset)
 
     for ln in lowered:
-        for call in ln.calls:
+        for call in ln.every_call:
             for a in call.args:
                 if isinstance(a, Buf):
                     r = root.get(a.value, a.value)
@@ -121,7 +121,7 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
             r = root.get(o, o) if o else ""
             if r and r not in locations:
                 touch(r, step, g.type_of(r).nbytes)
-        for call in ln.calls:
+        for call in ln.every_call:
             for a in call.args:
                 if isinstance(a, Buf):
                     r = root.get(a.value, a.value)

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..codegen.machine import CpuTarget
 from ..errors import UnsupportedOpsError
 from ..ir import Graph
+from ..ir.symbolic import current_tracer
 from ..target.intrinsics import IntrinsicSet
 from .program import LoweredNode
 from .registry import LowerContext, NotLowerable, lowering_for
+
+
+def _lower_node(fn, node, ctx: LowerContext) -> LoweredNode:
+    """With symbolic sizes, a node whose lowering took one decision that is
+    not the same for every size (a guard) is lowered once more with the
+    other outcome, and the entry picks the variant at run time: one artifact
+    then serves both sides (decode's M = 1 and prefill's M >= 8). A node that
+    took several such decisions keeps them as the artifact's guards."""
+    tracer = current_tracer()
+    if tracer is None:
+        return fn(node, ctx)
+    mark = tracer.mark()
+    ln = fn(node, ctx)
+    new = tracer.since(mark)
+    if len(new) != 1 or ln.alt is not None:
+        return ln
+    (guard,) = new
+    tracer.rollback(mark)
+    try:
+        with tracer.forcing(guard, not guard.holds):
+            other = fn(node, ctx)
+    except NotLowerable:
+        other = None
+    if other is None or tracer.since(mark) or other.alt is not None:
+        tracer.rollback(mark)
+        tracer.add(guard)
+        return ln
+    return replace(ln, alt=(guard, other.calls, other.note))
 
 
 def lower_graph(g: Graph, target: CpuTarget,
@@ -21,7 +52,7 @@ def lower_graph(g: Graph, target: CpuTarget,
             problems.append((node.qualified_op, node.name, "no lowering for this op"))
             continue
         try:
-            lowered.append(fn(node, ctx))
+            lowered.append(_lower_node(fn, node, ctx))
         except NotLowerable as e:
             problems.append((node.qualified_op, node.name, str(e)))
     if problems:

@@ -93,3 +93,10 @@ class LoweredNode:
     note: str = ""  # which kernel/schedule was chosen and why, for reports
     intrinsic: str = ""  # the tensorized intrinsic ("set.name"), "" if none
     rejected: tuple[tuple[str, str], ...] = ()  # (intrinsic, why it was not used)
+    # symbolic sizes: (guard, calls, note) — `calls` above run where the guard
+    # holds, these where it does not (e.g. a GEMM tiled for M < 8 and M >= 8)
+    alt: tuple | None = None
+
+    @property
+    def every_call(self) -> list[Call]:
+        return self.calls + (list(self.alt[1]) if self.alt else [])

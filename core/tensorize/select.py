@@ -152,6 +152,9 @@ def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
                 best = RegisterTile(mr, nv)
     if best is None:
         return None
-    if m >= best.mr:  # (a guard where m is symbolic: M >= MR and M < MR compile apart)
+    if m >= best.mr:  # a guard where m is symbolic: M >= MR and M < MR compile apart
         return best
-    return RegisterTile(min(best.mr, max(1, hint_of(m))), best.nv)
+    # fewer rows than a full tile: as many as M has (its hint where symbolic,
+    # or one row where the hint is on the other side of this decision)
+    rows = hint_of(m) if hint_of(m) < best.mr else 1
+    return RegisterTile(max(1, rows), best.nv)

@@ -43,19 +43,39 @@ def test_one_artifact_serves_every_batch_its_guards_admit(tmp_path):
     model = _mlp()
     art = compile_model(model, "x86", CompileOptions(shape_hints={"N": 8}))
     sym = art.meta["symbolic"]
-    assert sym["symbols"] == ["N"] and sym["guards"] == ["N - 8 >= 0"]  # the GEMM tile
+    # the GEMMs' tiles differ for M < 8 and M >= 8: both variants are compiled
+    # in, chosen at run time, so no guard is left
+    assert sym["symbols"] == ["N"] and sym["guards"] == []
     assert art.meta["inputs"][0]["shape"] == ["N", 64]
+    whens = [r["variants"]["when"] for r in art.report if "variants" in r]
+    assert whens == ["N - 8 >= 0", "N - 8 >= 0"]  # both MatMuls
     loaded = tinyc.runtime.load(art.save(tmp_path / "mlp"))
     ref = _ort(model)
     rng = np.random.default_rng(1)
-    for n in (8, 9, 17, 31, 64, 100):  # not only multiples of the 8-row tile
+    for n in (1, 3, 7, 8, 9, 17, 31, 64, 100):  # both variants, and not only whole tiles
         x = rng.standard_normal((n, 64)).astype(np.float32)
         (y,) = loaded.run(None, {"x": x})
         np.testing.assert_allclose(y, ref.run(None, {"x": x})[0], rtol=1e-5, atol=1e-4)
-    with pytest.raises(ShapeGuardError, match="N - 8 >= 0"):
-        loaded.run(None, {"x": np.zeros((3, 64), np.float32)})
     with pytest.raises(tinyc.InputError, match="at least 1"):
         loaded.run(None, {"x": np.zeros((0, 64), np.float32)})
+
+
+def test_a_guard_that_fails_is_refused_before_native_code(tmp_path):
+    """A symbol compiled as a number elsewhere in the graph (here a Reshape to
+    a fixed 8 rows) is a guard; the runtime refuses other sizes by name."""
+    g = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [32])],
+        [numpy_helper.from_array(np.array([32], np.int64), "shape")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    art = compile_model(model, "x86", CompileOptions(shape_hints={"N": 8}))
+    assert art.meta["symbolic"]["guards"] == ["4*N - 32 == 0"]
+    loaded = tinyc.runtime.load(art.save(tmp_path / "r"))
+    x = np.arange(32, dtype=np.float32).reshape(8, 4)
+    np.testing.assert_array_equal(loaded.run(None, {"x": x})[0], x.reshape(-1))
+    with pytest.raises(ShapeGuardError, match="4\\*N - 32 == 0"):
+        loaded.run(None, {"x": np.zeros((3, 4), np.float32)})
 
 
 def test_inputs_that_disagree_on_a_symbol_are_refused_before_native_code():
@@ -83,5 +103,5 @@ def test_cnn_with_symbolic_batch_compiles_once_per_guard_region():
         x = rng.standard_normal((n, 3, 64, 64)).astype(np.float32)
         (y,) = sess.run(None, {"input": x})
         np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
-    # batches below 8 share one artifact, 8 and up another (the classifier's tile)
-    assert sess.symbolic_fallback is None and sess.compile_count == 2
+    # one artifact: the classifier's GEMM has a variant for M < 8 and one for M >= 8
+    assert sess.symbolic_fallback is None and sess.compile_count == 1
