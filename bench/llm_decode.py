@@ -19,16 +19,10 @@ workers spin after a run and would take a core from whatever runs next; its
 session is closed before tinyc's runs).
 
 tinyc runs through tinyc.InferenceSession(path, options=CompileOptions(threads=n)).
-Until symbolic shapes serve this model, the session compiles once per shape
-(every decode step has a new past length): after --max-compiles compiles the
-tinyc decode is stopped and its figures are reported as unavailable, with
-compile_count, symbolic_fallback and the time per compile.
-
-A session's first call sets its shape hints, and a hint must be at least 1:
-the prefill from an empty past (past = 0) makes tinyc fall back to per-shape
-compiles before any symbolic compile is tried. --start-past 1 starts both
-engines from one masked zero row instead (see llm_models.greedy_decode), so
-the symbolic compile is tried and its own reason reported.
+The model compiles once, symbolically (the prefill's call; every decode step
+reuses it). Should a model fall back to per-shape compiles, the tinyc decode
+stops after --max-compiles compiles and its figures are reported as
+unavailable, with compile_count, symbolic_fallback and the time per compile.
 
 --diagnose prints where tinyc's symbolic pipeline stops on the model and
 exits: op counts, dim_params, the values whose dims ONNX shape inference could
@@ -178,7 +172,7 @@ def run_bench(args) -> None:
                         f"symbolic_fallback: {runner.symbolic_fallback!r}")
             if runner.warmed is not None and runner.compile_count > 1:
                 during = runner.compile_count - runner.warmed
-                extra[n] += (f"\n  (compiled per shape: {runner.warmed} compiles in the warm-up, "
+                extra[n] += (f"\n  ({runner.warmed} compiles in the warm-up, "
                              f"{during} during the measured rounds" +
                              ("; the measured steps reused the warm-up's shapes, so their "
                               "times exclude compiles)" if during == 0 else
@@ -516,8 +510,7 @@ def main() -> None:
     p.add_argument("--exporter", default="dynamo", choices=("dynamo", "torchscript"))
     p.add_argument("--start-past", type=int, default=0,
                    help="start both engines from this many masked zero rows of past instead "
-                   "of an empty past (tinyc's shape hints must be >= 1: with 0 the first "
-                   "call, the prefill, makes the session fall back to per-shape compiles)")
+                   "of an empty past")
     p.add_argument("--rounds", type=int, default=1, help="measured decodes per configuration")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads'")
     p.add_argument("--no-tinyc", action="store_true", help="onnxruntime only")
