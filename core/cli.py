@@ -196,11 +196,13 @@ def _random(rng, info):
     import numpy as np
 
     dtype = np.dtype(info.dtype)
+    # a symbolic dim (a name) gets 1: any legal size would do for a demo run
+    shape = [d if isinstance(d, int) else 1 for d in info.shape]
     if dtype.kind == "f":
-        return rng.standard_normal(info.shape).astype(dtype)
+        return rng.standard_normal(shape).astype(dtype)
     if dtype.kind == "b":
-        return rng.integers(0, 2, info.shape).astype(dtype)
-    return rng.integers(0, 10, info.shape).astype(dtype)
+        return rng.integers(0, 2, shape).astype(dtype)
+    return rng.integers(0, 10, shape).astype(dtype)
 
 
 def _check(model: str, feeds: dict, results: list, names: list[str]) -> int:
