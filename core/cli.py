@@ -128,9 +128,21 @@ def _cmd_compile(args: argparse.Namespace) -> int:
           f"  arena {art.meta['arena_bytes'] / 1e3:.1f} kB, files: {', '.join(sorted(art.files))}")
     if "sizes" in art.meta:  # a cross target's runner, per part
         print("  bytes: " + ", ".join(f"{k} {v}" for k, v in art.meta["sizes"].items()))
+    if "symbolic" in art.meta:
+        _print_symbolic(art.meta)
     if args.report:
         _print_report(art.report, rejections=args.report == "all")
     return 0
+
+
+def _print_symbolic(meta: dict) -> None:
+    """One artifact for every size its guards admit: say which sizes those are."""
+    sym = meta["symbolic"]
+    print(f"  symbolic dims: {', '.join(sym['symbols'])} (arena {sym['arena_bytes']} bytes)")
+    for t in meta["inputs"] + meta["outputs"]:
+        print(f"    {t['name']}: {t['dtype']}{t['shape']}")
+    print("  guards: " + ("; ".join(sym["guards"]) if sym["guards"] else
+                          "none (every size is served)"))
 
 
 def _print_report(report: list[dict], rejections: bool = False) -> None:
@@ -138,6 +150,8 @@ def _print_report(report: list[dict], rejections: bool = False) -> None:
         how = f"view of {r['view_of']}" if r["view_of"] else ", ".join(r["kernels"])
         note = f"  [{r['note']}]" if r["note"] else ""
         print(f"  {r['node']:<32} {r['op']:<20} {how}{note}")
+        if "variants" in r:
+            print(f"      where {r['variants']['when']}; else: {r['variants']['else']}")
         for name, why in r.get("rejected", ()) if rejections else ():
             print(f"      not {name}: {why}")
 
