@@ -269,9 +269,12 @@ class Guard:
 
     @property
     def text(self) -> str:
+        """The relation as a person writes it: "N >= 8", "4*N == 32"."""
         op = {("ge", True): ">=", ("ge", False): "<", ("eq", True): "==",
               ("eq", False): "!="}[(self.kind, self.holds)]
-        return f"{poly_text(self.poly)} {op} 0"
+        const = dict(self.poly).get((), 0)
+        rest = tuple((m, c) for m, c in self.poly if m)
+        return f"{poly_text(rest)} {op} {-const}"
 
 
 @dataclass

@@ -48,7 +48,7 @@ def test_one_artifact_serves_every_batch_its_guards_admit(tmp_path):
     assert sym["symbols"] == ["N"] and sym["guards"] == []
     assert art.meta["inputs"][0]["shape"] == ["N", 64]
     whens = [r["variants"]["when"] for r in art.report if "variants" in r]
-    assert whens == ["N - 8 >= 0", "N - 8 >= 0"]  # both MatMuls
+    assert whens == ["N >= 8", "N >= 8"]  # both MatMuls
     loaded = tinyc.runtime.load(art.save(tmp_path / "mlp"))
     ref = _ort(model)
     rng = np.random.default_rng(1)
@@ -70,11 +70,11 @@ def test_a_guard_that_fails_is_refused_before_native_code(tmp_path):
         [numpy_helper.from_array(np.array([32], np.int64), "shape")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     art = compile_model(model, "x86", CompileOptions(shape_hints={"N": 8}))
-    assert art.meta["symbolic"]["guards"] == ["4*N - 32 == 0"]
+    assert art.meta["symbolic"]["guards"] == ["4*N == 32"]
     loaded = tinyc.runtime.load(art.save(tmp_path / "r"))
     x = np.arange(32, dtype=np.float32).reshape(8, 4)
     np.testing.assert_array_equal(loaded.run(None, {"x": x})[0], x.reshape(-1))
-    with pytest.raises(ShapeGuardError, match="4\\*N - 32 == 0"):
+    with pytest.raises(ShapeGuardError, match="4\\*N == 32"):
         loaded.run(None, {"x": np.zeros((3, 4), np.float32)})
 
 
