@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ArtifactError, InputError
 from .cpu_check import check_can_run
+from .fastpath import FeedSpecs, address
 from .status import status_error
 
 FORMAT_VERSION = 1
@@ -79,6 +80,10 @@ class NativeModel:
         self._in_ptrs = (ctypes.c_void_p * max(len(self.inputs), 1))()
         self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()
         self._lock = threading.Lock()
+        self._feed_specs = FeedSpecs(self.inputs)
+        self._out_specs = [(tuple(o.shape), np.dtype(o.dtype)) for o in self.outputs]
+        self._all_outputs = list(range(len(self.outputs)))
+        self._weights_ptr = self._weights.ctypes.data
         self._pool = _ThreadPool(self._lib)
         self.set_num_threads(threads)
 
@@ -98,15 +103,16 @@ class NativeModel:
         return list(self.outputs)
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        arrays = self._check_feeds(feeds)
-        wanted = self._check_output_names(output_names)
-        outs = [np.empty(o.shape, o.dtype) for o in self.outputs]
+        arrays = self._feed_specs.arrays(feeds) or self._check_feeds(feeds)
+        wanted = self._all_outputs if output_names is None else \
+            self._check_output_names(output_names)
+        outs = [np.empty(shape, dt) for shape, dt in self._out_specs]
         with self._lock:
             for i, a in enumerate(arrays):
-                self._in_ptrs[i] = a.ctypes.data
+                self._in_ptrs[i] = address(a)
             for j, o in enumerate(outs):
-                self._out_ptrs[j] = o.ctypes.data
-            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
+                self._out_ptrs[j] = address(o)
+            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights_ptr,
                                  self._arena.ctypes.data)
             if status != 0:  # read the error record before another run can overwrite it
                 raise status_error(self._lib, status)

@@ -15,6 +15,7 @@ import ctypes
 import numpy as np
 
 from ..errors import InputError
+from .fastpath import address
 from .native import NativeModel, aligned_empty, check_feed_names
 from .status import status_error
 
@@ -41,6 +42,8 @@ class SymbolicModel(NativeModel):
         self._n_out = sum(len(o.shape) for o in self.outputs)
         self._n_in = sum(len(i.shape) for i in self.inputs)
         self._known: dict[tuple[int, ...], tuple[int, list[tuple[int, ...]]]] = {}
+        self._by_shapes: dict[tuple, tuple] = {}  # feeds' shapes -> what _prepared gives
+        self._out_dtypes = [np.dtype(o.dtype) for o in self.outputs]
 
     def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
         """The feeds in input order and the symbols' values they imply, after
@@ -100,24 +103,40 @@ class SymbolicModel(NativeModel):
         return self._known[values]
 
     def run(self, output_names, feeds):
-        arrays, values = self.bind(feeds)
-        wanted = self._check_output_names(output_names)
-        arena, shapes, in_dims = self.shapes_for(values)
-        self._check_relations(arrays, in_dims, values)
-        outs = [np.empty(s, o.dtype) for s, o in zip(shapes, self.outputs, strict=True)]
+        arrays, (values, arena, shapes) = self._prepared(feeds)
+        wanted = self._all_outputs if output_names is None else \
+            self._check_output_names(output_names)
+        outs = [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes, strict=True)]
         with self._lock:
             if arena > self._arena.size:  # grows, by half again, to few reallocations
                 self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
             for i, a in enumerate(arrays):
-                self._in_ptrs[i] = a.ctypes.data
+                self._in_ptrs[i] = address(a)
             for j, o in enumerate(outs):
-                self._out_ptrs[j] = o.ctypes.data
+                self._out_ptrs[j] = address(o)
             self._dims[:] = values
             status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
                                  self._arena.ctypes.data, self._dims)
             if status != 0:  # read the error record before another run can overwrite it
                 raise status_error(self._lib, status)
         return [outs[j] for j in wanted]
+
+    def _prepared(self, feeds) -> tuple[list[np.ndarray], tuple]:
+        """The feeds in order and (sizes, arena bytes, output shapes) for them:
+        a dict lookup by the feeds' shapes once these shapes were checked."""
+        arrays = self._feed_specs.arrays(feeds)
+        if arrays is not None:
+            known = self._by_shapes.get(tuple(a.shape for a in arrays))
+            if known is not None:
+                return arrays, known
+        arrays, values = self.bind(feeds)
+        arena, shapes, in_dims = self.shapes_for(values)
+        self._check_relations(arrays, in_dims, values)
+        if len(self._by_shapes) >= _MAX_REMEMBERED:
+            self._by_shapes.clear()
+        prepared = (values, arena, shapes)
+        self._by_shapes[tuple(a.shape for a in arrays)] = prepared
+        return arrays, prepared
 
     def _check_relations(self, arrays: list[np.ndarray], in_dims: list[int],
                          values: tuple[int, ...]) -> None:

@@ -1,0 +1,48 @@
+"""The per-run Python work of a loaded model, kept small: an LLM decode step
+costs a few hundred microseconds, so a microsecond per tensor matters.
+
+A run's feeds are checked against specs computed at load (no dtype or list
+building per run); anything unusual (a missing name, a list instead of an
+array, a strided view) takes the careful path with its clear errors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+
+class FeedSpecs:
+    """Per input: name, numpy dtype, and the shape (a tuple of ints, or None
+    where the model's dims are symbolic)."""
+
+    def __init__(self, inputs):
+        self.names = [i.name for i in inputs]
+        self.dtypes = [np.dtype(i.dtype) for i in inputs]
+        self.shapes = [tuple(i.shape) if all(isinstance(d, int) for d in i.shape) else None
+                       for i in inputs]
+
+    def arrays(self, feeds) -> list[np.ndarray] | None:
+        """The feeds in input order if each is a C-contiguous array of the
+        right dtype (and shape, where fixed); None: check them carefully."""
+        if type(feeds) is not dict or len(feeds) != len(self.names):
+            return None
+        try:
+            arrays = [feeds[n] for n in self.names]
+        except KeyError:
+            return None
+        for a, dt, shape in zip(arrays, self.dtypes, self.shapes):
+            if type(a) is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous \
+                    or (shape is not None and a.shape != shape):
+                return None
+        return arrays
+
+
+def address(a: np.ndarray) -> int:
+    """The data pointer of a C-contiguous array (ctypes' buffer view is about
+    twice as fast as `a.ctypes.data`; it needs a writable, non-empty array)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data
