@@ -171,7 +171,8 @@ _BINARY = {"Add": ("add", "{a} + {b}"), "Sub": ("sub", "{a} - {b}"), "Mul": ("mu
            "Max": ("max", "max({a}, {b})"), "Min": ("min", "min({a}, {b})")}
 
 # Pow with a constant scalar exponent that has a cheaper exact form
-_POW_SPECIAL = {2.0: ("square", "x[i] * x[i]"), 0.5: ("sqrt", "sqrt(x[i])"),
+_POW_SPECIAL = {2.0: ("square", "x[i] * x[i]"), 3.0: ("cube", "x[i] * x[i] * x[i]"),
+                0.5: ("sqrt", "sqrt(x[i])"),
                 -1.0: ("reciprocal", "1 / x[i]"), 1.0: ("identity", "x[i]")}
 
 

@@ -167,3 +167,28 @@ def test_non_float_binary_takes_the_typed_path():
               {"a": i64, "b": i64, "y": i64}, {}, {"": 13})
     lowered = lower_broadcasting(g.nodes[0], LowerContext(g, host_target()))
     assert [c.kernel.name for c in lowered.calls] == ["ew_add_i64_i64_to_i64_vv"]
+
+
+def test_pow_by_three_is_a_cube_bit_for_bit_like_onnxruntime():
+    """GELU's tanh form computes x^3: onnxruntime multiplies (x * x) * x, which
+    differs from powf in the last bit; tinyc does the same."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tinyc.compiler import compile_model
+
+    g = helper.make_graph(
+        [helper.make_node("Pow", ["x", "e"], ["y"])], "p",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4096])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4096])],
+        [numpy_helper.from_array(np.array(3.0, np.float32), "e")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = (np.random.default_rng(0).standard_normal(4096) * 10).astype(np.float32)
+    art = compile_model(m)
+    assert any("unary_cube" in k for r in art.report for k in r["kernels"])
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        (got,) = art.load(d).run(None, {"x": x})
+    (want,) = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    np.testing.assert_array_equal(got, want)

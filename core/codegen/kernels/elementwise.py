@@ -84,6 +84,7 @@ UNARY: dict[str, UnaryOp] = {
     "abs": UnaryOp((), lambda b, x, p: M.fabs(b, x)),
     "sqrt": UnaryOp((), lambda b, x, p: M.sqrt_f32(b, x)),
     "square": UnaryOp((), lambda b, x, p: U.fmul(b, x, x)),
+    "cube": UnaryOp((), lambda b, x, p: U.fmul(b, U.fmul(b, x, x), x)),  # as onnxruntime
     # strict division: 'fast' would allow an approximate reciprocal
     "reciprocal": UnaryOp((), lambda b, x, p: b.fdiv(like(x.type, 1.0), x)),
 }
