@@ -11,6 +11,7 @@ from ..ir.symbolic import current_tracer
 from ..target.intrinsics import IntrinsicSet
 from .program import LoweredNode
 from .registry import LowerContext, NotLowerable, lowering_for
+from .shape_checks import shape_input_checks
 
 
 def _lower_node(fn, node, ctx: LowerContext) -> LoweredNode:
@@ -19,6 +20,15 @@ def _lower_node(fn, node, ctx: LowerContext) -> LoweredNode:
     other outcome, and the entry picks the variant at run time: one artifact
     then serves both sides (decode's M = 1 and prefill's M >= 8). A node that
     took several such decisions keeps them as the artifact's guards."""
+    checks = shape_input_checks(node, ctx)
+    ln = _lower_variants(fn, node, ctx)
+    if not checks:
+        return ln
+    alt = ln.alt and (ln.alt[0], checks + list(ln.alt[1]), ln.alt[2])
+    return replace(ln, calls=checks + ln.calls, alt=alt)
+
+
+def _lower_variants(fn, node, ctx: LowerContext) -> LoweredNode:
     tracer = current_tracer()
     if tracer is None:
         return fn(node, ctx)

@@ -29,6 +29,7 @@ from ..errors import InputError, TinycError
 ERROR_SYMBOL = "tinyc_error"
 STATUS_OK = 0
 STATUS_INDEX_RANGE = 1  # an index tensor holds a value outside [low, high]
+STATUS_SHAPE_VALUE = 2  # a shape given as run-time data is not the one compiled (low)
 
 # The i64 fields in order; `site` (a pointer) follows them.
 INT_FIELDS = ("code", "node", "value", "position", "low", "high")
@@ -57,5 +58,9 @@ def record_error(code: int, value: int, position: int, low: int, high: int,
     if code == STATUS_INDEX_RANGE:
         return InputError(f"{site}: index {value} (at flat position {position}) is out of "
                           f"range; valid indices are [{low}, {high}]")
+    if code == STATUS_SHAPE_VALUE:
+        return InputError(f"{site}: holds {value} at position {position}, but the model was "
+                          f"compiled for {low} there (a shape given as run-time data must "
+                          "be the one the model's shapes were inferred with)")
     return TinycError(f"{site}: check {code} failed on value {value} at flat position "
                       f"{position} (allowed [{low}, {high}])")

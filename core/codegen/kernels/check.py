@@ -11,7 +11,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType
-from ...runtime.status import INT_FIELDS, STATUS_INDEX_RANGE
+from ...runtime.status import INT_FIELDS, STATUS_INDEX_RANGE, STATUS_SHAPE_VALUE
 from .. import llvm_util as U
 from ..kernel import ERR, I64, PTR, Kernel
 from ..machine import CpuTarget
@@ -72,3 +72,34 @@ def _report_first(b: ir.IRBuilder, err: ir.Value, idx: ir.Value, n: ir.Value,
               "low": _bound(b, bounds, p, k, 0), "high": _bound(b, bounds, p, k, 1)}
     for field, v in fields.items():
         U.store(b, v, err, U.i64(INT_FIELDS.index(field)))
+
+
+def check_values_kernel(index: DType, k: int) -> Kernel:
+    """(err, v, expected) -> status: v holds k values and each v[t] must equal
+    one of expected[t, 0..2] (expected: i64[k, 3]); for a shape given as
+    run-time data, which must be the one the model was compiled for. On
+    failure the record gets the first offending value, its position and the
+    value compiled (low = high = expected[t, 0])."""
+    name = f"check_values{k}_{index.short}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR, U.PTR, U.PTR], ["err", "v", "expected"],
+                         ret=U.I32)
+        fn.attributes.add("noinline")
+        err, values, expected = fn.args
+        table = load_table(b, expected, 3 * k)
+        for t in range(k):  # k is a shape's rank: unrolled, first failure reported
+            v = load_index(b, values, U.i64(t), index)
+            ok = b.icmp_signed("==", v, table[3 * t])
+            for j in (1, 2):
+                ok = b.or_(ok, b.icmp_signed("==", v, table[3 * t + j]))
+            with b.if_then(b.not_(ok), likely=False):
+                fields = {"value": v, "position": U.i64(t), "low": table[3 * t],
+                          "high": table[3 * t]}
+                for field, x in fields.items():
+                    U.store(b, x, err, U.i64(INT_FIELDS.index(field)))
+                b.ret(ir.Constant(U.I32, STATUS_SHAPE_VALUE))
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, (ERR, PTR, PTR), build)

@@ -1,0 +1,66 @@
+"""A shape given as run-time data is the one the model was compiled for, or
+the run is refused with an InputError naming it: never the old shape silently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import tinyc
+from tinyc.compiler import compile_model
+
+
+def _model(node, inputs, out_shape, inits=()):
+    g = helper.make_graph([node], "g", inputs,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                          list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def _load(model, tmp_path):
+    return compile_model(model).load(tmp_path / "a")
+
+
+CASES = {  # op: (node, x's shape, output shape, good shapes, bad shape, its first bad value)
+    "Reshape": (helper.make_node("Reshape", ["x", "s"], ["y"]), [3, 4], [2, 6],
+                [[2, 6], [2, -1], [-1, 6]], [6, 2], 6),
+    "Expand": (helper.make_node("Expand", ["x", "s"], ["y"]), [3, 1], [2, 3, 6],
+               [[2, 3, 6], [2, 1, 6]], [2, 3, 5], 5),
+    "Tile": (helper.make_node("Tile", ["x", "s"], ["y"]), [3, 4], [6, 4], [[2, 1]], [1, 2], 1),
+}
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_a_runtime_shape_is_checked_against_the_compiled_one(op, tmp_path):
+    node, xshape, out, goods, bad, first_bad = CASES[op]
+    model = _model(node, [_vi("x", xshape), _vi("s", [len(bad)], TensorProto.INT64)], out)
+    loaded = _load(model, tmp_path)
+    x = np.arange(np.prod(xshape), dtype=np.float32).reshape(xshape)
+    for good in goods:
+        (y,) = loaded.run(None, {"x": x, "s": np.array(good, np.int64)})
+        assert y.shape == tuple(out)
+    with pytest.raises(tinyc.InputError, match=f"shape input 's': holds {first_bad} "):
+        loaded.run(None, {"x": x, "s": np.array(bad, np.int64)})
+
+
+def test_constant_of_shape_from_a_runtime_shape(tmp_path):
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"],
+                            value=numpy_helper.from_array(np.array([1.5], np.float32)))
+    loaded = _load(_model(node, [_vi("s", [2], TensorProto.INT64)], [2, 3]), tmp_path)
+    (y,) = loaded.run(None, {"s": np.array([2, 3], np.int64)})
+    np.testing.assert_array_equal(y, np.full((2, 3), 1.5, np.float32))
+    with pytest.raises(tinyc.InputError, match="compiled for 3"):
+        loaded.run(None, {"s": np.array([2, 4], np.int64)})
+
+
+def test_a_constant_shape_needs_no_check():
+    node = helper.make_node("Reshape", ["x", "s"], ["y"])
+    model = _model(node, [_vi("x", [3, 4])], [2, 6],
+                   [numpy_helper.from_array(np.array([2, 6], np.int64), "s")])
+    art = compile_model(model)
+    assert not any("check_values" in k for r in art.report for k in r["kernels"])
