@@ -1,5 +1,12 @@
 """tinyc.InferenceSession: onnxruntime's API over compiled models.
 
+`InferenceSession(path_or_bytes, sess_options, providers)` as in onnxruntime:
+the providers list is the ordered device list (providers.py), SessionOptions
+and RunOptions are read as session_options.py says, io_binding() binds host
+buffers (io_binding.py) and enable_profiling writes a Chrome trace
+(session_profiler.py). `target=` and `options=` (CompileOptions) name a
+tinyc target and compile options directly.
+
 A model whose inputs have symbolic dimensions (a batch or sequence length) is
 compiled with those dimensions symbolic (ir/symbolic.py): the first feed's
 sizes are the hints, and the artifact serves every size that passes the guards
@@ -10,12 +17,19 @@ static shapes, a dim shape inference cannot relate to the inputs), the session
 compiles once per concrete shape instead, as a fallback, and says why in
 `symbolic_fallback`. Artifacts are kept in memory and in the disk cache
 (tinyc.cache).
+
+Initializers that are also graph inputs are overridable, as in onnxruntime:
+a run that feeds one uses a second compile of the model in which the fed
+initializers are inputs (made once per set of names fed); runs that feed none
+keep the model whose weights are constants.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -25,32 +39,76 @@ from .compiler import CompileOptions, code_threads, compile_model, plugin_finger
 from .errors import InputError, TinycError
 from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
+from .io_binding import IOBinding
 from .ir import DType
-from .runtime.native import NativeModel, TensorInfo, check_feed_names
+from .model_meta import (
+    ModelMetadata,
+    apply_session_options,
+    model_metadata,
+    overridable_initializers,
+    with_fed_initializers,
+)
+from .providers import host_target, normalize_providers, target_for
+from .runtime.native import NativeModel, TensorInfo, check_feed_names, output_indices
+from .session_options import GraphOptimizationLevel, RunOptions, SessionOptions
+from .session_profiler import SessionProfiler
 from .target import resolve_device, resolve_devices
 from .target.backend import Packager
 
 
 class InferenceSession:
-    """Compile `model` (a path, bytes or onnx.ModelProto) for `target` and run it.
+    """Compile a model (a path, bytes or onnx.ModelProto) and run it.
 
-    >>> sess = tinyc.InferenceSession("model.onnx", target="x86")
+    >>> sess = tinyc.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
     >>> (probs,) = sess.run(None, {"input": x})
     """
 
-    def __init__(self, model, target: str = "x86", options: CompileOptions | None = None):
-        self.target = target
-        self.options = options or CompileOptions()
-        self._proto = load_model(model)
-        self._model_bytes = self._proto.SerializeToString()
+    def __init__(self, path_or_bytes, sess_options: SessionOptions | None = None,
+                 providers=None, provider_options=None, *, target: str | None = None,
+                 options: CompileOptions | None = None):
+        if isinstance(sess_options, str):  # tinyc's first signature: (model, target, options)
+            target, sess_options = sess_options, None
+            if isinstance(providers, CompileOptions):
+                options, providers = providers, None
+        self._given = (path_or_bytes, options)
+        self._sess_options = sess_options or SessionOptions()
+        names, opts = normalize_providers(providers, provider_options)
+        if target is not None and names:
+            raise InputError("give providers= or target=, not both")
+        self.target = target or (target_for(names) if names else host_target())
+        self._providers = _provider_names(names, self.target)
+        self._provider_options = {n: (opts[k] if k < len(opts) else {})
+                                  for k, n in enumerate(self._providers)}
+        self.options = _merged_options(options or CompileOptions(), self._sess_options)
+        self._profiler = (SessionProfiler(self._sess_options.profile_file_prefix, self.target)
+                          if self._sess_options.enable_profiling else None)
+        t0 = self._profiler.now_us() if self._profiler else 0.0
+        proto = load_model(path_or_bytes)
+        self._meta = model_metadata(proto)
+        self._proto = apply_session_options(proto, self._sess_options.initializers,
+                                            self._sess_options.free_dimension_overrides)
+        self._overridable = overridable_initializers(self._proto)
+        self._variants: dict[frozenset, InferenceSession] = {}
+        self._saved = False
+        self._start(self._proto)
+        if self._profiler:
+            self._profiler.add("session_initialization", "Session", t0,
+                               self._profiler.now_us() - t0)
+
+    def _start(self, proto) -> None:
+        """Resolve the devices and compile a static model now (a symbolic one
+        compiles at its first run, when the sizes are known)."""
+        target = self.target
+        self._model_bytes = proto.SerializeToString()
         # a comma list composes devices (split deployment, compile_split.py)
         self._split = "," in target
         self._devices = resolve_devices(target).devices if self._split else \
             (resolve_device(target),)
         self._device = resolve_devices(target).host if self._split else self._devices[0]
-        self._symbolic = symbolic_inputs(self._proto)
+        self._symbolic = symbolic_inputs(proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
+        self._entry_dir = None  # the cache entry the last model was loaded from
         self.artifact = None  # the last artifact compiled in this process, if any
         self.compile_count = 0  # compiles this session ran (cache hits excluded)
         self._specializations: list = []  # symbolic artifacts, tried in order
@@ -62,8 +120,10 @@ class InferenceSession:
             self._static = self._model_for({})
         else:
             self._static = None
-            self._inputs = _declared_inputs(self._proto)
-            self._outputs = _declared_outputs(self._proto)
+            self._inputs = _declared_inputs(proto)
+            self._outputs = _declared_outputs(proto)
+
+    # ---- onnxruntime's introspection
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self._static.inputs if self._static else self._inputs)
@@ -71,20 +131,121 @@ class InferenceSession:
     def get_outputs(self) -> list[TensorInfo]:
         return list(self._static.outputs if self._static else self._outputs)
 
+    def get_overridable_initializers(self) -> list[TensorInfo]:
+        return list(self._overridable)
+
+    def get_modelmeta(self) -> ModelMetadata:
+        return self._meta
+
+    def get_providers(self) -> list[str]:
+        return list(self._providers)
+
+    def get_provider_options(self) -> dict[str, dict[str, str]]:
+        return {k: dict(v) for k, v in self._provider_options.items()}
+
+    def get_session_options(self) -> SessionOptions:
+        return self._sess_options
+
+    def set_providers(self, providers=None, provider_options=None) -> None:
+        """Recompile for another provider list (cache hits make it cheap)."""
+        model, options = self._given
+        self.__init__(model, self._sess_options, providers, provider_options, options=options)
+
+    # ---- profiling
+
     def profile(self) -> list[tuple[str, str, float]]:
         """Per node, its share of the run time so far (compile with profile=True)."""
+        if not hasattr(self._last, "profile"):
+            raise TinycError("per-node profiles are recorded for single-target artifacts; a "
+                             "split deployment records a timeline: use trace()")
         return self._last.profile()
 
     def trace(self) -> dict:
         """The last run's timeline in Chrome's trace format (split deployment only)."""
         if not self._split:
-            raise ValueError("a timeline is recorded for split deployments (target='x86,...')")
+            raise TinycError("a timeline is recorded for split deployments "
+                             "(providers=['accel_sim', 'x86'])")
         return self._last.trace()
 
-    def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        model = self._static or self._model_for_feeds(feeds)
+    def end_profiling(self) -> str:
+        """Write the profile (SessionOptions.enable_profiling) as a Chrome trace
+        JSON file and return its path; "" when profiling is off. Profiling stops."""
+        if self._profiler is None:
+            return ""
+        path, self._profiler = self._profiler.write(), None
+        return path
+
+    def get_profiling_start_time_ns(self) -> int:
+        return self._profiler.start_time_ns if self._profiler else 0
+
+    # ---- running
+
+    def run(self, output_names: list[str] | None, input_feed: dict,
+            run_options: RunOptions | None = None) -> list[np.ndarray]:
+        """Outputs named (all of them for None or []) for these feeds."""
+        return self._run(output_names, input_feed, {}, run_options)
+
+    def run_async(self, output_names, input_feed, callback, user_data,
+                  run_options: RunOptions | None = None) -> None:
+        """run() on a worker thread, then callback(outputs, user_data, error_text)."""
+        def work():
+            try:
+                outputs, err = self.run(output_names, input_feed, run_options), ""
+            except Exception as e:  # reported to the callback, as onnxruntime does
+                outputs, err = [], f"{type(e).__name__}: {e}"
+            callback(outputs, user_data, err)
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def io_binding(self) -> IOBinding:
+        return IOBinding(self)
+
+    def run_with_iobinding(self, iobinding: IOBinding,
+                           run_options: RunOptions | None = None) -> None:
+        """Run on the binding's inputs; outputs bound to buffers are written there."""
+        bound = iobinding.outputs
+        buffers = {k: v for k, v in bound.items() if v is not None}
+        iobinding.set_results(self._run(list(bound) or None, iobinding.inputs, buffers,
+                                        run_options))
+
+    def _run(self, output_names, input_feed: dict, buffers: dict,
+             run_options: RunOptions | None) -> list[np.ndarray]:
+        if run_options is not None and run_options.terminate:
+            raise TinycError("run cancelled: RunOptions.terminate is set")
+        model, feeds = self._resolve(input_feed)
         self._last = model
-        return model.run(output_names, feeds)
+        names = list(output_names) if output_names else None
+        profiler = self._profiler
+        before = profiler.counters(model) if profiler else None
+        t0 = profiler.now_us() if profiler else 0.0
+        outputs = _run_model(model, names, feeds, buffers)
+        if profiler:
+            profiler.record_run(model, t0, profiler.now_us() - t0, before)
+        return outputs
+
+    def _resolve(self, input_feed: dict) -> tuple[NativeModel, dict]:
+        """The model that serves these feeds (a compiled variant when they
+        override initializers), and the feeds as arrays."""
+        if not isinstance(input_feed, dict):
+            raise InputError("input_feed must be a dict mapping input names to arrays")
+        overridable = {i.name for i in self._overridable}
+        overrides = frozenset(k for k in input_feed if k in overridable)
+        if overrides:
+            variant = self._variants.get(overrides)
+            if variant is None:
+                variant = InferenceSession(with_fed_initializers(self._proto, overrides),
+                                           target=self.target, options=self.options)
+                self._variants[overrides] = variant
+            return variant._resolve(input_feed)
+        feeds = self._as_arrays(input_feed)
+        return (self._static or self._model_for_feeds(feeds)), feeds
+
+    def _as_arrays(self, feeds: dict) -> dict:
+        """Lists and scalars become arrays of the input's declared dtype, as
+        onnxruntime converts them; arrays are checked as they are."""
+        dtypes = {i.name: i.dtype for i in self.get_inputs()}
+        return {k: v if isinstance(v, np.ndarray) or k not in dtypes
+                else np.asarray(v, dtype=dtypes[k]) for k, v in feeds.items()}
 
     def _model_for_feeds(self, feeds: dict) -> NativeModel:
         shapes = self._shapes_of(feeds)
@@ -120,6 +281,7 @@ class InferenceSession:
         while root is not None and (hit := cache.load_entry(root, f"{base}-{slot}")) is not None:
             slot += 1
             if hit.accepts(tuple(values[s] for s in hit.symbols)):
+                self._entry_dir = root / f"{base}-{slot - 1}"
                 return self._keep(hit)
         opts = replace(self.options, shape_hints=values)
         self.artifact = compile_model(self._proto, self.target, opts)
@@ -132,6 +294,7 @@ class InferenceSession:
                 model = cache.store_entry(root, f"{base}-{slot}", self.artifact)
             except OSError:
                 pass  # an unwritable cache folder must not stop inference
+        self._save_optimized()
         return self._keep(model or self._load_here())
 
     def _keep(self, model: NativeModel) -> NativeModel:
@@ -160,6 +323,7 @@ class InferenceSession:
         if key in self._compiled:
             return self._compiled[key]
         model = self._load_or_compile(shapes)
+        self._save_optimized()
         if self.options.threads and hasattr(model, "set_num_threads"):
             model.set_num_threads(self.options.threads)
         self._compiled[key] = self._last = model
@@ -177,8 +341,10 @@ class InferenceSession:
     def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
         root = cache.cache_root()
         key = self._cache_key(shapes)
+        self._entry_dir = root / key if root is not None else None
         if root is not None and (hit := cache.load_entry(root, key)) is not None:
             return hit
+        self._entry_dir = None
         self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
         self.compile_count += 1
         if root is not None:
@@ -187,6 +353,24 @@ class InferenceSession:
             except OSError:
                 pass  # an unwritable cache folder must not stop inference
         return self._load_here()
+
+    def _save_optimized(self) -> None:
+        """SessionOptions.optimized_model_filepath: the first artifact this
+        session has (compiled, or the cache entry it loaded) is copied there."""
+        path = self._sess_options.optimized_model_filepath
+        if not path or self._saved:
+            return
+        try:
+            if self.artifact is not None:
+                self.artifact.save(path)
+            elif self._entry_dir is not None:
+                shutil.copytree(self._entry_dir, path, dirs_exist_ok=True)
+            else:
+                return
+        except OSError as e:
+            raise TinycError(f"cannot write the artifact to optimized_model_filepath "
+                             f"{path}: {e.strerror or e}") from None
+        self._saved = True
 
     def _load_here(self):
         tmp = tempfile.TemporaryDirectory(prefix="tinyc-")
@@ -219,3 +403,46 @@ def _info(vi) -> TensorInfo:
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
             for d in tt.shape.dim]
     return TensorInfo(vi.name, dims, DType.from_onnx(tt.elem_type).numpy.name)
+
+
+def _provider_names(given: list[str], target: str) -> list[str]:
+    """What get_providers reports: the names as given, then the CPU target that
+    was added for them; without a list, the target's devices."""
+    if not given:
+        return target.split(",")
+    return [*given, *[t for t in target.split(",")[len(given):]]]
+
+
+def _merged_options(options: CompileOptions, so: SessionOptions) -> CompileOptions:
+    """CompileOptions with what the SessionOptions change: threads, fusion,
+    per-node cycle counters for profiling."""
+    changes: dict = {}
+    if so.intra_op_num_threads and so.intra_op_num_threads > 0 and options.threads is None:
+        changes["threads"] = int(so.intra_op_num_threads)
+    if so.graph_optimization_level == GraphOptimizationLevel.ORT_DISABLE_ALL:
+        changes["fuse"] = False
+    if so.enable_profiling:
+        changes["profile"] = True
+    return replace(options, **changes) if changes else options
+
+
+def _run_model(model, names: list[str] | None, feeds: dict, buffers: dict) -> list[np.ndarray]:
+    """Run; outputs with a caller buffer are written into it by the native code
+    where the runtime can (in-process models), else copied into it."""
+    if not buffers:
+        return model.run(names, feeds)
+    wanted = output_indices(model.get_outputs(), names)
+    if hasattr(model, "run_into"):
+        outs = model.run_into(feeds, buffers)
+        return [outs[j] for j in wanted]
+    all_names = [o.name for o in model.get_outputs()]
+    outs = model.run(None, feeds)
+    for k, name in enumerate(all_names):
+        buf = buffers.get(name)
+        if buf is not None:
+            if buf.shape != outs[k].shape or buf.dtype != outs[k].dtype:
+                raise InputError(f"output buffer '{name}' is {buf.dtype}{list(buf.shape)}; "
+                                 f"this run writes {outs[k].dtype}{list(outs[k].shape)}")
+            np.copyto(buf, outs[k])
+            outs[k] = buf
+    return [outs[j] for j in wanted]

@@ -15,8 +15,7 @@ import ctypes
 import numpy as np
 
 from ..errors import InputError
-from .native import NativeModel, aligned_empty, check_feed_names
-from .status import status_error
+from .native import NativeModel, aligned_empty, check_feed_names, output_buffers
 
 _MAX_REMEMBERED = 4096  # distinct size sets whose shapes are kept
 
@@ -97,25 +96,17 @@ class SymbolicModel(NativeModel):
         self._known[values] = (arena, shapes, dims[self._n_out:])
         return self._known[values]
 
-    def run(self, output_names, feeds):
+    def run_into(self, feeds: dict, buffers: dict[str, np.ndarray]) -> list[np.ndarray]:
         arrays, values = self.bind(feeds)
-        wanted = self._check_output_names(output_names)
         arena, shapes, in_dims = self.shapes_for(values)
         self._check_relations(arrays, in_dims, values)
-        outs = [np.empty(s, o.dtype) for s, o in zip(shapes, self.outputs, strict=True)]
+        outs = output_buffers(self.outputs, shapes, buffers)
         with self._lock:
             if arena > self._arena.size:  # grows, by half again, to few reallocations
                 self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
-            for i, a in enumerate(arrays):
-                self._in_ptrs[i] = a.ctypes.data
-            for j, o in enumerate(outs):
-                self._out_ptrs[j] = o.ctypes.data
             self._dims[:] = values
-            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
-                                 self._arena.ctypes.data, self._dims)
-            if status != 0:  # read the error record before another run can overwrite it
-                raise status_error(self._lib, status)
-        return [outs[j] for j in wanted]
+            self._call_locked(arrays, outs, self._dims)
+        return outs
 
     def _check_relations(self, arrays: list[np.ndarray], in_dims: list[int],
                          values: tuple[int, ...]) -> None:
