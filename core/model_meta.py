@@ -92,3 +92,12 @@ def _pin_dims(m: onnx.ModelProto, sizes: dict[str, int]) -> None:
         for d in vi.type.tensor_type.shape.dim:
             if d.HasField("dim_param") and d.dim_param in sizes:
                 d.dim_value = sizes[d.dim_param]  # clears dim_param (a oneof)
+
+
+def declared_input_shapes(proto: onnx.ModelProto) -> dict[str, list]:
+    """Per graph input (initializers excluded), its dims: numbers, or the
+    symbol's name (None for an unnamed one)."""
+    inits = {t.name for t in proto.graph.initializer}
+    return {vi.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                      for d in vi.type.tensor_type.shape.dim]
+            for vi in proto.graph.input if vi.name not in inits}

@@ -15,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from ort_api_models import (
-    X,
     X_SQUARED,
+    X,
     identity,
     logical_and,
     matmul,

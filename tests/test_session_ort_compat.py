@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from ort_api_models import X, X_SQUARED, matmul, mul_1
+from ort_api_models import X_SQUARED, X, matmul, mul_1
 
 import tinyc
 from tinyc.compiler import CompileOptions
