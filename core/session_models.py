@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import cache
-from .compiler import code_threads, compile_model, plugin_fingerprint
+from .compiler import code_threads, plugin_fingerprint
 from .errors import InputError, TinycError
 from .ir import DType
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
@@ -23,7 +23,7 @@ from .runtime.native import NativeModel, TensorInfo, check_feed_names
 
 class CompiledModels:
     """The compiling half of InferenceSession (a mixin: it uses the session's
-    target, options, _proto, _devices, _inputs and _sess_options)."""
+    target, options, _proto, _devices, _inputs, _sess_options and _compile)."""
 
     def _model_for_feeds(self, feeds: dict) -> NativeModel:
         shapes = self._shapes_of(feeds)
@@ -62,7 +62,7 @@ class CompiledModels:
                 self._entry_dir = root / f"{base}-{slot - 1}"
                 return self._keep(hit)
         opts = replace(self.options, shape_hints=values)
-        self.artifact = compile_model(self._proto, self.target, opts)
+        self.artifact = self._compile(opts, None)
         self.compile_count += 1
         if "symbolic" not in self.artifact.meta:
             raise TinycError("the model compiled without symbols")
@@ -123,7 +123,7 @@ class CompiledModels:
         if root is not None and (hit := cache.load_entry(root, key)) is not None:
             return hit
         self._entry_dir = None
-        self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
+        self.artifact = self._compile(self.options, shapes or None)
         self.compile_count += 1
         if root is not None:
             try:

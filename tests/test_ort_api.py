@@ -319,8 +319,9 @@ def test_bind_input_to_cpu_arr(mul_sess):
     np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], X_SQUARED)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.int16,
-                                   np.int8, np.uint8, np.float16, np.bool_])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint32, np.int64,
+                                   np.uint64, np.int16, np.uint16, np.int8, np.uint8,
+                                   np.float16, np.bool_])
 def test_bind_input_types(dtype):
     x = np.arange(8).reshape((-1, 2)).astype(dtype)
     sess = tinyc.InferenceSession(identity(dtype), providers=CPU)
