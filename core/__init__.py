@@ -25,6 +25,13 @@ _LAZY = {
     "compile": ("tinyc.compiler", "compile_model"),
     "CompileOptions": ("tinyc.compiler", "CompileOptions"),
     "Artifact": ("tinyc.link.artifact", "Artifact"),
+    # onnxruntime's names, so its scripts port by changing the import
+    "SessionOptions": ("tinyc.session_options", "SessionOptions"),
+    "RunOptions": ("tinyc.session_options", "RunOptions"),
+    "GraphOptimizationLevel": ("tinyc.session_options", "GraphOptimizationLevel"),
+    "ExecutionMode": ("tinyc.session_options", "ExecutionMode"),
+    "IOBinding": ("tinyc.io_binding", "IOBinding"),
+    "get_available_providers": ("tinyc.providers", "available_providers"),
 }
 
 
@@ -43,5 +50,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tinyc' has no attribute {name!r}")
 
 
-__all__ = ["Artifact", "ArtifactError", "CompileOptions", "InferenceSession", "InputError",
-           "ModelError", "SpecError", "TargetError", "TinycError", "UnsupportedOpsError", "compile"]
+__all__ = ["Artifact", "ArtifactError", "CompileOptions", "ExecutionMode", "GraphOptimizationLevel",
+           "IOBinding", "InferenceSession", "InputError", "ModelError", "RunOptions",
+           "SessionOptions", "SpecError", "TargetError", "TinycError", "UnsupportedOpsError",
+           "compile", "get_available_providers"]

@@ -8,8 +8,11 @@ plugin never reuses a stale artifact.
 Entries are written to a temporary folder and renamed into place (atomic); an
 entry that fails to load or verify is deleted and rebuilt.
 
-TINYC_CACHE_DIR sets the folder (default: $XDG_CACHE_HOME/tinyc or
-~/.cache/tinyc); TINYC_CACHE_DIR=off disables the disk cache.
+TINYC_CACHE_DIR sets the folder (default: the platform's user cache folder,
+from platformdirs: ~/.cache/tinyc on Linux, honouring XDG_CACHE_HOME;
+~/Library/Caches/tinyc on macOS; %LOCALAPPDATA%\\tinyc\\Cache on Windows);
+TINYC_CACHE_DIR=off disables the disk cache. The cache is capped in size,
+least recently used entries first out (cache_evict.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from . import cache_evict
 from .link.artifact import Artifact
 from .runtime.devices import load
 from .runtime.native import NativeModel
@@ -33,8 +37,16 @@ def cache_root() -> Path | None:
     configured = os.environ.get("TINYC_CACHE_DIR")
     if configured is not None:
         return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tinyc"
+    return platform_cache_dir()
+
+
+def platform_cache_dir() -> Path:
+    try:
+        import platformdirs
+    except ModuleNotFoundError:  # a runtime-only install: the XDG default
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "tinyc"
+    return Path(platformdirs.user_cache_dir("tinyc", appauthor=False))
 
 
 @functools.cache
@@ -93,7 +105,9 @@ def load_entry(root: Path, key: str) -> NativeModel | None:
     if not entry.is_dir():
         return None
     try:
-        return load(entry, verify=True)
+        model = load(entry, verify=True)
+        cache_evict.touch(entry)  # its place in the least-recently-used order
+        return model
     except Exception:  # corrupt or partial entry: drop it and rebuild
         shutil.rmtree(entry, ignore_errors=True)
         return None
@@ -107,4 +121,5 @@ def store_entry(root: Path, key: str, artifact: Artifact) -> NativeModel:
         os.rename(tmp, root / key)
     except OSError:  # another process stored it first; keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
+    cache_evict.prune(root, cache_evict.max_bytes(), keep=root / key)
     return load(root / key, verify=True)

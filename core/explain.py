@@ -18,7 +18,9 @@ def add_explain_command(sub) -> None:
     e.add_argument("model")
     e.add_argument("--target", default="x86,accel_sim",
                    help="a comma list: one CPU and accelerators (default x86,accel_sim)")
-    e.add_argument("--json", metavar="FILE", help="write the placement of every node as JSON")
+    e.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write the placement of every node as JSON (to stdout, alone, "
+                        "without FILE)")
     e.add_argument("--svg", metavar="FILE", help="draw the partitioned graph, coloured by device")
     e.add_argument("--trace", metavar="FILE",
                    help="run once (seeded random inputs) and write a Chrome-trace timeline")
@@ -39,8 +41,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     opts = CompileOptions(pin=_pairs(args.pin), avoid=_lists(args.avoid))
     proto = load_model(args.model)
     graph, partition = partition_model(proto, resolve_devices(args.target), opts)
-    print(partition.text())
-    if args.json:
+    if args.json == "-":  # for scripts: the JSON and nothing else on stdout
+        print(json.dumps(partition.to_json(), indent=1))
+    else:
+        print(partition.text())
+    if args.json and args.json != "-":
         _write(args.json, json.dumps(partition.to_json(), indent=1))
     if args.svg:
         _write(args.svg, partition_svg(graph, partition))

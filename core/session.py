@@ -1,5 +1,12 @@
 """tinyc.InferenceSession: onnxruntime's API over compiled models.
 
+`InferenceSession(path_or_bytes, sess_options, providers)` as in onnxruntime:
+the providers list is the ordered device list (providers.py), SessionOptions
+and RunOptions are read as session_options.py says, io_binding() binds host
+buffers (io_binding.py) and enable_profiling writes a Chrome trace
+(session_profiler.py). `target=` and `options=` (CompileOptions) name a
+tinyc target and compile options directly.
+
 A model whose inputs have symbolic dimensions (a batch or sequence length) is
 compiled with those dimensions symbolic (ir/symbolic.py): the first feed's
 sizes are the hints, and the artifact serves every size that passes the guards
@@ -10,47 +17,95 @@ static shapes, a dim shape inference cannot relate to the inputs), the session
 compiles once per concrete shape instead, as a fallback, and says why in
 `symbolic_fallback`. Artifacts are kept in memory and in the disk cache
 (tinyc.cache).
+
+Initializers that are also graph inputs are overridable, as in onnxruntime:
+a run that feeds one uses a second compile of the model in which the fed
+initializers are inputs (made once per set of names fed); runs that feed none
+keep the model whose weights are constants.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
+import threading
 from dataclasses import replace
 
 import numpy as np
 
-from . import cache
-from .compiler import CompileOptions, code_threads, compile_model, plugin_fingerprint
+from .compiler import CompileOptions, compile_model
 from .errors import InputError, TinycError
 from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
-from .ir import DType
-from .runtime.native import NativeModel, TensorInfo, check_feed_names
+from .io_binding import IOBinding
+from .model_meta import (
+    ModelMetadata,
+    apply_session_options,
+    model_metadata,
+    overridable_initializers,
+    with_fed_initializers,
+)
+from .providers import host_target, normalize_providers, target_for
+from .runtime.native import NativeModel, TensorInfo, output_indices
+from .session_models import CompiledModels, declared_inputs, declared_outputs
+from .session_options import GraphOptimizationLevel, RunOptions, SessionOptions
+from .session_profiler import SessionProfiler
 from .target import resolve_device, resolve_devices
 from .target.backend import Packager
 
 
-class InferenceSession:
-    """Compile `model` (a path, bytes or onnx.ModelProto) for `target` and run it.
+class InferenceSession(CompiledModels):
+    """Compile a model (a path, bytes or onnx.ModelProto) and run it.
 
-    >>> sess = tinyc.InferenceSession("model.onnx", target="x86")
+    >>> sess = tinyc.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
     >>> (probs,) = sess.run(None, {"input": x})
     """
 
-    def __init__(self, model, target: str = "x86", options: CompileOptions | None = None):
-        self.target = target
-        self.options = options or CompileOptions()
-        self._proto = load_model(model)
-        self._model_bytes = self._proto.SerializeToString()
+    def __init__(self, path_or_bytes, sess_options: SessionOptions | None = None,
+                 providers=None, provider_options=None, *, target: str | None = None,
+                 options: CompileOptions | None = None):
+        if isinstance(sess_options, str):  # tinyc's first signature: (model, target, options)
+            target, sess_options = sess_options, None
+            if isinstance(providers, CompileOptions):
+                options, providers = providers, None
+        self._given = (path_or_bytes, options)
+        self._sess_options = sess_options or SessionOptions()
+        names, opts = normalize_providers(providers, provider_options)
+        if target is not None and names:
+            raise InputError("give providers= or target=, not both")
+        self.target = target or (target_for(names) if names else host_target())
+        self._providers = _provider_names(names, self.target)
+        self._provider_options = {n: (opts[k] if k < len(opts) else {})
+                                  for k, n in enumerate(self._providers)}
+        self.options = _merged_options(options or CompileOptions(), self._sess_options)
+        self._profiler = (SessionProfiler(self._sess_options.profile_file_prefix, self.target)
+                          if self._sess_options.enable_profiling else None)
+        t0 = self._profiler.now_us() if self._profiler else 0.0
+        proto = load_model(path_or_bytes)
+        self._meta = model_metadata(proto)
+        self._proto = apply_session_options(proto, self._sess_options.initializers,
+                                            self._sess_options.free_dimension_overrides)
+        self._overridable = overridable_initializers(self._proto)
+        self._variants: dict[frozenset, InferenceSession] = {}
+        self._saved = False
+        self._start(self._proto)
+        if self._profiler:
+            self._profiler.add("session_initialization", "Session", t0,
+                               self._profiler.now_us() - t0)
+
+    def _start(self, proto) -> None:
+        """Resolve the devices and compile a static model now (a symbolic one
+        compiles at its first run, when the sizes are known)."""
+        target = self.target
+        self._model_bytes = proto.SerializeToString()
         # a comma list composes devices (split deployment, compile_split.py)
         self._split = "," in target
         self._devices = resolve_devices(target).devices if self._split else \
             (resolve_device(target),)
         self._device = resolve_devices(target).host if self._split else self._devices[0]
-        self._symbolic = symbolic_inputs(self._proto)
+        self._symbolic = symbolic_inputs(proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
+        self._entry_dir = None  # the cache entry the last model was loaded from
         self.artifact = None  # the last artifact compiled in this process, if any
         self.compile_count = 0  # compiles this session ran (cache hits excluded)
         self._specializations: list = []  # symbolic artifacts, tried in order
@@ -62,8 +117,14 @@ class InferenceSession:
             self._static = self._model_for({})
         else:
             self._static = None
-            self._inputs = _declared_inputs(self._proto)
-            self._outputs = _declared_outputs(self._proto)
+            self._inputs = declared_inputs(proto)
+            self._outputs = declared_outputs(proto)
+
+    def _compile(self, options: CompileOptions, shapes: dict | None):
+        """Every compile this session runs (one place, which tests count)."""
+        return compile_model(self._proto, self.target, options, shapes)
+
+    # ---- onnxruntime's introspection
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self._static.inputs if self._static else self._inputs)
@@ -71,151 +132,161 @@ class InferenceSession:
     def get_outputs(self) -> list[TensorInfo]:
         return list(self._static.outputs if self._static else self._outputs)
 
+    def get_overridable_initializers(self) -> list[TensorInfo]:
+        return list(self._overridable)
+
+    def get_modelmeta(self) -> ModelMetadata:
+        return self._meta
+
+    def get_providers(self) -> list[str]:
+        return list(self._providers)
+
+    def get_provider_options(self) -> dict[str, dict[str, str]]:
+        return {k: dict(v) for k, v in self._provider_options.items()}
+
+    def get_session_options(self) -> SessionOptions:
+        return self._sess_options
+
+    def set_providers(self, providers=None, provider_options=None) -> None:
+        """Recompile for another provider list (cache hits make it cheap)."""
+        model, options = self._given
+        self.__init__(model, self._sess_options, providers, provider_options, options=options)
+
+    # ---- profiling
+
     def profile(self) -> list[tuple[str, str, float]]:
         """Per node, its share of the run time so far (compile with profile=True)."""
+        if not hasattr(self._last, "profile"):
+            raise TinycError("per-node profiles are recorded for single-target artifacts; a "
+                             "split deployment records a timeline: use trace()")
         return self._last.profile()
 
     def trace(self) -> dict:
         """The last run's timeline in Chrome's trace format (split deployment only)."""
         if not self._split:
-            raise ValueError("a timeline is recorded for split deployments (target='x86,...')")
+            raise TinycError("a timeline is recorded for split deployments "
+                             "(providers=['accel_sim', 'x86'])")
         return self._last.trace()
 
-    def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        model = self._static or self._model_for_feeds(feeds)
+    def end_profiling(self) -> str:
+        """Write the profile (SessionOptions.enable_profiling) as a Chrome trace
+        JSON file and return its path; "" when profiling is off. Profiling stops."""
+        if self._profiler is None:
+            return ""
+        path, self._profiler = self._profiler.write(), None
+        return path
+
+    def get_profiling_start_time_ns(self) -> int:
+        return self._profiler.start_time_ns if self._profiler else 0
+
+    # ---- running
+
+    def run(self, output_names: list[str] | None, input_feed: dict,
+            run_options: RunOptions | None = None) -> list[np.ndarray]:
+        """Outputs named (all of them for None or []) for these feeds."""
+        return self._run(output_names, input_feed, {}, run_options)
+
+    def run_async(self, output_names, input_feed, callback, user_data,
+                  run_options: RunOptions | None = None) -> None:
+        """run() on a worker thread, then callback(outputs, user_data, error_text)."""
+        def work():
+            try:
+                outputs, err = self.run(output_names, input_feed, run_options), ""
+            except Exception as e:  # reported to the callback, as onnxruntime does
+                outputs, err = [], f"{type(e).__name__}: {e}"
+            callback(outputs, user_data, err)
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def io_binding(self) -> IOBinding:
+        return IOBinding(self)
+
+    def run_with_iobinding(self, iobinding: IOBinding,
+                           run_options: RunOptions | None = None) -> None:
+        """Run on the binding's inputs; outputs bound to buffers are written there."""
+        bound = iobinding.outputs
+        buffers = {k: v for k, v in bound.items() if v is not None}
+        iobinding.set_results(self._run(list(bound) or None, iobinding.inputs, buffers,
+                                        run_options))
+
+    def _run(self, output_names, input_feed: dict, buffers: dict,
+             run_options: RunOptions | None) -> list[np.ndarray]:
+        if run_options is not None and run_options.terminate:
+            raise TinycError("run cancelled: RunOptions.terminate is set")
+        model, feeds = self._resolve(input_feed)
         self._last = model
-        return model.run(output_names, feeds)
+        names = list(output_names) if output_names else None
+        profiler = self._profiler
+        before = profiler.counters(model) if profiler else None
+        t0 = profiler.now_us() if profiler else 0.0
+        outputs = _run_model(model, names, feeds, buffers)
+        if profiler:
+            profiler.record_run(model, t0, profiler.now_us() - t0, before)
+        return outputs
 
-    def _model_for_feeds(self, feeds: dict) -> NativeModel:
-        shapes = self._shapes_of(feeds)
-        if self.symbolic_fallback is None:
-            values = self._symbol_values(shapes)
-            for model in self._specializations:
-                if model.accepts(tuple(values[s] for s in model.symbols)):
-                    return model
-            try:
-                return self._specialize(values)
-            except InputError:
-                raise
-            except TinycError as e:  # not symbolic yet: compile per shape instead
-                self.symbolic_fallback = str(e).splitlines()[0]
-        return self._model_for(shapes)
+    def _resolve(self, input_feed: dict) -> tuple[NativeModel, dict]:
+        """The model that serves these feeds (a compiled variant when they
+        override initializers), and the feeds as arrays."""
+        if not isinstance(input_feed, dict):
+            raise InputError("input_feed must be a dict mapping input names to arrays")
+        overridable = {i.name for i in self._overridable}
+        overrides = frozenset(k for k in input_feed if k in overridable)
+        if overrides:
+            variant = self._variants.get(overrides)
+            if variant is None:
+                variant = InferenceSession(with_fed_initializers(self._proto, overrides),
+                                           target=self.target, options=self.options)
+                self._variants[overrides] = variant
+            return variant._resolve(input_feed)
+        feeds = self._as_arrays(input_feed)
+        return (self._static or self._model_for_feeds(feeds)), feeds
 
-    def _symbol_values(self, shapes: dict[str, list[int]]) -> dict[str, int]:
-        """Each symbol's size in these feeds; one symbol with two sizes is an error."""
-        values: dict[str, int] = {}
-        for info in self._inputs:
-            for d, n in zip(info.shape, shapes.get(info.name, ()), strict=False):
-                if isinstance(d, str):
-                    if values.setdefault(d, n) != n:
-                        raise InputError(f"dimension '{d}' is {values[d]} in one input and "
-                                         f"{n} in '{info.name}'")
-        return values
-
-    def _specialize(self, values: dict[str, int]) -> NativeModel:
-        """A symbolic artifact whose guards admit these sizes: from the disk
-        cache if an earlier process compiled one, else compiled with them as hints."""
-        root, base = cache.cache_root(), self._cache_key({"symbolic": True})
-        slot = 0
-        while root is not None and (hit := cache.load_entry(root, f"{base}-{slot}")) is not None:
-            slot += 1
-            if hit.accepts(tuple(values[s] for s in hit.symbols)):
-                return self._keep(hit)
-        opts = replace(self.options, shape_hints=values)
-        self.artifact = compile_model(self._proto, self.target, opts)
-        self.compile_count += 1
-        if "symbolic" not in self.artifact.meta:
-            raise TinycError("the model compiled without symbols")
-        model = None
-        if root is not None:
-            try:
-                model = cache.store_entry(root, f"{base}-{slot}", self.artifact)
-            except OSError:
-                pass  # an unwritable cache folder must not stop inference
-        return self._keep(model or self._load_here())
-
-    def _keep(self, model: NativeModel) -> NativeModel:
-        if self.options.threads and hasattr(model, "set_num_threads"):
-            model.set_num_threads(self.options.threads)
-        self._specializations.append(model)
-        return model
-
-    def _shapes_of(self, feeds: dict) -> dict[str, list[int]]:
-        """Concrete shapes of the symbolic inputs, checked before anything is compiled."""
-        check_feed_names(feeds, [i.name for i in self._inputs])
-        shapes = {}
-        for info in self._inputs:
-            a = feeds[info.name]
-            dtype = getattr(a, "dtype", None)
-            if dtype != np.dtype(info.dtype):
-                raise InputError(f"input '{info.name}' has dtype {dtype}; expected {info.dtype}")
-            shape = [int(d) for d in np.shape(a)]
-            _check_declared_dims(info, shape)
-            if info.name in self._symbolic:
-                shapes[info.name] = shape
-        return shapes
-
-    def _model_for(self, shapes: dict[str, list[int]]) -> NativeModel:
-        key = tuple(sorted((k, tuple(v)) for k, v in shapes.items()))
-        if key in self._compiled:
-            return self._compiled[key]
-        model = self._load_or_compile(shapes)
-        if self.options.threads and hasattr(model, "set_num_threads"):
-            model.set_num_threads(self.options.threads)
-        self._compiled[key] = self._last = model
-        return model
-
-    def _cache_key(self, shapes: dict) -> str:
-        opts = {"emit": self.options.emit, "fuse": self.options.fuse,
-                "profile": self.options.profile,
-                "threads": code_threads(self._device, self.options),
-                "pin": self.options.pin, "avoid": self.options.avoid,
-                "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
-        fields = [cache.device_fields(d) for d in self._devices]
-        return cache.cache_key(self._model_bytes, fields, shapes, opts)
-
-    def _load_or_compile(self, shapes: dict[str, list[int]]) -> NativeModel:
-        root = cache.cache_root()
-        key = self._cache_key(shapes)
-        if root is not None and (hit := cache.load_entry(root, key)) is not None:
-            return hit
-        self.artifact = compile_model(self._proto, self.target, self.options, shapes or None)
-        self.compile_count += 1
-        if root is not None:
-            try:
-                return cache.store_entry(root, key, self.artifact)
-            except OSError:
-                pass  # an unwritable cache folder must not stop inference
-        return self._load_here()
-
-    def _load_here(self):
-        tmp = tempfile.TemporaryDirectory(prefix="tinyc-")
-        self._tmp.append(tmp)
-        return self.artifact.load(os.path.join(tmp.name, "artifact"))
+    def _as_arrays(self, feeds: dict) -> dict:
+        """Lists and scalars become arrays of the input's declared dtype, as
+        onnxruntime converts them; arrays are checked as they are."""
+        dtypes = {i.name: i.dtype for i in self.get_inputs()}
+        return {k: v if isinstance(v, np.ndarray) or k not in dtypes
+                else np.asarray(v, dtype=dtypes[k]) for k, v in feeds.items()}
 
 
-def _check_declared_dims(info: TensorInfo, shape: list[int]) -> None:
-    """Rank and fixed dims as declared, before anything is compiled for a feed."""
-    if len(shape) != len(info.shape):
-        raise InputError(f"input '{info.name}' has rank {len(shape)} (shape {shape}); "
-                         f"expected rank {len(info.shape)} ({info.shape})")
-    for k, (d, want) in enumerate(zip(shape, info.shape, strict=True)):
-        if isinstance(want, int) and d != want:
-            raise InputError(f"input '{info.name}' needs dimension {want} at axis {k}; "
-                             f"got shape {shape}")
+def _provider_names(given: list[str], target: str) -> list[str]:
+    """What get_providers reports: the names as given, then the CPU target that
+    was added for them; without a list, the target's devices."""
+    if not given:
+        return target.split(",")
+    return [*given, *[t for t in target.split(",")[len(given):]]]
 
 
-def _declared_inputs(proto) -> list[TensorInfo]:
-    inits = {t.name for t in proto.graph.initializer}
-    return [_info(vi) for vi in proto.graph.input if vi.name not in inits]
+def _merged_options(options: CompileOptions, so: SessionOptions) -> CompileOptions:
+    """CompileOptions with what the SessionOptions change: threads, fusion,
+    per-node cycle counters for profiling."""
+    changes: dict = {}
+    if so.intra_op_num_threads and so.intra_op_num_threads > 0 and options.threads is None:
+        changes["threads"] = int(so.intra_op_num_threads)
+    if so.graph_optimization_level == GraphOptimizationLevel.ORT_DISABLE_ALL:
+        changes["fuse"] = False
+    if so.enable_profiling:
+        changes["profile"] = True
+    return replace(options, **changes) if changes else options
 
 
-def _declared_outputs(proto) -> list[TensorInfo]:
-    return [_info(vi) for vi in proto.graph.output]
-
-
-def _info(vi) -> TensorInfo:
-    tt = vi.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-            for d in tt.shape.dim]
-    return TensorInfo(vi.name, dims, DType.from_onnx(tt.elem_type).numpy.name)
+def _run_model(model, names: list[str] | None, feeds: dict, buffers: dict) -> list[np.ndarray]:
+    """Run; outputs with a caller buffer are written into it by the native code
+    where the runtime can (in-process models), else copied into it."""
+    if not buffers:
+        return model.run(names, feeds)
+    wanted = output_indices(model.get_outputs(), names)
+    if hasattr(model, "run_into"):
+        outs = model.run_into(feeds, buffers)
+        return [outs[j] for j in wanted]
+    all_names = [o.name for o in model.get_outputs()]
+    outs = model.run(None, feeds)
+    for k, name in enumerate(all_names):
+        buf = buffers.get(name)
+        if buf is not None:
+            if buf.shape != outs[k].shape or buf.dtype != outs[k].dtype:
+                raise InputError(f"output buffer '{name}' is {buf.dtype}{list(buf.shape)}; "
+                                 f"this run writes {outs[k].dtype}{list(outs[k].shape)}")
+            np.copyto(buf, outs[k])
+            outs[k] = buf
+    return [outs[j] for j in wanted]

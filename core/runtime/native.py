@@ -103,30 +103,51 @@ class NativeModel:
         return list(self.outputs)
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        arrays = self._feed_specs.arrays(feeds) or self._check_feeds(feeds)
         wanted = self._all_outputs if output_names is None else \
             self._check_output_names(output_names)
+        arrays = self._feed_specs.arrays(feeds) or self._check_feeds(feeds)
         outs = [np.empty(shape, dt) for shape, dt in self._out_specs]
         with self._lock:
-            for i, a in enumerate(arrays):
-                self._in_ptrs[i] = address(a)
-            for j, o in enumerate(outs):
-                self._out_ptrs[j] = address(o)
-            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights_ptr,
-                                 self._arena.ctypes.data)
-            if status != 0:  # read the error record before another run can overwrite it
-                raise status_error(self._lib, status)
+            self._call_locked(arrays, outs)
         return [outs[j] for j in wanted]
+
+    def run_into(self, feeds: dict[str, np.ndarray],
+                 buffers: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run with the outputs named in `buffers` written by the native code
+        straight into those caller-owned arrays (IOBinding: no copy); the other
+        outputs are allocated. Returns every output, in order."""
+        arrays = self._feed_specs.arrays(feeds) or self._check_feeds(feeds)
+        outs = output_buffers(self.outputs, [o.shape for o in self.outputs], buffers)
+        with self._lock:
+            self._call_locked(arrays, outs)
+        return outs
+
+    def _call_locked(self, arrays: list[np.ndarray], outs: list[np.ndarray], *extra) -> None:
+        """One call into the model; the caller holds the lock (the arena is shared)."""
+        for i, a in enumerate(arrays):
+            self._in_ptrs[i] = address(a)
+        for j, o in enumerate(outs):
+            self._out_ptrs[j] = address(o)
+        status = self._entry(self._in_ptrs, self._out_ptrs, self._weights_ptr,
+                             self._arena.ctypes.data, *extra)
+        if status != 0:  # read the error record before another run can overwrite it
+            raise status_error(self._lib, status)
+
+    def cycle_counts(self) -> list[int]:
+        """Cycles counted per node so far (profile_nodes order); for artifacts
+        compiled with profile=True."""
+        nodes = self.meta.get("profile_nodes")
+        if not nodes:
+            raise ValueError("this artifact was not compiled with profiling")
+        return list((ctypes.c_int64 * len(nodes)).in_dll(self._lib, "tinyc_profile_cycles"))
 
     def profile(self) -> list[tuple[str, str, float]]:
         """(node, op, share of run time) per node, accumulated over every run so
         far, largest first; only for models compiled with profile=True."""
-        nodes = self.meta.get("profile_nodes")
-        if not nodes:
-            raise ValueError("this artifact was not compiled with profiling")
-        counts = (ctypes.c_int64 * len(nodes)).in_dll(self._lib, "tinyc_profile_cycles")
+        counts = self.cycle_counts()
         total = max(sum(counts), 1)
-        rows = [(n, op, c / total) for (n, op), c in zip(nodes, counts, strict=True)]
+        rows = [(n, op, c / total) for (n, op), c in
+                zip(self.meta["profile_nodes"], counts, strict=True)]
         return sorted(rows, key=lambda r: -r[2])
 
     def _check_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -152,6 +173,29 @@ def checked_feeds(inputs: list[TensorInfo], feeds: dict[str, np.ndarray]) -> lis
                               f"expected {info.shape}")
         arrays.append(np.ascontiguousarray(a))
     return arrays
+
+
+def output_buffers(outputs: list[TensorInfo], shapes: list, buffers: dict[str, np.ndarray]
+                   ) -> list[np.ndarray]:
+    """Per output, the caller's array from `buffers` (checked: the output's dtype
+    and shape, C-contiguous, writeable) or a new one."""
+    names = [o.name for o in outputs]
+    unknown = [n for n in buffers if n not in names]
+    if unknown:
+        raise InputError(f"unknown output names {unknown}; the model's outputs are {names}")
+    outs = []
+    for info, shape in zip(outputs, shapes, strict=True):
+        buf = buffers.get(info.name)
+        if buf is None:
+            outs.append(np.empty(shape, info.dtype))
+            continue
+        if buf.dtype != np.dtype(info.dtype) or list(buf.shape) != list(shape):
+            raise InputError(f"output buffer '{info.name}' is {buf.dtype}{list(buf.shape)}; "
+                             f"this run writes {info.dtype}{list(shape)}")
+        if not (buf.flags.c_contiguous and buf.flags.writeable):
+            raise InputError(f"output buffer '{info.name}' must be C-contiguous and writeable")
+        outs.append(buf)
+    return outs
 
 
 def output_indices(outputs: list[TensorInfo], names: list[str] | None) -> list[int]:

@@ -15,9 +15,7 @@ import ctypes
 import numpy as np
 
 from ..errors import InputError
-from .fastpath import address
-from .native import NativeModel, aligned_empty, check_feed_names
-from .status import status_error
+from .native import NativeModel, aligned_empty, check_feed_names, output_buffers
 
 _MAX_REMEMBERED = 4096  # distinct size sets whose shapes are kept
 
@@ -103,23 +101,23 @@ class SymbolicModel(NativeModel):
         return self._known[values]
 
     def run(self, output_names, feeds):
-        arrays, (values, arena, shapes) = self._prepared(feeds)
         wanted = self._all_outputs if output_names is None else \
             self._check_output_names(output_names)
-        outs = [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes, strict=True)]
+        outs = self.run_into(feeds, None)
+        return [outs[j] for j in wanted]
+
+    def run_into(self, feeds: dict, buffers: dict[str, np.ndarray] | None) -> list[np.ndarray]:
+        """Every output, in order; those named in `buffers` are written by the
+        native code into those caller-owned arrays (IOBinding: no copy)."""
+        arrays, (values, arena, shapes) = self._prepared(feeds)
+        outs = output_buffers(self.outputs, shapes, buffers) if buffers else \
+            [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes, strict=True)]
         with self._lock:
             if arena > self._arena.size:  # grows, by half again, to few reallocations
                 self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
-            for i, a in enumerate(arrays):
-                self._in_ptrs[i] = address(a)
-            for j, o in enumerate(outs):
-                self._out_ptrs[j] = address(o)
             self._dims[:] = values
-            status = self._entry(self._in_ptrs, self._out_ptrs, self._weights.ctypes.data,
-                                 self._arena.ctypes.data, self._dims)
-            if status != 0:  # read the error record before another run can overwrite it
-                raise status_error(self._lib, status)
-        return [outs[j] for j in wanted]
+            self._call_locked(arrays, outs, self._dims)
+        return outs
 
     def _prepared(self, feeds) -> tuple[list[np.ndarray], tuple]:
         """The feeds in order and (sizes, arena bytes, output shapes) for them:

@@ -1,0 +1,109 @@
+"""A walk of every subcommand with bad arguments: each must end with one
+`tinyc: error:` line and exit 1 (or 2 for usage errors), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tests_support import small_model
+
+from tinyc.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("badargs")
+    model = small_model(d / "m.onnx")
+    art = d / "art"
+    assert main(["compile", model, "-o", str(art)]) == 0
+    (d / "garbage.onnx").write_bytes(b"not a model at all")
+    (d / "garbage.npz").write_bytes(b"not an npz")
+    np.savez(d / "wrong_name.npz", nope=np.zeros((1, 3, 8, 8), np.float32))
+    np.savez(d / "wrong_dtype.npz", x=np.zeros((1, 3, 8, 8), np.int32))
+    (d / "a_file").write_text("a file, so nothing can be created under it")
+    (d / "empty_dir").mkdir()
+    return {"model": model, "art": str(art), "dir": str(d), "under_file": str(d / "a_file" / "x")}
+
+
+CASES = [  # (name, argv with {placeholders}, exit codes allowed)
+    ("no command", [], (2,)),
+    ("unknown command", ["frobnicate"], (2,)),
+    ("targets: unknown flag", ["targets", "--bogus"], (2,)),
+    ("new-backend: no name", ["new-backend"], (2,)),
+    ("new-backend: folder under a file", ["new-backend", "foo", "-o", "{under_file}"], (1,)),
+    ("new-backend: bad --extends", ["new-backend", "foo", "-o", "{dir}/nb", "--extends",
+                                    "nope"], (1, 2)),
+    ("compile: missing model", ["compile", "{dir}/missing.onnx", "-o", "{dir}/o"], (1,)),
+    ("compile: not a model", ["compile", "{dir}/garbage.onnx", "-o", "{dir}/o"], (1,)),
+    ("compile: no -o", ["compile", "{model}"], (2,)),
+    ("compile: unwritable -o", ["compile", "{model}", "-o", "{under_file}"], (1,)),
+    ("compile: bad --target", ["compile", "{model}", "-o", "{dir}/o", "--target", "nope"],
+     (1, 2)),
+    ("compile: bad --emit", ["compile", "{model}", "-o", "{dir}/o", "--emit", "pdf"], (1,)),
+    ("compile: bad --report", ["compile", "{model}", "-o", "{dir}/o", "--report=some"], (2,)),
+    ("compile: --shape syntax", ["compile", "{model}", "-o", "{dir}/o", "--shape", "x"], (2,)),
+    ("compile: --shape not ints", ["compile", "{model}", "-o", "{dir}/o", "--shape", "x=a,b"],
+     (2,)),
+    ("compile: --shape unknown input", ["compile", "{model}", "-o", "{dir}/o", "--shape",
+                                        "y=1,3,8,8"], (1,)),
+    ("compile: --shape wrong rank", ["compile", "{model}", "-o", "{dir}/o", "--shape", "x=1,3"],
+     (1,)),
+    ("compile: --hint syntax", ["compile", "{model}", "-o", "{dir}/o", "--hint", "batch"], (2,)),
+    ("run: missing model", ["run", "{dir}/missing.onnx"], (1,)),
+    ("run: not a model", ["run", "{dir}/garbage.onnx"], (1,)),
+    ("run: folder that is no artifact", ["run", "{dir}/empty_dir"], (1,)),
+    ("run: missing --inputs", ["run", "{art}", "--inputs", "{dir}/missing.npz"], (1,)),
+    ("run: --inputs not an npz", ["run", "{art}", "--inputs", "{dir}/garbage.npz"], (1,)),
+    ("run: --inputs wrong names", ["run", "{art}", "--inputs", "{dir}/wrong_name.npz"], (1,)),
+    ("run: --inputs wrong dtype", ["run", "{art}", "--inputs", "{dir}/wrong_dtype.npz"], (1,)),
+    ("run: --profile without counters", ["run", "{art}", "--profile"], (1,)),
+    ("run: bad --target", ["run", "{model}", "--target", "nope"], (1, 2)),
+    ("run: unwritable --outputs", ["run", "{art}", "--outputs", "{under_file}"], (1,)),
+    ("run: --check on a folder", ["run", "{art}", "--check"], (1,)),
+    ("run: --shape syntax", ["run", "{model}", "--shape", "=1"], (2,)),
+    ("run: --shape wrong dims", ["run", "{model}", "--shape", "x=2,3,8,8"], (1,)),
+    ("explain: missing model", ["explain", "{dir}/missing.onnx"], (1,)),
+    ("explain: bad --target", ["explain", "{model}", "--target", "x86,nope"], (1, 2)),
+    ("explain: unwritable --json", ["explain", "{model}", "--json", "{under_file}"], (1,)),
+    ("cache: no action", ["cache"], (2,)),
+    ("cache: unknown action", ["cache", "shrink"], (2,)),
+    ("cache: bad --max-size", ["cache", "prune", "--max-size", "lots"], (1,)),
+]
+
+
+@pytest.mark.parametrize("name,argv,codes", CASES, ids=[c[0] for c in CASES])
+def test_bad_arguments_end_in_one_error_line(files, capsys, name, argv, codes):
+    argv = [a.format(**files) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code in codes, f"{name}: exit {code}\n{err}"
+    assert "tinyc: error:" in err, err
+    assert "Traceback" not in err
+
+
+def test_bad_arguments_in_a_real_process(files):
+    """The same through `python -m tinyc`: the exit code and stderr a shell sees."""
+    for argv in (["run", "--inputs", os.path.join(files["dir"], "missing.npz"), files["art"]],
+                 ["compile", files["model"], "-o", files["under_file"]]):
+        r = subprocess.run([sys.executable, "-m", "tinyc", *argv], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.startswith("tinyc: error:") and "Traceback" not in r.stderr
+
+
+def test_version_and_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "tinyc", "--version"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("tinyc ")
+
+
+def test_profile_on_a_split_target_prints_the_timeline(files, capsys):
+    assert main(["run", files["model"], "--target", "x86,accel_sim", "--profile"]) == 0
+    assert "region" in capsys.readouterr().out
