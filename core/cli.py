@@ -129,8 +129,19 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if "sizes" in art.meta:  # a cross target's runner, per part
         print("  bytes: " + ", ".join(f"{k} {v}" for k, v in art.meta["sizes"].items()))
     if args.report:
+        if "memory" in art.meta:  # a bare-metal build: flash and RAM, per part
+            _print_memory(art.meta["memory"])
         _print_report(art.report, rejections=args.report == "all")
     return 0
+
+
+def _print_memory(memory: dict[str, dict[str, int]]) -> None:
+    for kind, label in (("flash", "flash"), ("ram", "RAM")):
+        parts = memory[kind]
+        detail = ", ".join(f"{k.replace('io', 'I/O')} {v / 1024:.1f} KiB" for k, v in parts.items()
+                           if k not in ("total", "limit"))
+        print(f"  {label} {parts['total'] / 1024:.1f} KiB of {parts['limit'] / 1024:.0f} KiB: "
+              f"{detail}")
 
 
 def _print_report(report: list[dict], rejections: bool = False) -> None:
