@@ -33,14 +33,16 @@ class Board:
     code_bytes: int
     ram_origin: int
     ram_bytes: int
+    clock_hz: int  # the processor clock SysTick counts (qemu's model of the board)
 
 
 # By core: Arm's FPGA images for the MPS2 and MPS3 boards, as qemu models them.
 BOARDS = {
-    "cortex-m3": Board("mps2-an385", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m4": Board("mps2-an386", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m7": Board("mps2-an500", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m55": Board("mps3-an547", 0x0, 512 << 10, 0x20000000, 512 << 10),  # ITCM, DTCM
+    "cortex-m3": Board("mps2-an385", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m4": Board("mps2-an386", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m7": Board("mps2-an500", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m55": Board("mps3-an547", 0x0, 512 << 10, 0x20000000, 512 << 10,  # ITCM, DTCM
+                        32_000_000),
 }
 
 
