@@ -63,6 +63,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if "symbolic" in art.meta:
         _print_symbolic(art.meta)
     if args.report:
+        if "memory" in art.meta:  # a bare-metal build: flash and RAM, per part
+            _print_memory(art.meta["memory"])
         print_report(art.report, rejections=args.report == "all")
     return 0
 
@@ -78,6 +80,15 @@ def _summary(args, art, seconds: float, timings: dict) -> dict:
     if args.report:
         out["report"] = art.report
     return out
+
+
+def _print_memory(memory: dict[str, dict[str, int]]) -> None:
+    for kind, label in (("flash", "flash"), ("ram", "RAM")):
+        parts = memory[kind]
+        detail = ", ".join(f"{k.replace('io', 'I/O')} {v / 1024:.1f} KiB" for k, v in parts.items()
+                           if k not in ("total", "limit"))
+        print(f"  {label} {parts['total'] / 1024:.1f} KiB of {parts['limit'] / 1024:.0f} KiB: "
+              f"{detail}")
 
 
 def _print_symbolic(meta: dict) -> None:

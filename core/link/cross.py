@@ -218,3 +218,28 @@ def part_sizes(program: bytes, model: CompiledModel) -> dict[str, int]:
             "runtime_text": elf.loaded_bytes(code=True) - obj_code,
             "runtime_rodata": max(rodata - obj_rodata - len(model.weights), 0),
             "ram": sum(s.size for s in elf.sections if s.loaded and s.writable)}
+
+
+def bare_metal_memory(program: bytes, model: CompiledModel, stack_bytes: int,
+                      flash_bytes: int, ram_bytes: int) -> dict[str, dict[str, int]]:
+    """Flash and RAM of a linked bare-metal runner, per part, for `--report`.
+
+    flash: code (.text), weights, other (the rest of .rodata, .data's initial
+    values); ram: arena, io (the inputs and outputs files' buffers), stack (the
+    linker script's reserve), other (the rest of .data and .bss). `limit` is
+    what the spec (within the board) allows."""
+    elf = Elf(program)
+    loaded = [s for s in elf.sections if s.loaded]
+    code = sum(s.size for s in loaded if s.code)
+    rodata = sum(s.size for s in loaded if not s.code and not s.writable)
+    data = sum(s.size for s in loaded if s.writable and s.stored)
+    bss = sum(s.size for s in loaded if s.writable and not s.stored)
+    weights = len(model.weights)
+    meta = model.meta
+    arena = int(meta["arena_bytes"])
+    io = io_file_bytes(meta["inputs"]) + io_file_bytes(meta["outputs"])
+    flash = {"code": code, "weights": weights, "other": rodata - weights + data}
+    ram = {"arena": arena, "io": io, "stack": stack_bytes,
+           "other": max(data + bss - arena - io, 0)}
+    return {"flash": {**flash, "total": sum(flash.values()), "limit": flash_bytes},
+            "ram": {**ram, "total": sum(ram.values()), "limit": ram_bytes}}

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
-SHT_SYMTAB = 2
+SHT_SYMTAB, SHT_NOBITS = 2, 8
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Section:
     name: str
     flags: int
     size: int
+    stored: bool = True  # has bytes in the file (not .bss): a loaded one is in flash too
 
     @property
     def loaded(self) -> bool:  # occupies memory when the program runs
@@ -55,8 +56,8 @@ class Elf:
         entsize, count, names = struct.unpack_from("<HHH", data, 0x3A if self.wide else 0x2E)
         self._headers = [self._header(shoff + i * entsize) for i in range(count)]
         names_at = self._headers[names].offset if self._headers else 0
-        self.sections = [Section(self._string(names_at + h.name), h.flags, h.size)
-                         for h in self._headers]
+        self.sections = [Section(self._string(names_at + h.name), h.flags, h.size,
+                                 h.kind != SHT_NOBITS) for h in self._headers]
 
     def _header(self, at: int) -> _Header:
         fmt = "<IIQQQQIIQQ" if self.wide else "<IIIIIIIIII"

@@ -4,7 +4,10 @@ Activations and scratch buffers share one arena; two buffers may overlap in
 the arena only if their lifetimes (the steps between definition and last use)
 do not. Placement is greedy by size, largest first, at the lowest offset that
 fits (the strategy TFLite's arena planner uses). Views share their source's
-storage, so their uses extend the source's lifetime.
+storage, so their uses extend the source's lifetime. An elementwise node whose
+lowering allows it (LoweredNode.in_place) writes its output over an input that
+is read for the last time there, so e.g. a bias Add after a MatMul needs no
+second buffer.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def plan_memory(g: Graph, lowered: list[LoweredNode], output_slots: dict[str, in
         locations[v] = Location("input", i)
     for v, j in output_slots.items():
         locations[v] = Location("output", j)
+    _share_in_place(g, lowered, root, set(locations))
     weights, const_keys = _place_weights(g, lowered, root, locations)
     intervals, sizes, scratch_keys = _lifetimes(g, lowered, root, locations)
     offsets, arena = _place(intervals, sizes)
@@ -73,6 +77,49 @@ def _resolve_aliases(g: Graph, lowered: list[LoweredNode]) -> dict[str, str]:
                 if o:
                     root[o] = src
     return root
+
+
+def _share_in_place(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
+                    fixed: set[str]) -> None:
+    """Point an in-place node's output (and its views) at the storage of an input
+    whose last reader it is. Never a caller's buffer (`fixed`) or a constant."""
+    last = _last_steps(lowered, root)
+    for step, ln in enumerate(lowered):
+        out = ln.outputs[0] if len(ln.outputs) == 1 else ""
+        if not ln.in_place or not out or out in root or out in fixed:
+            continue
+        for x in ln.in_place:
+            r = root.get(x, x)
+            if r in fixed or r in g.constants or last.get(r) != step \
+                    or not _same_layout(g, (r, x, out)):
+                continue
+            for v, src in list(root.items()):
+                if src == out:
+                    root[v] = r
+            root[out] = r
+            last[r] = last.get(out, step)
+            break
+
+
+def _last_steps(lowered: list[LoweredNode], root: dict[str, str]) -> dict[str, int]:
+    """Per storage, the last step that reads or writes it."""
+    last: dict[str, int] = {}
+    for step, ln in enumerate(lowered):
+        for o in ln.outputs:
+            if o:
+                last[root.get(o, o)] = step
+        for call in ln.calls:
+            for a in call.args:
+                if isinstance(a, Buf):
+                    last[root.get(a.value, a.value)] = step
+    return last
+
+
+def _same_layout(g: Graph, values: tuple[str, ...]) -> bool:
+    """Equal static byte sizes and element sizes: element i of each is at the same offset."""
+    types = [g.type_of(v) for v in values]
+    sizes = {(t.nbytes, t.dtype.itemsize) for t in types}
+    return len(sizes) == 1 and all(isinstance(t.nbytes, int) for t in types)
 
 
 def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],

@@ -111,7 +111,7 @@ def unary_node(node: Node, ctx: LowerContext, kop: str, params: tuple[float, ...
     n = math.prod(broadcast_output(ctx, [x], y))
     call = Call(K.unary_kernel(kop), (Buf(x), Buf(y), n, *params))
     return LoweredNode(node.name, node.op, node.outputs, [call], semantics=f"y[i] = {sem}",
-                       note=f"unary_{kop}: one vector loop over {n} elements")
+                       in_place=(x,), note=f"unary_{kop}: one vector loop over {n} elements")
 
 
 # ---------------------------------------------------------------------------
@@ -212,7 +212,10 @@ def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
         sem = f"({sem}) / {len(inputs)}"
     idx = ",".join(f"i{k}" for k in range(len(out)))
     kinds = ", ".join(c.kernel.name for c in calls)
+    # the first two inputs are read before y is written over them (later calls read y)
+    same = tuple(v for v in inputs[:2] if tuple(shape_of(ctx, v)) == tuple(out))
     return LoweredNode(node.name, node.op, node.outputs, calls, semantics=f"y[{idx}] = {sem}",
+                       in_place=same,
                        note=f"{kinds}: broadcasting as outer loops around a vector inner loop")
 
 

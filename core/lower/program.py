@@ -90,6 +90,10 @@ class LoweredNode:
     calls: list[Call] = field(default_factory=list)
     semantics: str = ""  # the op in index notation, for reports
     alias_of: str | None = None
+    # inputs whose storage the output may take (link/memory_plan.py decides): the
+    # calls read each element of such an input only to write the same element of
+    # the output, through kernels that do not promise noalias
+    in_place: tuple[str, ...] = ()
     note: str = ""  # which kernel/schedule was chosen and why, for reports
     intrinsic: str = ""  # the tensorized intrinsic ("set.name"), "" if none
     rejected: tuple[tuple[str, str], ...] = ()  # (intrinsic, why it was not used)

@@ -67,6 +67,7 @@ def lower_qlinear_add(node: Node, ctx: LowerContext) -> LoweredNode:
     return LoweredNode(
         node.name, node.qualified_op, node.outputs, [call],
         semantics=f"{y}[{idx}] = requantized {terms[0]} + {terms[1]}",
+        in_place=tuple(v for v in (a, b) if tuple(shape_of(ctx, v)) == tuple(out)),
         note=f"{kernel.name}: {how[formula]}{', as uint8 (x ^ 0x80)' if flip else ''}")
 
 

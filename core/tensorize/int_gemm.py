@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..codegen.kernels.igemm import IGemmSpec, choose_int_blocking, int_scratch_bytes
-from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_scratch_bytes
+from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_block, plain_scratch_bytes
 from ..codegen.kernels.int_epilogue import IntEpilogue
 from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
 from ..codegen.kernels.pack_int8_tile import byte_masks_native
@@ -254,10 +254,12 @@ def _requant_values(gemm: IntGemm, epi: IntEpilogue, tag: str, mp: int,
 def _plain(gemm: IntGemm, tag: str) -> IntGemmLowering:
     m, n, k = gemm.m, gemm.n, gemm.k
     epi = _epilogue(gemm, bias=True)
-    spec = PlainIGemmSpec(gemm.a.dtype == "int8", gemm.b.dtype == "int8",
-                          "im2col" if gemm.b.im2col else "strided", epi)
+    const_b = gemm.b.const is not None
+    src = "const" if const_b else "im2col" if gemm.b.im2col else "strided"
+    spec = PlainIGemmSpec(gemm.a.dtype == "int8", gemm.b.dtype == "int8", src, epi)
+    nb = plain_block(n, k, const_b)
     values: dict[str, object] = dict(
-        c=gemm.c, scratch=Scratch(f"{tag}.igemm", plain_scratch_bytes(m, n, k)),
+        c=gemm.c, scratch=Scratch(f"{tag}.igemm", plain_scratch_bytes(nb, k, const_b)), nb=nb,
         za=Const(f"{tag}.za", _per(gemm.a.zero_point, m)),
         zb=Const(f"{tag}.zb", _per(gemm.b.zero_point, n)),
         M=m, N=n, K=k, ldc=gemm.ldc, batch=gemm.batch, a_bstride=gemm.a_bstride,

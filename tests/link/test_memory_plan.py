@@ -40,3 +40,73 @@ def test_calls_of_one_node_share_a_scratch_by_tag():
     keys = {plan.scratch_keys[id(c.args[0 if i < 2 else 1])] for i, c in enumerate(calls)}
     assert len(keys) == 1
     assert plan.arena_bytes == 320  # the largest request, aligned
+
+
+# ---- in place: an elementwise node writes over an input it reads last
+
+
+def _chain(steps, dtypes=None, outputs=("y",)):
+    """A graph of copy calls (x -> ... -> y) standing in for elementwise kernels:
+    `steps` are (input, output, in_place)."""
+    from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
+    from tinyc.ir import DType, Graph, TensorType
+    from tinyc.lower.program import Buf, Call, LoweredNode
+
+    dtypes = dtypes or {}
+    names = {v for x, y, _ in steps for v in (*x.split("+"), y)}
+    types = {v: TensorType(dtypes.get(v, DType.float32), (256,)) for v in names}
+    lowered = [LoweredNode(f"n{i}", "Add", (y,),
+                           [Call(COPY_BYTES, (Buf(y), Buf(x), 1024)) for x in xs.split("+")],
+                           in_place=tuple(xs.split("+")) if ok else ())
+               for i, (xs, y, ok) in enumerate(steps)]
+    g = Graph("g", ("x",), outputs, (), types, {}, {})
+    from tinyc.link.memory_plan import plan_memory
+
+    return plan_memory(g, lowered, {o: i for i, o in enumerate(outputs)})
+
+
+def test_elementwise_chain_runs_in_one_buffer():
+    plan = _chain([("x", "a", True), ("a", "b", True), ("b", "c", True), ("c", "y", True)])
+    assert plan.root["b"] == plan.root["c"] == "a"
+    assert plan.arena_bytes == 1024
+
+
+def test_no_in_place_over_a_value_read_later_or_a_callers_buffer():
+    plan = _chain([("x", "a", True), ("a", "b", True), ("a+b", "y", True)])
+    assert "b" not in plan.root  # a is read again by the last node
+    assert "a" not in plan.root  # x is the caller's input
+    assert plan.arena_bytes == 2048
+
+
+def test_no_in_place_without_the_lowerings_leave_or_across_element_sizes():
+    from tinyc.ir import DType
+
+    plan = _chain([("x", "a", True), ("a", "b", False), ("b", "c", True), ("c", "y", True)],
+                  dtypes={"c": DType.int32, "b": DType.float32})
+    assert "b" not in plan.root and plan.root.get("c") == "b"  # f32 and i32: same layout
+    plan = _chain([("x", "a", True), ("a", "b", True), ("b", "y", True)],
+                  dtypes={"b": DType.float16})
+    assert "b" not in plan.root  # 2-byte elements over 4-byte ones: not the same layout
+
+
+def test_in_place_model_matches_onnxruntime(ort_run):
+    """Relu, Add, Sigmoid and Mul chained on x86, written over their inputs."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    import tinyc
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "b"], ["s"]),
+             helper.make_node("Sigmoid", ["s"], ["t"]), helper.make_node("Mul", ["t", "r2"], ["u"]),
+             helper.make_node("Relu", ["x"], ["r2"]), helper.make_node("Add", ["u", "t"], ["y"])]
+    nodes = [nodes[0], nodes[4], nodes[1], nodes[2], nodes[3], nodes[5]]
+    b = numpy_helper.from_array(np.linspace(-1, 1, 64, dtype=np.float32), "b")
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 64])], [b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    x = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
+    got = tinyc.InferenceSession(model, target="x86").run(None, {"x": x})[0]
+    # r and r2 live together; s, t over r and u over r2 (without: t, r2 and u at Mul)
+    assert tinyc.compile(model, "x86").meta["arena_bytes"] == 2 * 8 * 64 * 4
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)

@@ -227,3 +227,27 @@ def test_small_and_ragged_shapes(ctx, mnk) -> None:
     run_gemm(gemm, {"a": a, "b": b, "c": c}, ctx, any_vnni=True)
     acc = (a.astype(np.int64) + 7) @ (b.astype(np.int64) - 131) + gemm.bias
     np.testing.assert_array_equal(c, requant_ref(acc, scale, -2, "int8"))
+
+
+@pytest.mark.parametrize("const_b", [True, False])
+def test_plain_path_blocks_columns(const_b: bool) -> None:
+    """The plain kernel in column blocks: a runtime B whose i16 copy would pass
+    BZ_BUDGET (K * N * 2 bytes) is copied a ragged block at a time; a constant B
+    wider than one block is read in place, its per-column zero points applied
+    after the dot products. Neither needs a weight-sized scratch."""
+    from tinyc.codegen.kernels.igemm_plain import BZ_BUDGET, plain_block, plain_scratch_bytes
+
+    rng = np.random.default_rng(9)
+    m, n, k = 3, 600, 301
+    nb = plain_block(n, k, const_b)
+    assert n % nb and nb < n, nb  # several blocks, the last one ragged
+    assert plain_scratch_bytes(nb, k, const_b) <= BZ_BUDGET + 4 * 512 + 64
+    a, b = rand_int8(rng, (m, k), "int8"), rand_int8(rng, (k, n), "int8")
+    za, zb = 3, rng.integers(-128, 128, n)
+    bop = IntMatrix("int8", const=b, zero_point=zb) if const_b else \
+        IntMatrix("int8", buf=Buf("b"), row_stride=n, col_stride=1, zero_point=zb)
+    gemm = IntGemm(m, n, k, IntMatrix("int8", buf=Buf("a"), row_stride=k, col_stride=1,
+                                      zero_point=za), bop, Buf("c"), n)
+    c = np.zeros((m, n), np.int32)
+    run_gemm(gemm, {"a": a, "b": b, "c": c}, (LowerContext(None, host_target(512), ()), ""))
+    np.testing.assert_array_equal(c, (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb))

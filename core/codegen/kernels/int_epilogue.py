@@ -17,6 +17,7 @@ import llvmlite.ir as ir
 
 from ..kernel import I64, PTR
 from ..llvm_util import F32, I8, I32, for_range, gep, intrinsic, load, splat
+from ..llvm_util import I64 as I64T
 
 OUT_DTYPES = ("int32", "uint8", "int8")
 _RANGE = {"uint8": (0, 255), "int8": (-128, 127)}
@@ -79,10 +80,14 @@ def _splat(b: ir.IRBuilder, x: ir.Value, n: int) -> ir.Value:
 
 
 def store_int_row(b: ir.IRBuilder, epi: IntEpilogue, v: dict[str, ir.Value], acc: ir.Value,
-                  m: ir.Value, c_row: ir.Value) -> None:
-    """C[m, 0:N] from the i32 row acc[0:N]; c_row is the row's element offset in C."""
-    with for_range(b, 0, v["N"], name="out") as n:
-        x = load(b, acc, n, I32)
+                  m: ir.Value, c_row: ir.Value, n0: ir.Value | None = None,
+                  width: ir.Value | None = None) -> None:
+    """C[m, n0:n0 + width] from the i32 row acc[0:width] (default: all N columns);
+    c_row is the row's element offset in C."""
+    n0 = n0 if n0 is not None else ir.Constant(I64T, 0)
+    with for_range(b, 0, width if width is not None else v["N"], name="out") as j:
+        n = b.add(n0, j)
+        x = load(b, acc, j, I32)
         if epi.bias != "none":
             x = b.add(x, load(b, v["bias"], m if epi.bias == "row" else n, I32))
         at = b.add(c_row, n)

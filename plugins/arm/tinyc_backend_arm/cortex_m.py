@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyc.errors import TargetError
-from tinyc.link.cross import RUNTIME_C, CrossBuild, io_file_bytes, part_sizes
+from tinyc.link.cross import RUNTIME_C, CrossBuild, bare_metal_memory, io_file_bytes, part_sizes
 from tinyc.target import CompiledModel, Package
 from tinyc.target.spec import parse_size
 
@@ -33,14 +33,16 @@ class Board:
     code_bytes: int
     ram_origin: int
     ram_bytes: int
+    clock_hz: int  # the processor clock SysTick counts (qemu's model of the board)
 
 
 # By core: Arm's FPGA images for the MPS2 and MPS3 boards, as qemu models them.
 BOARDS = {
-    "cortex-m3": Board("mps2-an385", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m4": Board("mps2-an386", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m7": Board("mps2-an500", 0x0, 4 << 20, 0x20000000, 4 << 20),
-    "cortex-m55": Board("mps3-an547", 0x0, 512 << 10, 0x20000000, 512 << 10),  # ITCM, DTCM
+    "cortex-m3": Board("mps2-an385", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m4": Board("mps2-an386", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m7": Board("mps2-an500", 0x0, 4 << 20, 0x20000000, 4 << 20, 25_000_000),
+    "cortex-m55": Board("mps3-an547", 0x0, 512 << 10, 0x20000000, 512 << 10,  # ITCM, DTCM
+                        32_000_000),
 }
 
 
@@ -53,6 +55,7 @@ def package(model: CompiledModel) -> Package:
     board = BOARDS.get(model.cpu.cpu)
     code_bytes, ram_bytes = _memory_limits(model, board)
     _check_ram(model, ram_bytes)
+    _check_flash(model, code_bytes)
     flags = ("-mcpu=" + zig_cpu(model.cpu.cpu), *CFLAGS)
     with CrossBuild(model, ZIG_TARGET, flags) as build:
         objects = [build.compile_c(RUNTIME_C), build.compile_c(str(HERE / "gnu_float_names.c"))]
@@ -61,8 +64,9 @@ def package(model: CompiledModel) -> Package:
             return Package(files, {"sizes_note": f"no emulated board for {model.cpu.cpu}"})
         files["model.elf"] = _runner(build, board, code_bytes, ram_bytes)
         sizes = part_sizes(files["model.elf"], model)
+    memory = bare_metal_memory(files["model.elf"], model, STACK_BYTES, code_bytes, ram_bytes)
     run = {"runner": "qemu-semihosting", "machine": board.machine, "program": "model.elf"}
-    return Package(files, {"run": run, "sizes": sizes})
+    return Package(files, {"run": run, "sizes": sizes, "memory": memory})
 
 
 def _runner(build: CrossBuild, board: Board, code_bytes: int, ram_bytes: int) -> bytes:
@@ -96,3 +100,12 @@ def _check_ram(model: CompiledModel, ram_bytes: int) -> None:
                           f"(arena {meta['arena_bytes'] / 1024:.0f} KiB, inputs and outputs, "
                           f"{STACK_BYTES >> 10} KiB stack) and the target has "
                           f"{ram_bytes / 1024:.0f} KiB; use a smaller model or input")
+
+
+def _check_flash(model: CompiledModel, code_bytes: int) -> None:
+    """Weights alone past the flash: say so in numbers before the linker fails."""
+    weights = len(model.weights)
+    if code_bytes and weights > code_bytes:
+        raise TargetError(f"the model's weights take {weights / 1024:.0f} KiB and "
+                          f"{model.meta['target']} has {code_bytes / 1024:.0f} KiB of flash; "
+                          "use a smaller model")

@@ -11,7 +11,7 @@
 #include "tinyc_harness.h"
 
 /* Semihosting operations (Arm "Semihosting for AArch32 and AArch64"). */
-enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_WRITE = 0x05, SYS_READ = 0x06,
+enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_WRITE0 = 0x04, SYS_WRITE = 0x05, SYS_READ = 0x06,
        SYS_GET_CMDLINE = 0x15, SYS_EXIT_EXTENDED = 0x20 };
 enum { MODE_READ_BINARY = 1, MODE_WRITE_BINARY = 5 };
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
@@ -87,12 +87,49 @@ static int file_names(char *line, char **in_path, char **out_path) {
 
 static char cmdline[256];
 
+/* SysTick counts processor clock ticks of the run, from the virtual clock: under
+   qemu's -icount shift=0 an instruction takes 1 ns, so the count measures the
+   instructions executed (tinyc_backend_arm.icount). The 24-bit counter's wraps
+   are counted by its interrupt. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
+#define SYST_TOP 0xFFFFFFu
+static volatile uint32_t systick_wraps;
+
+static void systick(void) {
+    systick_wraps++;
+}
+
+static void print_ticks(uint32_t wraps, uint32_t ticks) {
+    char text[48] = "tinyc-systick ";
+    char digits[24];
+    uint64_t n = (uint64_t)wraps * (SYST_TOP + 1) + ticks;
+    int k = 0, at = 14;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        text[at++] = digits[--k];
+    text[at++] = '\n';
+    text[at] = 0;
+    semihost(SYS_WRITE0, text);
+}
+
 static int run_from_command_line(void) {
     uint32_t args[2] = {(uint32_t)cmdline, sizeof cmdline - 1};
     char *in_path, *out_path;
     if (semihost(SYS_GET_CMDLINE, args) != 0 || file_names(cmdline, &in_path, &out_path) != 0)
         return TINYC_EXIT_USAGE;
-    return tinyc_harness_run(in_path, out_path);
+    SYST_RVR = SYST_TOP;
+    SYST_CVR = 0;
+    SYST_CSR = 0x7; /* processor clock, interrupt, on */
+    int status = tinyc_harness_run(in_path, out_path);
+    uint32_t left = SYST_CVR, wraps = systick_wraps;
+    SYST_CSR = 0;
+    print_ticks(wraps, SYST_TOP - left);
+    return status;
 }
 
 void tinyc_reset(void) {
@@ -117,4 +154,4 @@ static void fault(void) {
    UsageFault, (reserved x4), SVCall, DebugMonitor, (reserved), PendSV, SysTick. */
 __attribute__((section(".vectors"), used)) void *const tinyc_vectors[16] = {
     __stack_top, tinyc_reset, fault, fault, fault, fault, fault, 0, 0, 0, 0,
-    fault, fault, 0, fault, fault};
+    fault, fault, 0, fault, systick};
