@@ -57,6 +57,11 @@ def is_one(d: object) -> bool:
     return not isinstance(d, SymDim) and d == 1
 
 
+def same_shape(a, b) -> bool:
+    """Equal shapes for every size (no guard: "not known equal" is False)."""
+    return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+
+
 def same_dim(a: object, b: object) -> bool:
     """Equal dims, where a literal 1 against a symbol counts as broadcast (not
     equal): reading it broadcast is right whatever the symbol's value."""

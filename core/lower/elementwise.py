@@ -22,6 +22,7 @@ from .broadcast import (
     contiguous_strides,
     index_expr,
     is_one,
+    same_shape,
     shape_of,
 )
 from .checks import require_elements
@@ -213,9 +214,9 @@ def lower_broadcasting(node: Node, ctx: LowerContext) -> LoweredNode:
     idx = ",".join(f"i{k}" for k in range(len(out)))
     kinds = ", ".join(c.kernel.name for c in calls)
     # the first two inputs are read before y is written over them (later calls read y)
-    same = tuple(v for v in inputs[:2] if tuple(shape_of(ctx, v)) == tuple(out))
+    overwritable = tuple(v for v in inputs[:2] if same_shape(shape_of(ctx, v), out))
     return LoweredNode(node.name, node.op, node.outputs, calls, semantics=f"y[{idx}] = {sem}",
-                       in_place=same,
+                       in_place=overwritable,
                        note=f"{kinds}: broadcasting as outer loops around a vector inner loop")
 
 

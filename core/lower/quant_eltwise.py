@@ -24,7 +24,7 @@ from ..codegen.kernels import quant_eltwise as K
 from ..codegen.kernels.quant import requantize_kernel
 from ..codegen.kernels.quant_dwconv import QDepthwiseSpec
 from ..ir import DType, Node
-from .broadcast import broadcast_output, index_expr, nary_plan, shape_of
+from .broadcast import broadcast_output, index_expr, nary_plan, same_shape, shape_of
 from .misc import copy_call
 from .pool import AxisWindows, axis_windows
 from .program import Buf, Call, Const, LoweredNode, Scratch
@@ -67,7 +67,7 @@ def lower_qlinear_add(node: Node, ctx: LowerContext) -> LoweredNode:
     return LoweredNode(
         node.name, node.qualified_op, node.outputs, [call],
         semantics=f"{y}[{idx}] = requantized {terms[0]} + {terms[1]}",
-        in_place=tuple(v for v in (a, b) if tuple(shape_of(ctx, v)) == tuple(out)),
+        in_place=tuple(v for v in (a, b) if same_shape(shape_of(ctx, v), out)),
         note=f"{kernel.name}: {how[formula]}{', as uint8 (x ^ 0x80)' if flip else ''}")
 
 
