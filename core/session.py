@@ -27,7 +27,7 @@ from .frontend.load import load_model
 from .frontend.onnx_import import symbolic_inputs
 from .ir import DType
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
-from .target import resolve_device, resolve_devices
+from .target import resolve_devices
 from .target.backend import Packager
 
 
@@ -43,11 +43,10 @@ class InferenceSession:
         self.options = options or CompileOptions()
         self._proto = load_model(model)
         self._model_bytes = self._proto.SerializeToString()
-        # a comma list composes devices (split deployment, compile_split.py)
-        self._split = "," in target
-        self._devices = resolve_devices(target).devices if self._split else \
-            (resolve_device(target),)
-        self._device = resolve_devices(target).host if self._split else self._devices[0]
+        deployment = resolve_devices(target)  # a comma list composes devices (split)
+        self._split = bool(deployment.accelerators)
+        self._devices = deployment.devices
+        self._device = deployment.host
         self._symbolic = symbolic_inputs(self._proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
