@@ -25,16 +25,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .link.artifact import Artifact
+from .paths import cache_root  # noqa: F401  (cache.cache_root: where entries live)
 from .runtime.devices import load
 from .runtime.native import NativeModel
-
-
-def cache_root() -> Path | None:
-    configured = os.environ.get("TINYC_CACHE_DIR")
-    if configured is not None:
-        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tinyc"
 
 
 @functools.cache

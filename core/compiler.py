@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from .codegen.build import host_threads, link_shared
 from .codegen.entry import build_entry
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
+from .codegen.memory_plan import ALIGN
 from .codegen.symbolic_ir import build_guards, build_sizes
 from .errors import TinycError
 from .frontend.onnx_import import import_model
@@ -28,11 +29,10 @@ from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
 from .ir.symbolic import SymDim, Tracer, tracing
 from .link.artifact import Artifact, artifact_meta, cpu_meta
-from .link.memory_plan import ALIGN
-from .lower import LoweredNode
 from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline
 from .passes.symbolic_shapes import infer_symbolic
+from .program import LoweredNode
 from .region_compile import (
     HostRegion,
     compile_accel_region,

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .codegen.kernels.bytes_copy import COPY_BYTES
+from .codegen.memory_plan import MemoryPlan, plan_memory
 from .errors import TargetError
 from .ir import Graph
-from .link.memory_plan import MemoryPlan, plan_memory
-from .lower import Buf, Call, LoweredNode, lower_graph
+from .lower import lower_graph
 from .partition import Partition, Region
+from .program import Buf, Call, LoweredNode
 from .target import Device
 from .target.accelerator import AcceleratorBackend, RegionProgram
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..codegen.machine import CpuTarget
-from ..errors import UnsupportedOpsError
+from ..errors import NotLowerable, UnsupportedOpsError
 from ..ir import Graph
+from ..program import LowerContext, LoweredNode
 from ..target.intrinsics import IntrinsicSet
-from .program import LoweredNode
-from .registry import LowerContext, NotLowerable, lowering_for
+from ..target.machine import CpuTarget
+from .registry import lowering_for
 
 
 def lower_graph(g: Graph, target: CpuTarget,

@@ -11,10 +11,11 @@ import numpy as np
 from ..codegen.kernels import copy as C
 from ..codegen.kernels import lrn as L
 from ..codegen.kernels import softmax as S
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, int_table
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 # ---------------------------------------------------------------------------
 # Softmax, LogSoftmax

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyc.lower.igemm import Im2col, IntGemm, IntMatrix, Requant
-from tinyc.lower.program import Buf
+from tinyc.program import Buf, Im2col, IntGemm, IntMatrix, Requant
 from tinyc.target import resolve_spec_by_name
 from tinyc_backend_accel_sim.commands import Emitter
 from tinyc_backend_accel_sim.engine import engine_of

@@ -10,10 +10,11 @@ computes from the same constants as the CPU, so the two agree bit for bit.
 
 from __future__ import annotations
 
-from tinyc.codegen.machine import CpuTarget
+from tinyc.errors import NotLowerable
 from tinyc.ir import Graph, Node
-from tinyc.lower import LowerContext, NotLowerable, lowering_for
-from tinyc.lower.igemm import IntGemm, IntGemmLowering
+from tinyc.lower import lowering_for
+from tinyc.program import IntGemm, IntGemmLowering, LowerContext
+from tinyc.target.machine import CpuTarget
 
 from .int_gemm import job_from_int_gemm
 from .jobs import GemmJob

@@ -4,7 +4,8 @@ Cortex-M bare metal (M4/M7 with DSP and FPU; M55 with Helium/MVE)."""
 from __future__ import annotations
 
 from tinyc.link.cross import linux_package
-from tinyc.target import CompiledModel, CrossCpuBackend, Package
+from tinyc.link.cross_backend import CrossCpuBackend
+from tinyc.target import CompiledModel, Package
 from tinyc.target.cpu import arch_of
 
 from . import cortex_m

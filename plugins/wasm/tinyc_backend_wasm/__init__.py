@@ -10,14 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.target import (
-    CompiledModel,
-    CrossCpuBackend,
-    Package,
-    RuntimeDevice,
-    hookimpl,
-    yaml_files,
-)
+from tinyc.link.cross_backend import CrossCpuBackend
+from tinyc.target import CompiledModel, Package, RuntimeDevice, hookimpl, yaml_files
 
 from . import package as wasm_package
 from .runtime import WasmModel, wasmtime_missing
