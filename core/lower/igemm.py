@@ -29,13 +29,48 @@ Which intrinsic and tile were chosen (or why none matched) is in the note; pass
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from ..errors import NotLowerable
+from ..ir import Graph, Node
 from ..program import IntGemm, IntGemmLowering, LowerContext
+from ..target.machine import CpuTarget
+from .registry import lowering_for
+
+# set while int_gemms_of runs a lowering: the GEMMs it describes are collected, not planned
+_described: ContextVar[list[IntGemm] | None] = ContextVar("tinyc_described_gemms", default=None)
+
+# the constants a lowering prepares for its GEMMs do not depend on the CPU it lowers for
+_ANY_CPU = CpuTarget("x86_64-unknown-linux-gnu", "generic", "", 128)
 
 
 def int_gemm_calls(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering:
     """The calls computing `gemm` on ctx's target; `tag` names constants and scratch."""
-    if ctx.int_gemm_planner is not None:
-        return ctx.int_gemm_planner(ctx, gemm, tag)
+    described = _described.get()
+    if described is not None:
+        described.append(gemm)
+        return IntGemmLowering([], "described for an accelerator")
     from ..tensorize.int_gemm import plan_int_gemm  # the tensorizer chooses the kernel
 
     return plan_int_gemm(ctx, gemm, tag)
+
+
+def int_gemms_of(node: Node, graph: Graph) -> list[IntGemm] | None:
+    """The int8 GEMMs tinyc's CPU lowering of `node` computes, described with the
+    constants it prepares (weights as logical matrices, zero points, int32 bias, float32
+    requantization scales, im2col geometry): an accelerator computing the same
+    descriptions agrees with the CPU bit for bit. None when tinyc has no CPU
+    lowering for the op; NotLowerable (with the reason) when it cannot lower it."""
+    lower = lowering_for(node)
+    if lower is None:
+        return None
+    gemms: list[IntGemm] = []
+    token = _described.set(gemms)
+    try:
+        lower(node, LowerContext(graph, _ANY_CPU))
+    finally:
+        _described.reset(token)
+    return gemms
+
+
+__all__ = ["NotLowerable", "int_gemm_calls", "int_gemms_of"]

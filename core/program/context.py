@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import NotLowerable
@@ -19,6 +18,3 @@ class LowerContext:
     target: CpuTarget
     # the target's intrinsic sets its features allow (Device.intrinsics), for the tensorizer
     intrinsics: tuple[IntrinsicSet, ...] = ()
-    # Replaces the tensorizer's int8 GEMM planner for this lowering only: a device
-    # that runs the GEMM itself (accel_sim) records the IntGemm the CPU would compute.
-    int_gemm_planner: Callable | None = None

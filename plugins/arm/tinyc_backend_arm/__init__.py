@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.runtime.emulated import load_emulated, tools_missing_reason
-from tinyc.target import RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import RuntimeDevice, hookimpl, load_emulated, tools_missing_reason, yaml_files
 
 from .backend import ArmBackend
 

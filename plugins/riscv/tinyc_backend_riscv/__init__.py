@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.link.cross import linux_package
-from tinyc.link.cross_backend import CrossCpuBackend
-from tinyc.runtime.emulated import load_emulated, tools_missing_reason
-from tinyc.target import CompiledModel, Package, RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import (
+    CompiledModel,
+    CrossCpuBackend,
+    Package,
+    RuntimeDevice,
+    hookimpl,
+    linux_package,
+    load_emulated,
+    tools_missing_reason,
+    yaml_files,
+)
 
 QEMU = {"qemu-riscv64": "apt-get install qemu-user"}
 

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.link.cross_backend import CrossCpuBackend
-from tinyc.target import CompiledModel, Package, RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import (
+    CompiledModel,
+    CrossCpuBackend,
+    Package,
+    RuntimeDevice,
+    hookimpl,
+    yaml_files,
+)
 
 from . import package as wasm_package
 from .runtime import WasmModel, wasmtime_missing
