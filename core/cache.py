@@ -29,24 +29,9 @@ from pathlib import Path
 
 from . import cache_evict
 from .link.artifact import Artifact
+from .paths import cache_root  # noqa: F401  (cache.cache_root: where entries live)
 from .runtime.devices import load
 from .runtime.native import NativeModel
-
-
-def cache_root() -> Path | None:
-    configured = os.environ.get("TINYC_CACHE_DIR")
-    if configured is not None:
-        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
-    return platform_cache_dir()
-
-
-def platform_cache_dir() -> Path:
-    try:
-        import platformdirs
-    except ModuleNotFoundError:  # a runtime-only install: the XDG default
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return Path(base) / "tinyc"
-    return Path(platformdirs.user_cache_dir("tinyc", appauthor=False))
 
 
 @functools.cache

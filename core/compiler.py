@@ -1,7 +1,12 @@
 """The compile driver: one way through the stages of DESIGN.md.
 
-import -> passes -> lower -> (bind outputs) -> memory plan -> entry codegen
--> LLVM optimize + object -> link -> Artifact.
+import -> passes -> partition (one region for one device) -> per region:
+before_lower passes; CPU regions: lower -> (bind outputs) -> memory plan ->
+entry codegen, all into one module; accelerator regions: the backend's
+compile_region -> LLVM optimize + object -> link -> Artifact.
+
+A single target is a deployment with one device: its one region is the whole
+graph, its entry `tinyc_run`, and the runtime runs it with one call.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from .codegen.build import host_threads, link_shared
 from .codegen.entry import build_entry
-from .codegen.kernels.bytes_copy import COPY_BYTES
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
+from .codegen.memory_plan import ALIGN
 from .codegen.symbolic_ir import build_guards, build_sizes
 from .errors import TinycError
 from .frontend.onnx_import import import_model
@@ -24,11 +29,22 @@ from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
 from .ir.symbolic import SymDim, Tracer, tracing
 from .link.artifact import Artifact, artifact_meta, cpu_meta
-from .link.memory_plan import plan_memory
-from .lower import Buf, Call, LoweredNode, lower_graph
+from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline
 from .passes.symbolic_shapes import infer_symbolic
-from .target import Device, registry, resolve_device
+from .program import LoweredNode
+from .region_compile import (
+    HostRegion,
+    compile_accel_region,
+    entry_name,
+    is_whole_graph,
+    lower_host_region,
+    program_stem,
+    region_graph,
+    region_plan,
+)
+from .target import Deployment, Device, registry, resolve_devices
+from .target.accelerator import RegionProgram
 from .target.backend import CompiledModel, Packager
 from .tensorize.report import left_out_sets, tensorize_entry
 
@@ -55,64 +71,142 @@ class CompileOptions:
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
                   input_shapes: dict[str, list[int]] | None = None) -> Artifact:
-    """Compile for one target. `input_shapes` pins symbolic input dimensions."""
+    """Compile for a deployment: a target name (one device) or a comma list (one
+    CPU and accelerators). `input_shapes` pins symbolic input dimensions."""
     opts = options or CompileOptions()
-    if "," in target:  # devices composed for split deployment: see compile_split.py
-        from .compile_split import compile_split
-        from .target import resolve_devices
-
-        return compile_split(model, resolve_devices(target), opts, input_shapes)
-    device = resolve_device(target)
-    device = replace(device, cpu=replace(device.cpu, threads=code_threads(device, opts)))
+    deployment = _deployment(target, opts)
+    host = deployment.host
     t = _Timer(opts.timings)
-    with t("import"):
-        g = import_model(model, input_shapes)
-    backend = device.spec.backend
+    g, partition = partition_model(model, deployment, opts, input_shapes, t)
+    _check_profile(opts, partition)
     with t("passes"):
-        g = _plugin_passes(g, "after_import", backend)
-        g = run_default_pipeline(g, fuse=opts.fuse)
-        g = _plugin_passes(g, "before_partition", backend)
-        # one device for now: the whole graph is the CPU's region
-        g = _plugin_passes(g, "before_lower", backend)
-    symbols, tracer = _symbolic_graph(g, opts, device)
+        subs = {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
+                                        _device_named(deployment, r.device).spec.backend)
+                for r in partition.regions}
+    symbols, tracer = _symbolic_graph(g, opts, host)
     with tracing(tracer):
-        if symbols:
-            g = infer_symbolic(g, {s: SymDim.symbol(s, h) for s, h in tracer.hints.items()})
+        if symbols:  # one region, the whole graph
+            subs[0] = infer_symbolic(subs[0], {s: SymDim.symbol(s, h)
+                                               for s, h in tracer.hints.items()})
         with t("lower"):
-            lowered = lower_graph(g, device.cpu, device.intrinsics)
-            lowered, slots = _bind_outputs(g, lowered)
-            plan = plan_memory(g, lowered, slots)
+            hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
+                     for r in partition.regions if r.kind == "cpu"}
         with t("codegen"):
-            module = new_module(g.name, device.cpu)
-            build_entry(module, lowered, plan, len(g.inputs), len(g.outputs), device.cpu,
-                        profile=opts.profile, symbols=symbols)
-            if symbols:
-                dims = [plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
-                                             for d in g.types[v].shape]
-                build_sizes(module, symbols, dims)
-                build_guards(module, symbols, tracer.guards)
+            module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer)
+    with t("accelerators"):
+        programs = _accelerator_programs(partition, subs, deployment)
     with t("llvm"):
-        ref = optimize(module, device.cpu)
-        obj = emit_object(ref, device.cpu)
+        ref = optimize(module, host.cpu)
+        obj = emit_object(ref, host.cpu)
     listings = {}
     if "llvm" in opts.emit:
         listings["ll"] = str(ref)
     if "asm" in opts.emit:
-        listings["s"] = emit_assembly(ref, device.cpu)
+        listings["s"] = emit_assembly(ref, host.cpu)
+    devices = {d.spec.name: d for d in deployment.devices}
+    regions = region_plan(g, partition, hosts, devices)
+    arena = max((hr.plan.arena_bytes for hr in hosts.values()), key=_hint, default=0)
     tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
-    facts = (device.spec.name, device.cpu.triple, _hint(plan.arena_bytes), *tensors, VERSION)
+    names = ",".join(d.spec.name for d in deployment.devices)
+    facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     with t("link"):
-        library, files, extra = _link(obj, device, plan.weights,
-                                      artifact_meta(*facts, b"", plan.weights, device.spec.backend))
-    meta = (artifact_meta(*facts, library, plan.weights, device.spec.backend, files)
-            | cpu_meta(device.cpu) | extra)
+        library, files, extra = _link(obj, host, weights,
+                                      artifact_meta(*facts, b"", weights, host.spec.backend))
+    meta = (artifact_meta(*facts, library, weights, host.spec.backend, files)
+            | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions})
+    if deployment.accelerators:
+        meta |= _split_meta(g, regions, partition)
     if symbols:
-        meta["symbolic"] = _symbolic_meta(symbols, tracer, plan.arena_bytes)
-        meta["arena_bytes"] = _hint(plan.arena_bytes)
+        meta["symbolic"] = _symbolic_meta(symbols, tracer, arena)
     if opts.profile:
-        meta["profile_nodes"] = [[ln.node_name, ln.op] for ln in lowered]
-    report = _report(lowered, left_out_sets(device))
-    return Artifact(library, plan.weights, meta, listings, report, files)
+        meta["profile_nodes"] = [[ln.node_name, ln.op] for hr in hosts.values()
+                                 for ln in hr.lowered]
+    report = [row for hr in hosts.values() for row in _report(hr.lowered, left_out_sets(host))]
+    return Artifact(library, weights, meta, listings, report, files, programs,
+                    partition if deployment.accelerators else None)
+
+
+def partition_model(model, deployment: Deployment, opts: CompileOptions,
+                    input_shapes: dict[str, list[int]] | None = None,
+                    timer: _Timer | None = None) -> tuple[Graph, Partition]:
+    """Import, run the passes, partition (trivially for one device): what
+    `tinyc explain` shows."""
+    t = timer or _Timer({})
+    backend = deployment.host.spec.backend
+    with t("import"):
+        g = import_model(model, input_shapes)
+    with t("passes"):
+        g = _plugin_passes(g, "after_import", backend)
+        g = run_default_pipeline(g, fuse=opts.fuse)
+        g = _plugin_passes(g, "before_partition", backend)
+    if deployment.accelerators:
+        _require_static_split(g, deployment)
+    pins = PartitionOptions(dict(opts.pin or {}), dict(opts.avoid or {}))
+    with t("partition"):
+        return g, partition_for(g, deployment, pins)
+
+
+def _deployment(target: str, opts: CompileOptions) -> Deployment:
+    """The devices `target` names, the host's code built for the threads it may use."""
+    deployment = resolve_devices(target)
+    host = deployment.host
+    if deployment.accelerators and isinstance(host.backend, Packager):
+        raise TinycError(f"'{target}': split deployment runs its host regions in this "
+                         f"process; {host.spec.name} packages its artifacts for another "
+                         "machine, so it cannot host accelerators")
+    cpu = replace(host.cpu, threads=code_threads(host, opts))
+    return replace(deployment, host=replace(host, cpu=cpu))
+
+
+def _device_named(deployment: Deployment, name: str) -> Device:
+    return next(d for d in deployment.devices if d.spec.name == name)
+
+
+def _check_profile(opts: CompileOptions, partition: Partition) -> None:
+    if opts.profile and not is_whole_graph(partition):
+        raise TinycError("profile=True counts cycles per node of a model compiled for one "
+                         "device; a split deployment's timeline is InferenceSession.trace()")
+
+
+def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: CompileOptions,
+                 symbols: tuple[str, ...], tracer: Tracer):
+    """One LLVM module holding every CPU region's entry, and one weights blob
+    with each region's constants at an aligned offset."""
+    module = new_module(name, host.cpu)
+    blob = bytearray()
+    for hr in hosts.values():
+        hr.weights_offset = -len(blob) % ALIGN + len(blob)
+        blob.extend(b"\0" * (hr.weights_offset - len(blob)) + hr.plan.weights)
+        build_entry(module, hr.lowered, hr.plan, len(hr.graph.inputs), len(hr.graph.outputs),
+                    host.cpu, profile=opts.profile, name=hr.entry, symbols=symbols)
+    if symbols:
+        (hr,) = hosts.values()
+        g = hr.graph
+        dims = [hr.plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
+                                        for d in g.types[v].shape]
+        build_sizes(module, symbols, dims)
+        build_guards(module, symbols, tracer.guards)
+    return module, bytes(blob)
+
+
+def _accelerator_programs(partition: Partition, subs: dict[int, Graph],
+                          deployment: Deployment) -> dict[str, dict[str, RegionProgram]]:
+    """device -> region stem -> the program its backend compiled."""
+    programs: dict[str, dict[str, RegionProgram]] = {}
+    for r in partition.regions:
+        if r.kind != "cpu":
+            device = _device_named(deployment, r.device)
+            programs.setdefault(r.device, {})[program_stem(r)] = compile_accel_region(
+                subs[r.index], device)
+    return programs
+
+
+def _split_meta(g: Graph, regions: list[dict], partition: Partition) -> dict:
+    """What running regions on several devices needs beyond one entry call: the
+    shapes of the tensors crossing regions; the partition, for the record."""
+    crossing = {v for r in regions for v in (*r["inputs"], *r["outputs"])} | set(g.outputs)
+    return {"kind": "split", "entry": None, "partition": partition.to_json(),
+            "tensors": {v: _tensor_meta(g, v) for v in sorted(crossing) if v in g.types}}
 
 
 def code_threads(device: Device, options: CompileOptions) -> int:
@@ -197,6 +291,15 @@ def _symbolic_meta(symbols: tuple[str, ...], tracer: Tracer, arena) -> dict:
             "guards": [g.text for g in tracer.guards], "arena_bytes": str(arena)}
 
 
+def _require_static_split(g: Graph, deployment: Deployment) -> None:
+    symbols = input_symbols(g)
+    if symbols:
+        names = ",".join(d.spec.name for d in deployment.devices)
+        raise TinycError(f"split deployment ({names}) compiles static shapes only; pass "
+                         f"input_shapes for the symbolic dimensions {list(symbols)}")
+    _require_static(g)
+
+
 def _require_static(g: Graph) -> None:
     """Every dimension is a number or one of the inputs' symbols."""
     try:
@@ -204,25 +307,6 @@ def _require_static(g: Graph) -> None:
     except UnboundSymbol as e:
         raise TinycError(f"could not relate every shape to the inputs' sizes: {e}; pass "
                          "input_shapes to compile for concrete sizes") from None
-
-
-def _bind_outputs(g: Graph, lowered: list[LoweredNode]) -> tuple[list[LoweredNode], dict[str, int]]:
-    """Decide how each graph output reaches its caller buffer: produced there
-    directly, or copied (outputs that are views, inputs, constants or repeated)."""
-    views = {o for ln in lowered if ln.alias_of is not None for o in ln.outputs}
-    slots: dict[str, int] = {}
-    copies: list[LoweredNode] = []
-    for j, v in enumerate(g.outputs):
-        direct = v not in views and v not in g.inputs and v not in g.constants and v not in slots
-        if direct:
-            slots[v] = j
-            continue
-        dst = f"@output{j}"
-        slots[dst] = j
-        call = Call(COPY_BYTES, (Buf(dst), Buf(v), g.types[v].nbytes))
-        copies.append(LoweredNode(f"bind_output_{j}", "Copy", (), [call],
-                                  semantics=f"out{j}[i] = {v}[i]"))
-    return lowered + copies, slots
 
 
 def _tensor_meta(g: Graph, v: str) -> dict:
@@ -252,9 +336,12 @@ class _Timer:
 
     def __init__(self, sink: dict[str, float]):
         self.sink = sink
+        self.seen: set[str] = set()  # stages timed in this compile: later times add up
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         t0 = time.perf_counter()
         yield
-        self.sink[stage] = time.perf_counter() - t0
+        before = self.sink.get(stage, 0.0) if stage in self.seen else 0.0
+        self.sink[stage] = before + time.perf_counter() - t0
+        self.seen.add(stage)

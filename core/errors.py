@@ -42,3 +42,8 @@ class ArtifactError(TinycError, ValueError):
     """A saved artifact cannot run here: built for another architecture, for CPU
     features this machine lacks, or in a format this tinyc does not read.
     (Also a ValueError, which the loader raised for bad artifacts before.)"""
+
+
+class NotLowerable(Exception):  # noqa: N818  (a signal between stages, not a user error)
+    """Raised by a lowering (or a helper reading a node's constants, e.g. its
+    quantization parameters) for a node it cannot handle; the message says why."""

@@ -32,8 +32,7 @@ def add_explain_command(sub) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .compile_split import partition_model
-    from .compiler import CompileOptions
+    from .compiler import CompileOptions, partition_model
     from .frontend.load import load_model
     from .partition.svg import partition_svg
     from .target import resolve_devices

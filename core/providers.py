@@ -3,7 +3,7 @@
 A provider is a tinyc target name (x86, accel_sim, ...) or an onnxruntime
 name; onnxruntime's CPU names mean this machine's CPU target. The list is
 ordered by preference, so ["accel_sim", "x86"] is a split deployment with the
-accelerator preferred: the target "accel_sim,x86" (compile_split.py; one CPU
+accelerator preferred: the target "accel_sim,x86" (compiler.py; one CPU
 and any accelerators). As in onnxruntime, the CPU is added last when the list
 names none: every op it cannot place elsewhere runs there.
 """

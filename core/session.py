@@ -49,7 +49,7 @@ from .runtime.native import NativeModel, TensorInfo, output_indices
 from .session_models import CompiledModels, declared_inputs, declared_outputs
 from .session_options import GraphOptimizationLevel, RunOptions, SessionOptions
 from .session_profiler import SessionProfiler
-from .target import resolve_device, resolve_devices
+from .target import resolve_devices
 from .target.backend import Packager
 
 
@@ -97,11 +97,10 @@ class InferenceSession(CompiledModels):
         compiles at its first run, when the sizes are known)."""
         target = self.target
         self._model_bytes = proto.SerializeToString()
-        # a comma list composes devices (split deployment, compile_split.py)
-        self._split = "," in target
-        self._devices = resolve_devices(target).devices if self._split else \
-            (resolve_device(target),)
-        self._device = resolve_devices(target).host if self._split else self._devices[0]
+        deployment = resolve_devices(target)  # a comma list composes devices (split)
+        self._split = bool(deployment.accelerators)
+        self._devices = deployment.devices
+        self._device = deployment.host
         self._symbolic = symbolic_inputs(proto)
         self._compiled: dict[tuple, NativeModel] = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []

@@ -13,8 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
 from tinyc.cli import main
-from tinyc.compile_split import partition_model
-from tinyc.compiler import CompileOptions
+from tinyc.compiler import CompileOptions, partition_model
 from tinyc.partition import NOT_WORTH_IT
 from tinyc.target import resolve_devices
 

@@ -10,8 +10,7 @@ import onnx
 import pytest
 
 import tinyc
-from tinyc.compile_split import partition_model
-from tinyc.compiler import CompileOptions
+from tinyc.compiler import CompileOptions, partition_model
 from tinyc.target import resolve_devices
 
 ort_quant = pytest.importorskip("onnxruntime.quantization")

@@ -13,10 +13,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
 from tinyc.codegen.kernels.gemm import GemmSpec, default_tile
-from tinyc.codegen.kernels.gemm_bench import GemmRun
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
 from tinyc.codegen.machine import new_module
 from tinyc.codegen.parallel import POOL_FOR
+from tinyc.testing.gemm_bench import GemmRun
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 from tinyc.testing.reference import reference_outputs
 

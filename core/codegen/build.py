@@ -21,7 +21,8 @@ from pathlib import Path
 import llvmlite.ir as ir
 
 from ..errors import TargetError
-from .machine import CpuTarget, emit_object, optimize
+from ..target.machine import CpuTarget
+from .machine import emit_object, optimize
 
 RUNTIME_C = Path(__file__).resolve().parent.parent / "runtime" / "c"
 

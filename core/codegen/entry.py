@@ -33,12 +33,24 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ..ir.symbolic import SymDim
-from ..link.memory_plan import Location, MemoryPlan
-from ..lower.program import Buf, Call, Const, DimTable, ErrorSite, LoweredNode, Scratch
+from ..program import (
+    ERR,
+    F32,
+    I64,
+    PTR,
+    Buf,
+    Call,
+    Const,
+    DimTable,
+    ErrorSite,
+    LoweredNode,
+    Scratch,
+)
 from ..runtime.status import ERROR_SYMBOL, INT_FIELDS, SITE_OFFSET
+from ..target.machine import CpuTarget
 from . import llvm_util as u
-from .kernel import ERR, F32, I64, PTR, get_or_build
-from .machine import CpuTarget
+from .kernel import get_or_build
+from .memory_plan import Location, MemoryPlan
 from .symbolic_ir import SymbolValues
 
 ENTRY = "tinyc_run"

@@ -1,4 +1,4 @@
-"""The contract between lowering and codegen: a Kernel is a generated LLVM
+"""Building a Kernel (program/calls.py) into a module: a generated LLVM
 function with a plain C signature, shared by every call site that needs the
 same specialization. Kernels take their shapes as runtime arguments where that
 costs nothing, so a model like resnet50 needs only a handful of functions and
@@ -7,34 +7,12 @@ compiles fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import llvmlite.ir as ir
 
-from .machine import CpuTarget
+from ..program.calls import ERR, F32, I64, PTR, Kernel
+from ..target.machine import CpuTarget
 
-# Parameter kinds of a kernel's C signature. ERR: the error record
-# (runtime/status.py); a kernel taking it is a check and returns an i32 status.
-PTR, I64, F32, ERR = "ptr", "i64", "f32", "err"
-
-
-@dataclass(frozen=True)
-class Kernel:
-    name: str  # the symbol; encodes the specialization, e.g. "gemm_f32_8x32_biasrow"
-    params: tuple[str, ...]  # one of PTR / I64 / F32 per argument
-    build: Callable[[ir.Module, CpuTarget], ir.Function]  # defines a function called `name`
-
-    @property
-    def is_check(self) -> bool:
-        return ERR in self.params
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Kernel) and other.name == self.name
-
+__all__ = ["ERR", "F32", "I64", "PTR", "Kernel", "get_or_build"]  # Kernel: program/calls.py
 
 def get_or_build(module: ir.Module, kernel: Kernel, target: CpuTarget) -> ir.Function:
     """The kernel's function in `module`, defined on first use."""

@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from ..errors import TargetError
-from .llvm_names import cpu_problem
+from ..target.llvm_names import cpu_problem
+from ..target.machine import CpuTarget, host_cpu, host_features, host_triple, init_llvm
 from .llvm_util import check_selectable
 
-
-@dataclass(frozen=True)
-class CpuTarget:
-    """What codegen needs to know about a CPU: where to emit and how wide vectors are."""
-
-    triple: str
-    cpu: str
-    features: str  # LLVM feature string, e.g. "+avx2,+fma"
-    vector_bits: int  # widest SIMD register used for f32 kernels
-    # Worker threads the code may split a kernel across (the runtime's pool,
-    # core/runtime/c); kernels size per-worker scratch by it. 1: serial code
-    # that never calls the pool.
-    threads: int = 1
-
-    @property
-    def f32_lanes(self) -> int:
-        return max(1, self.vector_bits // 32)
-
-
-@functools.cache
-def init_llvm() -> None:
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-
-
-def host_triple() -> str:
-    init_llvm()
-    return llvm.get_process_triple()
-
-
-def host_cpu() -> str:
-    init_llvm()
-    return llvm.get_host_cpu_name()
-
-
-def host_features() -> str:
-    init_llvm()
-    return llvm.get_host_cpu_features().flatten()
+# CpuTarget and the host queries live in target/machine.py; re-exported for
+# branches in flight that import them from here
+__all__ = ["CpuTarget", "emit_assembly", "emit_object", "host_cpu", "host_features",
+           "host_triple", "init_llvm", "new_module", "optimize", "target_machine"]
 
 
 def target_machine(t: CpuTarget, reloc: str = "pic") -> llvm.TargetMachine:

@@ -20,14 +20,21 @@ class Artifact:
     report: list[dict] = field(default_factory=list)  # per node: op, kernels, note
     # a packaging backend's files instead of model.so: libmodel.a, model.h, a runner...
     files: dict[str, bytes] = field(default_factory=dict)
+    # accelerator regions' programs: device -> region stem -> RegionProgram, saved
+    # under devices/<device>/ (split deployment)
+    programs: dict[str, dict] = field(default_factory=dict)
+    partition: object = None  # partition.Partition: where each node runs, and why
 
     def save(self, directory: str | os.PathLike) -> str:
-        """Write model.so (or the backend's files), weights.bin, model.json
-        (+ model.ll / model.s if emitted)."""
+        """Write model.so (or the backend's files), weights.bin, the accelerators'
+        programs, model.json (+ model.ll / model.s if emitted)."""
         d = os.fspath(directory)
         os.makedirs(d, exist_ok=True)
+        meta = self.meta
+        if self.programs:
+            meta = {**meta, "checksums": {**meta["checksums"], **self._save_programs(d)}}
         files = {"weights.bin": self.weights,
-                 "model.json": json.dumps(self.meta, indent=1, sort_keys=True).encode()}
+                 "model.json": json.dumps(meta, indent=1, sort_keys=True).encode()}
         if self.library:
             files["model.so"] = self.library
         files.update(self.files)
@@ -42,6 +49,20 @@ class Artifact:
                 os.chmod(tmp, 0o755)  # qemu-user runs only executable files
             os.replace(tmp, os.path.join(d, name))  # atomic: never a half-written file
         return d
+
+    def _save_programs(self, d: str) -> dict[str, str]:
+        """Write each device's region programs; their files' checksums by relative path."""
+        for device, programs in self.programs.items():
+            for stem, program in programs.items():
+                program.save(os.path.join(d, "devices", device), stem)
+        sums = {}
+        for root, _, names in os.walk(os.path.join(d, "devices")):
+            for name in names:
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    rel = os.path.relpath(path, d).replace(os.sep, "/")
+                    sums[rel] = hashlib.sha256(f.read()).hexdigest()
+        return dict(sorted(sums.items()))
 
     def load(self, directory: str | os.PathLike) -> NativeModel:
         """Save into `directory` and load from there (a shared library must be a file);

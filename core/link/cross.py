@@ -24,8 +24,9 @@ from importlib import resources
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from ..codegen.machine import CpuTarget, target_machine
+from ..codegen.machine import target_machine
 from ..target.backend import CompiledModel
+from ..target.machine import CpuTarget
 from .elf import Elf
 from .zig import run_zig
 

@@ -1,5 +1,7 @@
 """Lowering: graph nodes -> kernel calls. Importing this package registers every lowering."""
 
+from ..errors import NotLowerable
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from . import (  # noqa: F401  (importing a module registers its lowerings)
     activations,
     attention,
@@ -25,8 +27,7 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     views,
 )
 from .lowering import lower_graph
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowering_for, lowers, supported_ops
+from .registry import lowering_for, lowers, supported_ops
 
 __all__ = [
     "Buf", "Call", "Const", "LowerContext", "LoweredNode", "NotLowerable", "Scratch",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 
 from ..codegen.kernels.activations import activation_kernel
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, LowerContext, LoweredNode
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, LoweredNode
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 SELU_ALPHA = 1.67326319217681884765625
 SELU_GAMMA = 1.05070102214813232421875

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..codegen.kernels import attention as A
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .broadcast import contiguous_strides, shape_of
 from .indexing import elem_bytes
 from .misc import copy_call
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 FLOATS = (DType.float32, DType.float16, DType.bfloat16)

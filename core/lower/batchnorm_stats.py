@@ -11,10 +11,10 @@ import math
 import numpy as np
 
 from ..codegen.kernels import reduce as R
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .broadcast import broadcast_output, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable
 from .typed_elementwise import dtype_of, nary_calls
 
 

@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import NotLowerable
 from ..ir.symbolic import SymDim, same
-from .registry import LowerContext, NotLowerable
+from ..program import LowerContext
 
 
 def shape_of(ctx: LowerContext, name: str) -> tuple[int, ...]:

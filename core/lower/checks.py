@@ -12,7 +12,7 @@ import math
 
 from ..errors import ModelError
 from ..ir import Node
-from .registry import LowerContext
+from ..program import LowerContext
 
 
 def require_elements(ctx: LowerContext, node: Node, index: int, count: int, what: str) -> None:

@@ -25,13 +25,14 @@ from ..codegen.kernels.conv_direct import DepthwiseSpec
 from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..errors import NotLowerable
 from ..ir import Node
+from ..ir.sum_order import k_block
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .checks import require_elements
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
-from .sum_order import k_block
+from .registry import lowers
 
 F32_ROLES = {"Y": "float32", "X": "float32", "W": "float32"}
 

@@ -32,11 +32,12 @@ import numpy as np
 from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_b_const
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
 from .misc import copy_call, transpose_plan
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 MAX_CALLS = 4096  # GEMM calls one node may unroll into
 F32_BYTES = 4

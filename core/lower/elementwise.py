@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels import elementwise as K
+from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, int_table
 from .batchnorm_stats import runtime_batchnorm, training_batchnorm
 from .broadcast import (
     broadcast_output,
@@ -26,8 +28,7 @@ from .broadcast import (
     shape_of,
 )
 from .checks import require_elements
-from .program import Buf, Call, Const, LoweredNode, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import typed_clip, typed_elementwise, typed_op_name
 
 __all__ = ["BroadcastPlan", "broadcast_call", "broadcast_plan", "require_f32", "shape_of",

@@ -29,115 +29,48 @@ Which intrinsic and tile were chosen (or why none matched) is in the note; pass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextvars import ContextVar
 
-import numpy as np
+from ..errors import NotLowerable
+from ..ir import Graph, Node
+from ..program import IntGemm, IntGemmLowering, LowerContext
+from ..target.machine import CpuTarget
+from .registry import lowering_for
 
-from .program import Buf, Call
-from .registry import LowerContext
+# set while int_gemms_of runs a lowering: the GEMMs it describes are collected, not planned
+_described: ContextVar[list[IntGemm] | None] = ContextVar("tinyc_described_gemms", default=None)
 
-INT8_DTYPES = ("uint8", "int8")
-
-
-@dataclass(frozen=True)
-class Im2col:
-    """The geometry of one conv group: B[k, p] = X[ci, y*sh + ky*dh - ph, x*sw + kx*dw - pw]
-    with k = (ci, ky, kx) row-major and p = y*wo + x; zero (the zero point) outside."""
-
-    c: int  # input channels of the group
-    h: int
-    w: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    dh: int
-    dw: int
-    ph: int
-    pw: int
-    ho: int
-    wo: int
-
-    @property
-    def k(self) -> int:
-        return self.c * self.kh * self.kw
-
-    @property
-    def pixels(self) -> int:
-        return self.ho * self.wo
-
-
-@dataclass(frozen=True)
-class IntMatrix:
-    """One int8 operand: a compile-time matrix (`const`, the logical matrix) or a
-    runtime tensor (`buf`, element (r, c) at r*row_stride + c*col_stride, or the
-    image of an im2col view)."""
-
-    dtype: str  # "uint8" or "int8"
-    const: np.ndarray | None = None
-    buf: Buf | None = None
-    row_stride: int = 0
-    col_stride: int = 0
-    zero_point: int | np.ndarray = 0  # scalar, or per row of A / per column of B
-    im2col: Im2col | None = None  # B only
-
-    def __post_init__(self) -> None:
-        if self.dtype not in INT8_DTYPES:
-            raise ValueError(f"int8 GEMM operands are uint8 or int8, not {self.dtype}")
-        if (self.const is None) == (self.buf is None):
-            raise ValueError("give exactly one of const and buf")
-
-
-@dataclass(frozen=True)
-class Requant:
-    """8-bit output: saturate(round_half_even(float(acc) * scale) + zero_point)."""
-
-    scale: np.ndarray  # float32: shape () per tensor, (M,) per row or (N,) per column
-    zero_point: int
-    dtype: str  # "uint8" or "int8"
-    axis: str = "col"  # which GEMM dimension a (M,) / (N,) scale runs along: "row" or "col"
-
-
-@dataclass(frozen=True)
-class IntGemm:
-    m: int
-    n: int
-    k: int
-    a: IntMatrix
-    b: IntMatrix
-    c: Buf  # int32 (or requant.dtype) output, element (m, n) at m*ldc + n
-    ldc: int
-    bias: np.ndarray | None = None  # int32, added before requantizing
-    bias_axis: str = "col"  # "row": one per m (conv output channel), "col": one per n
-    requant: Requant | None = None
-    batch: int = 1
-    a_bstride: int = 0  # elements between batch items (0: the same operand for all)
-    b_bstride: int = 0
-    c_bstride: int = 0
-
-
-@dataclass(frozen=True)
-class IntGemmLowering:
-    calls: list[Call]
-    note: str  # chosen intrinsic, tile and packing, for LoweredNode.note
-    choice: object = None  # tensorize.select.Choice: what the tensorizer decided
-
-    @property
-    def intrinsic(self) -> str:
-        """The intrinsic used ("set.name"), for LoweredNode.intrinsic; "" if none."""
-        match = getattr(self.choice, "match", None)
-        return match.name if match is not None else ""
-
-    @property
-    def rejected(self) -> tuple[tuple[str, str], ...]:
-        """(intrinsic, why not used), for LoweredNode.rejected."""
-        return tuple(getattr(self.choice, "rejected", ()))
+# the constants a lowering prepares for its GEMMs do not depend on the CPU it lowers for
+_ANY_CPU = CpuTarget("x86_64-unknown-linux-gnu", "generic", "", 128)
 
 
 def int_gemm_calls(ctx: LowerContext, gemm: IntGemm, tag: str) -> IntGemmLowering:
     """The calls computing `gemm` on ctx's target; `tag` names constants and scratch."""
-    if ctx.int_gemm_planner is not None:
-        return ctx.int_gemm_planner(ctx, gemm, tag)
+    described = _described.get()
+    if described is not None:
+        described.append(gemm)
+        return IntGemmLowering([], "described for an accelerator")
     from ..tensorize.int_gemm import plan_int_gemm  # the tensorizer chooses the kernel
 
     return plan_int_gemm(ctx, gemm, tag)
+
+
+def int_gemms_of(node: Node, graph: Graph) -> list[IntGemm] | None:
+    """The int8 GEMMs tinyc's CPU lowering of `node` computes, described with the
+    constants it prepares (weights as logical matrices, zero points, int32 bias, float32
+    requantization scales, im2col geometry): an accelerator computing the same
+    descriptions agrees with the CPU bit for bit. None when tinyc has no CPU
+    lowering for the op; NotLowerable (with the reason) when it cannot lower it."""
+    lower = lowering_for(node)
+    if lower is None:
+        return None
+    gemms: list[IntGemm] = []
+    token = _described.set(gemms)
+    try:
+        lower(node, LowerContext(graph, _ANY_CPU))
+    finally:
+        _described.reset(token)
+    return gemms
+
+
+__all__ = ["NotLowerable", "int_gemm_calls", "int_gemms_of"]

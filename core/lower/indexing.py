@@ -26,11 +26,11 @@ from ..codegen.kernels import grid_sample as GS
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels import scatter as SC
 from ..codegen.kernels.bytes_copy import COPY_BYTES
-from ..errors import ModelError
+from ..errors import ModelError, NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, ErrorSite, LowerContext, LoweredNode, int_table
 from .broadcast import contiguous_strides, shape_of
-from .program import Buf, Call, Const, ErrorSite, LoweredNode, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 

@@ -10,10 +10,11 @@ import math
 import numpy as np
 
 from ..codegen.kernels import loss as K
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 NO_IGNORE = np.iinfo(np.int64).min  # a target no class index can equal

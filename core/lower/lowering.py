@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..codegen.machine import CpuTarget
-from ..errors import UnsupportedOpsError
+from ..errors import NotLowerable, UnsupportedOpsError
 from ..ir import Graph
 from ..ir.symbolic import current_tracer
+from ..program import LowerContext, LoweredNode
 from ..target.intrinsics import IntrinsicSet
-from .program import LoweredNode
-from .registry import LowerContext, NotLowerable, lowering_for
+from ..target.machine import CpuTarget
+from .registry import lowering_for
 from .shape_checks import shape_input_checks
 
 

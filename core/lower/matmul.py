@@ -20,15 +20,16 @@ import numpy as np
 from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..errors import NotLowerable
 from ..ir import Node
+from ..ir.sum_order import k_block
 from ..ir.symbolic import same
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .broadcast import broadcast_shapes, is_one, same_dim
 from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
-from .sum_order import k_block
+from .registry import lowers
 
 NO_TAIL = FusedTail("", "", -math.inf, math.inf)
 F32_ROLES = {"A": "float32", "B": "float32", "Y": "float32"}

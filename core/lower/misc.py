@@ -11,12 +11,13 @@ import numpy as np
 from ..codegen.kernels import copy as C
 from ..codegen.kernels import lrn as L
 from ..codegen.kernels import softmax as S
+from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.symbolic import same
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, int_table
 from .broadcast import is_one
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 # ---------------------------------------------------------------------------
 # Softmax, LogSoftmax

@@ -9,10 +9,11 @@ import math
 import numpy as np
 
 from ..codegen.kernels import norm as K
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 # MeanVarianceNormalization divides by sqrt(var) + 1e-9; the kernel adds its eps
 # under the root, where 1e-18 does the same job: no division by zero.

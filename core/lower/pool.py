@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels import pool as K
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 
 @dataclass(frozen=True)

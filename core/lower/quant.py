@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..codegen.kernels import quant as K
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..ir.quant import QParams, channel_layout, linear_qparams, slot
+from ..program import Buf, Call, Const, LowerContext, LoweredNode
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode
-from .quant_params import QParams, channel_layout, linear_qparams, slot
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 
 @lowers("QuantizeLinear")

@@ -12,10 +12,11 @@ import math
 import numpy as np
 
 from ..codegen.kernels import quant_dynamic as K
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 
 @lowers("DynamicQuantizeLinear")

@@ -23,12 +23,9 @@ import numpy as np
 from ..codegen.kernels import quant_eltwise as K
 from ..codegen.kernels.quant import requantize_kernel
 from ..codegen.kernels.quant_dwconv import QDepthwiseSpec
+from ..errors import NotLowerable
 from ..ir import DType, Node
-from .broadcast import broadcast_output, index_expr, nary_plan, same_shape, shape_of
-from .misc import copy_call
-from .pool import AxisWindows, axis_windows
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .quant_params import (
+from ..ir.quant import (
     F32,
     QParams,
     average_scale,
@@ -37,7 +34,11 @@ from .quant_params import (
     require_quant_dtype,
     slot,
 )
-from .registry import LowerContext, NotLowerable, lowers
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
+from .broadcast import broadcast_output, index_expr, nary_plan, same_shape, shape_of
+from .misc import copy_call
+from .pool import AxisWindows, axis_windows
+from .registry import lowers
 
 
 @lowers("com.microsoft.QLinearAdd", "tinyc.QLinearAdd")

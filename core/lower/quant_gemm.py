@@ -24,25 +24,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels.quant_dwconv import MAX_EXACT_TAPS, QDepthwiseSpec
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..ir.quant import QParams, graph_consts, read_qparams, requant_scale, require_quant_dtype, slot
+from ..program import (
+    Buf,
+    Call,
+    Const,
+    Im2col,
+    IntGemm,
+    IntMatrix,
+    LowerContext,
+    LoweredNode,
+    Requant,
+    Scratch,
+)
 from .broadcast import shape_of
 from .conv import ConvShape, conv_shape
-from .igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
-from .program import Buf, Call, Const, LoweredNode, Scratch
+from .igemm import int_gemm_calls
 from .quant_dynamic import (
     has_runtime_params,
     lower_runtime_qmatmul,
     runtime_zero_point_correction,
 )
-from .quant_params import (
-    QParams,
-    graph_consts,
-    read_qparams,
-    requant_scale,
-    require_quant_dtype,
-    slot,
-)
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 
 @dataclass(frozen=True)

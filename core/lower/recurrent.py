@@ -16,10 +16,11 @@ import numpy as np
 from ..codegen.kernels.gemm import choose_blocking, default_tile, scratch_bytes
 from ..codegen.kernels.pack import pack_b_const
 from ..codegen.kernels.rnn import ACTIVATION_COUNT, GATES, Activation, CellSpec
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 F32_MAX = float(np.finfo(np.float32).max)
 

@@ -21,10 +21,11 @@ from ..codegen.kernels import reduce_fast as F
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 KINDS = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ..codegen.machine import CpuTarget
-from ..ir import Graph, Node
-from ..target.intrinsics import IntrinsicSet
-from .program import LoweredNode
+from ..errors import NotLowerable
+from ..ir import Node
+from ..program import LowerContext, LoweredNode
 
-
-class NotLowerable(Exception):
-    """Raised by a lowering for a node it cannot handle; the message says why."""
-
-
-@dataclass(frozen=True)
-class LowerContext:
-    graph: Graph
-    target: CpuTarget
-    # the target's intrinsic sets its features allow (Device.intrinsics), for the tensorizer
-    intrinsics: tuple[IntrinsicSet, ...] = ()
-    # Replaces the tensorizer's int8 GEMM planner for this lowering only: a device
-    # that runs the GEMM itself (accel_sim) records the IntGemm the CPU would compute.
-    int_gemm_planner: Callable | None = None
+__all__ = ["LowerContext", "LowerFn", "NotLowerable", "lowering_for", "lowers", "supported_ops"]
 
 
 LowerFn = Callable[[Node, LowerContext], LoweredNode]

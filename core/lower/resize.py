@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels.resize import resize_kernel
+from ..errors import NotLowerable
 from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 TRANSFORMS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
               "asymmetric", "tf_half_pixel_for_nn")

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from ..codegen.kernels.check import check_values_kernel
 from ..ir import DType, Node
 from ..ir.symbolic import same
+from ..program import Buf, Call, ErrorSite, LowerContext, int_table
 from .broadcast import shape_of
-from .program import Buf, Call, ErrorSite, int_table
-from .registry import LowerContext
 
 # (expected value, and two more that are also fine) per position of the shape
 Pairs = list[tuple[object, ...]]

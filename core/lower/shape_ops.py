@@ -21,13 +21,14 @@ from ..codegen.kernels import fill as F
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.bytes_copy import COPY_BYTES
 from ..codegen.kernels.copy import MAX_OUTER_DIMS
+from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same
+from ..program import Buf, Call, Const, DimTable, LowerContext, LoweredNode, int_table
 from .broadcast import broadcast_shapes, contiguous_strides, is_one, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
-from .program import Buf, Call, Const, DimTable, LoweredNode, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of, nary_calls
 
 # ---------------------------------------------------------------------------

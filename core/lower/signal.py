@@ -10,10 +10,11 @@ import numpy as np
 
 from ..codegen.kernels import dft as K
 from ..codegen.kernels.gather import MAX_RANK
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 

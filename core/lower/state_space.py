@@ -9,10 +9,11 @@ import math
 import numpy as np
 
 from ..codegen.kernels import state_space as K
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .broadcast import shape_of
-from .program import Buf, Call, Const, LoweredNode, Scratch
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 from .typed_elementwise import dtype_of
 
 FLOATS = (DType.float32, DType.float16, DType.bfloat16)

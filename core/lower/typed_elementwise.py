@@ -12,10 +12,11 @@ import numpy as np
 
 from ..codegen.kernels import nary as K
 from ..codegen.kernels.dtype_ir import storage_type
+from ..errors import NotLowerable
 from ..ir import DType, Node
+from ..program import Buf, Call, Const, DimTable, LowerContext, LoweredNode, Scratch, int_table
 from .broadcast import NaryPlan, broadcast_output, index_expr, nary_plan, shape_of
-from .program import Buf, Call, Const, DimTable, LoweredNode, Scratch, int_table
-from .registry import LowerContext, NotLowerable, lowers
+from .registry import lowers
 
 Operand = Buf | Const | Scratch
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import NotLowerable
 from ..ir import Node
-from .program import LoweredNode
-from .registry import LowerContext, NotLowerable, lowers
+from ..program import LowerContext, LoweredNode
+from .registry import lowers
 
 
 @lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")

@@ -24,17 +24,20 @@ from .devices import (
     profiles_for,
 )
 from .model import Partition, Placement, Region
-from .partitioner import PartitionOptions, partition_graph
+from .partitioner import PartitionOptions, one_region, partition_graph
 
 
 def partition_for(graph: Graph, deployment: Deployment,
                   options: PartitionOptions | None = None) -> Partition:
     """Partition `graph` over a resolved deployment, asking the installed plugins
-    what each accelerator runs."""
+    what each accelerator runs. One device and no pins: the whole graph, unpriced."""
+    options = options or PartitionOptions()
+    if not deployment.accelerators and not options.pin and not options.avoid:
+        return one_region(graph, deployment.host.spec.name)
     return partition_graph(graph, profiles_for(deployment, registry().op_support_for), options)
 
 
 __all__ = ["CATEGORIES", "NOT_WORTH_IT", "UNSUPPORTED_DTYPE", "UNSUPPORTED_OP",
            "UNSUPPORTED_SHAPE", "DeviceProfile", "Estimator", "Partition", "PartitionOptions",
            "Placement", "Region", "RegionCost", "Verdict", "accelerator_profile", "cpu_profile",
-           "judge_from_support", "partition_for", "partition_graph", "profiles_for"]
+           "judge_from_support", "one_region", "partition_for", "partition_graph", "profiles_for"]

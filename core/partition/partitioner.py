@@ -38,6 +38,17 @@ def partition_graph(graph: Graph, profiles: Sequence[DeviceProfile],
     return _Partitioner(graph, profiles, options or PartitionOptions()).run()
 
 
+def one_region(graph: Graph, host: str) -> Partition:
+    """The partition of a deployment with one device: the whole graph is its region.
+    Nothing is priced, so it holds for symbolic shapes too."""
+    names = tuple(n.name for n in graph.nodes)
+    region = Region(0, host, "cpu", names, tuple(graph.inputs), tuple(graph.outputs),
+                    RegionCost(host, 0.0, 0.0, 0, 0))
+    placements = {n.name: Placement(n.name, n.qualified_op, host, 0, "host only")
+                  for n in graph.nodes}
+    return Partition(graph.name, host, (), (region,), placements)
+
+
 class _Partitioner:
     def __init__(self, graph: Graph, profiles: Sequence[DeviceProfile],
                  options: PartitionOptions):

@@ -22,7 +22,7 @@ bit for bit. onnxruntime leaves some units in float (int8 data whose
 QuantizeLinear / DequantizeLinear pairs are shared, see quant_qdq.py). By
 default (Policy.mirror_ort) the pass does the same for a Conv, MatMul, Gemm or
 pooling there, and marks a Conv (or a MatMul of two activations) to sum in
-MLAS's order (lower/sum_order.py), so it computes what onnxruntime computes; an integer
+MLAS's order (ir/sum_order.py), so it computes what onnxruntime computes; an integer
 form would differ by the roundings of the dequantized operands (measured on
 int8 QDQ mobilenet_v2: every output equal, instead of 71%). An Add is fused
 either way, with onnxruntime's float arithmetic exactly (formula "float")
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import DType, Graph, Node, TensorType
-from ..lower.quant_params import F32, slot
-from ..lower.sum_order import SUM_ORDER
+from ..ir.quant import F32, slot
+from ..ir.sum_order import SUM_ORDER
 from .base import FunctionPass
 from .dead_code import eliminate_dead_code
 from .quant_cleanup import drop_activation_before_quantize, fold_dequantize, rename_int_max_pool
@@ -183,7 +183,7 @@ def fuse_gemm(view: GraphView, q: Node, policy: Policy = ALL_INTEGER) -> Rewrite
 
 def _sum_as_onnxruntime(op: Node) -> Rewrite | None:
     """A unit onnxruntime runs in float stays float here too, marked to sum in
-    MLAS's order (lower/sum_order.py): the QuantizeLinear after it then rounds
+    MLAS's order (ir/sum_order.py): the QuantizeLinear after it then rounds
     as onnxruntime's does."""
     if op.attr(SUM_ORDER) == "mlas":
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import DType, Node, TensorType
-from ..lower.quant_params import F32, QParams, int_range, slot
+from ..ir.quant import F32, QParams, int_range, slot
 from .quant_qdq import dequantized, quantized_output
 from .rewrite import GraphView, Rewrite, is_onnx
 

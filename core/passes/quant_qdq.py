@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..lower.quant_params import QParams, read_qparams, slot
-from ..lower.registry import NotLowerable
+from ..ir.quant import QParams, read_qparams, slot
 from .rewrite import GraphView, is_onnx
 
 

@@ -1,6 +1,7 @@
 """Loading an artifact on the device that runs it.
 
-A host shared library (model.so) loads in this process with ctypes and needs no
+Every artifact is a plan of regions (one, for a single device). A host shared
+library (model.so) loads in this process with ctypes and needs no
 plugin, compiler or emulator. Any other artifact (a cross target's runner or
 wasm module) is run by the runtime device its backend registered through
 `tinyc_register_runtime_devices`; model.json names the backend.
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..errors import TargetError
 from .native import NativeModel, verify_checksums
+from .regions import RegionModel, is_split
 
 
 def read_meta(directory: str | os.PathLike) -> dict:
@@ -33,13 +35,9 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     """
     d = os.fspath(directory)
     meta = read_meta(d)
-    if meta.get("kind") == "split":  # host regions in process, accelerators on their devices
-        from .hetero import HeteroModel
-
-        if verify:
-            verify_checksums(d, meta)
-        return HeteroModel(d)
-    if runs_in_process(meta):
+    if is_split(meta):  # host regions in process, accelerators on their devices
+        return RegionModel(d, verify=verify)
+    if runs_in_process(meta):  # one CPU region: one entry call per run
         if "symbolic" in meta:
             from .symbolic import SymbolicModel
 

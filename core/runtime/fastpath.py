@@ -32,7 +32,7 @@ class FeedSpecs:
             arrays = [feeds[n] for n in self.names]
         except KeyError:
             return None
-        for a, dt, shape in zip(arrays, self.dtypes, self.shapes):
+        for a, dt, shape in zip(arrays, self.dtypes, self.shapes, strict=True):
             if type(a) is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous \
                     or (shape is not None and a.shape != shape):
                 return None

@@ -67,9 +67,7 @@ class NativeModel:
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
         self._lib = _load_private_copy(os.path.join(directory, "model.so"))
-        self._entry = getattr(self._lib, self.meta["entry"])
-        self._entry.restype = ctypes.c_int32
-        self._entry.argtypes = [ctypes.c_void_p] * 4
+        self._bind_entries(directory)
         blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
         if "weights_bytes" in self.meta and blob.size != self.meta["weights_bytes"]:
             raise ArtifactError(f"{directory}: weights.bin has {blob.size} bytes, "
@@ -86,6 +84,10 @@ class NativeModel:
         self._weights_ptr = self._weights.ctypes.data
         self._pool = _ThreadPool(self._lib)
         self.set_num_threads(threads)
+
+    def _bind_entries(self, directory: str) -> None:
+        """The library's entry: one call runs the whole model."""
+        self._entry = entry_function(self._lib, self.meta["entry"])
 
     def set_num_threads(self, n: int | None) -> None:
         """Threads the next runs use; None: TINYC_NUM_THREADS, else every core.
@@ -155,6 +157,14 @@ class NativeModel:
 
     def _check_output_names(self, names: list[str] | None) -> list[int]:
         return output_indices(self.outputs, names)
+
+
+def entry_function(lib: ctypes.CDLL, name: str):
+    """An entry point of a model library: (inputs, outputs, weights, arena) -> status."""
+    fn = getattr(lib, name)
+    fn.restype = ctypes.c_int32
+    fn.argtypes = [ctypes.c_void_p] * 4
+    return fn
 
 
 def checked_feeds(inputs: list[TensorInfo], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

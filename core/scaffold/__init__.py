@@ -12,9 +12,9 @@ import string
 from importlib import resources
 from pathlib import Path
 
-from ..codegen.machine import host_triple
 from ..errors import TinycError
 from ..target.cpu import arch_of
+from ..target.machine import host_triple
 
 # template -> where it goes in the new project ({package}, {name} filled in)
 FILES = {

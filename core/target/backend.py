@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..codegen.machine import CpuTarget
+from .machine import CpuTarget
 from .spec import TargetSpec
 
 BACKEND_KINDS = ("cpu", "accelerator")

@@ -6,8 +6,8 @@ A plugin for a CPU that runs tinyc's code in this process is a subclass that set
 
 from __future__ import annotations
 
-from ..codegen.machine import CpuTarget, host_cpu, host_features, host_triple
 from ..errors import TargetError
+from .machine import CpuTarget, host_cpu, host_features, host_triple
 from .spec import TargetSpec
 
 # The widest vectors a feature gives, most capable first; used for `vector_bits: host`.

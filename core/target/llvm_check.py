@@ -14,8 +14,8 @@ import json
 import subprocess
 import sys
 
-from ..codegen.machine import CpuTarget
 from .intrinsics import Intrinsic, IntrinsicSet
+from .machine import CpuTarget
 
 
 def check_intrinsic_set(iset: IntrinsicSet, target: CpuTarget) -> dict[str, str | None]:
@@ -53,7 +53,7 @@ def check_function(intrinsic: Intrinsic) -> str:
 def _run(request: dict) -> dict[str, str | None]:
     import llvmlite.binding as llvm
 
-    from ..codegen.machine import init_llvm
+    from .machine import init_llvm
 
     init_llvm()
     triple, cpu, features = request["target"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..codegen.llvm_names import cpu_problem
-from ..codegen.machine import CpuTarget, host_triple
 from ..errors import SpecError, TargetError
 from .backend import Backend
 from .intrinsics import IntrinsicSet, read_intrinsic_file
+from .llvm_names import cpu_problem
+from .machine import CpuTarget, host_triple
 from .plugins import registry
 from .spec import TargetSpec, read_spec_file, resolve_spec, spec_name
 from .store import Registry

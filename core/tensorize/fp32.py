@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ..codegen.kernels.gemm import default_tile
 from ..codegen.kernels.micro_step import MicroStep
-from ..codegen.machine import CpuTarget
 from ..target.intrinsics import IntrinsicSet
+from ..target.machine import CpuTarget
 from .gemm_form import GemmForm, NotAGemm, gemm_form
 from .match import Match
 from .select import Choice, choose

@@ -27,10 +27,18 @@ from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_block, plain_scr
 from ..codegen.kernels.int_epilogue import IntEpilogue
 from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
 from ..codegen.kernels.pack_int8_tile import byte_masks_native
-from ..codegen.machine import CpuTarget
-from ..lower.igemm import Im2col, IntGemm, IntGemmLowering, IntMatrix
-from ..lower.program import Call, Const, Scratch
-from ..lower.registry import LowerContext, NotLowerable
+from ..errors import NotLowerable
+from ..program import (
+    Call,
+    Const,
+    Im2col,
+    IntGemm,
+    IntGemmLowering,
+    IntMatrix,
+    LowerContext,
+    Scratch,
+)
+from ..target.machine import CpuTarget
 from .gemm_form import gemm_form
 from .match import Match
 from .select import Choice, choose

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..codegen.machine import CpuTarget
 from ..ir.symbolic import hint_of
 from ..target.intrinsics import IntrinsicSet
+from ..target.machine import CpuTarget
 from .gemm_form import GemmForm
 from .match import Match, Rejected, match_intrinsic
 

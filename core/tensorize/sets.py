@@ -3,8 +3,8 @@ no target spec): every registered CPU set whose required features it has."""
 
 from __future__ import annotations
 
-from ..codegen.machine import CpuTarget
 from ..target.intrinsics import IntrinsicSet
+from ..target.machine import CpuTarget
 from ..target.plugins import registry
 
 

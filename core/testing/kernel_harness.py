@@ -9,8 +9,9 @@ import tempfile
 import numpy as np
 
 from ..codegen.build import build_shared
-from ..codegen.kernel import F32, I64, PTR, Kernel
-from ..codegen.machine import CpuTarget, host_cpu, host_features, host_triple, new_module
+from ..codegen.machine import new_module
+from ..program import F32, I64, PTR, Kernel
+from ..target.machine import CpuTarget, host_cpu, host_features, host_triple
 
 _CTYPES = {PTR: ctypes.c_void_p, I64: ctypes.c_int64, F32: ctypes.c_float}
 

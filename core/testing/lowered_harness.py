@@ -7,10 +7,9 @@ import ctypes
 
 import numpy as np
 
-from ..codegen.kernel import ERR, F32, I64, PTR
 from ..ir import Graph
-from ..lower.program import Buf, Const, ErrorSite, LoweredNode, Scratch
-from ..lower.registry import LowerContext, lowering_for
+from ..lower.registry import lowering_for
+from ..program import ERR, F32, I64, PTR, Buf, Const, ErrorSite, LowerContext, LoweredNode, Scratch
 from ..runtime.status import ErrorRecord, record_error
 from .kernel_harness import CompiledKernels, host_target
 

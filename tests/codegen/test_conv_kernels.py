@@ -11,7 +11,7 @@ from tinyc.codegen.kernels.conv_direct import DepthwiseSpec
 from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
 from tinyc.codegen.kernels.pack import pack_a_const, pack_b_const
-from tinyc.codegen.machine import CpuTarget, host_triple
+from tinyc.target.machine import CpuTarget, host_triple
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 
 AVX512 = host_target(512)

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 
 from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile
-from tinyc.codegen.kernels.gemm_bench import GemmRun
 from tinyc.codegen.kernels.gemm_epilogue import Epilogue
 from tinyc.codegen.kernels.pack import pack_a_const, pack_b_const
-from tinyc.codegen.machine import (
-    CpuTarget,
-    emit_assembly,
-    host_triple,
-    new_module,
-    optimize,
-)
+from tinyc.codegen.machine import emit_assembly, new_module, optimize
+from tinyc.target.machine import CpuTarget, host_triple
+from tinyc.testing.gemm_bench import GemmRun
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 
 AVX512 = host_target(512)

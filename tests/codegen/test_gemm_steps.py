@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from tinyc.codegen.kernels.gemm import GemmSpec
-from tinyc.codegen.kernels.gemm_bench import GemmRun
 from tinyc.codegen.kernels.micro_step import k_loop, llvm_type
 from tinyc.codegen.llvm_util import I64, PTR, define
 from tinyc.codegen.machine import new_module
@@ -15,6 +14,7 @@ from tinyc.target import resolve_device
 from tinyc.tensorize.gemm_form import gemm_form
 from tinyc.tensorize.select import choose
 from tinyc.tensorize.steps import micro_step
+from tinyc.testing.gemm_bench import GemmRun
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 
 F32 = {"A": "float32", "B": "float32", "C": "float32"}

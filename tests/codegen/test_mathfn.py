@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tinyc.codegen import llvm_util as U
-from tinyc.codegen.kernel import PTR, Kernel
 from tinyc.codegen.kernels import mathfn as M
 from tinyc.codegen.kernels.elementwise import binary_kernel, unary_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
+from tinyc.program import PTR, Kernel
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 
 FUNCS = ["exp", "log", "tanh", "sigmoid", "erf"]

@@ -14,8 +14,9 @@ import llvmlite.ir as ir
 import pytest
 
 from tinyc.codegen import llvm_util as U
-from tinyc.codegen.machine import CpuTarget, new_module, optimize
+from tinyc.codegen.machine import new_module, optimize
 from tinyc.errors import TargetError
+from tinyc.target.machine import CpuTarget
 
 TARGETS = {  # name: (triple, cpu, features, vector bits)
     "cortex-m4": ("thumbv7em-none-eabi", "cortex-m4", "+dsp,+vfp4d16sp", 32),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyc.codegen.machine import CpuTarget
 from tinyc.link.cross import io_file_bytes, model_header, weights_object
 from tinyc.link.elf import Elf
 from tinyc.runtime.emulated import pack_tensors, unpack_tensors
 from tinyc.runtime.native import TensorInfo
+from tinyc.target.machine import CpuTarget
 
 META = {"tinyc_version": "0.1.0", "target": "cortex-m55", "triple": "thumbv8.1m.main-none-eabi",
         "arena_bytes": 1216, "weights_bytes": 4776,

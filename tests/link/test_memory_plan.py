@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tinyc.link.memory_plan import ALIGN, _place_greedy
+from tinyc.codegen.memory_plan import ALIGN, _place_greedy
 
 
 def test_buffers_with_disjoint_lifetimes_share_memory():
@@ -27,9 +27,9 @@ def test_overlapping_lifetimes_never_overlap_in_memory():
 def test_calls_of_one_node_share_a_scratch_by_tag():
 
     from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
+    from tinyc.codegen.memory_plan import plan_memory
     from tinyc.ir import DType, Graph, Node, TensorType
-    from tinyc.link.memory_plan import plan_memory
-    from tinyc.lower.program import Buf, Call, LoweredNode, Scratch
+    from tinyc.program import Buf, Call, LoweredNode, Scratch
 
     t = TensorType(DType.float32, (4,))
     g = Graph("g", ("x",), ("y",), (Node("Relu", ("x",), ("y",), {}, "n"),), {"x": t, "y": t},
@@ -50,7 +50,7 @@ def _chain(steps, dtypes=None, outputs=("y",)):
     `steps` are (input, output, in_place)."""
     from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
     from tinyc.ir import DType, Graph, TensorType
-    from tinyc.lower.program import Buf, Call, LoweredNode
+    from tinyc.program import Buf, Call, LoweredNode
 
     dtypes = dtypes or {}
     names = {v for x, y, _ in steps for v in (*x.split("+"), y)}
@@ -60,7 +60,7 @@ def _chain(steps, dtypes=None, outputs=("y",)):
                            in_place=tuple(xs.split("+")) if ok else ())
                for i, (xs, y, ok) in enumerate(steps)]
     g = Graph("g", ("x",), outputs, (), types, {}, {})
-    from tinyc.link.memory_plan import plan_memory
+    from tinyc.codegen.memory_plan import plan_memory
 
     return plan_memory(g, lowered, {o: i for i, o in enumerate(outputs)})
 

@@ -15,7 +15,8 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from tinyc.ir import Graph, Node, TensorType
-from tinyc.lower.registry import LowerContext, lowering_for
+from tinyc.lower.registry import lowering_for
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.lowered_harness import run_node_calls
 

@@ -9,10 +9,10 @@ import pytest
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
+from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
 from tinyc.lower.conv import lower_conv
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.lowered_harness import run_graph_nodes
 

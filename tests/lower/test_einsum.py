@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from op_batch import Case, check_cases, ort_oracle
 
+from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
 from tinyc.lower.einsum import lower_einsum, parse_equation
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 
 SIZES = dict(b=2, h=3, i=5, j=7, k=19, q=6, d=8, a=3, n=4, m=17, c=4, w=6)

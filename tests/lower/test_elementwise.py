@@ -13,7 +13,7 @@ from tinyc.lower.elementwise import (
     lower_broadcasting,
     lower_unary,
 )
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.lowered_harness import run_graph_nodes
 

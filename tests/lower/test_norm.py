@@ -14,10 +14,10 @@ from op_batch import Case, check_cases, ort_oracle
 import tinyc
 from tinyc.codegen.kernels.norm import AFFINES, lp_norm_kernel, normalize_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
+from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
 from tinyc.lower.norm import lower_mvn
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.reference import reference_outputs
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from op_batch import Case, check_cases, ort_oracle
 
+from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
 from tinyc.lower.pool import axis_windows, lower_pool
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 
 pytest.importorskip("onnxruntime")

@@ -10,7 +10,7 @@ from op_batch import Case, check_cases, reference_oracle
 from tinyc.codegen.kernels.reduce_fast import contiguous_form
 from tinyc.ir import DType, Graph, Node, TensorType
 from tinyc.lower.reduce import lower_reduce
-from tinyc.lower.registry import LowerContext
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.lowered_harness import run_graph_nodes
 
@@ -80,7 +80,7 @@ def test_wrongly_typed_output_is_not_lowerable():
     g = Graph("g", ("x", "axes"), ("y",), (node,),
               {"x": TensorType(f32, (3, 4)), "axes": TensorType(DType.int64, (1,)),
                "y": TensorType(f32, ())}, {}, {"": 18})
-    from tinyc.lower import NotLowerable
+    from tinyc.errors import NotLowerable
 
     with pytest.raises(NotLowerable, match="depends on the values of runtime axes"):
         lower_reduce(node, LowerContext(g, host_target()))

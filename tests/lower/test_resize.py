@@ -12,10 +12,10 @@ from op_batch import Case, check_cases, ort_oracle
 
 from tinyc.codegen.kernels.resize import resize_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
+from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower import NotLowerable
-from tinyc.lower.registry import LowerContext
 from tinyc.lower.resize import Sampling, axis_taps, lower_resize
+from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 
 TRANSFORMS = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"]

@@ -14,9 +14,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
 from tinyc.codegen.kernels.rnn import CellSpec
-from tinyc.codegen.machine import CpuTarget, emit_assembly, new_module, optimize
+from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.ir import Node
 from tinyc.lower.recurrent import activations
+from tinyc.target.machine import CpuTarget
 from tinyc.testing.kernel_harness import host_target
 from tinyc.testing.reference import reference_outputs
 

@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower.sum_order import SUM_ORDER, mlas_k_block
+from tinyc.ir.sum_order import SUM_ORDER, mlas_k_block
 from tinyc.testing.lowered_harness import run_graph_nodes
 
 F32 = np.float32

@@ -18,7 +18,7 @@ TARGETS = ("x86-avx2", "x86-avx512-vnni")
 
 @functools.cache
 def _host_features() -> str:
-    from tinyc.codegen.machine import host_features
+    from tinyc.target.machine import host_features
 
     return host_features()
 

@@ -6,7 +6,7 @@ and compared with onnxruntime (one thread) in quantization steps of the output.
 - resnet50 / mobilenet_v2 in QOperator and QDQ form, int8 and uint8, are
   bit-exact. In the default int8 QDQ resnet50 onnxruntime runs 20 of its 53
   convs in float (their QDQ pairs are shared, see passes/quant_qdq.py); so does
-  tinyc, summing in MLAS's order (lower/sum_order.py). With tinyc's own order
+  tinyc, summing in MLAS's order (ir/sum_order.py). With tinyc's own order
   a few values round the other way and the network amplifies them to 2 steps.
 """
 

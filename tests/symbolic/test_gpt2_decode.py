@@ -33,7 +33,7 @@ def test_greedy_decode_matches_onnxruntime_from_one_compile(exporter):
     import onnxruntime as ort
 
     import tinyc
-    from tinyc.testing.llm_models import empty_past, greedy_decode, gpt2_with_kv_cache
+    from tinyc.testing.llm_models import empty_past, gpt2_with_kv_cache, greedy_decode
 
     path = gpt2_with_kv_cache(layers=4, hidden=256, heads=4, vocab=1000, seed=0,
                               exporter=exporter)

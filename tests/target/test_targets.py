@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tinyc.codegen.machine import host_features
 from tinyc.errors import TargetError
 from tinyc.target import LlvmCpuBackend, PendingBackend, resolve_devices, resolve_spec_by_name
 from tinyc.target.cpu import widest_vector_bits
+from tinyc.target.machine import host_features
 
 
 def test_unknown_target_lists_the_known_ones():

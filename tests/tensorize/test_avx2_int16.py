@@ -10,9 +10,8 @@ from test_int_gemm import avx2_context, requant_ref
 from test_vnni_acceptance import MODELS
 
 from tinyc.compiler import CompileOptions, compile_model
-from tinyc.lower.igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
-from tinyc.lower.program import Buf, LoweredNode
-from tinyc.lower.registry import LowerContext
+from tinyc.lower.igemm import int_gemm_calls
+from tinyc.program import Buf, Im2col, IntGemm, IntMatrix, LowerContext, LoweredNode, Requant
 from tinyc.testing.lowered_harness import run_node_calls
 
 INTRINSIC = "avx2_int16.madd_8x2_i16i16i32"

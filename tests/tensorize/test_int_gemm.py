@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyc.lower.igemm import Im2col, IntGemm, IntMatrix, Requant, int_gemm_calls
-from tinyc.lower.program import Buf, LoweredNode
-from tinyc.lower.registry import LowerContext
+from tinyc.lower.igemm import int_gemm_calls
+from tinyc.program import Buf, Im2col, IntGemm, IntMatrix, LowerContext, LoweredNode, Requant
 from tinyc.target.targets import resolve_device
 from tinyc.tensorize.sets import sets_for_features
 from tinyc.testing.kernel_harness import host_target

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from tinyc.codegen.machine import CpuTarget
 from tinyc.target.intrinsics import read_intrinsic_file
+from tinyc.target.machine import CpuTarget
 from tinyc.tensorize.gemm_form import NotAGemm, gemm_form
 from tinyc.tensorize.match import Rejected, match_intrinsic
 from tinyc.tensorize.select import choose, register_tile

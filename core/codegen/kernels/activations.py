@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .elementwise import UNARY, UnaryOp, emit_unary
 from .vloop import define_kernel, like, vector_loop, vload, vstore

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import F32, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .dtype_ir import load_index, storage_type, to_compute, to_storage
 from .vloop import define_kernel, entry_alloca, nested_loops

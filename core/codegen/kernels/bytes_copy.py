@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as u
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 
 
 def _build(module: ir.Module, target: CpuTarget) -> ir.Function:

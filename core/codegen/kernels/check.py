@@ -11,10 +11,10 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import ERR, I64, PTR, Kernel
 from ...runtime.status import INT_FIELDS, STATUS_INDEX_RANGE, STATUS_SHAPE_VALUE
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import ERR, I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import load_index
 from .gather import load_table
 from .vloop import entry_alloca

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..kernel import I64, PTR, Kernel
+from ...program import I64, PTR, Kernel
 from ..llvm_util import F32, define, for_range, gep, i64, load, load_vec, splat, store_vec, vec
 from ..llvm_util import I1 as I1T
 from ..llvm_util import I32 as I32T

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_rows
 from .vloop import define_kernel, nested_loops, tail_mask, vector_loop, vload, vstore
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn_trig as T
 from .dtype_ir import load_index
 from .gather import MAX_RANK, load_table

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_loop, parallel_rows
 from . import mathfn as M
 from .vloop import define_kernel, like, vector_loop, vload, vstore

@@ -12,9 +12,9 @@ import math
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn_trig as T
 from .dtype_ir import cast, load_index, storage_type, to_compute, to_storage
 from .gather import copy_elems, elem_type

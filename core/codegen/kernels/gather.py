@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import load_index, wrap_index
 from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore
 

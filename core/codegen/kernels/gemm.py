@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 import llvmlite.ir as ir
 
 from ...ir.symbolic import hint_of
-from ..kernel import F32, I64, PTR, Kernel
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from ..llvm_util import F32 as F32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
 from ..llvm_util import define, for_range, gep, i64
-from ..machine import CpuTarget
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_parallel import Range as _Range
 from .gemm_parallel import split_c_across_workers
@@ -138,7 +138,7 @@ class Blocking:
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
                     kc: int | None = None) -> Blocking:
     """KC balanced to <= 256 rows unless the caller fixes it (a summation order
-    to reproduce, see lower/sum_order.py); NC so the packed B block (KC x NC)
+    to reproduce, see ir/sum_order.py); NC so the packed B block (KC x NC)
     stays well inside L2; MC bounds the packed A block (A panels are reused
     from L1)."""
     # symbolic sizes: blocked for their hints (any block sizes are correct:

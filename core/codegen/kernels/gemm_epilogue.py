@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
 
-from ..kernel import F32, I64, PTR
+from ...program import F32, I64, PTR
 from ..llvm_util import F32 as F32T
 from ..llvm_util import fadd, fmul, gep, intrinsic, load, load_vec, splat
 from .gemm_simd import masked_load, raw_gep

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ...program import PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import PTR, Kernel
-from ..machine import CpuTarget
 from .gather import load_table
 from .typed_ops import call_intrinsic
 from .vloop import define_kernel, nested_loops

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..kernel import I64, PTR, Kernel
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from ..llvm_util import I8, I32, define, for_range, gep, i64
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
-from ..machine import CpuTarget
 from .gemm_parallel import Range, split_c_across_workers
 from .igemm_ukernel import IntTile, get_int_ukernel
 from .int_epilogue import IntEpilogue

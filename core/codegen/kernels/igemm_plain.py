@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..kernel import I64, PTR, Kernel
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from ..llvm_util import I8, I16, I32, define, for_range, gep, i64, load
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
-from ..machine import CpuTarget
 from .int_epilogue import IntEpilogue, store_int_row
 from .pack_int8 import IM2COL_GEOMETRY, im2col_source
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..kernel import I64, PTR
+from ...program import I64, PTR
 from ..llvm_util import F32, I8, I32, for_range, gep, intrinsic, load, splat
 from ..llvm_util import I64 as I64T
 

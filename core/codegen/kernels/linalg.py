@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .typed_ops import call_intrinsic
 from .vloop import define_kernel, entry_alloca
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .vloop import define_kernel, fold, nested_loops, vector_loop, vload, vstore
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import storage_type, to_compute, to_storage
 from .typed_ops import OPS, emit_op
 from .vloop import define_kernel, nested_loops, vector_loop, vload, vstore

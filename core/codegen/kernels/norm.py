@@ -29,9 +29,9 @@ from collections.abc import Iterator
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .vloop import (
     define_kernel,

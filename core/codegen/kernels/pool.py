@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_loop
 from .vloop import (
     define_kernel,

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_rows
 from . import minifloat as MF
 from .dtype_ir import SIGNED, cast, shaped, storage_type, to_compute, to_storage

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import define_range_fn, parallel_planes
 from .dtype_ir import storage_type
 from .gemm_simd import gather, in_range, lane_ids, prefix_mask, splat_i32

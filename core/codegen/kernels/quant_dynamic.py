@@ -15,9 +15,9 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import SIGNED, storage_type
 from .quant import load_int_as_i32, round_saturate, roundeven, store_i32_as
 from .vloop import define_kernel, entry_alloca, fold, max_nnan, min_nnan, vector_loop, vload

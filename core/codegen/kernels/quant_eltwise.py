@@ -21,9 +21,9 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_rows
 from .dtype_ir import SIGNED, storage_type
 from .quant import dequantize, load_int_as_i32, round_saturate, store_i32_as

@@ -19,9 +19,9 @@ import llvmlite.ir as ir
 import numpy as np
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import compute_dtype, compute_type, storage_type, to_compute, to_storage
 from .typed_ops import emit_op
 from .vloop import define_kernel, entry_alloca, nested_loops

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .vloop import (
     define_kernel,

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from . import mathfn as M
 from .gemm_simd import gather
 from .vloop import define_kernel, nested_loops, tail_mask, vector_loop, vload, vstore

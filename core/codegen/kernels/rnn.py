@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ...program import F32, I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import F32, I64, PTR, Kernel, get_or_build
-from ..machine import CpuTarget
+from ..kernel import get_or_build
 from .activations import emit_activation
 from .gemm import GemmSpec
 from .gemm_epilogue import Epilogue

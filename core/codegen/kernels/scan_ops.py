@@ -12,9 +12,9 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from .dtype_ir import compute_dtype, load_index, storage_type, to_compute, to_storage
 from .gather import MAX_RANK, copy_elems, elem_type, load_table
 from .reduce import identity_value

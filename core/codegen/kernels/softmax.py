@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
 from .. import llvm_util as U
-from ..kernel import I64, PTR, Kernel
-from ..machine import CpuTarget
 from ..parallel import parallel_loop
 from . import mathfn as M
 from .vloop import (

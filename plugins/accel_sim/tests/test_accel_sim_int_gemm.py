@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyc.lower.igemm import Im2col, IntGemm, IntMatrix, Requant
-from tinyc.lower.program import Buf
-from tinyc.target import resolve_spec_by_name
+from tinyc.plugin import Buf, Im2col, IntGemm, IntMatrix, Requant, resolve_spec_by_name
 from tinyc_backend_accel_sim.commands import Emitter
 from tinyc_backend_accel_sim.engine import engine_of
 from tinyc_backend_accel_sim.int_gemm import job_from_int_gemm

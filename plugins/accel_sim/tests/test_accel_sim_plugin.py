@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tinyc.errors import TargetError
-from tinyc.ir import Graph, Node, TensorType
-from tinyc.ir.dtypes import DType
-from tinyc.target import registry, resolve_device, resolve_devices, resolve_spec_by_name
-from tinyc.testing.conformance.checks import test_spec_resolves  # noqa: F401
+from tinyc.plugin import (
+    DType,
+    Graph,
+    Node,
+    TargetError,
+    TensorType,
+    registry,
+    resolve_device,
+    resolve_devices,
+    resolve_spec_by_name,
+)
+from tinyc.plugin.conformance import test_spec_resolves  # noqa: F401
 from tinyc_backend_accel_sim.engine import engine_of
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tinyc.target import resolve_spec_by_name
+from tinyc.plugin import resolve_spec_by_name
 from tinyc_backend_accel_sim.commands import Emitter, LoadInput
 from tinyc_backend_accel_sim.engine import engine_of
 from tinyc_backend_accel_sim.jobs import ConvGeometry, GemmJob, im2col

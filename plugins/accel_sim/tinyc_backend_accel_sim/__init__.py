@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.ir import Graph, Node
-from tinyc.target import OpPattern, OpSupport, RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import Graph, Node, OpPattern, OpSupport, RuntimeDevice, hookimpl, yaml_files
 
 from .backend import AccelSimBackend
 from .device import AccelSimSession

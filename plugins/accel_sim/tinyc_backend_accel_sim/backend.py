@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from tinyc.errors import TargetError
-from tinyc.ir import Graph, Node
-from tinyc.target import TargetSpec
+from tinyc.plugin import Graph, Node, TargetError, TargetSpec
 
 from .engine import engine_of
 from .layers import Unsupported, check_limits, job_for

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tinyc.target import TargetSpec, registry
-from tinyc.target.spec import parse_size
-from tinyc.target.targets import named_intrinsic_sets
+from tinyc.plugin import TargetSpec, named_intrinsic_sets, parse_size, registry
 
 from .tile_intrinsic import array_tile
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyc.ir import Graph, Node
+from tinyc.plugin import Graph, Node
 
 from .commands import KINDS, Command, Emitter
 from .engine import EngineConfig, Limits

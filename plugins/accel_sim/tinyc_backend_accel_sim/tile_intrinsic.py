@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tinyc.target import IntrinsicSet
-from tinyc.tensorize.gemm_form import NotAGemm, gemm_form
+from tinyc.plugin import IntrinsicSet, NotAGemm, gemm_form
 
 EIGHT_BIT = {"int8", "uint8"}
 

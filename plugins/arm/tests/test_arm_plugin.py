@@ -9,11 +9,9 @@ import re
 import pytest
 
 import tinyc
-from tinyc.errors import TargetError
-from tinyc.link.zig import zig_missing_reason
-from tinyc.target import registry, resolve_device
-from tinyc.testing.conformance.cases import MODEL_CASES
-from tinyc.testing.conformance.checks import (  # noqa: F401 - collected by pytest here
+from tinyc.plugin import TargetError, registry, resolve_device, zig_missing_reason
+from tinyc.plugin.conformance import (  # noqa: F401 - collected by pytest here
+    MODEL_CASES,
     test_intrinsics_emit,
     test_spec_resolves,
 )
@@ -119,8 +117,7 @@ HELPERS = ("memcpy memset __divdi3 __moddi3 __udivdi3 roundevenf roundeven floor
 
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55"])
 def test_every_helper_the_generated_code_calls_links(cpu, zig, tmp_path):
-    from tinyc.link.cross import RUNTIME_C, harness_dir
-    from tinyc.link.zig import run_zig
+    from tinyc.plugin import RUNTIME_C, harness_dir, run_zig
     from tinyc_backend_arm.cortex_m import CFLAGS, HERE, ZIG_TARGET
 
     refs = "".join(f"extern void {s}(void);\n" for s in HELPERS)

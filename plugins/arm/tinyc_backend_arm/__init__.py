@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.ir import Graph
-from tinyc.passes.quant_canonicalize import canonicalize_qdq
-from tinyc.runtime.emulated import load_emulated, tools_missing_reason
-from tinyc.target import PassRegistration, RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import (
+    Graph,
+    PassRegistration,
+    RuntimeDevice,
+    canonicalize_qdq,
+    hookimpl,
+    load_emulated,
+    tools_missing_reason,
+    yaml_files,
+)
 
 from .backend import ArmBackend
 

@@ -3,9 +3,7 @@ Cortex-M bare metal (M4/M7 with DSP and FPU; M55 with Helium/MVE)."""
 
 from __future__ import annotations
 
-from tinyc.link.cross import linux_package
-from tinyc.target import CompiledModel, CrossCpuBackend, Package
-from tinyc.target.cpu import arch_of
+from tinyc.plugin import CompiledModel, CrossCpuBackend, Package, arch_of, linux_package
 
 from . import cortex_m
 

@@ -6,10 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyc.errors import TargetError
-from tinyc.link.cross import RUNTIME_C, CrossBuild, bare_metal_memory, io_file_bytes, part_sizes
-from tinyc.target import CompiledModel, Package
-from tinyc.target.spec import parse_size
+from tinyc.plugin import (
+    RUNTIME_C,
+    CompiledModel,
+    CrossBuild,
+    Package,
+    TargetError,
+    bare_metal_memory,
+    io_file_bytes,
+    parse_size,
+    part_sizes,
+)
 
 HERE = Path(__file__).parent / "cortex_m"
 STACK_BYTES = 16 << 10

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.link.cross import linux_package
-from tinyc.runtime.emulated import load_emulated, tools_missing_reason
-from tinyc.target import (
+from tinyc.plugin import (
     CompiledModel,
     CrossCpuBackend,
     Package,
     RuntimeDevice,
     hookimpl,
+    linux_package,
+    load_emulated,
+    tools_missing_reason,
     yaml_files,
 )
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 import tinyc
-from tinyc.link.zig import zig_missing_reason
-from tinyc.target import registry
-from tinyc.testing.conformance.cases import MODEL_CASES
-from tinyc.testing.conformance.checks import (  # noqa: F401 - collected by pytest here
+from tinyc.plugin import registry, zig_missing_reason
+from tinyc.plugin.conformance import (  # noqa: F401 - collected by pytest here
+    MODEL_CASES,
     test_intrinsics_emit,
     test_spec_resolves,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.target import (
+from tinyc.plugin import (
     CompiledModel,
     CrossCpuBackend,
     Package,

@@ -12,8 +12,7 @@ The host places the arena, the tensors and two pointer arrays past __heap_base
 
 from __future__ import annotations
 
-from tinyc.link.cross import RUNTIME_C, CrossBuild
-from tinyc.target import CompiledModel, Package
+from tinyc.plugin import RUNTIME_C, CompiledModel, CrossBuild, Package
 
 EXPORTS = ("tinyc_run", "tinyc_weights", "__heap_base")
 STACK_BYTES = 1 << 20  # the generated code's stack: small frames, but no guard page

@@ -13,10 +13,7 @@ import threading
 
 import numpy as np
 
-from tinyc.errors import TargetError
-from tinyc.runtime.devices import read_meta
-from tinyc.runtime.emulated import RunError
-from tinyc.runtime.native import TensorInfo, checked_feeds, output_indices
+from tinyc.plugin import RunError, TargetError, TensorInfo, checked_feeds, output_indices, read_meta
 
 ALIGN = 64
 PAGE = 65536

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinyc.testing.conformance.checks import (  # noqa: F401 - collected by pytest here
+from tinyc.plugin.conformance import (  # noqa: F401 - collected by pytest here
     test_intrinsics_emit,
     test_model,
     test_op,

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from tinyc.target import registry, resolve_device, resolve_spec_by_name
-from tinyc.target.llvm_check import check_intrinsic_set
-from tinyc.target.targets import named_intrinsic_sets
+from tinyc.plugin import (
+    check_intrinsic_set,
+    named_intrinsic_sets,
+    registry,
+    resolve_device,
+    resolve_spec_by_name,
+)
 
 
 def test_plugin_is_installed():

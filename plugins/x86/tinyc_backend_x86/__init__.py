@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tinyc.target import LlvmCpuBackend, RuntimeDevice, hookimpl, yaml_files
+from tinyc.plugin import LlvmCpuBackend, RuntimeDevice, hookimpl, yaml_files
 
 
 class X86Backend(LlvmCpuBackend):
@@ -13,7 +13,7 @@ class X86Backend(LlvmCpuBackend):
 
 
 def _load_artifact(folder: str) -> object:
-    from tinyc.runtime import load
+    from tinyc.plugin import load
 
     return load(folder)
 

@@ -17,7 +17,7 @@ products, where tinyc's epilogue adds it last.
 
 from __future__ import annotations
 
-from ..ir import Node
+from .graph import Node
 
 SUM_ORDER = "sum_order"  # node attribute; "mlas" or absent
 

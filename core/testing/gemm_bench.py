@@ -1,6 +1,6 @@
 """Measure the GEMM kernels: GFLOP/s of chosen shapes and operand sources.
 
-    python -m tinyc.codegen.kernels.gemm_bench [--bits 256] [--plain] [MxNxK ...]
+    python -m tinyc.testing.gemm_bench [--bits 256] [--plain] [MxNxK ...]
 
 The micro-kernel step is the intrinsic the tensorizer picks from the host's
 intrinsic sets for the vector width (--plain: fmul + fadd, LLVM's choice).
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...testing.kernel_harness import CompiledKernels, host_target
-from ..machine import CpuTarget
-from .gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
-from .micro_step import MicroStep
-from .pack import pack_a_const, pack_b_const
+from ..codegen.kernels.gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.micro_step import MicroStep
+from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..target.machine import CpuTarget
+from .kernel_harness import CompiledKernels, host_target
 
 DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "1x1000x2048", "512x512x512"]
 
@@ -64,8 +64,8 @@ class GemmRun:
 def tensorized_tile(target: CpuTarget, m: int, n: int, k: int
                     ) -> tuple[int, int, int, MicroStep | None]:
     """(MR, NV, lanes, step) the tensorizer picks for an fp32 GEMM on the host's sets."""
-    from ...tensorize.fp32 import plan_fp32_gemm
-    from ...tensorize.sets import sets_for_features
+    from ..tensorize.fp32 import plan_fp32_gemm
+    from ..tensorize.sets import sets_for_features
 
     f32 = {"A": "float32", "B": "float32", "C": "float32"}
     plan = plan_fp32_gemm("C[m, n] += A[m, k] * B[k, n]", f32, "A", (m, n, k), target,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Graph, Node
-from .registry import NotLowerable
+from ..errors import NotLowerable
+from .dtypes import DType
+from .graph import Graph, Node
 
 F32 = np.float32
 QUANT_DTYPES = (DType.uint8, DType.int8)  # what quantized activations and weights may be

@@ -8,12 +8,12 @@ it (an emulator). See plugins/arm, plugins/riscv, plugins/wasm.
 
 from __future__ import annotations
 
-from ..codegen.machine import CpuTarget
 from ..errors import TargetError
-from ..link.zig import zig_missing_reason
-from .backend import CompiledModel, Package
-from .cpu import arch_of
-from .spec import TargetSpec
+from ..target.backend import CompiledModel, Package
+from ..target.cpu import arch_of
+from ..target.machine import CpuTarget
+from ..target.spec import TargetSpec
+from .zig import zig_missing_reason
 
 
 class CrossCpuBackend:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..ir.symbolic import SymDim, smax, split_content
-from ..lower.program import Buf, Const, LoweredNode, Scratch
+from ..program import Buf, Const, LoweredNode, Scratch
 
 ALIGN = 64  # a cache line; also the widest vector load
 

@@ -2,7 +2,7 @@
 A runtime, B constant (weights), or of a conv (conv:CO,CI,HW,KH,S: weights as A,
 the image through im2col as B), on each path the host allows or for x86-avx2.
 
-    python -m tinyc.codegen.kernels.igemm_bench [MxNxK | conv:CO,CI,HW,KH,S ...]
+    python -m tinyc.testing.igemm_bench [MxNxK | conv:CO,CI,HW,KH,S ...]
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ import time
 
 import numpy as np
 
-from ...lower.igemm import Im2col, IntGemm, IntMatrix, int_gemm_calls
-from ...lower.program import Buf, Const
-from ...lower.registry import LowerContext
-from ...target.intrinsics import IntrinsicSet
-from ...target.targets import resolve_device
-from ...tensorize.sets import sets_for_features
-from ...testing.kernel_harness import CompiledKernels, host_target
-from ..kernel import I64, PTR
-from ..machine import CpuTarget
+from ..lower.igemm import int_gemm_calls
+from ..program import I64, PTR, Buf, Const, Im2col, IntGemm, IntMatrix, LowerContext
+from ..target.intrinsics import IntrinsicSet
+from ..target.machine import CpuTarget
+from ..target.targets import resolve_device
+from ..tensorize.sets import sets_for_features
+from .kernel_harness import CompiledKernels, host_target
 
 DEFAULT_SHAPES = ["256x3136x576", "64x3136x64", "128x768x768", "1x1000x2048",
                   "conv:64,64,56,3,1", "conv:256,256,14,3,1", "conv:64,3,224,7,2"]

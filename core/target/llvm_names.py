@@ -103,7 +103,7 @@ def _cache_file(triple: str, cpu: str, features: str) -> Path | None:
     TINYC_CACHE_DIR=off turns both off."""
     import llvmlite.binding as llvm
 
-    from ..cache import cache_root
+    from ..paths import cache_root
 
     if cache_root() is None:
         return None

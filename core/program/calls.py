@@ -1,4 +1,8 @@
 """What lowering produces: per graph node, the kernel calls that compute it.
+The contract between lowering, tensorizing, memory planning and codegen.
+
+A Kernel names a generated function with a plain C signature; codegen builds
+it (codegen/kernel.py get_or_build).
 
 An argument of a call is one of:
 - Buf(value, offset): a tensor of the graph (input, output, activation or
@@ -17,12 +21,39 @@ An argument of a call is one of:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..codegen.kernel import Kernel
 from ..ir.symbolic import SymDim
+
+if TYPE_CHECKING:  # a Kernel's build function emits LLVM IR; describing one needs no llvmlite
+    import llvmlite.ir as ir
+
+    from ..target.machine import CpuTarget
+
+# Parameter kinds of a kernel's C signature. ERR: the error record
+# (runtime/status.py); a kernel taking it is a check and returns an i32 status.
+PTR, I64, F32, ERR = "ptr", "i64", "f32", "err"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str  # the symbol; encodes the specialization, e.g. "gemm_f32_8x32_biasrow"
+    params: tuple[str, ...]  # one of PTR / I64 / F32 per argument
+    build: Callable[[ir.Module, CpuTarget], ir.Function]  # defines a function called `name`
+
+    @property
+    def is_check(self) -> bool:
+        return ERR in self.params
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Kernel) and other.name == self.name
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,20 @@
+"""What a lowering is given: the graph, the CPU and its usable intrinsic sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import NotLowerable
+from ..ir import Graph
+from ..target.intrinsics import IntrinsicSet
+from ..target.machine import CpuTarget
+
+__all__ = ["LowerContext", "NotLowerable"]
+
+
+@dataclass(frozen=True)
+class LowerContext:
+    graph: Graph
+    target: CpuTarget
+    # the target's intrinsic sets its features allow (Device.intrinsics), for the tensorizer
+    intrinsics: tuple[IntrinsicSet, ...] = ()
