@@ -43,6 +43,7 @@ from .region_compile import (
     region_graph,
     region_plan,
 )
+from .runtime.regions import is_split
 from .target import Deployment, Device, registry, resolve_devices
 from .target.accelerator import RegionProgram
 from .target.backend import CompiledModel, Packager
@@ -114,7 +115,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                                       artifact_meta(*facts, b"", weights, host.spec.backend))
     meta = (artifact_meta(*facts, library, weights, host.spec.backend, files)
             | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions})
-    if deployment.accelerators:
+    if is_split(meta):  # accelerators in the deployment that took part of the graph
         meta |= _split_meta(g, regions, partition)
     if symbols:
         meta["symbolic"] = _symbolic_meta(symbols, tracer, arena)

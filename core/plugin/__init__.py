@@ -96,6 +96,8 @@ _EXPORTS: dict[str, str] = {
     "load_emulated": "tinyc.runtime.emulated",
     "tools_missing_reason": "tinyc.runtime.emulated",
     "RunError": "tinyc.runtime.emulated",
+    "pack_tensors": "tinyc.runtime.emulated",
+    "qemu_semihosting": "tinyc.runtime.emulated",
     # errors
     "TinycError": "tinyc.errors",
     "TargetError": "tinyc.errors",
