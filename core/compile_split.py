@@ -30,6 +30,7 @@ from .lower import lower_graph
 from .partition import Partition, PartitionOptions, Region, partition_for
 from .passes import run_default_pipeline
 from .runtime.hetero import SPLIT_FORMAT, HeteroModel
+from .runtime.validate import SIDECAR, meta_digest_file
 from .target import Deployment, Device
 from .target.accelerator import AcceleratorBackend, RegionProgram
 
@@ -56,8 +57,10 @@ class SplitArtifact:
                 program.save(os.path.join(d, "devices", device), stem)
         # checksums of every file, as an Artifact has, so a cache can verify a stored entry
         meta = {**self.meta, "checksums": _checksums(d)}
-        with open(os.path.join(d, "model.json"), "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=1, sort_keys=True)
+        data = json.dumps(meta, indent=1, sort_keys=True).encode()
+        for name, content in (("model.json", data), (SIDECAR, meta_digest_file(data))):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(content)
         return d
 
     def load(self, directory: str | os.PathLike) -> HeteroModel:
@@ -66,13 +69,14 @@ class SplitArtifact:
 
 
 def _checksums(directory: str) -> dict[str, str]:
-    """sha256 of each file under `directory` but model.json, by relative path."""
+    """sha256 of each file under `directory` but model.json (and its own checksum),
+    by relative path."""
     out = {}
     for root, _, files in os.walk(directory):
         for name in files:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, directory).replace(os.sep, "/")
-            if rel != "model.json":
+            if rel not in ("model.json", SIDECAR):
                 with open(path, "rb") as f:
                     out[rel] = hashlib.sha256(f.read()).hexdigest()
     return dict(sorted(out.items()))

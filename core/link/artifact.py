@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..runtime.devices import load as load_artifact
 from ..runtime.native import FORMAT_VERSION, NativeModel
+from ..runtime.validate import SIDECAR, meta_digest_file, tensor_bytes
 
 
 @dataclass
@@ -26,8 +27,9 @@ class Artifact:
         (+ model.ll / model.s if emitted)."""
         d = os.fspath(directory)
         os.makedirs(d, exist_ok=True)
-        files = {"weights.bin": self.weights,
-                 "model.json": json.dumps(self.meta, indent=1, sort_keys=True).encode()}
+        meta = json.dumps(self.meta, indent=1, sort_keys=True).encode()
+        files = {"weights.bin": self.weights, "model.json": meta,
+                 SIDECAR: meta_digest_file(meta)}  # model.json's own checksum
         if self.library:
             files["model.so"] = self.library
         files.update(self.files)
@@ -59,9 +61,21 @@ def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict]
     return {"format": FORMAT_VERSION, "entry": "tinyc_run", "target": target, "triple": triple,
             "backend": backend, "arena_bytes": arena_bytes, "inputs": inputs,
             "outputs": outputs, "tinyc_version": version, "weights_bytes": len(weights),
+            "plan": plan_record(arena_bytes, inputs, outputs),
             "checksums": {**{name: hashlib.sha256(data).hexdigest()
                              for name, data in code.items()},
                           "weights.bin": hashlib.sha256(weights).hexdigest()}}
+
+
+def plan_record(arena_bytes: int, inputs: list[dict], outputs: list[dict]) -> dict:
+    """What the compiled code reads and writes: the loader refuses a model.json
+    whose arena or tensors disagree with it (core/runtime/validate.py)."""
+    def tensor(t: dict) -> list:
+        static = all(isinstance(d, int) for d in t["shape"])
+        return [len(t["shape"]), tensor_bytes(t["shape"], t["dtype"]) if static else None]
+
+    return {"arena_bytes": arena_bytes, "inputs": [tensor(t) for t in inputs],
+            "outputs": [tensor(t) for t in outputs]}
 
 
 def cpu_meta(cpu) -> dict:
