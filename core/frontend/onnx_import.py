@@ -146,8 +146,12 @@ class _Importer:
             types=self.types, constants=self.constants, opsets=self.opsets))
 
     def _add_constant(self, name: str, array: np.ndarray) -> None:
+        try:
+            self.types[name] = TensorType.of(array)
+        except KeyError:  # strings, and other element types no kernel holds
+            raise ModelError(f"constant '{name}' has element type {array.dtype}, which "
+                             f"tinyc does not support") from None
         self.constants[name] = array
-        self.types[name] = TensorType.of(array)
 
     def _tensor_type(self, vi: onnx.ValueInfoProto) -> TensorType:
         tt = vi.type.tensor_type
