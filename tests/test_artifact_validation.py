@@ -72,8 +72,10 @@ def _edited(saved, tmp_path, edit, keep_checksum: bool) -> str:
 EDITS = {
     "smaller arena": (lambda m: m.update(arena_bytes=64), "arena_bytes 64 is smaller"),
     "dropped output": (lambda m: m["outputs"].pop(), "1 outputs listed"),
-    "shrunken output": (lambda m: m["outputs"][0].update(shape=[1, 8]), "has 32 bytes"),
-    "shrunken input": (lambda m: m["inputs"][0].update(shape=[1, 1]), "has 4 bytes"),
+    "shrunken output": (lambda m: m["outputs"][0].update(shape=[1, 8]), "compiled code's is"),
+    "shrunken input": (lambda m: m["inputs"][0].update(shape=[1, 1]), "float32\\[2, 8\\]"),
+    "transposed input": (lambda m: m["inputs"][0].update(shape=[8, 2]), "float32\\[2, 8\\]"),
+    "retyped output": (lambda m: m["outputs"][0].update(dtype="int32"), "is int32"),
     "entry abort": (lambda m: m.update(entry="abort"), "'entry' is 'abort'"),
     "object dtype": (lambda m: m["outputs"][0].update(dtype="object"), "'outputs\\[0\\].dtype'"),
     "negative arena": (lambda m: m.update(arena_bytes=-1), "whole number"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..runtime.devices import load as load_artifact
 from ..runtime.native import FORMAT_VERSION, NativeModel
-from ..runtime.validate import SIDECAR, meta_digest_file, tensor_bytes
+from ..runtime.validate import SIDECAR, meta_digest_file
 
 
 @dataclass
@@ -68,11 +68,11 @@ def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict]
 
 
 def plan_record(arena_bytes: int, inputs: list[dict], outputs: list[dict]) -> dict:
-    """What the compiled code reads and writes: the loader refuses a model.json
-    whose arena or tensors disagree with it (core/runtime/validate.py)."""
+    """What the compiled code reads and writes: the arena, and each tensor's
+    dtype and dims (null for a symbolic one). The loader refuses a model.json
+    whose tensors or arena disagree with it (core/runtime/validate.py)."""
     def tensor(t: dict) -> list:
-        static = all(isinstance(d, int) for d in t["shape"])
-        return [len(t["shape"]), tensor_bytes(t["shape"], t["dtype"]) if static else None]
+        return [t["dtype"], [d if isinstance(d, int) else None for d in t["shape"]]]
 
     return {"arena_bytes": arena_bytes, "inputs": [tensor(t) for t in inputs],
             "outputs": [tensor(t) for t in outputs]}

@@ -41,7 +41,7 @@ class Optional:
 
 
 TENSOR = {"name": str, "dtype": DTYPES, "shape": [Dim]}
-PLAN_TENSOR = [Optional(Nat)]  # [rank, bytes or null when symbolic]
+PLAN_TENSOR = list  # [dtype, dims (null for a symbolic dim)]: validate.check_plan
 
 HOST = {
     "format": (1,),

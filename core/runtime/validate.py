@@ -6,7 +6,7 @@ What a damaged or edited folder could otherwise do, and what stops it:
   artifact without it still gets every check below.
 - model.json malformed or of the wrong shape: the schema (schema.py).
 - an output dropped, a shape shrunk, a smaller arena: the plan the compiler
-  recorded ("plan": arena bytes, each tensor's rank and bytes) must agree with
+  recorded ("plan": arena bytes, each tensor's dtype and dims) must agree with
   the tensors as listed, and the arena must be at least the plan's; native code
   writes what the plan says, so a smaller buffer would be written past.
 - a different entry symbol (abort, system...): only tinyc_run is accepted.
@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import struct
-
-import numpy as np
 
 from ..errors import ArtifactError
 from . import schema
@@ -102,31 +99,17 @@ def check_plan(meta: dict, where: str) -> None:
 
 
 def _check_tensor(t: dict, planned: list, symbolic: bool, what: str) -> None:
-    if len(planned) != 2 or planned[0] is None:
-        raise ArtifactError(f"{what}: its plan entry {planned} is not [rank, bytes]")
-    rank, nbytes = planned
-    if len(t["shape"]) != rank:
-        raise ArtifactError(f"{what} has rank {len(t['shape'])}; the compiled code's is {rank}")
-    if all(isinstance(d, int) for d in t["shape"]):
-        got = tensor_bytes(t["shape"], t["dtype"])
-        if got != nbytes:
-            raise ArtifactError(f"{what} of shape {t['shape']} ({t['dtype']}) has {got} "
-                                f"bytes; the compiled code's has {nbytes}")
-    elif not symbolic or nbytes is not None:
-        raise ArtifactError(f"{what} has symbolic shape {t['shape']} in an artifact "
-                            f"compiled for fixed shapes")
-
-
-def tensor_bytes(shape: list[int], dtype: str) -> int:
-    """Bytes of a dense tensor (what plan records and native code writes)."""
-    return math.prod(shape) * _itemsize(dtype)
-
-
-def _itemsize(dtype: str) -> int:
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:  # ml_dtypes' names, unknown to numpy until ml_dtypes loads
-        return 1 if dtype.startswith(("float8", "int4", "uint4", "float4")) else 2
+    """Dtype, rank and every fixed dim as planned; a symbolic dim only where the
+    plan has one (native code reads and writes exactly the planned bytes)."""
+    ok = (len(planned) == 2 and planned[0] == t["dtype"] and isinstance(planned[1], list)
+          and len(planned[1]) == len(t["shape"]))
+    if ok:
+        for got, want in zip(t["shape"], planned[1], strict=True):
+            ok = ok and (got == want if want is not None else symbolic and isinstance(got, str))
+    if not ok:
+        raise ArtifactError(f"{what} is {t['dtype']}{t['shape']}; the compiled code's is "
+                            f"{planned[0] if planned else '?'}"
+                            f"{planned[1] if len(planned) > 1 else '?'}")
 
 
 def check_files(directory: str, meta: dict, required: tuple[str, ...]) -> None:
