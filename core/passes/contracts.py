@@ -178,6 +178,18 @@ def _conv_k(n: _N) -> int | None:
     return None if not w or len(w) < 2 else math.prod(d or 1 for d in w[1:]) and w[1]
 
 
+def _blocks(n: _N) -> str | None:
+    """DepthToSpace: channels divide into blocksize^2; SpaceToDepth: H and W into blocksize."""
+    x, b = n.dims(0), n.attr("blocksize", 1)
+    if not x or len(x) != 4 or b < 1:
+        return None
+    if n.node.op == "DepthToSpace" and x[1] is not None and x[1] % (b * b):
+        return f"{x[1]} channels do not divide into blocksize^2 = {b * b}"
+    if n.node.op == "SpaceToDepth" and any(d is not None and d % b for d in x[2:]):
+        return f"height and width {x[2:]} do not divide into blocksize {b}"
+    return None
+
+
 CONTRACTS: dict[str, tuple[Rule, ...]] = {
     "Conv": (_at_least_one("group", "strides", "dilations", "kernel_shape"), _conv_groups,
              _reduces_over_something(_conv_k)),
@@ -200,8 +212,8 @@ CONTRACTS: dict[str, tuple[Rule, ...]] = {
     "RNN": (_at_least_one("hidden_size"), _recurrent(1)),
     "Einsum": (_einsum,),
     "Attention": (_at_least_one("q_num_heads", "kv_num_heads"), _attention),
-    "SpaceToDepth": (_at_least_one("blocksize"),),
-    "DepthToSpace": (_at_least_one("blocksize"),),
+    "SpaceToDepth": (_at_least_one("blocksize"), _blocks),
+    "DepthToSpace": (_at_least_one("blocksize"), _blocks),
 }
 
 
@@ -222,8 +234,11 @@ def check_contracts(g: Graph) -> Graph:
 
 def _check_sizes(g: Graph) -> None:
     for name, t in g.types.items():
+        if any(isinstance(d, int) and d < 0 for d in t.shape):
+            raise ModelError(f"value '{name}' has a negative dimension: shape {list(t.shape)}")
         if all(isinstance(d, int) for d in t.shape):
-            nbytes = math.prod(t.shape) * max(t.dtype.itemsize, 1)
+            # zeros left out: [0, 2^32, 2^32] is empty, yet no allocator takes it
+            nbytes = math.prod(d or 1 for d in t.shape) * max(t.dtype.itemsize, 1)
             if nbytes > MAX_TENSOR_BYTES:
                 raise ModelError(f"value '{name}' of shape {list(t.shape)} would take "
                                  f"{nbytes / 2**30:.0f} GiB; tinyc refuses tensors over "
