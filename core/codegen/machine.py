@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -66,7 +67,9 @@ def target_machine(t: CpuTarget, reloc: str = "pic") -> llvm.TargetMachine:
 
 
 def new_module(name: str, t: CpuTarget) -> ir.Module:
-    m = ir.Module(name=name)
+    # the name lands in a ModuleID comment: a newline or quote from a model's
+    # graph name would end it and break the IR
+    m = ir.Module(name=re.sub(r"[^A-Za-z0-9_.\-]", "_", name))
     m.triple = t.triple
     m.data_layout = str(target_machine(t).target_data)
     return m
