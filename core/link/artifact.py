@@ -69,10 +69,10 @@ def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict]
 
 def plan_record(arena_bytes: int, inputs: list[dict], outputs: list[dict]) -> dict:
     """What the compiled code reads and writes: the arena, and each tensor's
-    dtype and dims (null for a symbolic one). The loader refuses a model.json
+    dtype and dims (a symbolic one by its name). The loader refuses a model.json
     whose tensors or arena disagree with it (core/runtime/validate.py)."""
     def tensor(t: dict) -> list:
-        return [t["dtype"], [d if isinstance(d, int) else None for d in t["shape"]]]
+        return [t["dtype"], list(t["shape"])]
 
     return {"arena_bytes": arena_bytes, "inputs": [tensor(t) for t in inputs],
             "outputs": [tensor(t) for t in outputs]}

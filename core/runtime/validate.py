@@ -96,16 +96,25 @@ def check_plan(meta: dict, where: str) -> None:
                                 f"code has {len(planned)}")
         for t, p in zip(listed, planned, strict=True):
             _check_tensor(t, p, symbolic, f"{where}: {kind[:-1]} '{t['name']}'")
+    if symbolic:
+        _check_symbols(meta, where)
+
+
+def _check_symbols(meta: dict, where: str) -> None:
+    """The symbols the library's dims array holds, each bound by an input dim
+    (their count is the array's length: the plan pins the inputs' dims)."""
+    symbols = meta["symbolic"]["symbols"]
+    named = {d for t in meta["inputs"] for d in t["shape"] if isinstance(d, str)}
+    if len(set(symbols)) != len(symbols) or not set(symbols) <= named:
+        raise ArtifactError(f"{where}: symbols {symbols} are not the inputs' named dims "
+                            f"{sorted(named)}")
 
 
 def _check_tensor(t: dict, planned: list, symbolic: bool, what: str) -> None:
-    """Dtype, rank and every fixed dim as planned; a symbolic dim only where the
-    plan has one (native code reads and writes exactly the planned bytes)."""
-    ok = (len(planned) == 2 and planned[0] == t["dtype"] and isinstance(planned[1], list)
-          and len(planned[1]) == len(t["shape"]))
-    if ok:
-        for got, want in zip(t["shape"], planned[1], strict=True):
-            ok = ok and (got == want if want is not None else symbolic and isinstance(got, str))
+    """Dtype and dims as planned (native code reads and writes exactly those);
+    a symbolic dim only in an artifact compiled with symbols."""
+    ok = (len(planned) == 2 and planned[0] == t["dtype"] and planned[1] == t["shape"]
+          and (symbolic or all(isinstance(d, int) for d in t["shape"])))
     if not ok:
         raise ArtifactError(f"{what} is {t['dtype']}{t['shape']}; the compiled code's is "
                             f"{planned[0] if planned else '?'}"
