@@ -93,7 +93,7 @@ def load_entry(root: Path, key: str) -> NativeModel | None:
         model = load(entry, verify=True)
         cache_evict.touch(entry)  # its place in the least-recently-used order
         return model
-    except Exception:  # corrupt or partial entry: drop it and rebuild
+    except Exception:  # corrupt, partial or edited (ArtifactError): drop it and rebuild
         shutil.rmtree(entry, ignore_errors=True)
         return None
 
@@ -102,9 +102,15 @@ def store_entry(root: Path, key: str, artifact: Artifact) -> NativeModel:
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     artifact.save(tmp)
-    try:
-        os.rename(tmp, root / key)
-    except OSError:  # another process stored it first; keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
-    cache_evict.prune(root, cache_evict.max_bytes(), keep=root / key)
-    return load(root / key, verify=True)
+    for _ in range(2):
+        try:
+            os.rename(tmp, root / key)
+        except OSError:  # another process stored it first; keep theirs if it verifies
+            hit = load_entry(root, key)  # a bad one is dropped: try again with ours
+            if hit is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return hit
+            continue
+        cache_evict.prune(root, cache_evict.max_bytes(), keep=root / key)
+        return load(root / key, verify=True)
+    return load(tmp, verify=True)  # could not put it in place: use it where it is

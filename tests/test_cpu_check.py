@@ -14,7 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from tests_support import small_model
+from tests_support import rewrite_meta, small_model
 
 import tinyc
 from tinyc.runtime import cpu_check
@@ -80,7 +80,7 @@ def test_loading_for_a_missing_feature_names_it(tmp_path):
     d = tinyc.compile(small_model(tmp_path / "m.onnx"), target="x86-avx2").save(tmp_path / "a")
     meta = json.loads((d_json := tmp_path / "a" / "model.json").read_text())
     meta["features"] += f",+{lacking[0]}"
-    d_json.write_text(json.dumps(meta))
+    rewrite_meta(d_json.parent, meta)
     with pytest.raises(tinyc.ArtifactError, match=f"this CPU lacks {lacking[0]}"):
         tinyc.runtime.load(d)
 
@@ -89,7 +89,7 @@ def test_loading_another_architecture_says_so(tmp_path):
     d = tinyc.compile(small_model(tmp_path / "m.onnx"), target="x86").save(tmp_path / "a")
     meta = json.loads((tmp_path / "a" / "model.json").read_text())
     meta["triple"] = "riscv64-unknown-linux-gnu" if ON_X86 else "x86_64-unknown-linux-gnu"
-    (tmp_path / "a" / "model.json").write_text(json.dumps(meta))
+    rewrite_meta(tmp_path / "a", meta)
     with pytest.raises(tinyc.ArtifactError, match="compiled for .*this machine is"):
         tinyc.runtime.load(d)
 
@@ -133,7 +133,7 @@ def test_avx512_artifact_on_haswell_is_an_error_not_sigill(tmp_path, haswell):
     # the check is what saves it: without the recorded features the same code dies
     meta = json.loads((tmp_path / "avx512" / "model.json").read_text())
     del meta["features"], meta["cpu"]
-    (tmp_path / "avx512" / "model.json").write_text(json.dumps(meta))
+    rewrite_meta(tmp_path / "avx512", meta)
     r = _under_haswell(avx512, tmp_path / "y.npy")
     assert r.returncode == -signal.SIGILL, (r.returncode, r.stdout, r.stderr)
 

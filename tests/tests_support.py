@@ -19,3 +19,16 @@ def small_model(path) -> str:
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
               path)
     return str(path)
+
+
+def rewrite_meta(folder, meta: dict) -> None:
+    """Write an artifact's model.json and its checksum file, as a tinyc that
+    wrote these fields would (tests of what the loader does with such fields)."""
+    import json
+    from pathlib import Path
+
+    from tinyc.runtime.validate import SIDECAR, meta_digest_file
+
+    data = json.dumps(meta).encode()
+    (Path(folder) / "model.json").write_bytes(data)
+    (Path(folder) / SIDECAR).write_bytes(meta_digest_file(data))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
@@ -28,7 +30,9 @@ def target_machine(t: CpuTarget, reloc: str = "pic") -> llvm.TargetMachine:
 
 
 def new_module(name: str, t: CpuTarget) -> ir.Module:
-    m = ir.Module(name=name)
+    # the name lands in a ModuleID comment: a newline or quote from a model's
+    # graph name would end it and break the IR
+    m = ir.Module(name=re.sub(r"[^A-Za-z0-9_.\-]", "_", name))
     m.triple = t.triple
     m.data_layout = str(target_machine(t).target_data)
     return m

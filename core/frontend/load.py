@@ -13,6 +13,7 @@ from ..errors import ModelError
 
 def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
+        _check_text(model.graph, "<model>")
         return model
     if isinstance(model, bytes):
         return _parse(model, "<bytes>")
@@ -33,7 +34,26 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
         raise ModelError(f"{where}: not a valid ONNX model (protobuf parse failed: {e})") from None
     if not proto.HasField("graph"):
         raise ModelError(f"{where}: not a valid ONNX model (no graph; truncated or not ONNX)")
+    _check_text(proto.graph, where)
     return proto
+
+
+def _check_text(g: onnx.GraphProto, where: str) -> None:
+    """Names must be UTF-8: protobuf hands back bytes for a string field that is
+    not, and they would fail far from here (in a dict, in model.json)."""
+    named = [g, *g.input, *g.output, *g.value_info, *g.initializer, *g.node]
+    for item in named:
+        texts = [item.name]
+        if isinstance(item, onnx.NodeProto):
+            texts += [*item.input, *item.output, item.op_type, item.domain]
+            texts += [a.name for a in item.attribute]
+            for a in item.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    _check_text(a.g, where)
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ModelError(f"{where}: the name {bad!r} (in {type(item).__name__} "
+                             f"{item.name!r}) is not valid UTF-8")
 
 
 def _load_external_data(proto: onnx.ModelProto, base: str, where: str) -> None:
@@ -46,13 +66,16 @@ def _load_external_data(proto: onnx.ModelProto, base: str, where: str) -> None:
     if tensors:
         try:
             onnx.load_external_data_for_model(proto, base)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # OSError, ValueError, onnx's ValidationError for a missing file
             raise ModelError(f"{where}: cannot read external data: {e}") from None
 
 
 def _check_location(location: str, base: str, tensor: str, where: str) -> None:
     """External data must live under the model's folder: no absolute paths, no
     '..', no symlink leading outside (a model file must not read arbitrary files)."""
+    if "\0" in location:
+        raise ModelError(f"{where}: tensor '{tensor}' has an external data location with a "
+                         f"NUL character ({location!r}); refusing to read it")
     bad = (not location or os.path.isabs(location) or location.startswith(("/", "\\"))
            or ".." in location.replace("\\", "/").split("/"))
     real_base = os.path.realpath(base)

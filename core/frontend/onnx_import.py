@@ -146,8 +146,12 @@ class _Importer:
             types=self.types, constants=self.constants, opsets=self.opsets))
 
     def _add_constant(self, name: str, array: np.ndarray) -> None:
+        try:
+            self.types[name] = TensorType.of(array)
+        except KeyError:  # strings, and other element types no kernel holds
+            raise ModelError(f"constant '{name}' has element type {array.dtype}, which "
+                             f"tinyc does not support") from None
         self.constants[name] = array
-        self.types[name] = TensorType.of(array)
 
     def _tensor_type(self, vi: onnx.ValueInfoProto) -> TensorType:
         tt = vi.type.tensor_type
@@ -155,7 +159,7 @@ class _Importer:
             dtype = DType.from_onnx(tt.elem_type)
         except KeyError:
             raise ModelError(f"value '{vi.name}' has an unsupported element type "
-                             f"{onnx.TensorProto.DataType.Name(tt.elem_type)}") from None
+                             f"{_type_name(tt.elem_type)}") from None
         dims = []
         for d in tt.shape.dim:
             if d.HasField("dim_value"):
@@ -258,3 +262,11 @@ def _constant_value(n: onnx.NodeProto) -> np.ndarray:
     if a.name == "sparse_value":
         raise ModelError(f"Constant '{n.name}': sparse constants are not supported")
     return np.asarray(v)
+
+
+def _type_name(elem_type: int) -> str:
+    """ONNX's name for an element type, or its number if ONNX has none."""
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"number {elem_type} (not an ONNX type)"

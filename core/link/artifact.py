@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..runtime.devices import load as load_artifact
 from ..runtime.native import FORMAT_VERSION, NativeModel
+from ..runtime.validate import SIDECAR, meta_digest_file
 
 
 @dataclass
@@ -33,8 +34,9 @@ class Artifact:
         meta = self.meta
         if self.programs:
             meta = {**meta, "checksums": {**meta["checksums"], **self._save_programs(d)}}
-        files = {"weights.bin": self.weights,
-                 "model.json": json.dumps(meta, indent=1, sort_keys=True).encode()}
+        text = json.dumps(meta, indent=1, sort_keys=True).encode()
+        files = {"weights.bin": self.weights, "model.json": text,
+                 SIDECAR: meta_digest_file(text)}  # model.json's own checksum
         if self.library:
             files["model.so"] = self.library
         files.update(self.files)
@@ -80,9 +82,21 @@ def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict]
     return {"format": FORMAT_VERSION, "entry": "tinyc_run", "target": target, "triple": triple,
             "backend": backend, "arena_bytes": arena_bytes, "inputs": inputs,
             "outputs": outputs, "tinyc_version": version, "weights_bytes": len(weights),
+            "plan": plan_record(arena_bytes, inputs, outputs),
             "checksums": {**{name: hashlib.sha256(data).hexdigest()
                              for name, data in code.items()},
                           "weights.bin": hashlib.sha256(weights).hexdigest()}}
+
+
+def plan_record(arena_bytes: int, inputs: list[dict], outputs: list[dict]) -> dict:
+    """What the compiled code reads and writes: the arena, and each tensor's
+    dtype and dims (a symbolic one by its name). The loader refuses a model.json
+    whose tensors or arena disagree with it (core/runtime/validate.py)."""
+    def tensor(t: dict) -> list:
+        return [t["dtype"], list(t["shape"])]
+
+    return {"arena_bytes": arena_bytes, "inputs": [tensor(t) for t in inputs],
+            "outputs": [tensor(t) for t in outputs]}
 
 
 def cpu_meta(cpu) -> dict:

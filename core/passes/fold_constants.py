@@ -81,6 +81,7 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
         return _fold_from_type(node, g)
     if node.op == "CastLike":
         constants = _with_type_witness(node.inputs[1], g, constants)
+    constants = _with_empty_values(node, g, constants)
     if not all(i in constants for i in node.inputs if i):
         return None
     if any(isinstance(v, Graph) for v in node.attrs.values()):
@@ -91,6 +92,18 @@ def _try_fold(node: Node, g: Graph, constants: Mapping[str, np.ndarray],
         return None
     folded = dict(zip([o for o in node.outputs if o], results, strict=True))
     return {name: _as_declared(value, g.types.get(name)) for name, value in folded.items()}
+
+
+def _with_empty_values(node: Node, g: Graph, constants: Mapping[str, np.ndarray]
+                       ) -> Mapping[str, np.ndarray]:
+    """An input with no elements is known from its type alone (a MatMul over
+    K=0 is then folded to the zeros onnxruntime gives)."""
+    empty = {}
+    for i in node.inputs:
+        t = g.types.get(i) if i and i not in constants else None
+        if t is not None and all(isinstance(d, int) for d in t.shape) and 0 in t.shape:
+            empty[i] = np.zeros(t.shape, t.dtype.numpy)
+    return {**constants, **empty} if empty else constants
 
 
 def _fold_float_to_int(node: Node, g: Graph, args: list) -> list[np.ndarray] | None:

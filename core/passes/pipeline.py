@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from .base import Pass, PassContext, Sequential
+from .contracts import check_contracts_pass
 from .dead_code import dead_code_pass
 from .fold_batchnorm import fold_batchnorm_pass
 from .fold_constants import fold_constants_pass
@@ -22,10 +23,13 @@ def default_pipeline(fuse: bool = True) -> Sequential:
     alternates with infer_shapes, so shapes that depend on folded values become
     static. quant_canonicalize
     runs first, while the DequantizeLinear of constant weights is still there to see.
+    check_contracts (parameter shapes against attributes) runs once shapes are
+    static; folding a node that breaks one fails quietly and leaves it to the check.
     """
     passes: list[Pass] = [
         quant_canonicalize_pass,
         fold_and_infer_pass,
+        check_contracts_pass,  # folding made dims numbers (and K=0 products zeros)
         simplify_shapes_pass,
         fold_constants_pass,
         fold_batchnorm_pass,

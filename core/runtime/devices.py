@@ -9,33 +9,36 @@ wasm module) is run by the runtime device its backend registered through
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from ..errors import TargetError
-from .native import NativeModel, verify_checksums
+from . import validate
+from .native import NativeModel
 from .regions import RegionModel, is_split
 
 
-def read_meta(directory: str | os.PathLike) -> dict:
-    with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
-        return json.load(f)
+def read_meta(directory: str | os.PathLike, verify: bool = False) -> dict:
+    """model.json, checked against its own checksum (required when `verify`)."""
+    return validate.read_meta(os.fspath(directory), require_sidecar=verify)
 
 
 def runs_in_process(meta: dict) -> bool:
-    return "model.so" in meta.get("checksums", {"model.so": ""})
+    sums = meta.get("checksums")  # not a dict: NativeModel's checks say what is wrong
+    return not isinstance(sums, dict) or "model.so" in sums
 
 
 def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     """Load a saved artifact (a folder written by Artifact.save) for running.
 
     Returns an object with get_inputs(), get_outputs() and run(output_names, feeds).
-    verify=True checks the files against the checksums in model.json first.
+    Every load validates the artifact first (runtime/validate.py); verify=True
+    also requires model.json's own checksum file (the cache's entries have one).
     """
     d = os.fspath(directory)
-    meta = read_meta(d)
+    meta = read_meta(d, verify)
     if is_split(meta):  # host regions in process, accelerators on their devices
+        validate.check_split(d, meta)
         return RegionModel(d, verify=verify)
     if runs_in_process(meta):  # one CPU region: one entry call per run
         if "symbolic" in meta:
@@ -43,8 +46,7 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
 
             return SymbolicModel(d, verify=verify)
         return NativeModel(d, verify=verify)
-    if verify:
-        verify_checksums(d, meta)
+    validate.check_packaged(d, meta)
     device = runtime_device_for(meta.get("backend") or "?", meta.get("target", "?"))
     return device.load(d)
 

@@ -8,8 +8,6 @@ before any native code is called, then makes one call into the model.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ArtifactError, InputError
+from . import validate
 from .cpu_check import check_can_run
 from .fastpath import FeedSpecs, address
 from .status import status_error
@@ -56,22 +55,19 @@ class NativeModel:
     def __init__(self, directory: str, verify: bool = False, threads: int | None = None):
         """verify=True checks the files against the checksums in model.json first;
         threads: see set_num_threads."""
-        with open(os.path.join(directory, "model.json"), encoding="utf-8") as f:
-            self.meta = json.load(f)
-        if verify:
-            verify_checksums(directory, self.meta)
+        self.meta = validate.read_meta(directory, require_sidecar=verify)
         if self.meta.get("format") != FORMAT_VERSION:
-            raise ArtifactError(f"{directory}: artifact format {self.meta.get('format')} is "
+            raise ArtifactError(f"{directory}: artifact format {self.meta.get('format')!r} is "
                                 f"not {FORMAT_VERSION}; recompile the model")
+        validate.check_host(directory, self.meta)  # before any of its code is loaded
         check_can_run(self.meta, directory)  # a missing CPU feature: an error, not SIGILL
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
         self._lib = _load_private_copy(os.path.join(directory, "model.so"))
         self._bind_entries(directory)
+        for name in ("tinyc_guards", "tinyc_sizes") if "symbolic" in self.meta else ():
+            _symbol(self._lib, name, directory)  # SymbolicModel calls them
         blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
-        if "weights_bytes" in self.meta and blob.size != self.meta["weights_bytes"]:
-            raise ArtifactError(f"{directory}: weights.bin has {blob.size} bytes, "
-                                f"expected {self.meta['weights_bytes']}")
         self._weights = aligned_empty(max(blob.size, 1))
         self._weights[:blob.size] = blob
         self._arena = aligned_empty(max(int(self.meta["arena_bytes"]), 1))
@@ -87,7 +83,7 @@ class NativeModel:
 
     def _bind_entries(self, directory: str) -> None:
         """The library's entry: one call runs the whole model."""
-        self._entry = entry_function(self._lib, self.meta["entry"])
+        self._entry = entry_function(self._lib, self.meta["entry"], directory)
 
     def set_num_threads(self, n: int | None) -> None:
         """Threads the next runs use; None: TINYC_NUM_THREADS, else every core.
@@ -159,9 +155,9 @@ class NativeModel:
         return output_indices(self.outputs, names)
 
 
-def entry_function(lib: ctypes.CDLL, name: str):
+def entry_function(lib: ctypes.CDLL, name: str, directory: str = "?"):
     """An entry point of a model library: (inputs, outputs, weights, arena) -> status."""
-    fn = getattr(lib, name)
+    fn = _symbol(lib, name, directory)
     fn.restype = ctypes.c_int32
     fn.argtypes = [ctypes.c_void_p] * 4
     return fn
@@ -270,14 +266,21 @@ def _load_private_copy(path: str) -> ctypes.CDLL:
             continue  # e.g. a noexec temp folder; try the next place
         finally:
             os.unlink(copy)
-    return ctypes.CDLL(path)
+    try:
+        return ctypes.CDLL(path)
+    except OSError as e:
+        raise ArtifactError(f"cannot load {path}: {e}") from None
 
 
 def verify_checksums(directory: str, meta: dict) -> None:
-    for name, digest in meta.get("checksums", {}).items():
-        with open(os.path.join(directory, name), "rb") as f:
-            if hashlib.sha256(f.read()).hexdigest() != digest:
-                raise ArtifactError(f"{directory}/{name} does not match its checksum")
+    validate.check_files(directory, meta, ())
+
+
+def _symbol(lib: ctypes.CDLL, name: str, directory: str):
+    try:
+        return getattr(lib, name)
+    except AttributeError:
+        raise ArtifactError(f"{directory}/model.so has no function {name}") from None
 
 
 def load(directory: str | os.PathLike) -> NativeModel:

@@ -115,6 +115,8 @@ def _rank(mt: Match, target: CpuTarget, shape: tuple[int, int, int]) -> tuple:
 def _useful_macs(mt: Match, shape: tuple[int, int, int]) -> float:
     """MACs per call times the fraction of lanes and k-steps that hold real data."""
     _, n, k = (hint_of(d) for d in shape)  # a ranking: valid whatever the sizes
+    if n == 0 or k == 0:  # an empty product (K=0 gives zeros): no lanes hold data
+        return 0.0
     tn, tk = mt.tile["n"], mt.tile["k"]
     return mt.macs * n / (-(-n // tn) * tn) * k / (-(-k // tk) * tk)
 

@@ -34,8 +34,9 @@ def exported_block(opset: int = 9):
 
 def test_pipeline_order_and_fusion_switch():
     names = [p.name for p in default_pipeline().passes]
-    assert names == ["quant_canonicalize", "fold_and_infer", "simplify_shapes", "fold_constants",
-                     "fold_batchnorm", "dead_code", "fuse_epilogue"]
+    assert names == ["quant_canonicalize", "fold_and_infer", "check_contracts",
+                     "simplify_shapes", "fold_constants", "fold_batchnorm", "dead_code",
+                     "fuse_epilogue"]
     assert "fuse_epilogue" not in [p.name for p in default_pipeline(fuse=False).passes]
 
 
