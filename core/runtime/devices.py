@@ -38,7 +38,6 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     d = os.fspath(directory)
     meta = read_meta(d, verify)
     if is_split(meta):  # host regions in process, accelerators on their devices
-        validate.check_split(d, meta)
         return RegionModel(d, verify=verify)
     if runs_in_process(meta):  # one CPU region: one entry call per run
         if "symbolic" in meta:

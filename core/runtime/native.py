@@ -59,7 +59,7 @@ class NativeModel:
         if self.meta.get("format") != FORMAT_VERSION:
             raise ArtifactError(f"{directory}: artifact format {self.meta.get('format')!r} is "
                                 f"not {FORMAT_VERSION}; recompile the model")
-        validate.check_host(directory, self.meta)  # before any of its code is loaded
+        self._validate(directory)  # before any of its code is loaded
         check_can_run(self.meta, directory)  # a missing CPU feature: an error, not SIGILL
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in self.meta["outputs"]]
@@ -80,6 +80,9 @@ class NativeModel:
         self._weights_ptr = self._weights.ctypes.data
         self._pool = _ThreadPool(self._lib)
         self.set_num_threads(threads)
+
+    def _validate(self, directory: str) -> None:
+        validate.check_host(directory, self.meta)
 
     def _bind_entries(self, directory: str) -> None:
         """The library's entry: one call runs the whole model."""

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from . import validate
 from .native import NativeModel, entry_function
 from .status import status_error
 from .timeline import Timeline
@@ -31,9 +32,12 @@ class RegionModel(NativeModel):
     """A loaded artifact of several regions: run(output_names, feeds) like NativeModel,
     plus the last run's timeline (trace())."""
 
+    def _validate(self, directory: str) -> None:
+        validate.check_split(directory, self.meta)
+
     def _bind_entries(self, directory: str) -> None:
         self.regions: list[dict] = self.meta["regions"]
-        self._entries = {r["index"]: entry_function(self._lib, r["entry"])
+        self._entries = {r["index"]: entry_function(self._lib, r["entry"], directory)
                          for r in self.regions if r["kind"] == "cpu"}
         self.sessions = {d: _open_device(directory, d, b) for d, b in _accelerators(self.regions)}
         self.timeline = Timeline()
