@@ -68,6 +68,9 @@ class CompileOptions:
     # taken around; a symbol not named here gets 1. The artifact serves every
     # size that passes the guards those decisions recorded.
     shape_hints: dict[str, int] = field(default_factory=dict)
+    # optional upper bounds per symbol ({"past_sequence_length": 4096}): the
+    # runtime allocates the arena for them once, and refuses larger sizes
+    max_shapes: dict[str, int] = field(default_factory=dict)
 
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
@@ -276,8 +279,16 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
     bad = [s for s, h in hints.items() if h < 0]
     if bad:
         raise TinycError(f"shape hints must not be negative: {bad}")
+    unknown = sorted(set(opts.max_shapes) - set(symbols))
+    if unknown:
+        raise TinycError(f"max_shapes names {unknown}, which are not symbolic dims of the "
+                         f"inputs ({list(symbols)})")
+    low = [s for s, m in opts.max_shapes.items() if int(m) < hints[s]]
+    if low:
+        raise TinycError(f"max_shapes below the sizes compiled for: {low}")
     # a symbol compiled at 0 (an empty KV cache) may be 0; the others are >= 1
-    return symbols, Tracer(hints=hints, lows={s: 0 for s, h in hints.items() if h == 0})
+    return symbols, Tracer(hints=hints, lows={s: 0 for s, h in hints.items() if h == 0},
+                           highs={s: int(m) for s, m in opts.max_shapes.items()})
 
 
 def _hint(d: int | SymDim) -> int:
@@ -289,6 +300,7 @@ def _symbolic_meta(symbols: tuple[str, ...], tracer: Tracer, arena) -> dict:
     order, the hints, the guards (to name the one that fails) and the arena size."""
     return {"symbols": list(symbols), "hints": [tracer.hints[s] for s in symbols],
             "minima": [tracer.lows.get(s, 1) for s in symbols],
+            "maxima": [tracer.highs.get(s) for s in symbols],
             "guards": [g.text for g in tracer.guards], "arena_bytes": str(arena)}
 
 

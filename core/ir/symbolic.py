@@ -285,6 +285,9 @@ class Tracer:
     hints: dict[str, int] = field(default_factory=dict)
     # the smallest value each symbol may take (1 unless named here)
     lows: dict[str, int] = field(default_factory=dict)
+    # the largest, where the user bounds it (CompileOptions.max_shapes); recorded
+    # for the runtime, not used in decisions
+    highs: dict[str, int] = field(default_factory=dict)
     guards: list[Guard] = field(default_factory=list)
     # for tinyc's developers: where each guard was taken (a few stack frames)
     record_origins: bool = False

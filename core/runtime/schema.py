@@ -52,7 +52,8 @@ HOST = {
     "checksums": {"model.so": Hex64, "weights.bin": Hex64},
     "plan": {"arena_bytes": Nat, "inputs": [PLAN_TENSOR], "outputs": [PLAN_TENSOR]},
     "cpu": Optional(str), "features": Optional(str), "backend": Optional(str),
-    "symbolic": Optional({"symbols": [str], "guards": [str], "arena_bytes": str}),
+    "symbolic": Optional({"symbols": [str], "guards": [str], "arena_bytes": str,
+                          "minima": Optional([Nat]), "maxima": Optional([Optional(Nat)])}),
     "profile_nodes": Optional([[str]]),
 }
 

@@ -30,7 +30,8 @@ class SymbolicModel(NativeModel):
         sym = self.meta["symbolic"]
         self.symbols: list[str] = list(sym["symbols"])
         self.guard_texts: list[str] = list(sym["guards"])
-        self.minima: list[int] = list(sym.get("minima", [1] * len(self.symbols)))
+        self.minima: list[int] = list(sym.get("minima") or [1] * len(self.symbols))
+        self.maxima: list[int | None] = list(sym.get("maxima") or [None] * len(self.symbols))
         self._entry.argtypes = [ctypes.c_void_p] * 5
         self._guards = self._lib.tinyc_guards
         self._guards.argtypes, self._guards.restype = [ctypes.c_void_p], ctypes.c_int32
@@ -42,6 +43,8 @@ class SymbolicModel(NativeModel):
         self._known: dict[tuple[int, ...], tuple[int, list[tuple[int, ...]]]] = {}
         self._by_shapes: dict[tuple, tuple] = {}  # feeds' shapes -> what _prepared gives
         self._out_dtypes = [np.dtype(o.dtype) for o in self.outputs]
+        if self.maxima and all(m is not None for m in self.maxima):
+            self._reserve_arena()
 
     def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
         """The feeds in input order and the symbols' values they imply, after
@@ -66,9 +69,20 @@ class SymbolicModel(NativeModel):
             arrays.append(np.ascontiguousarray(a))
         return arrays, tuple(values[s] for s in self.symbols)
 
+    def _reserve_arena(self) -> None:
+        """With every symbol bounded (CompileOptions.max_shapes) the arena is
+        allocated once, for the largest sizes: no run reallocates it. Sizes are
+        monotone in the symbols, so the maxima's arena holds every smaller run."""
+        out = (ctypes.c_int64 * (1 + self._n_out + self._n_in))()
+        self._dims[:] = self.maxima
+        self._sizes(self._dims, out)
+        if out[0] > self._arena.size:
+            self._arena = aligned_empty(int(out[0]))
+
     def accepts(self, values: tuple[int, ...]) -> bool:
         """Do these sizes pass every guard of this artifact?"""
-        if any(v < m for v, m in zip(values, self.minima, strict=True)):
+        if any(v < m for v, m in zip(values, self.minima, strict=True)) or \
+                any(m is not None and v > m for v, m in zip(values, self.maxima, strict=True)):
             return False
         self._dims[:] = values
         return self._guards(self._dims) == 0
@@ -81,6 +95,8 @@ class SymbolicModel(NativeModel):
             return known
         bad = [f"{s}={v} (at least {m})" for s, v, m in
                zip(self.symbols, values, self.minima, strict=True) if v < m]
+        bad += [f"{s}={v} (at most {m}, the max_shapes compiled for)" for s, v, m in
+                zip(self.symbols, values, self.maxima, strict=True) if m is not None and v > m]
         if bad:
             raise ShapeGuardError(f"symbolic dimensions out of range: {', '.join(bad)}")
         self._dims[:] = values

@@ -105,3 +105,23 @@ def test_cnn_with_symbolic_batch_compiles_once_per_guard_region():
         np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
     # one artifact: the classifier's GEMM has a variant for M < 8 and one for M >= 8
     assert sess.symbolic_fallback is None and sess.compile_count == 1
+
+
+def test_max_shapes_reserve_the_arena_once_and_bound_the_sizes(tmp_path):
+    model = _mlp()
+    art = compile_model(model, "x86", CompileOptions(shape_hints={"N": 8},
+                                                     max_shapes={"N": 64}))
+    assert art.meta["symbolic"]["maxima"] == [64]
+    loaded = tinyc.runtime.load(art.save(tmp_path / "mlp"))
+    reserved = loaded._arena.size  # allocated at load, for N = 64
+    assert reserved >= 1024 * 64 + 8192
+    ref = _ort(model)
+    for n in (64, 1, 33):
+        x = np.ones((n, 64), np.float32)
+        (y,) = loaded.run(None, {"x": x})
+        np.testing.assert_allclose(y, ref.run(None, {"x": x})[0], rtol=1e-5, atol=1e-4)
+        assert loaded._arena.size == reserved  # never reallocated
+    with pytest.raises(ShapeGuardError, match="at most 64"):
+        loaded.run(None, {"x": np.ones((65, 64), np.float32)})
+    with pytest.raises(tinyc.TinycError, match="not symbolic dims"):
+        compile_model(model, "x86", CompileOptions(max_shapes={"batch": 4}))
