@@ -46,7 +46,7 @@ from .region_compile import (
 from .runtime.regions import is_split
 from .target import Deployment, Device, registry, resolve_devices
 from .target.accelerator import RegionProgram
-from .target.backend import CompiledModel, Packager
+from .target.backend import CompiledModel, Packager, runs_symbolic
 from .tensorize.report import left_out_sets, tensorize_entry
 
 VERSION = "0.1.0"
@@ -114,8 +114,10 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     with t("link"):
+        sym = {"symbolic": _symbolic_meta(symbols, tracer, arena)} if symbols else {}
         library, files, extra = _link(obj, host, weights,
-                                      artifact_meta(*facts, b"", weights, host.spec.backend))
+                                      artifact_meta(*facts, b"", weights, host.spec.backend)
+                                      | sym)
     meta = (artifact_meta(*facts, library, weights, host.spec.backend, files)
             | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions})
     if is_split(meta):  # accelerators in the deployment that took part of the graph
@@ -272,7 +274,7 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
     symbols = tuple(input_symbols(g))
     if not symbols:
         _require_static(g)
-    if symbols and isinstance(device.backend, Packager):
+    if symbols and isinstance(device.backend, Packager) and not runs_symbolic(device.backend):
         raise TinycError(f"target {device.spec.name} compiles static shapes only; pass "
                          f"input_shapes for the symbolic dimensions {list(symbols)}")
     hints = {s: int(opts.shape_hints.get(s, 1)) for s in symbols}

@@ -50,7 +50,7 @@ from .session_models import CompiledModels, declared_inputs, declared_outputs
 from .session_options import GraphOptimizationLevel, RunOptions, SessionOptions
 from .session_profiler import SessionProfiler
 from .target import resolve_devices
-from .target.backend import Packager
+from .target.backend import Packager, runs_symbolic
 
 
 class InferenceSession(CompiledModels):
@@ -110,7 +110,8 @@ class InferenceSession(CompiledModels):
         self._specializations: list = []  # symbolic artifacts, tried in order
         # why the model is compiled per shape instead (None: symbolic, or static)
         self.symbolic_fallback: str | None = None
-        if self._split or isinstance(self._device.backend, Packager):
+        if self._split or (isinstance(self._device.backend, Packager)
+                           and not runs_symbolic(self._device.backend)):
             self.symbolic_fallback = f"target {target} compiles static shapes only"
         if not self._symbolic:
             self._static = self._model_for({})

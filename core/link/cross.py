@@ -70,7 +70,9 @@ def model_header(meta: dict) -> str:
         "   tinyc_run allocates nothing and keeps no state between calls; calls that",
         "   share an arena must not overlap. */",
         "#ifndef TINYC_MODEL_H", "#define TINYC_MODEL_H", "",
-        f"#define TINYC_ARENA_BYTES {meta['arena_bytes']}u",
+        f"#define TINYC_ARENA_BYTES {meta['arena_bytes']}u"
+        + ("  /* at the compile's hint sizes; per run: tinyc_sizes */"
+           if "symbolic" in meta else ""),
         f"#define TINYC_WEIGHTS_BYTES {meta['weights_bytes']}u",
         "#define TINYC_ALIGN 64",
         f"#define TINYC_NUM_INPUTS {len(ins)}",
@@ -83,7 +85,8 @@ def model_header(meta: dict) -> str:
     lines += ["", "#ifdef __cplusplus", 'extern "C" {', "#endif",
               f"extern const unsigned char {WEIGHTS_SYMBOL}[];",
               "int tinyc_run(void *const *inputs, void *const *outputs, const void *weights,",
-              "              void *arena);",
+              "              void *arena" + (", const long long *dims);" if "symbolic" in meta
+                                              else ");"),
               "#ifdef __cplusplus", "}", "#endif", "", "#endif", ""]
     return "\n".join(lines)
 
@@ -105,12 +108,17 @@ def _padded(n: int) -> int:
 
 
 def _byte_list(tensors: Sequence[dict]) -> str:
-    return ", ".join(f"{tensor_bytes(t)}u" for t in tensors) or "0u"
+    """Bytes per tensor; 0 for a tensor with symbolic dims (tinyc_sizes gives
+    its dims per run)."""
+    return ", ".join(f"{tensor_bytes(t)}u" if all(isinstance(d, int) for d in t["shape"])
+                     else "0u" for t in tensors) or "0u"
 
 
 def _describe(t: dict) -> str:
     dims = ", ".join(str(d) for d in t["shape"])
-    return f"{t['name']}, {t['dtype']}[{dims}], {tensor_bytes(t)} bytes".replace("*/", "* /")
+    static = all(isinstance(d, int) for d in t["shape"])
+    size = f"{tensor_bytes(t)} bytes" if static else "sized per run"
+    return f"{t['name']}, {t['dtype']}[{dims}], {size}".replace("*/", "* /")
 
 
 def _itemsize(dtype: str) -> int:

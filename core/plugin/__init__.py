@@ -94,6 +94,8 @@ _EXPORTS: dict[str, str] = {
     "checked_feeds": "tinyc.runtime.native",
     "output_indices": "tinyc.runtime.native",
     "load_emulated": "tinyc.runtime.emulated",
+    "bind_sizes": "tinyc.runtime.symbolic",
+    "ShapeGuardError": "tinyc.runtime.symbolic",
     "tools_missing_reason": "tinyc.runtime.emulated",
     "RunError": "tinyc.runtime.emulated",
     "pack_tensors": "tinyc.runtime.emulated",

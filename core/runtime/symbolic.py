@@ -24,6 +24,33 @@ class ShapeGuardError(InputError):
     """The sizes of a run fall outside what the artifact was compiled for."""
 
 
+def bind_sizes(inputs, symbols: list[str], feeds: dict) -> tuple[list[np.ndarray], tuple]:
+    """The feeds in input order and the symbols' values they imply, after
+    checking names, dtypes, ranks and the fixed dims (shared by every runtime
+    of symbolic artifacts: native, wasm)."""
+    check_feed_names(feeds, [i.name for i in inputs])
+    arrays, values = [], {}
+    for info in inputs:
+        a = feeds[info.name]
+        if not isinstance(a, np.ndarray):
+            a = np.asarray(a)
+        if a.dtype != np.dtype(info.dtype):
+            raise InputError(f"input '{info.name}' has dtype {a.dtype}; expected {info.dtype}")
+        if a.ndim != len(info.shape):
+            raise InputError(f"input '{info.name}' has shape {list(a.shape)}; expected "
+                             f"rank {len(info.shape)} ({info.shape})")
+        for d, want in zip(a.shape, info.shape, strict=True):
+            if isinstance(want, int) and d != want:
+                raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
+                                 f"expected {info.shape}")
+            if isinstance(want, str) and want in symbols:
+                if values.setdefault(want, int(d)) != int(d):
+                    raise InputError(f"dimension '{want}' is {values[want]} in one input "
+                                     f"and {int(d)} in '{info.name}'")
+        arrays.append(np.ascontiguousarray(a))
+    return arrays, tuple(values[s] for s in symbols)
+
+
 class SymbolicModel(NativeModel):
     def __init__(self, directory: str, verify: bool = False, threads: int | None = None):
         super().__init__(directory, verify=verify, threads=threads)
@@ -47,27 +74,7 @@ class SymbolicModel(NativeModel):
             self._reserve_arena()
 
     def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
-        """The feeds in input order and the symbols' values they imply, after
-        checking names, dtypes, ranks and the fixed dims."""
-        check_feed_names(feeds, [i.name for i in self.inputs])
-        arrays, values = [], {}
-        for info in self.inputs:
-            a = feeds[info.name]
-            if not isinstance(a, np.ndarray):
-                a = np.asarray(a)
-            if a.dtype != np.dtype(info.dtype):
-                raise InputError(f"input '{info.name}' has dtype {a.dtype}; expected {info.dtype}")
-            if a.ndim != len(info.shape):
-                raise InputError(f"input '{info.name}' has shape {list(a.shape)}; expected "
-                                 f"rank {len(info.shape)} ({info.shape})")
-            for d, want in zip(a.shape, info.shape, strict=True):
-                if isinstance(want, int) and d != want:
-                    raise InputError(f"input '{info.name}' has shape {list(a.shape)}; "
-                                     f"expected {info.shape}")
-                if isinstance(want, str) and want in self.symbols:
-                    values.setdefault(want, int(d))
-            arrays.append(np.ascontiguousarray(a))
-        return arrays, tuple(values[s] for s in self.symbols)
+        return bind_sizes(self.inputs, self.symbols, feeds)
 
     def _reserve_arena(self) -> None:
         """With every symbol bounded (CompileOptions.max_shapes) the arena is

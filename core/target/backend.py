@@ -64,6 +64,14 @@ class Packager(Protocol):
         ...
 
 
+def runs_symbolic(backend: object) -> bool:
+    """Does a packaging backend run artifacts with symbolic dims? Such a backend
+    sets `symbolic_shapes = True`, exports tinyc_sizes and tinyc_guards beside
+    tinyc_run (model.meta has "symbolic") and passes each run's dims array as
+    tinyc_run's fifth argument (codegen/symbolic_ir.py)."""
+    return bool(getattr(backend, "symbolic_shapes", False))
+
+
 def check_backend(obj: object) -> None:
     """Raise TypeError naming what a registered object lacks to be a Backend."""
     missing = [a for a in ("name", "kind", "not_buildable_reason", "cpu_target")

@@ -56,7 +56,10 @@ def default_tile(lanes: int, m: int) -> tuple[int, int]:
     and a broadcast must fit the register file (32 zmm with AVX-512, 16 ymm with
     AVX2). Few rows (a GEMV-like M) get a thinner tile instead of wasted rows."""
     mr, nv = (8, 3) if lanes >= 16 else (6, 2)
-    return min(mr, max(1, m)), nv
+    if m >= mr:  # a guard where m is symbolic: the node then has a variant per side
+        return mr, nv
+    rows = hint_of(m) if hint_of(m) < mr else 1  # the other side of that decision
+    return max(1, rows), nv
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .runtime import WasmModel, wasmtime_missing
 class WasmBackend(CrossCpuBackend):
     name = "wasm"
     arches = ("wasm32",)
+    symbolic_shapes = True  # the module runs in this process: sizes bound per run
 
     def package(self, model: CompiledModel) -> Package:
         return wasm_package.package(model)

@@ -8,6 +8,10 @@ and imports nothing: the few C library functions the generated code calls
 The host places the arena, the tensors and two pointer arrays past __heap_base
 (growing memory as needed) and calls
     tinyc_run(input_pointers, output_pointers, tinyc_weights, arena).
+
+A model with symbolic dims also exports tinyc_sizes and tinyc_guards, and
+tinyc_run takes a fifth argument, the run's dims (runtime.py lays memory out
+per run from tinyc_sizes' answer).
 """
 
 from __future__ import annotations
@@ -15,21 +19,23 @@ from __future__ import annotations
 from tinyc.plugin import RUNTIME_C, CompiledModel, CrossBuild, Package
 
 EXPORTS = ("tinyc_run", "tinyc_weights", "__heap_base")
+SYMBOLIC_EXPORTS = ("tinyc_sizes", "tinyc_guards")
 STACK_BYTES = 1 << 20  # the generated code's stack: small frames, but no guard page
 
 
 def package(model: CompiledModel) -> Package:
     simd = "+simd128" in model.cpu.features.split(",")
     flags = ["-ffreestanding", "-fno-builtin", "-msimd128" if simd else "-mno-simd128"]
+    exports = EXPORTS + (SYMBOLIC_EXPORTS if "symbolic" in model.meta else ())
     with CrossBuild(model, "wasm32-freestanding", flags) as build:
         rt = build.compile_c(RUNTIME_C)
         # zig's C driver over wasm-ld adds compiler-rt (half-float conversions,
         # 128-bit multiplies) and no libc
-        build.link(["-Wl,--no-entry", *(f"-Wl,--export={name}" for name in EXPORTS),
+        build.link(["-Wl,--no-entry", *(f"-Wl,--export={name}" for name in exports),
                     "-Wl,--gc-sections", f"-Wl,-z,stack-size={STACK_BYTES}", "-o", "model.wasm",
                     "model.o", "weights.o", rt], "the wasm module")
         module = build.read("model.wasm")
-    run = {"runner": "wasmtime", "module": "model.wasm", "exports": list(EXPORTS)}
+    run = {"runner": "wasmtime", "module": "model.wasm", "exports": list(exports)}
     return Package({"model.wasm": module}, {"run": run, "sizes": module_sizes(module)})
 
 

@@ -13,7 +13,16 @@ import threading
 
 import numpy as np
 
-from tinyc.plugin import RunError, TargetError, TensorInfo, checked_feeds, output_indices, read_meta
+from tinyc.plugin import (
+    RunError,
+    ShapeGuardError,
+    TargetError,
+    TensorInfo,
+    bind_sizes,
+    checked_feeds,
+    output_indices,
+    read_meta,
+)
 
 ALIGN = 64
 PAGE = 65536
@@ -46,8 +55,13 @@ class WasmModel:
         self._memory = exports["memory"]
         self._run = exports["tinyc_run"]
         self._weights = exports["tinyc_weights"].value(self._store)
-        self._layout(exports["__heap_base"].value(self._store))
         self._lock = threading.Lock()
+        heap_base = exports["__heap_base"].value(self._store)
+        if "symbolic" in self.meta:
+            self._symbolic = SymbolicLayout(self.meta, exports, heap_base)
+        else:
+            self._symbolic = None
+            self._layout(heap_base)
 
     def _layout(self, heap_base: int) -> None:
         """Arena, input and output tensors, then the two pointer arrays."""
@@ -70,6 +84,11 @@ class WasmModel:
         return list(self.outputs)
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._symbolic is not None:
+            wanted = output_indices(self.outputs, output_names)
+            with self._lock:
+                outs = self._symbolic.run(self, feeds)
+            return [outs[j] for j in wanted]
         arrays = checked_feeds(self.inputs, feeds)
         wanted = output_indices(self.outputs, output_names)
         with self._lock:
@@ -86,20 +105,113 @@ class WasmModel:
         raise TargetError("per-node profiles need an artifact that runs in this process "
                           "as native code")
 
-    def _call(self) -> int:
+    def _call(self, *dims: int) -> int:
+        """tinyc_run; a symbolic module takes the run's dims array too."""
         import wasmtime
 
         try:
             return self._run(self._store, self._in_ptrs, self._out_ptrs, self._weights,
-                             self._arena)
+                             self._arena, *dims)
         except wasmtime.Trap as e:
             raise RunError(f"the {self.meta['target']} model trapped in wasmtime: {e}") from None
 
-    def _read(self, info: TensorInfo, at: int) -> np.ndarray:
+    def _read(self, info: TensorInfo, at: int, shape=None) -> np.ndarray:
+        shape = info.shape if shape is None else shape
         dtype = np.dtype(info.dtype)
-        nbytes = int(np.prod(info.shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         data = self._memory.read(self._store, at, at + nbytes)
-        return np.frombuffer(data, dtype).reshape(info.shape).copy()
+        return np.frombuffer(data, dtype).reshape(shape).copy()
+
+    @property
+    def symbols(self) -> list[str]:
+        return self._symbolic.symbols if self._symbolic else []
+
+    def accepts(self, values: tuple[int, ...]) -> bool:
+        """Do these sizes pass the module's guards? (sessions pick an artifact)"""
+        return self._symbolic is not None and self._symbolic.accepts(self, values)
+
+    def _grow_to(self, end: int) -> None:
+        pages = -(-end // PAGE) - self._memory.size(self._store)
+        if pages > 0:
+            self._memory.grow(self._store, pages)
+
+
+class SymbolicLayout:
+    """A module compiled with symbolic dims: per run, the sizes are bound from
+    the feeds, checked against the guards (tinyc_guards) and turned into the
+    arena size and output shapes (tinyc_sizes); memory past the two small i64
+    arrays is laid out for that run, growing as needed."""
+
+    def __init__(self, meta: dict, exports, heap_base: int):
+        sym = meta["symbolic"]
+        self.symbols, self.guard_texts = list(sym["symbols"]), list(sym["guards"])
+        self.minima = list(sym.get("minima") or [1] * len(self.symbols))
+        self._guards, self._sizes = exports["tinyc_guards"], exports["tinyc_sizes"]
+        n_sizes = 1 + sum(len(t["shape"]) for t in (*meta["outputs"], *meta["inputs"]))
+        self._dims_at = _aligned(heap_base)
+        self._sizes_at = _aligned(self._dims_at + 8 * max(len(self.symbols), 1))
+        self._free = _aligned(self._sizes_at + 8 * n_sizes)
+        self._n_sizes = n_sizes
+
+    def accepts(self, model: WasmModel, values: tuple[int, ...]) -> bool:
+        if any(v < m for v, m in zip(values, self.minima, strict=True)):
+            return False
+        model._memory.write(model._store, np.array(values, "<i8").tobytes(), self._dims_at)
+        return self._guards(model._store, self._dims_at) == 0
+
+    def run(self, model: WasmModel, feeds: dict) -> list[np.ndarray]:
+        arrays, values = bind_sizes(model.inputs, self.symbols, feeds)
+        arena, shapes = self._sizes_for(model, arrays, values)
+        at = self._free
+        model._arena, at = at, _aligned(at + arena)
+        ins, at = _place_shapes(at, [a.shape for a in arrays], model.inputs)
+        outs, at = _place_shapes(at, shapes, model.outputs)
+        model._in_ptrs, at = at, at + 4 * max(len(ins), 1)
+        model._out_ptrs, at = at, at + 4 * max(len(outs), 1)
+        model._grow_to(at)
+        mem, store = model._memory, model._store
+        mem.write(store, np.array(ins, "<u4").tobytes(), model._in_ptrs)
+        mem.write(store, np.array(outs, "<u4").tobytes(), model._out_ptrs)
+        for a, addr in zip(arrays, ins, strict=True):
+            mem.write(store, a.tobytes(), addr)
+        status = model._call(self._dims_at)
+        if status != 0:
+            raise RunError(f"tinyc_run returned status {status}")
+        return [model._read(info, addr, shape)
+                for info, addr, shape in zip(model.outputs, outs, shapes, strict=True)]
+
+    def _sizes_for(self, model: WasmModel, arrays, values) -> tuple[int, list[tuple]]:
+        named = ", ".join(f"{s}={v}" for s, v in zip(self.symbols, values, strict=True))
+        if any(v < m for v, m in zip(values, self.minima, strict=True)):
+            raise ShapeGuardError(f"symbolic dimensions out of range: {named}")
+        mem, store = model._memory, model._store
+        mem.write(store, np.array(values, "<i8").tobytes(), self._dims_at)
+        failed = self._guards(store, self._dims_at)
+        if failed:
+            raise ShapeGuardError(f"sizes {named} break the compiled guard "
+                                  f"'{self.guard_texts[failed - 1]}'")
+        self._sizes(store, self._dims_at, self._sizes_at)
+        sizes = np.frombuffer(mem.read(store, self._sizes_at, self._sizes_at + 8 * self._n_sizes),
+                              "<i8").tolist()
+        shapes, k = [], 1
+        for info in model.outputs:
+            shapes.append(tuple(sizes[k:k + len(info.shape)]))
+            k += len(info.shape)
+        for info, a in zip(model.inputs, arrays, strict=True):  # relations between symbols
+            want = tuple(sizes[k:k + a.ndim])
+            k += a.ndim
+            if a.shape != want:
+                raise ShapeGuardError(f"input '{info.name}' has shape {list(a.shape)}, but "
+                                      f"the sizes {named} make it {list(want)}")
+        return int(sizes[0]), shapes
+
+
+def _place_shapes(at: int, shapes, infos) -> tuple[list[int], int]:
+    addresses = []
+    for shape, info in zip(shapes, infos, strict=True):
+        addresses.append(at)
+        at = _aligned(at + int(np.prod(shape, dtype=np.int64)) * np.dtype(info.dtype).itemsize)
+    return addresses, at
 
 
 def _aligned(n: int) -> int:
