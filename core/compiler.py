@@ -274,7 +274,8 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
     symbols = tuple(input_symbols(g))
     if not symbols:
         _require_static(g)
-    if symbols and isinstance(device.backend, Packager) and not runs_symbolic(device.backend):
+    if symbols and isinstance(device.backend, Packager) \
+            and not runs_symbolic(device.backend, device.cpu):
         raise TinycError(f"target {device.spec.name} compiles static shapes only; pass "
                          f"input_shapes for the symbolic dimensions {list(symbols)}")
     hints = {s: int(opts.shape_hints.get(s, 1)) for s in symbols}

@@ -111,7 +111,7 @@ class InferenceSession(CompiledModels):
         # why the model is compiled per shape instead (None: symbolic, or static)
         self.symbolic_fallback: str | None = None
         if self._split or (isinstance(self._device.backend, Packager)
-                           and not runs_symbolic(self._device.backend)):
+                           and not runs_symbolic(self._device.backend, self._device.cpu)):
             self.symbolic_fallback = f"target {target} compiles static shapes only"
         if not self._symbolic:
             self._static = self._model_for({})

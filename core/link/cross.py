@@ -80,15 +80,39 @@ def model_header(meta: dict) -> str:
         f"#define TINYC_INPUT_BYTES {{{_byte_list(ins)}}}",
         f"#define TINYC_OUTPUT_BYTES {{{_byte_list(outs)}}}",
     ]
+    if "symbolic" in meta:
+        lines += _symbolic_macros(meta)
     lines += [f"/* input {i}: {_describe(t)} */" for i, t in enumerate(ins)]
     lines += [f"/* output {i}: {_describe(t)} */" for i, t in enumerate(outs)]
     lines += ["", "#ifdef __cplusplus", 'extern "C" {', "#endif",
               f"extern const unsigned char {WEIGHTS_SYMBOL}[];",
               "int tinyc_run(void *const *inputs, void *const *outputs, const void *weights,",
-              "              void *arena" + (", const long long *dims);" if "symbolic" in meta
+              "              void *arena" + (", const int64_t *dims);" if "symbolic" in meta
                                               else ");"),
+              *(["int tinyc_guards(const int64_t *dims);",
+                 "void tinyc_sizes(const int64_t *dims, int64_t *sizes);"]
+                if "symbolic" in meta else []),
               "#ifdef __cplusplus", "}", "#endif", "", "#endif", ""]
     return "\n".join(lines)
+
+
+def _symbolic_macros(meta: dict) -> list[str]:
+    """What a caller of a symbolic model needs: tinyc_sizes(dims, sizes) writes
+    the arena's bytes, then every output's dims, then every input's."""
+    ins, outs = meta["inputs"], meta["outputs"]
+    n_sizes = 1 + sum(len(t["shape"]) for t in (*outs, *ins))
+
+    def ints(values) -> str:
+        return "{" + (", ".join(str(v) for v in values) or "0") + "}"
+
+    return ["#include <stdint.h>",
+            f"#define TINYC_NUM_SYMBOLS {len(meta['symbolic']['symbols'])}"
+            f"  /* dims array order: {', '.join(meta['symbolic']['symbols'])} */",
+            f"#define TINYC_NUM_SIZES {n_sizes}",
+            f"#define TINYC_INPUT_RANKS {ints(len(t['shape']) for t in ins)}",
+            f"#define TINYC_OUTPUT_RANKS {ints(len(t['shape']) for t in outs)}",
+            f"#define TINYC_INPUT_ITEMSIZES {ints(_itemsize(t['dtype']) for t in ins)}",
+            f"#define TINYC_OUTPUT_ITEMSIZES {ints(_itemsize(t['dtype']) for t in outs)}"]
 
 
 def tensor_bytes(t: dict) -> int:
@@ -182,6 +206,13 @@ class CrossBuild:
                    "-o", "model.elf", *sources, "libmodel.a"], "the runner")
         return self.read("model.elf")
 
+    def link_symbolic_runner(self, args: Sequence[str]) -> bytes:
+        """The runner of a model with symbolic dims (tinyc_harness_sym.c, Linux)."""
+        source = os.path.join(harness_dir(), "tinyc_harness_sym.c")
+        self.link(["-I", self.dir, "-I", harness_dir(), *args, "-o", "model.elf", source,
+                   "libmodel.a"], "the runner")
+        return self.read("model.elf")
+
     def archive(self, name: str, objects: Sequence[str]) -> bytes:
         run_zig(["ar", "rcs", name, *objects], self.dir, f"{name} for {self.zig_target}")
         return self.read(name)
@@ -204,8 +235,12 @@ def linux_package(model: CompiledModel, zig_target: str, run: dict) -> tuple[dic
     device). Returns (files, meta)."""
     with CrossBuild(model, zig_target) as build:
         files = build.library_files()
-        files["model.elf"] = build.link_runner([os.path.join(harness_dir(), "tinyc_io_posix.c")],
-                                               ["-static", "-Wl,--gc-sections"])
+        if "symbolic" in model.meta:  # buffers sized per run: the allocating runner
+            files["model.elf"] = build.link_symbolic_runner(["-static", "-Wl,--gc-sections"])
+        else:
+            files["model.elf"] = build.link_runner(
+                [os.path.join(harness_dir(), "tinyc_io_posix.c")],
+                ["-static", "-Wl,--gc-sections"])
     meta = {"run": {"program": "model.elf", **run},
             "sizes": part_sizes(files["model.elf"], model)}
     return files, meta

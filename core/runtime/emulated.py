@@ -10,6 +10,7 @@ time-out) is a RunError that says what happened, never a crash of Python.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from ..errors import TargetError, TinycError
 from .native import TensorInfo, checked_feeds, output_indices
 
 IO_ALIGN = 64  # tinyc_harness.h: every tensor in the I/O files starts aligned
+EXIT_GUARD = 68  # tinyc_harness.h: symbolic sizes break a guard
 TIMEOUT_S = 600.0
 
 # Exit codes of tinyc_harness.h
@@ -29,7 +31,8 @@ _EXIT_MEANING = {64: "the runner was started with the wrong command line",
                  65: "the runner could not read its inputs or write its outputs",
                  66: "tinyc_run returned an error",
                  67: "the CPU faulted (e.g. an instruction or memory access this core "
-                     "does not support)"}
+                     "does not support)",
+                 68: "the run's sizes break a guard of the compiled model"}
 
 
 class RunError(TinycError):
@@ -90,6 +93,16 @@ class EmulatedModel:
         self.program = os.path.abspath(os.path.join(directory, meta["run"]["program"]))
         self.inputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in meta["inputs"]]
         self.outputs = [TensorInfo(t["name"], t["shape"], t["dtype"]) for t in meta["outputs"]]
+        sym = meta.get("symbolic")
+        self.symbols: list[str] = list(sym["symbols"]) if sym else []
+        self._guard_texts: list[str] = list(sym["guards"]) if sym else []
+        self._minima = list((sym or {}).get("minima") or [1] * len(self.symbols))
+
+    def accepts(self, values: tuple[int, ...]) -> bool:
+        """Sizes within the symbols' ranges (the guards themselves are checked
+        by the runner, which refuses a run that breaks one)."""
+        return bool(self.symbols) and all(
+            v >= m for v, m in zip(values, self._minima, strict=True))
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self.inputs)
@@ -98,6 +111,10 @@ class EmulatedModel:
         return list(self.outputs)
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self.symbols:
+            wanted = output_indices(self.outputs, output_names)
+            outs = self._run_symbolic(feeds)
+            return [outs[j] for j in wanted]
         arrays = checked_feeds(self.inputs, feeds)
         wanted = output_indices(self.outputs, output_names)
         with tempfile.TemporaryDirectory(prefix="tinyc-run-") as tmp:
@@ -111,12 +128,52 @@ class EmulatedModel:
     def profile(self) -> list[tuple[str, str, float]]:
         raise TinycError("per-node profiles need an artifact that runs in this process")
 
-    def _execute(self, cwd: str) -> None:
+    def _run_symbolic(self, feeds: dict) -> list[np.ndarray]:
+        """The symbolic runner (tinyc_harness_sym.c): the dims go first in the
+        inputs file; the outputs file starts with every size tinyc_sizes wrote."""
+        from .symbolic import ShapeGuardError, bind_sizes
+
+        arrays, values = bind_sizes(self.inputs, self.symbols, feeds)
+        named = ", ".join(f"{s}={v}" for s, v in zip(self.symbols, values, strict=True))
+        if not self.accepts(values):
+            raise ShapeGuardError(f"symbolic dimensions out of range: {named}")
+        header = pack_tensors([np.array(values, "<i8")])
+        n_sizes = 1 + sum(len(t.shape) for t in (*self.outputs, *self.inputs))
+        with tempfile.TemporaryDirectory(prefix="tinyc-run-") as tmp:
+            with open(os.path.join(tmp, "in.bin"), "wb") as f:
+                f.write(header + pack_tensors(arrays))
+            guard = self._execute(tmp)
+            if guard:
+                raise ShapeGuardError(f"sizes {named} break the compiled guard "
+                                      f"'{self._guard_texts[guard - 1]}'")
+            with open(os.path.join(tmp, "out.bin"), "rb") as f:
+                data = f.read()
+        sizes = np.frombuffer(data, "<i8", n_sizes).tolist()
+        shapes, k = [], 1
+        for info in self.outputs:
+            shapes.append(tuple(sizes[k:k + len(info.shape)]))
+            k += len(info.shape)
+        for info, a in zip(self.inputs, arrays, strict=True):
+            want = tuple(sizes[k:k + a.ndim])
+            k += a.ndim
+            if a.shape != want:
+                raise ShapeGuardError(f"input '{info.name}' has shape {list(a.shape)}, but "
+                                      f"the sizes {named} make it {list(want)}")
+        infos = [TensorInfo(o.name, list(s), o.dtype) for o, s in zip(self.outputs, shapes,
+                                                                     strict=True)]
+        return unpack_tensors(data[len(pack_tensors([np.zeros(n_sizes, "<i8")])):], infos)
+
+    def _execute(self, cwd: str) -> int:
+        """Run the program; 0, or the 1-based guard a symbolic runner refused."""
         argv = self.emulator.command(self.program, "in.bin", "out.bin")
         try:
             r = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             raise RunError(f"{self._what()} did not finish in {self.timeout_s:.0f} s") from None
+        if r.returncode == EXIT_GUARD:
+            found = re.search(rb"tinyc-guard (\d+)", r.stderr)
+            if found and 0 < int(found.group(1)) <= len(self._guard_texts):
+                return int(found.group(1))
         if r.returncode != 0:
             raise RunError(f"{self._what()} failed: {_explain(r.returncode)}"
                            + _tail(r.stderr or r.stdout))

@@ -64,12 +64,14 @@ class Packager(Protocol):
         ...
 
 
-def runs_symbolic(backend: object) -> bool:
-    """Does a packaging backend run artifacts with symbolic dims? Such a backend
-    sets `symbolic_shapes = True`, exports tinyc_sizes and tinyc_guards beside
-    tinyc_run (model.meta has "symbolic") and passes each run's dims array as
-    tinyc_run's fifth argument (codegen/symbolic_ir.py)."""
-    return bool(getattr(backend, "symbolic_shapes", False))
+def runs_symbolic(backend: object, cpu: object = None) -> bool:
+    """Does a packaging backend run artifacts with symbolic dims on this CPU?
+    Such a backend has `symbolic_shapes` True (or a method of the CpuTarget
+    saying so), keeps tinyc_sizes and tinyc_guards beside tinyc_run (model.meta
+    has "symbolic") and passes each run's dims array as tinyc_run's fifth
+    argument (codegen/symbolic_ir.py)."""
+    flag = getattr(backend, "symbolic_shapes", False)
+    return bool(flag(cpu) if callable(flag) else flag)
 
 
 def check_backend(obj: object) -> None:

@@ -21,6 +21,7 @@
 #define TINYC_EXIT_IO 65      /* an input or output file could not be read or written */
 #define TINYC_EXIT_MODEL 66   /* tinyc_run returned non-zero */
 #define TINYC_EXIT_FAULT 67   /* the CPU faulted (bare metal fault handler) */
+#define TINYC_EXIT_GUARD 68   /* symbolic sizes break a guard (tinyc_harness_sym.c) */
 
 /* Read exactly `size` bytes of `path` into `buf`; 0 on success. */
 int tinyc_read_file(const char *path, void *buf, size_t size);

@@ -22,6 +22,11 @@ class ArmBackend(CrossCpuBackend):
     name = "arm"
     arches = ("aarch64", *CORTEX_M_ARCHES)
 
+    def symbolic_shapes(self, cpu) -> bool:
+        """aarch64 Linux runners size their buffers per run; Cortex-M builds
+        place everything statically (no allocator), so they stay static."""
+        return arch_of(cpu.triple) == "aarch64"
+
     def package(self, model: CompiledModel) -> Package:
         if arch_of(model.cpu.triple) != "aarch64":
             return cortex_m.package(model)

@@ -1,6 +1,7 @@
-"""Symbolic shapes on wasm32-simd: the module exports tinyc_sizes and
-tinyc_guards, and the wasmtime runtime lays its memory out per run; one
-compile serves every batch (issue 11, cross targets)."""
+"""Symbolic shapes on cross targets (issue 11): the wasm module exports
+tinyc_sizes and tinyc_guards and the wasmtime runtime lays its memory out per
+run; Linux targets (aarch64) link an allocating runner that sizes its buffers
+per run. One compile serves every batch; Cortex-M stays static and says so."""
 
 from __future__ import annotations
 
@@ -31,6 +32,23 @@ def test_a_cnn_with_a_symbolic_batch_runs_on_wasm_from_one_compile():
         np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
     assert sess.symbolic_fallback is None and sess.compile_count == 1
     assert "tinyc_sizes" in sess.artifact.meta["run"]["exports"]
+
+
+def test_a_cnn_with_a_symbolic_batch_runs_on_aarch64_under_qemu_from_one_compile():
+    import shutil
+
+    if shutil.which("qemu-aarch64") is None:
+        pytest.skip("qemu-aarch64 is not installed (Debian: qemu-user)")
+    model = mobilenet_v2(batch="N", resolution=32, width=0.35, classes=10)
+    sess = tinyc.InferenceSession(model, target="aarch64")
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (1, 9):
+        x = np.random.default_rng(n).standard_normal((n, 3, 32, 32)).astype(np.float32)
+        (y,) = sess.run(None, {"input": x})
+        np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
+    assert sess.symbolic_fallback is None and sess.compile_count == 1
+    with pytest.raises(tinyc.InputError, match="'N' is 2 in one input|rank"):
+        sess.run(None, {"input": np.zeros((2, 3, 32), np.float32)})
 
 
 def test_a_cortex_m_target_says_it_compiles_static_shapes_only():
