@@ -1,10 +1,12 @@
 """`tinyc explain MODEL --target x86,accel_sim`: which device runs each node, and why.
 
 Prints the partition (regions in run order, every CPU fallback counted by
-reason, a line per node); --json writes it per node, --svg draws the graph
-coloured by device, --trace compiles the model, runs it once and writes the
-run's timeline (host regions, simulated device time, transfers) as a Chrome
-trace (open in chrome://tracing or ui.perfetto.dev).
+reason, a line per node); --json writes it per node, --svg/--png draw the
+graph with Graphviz (regions as device-coloured clusters, chains collapsed,
+partition/drawing.py), --dot writes the Graphviz source itself, --trace
+compiles the model, runs it once and writes the run's timeline (host regions,
+simulated device time, transfers) as a Chrome trace (open in chrome://tracing
+or ui.perfetto.dev).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ def add_explain_command(sub) -> None:
     e.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="write the placement of every node as JSON (to stdout, alone, "
                         "without FILE)")
-    e.add_argument("--svg", metavar="FILE", help="draw the partitioned graph, coloured by device")
+    e.add_argument("--svg", metavar="FILE",
+                   help="draw the partitioned graph as SVG (needs Graphviz's dot)")
+    e.add_argument("--png", metavar="FILE",
+                   help="draw the partitioned graph as PNG (needs Graphviz's dot)")
+    e.add_argument("--dot", metavar="FILE", help="write the drawing's Graphviz source")
     e.add_argument("--trace", metavar="FILE",
                    help="run once (seeded random inputs) and write a Chrome-trace timeline")
     e.add_argument("--pin", action="append", default=[], metavar="NODE=DEVICE",
@@ -34,7 +40,8 @@ def add_explain_command(sub) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .compiler import CompileOptions, partition_model
     from .frontend.load import load_model
-    from .partition.svg import partition_svg
+    from .partition.drawing import partition_dot
+    from .partition.render import render
     from .target import resolve_devices
 
     opts = CompileOptions(pin=_pairs(args.pin), avoid=_lists(args.avoid))
@@ -46,8 +53,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(partition.text())
     if args.json and args.json != "-":
         _write(args.json, json.dumps(partition.to_json(), indent=1))
-    if args.svg:
-        _write(args.svg, partition_svg(graph, partition))
+    dot_text = partition_dot(graph, partition) if args.svg or args.png or args.dot else ""
+    if args.dot:
+        _write(args.dot, dot_text)
+    for fmt, path in (("svg", args.svg), ("png", args.png)):
+        if path:
+            _write(path, render(dot_text, fmt))
     if args.trace:
         _write(args.trace, json.dumps(_run_trace(proto, args.target, opts)))
     return 0
@@ -104,7 +115,7 @@ def _lists(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+def _write(path: str, data: str | bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
     print(f"wrote {path}")

@@ -7,6 +7,8 @@ compiled with profile=True) times the run's wall time, laid end to end in
 execution order: nodes run one after another, so the layout is the real
 order and the lengths are measured shares, not separate clocks. A split
 deployment adds its own timeline (regions, transfers, accelerator layers).
+Times sit on the timeline's grid of 1/1024 us (runtime/timeline.py), the node
+slices' edges computed in whole ticks, so they nest inside their model_run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ import json
 import os
 import threading
 import time
+
+# runtime/timeline.py's grid, repeated because docs/architecture.md keeps this
+# layer from importing runtime's modules: 1/1024 us is exact in binary and JSON,
+# so a child ending where its parent ends compares equal in every trace reader
+TICKS_PER_US = 1024
+
+
+def to_ticks(us: float) -> int:
+    return round(us * TICKS_PER_US)
+
+
+def from_ticks(ticks: int) -> float:
+    return ticks / TICKS_PER_US
 
 
 class SessionProfiler:
@@ -32,8 +47,9 @@ class SessionProfiler:
 
     def add(self, name: str, cat: str, ts_us: float, dur_us: float, tid: int = 0,
             **args) -> None:
-        event = {"cat": cat, "pid": os.getpid(), "tid": tid, "dur": round(dur_us, 3),
-                 "ts": round(ts_us, 3), "ph": "X", "name": name, "args": args}
+        start, end = to_ticks(ts_us), to_ticks(ts_us + dur_us)
+        event = {"cat": cat, "pid": os.getpid(), "tid": tid, "dur": from_ticks(end - start),
+                 "ts": from_ticks(start), "ph": "X", "name": name, "args": args}
         with self._lock:
             self._events.append(event)
 
@@ -44,6 +60,8 @@ class SessionProfiler:
         return None
 
     def record_run(self, model, ts_us: float, dur_us: float, before: list[int] | None) -> None:
+        ts_us = from_ticks(to_ticks(ts_us))  # on the grid: children's sums stay exact
+        dur_us = from_ticks(to_ticks(dur_us))
         self.add("model_run", "Session", ts_us, dur_us)
         if before is not None:
             self._node_slices(model, ts_us, dur_us, before)
@@ -55,12 +73,15 @@ class SessionProfiler:
         total = sum(deltas)
         if total <= 0:
             return
-        t = ts_us
+        start, span = to_ticks(ts_us), to_ticks(dur_us)
+        done = 0
         for (node, op), d in zip(model.meta["profile_nodes"], deltas, strict=True):
-            dur = dur_us * d / total
-            self.add(f"{node}_kernel_time", "Node", t, dur, op_name=op, provider=self.provider,
-                     cycles=d)
-            t += dur
+            # edges in whole ticks from the cycles counted so far: the last ends
+            # exactly where model_run does
+            a, b = start + span * done // total, start + span * (done + d) // total
+            self.add(f"{node}_kernel_time", "Node", from_ticks(a), from_ticks(b - a),
+                     op_name=op, provider=self.provider, cycles=d)
+            done += d
 
     def _timeline(self, trace: dict, ts_us: float) -> None:
         threads: dict[tuple, int] = {}

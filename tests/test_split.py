@@ -188,15 +188,16 @@ def test_the_timeline_has_regions_transfers_and_device_time(diamond_path):
     assert starts == sorted(starts)
 
 
-def test_explain_prints_reasons_and_writes_json_svg_and_trace(diamond_path, tmp_path, capsys):
-    files = {k: str(tmp_path / f"out.{k}") for k in ("json", "svg", "trace")}
+def test_explain_prints_reasons_and_writes_json_dot_and_trace(diamond_path, tmp_path, capsys):
+    # the pictures (--svg/--png) need Graphviz: tests/partition/test_drawing.py
+    files = {k: str(tmp_path / f"out.{k}") for k in ("json", "dot", "trace")}
     assert main(["explain", diamond_path, "--target", "x86,accel_sim", "--json", files["json"],
-                 "--svg", files["svg"], "--trace", files["trace"]]) == 0
+                 "--dot", files["dot"], "--trace", files["trace"]]) == 0
     out = capsys.readouterr().out
     assert "CPU fallbacks: 5 nodes" in out and "unsupported op" in out
     placement = json.load(open(files["json"]))
     assert {n["node"]: n["device"] for n in placement["nodes"]}["a"] == "accel_sim"
-    svg = open(files["svg"]).read()
-    assert svg.startswith("<svg") and svg.count("<rect") >= 11
+    dot = open(files["dot"]).read()
+    assert dot.count("subgraph cluster_r") >= 3 and 'region 1: accel_sim"' in dot
     trace = json.load(open(files["trace"]))
     assert any(e.get("cat") == "transfer" for e in trace["traceEvents"])
