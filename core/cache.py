@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import cache_evict
 from .link.artifact import Artifact
-from .paths import cache_root  # noqa: F401  (cache.cache_root: where entries live)
+from .paths import cache_root, platform_cache_dir  # noqa: F401  (where entries live)
 from .runtime.devices import load
 from .runtime.native import NativeModel
 

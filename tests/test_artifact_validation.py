@@ -141,3 +141,18 @@ def test_the_cache_rebuilds_an_edited_entry(tmp_path, monkeypatch):
     y, _ = sess.run(None, {"x": x})
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     assert len(json.loads((entry / "model.json").read_text())["outputs"]) == 2
+
+
+def test_every_dtype_tinyc_compiles_is_one_the_schema_accepts():
+    """model.json lists each tensor's numpy dtype name; the loader's schema must
+    know every one tinyc's IR can give (int2 and float4 were missing once)."""
+    from tinyc.ir import DType
+    from tinyc.runtime.schema import DTYPES
+
+    names = set()
+    for d in DType:
+        try:
+            names.add(d.numpy.name)
+        except Exception:  # a type without a numpy counterpart never reaches model.json
+            continue
+    assert names <= set(DTYPES), sorted(names - set(DTYPES))

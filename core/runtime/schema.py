@@ -17,7 +17,8 @@ from ..errors import ArtifactError
 # plain bytes to native code (an object dtype would hand it Python pointers).
 DTYPES = ("float32", "float64", "float16", "bfloat16", "bool", "int8", "uint8", "int16",
           "uint16", "int32", "uint32", "int64", "uint64", "float8_e4m3fn", "float8_e4m3fnuz",
-          "float8_e5m2", "float8_e5m2fnuz", "int4", "uint4", "float4_e2m1")
+          "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu", "int4", "uint4", "int2",
+          "uint2", "float4_e2m1fn")
 
 # the largest dim or byte count believed: beyond it, arithmetic on sizes is nonsense
 MAX_SIZE = 1 << 48
