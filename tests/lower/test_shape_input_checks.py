@@ -97,3 +97,41 @@ def test_one_hot_depth_from_a_runtime_input(tmp_path, depth_shape):
     with pytest.raises(tinyc.InputError, match="OneHot node .*shape input 'd': holds 5 at "
                                                "position 0, but the model was compiled for 4"):
         loaded.run(None, {**feeds, "d": np.full(depth_shape, 5, np.int64)})
+
+
+def _runtime_slice(tmp_path, out_shape):
+    node = helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])
+    ints = [_vi(n, [1], TensorProto.INT64) for n in ("st", "en", "ax", "sp")]
+    return _load(_model(node, [_vi("x", [4, 6]), *ints], out_shape), tmp_path)
+
+
+def _slice_feeds(x, start, end, axis, step):
+    return {"x": x, **{k: np.array([v], np.int64) for k, v in
+                       (("st", start), ("en", end), ("ax", axis), ("sp", step))}}
+
+
+@pytest.mark.parametrize(("start", "end", "axis", "step"), [
+    (1, 3, 1, 1), (3, 5, 1, 1), (-1, -100, 1, -3), (0, 1 << 62, 1, 4), (-(1 << 62), 2, 1, 1)])
+def test_slice_parameters_giving_the_compiled_length_are_honoured(tmp_path, start, end, axis,
+                                                                 step):
+    loaded = _runtime_slice(tmp_path, [4, 2])
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    (y,) = loaded.run(None, _slice_feeds(x, start, end, axis, step))
+    np.testing.assert_array_equal(y, x[:, start:end:step])
+
+
+@pytest.mark.parametrize(("start", "end", "axis", "step", "message"), [
+    (1, 4, 1, 1, "they give 3 elements along axis 1, but the model was compiled for 2"),
+    (0, 6, 1, 2, "they give 3 elements along axis 1"),
+    (5, 0, 1, -1, "they give 5 elements along axis 1"),
+    (1, 3, 1, 0, "they give 0 elements along axis 1"),
+    (0, 4, 0, 1, "they give 6 elements along axis 1"),  # axis 1 no longer sliced
+    (1, 3, 2, 1, "index 2 \\(at flat position 0\\) is out of range; valid indices are \\[-2, 1\\]"),
+])
+def test_slice_parameters_giving_another_shape_are_refused(tmp_path, start, end, axis, step,
+                                                           message):
+    loaded = _runtime_slice(tmp_path, [4, 2])
+    x = np.zeros((4, 6), np.float32)
+    with pytest.raises(tinyc.InputError, match="Slice node .*: run-time starts/ends/axes/steps: "
+                                               + message):
+        loaded.run(None, _slice_feeds(x, start, end, axis, step))
