@@ -1,10 +1,11 @@
 """The compile cache: artifacts on disk, keyed by everything that shapes them.
 
-The key covers the model's bytes, the resolved target (spec fields and LLVM
-cpu target), the concrete input shapes, the compile options and fingerprints
-of tinyc's own source and of the target's plugin package (its Python and the
-helper C / linker files it builds into artifacts), so a changed compiler or
-plugin never reuses a stale artifact.
+The key covers the model's bytes, the resolved target (spec fields, LLVM cpu
+target and the bytes of the intrinsic files it uses), the concrete input shapes,
+the compile options and fingerprints of tinyc's own source and of the target's
+plugin package (its Python and the helper C / linker files it builds into
+artifacts), so a changed compiler, plugin or intrinsic file never reuses a stale
+artifact.
 Entries are written to a temporary folder and renamed into place (atomic); an
 entry that fails to load or verify is deleted and rebuilt.
 
@@ -79,10 +80,12 @@ def cache_key(model_bytes: bytes, device_fields: list[dict], shapes: dict,
 
 
 def device_fields(device) -> dict:
-    """What identifies a device in a key: its spec, its CPU (none for an accelerator)
-    and its plugin package's sources."""
+    """What identifies a device in a key: its spec, its CPU (none for an accelerator),
+    its plugin package's sources and the intrinsic files it uses (the spec names
+    them only, and a user's file beside the spec is no plugin source)."""
     return {"spec": device.spec.fields, "cpu": asdict(device.cpu) if device.cpu else None,
-            "plugin_sources": plugin_source_fingerprint(plugin_package_dir(device.backend))}
+            "plugin_sources": plugin_source_fingerprint(plugin_package_dir(device.backend)),
+            "intrinsics": [[s.name, s.digest] for s in device.intrinsics]}
 
 
 def load_entry(root: Path, key: str) -> NativeModel | None:

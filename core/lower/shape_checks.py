@@ -1,8 +1,9 @@
 """Shapes given as run-time data (a Reshape's target, an Expand's shape, a
-Tile's repeats fed as graph inputs or computed from them) are checked before
-the node runs: the kernels were built for the shapes inference derived, so a
-different value must be refused (an InputError naming the input, the position,
-the value and the value compiled), never honoured silently with the old shape.
+Tile's repeats, a OneHot's depth, fed as graph inputs or computed from them) are
+checked before the node runs: the kernels were built for the shapes inference
+derived, so a different value must be refused (an InputError naming the input,
+the position, the value and the value compiled), never honoured silently with
+the old shape.
 
 One table: per op, which input holds a shape and, per position, the values
 that agree with the compiled output. A shape that is a constant, or that
@@ -57,10 +58,24 @@ def _split(node: Node, ctx: LowerContext) -> Pairs:
     return [(shape_of(ctx, o)[axis],) * 3 for o in node.outputs if o]
 
 
+def _one_hot(node: Node, ctx: LowerContext) -> Pairs:
+    """The depth: the output's extent along `axis` (a scalar or a 1-element tensor)."""
+    out = shape_of(ctx, node.outputs[0])
+    return [(out[int(node.attr("axis", -1)) % len(out)],) * 3]
+
+
+def _center_crop_pad(node: Node, ctx: LowerContext) -> Pairs:
+    """One size per axis in `axes` (all axes by default), in that order."""
+    out = shape_of(ctx, node.outputs[0])
+    axes = node.attr("axes") or range(len(out))
+    return [(out[int(a) % len(out)],) * 3 for a in axes]
+
+
 # op -> (index of the shape input, expected values)
 SHAPE_INPUTS: dict[str, tuple[int, Callable[[Node, LowerContext], Pairs]]] = {
     "Reshape": (1, _reshape), "Expand": (1, _expand), "Tile": (1, _tile),
     "ConstantOfShape": (0, _exact), "Split": (1, _split), "Resize": (3, _exact),
+    "OneHot": (1, _one_hot), "CenterCropPad": (1, _center_crop_pad),
 }
 
 

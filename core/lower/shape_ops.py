@@ -20,11 +20,12 @@ import numpy as np
 from ..codegen.kernels import fill as F
 from ..codegen.kernels import scan_ops as S
 from ..codegen.kernels.bytes_copy import COPY_BYTES
+from ..codegen.kernels.check import check_slice_kernel
 from ..codegen.kernels.copy import MAX_OUTER_DIMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same
-from ..program import Buf, Call, Const, DimTable, LowerContext, LoweredNode, int_table
+from ..program import Buf, Call, Const, DimTable, ErrorSite, LowerContext, LoweredNode, int_table
 from .broadcast import broadcast_shapes, contiguous_strides, is_one, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
@@ -141,13 +142,17 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
             return Buf(p)
         return Const(f"{node.name}.{tag}", (default if p is None else p).astype(index.numpy))
 
+    ends = operand(params[1], np.zeros(n, np.int64), "ends")  # ends are required
     axes = operand(params[2], np.arange(n), "axes")
     steps = operand(params[3], np.ones(n, np.int64), "steps")
     pad = [1] * (S.MAX_RANK - rank)
-    calls = []
+    dims_in = int_table(f"{node.name}.in", pad + list(shape))
+    dims_out = int_table(f"{node.name}.out", pad + list(out))
+    # the kernel copies the compiled lengths: parameters giving others are refused
+    site = ErrorSite(f"Slice node '{node.name}': run-time starts/ends/axes/steps")
+    calls = [Call(check_slice_kernel(index, S.MAX_RANK),
+                  (site, dims_in, dims_out, Buf(starts), ends, steps, axes, n, rank))]
     if math.prod(out):
-        dims_in = int_table(f"{node.name}.in", pad + list(shape))
-        dims_out = int_table(f"{node.name}.out", pad + list(out))
         call = Call(S.slice_kernel(elem_bytes(ctx, x), index),
                     (Buf(x), Buf(y), dims_in, dims_out, Buf(starts), steps, axes, n, rank))
         calls.append(call)

@@ -30,6 +30,7 @@ ERROR_SYMBOL = "tinyc_error"
 STATUS_OK = 0
 STATUS_INDEX_RANGE = 1  # an index tensor holds a value outside [low, high]
 STATUS_SHAPE_VALUE = 2  # a shape given as run-time data is not the one compiled (low)
+STATUS_SLICE_LENGTH = 3  # run-time Slice parameters give another length than compiled (low)
 
 # The i64 fields in order; `site` (a pointer) follows them.
 INT_FIELDS = ("code", "node", "value", "position", "low", "high")
@@ -62,5 +63,9 @@ def record_error(code: int, value: int, position: int, low: int, high: int,
         return InputError(f"{site}: holds {value} at position {position}, but the model was "
                           f"compiled for {low} there (a shape given as run-time data must "
                           "be the one the model's shapes were inferred with)")
+    if code == STATUS_SLICE_LENGTH:
+        return InputError(f"{site}: they give {value} elements along axis {position}, but "
+                          f"the model was compiled for {low} there (run-time slice "
+                          "parameters must give the shape the model was inferred with)")
     return TinycError(f"{site}: check {code} failed on value {value} at flat position "
                       f"{position} (allowed [{low}, {high}])")

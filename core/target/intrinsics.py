@@ -8,9 +8,10 @@ the semantics; a new instruction needs YAML, not Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .intrinsic_schema import INTRINSIC_SET_SCHEMA
+from .intrinsic_types import const_type_problem, tensor_accesses, tile_values, type_problem
 from .notation import NotationError, Statement, parse_statement
 from .schema import validate
 from .yamlfile import YamlDoc, dotted, load_yaml
@@ -43,6 +44,7 @@ class Intrinsic:
     emit: Emit
     description: str = ""
     priority: int = 0  # among matching intrinsics, higher is preferred (before MACs)
+    where: str = field(default="", compare=False)  # file:line of its emit, for messages
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class IntrinsicSet:
     intrinsics: tuple[Intrinsic, ...]
     requires: tuple[str, ...] = ()  # LLVM features
     description: str = ""
+    digest: str = ""  # of the file's bytes: compile cache keys include it
 
 
 def read_intrinsic_file(path: str) -> IntrinsicSet:
@@ -61,7 +64,7 @@ def read_intrinsic_file(path: str) -> IntrinsicSet:
     intrinsics = tuple(_intrinsic(doc, name, fields)
                        for name, fields in data["intrinsics"].items())
     return IntrinsicSet(data["set"], path, intrinsics, tuple(data.get("requires", ())),
-                        data.get("description", ""))
+                        data.get("description", ""), doc.digest)
 
 
 def _intrinsic(doc: YamlDoc, name: str, fields: dict) -> Intrinsic:
@@ -74,8 +77,10 @@ def _intrinsic(doc: YamlDoc, name: str, fields: dict) -> Intrinsic:
     _check_indices(doc, here, compute, fields["tile"])
     _check_tensors(doc, here, compute, fields["dtypes"])
     emit = _emit(doc, (*here, "emit"), fields["emit"], fields["dtypes"], compute.output.tensor)
+    _check_types(doc, (*here, "emit"), emit, compute, fields["tile"], fields["dtypes"])
     return Intrinsic(name, compute, dict(fields["tile"]), dict(fields["dtypes"]), emit,
-                     fields.get("description", ""), fields.get("priority", 0))
+                     fields.get("description", ""), fields.get("priority", 0),
+                     doc.where((*here, "emit", emit.kind)))
 
 
 def _check_indices(doc: YamlDoc, here: tuple, compute: Statement, tile: dict) -> None:
@@ -135,3 +140,31 @@ def _check_accumulator(doc: YamlDoc, here: tuple, accumulate: str, operands: lis
             where = (*here, "operands", i)
             raise doc.error(where, f"field '{dotted(where)}' is the output {output}, but "
                             "accumulate: add adds the result to it; expected only inputs")
+
+
+def _check_types(doc: YamlDoc, here: tuple, emit: Emit, compute: Statement, tile: dict,
+                 dtypes: dict) -> None:
+    """Each typed operand, and the result, must hold its tensor's tile in its dtype."""
+    accesses = tensor_accesses(compute)
+    for i, op in enumerate(emit.operands):
+        if op.type is None:
+            continue  # an opcode's operand: the accelerator's buffers, no LLVM type
+        if op.tensor is None:
+            problem = const_type_problem(op.type)
+        else:
+            problem = type_problem(op.type, dtypes[op.tensor],
+                                   tile_values(accesses[op.tensor], tile), op.layout)
+        where = (*here, "operands", i, "type")
+        _raise_type_problem(doc, where, op.type, op.tensor, problem)
+    if emit.returns is not None:
+        output = compute.output.tensor
+        problem = type_problem(emit.returns, dtypes[output], tile_values(compute.output, tile),
+                               "contiguous")
+        _raise_type_problem(doc, (*here, "returns"), emit.returns, output, problem)
+
+
+def _raise_type_problem(doc: YamlDoc, where: tuple, text: str, tensor: str | None,
+                        problem: str | None) -> None:
+    if problem is not None:
+        what = f"tensor {tensor}" if tensor else "the immediate"
+        raise doc.error(where, f"field '{dotted(where)}' is {text} for {what}, but {problem}")

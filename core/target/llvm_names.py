@@ -66,22 +66,34 @@ def _choices(name: str, valid: list[str]) -> str:
 
 @functools.cache
 def _probe(triple: str, cpu: str, features: str) -> dict:
-    path = _cache_file(triple, cpu, features)
-    if path is not None and path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass  # a damaged entry: probe again
-    answer = _run_probe(triple, cpu, features)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(answer), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # no cache folder: probe again next time
+    path = probe_cache_file("tinyc-llvm-cpus", triple, cpu, features)
+    answer = read_cached(path)
+    if answer is None:
+        answer = _run_probe(triple, cpu, features)
+        write_cached(path, answer)
     return answer
+
+
+def read_cached(path: Path | None) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        answer = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged entry: probe again
+    return answer if isinstance(answer, dict) else None
+
+
+def write_cached(path: Path | None, answer: dict) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(answer), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # no cache folder: probe again next time
 
 
 def _run_probe(triple: str, cpu: str, features: str) -> dict:
@@ -98,8 +110,9 @@ def _run_probe(triple: str, cpu: str, features: str) -> dict:
             "features": sorted(set(_ROW.findall(feature_part))), "crash": crash}
 
 
-def _cache_file(triple: str, cpu: str, features: str) -> Path | None:
-    """Beside the artifact cache, not in it (whose folder holds artifacts only);
+def probe_cache_file(folder: str, *parts: str) -> Path | None:
+    """Where an answer of LLVM's about `parts` is kept: beside the artifact cache,
+    not in it (whose folder holds artifacts only), keyed by LLVM's version too;
     TINYC_CACHE_DIR=off turns both off."""
     import llvmlite.binding as llvm
 
@@ -109,5 +122,5 @@ def _cache_file(triple: str, cpu: str, features: str) -> Path | None:
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     version = ".".join(map(str, llvm.llvm_version_info))
-    key = hashlib.sha256(f"{version}\0{triple}\0{cpu}\0{features}".encode()).hexdigest()[:24]
-    return Path(base) / "tinyc-llvm-cpus" / f"{key}.json"
+    key = hashlib.sha256("\0".join((version, *parts)).encode()).hexdigest()[:24]
+    return Path(base) / folder / f"{key}.json"

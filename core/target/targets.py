@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..errors import SpecError, TargetError
 from .backend import Backend
 from .intrinsics import IntrinsicSet, read_intrinsic_file
+from .llvm_check import check_function, emission_problems
 from .llvm_names import cpu_problem
 from .machine import CpuTarget, host_triple
 from .plugins import registry
@@ -98,8 +99,10 @@ def device_for(spec: TargetSpec, reg: Registry) -> Device:
     if reason:
         raise TargetError(f"target '{spec.name}' cannot be built here: {reason}")
     cpu = backend.cpu_target(spec) if backend.kind == "cpu" else None
-    features = cpu.features if cpu else ""
-    return Device(spec, backend, cpu, usable_intrinsics(spec, reg, features), provided.plugin)
+    sets = usable_intrinsics(spec, reg, cpu.features if cpu else "")
+    if cpu is not None:
+        check_intrinsic_emission(cpu, sets)
+    return Device(spec, backend, cpu, sets, provided.plugin)
 
 
 def check_llvm_names(spec: TargetSpec) -> None:
@@ -111,6 +114,20 @@ def check_llvm_names(spec: TargetSpec) -> None:
     if problem:
         field = "features" if problem.split("'")[0].strip().endswith("feature") else "cpu"
         raise spec_error(spec, field, problem)
+
+
+def check_intrinsic_emission(cpu: CpuTarget, sets: tuple[IntrinsicSet, ...]) -> None:
+    """Every intrinsic the device may call must be one LLVM knows, with the types
+    it takes, and can emit for the target; else the compile would fail in LLVM's
+    verifier, abort the process, or build an artifact that cannot load."""
+    intrinsics = {f"{s.name}.{i.name}": (s, i) for s in sets for i in s.intrinsics
+                  if i.emit.kind != "opcode"}
+    problems = emission_problems({k: check_function(i) for k, (_, i) in intrinsics.items()}, cpu)
+    for key, (iset, intr) in intrinsics.items():
+        if problems[key]:
+            raise SpecError(f"{intr.where}: field 'intrinsics.{intr.name}.emit.{intr.emit.kind}'"
+                            f": intrinsic '{intr.name}' of set '{iset.name}' cannot be used "
+                            f"for {cpu.triple} (cpu {cpu.cpu or 'generic'}): {problems[key]}")
 
 
 def usable_intrinsics(spec: TargetSpec, reg: Registry, features: str) -> tuple[IntrinsicSet, ...]:

@@ -6,6 +6,7 @@ the node tree with positions. Errors name `file:line` and the field's path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ class YamlDoc:
     path: str  # as the user gave it, so messages show what they typed
     data: object
     lines: dict[Path, int] = field(default_factory=dict)  # 1-based line of each field
+    digest: str = ""  # of the file's bytes, for cache keys
 
     def line(self, path: tuple[object, ...]) -> int:
         """The line of `path`, or of its nearest enclosing field that has one."""
@@ -61,7 +63,8 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
 
 
 def load_yaml(path: str, what: str) -> YamlDoc:
-    text = decode_yaml(path, read_capped(path, what), what)
+    raw = read_capped(path, what)
+    text = decode_yaml(path, raw, what)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is not None:
@@ -74,7 +77,7 @@ def load_yaml(path: str, what: str) -> YamlDoc:
     except RecursionError:  # the composer recurses per level, before check_size can look
         raise SpecError(f"{path}: {what} is nested too deeply (at most {MAX_DEPTH} "
                         "levels)") from None
-    doc = YamlDoc(path, data)
+    doc = YamlDoc(path, data, digest=hashlib.sha256(raw).hexdigest()[:16])
     if root is not None:
         _record_lines(doc, root, ())
     return doc

@@ -110,9 +110,9 @@ def test_bad_llvm_type(tmp_path):
 
 
 def test_user_spec_can_name_an_intrinsic_file_beside_it(tmp_path):
-    _write(tmp_path, VNNI.replace("+avx512vnni", "+avx2"), "mine.yaml")
-    spec = _write(tmp_path, "name: b\nextends: x86-avx2\nintrinsics: [avx2_fma, mine.yaml]\n",
-                  "b.yaml")
+    _write(tmp_path, VNNI, "mine.yaml")
+    spec = _write(tmp_path, "name: b\nextends: x86-avx512-vnni\n"
+                  "intrinsics: [avx2_fma, mine.yaml]\n", "b.yaml")
     assert [s.name for s in resolve_device(spec).intrinsics] == ["avx2_fma", "my_vnni"]
 
 
@@ -130,3 +130,69 @@ def test_set_needing_features_the_spec_lacks(tmp_path):
     with pytest.raises(SpecError, match="b.yaml:3: field 'intrinsics': intrinsic set "
                                         "'avx512_vnni' needs \\+avx512f"):
         resolve_device(spec)
+
+
+# Operand types against dtypes and tile (issue 15): a wrong one is an error naming the
+# field when the file is read, not LLVM's verifier failing in the middle of a compile.
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("{tensor: B, type: <64 x i8>}", "{tensor: B, type: <64 x half>}",
+     "set.yaml:14: field 'intrinsics.dot.emit.operands[2].type' is <64 x half> for tensor B, "
+     "but its elements are half; int8 values are i8 (or packed into a wider integer)"),
+    ("{tensor: B, type: <64 x i8>}", "{tensor: B, type: <32 x i8>}",
+     "set.yaml:14: field 'intrinsics.dot.emit.operands[2].type' is <32 x i8> for tensor B, "
+     "but it holds 32 int8 values; the tile has 64, as <64 x i8> holds"),
+    ("{tensor: A, type: <64 x i8>, layout: broadcast}",
+     "{tensor: A, type: <62 x i8>, layout: broadcast}",
+     "set.yaml:13: field 'intrinsics.dot.emit.operands[1].type' is <62 x i8> for tensor A, "
+     "but it holds 62 uint8 values, not a whole number of tiles of 4; expected a vector of "
+     "a multiple of 4 values"),
+    ("returns: <16 x i32>", "returns: <8 x i32>",
+     "set.yaml:10: field 'intrinsics.dot.emit.returns' is <8 x i32> for tensor C, but it "
+     "holds 8 int32 values; the tile has 16, as <16 x i32> holds"),
+    ("{tensor: C, type: <16 x i32>}", "{tensor: C, type: <16 x float>}",
+     "set.yaml:12: field 'intrinsics.dot.emit.operands[0].type' is <16 x float> for tensor C, "
+     "but its elements are float; int32 values are i32 (or packed into a wider integer)"),
+    ("        - {tensor: C, type: <16 x i32>}\n",
+     "        - {tensor: C, type: <16 x i32>}\n        - {const: 3, type: <2 x i32>}\n",
+     "set.yaml:13: field 'intrinsics.dot.emit.operands[1].type' is <2 x i32> for the "
+     "immediate, but an immediate is an integer; expected a scalar integer type such as i32"),
+])
+def test_operand_types_must_hold_the_tile_in_its_dtype(tmp_path, old, new, message):
+    assert _error(tmp_path, old, new) == message
+
+
+def test_float_operands_need_their_float_element(tmp_path):
+    fma = textwrap.dedent("""\
+        set: f
+        intrinsics:
+          fma:
+            compute: C[i, j] += A[i, k] * B[k, j]
+            tile: {i: 1, j: 8, k: 1}
+            dtypes: {A: float32, B: float32, C: float32}
+            emit:
+              llvm: llvm.fma.v8f32
+              returns: <8 x float>
+              operands:
+                - {tensor: A, type: <8 x float>, layout: broadcast}
+                - {tensor: B, type: <8 x i32>}
+                - {tensor: C, type: <8 x float>}
+        """)
+    with pytest.raises(SpecError, match=r"set.yaml:12: field 'intrinsics.fma.emit.operands\[1\]"
+                                        r".type' is <8 x i32> for tensor B, but its elements "
+                                        r"are i32; float32 values are float"):
+        read_intrinsic_file(_write(tmp_path, fma))
+
+
+def test_packed_and_scalable_types_that_hold_the_tile_are_read(tmp_path):
+    """The 64 bytes of A as <16 x i32> (LLVM's older vpdpbusd signature); a scalable
+    vector's length is the machine's, so only its element type is checked."""
+    packed = VNNI.replace("{tensor: A, type: <64 x i8>", "{tensor: A, type: <16 x i32>")
+    (dot,) = read_intrinsic_file(_write(tmp_path, packed)).intrinsics
+    assert dot.emit.operands[1].type == "<16 x i32>"
+    scalable = VNNI.replace("<64 x i8>", "<vscale x 8 x i8>").replace("<16 x i32>",
+                                                                       "<vscale x 2 x i32>")
+    assert read_intrinsic_file(_write(tmp_path, scalable, "s.yaml")).intrinsics
+    with pytest.raises(SpecError, match="its elements are float; int8 values are i8"):
+        read_intrinsic_file(_write(tmp_path, scalable.replace("<vscale x 8 x i8>}",
+                                                              "<vscale x 8 x float>}"), "t.yaml"))

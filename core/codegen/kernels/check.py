@@ -12,7 +12,12 @@ import llvmlite.ir as ir
 
 from ...ir import DType
 from ...program import ERR, I64, PTR, Kernel
-from ...runtime.status import INT_FIELDS, STATUS_INDEX_RANGE, STATUS_SHAPE_VALUE
+from ...runtime.status import (
+    INT_FIELDS,
+    STATUS_INDEX_RANGE,
+    STATUS_SHAPE_VALUE,
+    STATUS_SLICE_LENGTH,
+)
 from ...target.machine import CpuTarget
 from .. import llvm_util as U
 from .dtype_ir import load_index
@@ -103,3 +108,76 @@ def check_values_kernel(index: DType, k: int) -> Kernel:
         return fn
 
     return Kernel(name, (ERR, PTR, PTR), build)
+
+
+def check_slice_kernel(index: DType, max_rank: int) -> Kernel:
+    """(err, in_dims, out_dims, starts, ends, steps, axes, naxes, rank) -> status:
+    a Slice whose parameters are run-time data must give every axis the length
+    the model was compiled for (dims tables: i64[max_rank], front-padded); an
+    axis not sliced keeps its length. The length follows ONNX: negative
+    starts/ends count from the end, then are clamped ([0, n] forward, [0, n-1]
+    and [-1, n-1] backward); a step of 0 gives no elements. A bad axis is an
+    index out of range."""
+    name = f"check_slice_{index.short}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR] * 7 + [U.I64] * 2,
+                         ["err", "in_dims", "out_dims", "starts", "ends", "steps", "axes",
+                          "naxes", "rank"], ret=U.I32)
+        fn.attributes.add("noinline")
+        err, in_dims, out_dims, starts, ends, steps, axes, naxes, rank = fn.args
+        with b.goto_entry_block():
+            lengths = b.alloca(U.I64, size=U.i64(max_rank), name="lengths")
+        given = load_table(b, in_dims, max_rank)
+        for d in range(max_rank):
+            U.store(b, given[d], lengths, U.i64(d))
+        pad = b.sub(U.i64(max_rank), rank)
+        with U.for_range(b, U.i64(0), naxes, name="k") as k:
+            a = load_index(b, axes, k, index)
+            axis = b.select(b.icmp_signed("<", a, U.i64(0)), b.add(a, rank), a)
+            with b.if_then(_outside(b, axis, U.i64(0), b.sub(rank, U.i64(1))), likely=False):
+                _record(b, err, a, k, b.neg(rank), b.sub(rank, U.i64(1)))
+                b.ret(ir.Constant(U.I32, STATUS_INDEX_RANGE))
+            d = b.add(axis, pad)
+            params = (load_index(b, p, k, index) for p in (starts, ends, steps))
+            U.store(b, _slice_length(b, U.load(b, in_dims, d, U.I64), *params), lengths, d)
+        wanted = load_table(b, out_dims, max_rank)
+        for d in range(max_rank):  # padded dims are 1 in both
+            got = U.load(b, lengths, U.i64(d), U.I64)
+            with b.if_then(b.icmp_signed("!=", got, wanted[d]), likely=False):
+                _record(b, err, got, b.sub(U.i64(d), pad), wanted[d], wanted[d])
+                b.ret(ir.Constant(U.I32, STATUS_SLICE_LENGTH))
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, (ERR, PTR, PTR, PTR, PTR, PTR, PTR, I64, I64), build)
+
+
+def _slice_length(b: ir.IRBuilder, n: ir.Value, start: ir.Value, end: ir.Value,
+                  step: ir.Value) -> ir.Value:
+    """len(range(start, end, step)) over a dim of n, as ONNX normalizes them;
+    written as (dist - 1) / |step| + 1 so that no sum can overflow."""
+    forward = b.icmp_signed(">", step, U.i64(0))
+    start = b.select(b.icmp_signed("<", start, U.i64(0)), b.add(start, n), start)
+    end = b.select(b.icmp_signed("<", end, U.i64(0)), b.add(end, n), end)
+    last = b.select(forward, n, b.sub(n, U.i64(1)))
+    start = _clamp(b, start, U.i64(0), last)
+    end = _clamp(b, end, b.select(forward, U.i64(0), U.i64(-1)), last)
+    dist = b.select(forward, b.sub(end, start), b.sub(start, end))
+    size = b.select(forward, step, b.neg(step))
+    none = b.or_(b.icmp_signed("<=", dist, U.i64(0)), b.icmp_signed("==", step, U.i64(0)))
+    safe = b.select(none, U.i64(1), size)  # no division by a zero step
+    length = b.add(b.sdiv(b.sub(dist, U.i64(1)), safe), U.i64(1))
+    return b.select(none, U.i64(0), length)
+
+
+def _clamp(b: ir.IRBuilder, v: ir.Value, low: ir.Value, high: ir.Value) -> ir.Value:
+    v = b.select(b.icmp_signed("<", v, low), low, v)
+    return b.select(b.icmp_signed(">", v, high), high, v)
+
+
+def _record(b: ir.IRBuilder, err: ir.Value, value: ir.Value, position: ir.Value,
+            low: ir.Value, high: ir.Value) -> None:
+    fields = {"value": value, "position": position, "low": low, "high": high}
+    for field, x in fields.items():
+        U.store(b, x, err, U.i64(INT_FIELDS.index(field)))
