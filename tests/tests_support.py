@@ -32,3 +32,16 @@ def rewrite_meta(folder, meta: dict) -> None:
     data = json.dumps(meta).encode()
     (Path(folder) / "model.json").write_bytes(data)
     (Path(folder) / SIDECAR).write_bytes(meta_digest_file(data))
+
+
+def need_modules(*modules: str) -> None:
+    """Skip (with the reason) unless every module imports."""
+    import importlib
+
+    import pytest
+
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except Exception as e:  # ImportError, or a broken install failing on import
+            pytest.skip(f"{m} cannot be imported: {type(e).__name__}: {e}")

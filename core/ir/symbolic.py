@@ -590,6 +590,33 @@ def same(a: int | SymDim, b: int | SymDim) -> bool:
     return a == b
 
 
+def is_one(d: object) -> bool:
+    """A literal 1 (a symbol that is 1 at run time does not stretch)."""
+    return not isinstance(d, SymDim) and d == 1
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """numpy's broadcasting rule on dims that may be symbolic: a literal 1
+    stretches; two other dims must be equal (a guard where they are symbols).
+    ValueError if they do not broadcast."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list = []
+    for axis in range(rank):
+        d: object = 1
+        for s in shapes:
+            k = axis - (rank - len(s))
+            if k < 0:
+                continue
+            e = s[k]
+            if is_one(d):
+                d = e
+            elif not is_one(e) and d != e:
+                raise ValueError(f"shapes {[[str(x) for x in s] for s in shapes]} do not "
+                                 "broadcast")
+        out.append(d)
+    return tuple(out)
+
+
 def smax(a: int | SymDim, b: int | SymDim) -> int | SymDim:
     """max() that decides (or guards) the comparison."""
     return a if a >= b else b

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import NotLowerable
-from ..ir.symbolic import SymDim, same
+from ..ir.symbolic import SymDim, broadcast_shapes, is_one, same  # noqa: F401 (re-exported)
 from ..program import LowerContext
 
 
@@ -31,31 +31,6 @@ def broadcast_output(ctx: LowerContext, inputs: Sequence[str], y: str) -> tuple[
         raise NotLowerable(f"{y} has shape {list(out)}, but its inputs broadcast to "
                            f"{list(expected)}")
     return out
-
-
-def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
-    """numpy's broadcasting rule on dims that may be symbolic: a dim of 1
-    stretches; two other dims must be equal (a guard where they are symbols)."""
-    rank = max((len(s) for s in shapes), default=0)
-    out: list = []
-    for axis in range(rank):
-        d: object = 1
-        for s in shapes:
-            k = axis - (rank - len(s))
-            if k < 0:
-                continue
-            e = s[k]
-            if is_one(d):
-                d = e
-            elif not is_one(e) and d != e:  # a guard where either is a symbol
-                raise ValueError(f"shapes {shapes} do not broadcast")
-        out.append(d)
-    return tuple(out)
-
-
-def is_one(d: object) -> bool:
-    """A literal 1 (a symbol that is 1 at run time does not stretch)."""
-    return not isinstance(d, SymDim) and d == 1
 
 
 def same_shape(a, b) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import DType, Graph, Node, TensorType
-from ..ir.symbolic import SymDim, smax, smin
+from ..ir.symbolic import SymDim, broadcast_shapes, is_one, smax, smin
 
 Dims = tuple  # of int | SymDim
 MAX_VALUES = 64  # integer tensors up to this many elements have their contents tracked
@@ -188,26 +188,10 @@ def _rule(*ops: str):
 
 
 def broadcast(*shapes: Dims) -> Dims:
-    rank = max((len(s) for s in shapes), default=0)
-    out = []
-    for axis in range(rank):
-        d: object = 1
-        for s in shapes:
-            k = axis - (rank - len(s))
-            if k < 0:
-                continue
-            e = s[k]
-            if _is_one(d):
-                d = e
-            elif not _is_one(e) and d != e:
-                raise ModelError(f"shapes {[list(map(str, s)) for s in shapes]} do not "
-                                 "broadcast")
-        out.append(d)
-    return tuple(out)
-
-
-def _is_one(d: object) -> bool:
-    return not isinstance(d, SymDim) and d == 1
+    try:
+        return broadcast_shapes(*shapes)
+    except ValueError as e:
+        raise ModelError(str(e)) from None
 
 
 _SAME_SHAPE = ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf", "Neg", "Abs", "Sqrt",
@@ -349,7 +333,7 @@ def _squeeze(st: _State, node: Node) -> list:
     dims = st.shape(node.inputs[0])
     axes = _axes(st, node, max(len(dims), 1))
     if axes is None:
-        axes = [k for k, d in enumerate(dims) if _is_one(d)]
+        axes = [k for k, d in enumerate(dims) if is_one(d)]
     _pass_values(st, node)
     return [tuple(d for k, d in enumerate(dims) if k not in axes)]
 

@@ -5,21 +5,12 @@ measured by bench/llm_decode.py, not here."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
+from tests_support import need_modules
 
 PROMPT = [11, 400, 27, 3, 999, 5, 77, 12]
 STEPS = 128
-
-
-def _need(*modules: str) -> None:
-    for m in modules:
-        try:
-            importlib.import_module(m)
-        except Exception as e:  # ImportError, or a broken install failing on import
-            pytest.skip(f"{m} cannot be imported: {type(e).__name__}: {e}")
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +20,8 @@ def _no_disk_cache(monkeypatch):
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
 def test_greedy_decode_matches_onnxruntime_from_one_compile(exporter):
-    _need("torch", "transformers", "onnxruntime", *(["onnxscript"] if exporter == "dynamo" else []))
+    extra = ["onnxscript"] if exporter == "dynamo" else []
+    need_modules("torch", "transformers", "onnxruntime", *extra)
     import onnxruntime as ort
 
     import tinyc

@@ -10,29 +10,20 @@ bench/llm_decode.py --diagnose).
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
+from tests_support import need_modules
 
 LAYERS, HIDDEN, HEADS, VOCAB = 2, 64, 4, 1000
 PROMPT = [11, 400, 27, 3, 999]
 STEPS = 12
 
 
-def _need(*modules: str) -> None:
-    for m in modules:
-        try:
-            importlib.import_module(m)
-        except Exception as e:  # ImportError, or a broken install failing on import
-            pytest.skip(f"{m} cannot be imported: {type(e).__name__}: {e}")
-
-
 @pytest.fixture(scope="module", params=["dynamo", "torchscript"])
 def model_path(request):
-    _need("torch", "transformers", "onnxruntime")
+    need_modules("torch", "transformers", "onnxruntime")
     if request.param == "dynamo":
-        _need("onnxscript")
+        need_modules("onnxscript")
     from tinyc.testing.llm_models import gpt2_with_kv_cache
 
     return gpt2_with_kv_cache(layers=LAYERS, hidden=HIDDEN, heads=HEADS, vocab=VOCAB, seed=0,
