@@ -31,6 +31,7 @@ from .ir.symbolic import SymDim, Tracer, tracing
 from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline
+from .passes.sample_loop import sample_loop_symbol, with_one_sample
 from .passes.symbolic_shapes import infer_symbolic
 from .program import LoweredNode
 from .region_compile import (
@@ -88,15 +89,18 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                                         _device_named(deployment, r.device).spec.backend)
                 for r in partition.regions}
     symbols, tracer = _symbolic_graph(g, opts, host)
+    batched = None  # the symbolic graph of a batch compiled for one sample
     with tracing(tracer):
         if symbols:  # one region, the whole graph
             subs[0] = infer_symbolic(subs[0], {s: SymDim.symbol(s, h)
                                                for s, h in tracer.hints.items()})
+            if sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1:
+                batched, subs[0] = subs[0], with_one_sample(subs[0], symbols[0])
         with t("lower"):
             hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
                      for r in partition.regions if r.kind == "cpu"}
         with t("codegen"):
-            module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer)
+            module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer, batched)
     with t("accelerators"):
         programs = _accelerator_programs(partition, subs, deployment)
     with t("llvm"):
@@ -124,6 +128,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         meta |= _split_meta(g, regions, partition)
     if symbols:
         meta["symbolic"] = _symbolic_meta(symbols, tracer, arena)
+        meta["symbolic"]["per_sample"] = batched is not None  # the network run per sample
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for hr in hosts.values()
                                  for ln in hr.lowered]
@@ -175,19 +180,24 @@ def _check_profile(opts: CompileOptions, partition: Partition) -> None:
 
 
 def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: CompileOptions,
-                 symbols: tuple[str, ...], tracer: Tracer):
+                 symbols: tuple[str, ...], tracer: Tracer, batched: Graph | None = None):
     """One LLVM module holding every CPU region's entry, and one weights blob
-    with each region's constants at an aligned offset."""
+    with each region's constants at an aligned offset. `batched`: the symbolic
+    graph of a model compiled for one sample, run per sample (passes/sample_loop.py)."""
     module = new_module(name, host.cpu)
     blob = bytearray()
     for hr in hosts.values():
         hr.weights_offset = -len(blob) % ALIGN + len(blob)
         blob.extend(b"\0" * (hr.weights_offset - len(blob)) + hr.plan.weights)
+        sample_bytes = None if batched is None else (
+            [hr.graph.types[v].nbytes for v in hr.graph.inputs],
+            [hr.graph.types[v].nbytes for v in hr.graph.outputs])
         build_entry(module, hr.lowered, hr.plan, len(hr.graph.inputs), len(hr.graph.outputs),
-                    host.cpu, profile=opts.profile, name=hr.entry, symbols=symbols)
+                    host.cpu, profile=opts.profile, name=hr.entry, symbols=symbols,
+                    sample_bytes=sample_bytes)
     if symbols:
         (hr,) = hosts.values()
-        g = hr.graph
+        g = batched or hr.graph
         dims = [hr.plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
                                         for d in g.types[v].shape]
         build_sizes(module, symbols, dims)

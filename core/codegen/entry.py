@@ -60,9 +60,13 @@ PROFILE = "tinyc_profile_cycles"  # i64 per lowered node, accumulated across run
 def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
                 n_inputs: int, n_outputs: int, target: CpuTarget,
                 profile: bool = False, name: str = ENTRY,
-                symbols: tuple[str, ...] = ()) -> ir.Function:
+                symbols: tuple[str, ...] = (),
+                sample_bytes: tuple[list[int], list[int]] | None = None) -> ir.Function:
     """`name`: split deployment builds one entry per CPU region in one module.
-    `symbols`: the model's symbolic dimensions, in the order of the dims array."""
+    `symbols`: the model's symbolic dimensions, in the order of the dims array.
+    `sample_bytes`: (per input, per output) bytes of one sample, for a model
+    compiled for one sample and run for each of the batch (symbols[0]) in turn
+    (passes/sample_loop.py)."""
     params = ["inputs", "outputs", "weights", "arena"] + (["dims"] if symbols else [])
     fn, b = u.define(module, name, [u.PTR] * len(params), params, ret=u.I32)
     inputs, outputs, weights, arena = fn.args[:4]
@@ -80,6 +84,22 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
         # bitcast); an int round trip gives the opaque pointer the helpers use.
         glob = _profile_counters(module, len(lowered))
         counters = b.inttoptr(b.ptrtoint(glob, u.I64), u.PTR)
+    if sample_bytes is None:
+        _emit_nodes(b, lowered, name, module, target, plan, spaces, counters)
+    else:  # the network once per sample, each at its offset in the batched tensors
+        bases = {kind: list(spaces[kind]) for kind in ("input", "output")}
+        count = spaces["symbols"].values[symbols[0]]
+        with u.for_range(b, 0, count, name="sample") as n:
+            for kind, sizes in zip(("input", "output"), sample_bytes, strict=True):
+                spaces[kind] = [b.gep(p, [b.mul(n, u.i64(nb))], source_etype=u.I8)
+                                for p, nb in zip(bases[kind], sizes, strict=True)]
+            _emit_nodes(b, lowered, name, module, target, plan, spaces, counters)
+    b.ret(ir.Constant(u.I32, 0))
+    return fn
+
+
+def _emit_nodes(b: ir.IRBuilder, lowered: list[LoweredNode], name: str, module: ir.Module,
+                target: CpuTarget, plan: MemoryPlan, spaces: dict, counters) -> None:
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
         if ln.alt is None:
@@ -96,8 +116,6 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
             spent = b.sub(_cycles(b), start)
             total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
             u.store(b, total, counters, u.i64(k))
-    b.ret(ir.Constant(u.I32, 0))
-    return fn
 
 
 def _emit_calls(b: ir.IRBuilder, calls, k: int, name: str, module: ir.Module,

@@ -125,3 +125,37 @@ def test_max_shapes_reserve_the_arena_once_and_bound_the_sizes(tmp_path):
         loaded.run(None, {"x": np.ones((65, 64), np.float32)})
     with pytest.raises(tinyc.TinycError, match="not symbolic dims"):
         compile_model(model, "x86", CompileOptions(max_shapes={"batch": 4}))
+
+
+def test_a_batched_cnn_with_large_activations_runs_sample_by_sample():
+    """Its activations per sample outgrow the cache: compiled for one sample and
+    run per sample (passes/sample_loop.py); the MLP keeps its batched GEMMs."""
+    model = mobilenet_v2(batch="N", resolution=224, width=0.35, classes=10)
+    sess = tinyc.InferenceSession(model)
+    ref = _ort(model)
+    rng = np.random.default_rng(3)
+    for n in (1, 3):
+        x = rng.standard_normal((n, 3, 224, 224)).astype(np.float32)
+        (y,) = sess.run(None, {"input": x})
+        np.testing.assert_allclose(y, ref.run(None, {"input": x})[0], rtol=1e-4, atol=1e-4)
+    assert sess.compile_count == 1 and sess.artifact.meta["symbolic"]["per_sample"]
+    art = compile_model(_mlp(), "x86", CompileOptions(shape_hints={"N": 8}))
+    assert not art.meta["symbolic"]["per_sample"]
+
+
+def test_sample_loop_needs_every_node_to_work_per_sample():
+    from tinyc.ir import DType, Graph, Node, TensorType
+    from tinyc.ir.symbolic import SymDim, Tracer, tracing
+    from tinyc.passes.sample_loop import sample_loop_symbol
+
+    with tracing(Tracer(hints={"N": 2})):
+        n = SymDim.symbol("N", 2)
+        big = TensorType(DType.float32, (n, 64, 64, 64))
+        w = TensorType(DType.float32, (64, 64, 1, 1))
+        conv = Node("Conv", ("x", "w"), ("y",), name="c")
+        g = Graph("g", ("x",), ("y",), (conv,), {"x": big, "w": w, "y": big},
+                  {"w": np.zeros((64, 64, 1, 1), np.float32)})
+        assert sample_loop_symbol(g) == "N"
+        mixes = Node("Softmax", ("y",), ("z",), {"axis": 0}, name="s")  # across samples
+        g2 = Graph("g", ("x",), ("z",), (conv, mixes), {**g.types, "z": big}, g.constants)
+        assert sample_loop_symbol(g2) is None
