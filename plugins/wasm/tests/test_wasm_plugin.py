@@ -41,7 +41,8 @@ def test_plugin_is_installed():
 def test_module_imports_nothing_and_uses_simd_only_when_allowed(name, simd, zig):
     model = next(c for c in MODEL_CASES if c.name == "mlp").build()
     art = tinyc.compile(model, target=name, options=tinyc.CompileOptions(emit=("asm",)))
-    assert set(art.files) == {"model.wasm"}
+    assert set(art.files) == {"model.wasm", "model.js", "model.d.ts", "package.json",
+                              "index.html"}  # the module and its web package
     sizes = module_sizes(art.files["model.wasm"])
     assert sizes["imports"] == 0  # no libm, no host functions
     assert sizes["data"] >= len(art.weights) and sizes["code"] > 0

@@ -12,11 +12,16 @@ The host places the arena, the tensors and two pointer arrays past __heap_base
 A model with symbolic dims also exports tinyc_sizes and tinyc_guards, and
 tinyc_run takes a fifth argument, the run's dims (runtime.py lays memory out
 per run from tinyc_sizes' answer).
+
+Beside it, web.py writes the folder's web package: model.js (an ES module
+that lays memory out the same way), model.d.ts, package.json and index.html.
 """
 
 from __future__ import annotations
 
 from tinyc.plugin import RUNTIME_C, CompiledModel, CrossBuild, Package
+
+from .web import web_files
 
 EXPORTS = ("tinyc_run", "tinyc_weights", "__heap_base")
 SYMBOLIC_EXPORTS = ("tinyc_sizes", "tinyc_guards")
@@ -36,7 +41,8 @@ def package(model: CompiledModel) -> Package:
                     "model.o", "weights.o", rt], "the wasm module")
         module = build.read("model.wasm")
     run = {"runner": "wasmtime", "module": "model.wasm", "exports": list(exports)}
-    return Package({"model.wasm": module}, {"run": run, "sizes": module_sizes(module)})
+    files = {"model.wasm": module, **web_files(model.meta, module)}
+    return Package(files, {"run": run, "sizes": module_sizes(module)})
 
 
 # Section ids of the wasm binary format that matter for size and for imports.
