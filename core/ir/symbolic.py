@@ -31,225 +31,27 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from fractions import Fraction
 
-# A monomial: sorted (atom, power) pairs; () is the constant term. An atom is a
-# symbol name (str) or ("floordiv" | "mod", Poly, divisor).
-# A Poly: sorted (monomial, coefficient) pairs, no zero coefficients.
-Atom = object
-Mono = tuple
-Poly = tuple
+from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
+    Poly,
+    constant_of,
+    decide_eq0,
+    decide_ge0,
+    evaluate_poly,
+    exact_div,
+    make_poly,
+    nondecreasing,
+    poly_add,
+    poly_const,
+    poly_mul,
+    poly_neg,
+    poly_symbols,
+    poly_text,
+)
 
 
 class SymbolicError(Exception):
     """A SymDim used where no tracer records its guards (a bug in tinyc)."""
-
-
-# ---- polynomials --------------------------------------------------------------
-
-
-def _key(atom: Atom) -> tuple:
-    return (0, atom) if isinstance(atom, str) else (1, repr(atom))
-
-
-def _poly(terms: Mapping[Mono, int]) -> Poly:
-    return tuple(sorted(((m, c) for m, c in terms.items() if c), key=lambda t: _mono_key(t[0])))
-
-
-def _mono_key(m: Mono) -> tuple:
-    return tuple((_key(a), p) for a, p in m)
-
-
-def _const(c: int) -> Poly:
-    return _poly({(): c})
-
-
-def _add(a: Poly, b: Poly, sign: int = 1) -> Poly:
-    out = dict(a)
-    for m, c in b:
-        out[m] = out.get(m, 0) + sign * c
-    return _poly(out)
-
-
-def _mono_mul(x: Mono, y: Mono) -> Mono:
-    powers: dict = {}
-    for atom, p in (*x, *y):
-        powers[atom] = powers.get(atom, 0) + p
-    return tuple(sorted(powers.items(), key=lambda t: _key(t[0])))
-
-
-def _mul(a: Poly, b: Poly) -> Poly:
-    out: dict = {}
-    for ma, ca in a:
-        for mb, cb in b:
-            m = _mono_mul(ma, mb)
-            out[m] = out.get(m, 0) + ca * cb
-    return _poly(out)
-
-
-def _constant_of(p: Poly) -> int | None:
-    if not p:
-        return 0
-    if len(p) == 1 and p[0][0] == ():
-        return p[0][1]
-    return None
-
-
-def _exact_div(p: Poly, d: Poly) -> Poly | None:
-    """p / d when d is one monomial dividing every term of p exactly."""
-    if len(d) != 1:
-        return None
-    (dm, dc), = d
-    dpow = dict(dm)
-    out = {}
-    for m, c in p:
-        mp = dict(m)
-        if c % dc or any(mp.get(a, 0) < k for a, k in dpow.items()):
-            return None
-        rest = {a: k - dpow.get(a, 0) for a, k in mp.items()}
-        out[tuple(sorted(((a, k) for a, k in rest.items() if k), key=lambda t: _key(t[0])))] = \
-            c // dc
-    return _poly(out)
-
-
-def evaluate_poly(p: Poly, env: Mapping[str, int]) -> int:
-    total = 0
-    for m, c in p:
-        term = c
-        for atom, k in m:
-            term *= _atom_value(atom, env) ** k
-        total += term
-    return total
-
-
-def _atom_value(atom: Atom, env: Mapping[str, int]) -> int:
-    if isinstance(atom, str):
-        return env[atom]
-    kind, q, d = atom
-    v = evaluate_poly(q, env)
-    if kind == "ceildiv":
-        return -(-v // d)
-    return v // d if kind == "floordiv" else v % d
-
-
-def _nondecreasing(p: Poly) -> bool:
-    """Every non-constant term grows with the symbols (all >= 1)."""
-    return all(c > 0 and all(_atom_monotone(a) for a, _ in m) for m, c in p if m)
-
-
-def _atom_monotone(atom: Atom) -> bool:
-    return isinstance(atom, str) or (atom[0] in ("floordiv", "ceildiv")
-                                     and _nondecreasing(atom[1]))
-
-
-def _decide_ge0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
-    """p >= 0 for every size >= 1, if that is decided by monotonicity, first
-    as it is, then with its division atoms replaced by polynomial bounds."""
-    known = _decide_monotone(p, lows)
-    if known is not None or not any(not isinstance(a, str) for m, _ in p for a, _ in m):
-        return known
-    if _decide_monotone(_relaxed(p, lower=True), lows) is True:
-        return True
-    if _decide_monotone(_relaxed(p, lower=False), lows) is False:
-        return False
-    return None
-
-
-def _relaxed(p: Poly, lower: bool) -> Poly:
-    """A poly (Fraction coefficients) below p everywhere (lower=True) or above
-    it: each division atom in a term whose other factors are symbols (positive)
-    is replaced by the bound that moves the term the right way:
-    q/d - (d-1)/d <= q//d <= q/d <= ceil(q/d) <= q/d + (d-1)/d."""
-    out: dict = {}
-    for m, c in p:
-        atoms = [(a, k) for a, k in m if not isinstance(a, str)]
-        if len(atoms) != 1 or atoms[0][1] != 1 or atoms[0][0][0] == "mod":
-            for key, v in ((m, c),):
-                out[key] = out.get(key, 0) + v
-            continue
-        (kind, q, d), _ = atoms[0]
-        rest = tuple((a, k) for a, k in m if isinstance(a, str))
-        want_low = lower == (c > 0)
-        slack = Fraction(0)
-        if kind == "floordiv" and want_low:
-            slack = -Fraction(d - 1, d)
-        if kind == "ceildiv" and not want_low:
-            slack = Fraction(d - 1, d)
-        bound = _add(tuple((mm, Fraction(cc, d)) for mm, cc in q), _const(slack))
-        for mm, cc in _mul(bound, ((rest, 1),)):
-            out[mm] = out.get(mm, 0) + c * cc
-    return _poly(out)
-
-
-def _decide_monotone(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
-    ones = _LowEnv(lows or {})
-    if _nondecreasing(p) and evaluate_poly(p, ones) >= 0:
-        return True
-    neg = tuple((m, -c) for m, c in p)
-    if _nondecreasing(neg) and evaluate_poly(neg, ones) > 0:
-        return False
-    return None
-
-
-def _decide_eq0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
-    if not p:
-        return True
-    if _decide_ge0(_add(p, _const(-1)), lows) or _decide_ge0(_add(_neg(p), _const(-1)), lows):
-        return False
-    return None
-
-
-def _neg(p: Poly) -> Poly:
-    return tuple((m, -c) for m, c in p)
-
-
-class _LowEnv(dict):
-    """Each symbol at its smallest legal value: 1, or 0 for a symbol the
-    compile allows to be empty (a KV cache's past length)."""
-
-    def __init__(self, lows: Mapping[str, int]):
-        super().__init__(lows)
-
-    def __missing__(self, key: str) -> int:
-        return 1
-
-
-def poly_symbols(p: Poly) -> set[str]:
-    out: set[str] = set()
-    for m, _ in p:
-        for atom, _ in m:
-            if isinstance(atom, str):
-                out.add(atom)
-            else:
-                out |= poly_symbols(atom[1])
-    return out
-
-
-def poly_text(p: Poly) -> str:
-    if not p:
-        return "0"
-    parts = []
-    for m, c in reversed(p):  # highest terms first
-        factors = [_atom_text(a) + (f"^{k}" if k > 1 else "") for a, k in m]
-        if not factors:
-            parts.append(str(c))
-        elif c == 1:
-            parts.append("*".join(factors))
-        elif c == -1:
-            parts.append("-" + "*".join(factors))
-        else:
-            parts.append(f"{c}*" + "*".join(factors))
-    return " + ".join(parts).replace("+ -", "- ")
-
-
-def _atom_text(atom: Atom) -> str:
-    if isinstance(atom, str):
-        return atom
-    kind, q, d = atom
-    if kind == "ceildiv":
-        return f"ceil(({poly_text(q)})/{d})"
-    op = "//" if kind == "floordiv" else "%"
-    return f"({poly_text(q)}){op}{d}"
 
 
 # ---- guards -----------------------------------------------------------------------
@@ -324,7 +126,7 @@ class Tracer:
             del self.forced[(g.kind, g.poly)]
 
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
-        known = _decide_ge0(p, self.lows) if kind == "ge" else _decide_eq0(p, self.lows)
+        known = decide_ge0(p, self.lows) if kind == "ge" else decide_eq0(p, self.lows)
         if known is not None:
             return known
         if (kind, p) in self.forced:
@@ -378,7 +180,7 @@ class SymDim:
 
     @staticmethod
     def symbol(name: str, hint: int) -> SymDim:
-        return SymDim(_poly({((name, 1),): 1}), hint)
+        return SymDim(make_poly({((name, 1),): 1}), hint)
 
     @property
     def symbols(self) -> set[str]:
@@ -389,11 +191,11 @@ class SymDim:
         if isinstance(o, SymDim):
             return o
         if isinstance(o, int) and not isinstance(o, bool):
-            return SymDim(_const(o), o)
+            return SymDim(poly_const(o), o)
         try:
             import numpy as np  # numpy integers from shapes and constants
             if isinstance(o, np.integer):
-                return SymDim(_const(int(o)), int(o))
+                return SymDim(poly_const(int(o)), int(o))
         except ImportError:  # pragma: no cover
             pass
         return None
@@ -402,7 +204,7 @@ class SymDim:
         x = self._other(o)
         if x is None:
             return self._float_op(o, lambda a, b: a + b)
-        return dim(_add(self.poly, x.poly), self.hint + x.hint)
+        return dim(poly_add(self.poly, x.poly), self.hint + x.hint)
 
     __radd__ = __add__
 
@@ -410,7 +212,7 @@ class SymDim:
         x = self._other(o)
         if x is None:
             return self._float_op(o, lambda a, b: a - b)
-        return dim(_add(self.poly, x.poly, -1), self.hint - x.hint)
+        return dim(poly_add(self.poly, x.poly, -1), self.hint - x.hint)
 
     def __rsub__(self, o):
         x = self._other(o)
@@ -422,12 +224,12 @@ class SymDim:
         x = self._other(o)
         if x is None:
             return self._float_op(o, lambda a, b: a * b)
-        return dim(_mul(self.poly, x.poly), self.hint * x.hint)
+        return dim(poly_mul(self.poly, x.poly), self.hint * x.hint)
 
     __rmul__ = __mul__
 
     def __neg__(self):
-        return dim(_neg(self.poly), -self.hint)
+        return dim(poly_neg(self.poly), -self.hint)
 
     def __pos__(self):
         return self
@@ -444,19 +246,20 @@ class SymDim:
         x = self._other(o)
         if x is None:
             return self._float_op(o, lambda a, b: a // b)
-        exact = _exact_div(self.poly, x.poly)
+        exact = exact_div(self.poly, x.poly)
         if exact is not None:
             return dim(exact, self.hint // x.hint)
-        d = _constant_of(x.poly)
+        d = constant_of(x.poly)
         if d is None:
             d = int(x)  # a symbolic divisor that does not divide: specialize it
         if d <= 0:
             return int(self) // d
-        if (c := _constant_of(self.poly)) is not None:
+        if (c := constant_of(self.poly)) is not None:
             return c // d
-        if _nondecreasing(_neg(self.poly)):  # -(-p // d): a ceiling division of p
-            return -dim(_poly({((("ceildiv", _neg(self.poly), d), 1),): 1}), -(self.hint // d))
-        return dim(_poly({((("floordiv", self.poly, d), 1),): 1}), self.hint // d)
+        if nondecreasing(poly_neg(self.poly)):  # -(-p // d): a ceiling division of p
+            ceil = make_poly({((("ceildiv", poly_neg(self.poly), d), 1),): 1})
+            return -dim(ceil, -(self.hint // d))
+        return dim(make_poly({((("floordiv", self.poly, d), 1),): 1}), self.hint // d)
 
     def __rfloordiv__(self, o):
         x = self._other(o)
@@ -466,16 +269,16 @@ class SymDim:
         x = self._other(o)
         if x is None:
             return self._float_op(o, lambda a, b: a % b)
-        if _exact_div(self.poly, x.poly) is not None:
+        if exact_div(self.poly, x.poly) is not None:
             return 0
-        d = _constant_of(x.poly)
+        d = constant_of(x.poly)
         if d is None:
             d = int(x)
         if d <= 0:
             return int(self) % d
-        if (c := _constant_of(self.poly)) is not None:
+        if (c := constant_of(self.poly)) is not None:
             return c % d
-        return dim(_poly({((("mod", self.poly, d), 1),): 1}), self.hint % d)
+        return dim(make_poly({((("mod", self.poly, d), 1),): 1}), self.hint % d)
 
     def __rmod__(self, o):
         x = self._other(o)
@@ -504,19 +307,19 @@ class SymDim:
         return _tracer().decide(kind, p, hint)
 
     def __ge__(self, o):
-        return self._cmp(o, "ge", lambda a, b: _add(a, b, -1))
+        return self._cmp(o, "ge", lambda a, b: poly_add(a, b, -1))
 
     def __le__(self, o):
-        return self._cmp(o, "ge", lambda a, b: _add(b, a, -1))
+        return self._cmp(o, "ge", lambda a, b: poly_add(b, a, -1))
 
     def __gt__(self, o):
-        return self._cmp(o, "ge", lambda a, b: _add(_add(a, b, -1), _const(-1)))
+        return self._cmp(o, "ge", lambda a, b: poly_add(poly_add(a, b, -1), poly_const(-1)))
 
     def __lt__(self, o):
-        return self._cmp(o, "ge", lambda a, b: _add(_add(b, a, -1), _const(-1)))
+        return self._cmp(o, "ge", lambda a, b: poly_add(poly_add(b, a, -1), poly_const(-1)))
 
     def __eq__(self, o):
-        r = self._cmp(o, "eq", lambda a, b: _add(a, b, -1))
+        r = self._cmp(o, "eq", lambda a, b: poly_add(a, b, -1))
         return r
 
     def __ne__(self, o):
@@ -531,7 +334,7 @@ class SymDim:
 
     # -- leaving the symbolic world specializes
     def __index__(self) -> int:
-        _tracer().decide("eq", _add(self.poly, _const(-self.hint)), True)
+        _tracer().decide("eq", poly_add(self.poly, poly_const(-self.hint)), True)
         return self.hint
 
     __int__ = __index__
@@ -560,18 +363,14 @@ class SymDim:
 def evaluate_hint(kind: str, p: Poly, a: int, b: int, poly_of) -> bool:
     """The relation's outcome at the hint (from the operands' hints: atoms of
     the polynomial need no environment)."""
-    v = evaluate_poly(poly_of(_const(a), _const(b)), {})
+    v = evaluate_poly(poly_of(poly_const(a), poly_const(b)), {})
     return v >= 0 if kind == "ge" else v == 0
 
 
 def dim(p: Poly, hint: int) -> int | SymDim:
     """A SymDim, or a plain int where the expression is constant."""
-    c = _constant_of(p)
+    c = constant_of(p)
     return c if c is not None else SymDim(p, hint)
-
-
-def is_symbolic(d: object) -> bool:
-    return isinstance(d, SymDim)
 
 
 def hint_of(d: int | SymDim) -> int:
@@ -584,9 +383,9 @@ def same(a: int | SymDim, b: int | SymDim) -> bool:
     """Equal for every size, without a guard: for merging loops and other
     choices where "not known to be equal" is a correct answer."""
     if isinstance(a, SymDim) or isinstance(b, SymDim):
-        pa = a.poly if isinstance(a, SymDim) else _const(int(a))
-        pb = b.poly if isinstance(b, SymDim) else _const(int(b))
-        return not _add(pa, pb, -1)
+        pa = a.poly if isinstance(a, SymDim) else poly_const(int(a))
+        pb = b.poly if isinstance(b, SymDim) else poly_const(int(b))
+        return not poly_add(pa, pb, -1)
     return a == b
 
 
@@ -626,16 +425,12 @@ def smin(a: int | SymDim, b: int | SymDim) -> int | SymDim:
     return a if a <= b else b
 
 
-def prod(values) -> int | SymDim:
-    return math.prod(values)
-
-
 def align_up(d: SymDim, align: int) -> int | SymDim:
     """A multiple of `align` at least `d` for every size: each coefficient is
     rounded up (toward zero where negative), which keeps the polynomial free of
     floor atoms the planner could not compare."""
     rounded = tuple((m, -(-c // align) * align) for m, c in d.poly)
-    exact = _poly(dict(rounded))
+    exact = make_poly(dict(rounded))
     return dim(exact, evaluate_poly(exact, _tracer().hints))
 
 

@@ -1,0 +1,223 @@
+"""Integer polynomials of named sizes, with floor, ceiling and modulo atoms:
+the expressions SymDims (ir/symbolic.py) carry, their evaluation, printing,
+and the decision of `p >= 0` / `p == 0` for every size where monotonicity
+(and bounds of the division atoms) settles it.
+
+A monomial: sorted (atom, power) pairs; () is the constant term. An atom is a
+symbol name (str) or ("floordiv" | "ceildiv" | "mod", Poly, divisor). A Poly:
+sorted (monomial, coefficient) pairs, no zero coefficients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+
+Atom = object
+Mono = tuple
+Poly = tuple
+
+
+def _key(atom: Atom) -> tuple:
+    return (0, atom) if isinstance(atom, str) else (1, repr(atom))
+
+
+def make_poly(terms: Mapping[Mono, int]) -> Poly:
+    return tuple(sorted(((m, c) for m, c in terms.items() if c), key=lambda t: _mono_key(t[0])))
+
+
+def _mono_key(m: Mono) -> tuple:
+    return tuple((_key(a), p) for a, p in m)
+
+
+def poly_const(c: int) -> Poly:
+    return make_poly({(): c})
+
+
+def poly_add(a: Poly, b: Poly, sign: int = 1) -> Poly:
+    out = dict(a)
+    for m, c in b:
+        out[m] = out.get(m, 0) + sign * c
+    return make_poly(out)
+
+
+def _mono_mul(x: Mono, y: Mono) -> Mono:
+    powers: dict = {}
+    for atom, p in (*x, *y):
+        powers[atom] = powers.get(atom, 0) + p
+    return tuple(sorted(powers.items(), key=lambda t: _key(t[0])))
+
+
+def poly_mul(a: Poly, b: Poly) -> Poly:
+    out: dict = {}
+    for ma, ca in a:
+        for mb, cb in b:
+            m = _mono_mul(ma, mb)
+            out[m] = out.get(m, 0) + ca * cb
+    return make_poly(out)
+
+
+def constant_of(p: Poly) -> int | None:
+    if not p:
+        return 0
+    if len(p) == 1 and p[0][0] == ():
+        return p[0][1]
+    return None
+
+
+def exact_div(p: Poly, d: Poly) -> Poly | None:
+    """p / d when d is one monomial dividing every term of p exactly."""
+    if len(d) != 1:
+        return None
+    (dm, dc), = d
+    dpow = dict(dm)
+    out = {}
+    for m, c in p:
+        mp = dict(m)
+        if c % dc or any(mp.get(a, 0) < k for a, k in dpow.items()):
+            return None
+        rest = {a: k - dpow.get(a, 0) for a, k in mp.items()}
+        out[tuple(sorted(((a, k) for a, k in rest.items() if k), key=lambda t: _key(t[0])))] = \
+            c // dc
+    return make_poly(out)
+
+
+def evaluate_poly(p: Poly, env: Mapping[str, int]) -> int:
+    total = 0
+    for m, c in p:
+        term = c
+        for atom, k in m:
+            term *= _atom_value(atom, env) ** k
+        total += term
+    return total
+
+
+def _atom_value(atom: Atom, env: Mapping[str, int]) -> int:
+    if isinstance(atom, str):
+        return env[atom]
+    kind, q, d = atom
+    v = evaluate_poly(q, env)
+    if kind == "ceildiv":
+        return -(-v // d)
+    return v // d if kind == "floordiv" else v % d
+
+
+def nondecreasing(p: Poly) -> bool:
+    """Every non-constant term grows with the symbols (all >= 1)."""
+    return all(c > 0 and all(_atom_monotone(a) for a, _ in m) for m, c in p if m)
+
+
+def _atom_monotone(atom: Atom) -> bool:
+    return isinstance(atom, str) or (atom[0] in ("floordiv", "ceildiv")
+                                     and nondecreasing(atom[1]))
+
+
+def decide_ge0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
+    """p >= 0 for every size >= 1, if that is decided by monotonicity, first
+    as it is, then with its division atoms replaced by polynomial bounds."""
+    known = _decide_monotone(p, lows)
+    if known is not None or not any(not isinstance(a, str) for m, _ in p for a, _ in m):
+        return known
+    if _decide_monotone(_relaxed(p, lower=True), lows) is True:
+        return True
+    if _decide_monotone(_relaxed(p, lower=False), lows) is False:
+        return False
+    return None
+
+
+def _relaxed(p: Poly, lower: bool) -> Poly:
+    """A poly (Fraction coefficients) below p everywhere (lower=True) or above
+    it: each division atom in a term whose other factors are symbols (positive)
+    is replaced by the bound that moves the term the right way:
+    q/d - (d-1)/d <= q//d <= q/d <= ceil(q/d) <= q/d + (d-1)/d."""
+    out: dict = {}
+    for m, c in p:
+        atoms = [(a, k) for a, k in m if not isinstance(a, str)]
+        if len(atoms) != 1 or atoms[0][1] != 1 or atoms[0][0][0] == "mod":
+            for key, v in ((m, c),):
+                out[key] = out.get(key, 0) + v
+            continue
+        (kind, q, d), _ = atoms[0]
+        rest = tuple((a, k) for a, k in m if isinstance(a, str))
+        want_low = lower == (c > 0)
+        slack = Fraction(0)
+        if kind == "floordiv" and want_low:
+            slack = -Fraction(d - 1, d)
+        if kind == "ceildiv" and not want_low:
+            slack = Fraction(d - 1, d)
+        bound = poly_add(tuple((mm, Fraction(cc, d)) for mm, cc in q), poly_const(slack))
+        for mm, cc in poly_mul(bound, ((rest, 1),)):
+            out[mm] = out.get(mm, 0) + c * cc
+    return make_poly(out)
+
+
+def _decide_monotone(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
+    ones = _LowEnv(lows or {})
+    if nondecreasing(p) and evaluate_poly(p, ones) >= 0:
+        return True
+    neg = tuple((m, -c) for m, c in p)
+    if nondecreasing(neg) and evaluate_poly(neg, ones) > 0:
+        return False
+    return None
+
+
+def decide_eq0(p: Poly, lows: Mapping[str, int] | None = None) -> bool | None:
+    if not p:
+        return True
+    one = poly_const(-1)
+    if decide_ge0(poly_add(p, one), lows) or decide_ge0(poly_add(poly_neg(p), one), lows):
+        return False
+    return None
+
+
+def poly_neg(p: Poly) -> Poly:
+    return tuple((m, -c) for m, c in p)
+
+
+class _LowEnv(dict):
+    """Each symbol at its smallest legal value: 1, or 0 for a symbol the
+    compile allows to be empty (a KV cache's past length)."""
+
+    def __init__(self, lows: Mapping[str, int]):
+        super().__init__(lows)
+
+    def __missing__(self, key: str) -> int:
+        return 1
+
+
+def poly_symbols(p: Poly) -> set[str]:
+    out: set[str] = set()
+    for m, _ in p:
+        for atom, _ in m:
+            if isinstance(atom, str):
+                out.add(atom)
+            else:
+                out |= poly_symbols(atom[1])
+    return out
+
+
+def poly_text(p: Poly) -> str:
+    if not p:
+        return "0"
+    parts = []
+    for m, c in reversed(p):  # highest terms first
+        factors = [_atom_text(a) + (f"^{k}" if k > 1 else "") for a, k in m]
+        if not factors:
+            parts.append(str(c))
+        elif c == 1:
+            parts.append("*".join(factors))
+        elif c == -1:
+            parts.append("-" + "*".join(factors))
+        else:
+            parts.append(f"{c}*" + "*".join(factors))
+    return " + ".join(parts).replace("+ -", "- ")
+
+
+def _atom_text(atom: Atom) -> str:
+    if isinstance(atom, str):
+        return atom
+    kind, q, d = atom
+    if kind == "ceildiv":
+        return f"ceil(({poly_text(q)})/{d})"
+    op = "//" if kind == "floordiv" else "%"
+    return f"({poly_text(q)}){op}{d}"
