@@ -67,7 +67,6 @@ class SymbolicModel(NativeModel):
         self._dims = (ctypes.c_int64 * len(self.symbols))()
         self._n_out = sum(len(o.shape) for o in self.outputs)
         self._n_in = sum(len(i.shape) for i in self.inputs)
-        self._known: dict[tuple[int, ...], tuple[int, list[tuple[int, ...]]]] = {}
         self._by_shapes: dict[tuple, tuple] = {}  # feeds' shapes -> what _prepared gives
         self._out_dtypes = [np.dtype(o.dtype) for o in self.outputs]
         if self.maxima and all(m is not None for m in self.maxima):
@@ -81,8 +80,7 @@ class SymbolicModel(NativeModel):
         allocated once, for the largest sizes: no run reallocates it. Sizes are
         monotone in the symbols, so the maxima's arena holds every smaller run."""
         out = (ctypes.c_int64 * (1 + self._n_out + self._n_in))()
-        self._dims[:] = self.maxima
-        self._sizes(self._dims, out)
+        self._sizes(self._probe(self.maxima), out)
         if out[0] > self._arena.size:
             self._arena = aligned_empty(int(out[0]))
 
@@ -91,37 +89,36 @@ class SymbolicModel(NativeModel):
         if any(v < m for v, m in zip(values, self.minima, strict=True)) or \
                 any(m is not None and v > m for v, m in zip(values, self.maxima, strict=True)):
             return False
-        self._dims[:] = values
-        return self._guards(self._dims) == 0
+        return self._guards(self._probe(values)) == 0
 
-    def shapes_for(self, values: tuple[int, ...]) -> tuple[int, list[tuple[int, ...]]]:
-        """(arena bytes, output shapes) for these sizes; InputError if they
-        break a guard or contradict the inputs' dims."""
-        known = self._known.get(values)
-        if known is not None:
-            return known
+    def _probe(self, values) -> ctypes.Array:
+        """A dims array of its own for asking tinyc_guards / tinyc_sizes, so a
+        question never touches the array a run in another thread is using."""
+        return (ctypes.c_int64 * max(len(values), 1))(*values)
+
+    def shapes_for(self, values: tuple[int, ...]) -> tuple[int, list[tuple], list[int]]:
+        """(arena bytes, output shapes, input dims) for these sizes;
+        ShapeGuardError if they break a guard. (Runs look the answer up by
+        their feeds' shapes, see _prepared.)"""
         bad = [f"{s}={v} (at least {m})" for s, v, m in
                zip(self.symbols, values, self.minima, strict=True) if v < m]
         bad += [f"{s}={v} (at most {m}, the max_shapes compiled for)" for s, v, m in
                 zip(self.symbols, values, self.maxima, strict=True) if m is not None and v > m]
         if bad:
             raise ShapeGuardError(f"symbolic dimensions out of range: {', '.join(bad)}")
-        self._dims[:] = values
-        failed = self._guards(self._dims)
+        dims_array = self._probe(values)
+        failed = self._guards(dims_array)
         if failed:
             raise ShapeGuardError(
                 f"sizes {self._named(values)} break the compiled guard "
                 f"'{self.guard_texts[failed - 1]}': this artifact was specialized for "
                 f"other sizes; compile it for these (tinyc.InferenceSession does)")
         out = (ctypes.c_int64 * (1 + self._n_out + self._n_in))()
-        self._sizes(self._dims, out)
+        self._sizes(dims_array, out)
         arena, dims = int(out[0]), list(out[1:])
         shapes = [tuple(dims[k:k + len(o.shape)]) for o, k in
                   zip(self.outputs, _starts(self.outputs), strict=True)]
-        if len(self._known) >= _MAX_REMEMBERED:
-            self._known.clear()
-        self._known[values] = (arena, shapes, dims[self._n_out:])
-        return self._known[values]
+        return arena, shapes, dims[self._n_out:]
 
     def run(self, output_names, feeds):
         wanted = self._all_outputs if output_names is None else \

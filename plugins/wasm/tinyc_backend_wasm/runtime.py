@@ -127,8 +127,12 @@ class WasmModel:
         return self._symbolic.symbols if self._symbolic else []
 
     def accepts(self, values: tuple[int, ...]) -> bool:
-        """Do these sizes pass the module's guards? (sessions pick an artifact)"""
-        return self._symbolic is not None and self._symbolic.accepts(self, values)
+        """Do these sizes pass the module's guards? (sessions pick an artifact;
+        the dims go through the module's memory, which runs share: locked)"""
+        if self._symbolic is None:
+            return False
+        with self._lock:
+            return self._symbolic.accepts(self, values)
 
     def _grow_to(self, end: int) -> None:
         pages = -(-end // PAGE) - self._memory.size(self._store)
