@@ -20,7 +20,6 @@ quant_models.prepare does for its models.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -29,7 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .quant_models import _cache_dir, _Calibration
+from .quant_models import _cache_dir, _Calibration, source_key
 
 OPSET = 13
 
@@ -236,11 +235,5 @@ def input_feeds(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     return {inp.name: np.random.default_rng(seed).standard_normal(shape).astype(np.float32)}
 
 
-@functools.cache
 def _key() -> str:
-    import onnxruntime
-
-    with open(__file__, "rb") as f:
-        text = f.read()
-    h = hashlib.sha256(text + onnx.__version__.encode() + onnxruntime.__version__.encode())
-    return h.hexdigest()[:12]
+    return source_key(__file__)

@@ -78,13 +78,19 @@ def _cache_dir() -> str:
 
 
 @functools.cache
-def _key() -> str:
+def source_key(source_file: str = __file__) -> str:
+    """Cached quantized models are keyed by the builder's source and the onnx
+    and onnxruntime versions (the quantizer), so a change rebuilds them."""
     import onnxruntime
 
-    with open(__file__, "rb") as f:
+    with open(source_file, "rb") as f:
         text = f.read()
     h = hashlib.sha256(text + onnx.__version__.encode() + onnxruntime.__version__.encode())
     return h.hexdigest()[:12]
+
+
+def _key() -> str:
+    return source_key(__file__)
 
 
 def _quantize(model: onnx.ModelProto, fmt: str, activations: str,
