@@ -117,18 +117,16 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
+    sym = {"symbolic": _symbolic_meta(symbols, tracer, arena) | {
+        "per_sample": batched is not None}} if symbols else {}  # per_sample: a loop over the batch
     with t("link"):
-        sym = {"symbolic": _symbolic_meta(symbols, tracer, arena)} if symbols else {}
         library, files, extra = _link(obj, host, weights,
                                       artifact_meta(*facts, b"", weights, host.spec.backend)
                                       | sym)
     meta = (artifact_meta(*facts, library, weights, host.spec.backend, files)
-            | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions})
+            | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions} | sym)
     if is_split(meta):  # accelerators in the deployment that took part of the graph
         meta |= _split_meta(g, regions, partition)
-    if symbols:
-        meta["symbolic"] = _symbolic_meta(symbols, tracer, arena)
-        meta["symbolic"]["per_sample"] = batched is not None  # the network run per sample
     if opts.profile:
         meta["profile_nodes"] = [[ln.node_name, ln.op] for hr in hosts.values()
                                  for ln in hr.lowered]
