@@ -52,10 +52,10 @@ class EngineConfig:
         return cycles / self.clock_hz
 
 
-def engine_of(spec: TargetSpec) -> EngineConfig:
+def engine_of(spec: TargetSpec, reg=None) -> EngineConfig:
     """Raises ValueError naming the missing or unsupported field when the spec lacks
     one, or tile_intrinsic.NoTile when no GEMM command of its intrinsic sets fits
-    the array."""
+    the array. `reg`: the plugin registry naming the sets (default: the installed one)."""
     from ..target.plugins import registry
     from ..target.targets import named_intrinsic_sets
     from .tile_intrinsic import array_tile
@@ -67,7 +67,7 @@ def engine_of(spec: TargetSpec) -> EngineConfig:
         raise ValueError(f"spec '{spec.name}' lacks {', '.join(missing)}")
     _check_dtypes(spec.name, acc.get("dtypes", {}))
     limits = Limits(**acc.get("limits", {}))
-    tile = array_tile(named_intrinsic_sets(spec, registry()), acc["array"]["rows"],
+    tile = array_tile(named_intrinsic_sets(spec, reg or registry()), acc["array"]["rows"],
                       acc["array"]["cols"])
     return EngineConfig(
         name=spec.name, rows=acc["array"]["rows"], cols=acc["array"]["cols"],
