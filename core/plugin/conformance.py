@@ -25,7 +25,10 @@ def host_cpu_target() -> str:
 
     machine = platform.machine().lower()
     if machine not in HOST_CPU_TARGETS:
-        raise RuntimeError(f"no tinyc CPU target for a {machine} host")
+        from ..errors import TargetError
+
+        raise TargetError(f"no tinyc CPU target runs on a {machine} host; name one: "
+                          "--tinyc-target CPU,ACCELERATOR")
     return HOST_CPU_TARGETS[machine]
 
 
