@@ -37,6 +37,7 @@ CASES = [  # (name, argv with {placeholders}, exit codes allowed)
     ("new-backend: folder under a file", ["new-backend", "foo", "-o", "{under_file}"], (1,)),
     ("new-backend: bad --extends", ["new-backend", "foo", "-o", "{dir}/nb", "--extends",
                                     "nope"], (1, 2)),
+    ("new-backend: bad --kind", ["new-backend", "foo", "-o", "{dir}/nb", "--kind", "gpu"], (2,)),
     ("compile: missing model", ["compile", "{dir}/missing.onnx", "-o", "{dir}/o"], (1,)),
     ("compile: not a model", ["compile", "{dir}/garbage.onnx", "-o", "{dir}/o"], (1,)),
     ("compile: no -o", ["compile", "{model}"], (2,)),
