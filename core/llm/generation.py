@@ -84,7 +84,6 @@ class Generation:
         self.text = ""
         self.stop_reason: str | None = None  # eos, max_new_tokens, context
         self._times: list[float] = []
-        self._compiles_before = model.session.compile_count
         self._pieces = self._run(sampler)
 
     def __iter__(self) -> Iterator:
@@ -131,7 +130,9 @@ class Generation:
 
     @property
     def stats(self) -> dict:
-        """Prefill and decode speed; a step's time is the model run alone."""
+        """Prefill and decode speed (a step's time is the model run alone), and
+        the session's compiles: 1 (at load; 0 when the disk cache had it) for
+        every prompt and past length."""
         prefill, decoded = self._times[:1], self._times[1:]
         n = len(self.prompt_ids)
         return {"prompt_tokens": n, "new_tokens": len(self.tokens),
@@ -139,7 +140,7 @@ class Generation:
                 "prefill_ms": round(prefill[0] * 1e3, 4) if prefill else None,
                 "prefill_tokens_per_s": _rate(n, sum(prefill)) if prefill else None,
                 "decode_tokens_per_s": _rate(len(decoded), sum(decoded)),
-                "compiles": self.model.session.compile_count - self._compiles_before}
+                "compiles": self.model.session.compile_count}
 
 
 def _rate(count: int, seconds: float) -> float | None:
