@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from ..errors import InputError
+from ..errors import InputError, ModelFolderError
 from .folder import ModelFolder, read_model_folder
 from .kv_cache import DecoderIO, decoder_io
 from .loop import decode_steps, step_fn
@@ -34,7 +34,7 @@ class LanguageModel:
         return self.tokenizer.encode(prompt).ids
 
     def generate(self, prompt: str | list[int], max_new_tokens: int = 128,
-                 sampling: Sampling = Sampling(), token_ids: bool = False) -> Generation:
+                 sampling: Sampling | None = None, token_ids: bool = False) -> Generation:
         ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise InputError("the prompt encodes to no tokens")
@@ -43,7 +43,7 @@ class LanguageModel:
         limit = self.folder.context_length
         if limit is not None and len(ids) >= limit:
             raise InputError(f"the prompt has {len(ids)} tokens; the model's context is {limit}")
-        return Generation(self, ids, max_new_tokens, Sampler(sampling), token_ids)
+        return Generation(self, ids, max_new_tokens, Sampler(sampling or Sampling()), token_ids)
 
 
 def load(model_dir: str | os.PathLike, target: str | None = None,
@@ -58,7 +58,11 @@ def load(model_dir: str | os.PathLike, target: str | None = None,
     t0 = time.perf_counter()
     options = CompileOptions(threads=threads)
     session = InferenceSession(folder.model_path, target=target, options=options)
-    io = decoder_io(session.get_inputs(), session.get_outputs(), folder.names, folder.layers)
+    try:
+        io = decoder_io(session.get_inputs(), session.get_outputs(), folder.names,
+                        folder.layers)
+    except ModelFolderError as e:
+        raise ModelFolderError(f"{folder.model_path}: {e}") from None
     first = folder.bos_id if folder.bos_id is not None else 0
     if progress is None:
         _warm_up(session, io, first)
