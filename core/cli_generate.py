@@ -18,7 +18,8 @@ def add_generate_command(sub) -> None:
                                 "config.json, and tokenizer.json (or the .onnx in it)")
     _complete_dirs(model)
     g.add_argument("--prompt", required=True, help="the text to continue")
-    g.add_argument("--max-new-tokens", type=_count, default=128, metavar="N")
+    g.add_argument("--max-new-tokens", type=_count, default=128, metavar="N",
+                   help="stop after N tokens (default 128; also at eos or the context length)")
     g.add_argument("--temperature", type=_non_negative, default=0.0, metavar="T",
                    help="0 (default): greedy; above 0: sample")
     g.add_argument("--top-k", type=_count, default=0, metavar="K",
@@ -26,7 +27,8 @@ def add_generate_command(sub) -> None:
     g.add_argument("--top-p", type=_probability, default=1.0, metavar="P",
                    help="sample among the most likely tokens whose probability reaches P")
     g.add_argument("--seed", type=int, default=None, metavar="S", help="repeatable sampling")
-    g.add_argument("--threads", type=_positive, default=None, metavar="N")
+    g.add_argument("--threads", type=_positive, default=None, metavar="N",
+                   help="threads the decoder runs on (default: every core, or TINYC_NUM_THREADS)")
     g.add_argument("--target", default=None, help="default: this host")
     g.add_argument("--json", action="store_true",
                    help="print the text, tokens and figures as JSON at the end")
