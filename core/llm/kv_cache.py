@@ -101,6 +101,12 @@ def decoder_io(inputs: Sequence, outputs: Sequence, names: IONames | None = None
     if layers is not None and names.past_key is None and len(cache) not in (layers, 2 * layers):
         raise ModelFolderError(f"the config says {layers} layers; the model has "
                                f"{len(cache)} cache inputs {[c.past for c in cache]}")
+    fed = {ids, mask, positions, *(c.past for c in cache)}
+    unfed = sorted(set(ins) - fed)
+    if unfed:
+        raise ModelFolderError(f"the model has inputs generation does not know how to feed: "
+                               f"{unfed} (it feeds {ids}, {mask or 'no mask'}, "
+                               f"{positions or 'no positions'} and the past_* cache)")
     dtypes = {n: np.dtype(ins[n].dtype) for n in (ids, mask, positions) if n}
     return DecoderIO(ids, mask, positions, logits, cache, dtypes)
 

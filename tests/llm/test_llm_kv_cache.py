@@ -89,3 +89,11 @@ def test_a_configured_name_the_model_lacks_is_refused():
         decoder_io(ins + [TensorInfo("k", ["b", 1, "p", 2], "float32")], outs,
                    IONames(past_key="k", past_value="v", present_key="pk",
                            present_value="pv"), layers=1)
+
+
+def test_an_input_generation_cannot_feed_is_named_up_front():
+    extra = TensorInfo("token_type_ids", ["batch", "seq"], "int64")
+    ins, outs = _io({"past_key_values.0.key": ["batch", 2, "past", 8]}, ["present.0.key"],
+                    extra=[extra])
+    with pytest.raises(ModelFolderError, match=r"does not know how to feed: \['token_type_ids'\]"):
+        decoder_io(ins, outs)
