@@ -52,6 +52,10 @@ class ModelFolder:
     bos_id: int | None = None
     pad_id: int | None = None
     context_length: int | None = None
+    # the cache's sizes, for a model that leaves them symbolic (the builder's
+    # "kv_cache_dim"): needed to make the empty past of the first step
+    head_size: int | None = None
+    kv_heads: int | None = None
 
 
 def read_model_folder(path: str | os.PathLike) -> ModelFolder:
@@ -101,7 +105,9 @@ def _from_genai_config(root: str, config_path: str, tokenizer: str,
                        eos_ids=_ids(model.get("eos_token_id")),
                        bos_id=_int_or_none(model.get("bos_token_id")),
                        pad_id=_int_or_none(model.get("pad_token_id")),
-                       context_length=_int_or_none(model.get("context_length")))
+                       context_length=_int_or_none(model.get("context_length")),
+                       head_size=_int_or_none(decoder.get("head_size")),
+                       kv_heads=_int_or_none(decoder.get("num_key_value_heads")))
 
 
 def _from_hf_config(root: str, config_path: str, tokenizer: str,
@@ -111,13 +117,16 @@ def _from_hf_config(root: str, config_path: str, tokenizer: str,
     eos = _ids(config.get("eos_token_id"))
     if os.path.isfile(generation):
         eos |= _ids(_read_json(generation).get("eos_token_id"))
-    context = next((config[k] for k in ("max_position_embeddings", "n_positions", "n_ctx")
-                    if isinstance(config.get(k), int)), None)
-    layers = next((config[k] for k in ("num_hidden_layers", "n_layer")
-                   if isinstance(config.get(k), int)), None)
+    context = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
+    layers = _first_int(config, "num_hidden_layers", "n_layer")
+    heads = _first_int(config, "num_attention_heads", "n_head")
+    hidden = _first_int(config, "hidden_size", "n_embd")
+    head_size = _first_int(config, "head_dim") or (hidden // heads if hidden and heads else None)
     return ModelFolder(root, model_file or _the_onnx_file(root), tokenizer, config_path,
                        layers=layers, eos_ids=eos, bos_id=_int_or_none(config.get("bos_token_id")),
-                       pad_id=_int_or_none(config.get("pad_token_id")), context_length=context)
+                       pad_id=_int_or_none(config.get("pad_token_id")), context_length=context,
+                       head_size=head_size,
+                       kv_heads=_first_int(config, "num_key_value_heads") or heads)
 
 
 def _the_onnx_file(root: str) -> str:
@@ -157,6 +166,11 @@ def _ids(value) -> frozenset[int]:
     if isinstance(value, list):
         return frozenset(v for v in value if isinstance(v, int) and not isinstance(v, bool))
     return frozenset()
+
+
+def _first_int(config: dict, *keys: str) -> int | None:
+    """The first of `keys` that the config sets to an integer (names differ by model)."""
+    return next((config[k] for k in keys if _int_or_none(config.get(k)) is not None), None)
 
 
 def _int_or_none(value) -> int | None:

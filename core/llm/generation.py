@@ -60,7 +60,7 @@ def load(model_dir: str | os.PathLike, target: str | None = None,
     session = InferenceSession(folder.model_path, target=target, options=options)
     try:
         io = decoder_io(session.get_inputs(), session.get_outputs(), folder.names,
-                        folder.layers)
+                        folder.layers, folder.head_size, folder.kv_heads)
     except ModelFolderError as e:
         raise ModelFolderError(f"{folder.model_path}: {e}") from None
     first = folder.bos_id if folder.bos_id is not None else 0

@@ -14,7 +14,10 @@ The names come from a genai_config.json when there is one (its cache names are
 
 A cache tensor's shapes are read off the model's declared input: its length
 axis is the symbolic one next to last ([batch, heads, past, head_size], also
-[2, batch, heads, past, head_size]); other symbolic dims are the batch.
+[2, batch, heads, past, head_size]). A symbolic last dim is the head size
+and one before the length the head count (onnxruntime-genai's builder names
+the head size "kv_cache_dim"), both taken from the config; the other
+symbolic dims are the batch.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .folder import IONames
 class CacheTensor:
     past: str  # the input fed the cache so far
     present: str  # the output holding it with this step's rows appended
-    dims: tuple  # the declared dims of `past` (ints, names, None)
+    dims: tuple  # of `past`: ints, or names for the batch and the length
     dtype: np.dtype
     length_axis: int
 
@@ -73,9 +76,11 @@ class DecoderIO:
 
 
 def decoder_io(inputs: Sequence, outputs: Sequence, names: IONames | None = None,
-               layers: int | None = None) -> DecoderIO:
+               layers: int | None = None, head_size: int | None = None,
+               kv_heads: int | None = None) -> DecoderIO:
     """The decoder's IO from its declared inputs and outputs (objects with
-    .name, .shape and a numpy .dtype name, such as tinyc's TensorInfo)."""
+    .name, .shape and a numpy .dtype name, such as tinyc's TensorInfo);
+    `head_size` and `kv_heads` fill cache dims the model leaves symbolic."""
     names = names or IONames()
     ins = {i.name: i for i in inputs}
     outs = [o.name for o in outputs]
@@ -97,7 +102,8 @@ def decoder_io(inputs: Sequence, outputs: Sequence, names: IONames | None = None
         raise ModelFolderError(f"the model has no output '{logits}'; its outputs are {outs}")
     pairs = (_configured_pairs(names, layers) if names.past_key
              else _inferred_pairs([i for i in ins if i.startswith("past")], outs))
-    cache = tuple(_cache_tensor(ins, outs, past, present) for past, present in pairs)
+    cache = tuple(_cache_tensor(ins, outs, past, present, head_size, kv_heads)
+                  for past, present in pairs)
     if layers is not None and names.past_key is None and len(cache) not in (layers, 2 * layers):
         raise ModelFolderError(f"the config says {layers} layers; the model has "
                                f"{len(cache)} cache inputs {[c.past for c in cache]}")
@@ -148,17 +154,25 @@ def _inferred_pairs(pasts: list[str], outs: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _cache_tensor(ins: dict, outs: list[str], past: str, present: str) -> CacheTensor:
+def _cache_tensor(ins: dict, outs: list[str], past: str, present: str,
+                  head_size: int | None, kv_heads: int | None) -> CacheTensor:
     if past not in ins:
         raise ModelFolderError(f"the model has no cache input '{past}'; its inputs are "
                                f"{sorted(ins)}")
     if present not in outs:
         raise ModelFolderError(f"the model has no cache output '{present}'; its outputs are "
                                f"{outs}")
-    dims = tuple(ins[past].shape)
+    dims = list(ins[past].shape)
     symbolic = [k for k, d in enumerate(dims) if not isinstance(d, int)]
-    if len(dims) < 3 or not symbolic:
-        raise ModelFolderError(f"cache input '{past}' has dims {list(dims)}: expected "
+    if len(dims) < 4 or not symbolic:
+        raise ModelFolderError(f"cache input '{past}' has dims {dims}: expected "
                                f"[batch, heads, past_length, head_size] with a symbolic length")
     axis = len(dims) - 2 if (len(dims) - 2) in symbolic else symbolic[-1]
-    return CacheTensor(past, present, dims, np.dtype(ins[past].dtype), axis)
+    for k, size, what in ((len(dims) - 1, head_size, "head_size"),
+                          (axis - 1, kv_heads, "num_key_value_heads")):
+        if k != axis and not isinstance(dims[k], int):
+            if size is None:
+                raise ModelFolderError(f"cache input '{past}' has the symbolic dim {dims[k]!r} "
+                                       f"at axis {k}; the config gives no {what} for it")
+            dims[k] = size
+    return CacheTensor(past, present, tuple(dims), np.dtype(ins[past].dtype), axis)
