@@ -13,6 +13,7 @@ from tinyc.llm.folder import read_model_folder
 GENAI = {"model": {"bos_token_id": 1, "context_length": 4096, "eos_token_id": [2, 32007],
                    "pad_token_id": 0, "type": "llama",
                    "decoder": {"filename": "model.onnx", "num_hidden_layers": 8,
+                               "head_size": 64, "num_key_value_heads": 2,
                                "inputs": {"input_ids": "input_ids",
                                           "attention_mask": "attention_mask",
                                           "past_key_names": "past_key_values.%d.key",
@@ -34,18 +35,21 @@ def test_genai_config_gives_the_file_names_and_token_ids(tmp_path):
     assert folder.model_path == str(tmp_path / "model.onnx")
     assert folder.eos_ids == {2, 32007} and folder.bos_id == 1 and folder.pad_id == 0
     assert folder.context_length == 4096 and folder.layers == 8
+    assert (folder.head_size, folder.kv_heads) == (64, 2)
     assert folder.names.past_key == "past_key_values.%d.key"
     assert folder.names.position_ids is None  # fed when the model has it (kv_cache.py)
 
 
 def test_hf_config_with_generation_config_and_the_one_onnx(tmp_path):
     folder = read_model_folder(_folder(tmp_path, {
-        "config.json": {"n_layer": 2, "n_positions": 1024, "eos_token_id": 50256},
+        "config.json": {"n_layer": 2, "n_positions": 1024, "eos_token_id": 50256,
+                        "n_embd": 256, "n_head": 4},
         "generation_config.json": {"eos_token_id": [50256, 7]},
         "decoder.onnx": "", "tokenizer.json": "{}"}))
     assert folder.model_path.endswith("decoder.onnx")
     assert folder.eos_ids == {50256, 7} and folder.context_length == 1024 and folder.layers == 2
     assert folder.names.past_key is None  # read off the model
+    assert (folder.head_size, folder.kv_heads) == (64, 4)
 
 
 def test_an_onnx_path_picks_that_model_in_its_folder(tmp_path):

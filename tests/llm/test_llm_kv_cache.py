@@ -97,3 +97,16 @@ def test_an_input_generation_cannot_feed_is_named_up_front():
                     extra=[extra])
     with pytest.raises(ModelFolderError, match=r"does not know how to feed: \['token_type_ids'\]"):
         decoder_io(ins, outs)
+
+
+def test_a_symbolic_head_size_comes_from_the_config():
+    # onnxruntime-genai's builder: [batch_size, kv_heads, past_sequence_length, kv_cache_dim]
+    ins, outs = _io({"past_key_values.0.key": ["batch_size", 2, "past_sequence_length",
+                                               "kv_cache_dim"]}, ["present.0.key"])
+    io = decoder_io(ins, outs, head_size=32, kv_heads=2)
+    assert io.empty_cache(length=4)["past_key_values.0.key"].shape == (1, 2, 4, 32)
+    with pytest.raises(ModelFolderError, match="'kv_cache_dim' at axis 3; the config gives no "
+                                               "head_size"):
+        decoder_io(ins, outs)
+    ins, outs = _io({"past_key_values.0.key": ["b", "kv_heads", "past", "d"]}, ["present.0.key"])
+    assert decoder_io(ins, outs, head_size=8, kv_heads=3).cache[0].dims == ("b", 3, "past", 8)
