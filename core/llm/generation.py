@@ -86,7 +86,7 @@ class Generation:
         self.max_new_tokens, self.token_ids = max_new_tokens, token_ids
         self.tokens: list[int] = []
         self.text = ""
-        self.stop_reason: str | None = None  # eos, max_new_tokens, context
+        self.stop_reason: str | None = None  # eos, max_new_tokens, context, interrupted
         self._times: list[float] = []
         self._pieces = self._run(sampler)
 
@@ -94,7 +94,11 @@ class Generation:
         return self
 
     def __next__(self):
-        return next(self._pieces)
+        try:
+            return next(self._pieces)
+        except KeyboardInterrupt:  # Ctrl-C in a model run: what was made so far stays
+            self.stop_reason = "interrupted"
+            raise
 
     def _run(self, sampler: Sampler) -> Iterator:
         model = self.model

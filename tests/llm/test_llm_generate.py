@@ -102,6 +102,32 @@ def test_generation_stops_at_eos_and_at_the_context_length(gpt2_lm):
     assert list(gpt2_lm.generate(PROMPT, 0)) == []
 
 
+def test_an_interrupt_keeps_what_was_generated(gpt2_lm):
+    class InterruptedAtRun5:
+        """The session, with Ctrl-C arriving during its 5th run."""
+
+        def __init__(self, session):
+            self.session, self.runs = session, 0
+            self.compile_count = session.compile_count
+
+        def run(self, names, feeds):
+            self.runs += 1
+            if self.runs == 5:
+                raise KeyboardInterrupt
+            return self.session.run(names, feeds)
+
+    greedy = list(gpt2_lm.generate(PROMPT, 10, token_ids=True))
+    lm = LanguageModel(gpt2_lm.folder, gpt2_lm.tokenizer, InterruptedAtRun5(gpt2_lm.session),
+                       gpt2_lm.io, 0.0)
+    g = lm.generate(PROMPT, 10, token_ids=True)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for token in g:
+            got.append(token)
+    assert got == g.tokens == greedy[:4] and g.stop_reason == "interrupted"
+    assert g.stats["new_tokens"] == 4
+
+
 def _renamed_cache(src: str, dst: str) -> str:
     """The export with older cache names: past_key_0 / present_key_0, ..."""
     import onnx
