@@ -1,5 +1,6 @@
 # PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: completion for `tinyc` when installed)
-"""The `tinyc` command line: targets, new-backend, compile, run, explain, cache.
+"""The `tinyc` command line: targets, new-backend, compile, run, explain, cache,
+generate.
 
 Every user error (a missing or unreadable file, a folder that cannot be
 written, a bad target, shape or input file) prints one `tinyc: error:` line
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cli_cache import add_cache_command
     from .cli_compile import add_compile_command
+    from .cli_generate import add_generate_command
     from .cli_run import add_run_command
     from .explain import add_explain_command
 
@@ -100,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_command(sub)
     add_explain_command(sub)
     add_cache_command(sub)
+    add_generate_command(sub)
     return p
 
 

@@ -26,6 +26,9 @@ def files(tmp_path_factory):
     np.savez(d / "wrong_dtype.npz", x=np.zeros((1, 3, 8, 8), np.int32))
     (d / "a_file").write_text("a file, so nothing can be created under it")
     (d / "empty_dir").mkdir()
+    (d / "llm").mkdir()  # an LLM folder whose every file is garbage
+    for name in ("tokenizer.json", "config.json", "model.onnx"):
+        (d / "llm" / name).write_text("garbage")
     return {"model": model, "art": str(art), "dir": str(d), "under_file": str(d / "a_file" / "x")}
 
 
@@ -73,6 +76,15 @@ CASES = [  # (name, argv with {placeholders}, exit codes allowed)
     ("cache: no action", ["cache"], (2,)),
     ("cache: unknown action", ["cache", "shrink"], (2,)),
     ("cache: bad --max-size", ["cache", "prune", "--max-size", "lots"], (1,)),
+    ("generate: missing folder", ["generate", "{dir}/missing", "--prompt", "hi"], (1,)),
+    ("generate: folder without tokenizer", ["generate", "{dir}/empty_dir", "--prompt", "hi"],
+     (1,)),
+    ("generate: bad tokenizer.json", ["generate", "{dir}/llm", "--prompt", "hi"], (1,)),
+    ("generate: no --prompt", ["generate", "{dir}/empty_dir"], (2,)),
+    ("generate: bad --top-p", ["generate", "{dir}/empty_dir", "--prompt", "hi", "--top-p",
+                               "2"], (2,)),
+    ("generate: bad --max-new-tokens", ["generate", "{dir}/empty_dir", "--prompt", "hi",
+                                        "--max-new-tokens", "-3"], (2,)),
 ]
 
 
