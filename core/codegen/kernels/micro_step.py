@@ -4,10 +4,14 @@ MicroStep), or the plain step: vector mul + add, instruction choice left to LLVM
 
 A step updates one accumulator: C's `n` lanes of one row += the row's A tile
 (`k` consecutive elements, broadcast across the vector) times a B value (`n`
-columns by `k` rows, laid out as `b_order` says). An instruction that does not
-accumulate (`accumulate: add` in its YAML, e.g. vpmaddwd) is followed by an add.
-The register tile of a micro-kernel is MR rows x NV steps per k-step; `k_loop`
-emits it over packed panels:
+columns by `k` rows, laid out as `b_order` says). A step of `m` > 1 rows (i8mm's
+smmla: 2x8 by 8x2) reads the A tiles of its m rows as one value, loaded as
+packed (m rows of k), and its accumulator holds C's m x n tile row-major. A
+step of one lane (`n` = 1: Helium's vmladav, the DSP's smlad) accumulates one
+column of C in a scalar. An instruction that does not accumulate (`accumulate:
+add` in its YAML, e.g. vpmaddwd) is followed by an add. The register tile of a
+micro-kernel is MR rows (MR/m steps) x NV steps per k-step; `k_loop` emits it
+over packed panels:
 
     A panel: per k-step, MR tiles of k elements          [K/k][MR][k]
     B panel: per k-step, NV_pack values of n*k elements  [K/k][NV_pack][n*k]
@@ -60,6 +64,7 @@ class MicroStep:
     b_bits: int
     b_order: tuple[str, str] = ("k", "n")  # B's tile layout: ("n", "k") is n-major
     adds: bool = False  # the intrinsic returns products only: add them to C
+    m: int = 1  # rows of C per step (its accumulator is the m x n tile, row-major)
 
     @property
     def ident(self) -> str:
@@ -72,6 +77,13 @@ class MicroStep:
     @property
     def acc_type(self) -> ir.VectorType:
         return llvm_type(self.returns)  # type: ignore[return-value]
+
+    def load_a(self, b: ir.IRBuilder, tile_ptr: ir.Value) -> ir.Value:
+        """The A operand of one step: the row's tile broadcast, or (m > 1) the m
+        rows' tiles as packed, one after the other."""
+        if self.m == 1:
+            return self.broadcast_a(b, tile_ptr)
+        return b.load(tile_ptr, typ=self.type_of("A"), align=max(1, self.a_bits // 8))
 
     def broadcast_a(self, b: ir.IRBuilder, tile_ptr: ir.Value) -> ir.Value:
         """The row's A tile (k elements at tile_ptr) repeated across A's operand type."""
@@ -118,8 +130,9 @@ def plain_f32_step(lanes: int) -> MicroStep:
 def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: ir.Value,
            bp: ir.Value, ksteps: ir.Value, a_prefetch: int = 0,
            b_prefetch: int = 0) -> list[list[ir.Value]]:
-    """MR x NV accumulators over `ksteps` (>= 1) k-steps of packed panels; returns
-    them as [row][vector]. Pointers are byte-addressed through i8 GEPs.
+    """MR/m x NV accumulators over `ksteps` (>= 1) k-steps of packed panels; returns
+    them as [row group][vector] (a group is the step's m rows; MR is a multiple
+    of m). Pointers are byte-addressed through i8 GEPs.
 
     a_prefetch / b_prefetch > 0: each k-step also prefetches the A (B) panel
     that many bytes ahead (every line of a B k-step). A conv's packed weights
@@ -134,7 +147,8 @@ def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: 
     b.position_at_end(body)
     kk = b.phi(I64, name="k")
     kk.add_incoming(i64(0), pre)
-    phis = [[b.phi(acc_t, name=f"acc{r}_{j}") for j in range(nv)] for r in range(mr)]
+    groups = mr // step.m
+    phis = [[b.phi(acc_t, name=f"acc{r}_{j}") for j in range(nv)] for r in range(groups)]
     b_row = _byte_gep(b, bp, b.mul(kk, i64(b_step)))
     b_vals = [step.load_b(b, _byte_gep(b, b_row, i64(j * b_step // nv_pack)))
               for j in range(nv)]
@@ -144,14 +158,14 @@ def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: 
     for line in range(0, b_step if b_prefetch else 0, 64):
         prefetch(b, _byte_gep(b, b_row, i64(b_prefetch + line)))
     new = []
-    for r in range(mr):
-        a_r = step.broadcast_a(b, _byte_gep(b, a_row, i64(r * step.k * step.a_bits // 8)))
+    for r in range(groups):
+        a_r = step.load_a(b, _byte_gep(b, a_row, i64(r * step.m * step.k * step.a_bits // 8)))
         new.append([step.call(b, phis[r][j], a_r, b_vals[j]) for j in range(nv)])
     k_next = b.add(kk, i64(1), name="k.next", flags=("nsw",))
     latch = b.block
     kk.add_incoming(k_next, latch)
     zero = ir.Constant(acc_t, None)
-    for r in range(mr):
+    for r in range(groups):
         for j in range(nv):
             phis[r][j].add_incoming(zero, pre)
             phis[r][j].add_incoming(new[r][j], latch)
