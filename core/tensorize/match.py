@@ -45,15 +45,18 @@ INT_RANGE = {"int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "int16": (-2**15
 
 @dataclass(frozen=True)
 class VecType:
-    lanes: int
+    lanes: int  # a scalable vector's minimum
     elem: str  # LLVM element type: i8, i32, float, ...
+    vscale: int = 0  # a scalable vector's multiple at the spec's vector length; 0: fixed
 
     @property
     def bits(self) -> int:
-        return self.lanes * elem_bits(self.elem)
+        return self.lanes * max(1, self.vscale) * elem_bits(self.elem)
 
     @property
     def text(self) -> str:
+        if self.vscale:
+            return f"<vscale x {self.lanes} x {self.elem}>"
         return f"<{self.lanes} x {self.elem}>" if self.lanes > 1 else self.elem
 
 
@@ -61,10 +64,13 @@ def elem_bits(elem: str) -> int:
     return {"float": 32, "double": 64, "half": 16, "bfloat": 16}.get(elem) or int(elem[1:])
 
 
-def parse_type(text: str) -> VecType:
-    if "vscale" in text:
-        raise Rejected(f"operand type {text}: scalable vectors need a vector-length-agnostic "
-                       "micro-kernel, which tinyc does not generate yet")
+def parse_type(text: str, vscale: int = 0) -> VecType:
+    """vscale: the target's (0 where it has no scalable vectors)."""
+    m = re.fullmatch(r"<vscale x (\d+) x (\w+)>", text)
+    if m:
+        if not vscale:
+            raise Rejected(f"operand type {text}: the target has no scalable vectors")
+        return VecType(int(m.group(1)), m.group(2), vscale)
     m = re.fullmatch(r"<(\d+) x (\w+)>", text)
     return VecType(int(m.group(1)), m.group(2)) if m else VecType(1, text)
 
@@ -91,6 +97,7 @@ class Match:
     widens: tuple[str, ...] = ()  # GEMM inputs widened to the intrinsic's wider dtype
     priority: int = 0
     tensors: tuple[tuple[str, str], ...] = ()  # (GEMM role, the intrinsic's tensor)
+    vscale: int = 0  # the target's, for scalable operand types (0: none)
 
     def dtype(self, role: str) -> str:
         """The intrinsic's dtype for GEMM tensor `role` (A, B or C)."""
@@ -117,8 +124,10 @@ class Rejected(ValueError):
     """The intrinsic does not fit; str() says why, for the compile report."""
 
 
-def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str]) -> Match:
-    """The intrinsic as a tile of the GEMM core with role dtypes `dtypes` (A, B, C)."""
+def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str],
+                    vscale: int = 0) -> Match:
+    """The intrinsic as a tile of the GEMM core with role dtypes `dtypes` (A, B, C);
+    `vscale`: how many times its minimum a scalable vector holds on the target."""
     st = intr.compute
     if not st.accumulate or len(st.inputs) != 2 or st.operators != ("*",):
         raise Rejected(f"semantics differ: '{st.text}' is not C += X * Y")
@@ -128,7 +137,7 @@ def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str]) -> M
     reasons = []
     for a_acc, b_acc in (st.inputs, st.inputs[::-1]):
         try:
-            return _match_as(set_name, intr, a_acc, b_acc, dtypes)
+            return _match_as(set_name, intr, a_acc, b_acc, dtypes, vscale)
         except Rejected as e:
             reasons.append(str(e))
     raise Rejected(min(reasons, key=_specificity))
@@ -140,7 +149,7 @@ def _specificity(reason: str) -> int:
 
 
 def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
-              dtypes: dict[str, str]) -> Match:
+              dtypes: dict[str, str], vscale: int) -> Match:
     st = intr.compute
     names = {"A": a_acc.tensor, "B": b_acc.tensor, "C": st.output.tensor}
     roles = _index_roles(st.output, a_acc, b_acc)
@@ -151,13 +160,13 @@ def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
     if tile["m"] > 1:
         _check_row_major(roles, st.output, a_acc)
     flips, widens = _check_dtypes(intr, names, dtypes)
-    operands = tuple(_operand(op, names, tile, intr, replicated)
+    operands = tuple(_operand(op, names, tile, intr, replicated, vscale)
                      for op in intr.emit.operands)
-    returns = parse_type(intr.emit.returns or "")
+    returns = parse_type(intr.emit.returns or "", vscale)
     _check_accumulator(intr, operands, returns, tile)
     b_order = tuple(roles[ix] for ix in b_acc.indices if ix in roles)
     return Match(set_name, intr, tile, b_order, operands, returns, flips, widens,
-                 intr.priority, tuple(names.items()))
+                 intr.priority, tuple(names.items()), vscale)
 
 
 def _check_accumulator(intr: Intrinsic, operands: tuple[OperandPlan, ...], returns: VecType,
@@ -259,11 +268,11 @@ def _sig(d: dict[str, str]) -> str:
 
 
 def _operand(op, names: dict[str, str], tile: dict[str, int], intr: Intrinsic,
-             replicated: bool) -> OperandPlan:
+             replicated: bool, vscale: int) -> OperandPlan:
     if op.tensor is None:
         return OperandPlan("const", parse_type(op.type), const=op.const)
     role = next(r for r, t in names.items() if t == op.tensor)
-    vt = parse_type(op.type)
+    vt = parse_type(op.type, vscale)
     tile_bits = BITS[intr.dtypes[op.tensor]] * _tile_size(role, tile)
     if role == "A" and replicated:  # a contiguous n x k tile, fed replicated
         if vt.bits != tile_bits * tile["n"]:

@@ -72,6 +72,17 @@ def vector_registers(target: CpuTarget) -> int:
     return 16
 
 
+def vscale_of(target: CpuTarget) -> int:
+    """How many times its minimum a scalable vector holds at the spec's vector
+    length (LLVM's vscale: VLEN / 64 on RISC-V, VL / 128 with SVE); 0 without."""
+    features = set(target.features.split(","))
+    if "+v" in features and target.triple.startswith("riscv"):
+        return max(1, target.vector_bits // 64)
+    if "+sve" in features:
+        return max(1, target.vector_bits // 128)
+    return 0
+
+
 def registers_of(bits: int, target: CpuTarget) -> int:
     return max(1, -(-bits // target.vector_bits))
 
@@ -86,7 +97,7 @@ def choose(form: GemmForm, sets: tuple[IntrinsicSet, ...], target: CpuTarget,
     for iset in sets:
         for intr in iset.intrinsics:
             try:
-                mt = match_intrinsic(iset.name, intr, form.dtypes)
+                mt = match_intrinsic(iset.name, intr, form.dtypes, vscale_of(target))
             except Rejected as e:
                 rejected.append((f"{iset.name}.{intr.name}", str(e)))
                 continue

@@ -11,4 +11,4 @@ def micro_step(mt: Match) -> MicroStep:
     return MicroStep(mt.name, mt.intrinsic.emit.code, operands, mt.returns.text,
                      mt.tile["n"], mt.tile["k"], BITS[mt.dtype("A")], BITS[mt.dtype("B")],
                      mt.b_order if len(mt.b_order) == 2 else ("k", "n"), mt.adds,
-                     mt.tile["m"])
+                     mt.tile["m"], max(1, mt.vscale))

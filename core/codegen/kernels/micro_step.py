@@ -25,12 +25,16 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ..llvm_util import I64, PTR, fadd, fmul, i64, intrinsic, splat
+from .scalable import ScalableVectorType, fixed_of, to_fixed, to_scalable
 
 _SCALARS = {"float": ir.FloatType(), "double": ir.DoubleType(), "half": ir.HalfType()}
 
 
 def llvm_type(text: str) -> ir.Type:
-    """'<16 x i32>', 'float', 'i64' -> the llvmlite type."""
+    """'<16 x i32>', 'float', 'i64', '<vscale x 4 x i32>' -> the llvmlite type."""
+    m = re.fullmatch(r"<vscale x (\d+) x (\w+)>", text.strip())
+    if m:
+        return ScalableVectorType(llvm_type(m.group(2)), int(m.group(1)))
     m = re.fullmatch(r"<(\d+) x (\w+)>", text.strip())
     if m:
         return ir.VectorType(llvm_type(m.group(2)), int(m.group(1)))
@@ -65,6 +69,26 @@ class MicroStep:
     b_order: tuple[str, str] = ("k", "n")  # B's tile layout: ("n", "k") is n-major
     adds: bool = False  # the intrinsic returns products only: add them to C
     m: int = 1  # rows of C per step (its accumulator is the m x n tile, row-major)
+    vscale: int = 1  # the spec's vector length over the scalable types' minimum
+
+    def fixed(self, role: str) -> ir.Type:
+        """The operand's type, or for a scalable one the fixed vector of its tile."""
+        t = self.type_of(role) if role != "C" else llvm_type(self.returns)
+        return fixed_of(t, self.vscale) if isinstance(t, ScalableVectorType) else t
+
+    def to_operand(self, b: ir.IRBuilder, value: ir.Value, role: str) -> ir.Value:
+        """A fixed value of the operand's size as the operand (bitcast or inserted)."""
+        t = self.type_of(role)
+        if isinstance(t, ScalableVectorType):
+            fixed = fixed_of(t, self.vscale)
+            return to_scalable(b, value if value.type == fixed else b.bitcast(value, fixed), t)
+        return value if value.type == t else b.bitcast(value, t)
+
+    def acc_fixed(self, b: ir.IRBuilder, acc: ir.Value) -> ir.Value:
+        """An accumulator as a fixed vector (a scalable one's tile lanes)."""
+        if isinstance(acc.type, ScalableVectorType):
+            return to_fixed(b, acc, self.m * self.n)
+        return acc
 
     @property
     def ident(self) -> str:
@@ -83,22 +107,23 @@ class MicroStep:
         rows' tiles as packed, one after the other."""
         if self.m == 1:
             return self.broadcast_a(b, tile_ptr)
-        return b.load(tile_ptr, typ=self.type_of("A"), align=max(1, self.a_bits // 8))
+        value = b.load(tile_ptr, typ=self.fixed("A"), align=max(1, self.a_bits // 8))
+        return self.to_operand(b, value, "A")
 
     def broadcast_a(self, b: ir.IRBuilder, tile_ptr: ir.Value) -> ir.Value:
         """The row's A tile (k elements at tile_ptr) repeated across A's operand type."""
-        target = self.type_of("A")
+        target = self.fixed("A")
         tile_bits = self.k * self.a_bits
         elem = target.element if isinstance(target, ir.VectorType) else target
         scalar_t = elem if type_bits(elem) == tile_bits else ir.IntType(tile_bits)
         value = b.load(tile_ptr, typ=scalar_t, align=max(1, self.a_bits // 8))
         count = type_bits(target) // tile_bits
         vector = splat(b, value, count) if count > 1 else value
-        return vector if vector.type == target else b.bitcast(vector, target)
+        return self.to_operand(b, vector, "A")
 
     def load_b(self, b: ir.IRBuilder, ptr: ir.Value) -> ir.Value:
-        t = self.type_of("B")
-        return b.load(ptr, typ=t, align=max(1, self.b_bits // 8))
+        value = b.load(ptr, typ=self.fixed("B"), align=max(1, self.b_bits // 8))
+        return self.to_operand(b, value, "B")
 
     def call(self, b: ir.IRBuilder, acc: ir.Value, a: ir.Value, bv: ir.Value) -> ir.Value:
         """acc + a * bv (per the intrinsic's semantics), in the emit's operand order."""
@@ -131,7 +156,7 @@ def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: 
            bp: ir.Value, ksteps: ir.Value, a_prefetch: int = 0,
            b_prefetch: int = 0) -> list[list[ir.Value]]:
     """MR/m x NV accumulators over `ksteps` (>= 1) k-steps of packed panels; returns
-    them as [row group][vector] (a group is the step's m rows; MR is a multiple
+    them as [row group][vector] (fixed vectors) (a group is the step's m rows; MR is a multiple
     of m). Pointers are byte-addressed through i8 GEPs.
 
     a_prefetch / b_prefetch > 0: each k-step also prefetches the A (B) panel
@@ -172,7 +197,7 @@ def k_loop(b: ir.IRBuilder, step: MicroStep, mr: int, nv: int, nv_pack: int, a: 
     done = b.append_basic_block("k.done")
     b.cbranch(b.icmp_signed("<", k_next, ksteps), body, done)
     b.position_at_end(done)
-    return new
+    return [[step.acc_fixed(b, acc) for acc in row] for row in new]
 
 
 def prefetch(b: ir.IRBuilder, ptr: ir.Value) -> None:

@@ -97,7 +97,7 @@ def finish_sums(b: ir.IRBuilder, step: MicroStep, totals: list, sums: ir.Value,
                 col0: ir.Value) -> None:
     for v, slot in enumerate(totals):
         ptr = gep(b, sums, b.add(col0, i64(v * step.n)), I32)
-        total = b.load(slot, typ=step.acc_type)
+        total = step.acc_fixed(b, b.load(slot, typ=step.acc_type))
         if step.m > 1:  # every row of the m x n tile holds the sums (A was all ones)
             total = b.shuffle_vector(total, ir.Constant(total.type, None),
                                      ir.Constant(vec(I32, step.n), list(range(step.n))))
