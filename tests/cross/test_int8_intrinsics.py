@@ -5,7 +5,7 @@ vwmacc.vx (scalable vectors). Each QLinearMatMul / QLinearConv must report the
 intrinsic, run under qemu, and equal onnxruntime bit for bit (as the plain path
 does: tests/cross/test_int8.py). `pytest -m int8_counts` compares each with the
 plain path (the same spec with no intrinsic sets) directly, and counts the
-instructions both execute (the table in docs/intrinsics.md).
+instructions both execute (the table in docs/intrinsics.md)."""
 
 from __future__ import annotations
 
