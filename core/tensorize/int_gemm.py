@@ -84,7 +84,8 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, target: CpuTarget) -> I
                      col_outer=terms.col_outer, a_signed=_read_signed(gemm.a, mt, "A"),
                      epi=_epilogue(gemm, bias=False), threads=target.threads,
                      a_wide=_widening(gemm.a, mt, "A"), b_wide=_widening(gemm.b, mt, "B"),
-                     split_masks=not byte_masks_native(target.features))
+                     split_masks=not byte_masks_native(target.features),
+                     a_panels=_bare_metal(target))
     blk = choose_int_blocking(spec, m, n, k, _b_block_bytes(target))
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),
@@ -106,8 +107,12 @@ def _b_block_bytes(target: CpuTarget) -> int:
     32 KiB grew ResNet-8's arena on cortex-m4 from 65 to 82 KiB for the same
     instruction count; it saved a cortex-m55 conv of 144 pixels, split in two
     blocks at 16 KiB, 20% of its instructions."""
-    bare = "none" in target.triple.split("-")[1:]  # thumbv7em-none-eabi, arm-none-eabi
-    return 16 * 1024 if bare else 512 * 1024
+    return 16 * 1024 if _bare_metal(target) else 512 * 1024
+
+
+def _bare_metal(target: CpuTarget) -> bool:
+    """No OS (thumbv7em-none-eabi): no caches to block for, RAM is the limit."""
+    return "none" in target.triple.split("-")[1:]
 
 
 def _round(x: int, step: int) -> int:

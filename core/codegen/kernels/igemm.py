@@ -9,10 +9,12 @@ without K blocks (the int32 accumulators stay in registers for all of K):
       jc  N in NC-column blocks   pack B (a runtime operand) and its column sums
         ir  MR-row panels, jr  NR-column panels: the micro-kernel
 
-With B packed at compile time (weights) and A a runtime operand, A is packed
-one MR-row panel at a time instead, just before its micro-kernels: the same
-work, and the scratch holds MR rows rather than all of them (on a
-microcontroller, the difference between an activation-sized buffer and none).
+With `a_panels` (bare metal), B packed at compile time (weights) and A a
+runtime operand, A is packed one MR-row panel at a time instead, just before its
+micro-kernels, which then sweep all of B: the same work, and the scratch holds
+MR rows rather than all of them (on a microcontroller, the difference between an
+activation-sized buffer and none). With caches, the blocked order keeps a B
+block in L2 across all rows instead.
 
 Each worker packs into its own slice of the scratch.
 """
@@ -52,6 +54,7 @@ class IGemmSpec:
     a_wide: str = ""  # runtime operands: "sext"/"zext" to the step's wider elements
     b_wide: str = ""
     split_masks: bool = False  # no masked byte loads on the target (pack_int8_tile.py)
+    a_panels: bool = False  # pack a runtime A panel by panel when B is constant (no caches)
     epi: IntEpilogue = IntEpilogue()
     threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
@@ -79,7 +82,8 @@ class IGemmSpec:
                                                ("ro", self.row_outer), ("co", self.col_outer),
                                                (f"wa{self.a_wide}", self.a_wide),
                                                (f"wb{self.b_wide}", self.b_wide),
-                                               ("sm", self.split_masks))
+                                               ("sm", self.split_masks),
+                                               ("ap", self.a_panels))
                         if on)
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
@@ -143,7 +147,7 @@ def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
 
 def a_by_panel(spec: IGemmSpec) -> bool:
     """Is A (runtime) packed panel by panel (B constant: nothing to repack)?"""
-    return spec.a_src != "packed" and spec.b_src == "packed"
+    return spec.a_panels and spec.a_src != "packed" and spec.b_src == "packed"
 
 
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
