@@ -52,6 +52,10 @@ def fp32_accepts(mt: Match) -> str | None:
     """The fp32 GEMM driver's own limits."""
     if mt.tile["k"] != 1:
         return f"k extent {mt.tile['k']}: the fp32 panels hold one k per step"
+    if mt.tile["m"] != 1 or mt.tile["n"] == 1:
+        return "tile: the fp32 micro-kernel keeps a vector of n lanes within one row"
+    if mt.returns.vscale:
+        return "scalable vectors: the fp32 micro-kernel feeds fixed ones only"
     return None
 
 

@@ -7,6 +7,12 @@ core with i -> n (16 lanes), k -> k (4 bytes) and m fixed by an outer loop;
 The order of an operand's indices is the layout its tile has in a vector,
 which the packers produce (B[i, k]: 16 lanes of 4 consecutive k each).
 
+A tile may span several rows of C (i8mm's smmla, `C[i, j] += A[i, k] *
+B[j, k]`, 2 x 2 x 8): A's operand is then its m rows of k, as packed, and
+C's accumulator the m x n tile, both row-major. A tile of one lane
+(`C[0] += A[k] * B[k]`: Helium's vmladav, the DSP's smlad) reduces into a
+scalar; a constant index is a tile of one along it.
+
 An index in all three tensors (the intrinsic is elementwise in it, as NEON's
 `C[i] += A[i, k] * B[i, k]` for sdot) can play n when A's tile is replicated
 along it: fed the same k elements in every lane, it is the GEMM's tile.
@@ -39,15 +45,18 @@ INT_RANGE = {"int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "int16": (-2**15
 
 @dataclass(frozen=True)
 class VecType:
-    lanes: int
+    lanes: int  # a scalable vector's minimum
     elem: str  # LLVM element type: i8, i32, float, ...
+    vscale: int = 0  # a scalable vector's multiple at the spec's vector length; 0: fixed
 
     @property
     def bits(self) -> int:
-        return self.lanes * elem_bits(self.elem)
+        return self.lanes * max(1, self.vscale) * elem_bits(self.elem)
 
     @property
     def text(self) -> str:
+        if self.vscale:
+            return f"<vscale x {self.lanes} x {self.elem}>"
         return f"<{self.lanes} x {self.elem}>" if self.lanes > 1 else self.elem
 
 
@@ -55,10 +64,13 @@ def elem_bits(elem: str) -> int:
     return {"float": 32, "double": 64, "half": 16, "bfloat": 16}.get(elem) or int(elem[1:])
 
 
-def parse_type(text: str) -> VecType:
-    if "vscale" in text:
-        raise Rejected(f"operand type {text}: scalable vectors need a vector-length-agnostic "
-                       "micro-kernel, which tinyc does not generate yet")
+def parse_type(text: str, vscale: int = 0) -> VecType:
+    """vscale: the target's (0 where it has no scalable vectors)."""
+    m = re.fullmatch(r"<vscale x (\d+) x (\w+)>", text)
+    if m:
+        if not vscale:
+            raise Rejected(f"operand type {text}: the target has no scalable vectors")
+        return VecType(int(m.group(1)), m.group(2), vscale)
     m = re.fullmatch(r"<(\d+) x (\w+)>", text)
     return VecType(int(m.group(1)), m.group(2)) if m else VecType(1, text)
 
@@ -85,6 +97,7 @@ class Match:
     widens: tuple[str, ...] = ()  # GEMM inputs widened to the intrinsic's wider dtype
     priority: int = 0
     tensors: tuple[tuple[str, str], ...] = ()  # (GEMM role, the intrinsic's tensor)
+    vscale: int = 0  # the target's, for scalable operand types (0: none)
 
     def dtype(self, role: str) -> str:
         """The intrinsic's dtype for GEMM tensor `role` (A, B or C)."""
@@ -111,8 +124,10 @@ class Rejected(ValueError):
     """The intrinsic does not fit; str() says why, for the compile report."""
 
 
-def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str]) -> Match:
-    """The intrinsic as a tile of the GEMM core with role dtypes `dtypes` (A, B, C)."""
+def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str],
+                    vscale: int = 0) -> Match:
+    """The intrinsic as a tile of the GEMM core with role dtypes `dtypes` (A, B, C);
+    `vscale`: how many times its minimum a scalable vector holds on the target."""
     st = intr.compute
     if not st.accumulate or len(st.inputs) != 2 or st.operators != ("*",):
         raise Rejected(f"semantics differ: '{st.text}' is not C += X * Y")
@@ -122,7 +137,7 @@ def match_intrinsic(set_name: str, intr: Intrinsic, dtypes: dict[str, str]) -> M
     reasons = []
     for a_acc, b_acc in (st.inputs, st.inputs[::-1]):
         try:
-            return _match_as(set_name, intr, a_acc, b_acc, dtypes)
+            return _match_as(set_name, intr, a_acc, b_acc, dtypes, vscale)
         except Rejected as e:
             reasons.append(str(e))
     raise Rejected(min(reasons, key=_specificity))
@@ -134,7 +149,7 @@ def _specificity(reason: str) -> int:
 
 
 def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
-              dtypes: dict[str, str]) -> Match:
+              dtypes: dict[str, str], vscale: int) -> Match:
     st = intr.compute
     names = {"A": a_acc.tensor, "B": b_acc.tensor, "C": st.output.tensor}
     roles = _index_roles(st.output, a_acc, b_acc)
@@ -143,18 +158,15 @@ def _match_as(set_name: str, intr: Intrinsic, a_acc: Access, b_acc: Access,
     for ix, role in roles.items():
         tile[role] = intr.tile[ix]
     if tile["m"] > 1:
-        raise Rejected(f"semantics: the tile spans {tile['m']} rows of C; the micro-kernel "
-                       "keeps each vector within one row")
-    if not any(roles[ix] == "n" for ix in roles if ix in st.output.indices) and tile["n"] == 1:
-        raise Rejected("semantics: C's lanes do not run along n")
+        _check_row_major(roles, st.output, a_acc)
     flips, widens = _check_dtypes(intr, names, dtypes)
-    operands = tuple(_operand(op, names, tile, intr, replicated)
+    operands = tuple(_operand(op, names, tile, intr, replicated, vscale)
                      for op in intr.emit.operands)
-    returns = parse_type(intr.emit.returns or "")
+    returns = parse_type(intr.emit.returns or "", vscale)
     _check_accumulator(intr, operands, returns, tile)
-    b_order = tuple(roles[ix] for ix in b_acc.indices)
+    b_order = tuple(roles[ix] for ix in b_acc.indices if ix in roles)
     return Match(set_name, intr, tile, b_order, operands, returns, flips, widens,
-                 intr.priority, tuple(names.items()))
+                 intr.priority, tuple(names.items()), vscale)
 
 
 def _check_accumulator(intr: Intrinsic, operands: tuple[OperandPlan, ...], returns: VecType,
@@ -177,9 +189,9 @@ def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
     roles = {}
     for acc in (c, a, b):
         for ix in acc.indices:
-            if not re.fullmatch(r"[A-Za-z_]\w*", ix):
+            if not re.fullmatch(r"[A-Za-z_]\w*|\d+", ix):
                 raise Rejected(f"semantics: affine index {ix} (a GEMM tile has plain indices)")
-    cs, as_, bs = set(c.indices), set(a.indices), set(b.indices)
+    cs, as_, bs = (set(_named(x)) for x in (c, a, b))
     for ix in cs | as_ | bs:
         where = (ix in cs, ix in as_, ix in bs)
         role = {(True, True, False): "m", (True, False, True): "n", (True, True, True): "n",
@@ -194,14 +206,31 @@ def _index_roles(c: Access, a: Access, b: Access) -> dict[str, str]:
     return roles
 
 
+def _named(acc: Access) -> list[str]:
+    """The access's index names (constant indices fix a position: no role)."""
+    return [ix for ix in acc.indices if not ix.isdigit()]
+
+
+def _check_row_major(roles: dict[str, str], c: Access, a: Access) -> None:
+    """A tile of several rows: A's operand holds them as packed (each row's k
+    elements in turn), the accumulator C's tile row by row."""
+    for acc, order in ((a, ("m", "k")), (c, ("m", "n"))):
+        have = tuple(roles[ix] for ix in _named(acc))
+        if have not in (order, order[:1]):
+            raise Rejected(f"semantics: {acc.tensor}[{', '.join(acc.indices)}] is not "
+                           f"row-major in {', '.join(order)}, as a tile of several rows is fed")
+    if roles.get(next(iter(_named(a)))) == "n":
+        raise Rejected("semantics: a tile of several rows cannot be elementwise in n")
+
+
 def _replicated_in_a(roles: dict[str, str], c: Access, a: Access, b: Access) -> bool:
     """Is n an index of A too (elementwise in the lanes)? Then A's tile must be
     n-major (lane by lane, each lane's k elements) so that replicating the k
     elements fills it."""
-    shared = [ix for ix in a.indices if roles[ix] == "n"]
+    shared = [ix for ix in _named(a) if roles[ix] == "n"]
     if not shared:
         return False
-    if a.indices[0] != shared[0]:
+    if _named(a)[0] != shared[0]:
         raise Rejected(f"semantics: {a.tensor} is elementwise in n but not n-major; "
                        "replicating its k elements would not fill it")
     return True
@@ -239,18 +268,21 @@ def _sig(d: dict[str, str]) -> str:
 
 
 def _operand(op, names: dict[str, str], tile: dict[str, int], intr: Intrinsic,
-             replicated: bool) -> OperandPlan:
+             replicated: bool, vscale: int) -> OperandPlan:
     if op.tensor is None:
         return OperandPlan("const", parse_type(op.type), const=op.const)
     role = next(r for r, t in names.items() if t == op.tensor)
-    vt = parse_type(op.type)
+    vt = parse_type(op.type, vscale)
     tile_bits = BITS[intr.dtypes[op.tensor]] * _tile_size(role, tile)
     if role == "A" and replicated:  # a contiguous n x k tile, fed replicated
         if vt.bits != tile_bits * tile["n"]:
             raise Rejected(f"operand type {vt.text} of {op.tensor} does not hold its "
                            f"{tile['n']} x {tile['k']} tile")
         return OperandPlan(role, vt, "broadcast")
-    wanted = {"A": "broadcast", "B": "contiguous", "C": "contiguous"}[role]
+    wanted = {"A": "broadcast" if tile["m"] == 1 else "contiguous", "B": "contiguous",
+              "C": "contiguous"}[role]
+    if role == "A" and vt.bits == tile_bits:  # exactly one tile: broadcast or not, the same
+        return OperandPlan(role, vt, wanted)
     if op.layout != wanted:
         raise Rejected(f"operand layout: {role} ({op.tensor}) is {op.layout}; the "
                        f"micro-kernel feeds {role} {wanted}")

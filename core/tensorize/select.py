@@ -57,13 +57,30 @@ class Choice:
         return f"intrinsic {self.match.name}, tile {self.tile.text(self.match)}{flips}{widens}"
 
 
+GP_SPARE = 8  # general registers left for scalar values once pointers and counters have theirs
+
+
 def vector_registers(target: CpuTarget) -> int:
-    """Architectural vector registers: AVX-512, NEON/SVE and RVV have 32, AVX2 16."""
+    """Architectural vector registers: AVX-512, NEON/SVE and RVV have 32, AVX2 16,
+    Helium 8."""
     features = set(target.features.split(","))
     arch = target.triple.split("-", 1)[0]
     if "+avx512f" in features or arch in ("aarch64", "arm64", "riscv64", "riscv32"):
         return 32
+    if "+mve" in features:
+        return 8
     return 16
+
+
+def vscale_of(target: CpuTarget) -> int:
+    """How many times its minimum a scalable vector holds at the spec's vector
+    length (LLVM's vscale: VLEN / 64 on RISC-V, VL / 128 with SVE); 0 without."""
+    features = set(target.features.split(","))
+    if "+v" in features and target.triple.startswith("riscv"):
+        return max(1, target.vector_bits // 64)
+    if "+sve" in features:
+        return max(1, target.vector_bits // 128)
+    return 0
 
 
 def registers_of(bits: int, target: CpuTarget) -> int:
@@ -80,7 +97,7 @@ def choose(form: GemmForm, sets: tuple[IntrinsicSet, ...], target: CpuTarget,
     for iset in sets:
         for intr in iset.intrinsics:
             try:
-                mt = match_intrinsic(iset.name, intr, form.dtypes)
+                mt = match_intrinsic(iset.name, intr, form.dtypes, vscale_of(target))
             except Rejected as e:
                 rejected.append((f"{iset.name}.{intr.name}", str(e)))
                 continue
@@ -138,17 +155,18 @@ def _why_lower(mt: Match, best: Match, target: CpuTarget, shape: tuple[int, int,
 
 
 def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
-    """MR x NV calls: MR*NV accumulators + NV B values + one broadcast A within
+    """MR x NV calls: MR/tm * NV accumulators + NV B values + one A value within
     the register file (one spare, which holds the products of an intrinsic that
-    does not accumulate); the most accumulators, then the most rows."""
-    acc = registers_of(mt.returns.bits, target)
-    b_val = registers_of(mt.operand("B").type.bits, target)
-    a_val = registers_of(mt.operand("A").type.bits, target)
-    budget = vector_registers(target) - 1
+    does not accumulate); the most accumulators, then the most rows. MR is a
+    multiple of the intrinsic's rows tm. Scalar values (a one-lane accumulator,
+    the DSP's packed pairs) take general registers instead."""
+    tm = mt.tile["m"]
+    costs = [_cost(t, target) for t in (mt.returns, mt.operand("B").type,
+                                         mt.operand("A").type)]
     best = None
     for nv in range(1, MAX_VECTORS + 1):
-        for mr in range(1, MAX_ROWS + 1):
-            if mr * nv * acc + nv * b_val + a_val > budget:
+        for mr in range(tm, MAX_ROWS + 1, tm):
+            if not _fits(costs, (mr // tm * nv, nv, 1), target):
                 break
             if best is None or (mr * nv, mr) > (best.mr * best.nv, best.mr):
                 best = RegisterTile(mr, nv)
@@ -159,4 +177,18 @@ def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
     # fewer rows than a full tile: as many as M has (its hint where symbolic,
     # or one row where the hint is on the other side of this decision)
     rows = hint_of(m) if hint_of(m) < best.mr else 1
-    return RegisterTile(max(1, rows), best.nv)
+    return RegisterTile(max(tm, -(-rows // tm) * tm), best.nv)
+
+
+def _cost(t, target: CpuTarget) -> tuple[str, int]:
+    """(register file, registers) one value of type t takes."""
+    if t.lanes == 1 and t.bits <= 64:
+        return "gp", 1
+    return "vec", registers_of(t.bits, target)
+
+
+def _fits(costs: list[tuple[str, int]], counts: tuple[int, ...], target: CpuTarget) -> bool:
+    budget = {"vec": vector_registers(target) - 1, "gp": GP_SPARE}
+    for (bank, regs), count in zip(costs, counts, strict=True):
+        budget[bank] -= regs * count
+    return min(budget.values()) >= 0

@@ -10,4 +10,5 @@ def micro_step(mt: Match) -> MicroStep:
     operands = tuple(StepOperand(o.role, o.type.text, o.const) for o in mt.operands)
     return MicroStep(mt.name, mt.intrinsic.emit.code, operands, mt.returns.text,
                      mt.tile["n"], mt.tile["k"], BITS[mt.dtype("A")], BITS[mt.dtype("B")],
-                     mt.b_order if len(mt.b_order) == 2 else ("k", "n"), mt.adds)
+                     mt.b_order if len(mt.b_order) == 2 else ("k", "n"), mt.adds,
+                     mt.tile["m"], max(1, mt.vscale))

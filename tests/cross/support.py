@@ -46,6 +46,18 @@ def require(target: str) -> None:
         pytest.skip(f"{target}: {reason}")
 
 
+def instructions(artifact, feeds: dict[str, np.ndarray]) -> int:
+    """Instructions one run executes under qemu: -icount on a Cortex-M board,
+    qemu-user's single-step log on Linux targets."""
+    if artifact.meta["run"]["runner"] == "qemu-semihosting":
+        from tinyc_backend_arm.icount import instructions_per_inference
+
+        return instructions_per_inference(artifact, feeds)
+    from tinyc.runtime.icount import user_mode_instructions
+
+    return user_mode_instructions(artifact, feeds)
+
+
 def feeds_for(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     inits = {t.name for t in model.graph.initializer}

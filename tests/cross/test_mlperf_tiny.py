@@ -55,10 +55,12 @@ def test_fc_autoencoder_runs_on_cortex_m4_like_onnxruntime():
 
 def test_mlp_arena_holds_two_activations_and_scratch_on_cortex_m55():
     """64x256 -> 512 -> 256 -> 10: the arena is the two largest activations
-    that are live together (64x512 and 64x256 int8) and the GEMM's i32 row;
-    the bias Adds write in place."""
+    that are live together (64x512 and 64x256 int8) and the GEMM's scratch:
+    Helium's vmlava kernel packs A one panel of 8 rows at a time (8 x K = 512
+    bytes, and their row sums, 64-byte aligned); the bias Adds write in place."""
     art = check_runs_like_onnxruntime("mlp", "cortex-m55")
-    assert art.meta["arena_bytes"] <= 64 * 512 + 64 * 256 + 4 * 512, art.meta["arena_bytes"]
+    scratch = 8 * 512 + 64
+    assert art.meta["arena_bytes"] <= 64 * 512 + 64 * 256 + scratch, art.meta["arena_bytes"]
 
 
 @pytest.mark.parametrize("name", ["ic", "mlp"])

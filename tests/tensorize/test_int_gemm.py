@@ -250,3 +250,29 @@ def test_plain_path_blocks_columns(const_b: bool) -> None:
     c = np.zeros((m, n), np.int32)
     run_gemm(gemm, {"a": a, "b": b, "c": c}, (LowerContext(None, host_target(512), ()), ""))
     np.testing.assert_array_equal(c, (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb))
+
+
+def test_a_packed_panel_by_panel_as_on_bare_metal(monkeypatch) -> None:
+    """Bare-metal targets pack a runtime A one MR-row panel at a time (constant B)
+    and bound B's block to 16 KiB; the same kernels, run here on this host."""
+    import tinyc.tensorize.int_gemm as int_gemm
+
+    target = host_target(512)
+    sets = sets_for_features(target)
+    if "avx512_vnni" not in {s.name for s in sets}:
+        pytest.skip("this CPU lacks avx512_vnni")
+    monkeypatch.setattr(int_gemm, "_bare_metal", lambda target: True)
+    rng = np.random.default_rng(8)
+    m, n, k, batch = 21, 70, 300, 2  # rows over several panels, B over several blocks
+    a = rand_int8(rng, (batch, m, k), "int8")
+    w = rand_int8(rng, (k, n), "int8")
+    gemm = IntGemm(m, n, k, IntMatrix("int8", buf=Buf("a"), row_stride=k, col_stride=1,
+                                      zero_point=-3),
+                   IntMatrix("int8", const=w, zero_point=2), Buf("c"), n, batch=batch,
+                   a_bstride=m * k, c_bstride=m * n)
+    c = np.zeros((batch, m, n), np.int32)
+    plan = int_gemm_calls(LowerContext(None, target, sets), gemm, "t")  # type: ignore[arg-type]
+    assert "_ap_" in plan.calls[0].kernel.name
+    run_node_calls([LoweredNode("t", "IGemm", ("c",), plan.calls)], {"a": a, "c": c}, target)
+    want = (a.astype(np.int64) + 3) @ (w.astype(np.int64) - 2)
+    np.testing.assert_array_equal(c, want)

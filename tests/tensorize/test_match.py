@@ -107,7 +107,7 @@ def test_int8_pairs_map_onto_u8_i8_by_sign_flips(tmp_path, a, b, flips):
      .replace("{i: 1, j: 16, k: 1}", "{i: 1, j: 16}"), F32, "semantics"),
     (FMA16.replace("{i: 1, j: 16, k: 1}", "{i: 2, j: 8, k: 1}")
      .replace("<16 x float>}\n          - {tensor: C", "<8 x float>}\n          - {tensor: C"),
-     F32, "spans 2 rows of C"),
+     F32, "is broadcast; the micro-kernel feeds A contiguous"),
 ])
 def test_rejections_say_why(tmp_path, body, dtypes, reason):
     (intr,) = intrinsic_set(tmp_path, body).intrinsics

@@ -9,6 +9,13 @@ without K blocks (the int32 accumulators stay in registers for all of K):
       jc  N in NC-column blocks   pack B (a runtime operand) and its column sums
         ir  MR-row panels, jr  NR-column panels: the micro-kernel
 
+With `a_panels` (bare metal), B packed at compile time (weights) and A a
+runtime operand, A is packed one MR-row panel at a time instead, just before its
+micro-kernels, which then sweep all of B: the same work, and the scratch holds
+MR rows rather than all of them (on a microcontroller, the difference between an
+activation-sized buffer and none). With caches, the blocked order keeps a B
+block in L2 across all rows instead.
+
 Each worker packs into its own slice of the scratch.
 """
 
@@ -47,6 +54,7 @@ class IGemmSpec:
     a_wide: str = ""  # runtime operands: "sext"/"zext" to the step's wider elements
     b_wide: str = ""
     split_masks: bool = False  # no masked byte loads on the target (pack_int8_tile.py)
+    a_panels: bool = False  # pack a runtime A panel by panel when B is constant (no caches)
     epi: IntEpilogue = IntEpilogue()
     threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
@@ -74,7 +82,8 @@ class IGemmSpec:
                                                ("ro", self.row_outer), ("co", self.col_outer),
                                                (f"wa{self.a_wide}", self.a_wide),
                                                (f"wb{self.b_wide}", self.b_wide),
-                                               ("sm", self.split_masks))
+                                               ("sm", self.split_masks),
+                                               ("ap", self.a_panels))
                         if on)
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
@@ -119,10 +128,12 @@ def padded_k(spec: IGemmSpec, k: int) -> int:
     return -(-k // spec.step.k) * spec.step.k
 
 
-def choose_int_blocking(spec: IGemmSpec, m: int, n: int, k: int) -> IntBlocking:
-    """NC so the packed B block (Kp x NC elements) stays within half of L2."""
+def choose_int_blocking(spec: IGemmSpec, m: int, n: int, k: int,
+                        block_bytes: int = 512 * 1024) -> IntBlocking:
+    """NC so the packed B block (Kp x NC elements) stays within `block_bytes`
+    (half of L2; far less on a microcontroller, where it is RAM)."""
     kp = padded_k(spec, k)
-    nc = max(spec.nr, (512 * 1024 // (kp * spec.b_size)) // spec.nr * spec.nr)
+    nc = max(spec.nr, (block_bytes // (kp * spec.b_size)) // spec.nr * spec.nr)
     nc = min(nc, -(-n // spec.nr) * spec.nr)
     return IntBlocking(m, nc)
 
@@ -134,9 +145,14 @@ def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
     return spec.threads * sum(_round64(x) for x in _scratch_parts(spec, blk, kp))
 
 
+def a_by_panel(spec: IGemmSpec) -> bool:
+    """Is A (runtime) packed panel by panel (B constant: nothing to repack)?"""
+    return spec.a_panels and spec.a_src != "packed" and spec.b_src == "packed"
+
+
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
     a_rt, b_rt = spec.a_src != "packed", spec.b_src != "packed"
-    mcp = -(-blk.m // spec.mr) * spec.mr
+    mcp = spec.mr if a_by_panel(spec) else -(-blk.m // spec.mr) * spec.mr
     return [mcp * kp * spec.a_size * a_rt, 4 * mcp * a_rt, blk.nc * kp * spec.b_size * b_rt,
             4 * blk.nc * b_rt]
 
@@ -172,7 +188,8 @@ def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Va
              worker: ir.Value) -> list[ir.Value]:
     """Pointers to the four scratch parts (see _scratch_parts) of the worker's slice."""
     a_rt, b_rt = int(spec.a_src != "packed"), int(spec.b_src != "packed")
-    mcp = b.mul(b.sdiv(b.add(v["M"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
+    mcp = i64(spec.mr) if a_by_panel(spec) else \
+        b.mul(b.sdiv(b.add(v["M"], i64(spec.mr - 1)), i64(spec.mr)), i64(spec.mr))
     sizes = [b.mul(b.mul(mcp, kp), i64(a_rt * spec.a_size)), b.mul(mcp, i64(4 * a_rt)),
              b.mul(b.mul(v["nc"], kp), i64(b_rt * spec.b_size)), b.mul(v["nc"], i64(4 * b_rt))]
     rounded = [b.mul(b.sdiv(b.add(size, i64(63)), i64(64)), i64(64)) for size in sizes]
@@ -186,20 +203,37 @@ def _scratch(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], kp: ir.Va
 
 def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], rows: Range,
                    cols: Range, worker: ir.Value) -> None:
-    """C[rows, cols]: A's rows (packed once), then NC-column blocks of C, independent
-    of each other. rows and cols start on panel boundaries."""
+    """C[rows, cols]: A's rows (packed once, or panel by panel), then NC-column
+    blocks of C, independent of each other. rows and cols start on panel
+    boundaries."""
     kstep = spec.step.k
     kp = b.mul(b.sdiv(b.add(v["K"], i64(kstep - 1)), i64(kstep)), i64(kstep))
     ksteps = b.sdiv(kp, i64(kstep))
-    a_buf, rs_buf, b_buf, cs_buf = _scratch(b, spec, v, kp, worker)
+    bufs = _scratch(b, spec, v, kp, worker)
     mcur = b.sub(rows[1], rows[0])
-    a_panels, rs = _a_block(b, spec, v, kp, a_buf, rs_buf, rows[0], mcur)
+    if a_by_panel(spec):
+        with for_range(b, 0, b.sdiv(b.add(mcur, i64(spec.mr - 1)), i64(spec.mr)),
+                       name="ia") as ia:
+            ic = b.add(rows[0], b.mul(ia, i64(spec.mr)))
+            panel = (ic, _min(b, i64(spec.mr), b.sub(rows[1], ic)))
+            _column_blocks_of(b, spec, v, panel, cols, kp, ksteps, bufs)
+        return
+    _column_blocks_of(b, spec, v, (rows[0], mcur), cols, kp, ksteps, bufs)
+
+
+def _column_blocks_of(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value],
+                      rows: tuple[ir.Value, ir.Value], cols: Range, kp: ir.Value,
+                      ksteps: ir.Value, bufs: list[ir.Value]) -> None:
+    """Rows [ic, ic + mcur) of C: their A packed, then every NC-column block."""
+    a_buf, rs_buf, b_buf, cs_buf = bufs
+    ic, mcur = rows
+    a_panels, rs = _a_block(b, spec, v, kp, a_buf, rs_buf, ic, mcur)
     with for_range(b, 0, b.sdiv(b.add(b.sub(cols[1], cols[0]), b.sub(v["nc"], i64(1))),
                                 v["nc"]), name="jc") as jb:
         jc = b.add(cols[0], b.mul(jb, v["nc"]))
         ncur = _min(b, v["nc"], b.sub(cols[1], jc))
         b_panels, cs = _b_block(b, spec, v, jc, ncur, kp, b_buf, cs_buf)
-        block = _Block(rows[0], mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps,
+        block = _Block(ic, mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps,
                        b.mul(kp, i64(spec.a_size)), b.mul(kp, i64(spec.b_size)))
         _micro_tiles(b, spec, v, block)
 

@@ -1,7 +1,8 @@
 """im2col of an NCHW int8 image straight into the int8 micro-kernel's B panels.
 
 B[k, p] = X[ci, y*sh + ky*dh - ph, x*sw + kx*dw - pw] with k = (ci, ky, kx),
-p = (y, x); outside the image the image's zero point `pad`. A vector of `lanes`
+p = (y, x); outside the image the image's zero point `pad`. A panel's row of
+NR pixels is loaded at once, then cut into the step's vectors. A vector of `lanes`
 consecutive pixels covers up to RUNS output rows; on each, the lanes read one
 run of an input row: with W-stride 1 one masked byte load, with W-stride 2 two
 and an even-lane shuffle (masks do the padding). Images too narrow for RUNS
@@ -37,7 +38,7 @@ def im2col_panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: 
     """All panels; the load mode is chosen once per call from stride and width.
     totals_for(b) gives a panel's column-sum slots (or Nones), finish(b, totals,
     col0) stores them; `feed` says how bytes are loaded and turned into B's elements."""
-    lanes = step.n
+    lanes = load_lanes(step.n, nv)
     wide = b.icmp_signed(">=", g["Wo"], i64(lanes - 1))
     narrow = b.icmp_signed(">=", b.mul(g["Wo"], i64(3)), i64(lanes - 1))
     modes = [(1, 2, wide), (2, 2, wide), (1, 4, narrow), (2, 4, narrow)]
@@ -66,7 +67,9 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
     with for_range(b, 0, panels, name="p") as p:
         col0 = b.mul(p, i64(nr))
         panel = gep(b, g["dst"], b.mul(col0, b.mul(ksteps, i64(kk * size))), I8)
-        pixels = [_pixels(b, g, b.add(col0, i64(v * lanes)), lanes) for v in range(nv)]
+        width = load_lanes(step.n, nv)
+        groups = [(v0, min(nv, v0 + width // lanes)) for v0 in range(0, nv, width // lanes)]
+        pixels = [_pixels(b, g, b.add(col0, i64(v0 * lanes)), width) for v0, _ in groups]
         totals = totals_for(b)
         with _k_walk(b, g, ksteps, kk) as walk:
             rows: list[list[ir.Value]] = [[] for _ in range(nv)]
@@ -75,13 +78,36 @@ def _panels(b: ir.IRBuilder, g: dict[str, ir.Value], step: MicroStep, nv: int,
                 k, chan, oy, ox = walk.row(r)
                 live = b.icmp_signed("<", k, g["kcur"])
                 k_ok.append(live)
-                for v in range(nv):
-                    rows[v].append(_load(b, g, chan, pixels[v], oy, ox, live, lanes, mode,
-                                         feed.split_masks))
+                for (v0, v1), px in zip(groups, pixels, strict=True):
+                    row = _load(b, g, chan, px, oy, ox, live, width, mode, feed.split_masks)
+                    for v in range(v0, v1):
+                        rows[v].append(_lanes_of(b, row, (v - v0) * lanes, lanes))
             for v in range(nv):
                 at = b.add(b.mul(walk.ks, i64(nr * kk * size)), i64(v * lanes * kk * size))
                 store_tile(b, step, rows[v], k_ok, feed, gep(b, panel, at, I8), totals[v])
         finish(b, totals, col0)
+
+
+def load_lanes(n: int, nv: int) -> int:
+    """Pixels per load: the step's n lanes, or for steps narrower than 8 (sdot's
+    4, smmla's 2, a one-lane reduction) the panel's NR rounded up to a power of
+    two, at most 8: a few wider loads cost less than many narrow ones (lanes
+    past the panel are read and dropped). Measured on aarch64 under qemu, 16
+    lanes for sdot's 12-pixel panel cost more than 8."""
+    if n >= 8:
+        return n
+    width = n
+    while width < min(8, n * nv):
+        width *= 2
+    return width
+
+
+def _lanes_of(b: ir.IRBuilder, row: ir.Value, first: int, lanes: int) -> ir.Value:
+    """lanes consecutive lanes of a panel row: one vector of the step's B tile."""
+    if row.type.count == lanes:
+        return row
+    return b.shuffle_vector(row, ir.Constant(row.type, None),
+                            ir.Constant(vec(I32, lanes), list(range(first, first + lanes))))
 
 
 def _pixels(b: ir.IRBuilder, g: dict[str, ir.Value], first: ir.Value, lanes: int) -> _Pixels:

@@ -5,7 +5,8 @@ as byte vectors (from strided rows or from the im2col view of an image), their
 sign bits flipped if asked, interleaved into the intrinsic's tile layout by one
 shuffle, and stored. Column sums of the packed values (for the zero-point
 correction) come from the intrinsic itself: the step with A = ones computes
-sum_k B[k, n] in exactly the lanes the micro-kernel uses.
+sum_k B[k, n] in exactly the lanes the micro-kernel uses (each row of an m-row
+step's tile; the first is kept).
 
 A is the small operand: its rows are copied k bytes at a time by a scalar loop,
 and its row sums by a separate loop LLVM vectorizes.
@@ -96,7 +97,11 @@ def finish_sums(b: ir.IRBuilder, step: MicroStep, totals: list, sums: ir.Value,
                 col0: ir.Value) -> None:
     for v, slot in enumerate(totals):
         ptr = gep(b, sums, b.add(col0, i64(v * step.n)), I32)
-        b.store(b.load(slot, typ=step.acc_type), ptr, align=4)
+        total = step.acc_fixed(b, b.load(slot, typ=step.acc_type))
+        if step.m > 1:  # every row of the m x n tile holds the sums (A was all ones)
+            total = b.shuffle_vector(total, ir.Constant(total.type, None),
+                                     ir.Constant(vec(I32, step.n), list(range(step.n))))
+        b.store(total, ptr, align=4)
 
 
 def _strided_rows(g: dict[str, ir.Value], contiguous: bool, split: bool) -> RowLoader:

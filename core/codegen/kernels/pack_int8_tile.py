@@ -62,11 +62,11 @@ def byte_masks_native(features: str) -> bool:
 
 def ones_a(b: ir.IRBuilder, step: MicroStep) -> ir.Value:
     """A operand of all ones (elements of A's width): the step then sums B over k."""
-    t = step.type_of("A")
+    t = step.fixed("A")
     bits = t.count * t.element.width if isinstance(t, ir.VectorType) else t.width
     count = bits // step.a_bits
     ones = ir.Constant(vec(ir.IntType(step.a_bits), count), [1] * count)
-    return b.bitcast(ones, t)
+    return step.to_operand(b, b.bitcast(ones, t), "A")
 
 
 def widen(b: ir.IRBuilder, row: ir.Value, how: str, bits: int) -> ir.Value:
@@ -126,5 +126,5 @@ def store_tile(b: ir.IRBuilder, step: MicroStep, rows: list[ir.Value], k_ok: lis
     b.store(tile, dst, align=1)
     if total is not None:
         acc_t = step.acc_type
-        bv = b.bitcast(tile, step.type_of("B"))
+        bv = step.to_operand(b, tile, "B")
         b.store(step.call(b, b.load(total, typ=acc_t), ones_a(b, step), bv), total)
