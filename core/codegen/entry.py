@@ -41,6 +41,7 @@ from ..program import (
     Buf,
     Call,
     Const,
+    DimSlot,
     DimTable,
     ErrorSite,
     LoweredNode,
@@ -61,17 +62,19 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
                 n_inputs: int, n_outputs: int, target: CpuTarget,
                 profile: bool = False, name: str = ENTRY,
                 symbols: tuple[str, ...] = (),
-                sample_bytes: tuple[list[int], list[int]] | None = None) -> ir.Function:
+                sample_bytes: tuple[list[int], list[int]] | None = None,
+                unbacked: tuple[str, ...] = ()) -> ir.Function:
     """`name`: split deployment builds one entry per CPU region in one module.
     `symbols`: the model's symbolic dimensions, in the order of the dims array.
     `sample_bytes`: (per input, per output) bytes of one sample, for a model
     compiled for one sample and run for each of the batch (symbols[0]) in turn
-    (passes/sample_loop.py)."""
+    (passes/sample_loop.py). `unbacked`: those of `symbols` that kernels of the
+    run set (data-dependent sizes, written into their dims slot)."""
     params = ["inputs", "outputs", "weights", "arena"] + (["dims"] if symbols else [])
     fn, b = u.define(module, name, [u.PTR] * len(params), params, ret=u.I32)
     inputs, outputs, weights, arena = fn.args[:4]
     spaces = {
-        "symbols": SymbolValues(b, fn.args[4], symbols) if symbols else None,
+        "symbols": SymbolValues(b, fn.args[4], symbols, unbacked) if symbols else None,
         "input": [u.load(b, inputs, u.i64(i), u.PTR, align=8) for i in range(n_inputs)],
         "output": [u.load(b, outputs, u.i64(j), u.PTR, align=8) for j in range(n_outputs)],
         "weights": weights,
@@ -200,6 +203,8 @@ def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict)
         return _address(b, plan.locations[plan.const_keys[id(a)]], 0, spaces)
     if isinstance(a, DimTable):
         return _dim_table(b, a, spaces)
+    if isinstance(a, DimSlot):
+        return spaces["symbols"].slot(b, a.symbol)
     raise TypeError(f"cannot pass {a!r} as a pointer")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Graph
-from ..ir.symbolic import SymDim, smax, split_content
+from ..ir.symbolic import SymDim, smax, split_content, upper_bound
 from ..program import Buf, Const, LoweredNode, Scratch
 
 ALIGN = 64  # a cache line; also the widest vector load
@@ -157,6 +157,7 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
     scratch_keys: dict[int, str] = {}
 
     def touch(key: str, step: int, nbytes: int) -> None:
+        nbytes = upper_bound(nbytes)  # a data-dependent size gets room for its bound
         if key in intervals:
             intervals[key][1] = step
         else:
@@ -180,7 +181,7 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                     key = f"scratch:{ln.node_name}:{a.tag}"
                     scratch_keys[id(a)] = key
                     touch(key, step, a.nbytes)
-                    sizes[key] = smax(sizes[key], a.nbytes)
+                    sizes[key] = smax(sizes[key], upper_bound(a.nbytes))
     return {k: tuple(v) for k, v in intervals.items()}, sizes, scratch_keys
 
 

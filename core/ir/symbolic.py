@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     Poly,
     constant_of,
+    decide_bounded,
     decide_eq0,
     decide_ge0,
     evaluate_poly,
@@ -45,13 +46,21 @@ from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     poly_const,
     poly_mul,
     poly_neg,
+    poly_substitute,
     poly_symbols,
     poly_text,
 )
+from ..errors import NotLowerable
 
 
 class SymbolicError(Exception):
     """A SymDim used where no tracer records its guards (a bug in tinyc)."""
+
+
+class DataDependentDecision(NotLowerable):
+    """A lowering decided something on a data-dependent size (an unbacked
+    symbol, see Tracer.unbacked) that its bounds do not settle: no guard
+    checked before the run could make that decision safe."""
 
 
 # ---- guards -----------------------------------------------------------------------
@@ -97,6 +106,11 @@ class Tracer:
     # decisions taken as given while one branch of a node is lowered (see
     # lower/lowering.py: a node may compile both outcomes of its guard)
     forced: dict[tuple[str, Poly], bool] = field(default_factory=dict)
+    # "unbacked" symbols (PyTorch's term): sizes a kernel computes from data
+    # during the run (NonZero's count, TopK's run-time k), each with an upper
+    # bound in the input symbols; buffers are planned at the bound, and a
+    # decision on one must hold for every value from 0 to the bound
+    unbacked: dict[str, Poly] = field(default_factory=dict)
     _seen: set = field(default_factory=set)
 
     def mark(self) -> int:
@@ -125,12 +139,29 @@ class Tracer:
         finally:
             del self.forced[(g.kind, g.poly)]
 
+    def new_unbacked(self, bound: int | SymDim, what: str) -> SymDim:
+        """A fresh data-dependent size in [0, bound]; `what` names it ("nonzero")."""
+        name = f"{what}{len(self.unbacked)}"
+        bound = upper_bound(bound)
+        self.unbacked[name] = bound.poly if isinstance(bound, SymDim) else poly_const(bound)
+        self.lows[name] = 0
+        self.hints[name] = hint_of(bound)  # heuristics (threads, tiles) plan for the most
+        return SymDim.symbol(name, hint_of(bound))
+
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
         known = decide_ge0(p, self.lows) if kind == "ge" else decide_eq0(p, self.lows)
         if known is not None:
             return known
         if (kind, p) in self.forced:
             return self.forced[(kind, p)]
+        if self.unbacked and poly_symbols(p) & self.unbacked.keys():
+            known = decide_bounded(kind, p, self.lows, self.unbacked)
+            if known is None:
+                op = ">= 0" if kind == "ge" else "== 0"
+                raise DataDependentDecision(
+                    f"the lowering needs to know whether {poly_text(p)} {op}, which depends "
+                    f"on a data-dependent size ({', '.join(sorted(poly_symbols(p) & self.unbacked.keys()))})")
+            return known
         g = Guard(kind, p, hint_outcome)
         if g not in self._seen:
             self._seen.add(g)
@@ -371,6 +402,33 @@ def dim(p: Poly, hint: int) -> int | SymDim:
     """A SymDim, or a plain int where the expression is constant."""
     c = constant_of(p)
     return c if c is not None else SymDim(p, hint)
+
+
+def upper_bound(d: int | SymDim) -> int | SymDim:
+    """A size with each data-dependent symbol at its bound: what memory is
+    planned for (sizes only grow with their symbols)."""
+    t = _TRACER.get()
+    if not isinstance(d, SymDim) or t is None or not t.unbacked \
+            or not poly_symbols(d.poly) & t.unbacked.keys():
+        return d
+    p = poly_substitute(d.poly, t.unbacked)
+    return dim(p, evaluate_poly(p, t.hints))
+
+
+def is_data_dependent(d: object) -> bool:
+    t = _TRACER.get()
+    return isinstance(d, SymDim) and t is not None and bool(poly_symbols(d.poly) & t.unbacked.keys())
+
+
+def unbacked_symbol(d: object) -> str | None:
+    """The name of the data-dependent symbol `d` is, if it is exactly one."""
+    t = _TRACER.get()
+    if not isinstance(d, SymDim) or t is None or len(d.poly) != 1:
+        return None
+    (mono, coef), = d.poly
+    if coef != 1 or len(mono) != 1 or mono[0][1] != 1 or mono[0][0] not in t.unbacked:
+        return None
+    return mono[0][0]
 
 
 def hint_of(d: int | SymDim) -> int:

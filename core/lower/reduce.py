@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..codegen.kernels import data_dependent as D
 from ..codegen.kernels import fill as FILL
 from ..codegen.kernels import linalg as LA
 from ..codegen.kernels import reduce as R
@@ -23,7 +24,18 @@ from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table
+from ..ir.symbolic import unbacked_symbol
+from ..program import (
+    Buf,
+    Call,
+    Const,
+    DimSlot,
+    ErrorSite,
+    LowerContext,
+    LoweredNode,
+    Scratch,
+    int_table,
+)
 from .broadcast import shape_of
 from .registry import lowers
 from .typed_elementwise import dtype_of
@@ -163,7 +175,8 @@ def lower_arg(node: Node, ctx: LowerContext) -> LoweredNode:
 
 @lowers("TopK")
 def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
-    """k comes from the outputs' static shape (the K input decided it)."""
+    """k comes from the outputs' shape: a number where the K input is a
+    constant, else a data-dependent size read from K during the run."""
     x = node.inputs[0]
     values, indices = node.outputs[:2]
     shape = shape_of(ctx, x)
@@ -176,8 +189,14 @@ def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable("TopK with an omitted output")
     largest = bool(node.attr("largest", 1))
     kernel = S.topk_kernel(largest, dtype_of(ctx, x))
-    calls = [Call(kernel, (Buf(x), Buf(values), Buf(indices), outer, n, inner, k))] \
-        if outer * inner * k else []
+    calls = [Call(kernel, (Buf(x), Buf(values), Buf(indices), outer, n, inner, k))]
+    if unbacked_symbol(k):  # k is run-time data: read (0 <= k <= n) into its dims slot
+        site = ErrorSite(f"TopK node '{node.name}': k input '{node.inputs[1]}'")
+        read = Call(D.read_size_kernel(dtype_of(ctx, node.inputs[1])),
+                    (site, Buf(node.inputs[1]), DimSlot(unbacked_symbol(k)), 0, n))
+        calls = [read] + (calls if outer * inner else [])
+    elif not outer * inner * k:
+        calls = []
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics=f"the {k} {'largest' if largest else 'smallest'} of each "
                                  f"x[o, :, i] over [{outer}, {n}, {inner}], sorted",

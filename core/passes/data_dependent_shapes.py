@@ -1,0 +1,99 @@
+"""Shape rules for ops whose output size depends on input values (NonZero,
+Compress, Unique, NonMaxSuppression, TopK with a run-time k).
+
+Each such size becomes a fresh "unbacked" symbol (ir/symbolic.py,
+Tracer.new_unbacked) with an upper bound in the inputs' sizes: NonZero's
+count is at most the input's element count, TopK's k at most the axis
+length. Memory is planned at the bound, the kernel writes the actual value
+into the symbol's slot of the run's dims array, and later kernels read it
+from there. Where the deciding input is a constant the size is computed here
+instead, as ONNX would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import Graph, Node
+from ..ir.symbolic import SymDim, current_tracer
+from .shape_rules import ShapeState, _rule
+
+DATA_DEPENDENT_OPS = ("NonZero", "Compress", "Unique", "NonMaxSuppression", "TopK")
+
+
+def data_dependent_nodes(g: Graph) -> list[str]:
+    """Nodes whose output sizes are known only once their inputs' values are."""
+    out = []
+    for node in g.nodes:
+        if node.domain or node.op not in DATA_DEPENDENT_OPS:
+            continue
+        decider = {"Compress": 1, "TopK": 1}.get(node.op)
+        if decider is not None and len(node.inputs) > decider and g.is_const(node.inputs[decider]):
+            continue
+        out.append(node.name)
+    return out
+
+
+def _fresh(bound, what: str) -> SymDim:
+    tracer = current_tracer()
+    if tracer is None:  # infer_symbolic always runs under the compile's tracer
+        raise ModelError(f"{what}: a data-dependent size outside a compile")
+    return tracer.new_unbacked(bound, what)
+
+
+@_rule("NonZero")
+def _nonzero(st: ShapeState, node: Node) -> list:
+    x = st.shape(node.inputs[0])
+    return [(max(len(x), 1), _fresh(math.prod(x), "nonzero"))]
+
+
+def _axis(node: Node, rank: int) -> int:
+    axis = int(node.attr("axis", 0))
+    if not -rank <= axis < rank:
+        raise ModelError(f"{node.op} '{node.name}': axis {axis} is outside rank {rank}")
+    return axis % rank
+
+
+@_rule("Compress")
+def _compress(st: ShapeState, node: Node) -> list:
+    x, cond = st.shape(node.inputs[0]), st.const(node.inputs[1])
+    flat = node.attr("axis", None) is None
+    axis = 0 if flat else _axis(node, len(x))
+    n = math.prod(x) if flat else x[axis]
+    if cond is not None:  # a constant condition: the count is known now
+        picked = int(np.count_nonzero(cond.reshape(-1)[:int(n)]))
+    else:
+        picked = _fresh(n, "compress")
+    return [(picked,) if flat else x[:axis] + (picked,) + x[axis + 1:]]
+
+
+@_rule("Unique")
+def _unique(st: ShapeState, node: Node) -> list:
+    x = st.shape(node.inputs[0])
+    flat = node.attr("axis", None) is None
+    axis = 0 if flat else _axis(node, len(x))
+    n = math.prod(x) if flat else x[axis]
+    u = _fresh(n, "unique")
+    y = (u,) if flat else x[:axis] + (u,) + x[axis + 1:]
+    return [y, (u,), (n,), (u,)]
+
+
+@_rule("TopK")
+def _topk(st: ShapeState, node: Node) -> list:
+    x = st.shape(node.inputs[0])
+    axis = int(node.attr("axis", -1)) % max(len(x), 1)
+    k = st.value(node.inputs[1])
+    if k is None:
+        k = (_fresh(x[axis], "topk"),)
+    out = x[:axis] + (k[0],) + x[axis + 1:]
+    return [out, out]
+
+
+@_rule("NonMaxSuppression")
+def _nms(st: ShapeState, node: Node) -> list:
+    boxes, scores = st.shape(node.inputs[0]), st.shape(node.inputs[1])
+    # at most every box of every class of every batch is selected
+    return [(_fresh(scores[0] * scores[1] * boxes[1], "nms"), 3)]
