@@ -205,6 +205,7 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
         dims = [hr.plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
                                         for d in g.types[v].shape]
         build_sizes(module, all_symbols, dims)
+        tracer.refuse_data_dependent(tracer.guards)  # checked before a run: input sizes only
         build_guards(module, all_symbols, tracer.guards)
         if unbacked:
             build_capacities(module, all_symbols, unbacked,

@@ -105,20 +105,31 @@ def _emit_nodes(b: ir.IRBuilder, lowered: list[LoweredNode], name: str, module: 
                 target: CpuTarget, plan: MemoryPlan, spaces: dict, counters) -> None:
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
-        if ln.alt is None:
-            _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
-        else:  # two variants of the node, chosen by its guard at run time
-            guard, alt_calls, _ = ln.alt
-            holds = spaces["symbols"].holds(b, guard)
-            with b.if_else(holds) as (then, otherwise):
-                with then:
-                    _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
-                with otherwise:
-                    _emit_calls(b, alt_calls, k, f"{name}.alt", module, target, plan, spaces)
+        _emit_variants(b, ln.calls, ln.alt, k, name, module, target, plan, spaces)
         if counters is not None:
             spent = b.sub(_cycles(b), start)
             total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
             u.store(b, total, counters, u.i64(k))
+
+
+def _emit_variants(b: ir.IRBuilder, calls, alt, k: int, name: str, module: ir.Module,
+                   target: CpuTarget, plan: MemoryPlan, spaces: dict) -> None:
+    """A node's calls; with `alt`, two variants chosen by its guard at run time
+    (the other one may hold variants of its own: a data-dependent size)."""
+    if alt is None:
+        _emit_calls(b, calls, k, name, module, target, plan, spaces)
+        return
+    guard, other, _ = alt
+    holds = spaces["symbols"].holds(b, guard)
+    with b.if_else(holds) as (then, otherwise):
+        with then:
+            _emit_calls(b, calls, k, name, module, target, plan, spaces)
+        with otherwise:
+            if isinstance(other, LoweredNode):
+                _emit_variants(b, other.calls, other.alt, k, f"{name}.alt", module, target,
+                               plan, spaces)
+            else:
+                _emit_calls(b, other, k, f"{name}.alt", module, target, plan, spaces)
 
 
 def _emit_calls(b: ir.IRBuilder, calls, k: int, name: str, module: ir.Module,

@@ -148,7 +148,20 @@ class Tracer:
         self.hints[name] = hint_of(bound)  # heuristics (threads, tiles) plan for the most
         return SymDim.symbol(name, hint_of(bound))
 
+    def data_dependent(self, g: Guard) -> bool:
+        """Does the guard's outcome depend on a size only the run computes?"""
+        return bool(self.unbacked) and bool(poly_symbols(g.poly) & self.unbacked.keys())
+
+    def refuse_data_dependent(self, guards: list[Guard]) -> None:
+        bad = [g for g in guards if self.data_dependent(g)]
+        if bad:
+            raise DataDependentDecision(
+                f"the lowering decides '{bad[0].text}', which depends on a size computed "
+                "from data during the run, and cannot be compiled for both outcomes")
+
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
+        if kind == "eq":  # 2*n == 0 is n == 0: one guard (and one variant) for both
+            p = _primitive(p)
         known = decide_ge0(p, self.lows) if kind == "ge" else decide_eq0(p, self.lows)
         if known is not None:
             return known
@@ -156,12 +169,11 @@ class Tracer:
             return self.forced[(kind, p)]
         if self.unbacked and poly_symbols(p) & self.unbacked.keys():
             known = decide_bounded(kind, p, self.lows, self.unbacked)
-            if known is None:
-                op = ">= 0" if kind == "ge" else "== 0"
-                raise DataDependentDecision(
-                    f"the lowering needs to know whether {poly_text(p)} {op}, which depends "
-                    f"on a data-dependent size ({', '.join(sorted(poly_symbols(p) & self.unbacked.keys()))})")
-            return known
+            if known is not None:
+                return known
+            # else a guard like any other, which lowering must turn into two
+            # variants picked during the run (lower/lowering.py), as no check
+            # before the run can know its outcome
         g = Guard(kind, p, hint_outcome)
         if g not in self._seen:
             self._seen.add(g)
@@ -171,6 +183,17 @@ class Tracer:
                 self.origins.append([f"{f.filename.split('/')[-1]}:{f.lineno} {f.line}"
                                      for f in frames])
         return hint_outcome
+
+
+def _primitive(p: Poly) -> Poly:
+    """p divided by the gcd of its coefficients, its last term positive."""
+    g = 0
+    for _, c in p:
+        g = math.gcd(g, c)
+    if not p or g == 0:
+        return p
+    g = -g if p[-1][1] < 0 else g
+    return tuple((m, c // g) for m, c in p)
 
 
 _TRACER: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar("tinyc_tracer",

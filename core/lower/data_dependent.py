@@ -91,7 +91,7 @@ def lower_unique(node: Node, ctx: LowerContext) -> LoweredNode:
     sizes = [None, 8 * u, 8 * n, 8 * u]
     bufs = [Buf(o) if o else Scratch(f"out{k}", sizes[k]) for k, o in enumerate(outs)]
     kernel = K.unique_kernel(dt, bool(node.attr("sorted", 1)), itemsize)
-    call = Call(kernel, (*bufs, outer, n, inner, Scratch("first", 8 * n),
+    call = Call(kernel, (Buf(x), *bufs, outer, n, inner, Scratch("first", 8 * n),
                          Scratch("pos", 8 * n), count_slot(u, "count")))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"the {u} distinct slices of x over [{outer}, {n}, {inner}]",

@@ -142,4 +142,7 @@ class LoweredNode:
 
     @property
     def every_call(self) -> list[Call]:
-        return self.calls + (list(self.alt[1]) if self.alt else [])
+        if self.alt is None:
+            return self.calls
+        other = self.alt[1]  # calls, or a LoweredNode of its own variants (data-dependent sizes)
+        return self.calls + (other.every_call if isinstance(other, LoweredNode) else list(other))

@@ -32,6 +32,7 @@ STATUS_INDEX_RANGE = 1  # an index tensor holds a value outside [low, high]
 STATUS_SHAPE_VALUE = 2  # a shape given as run-time data is not the one compiled (low)
 STATUS_SLICE_LENGTH = 3  # run-time Slice parameters give another length than compiled (low)
 STATUS_SIZE_RANGE = 4  # a size given as run-time data (TopK's k) is outside [low, high]
+STATUS_DATA_SIZE = 5  # a size computed from data is one a later node cannot take (the site says)
 
 # The i64 fields in order; `site` (a pointer) follows them.
 INT_FIELDS = ("code", "node", "value", "position", "low", "high")
@@ -71,5 +72,7 @@ def record_error(code: int, value: int, position: int, low: int, high: int,
     if code == STATUS_SIZE_RANGE:
         return InputError(f"{site}: holds {value}, but it must lie in [{low}, {high}] (a "
                           "size given as run-time data)")
+    if code == STATUS_DATA_SIZE:
+        return InputError(site)
     return TinycError(f"{site}: check {code} failed on value {value} at flat position "
                       f"{position} (allowed [{low}, {high}])")

@@ -18,7 +18,7 @@ import llvmlite.ir as ir
 
 from ...ir import DType
 from ...program import ERR, I64, PTR, Kernel
-from ...runtime.status import INT_FIELDS, STATUS_SIZE_RANGE
+from ...runtime.status import INT_FIELDS, STATUS_DATA_SIZE, STATUS_SIZE_RANGE
 from ...target.machine import CpuTarget
 from .. import llvm_util as U
 from .dtype_ir import load_index, storage_type, to_compute
@@ -142,9 +142,13 @@ class _Slices:
         b.store(U.i64(0), self.order)
         with nested_loops(b, [self.outer, self.inner], name="e") as (o, i):
             a, c = self._elem(s, o, i), self._elem(t, o, i)
-            less = emit_op(b, "Less", [a, c], dt, DType.bool)
-            more = emit_op(b, "Greater", [a, c], dt, DType.bool)
+            less = emit_op(b, "lt", [a, c], dt, DType.bool)
+            more = emit_op(b, "gt", [a, c], dt, DType.bool)
             here = b.select(less, U.i64(-1), b.select(more, U.i64(1), U.i64(0)))
+            if a.type in (U.F32, U.F64):  # NaN: above every number, equal to NaN (numpy)
+                nan_a, nan_c = U.is_nan(b, a), U.is_nan(b, c)
+                here = b.select(nan_a, b.select(nan_c, U.i64(0), U.i64(1)),
+                                b.select(nan_c, U.i64(-1), here))
             now = b.load(self.order)
             b.store(b.select(b.icmp_signed("==", now, U.i64(0)), here, now), self.order)
         return b.load(self.order)
@@ -201,3 +205,17 @@ def _mark_firsts(b: ir.IRBuilder, sl: _Slices, n: ir.Value, first: ir.Value) -> 
             with b.if_then(b.and_(unset, distinct)):
                 with b.if_then(b.icmp_signed("==", sl.compare(s, t), U.i64(0))):
                     U.store(b, s, first, t)
+
+
+def fail_kernel() -> Kernel:
+    """(err) -> STATUS_DATA_SIZE: a node variant for sizes the data made
+    impossible for it; the site says why."""
+    name = "fail_data_size"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR], ["err"], ret=U.I32)
+        fn.attributes.add("noinline")
+        b.ret(ir.Constant(U.I32, STATUS_DATA_SIZE))
+        return fn
+
+    return Kernel(name, (ERR,), build)

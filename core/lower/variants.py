@@ -1,0 +1,64 @@
+"""Variants of a node for data-dependent sizes (ir/symbolic.py,
+Tracer.unbacked): a lowering's decision on such a size ("is NonZero's count
+0?") cannot be checked before the run, so the node is lowered for each
+outcome and the entry picks the variant when the node runs, from the size
+the earlier kernel wrote. A variant the lowering refuses as a malformed model
+(a Gather into an axis that would be empty) becomes a call that fails the run
+with that message, when and only when that outcome happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..codegen.kernels.data_dependent import fail_kernel
+from ..errors import ModelError
+from ..ir.symbolic import DataDependentDecision, Guard, Tracer
+from ..program import Call, ErrorSite, LowerContext, LoweredNode
+
+MAX_DEPTH = 3  # decisions on data-dependent sizes one node may take
+
+
+def split_on_data(fn, node, ctx: LowerContext, tracer: Tracer, depth: int = 0) -> LoweredNode:
+    """The node lowered for both outcomes of its first data-dependent decision
+    (and, recursively, of its later ones)."""
+    mark = tracer.mark()
+    ln = fn(node, ctx)
+    dd = [g for g in tracer.since(mark) if tracer.data_dependent(g)]
+    if not dd:
+        return ln
+    if depth >= MAX_DEPTH:
+        tracer.refuse_data_dependent(dd)
+    guard = dd[0]
+    tracer.rollback(mark)
+    with tracer.forcing(guard, guard.holds):
+        this = split_on_data(fn, node, ctx, tracer, depth + 1)
+    with tracer.forcing(guard, not guard.holds):
+        try:
+            other = split_on_data(fn, node, ctx, tracer, depth + 1)
+        except ModelError as e:
+            other = _failing(node, guard, str(e))
+    if this.alt is not None:  # keep the variants on the `else` side only
+        this, other, guard = other, this, Guard(guard.kind, guard.poly, not guard.holds)
+    if this.alt is not None:
+        tracer.refuse_data_dependent([guard])
+    return replace(this, alt=(guard, other, other.note or "variant"))
+
+
+def _failing(node, guard: Guard, why: str) -> LoweredNode:
+    site = ErrorSite(f"{node.op} node '{node.name}': {why} (in this run, where "
+                     f"{Guard(guard.kind, guard.poly, not guard.holds).text})")
+    return LoweredNode(node.name, node.op, node.outputs, [Call(fail_kernel(), (site,))],
+                       note="fails the run: the data gave sizes this node cannot take")
+
+
+def with_checks(ln: LoweredNode, checks: list[Call]) -> LoweredNode:
+    """The node with its shape-input checks run first, in every variant."""
+    if ln.alt is None:
+        return replace(ln, calls=checks + ln.calls)
+    guard, other, note = ln.alt
+    other = with_checks(other, checks) if isinstance(other, LoweredNode) else checks + list(other)
+    return replace(ln, calls=checks + ln.calls, alt=(guard, other, note))
+
+
+__all__ = ["DataDependentDecision", "split_on_data", "with_checks"]
