@@ -160,8 +160,8 @@ class Tracer:
                 "from data during the run, and cannot be compiled for both outcomes")
 
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
-        if kind == "eq":  # 2*n == 0 is n == 0: one guard (and one variant) for both
-            p = _primitive(p)
+        if kind == "eq" and self.unbacked and poly_symbols(p) & self.unbacked.keys():
+            p = _primitive(p)  # 2*u == 0 is u == 0: one variant for both
         known = decide_ge0(p, self.lows) if kind == "ge" else decide_eq0(p, self.lows)
         if known is not None:
             return known

@@ -1,5 +1,5 @@
 """Lowerings of ops whose output size depends on input values: NonZero,
-Compress, Unique (passes/data_dependent_shapes.py gave each such size an
+Compress, Unique, NonMaxSuppression (passes/data_dependent_shapes.py gave each such size an
 "unbacked" symbol with an upper bound).
 
 Each kernel counts, writes the count into the symbol's dims slot (DimSlot)
@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..codegen.kernels import data_dependent as K
+from ..codegen.kernels import nms as NMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import unbacked_symbol
-from ..program import Buf, Call, DimSlot, LowerContext, LoweredNode, Scratch, int_table
+from ..program import Buf, Call, Const, DimSlot, LowerContext, LoweredNode, Scratch, int_table
 from .broadcast import shape_of
 from .registry import lowers
 from .typed_elementwise import dtype_of
@@ -96,3 +99,35 @@ def lower_unique(node: Node, ctx: LowerContext) -> LoweredNode:
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"the {u} distinct slices of x over [{outer}, {n}, {inner}]",
                        note=f"{kernel.name}: pairwise slice comparisons, O(n^2)")
+
+
+def _optional(node: Node, k: int, ctx: LowerContext, dt: DType, default):
+    """Input k, or a constant default where the node omits it; checked to be
+    one value of dtype dt."""
+    name = node.inputs[k] if k < len(node.inputs) else ""
+    if not name:
+        return Const(f"{node.name}.default{k}", np.array([default], dt.numpy)), False
+    if dtype_of(ctx, name) != dt or math.prod(shape_of(ctx, name)) != 1:
+        raise NotLowerable(f"NonMaxSuppression: input '{name}' must hold one {dt.name}")
+    return Buf(name), True
+
+
+@lowers("NonMaxSuppression")
+def lower_nms(node: Node, ctx: LowerContext) -> LoweredNode:
+    boxes, scores, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    (batches, n, four), (batches2, classes, n2) = shape_of(ctx, boxes), shape_of(ctx, scores)
+    if dtype_of(ctx, boxes) != DType.float32 or dtype_of(ctx, scores) != DType.float32 \
+            or four != 4 or batches != batches2 or n != n2:
+        raise NotLowerable(f"NonMaxSuppression of boxes {list(shape_of(ctx, boxes))} and "
+                           f"scores {list(shape_of(ctx, scores))} (float32 [B, n, 4], [B, C, n])")
+    max_out, _ = _optional(node, 2, ctx, DType.int64, 0)
+    iou, _ = _optional(node, 3, ctx, DType.float32, 0.0)
+    score_min, has_score_min = _optional(node, 4, ctx, DType.float32, 0.0)
+    kernel = NMS.nms_kernel(bool(node.attr("center_point_box", 0)))
+    call = Call(kernel, (Buf(boxes), Buf(scores), max_out, iou, score_min, Buf(y), batches,
+                         classes, n, int(has_score_min), Scratch("order", 8 * n),
+                         Scratch("kept", 8 * n), count_slot(shape_of(ctx, y)[0], "count")))
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics=f"(batch, class, box) of the boxes kept per class, "
+                                 f"[{batches}, {classes}, {n}]",
+                       note=f"{kernel.name}: insertion sort by score, IoU against the kept")

@@ -18,8 +18,6 @@ RUNTIME_AXES = ("the expanded function reduces over axes given as a runtime inpu
 STRINGS = "string tensors are not supported (the frontend imports numeric tensors only)"
 SEQUENCES = "sequence and optional types are not supported by the frontend"
 CONTROL_FLOW = "control flow (If / Loop / Scan subgraphs) is not supported"
-DYNAMIC = ("the output's size depends on input values (NonZero, Compress, Unique, "
-           "NonMaxSuppression); tinyc compiles static shapes")
 RANDOM = "random ops cannot reproduce the reference's random stream"
 TRAINING = "training ops (ai.onnx.preview.training optimizers) are out of scope"
 ML = "ai.onnx.ml ops are not supported"
@@ -48,7 +46,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      r"optional_get_element_.*|optional_has_element_(optional|tensor|empty_optional)_input|"
      r"sequence_insert_.*|sequence_map_.*|split_to_sequence_.*)", SEQUENCES),
     (r"test_(if|loop11|scan.*|affine_grid_.*_expanded|range_.*_expanded)", CONTROL_FLOW),
-    (r"test_(compress_.*|nonzero_example|unique_.*|nonmaxsuppression_.*)", DYNAMIC),
     (r"test_(bernoulli.*|training_dropout(_default|_default_mask|_mask|_zero_ratio_mask)?)",
      RANDOM),
     (r"test_(adagrad.*|adam.*|momentum.*|nesterov_momentum)", TRAINING),
