@@ -105,6 +105,7 @@ def _emit_nodes(b: ir.IRBuilder, lowered: list[LoweredNode], name: str, module: 
                 target: CpuTarget, plan: MemoryPlan, spaces: dict, counters) -> None:
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
+        _emit_calls(b, ln.setup, k, f"{name}.setup", module, target, plan, spaces)
         _emit_variants(b, ln.calls, ln.alt, k, name, module, target, plan, spaces)
         if counters is not None:
             spent = b.sub(_cycles(b), start)

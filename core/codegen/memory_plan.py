@@ -108,7 +108,7 @@ def _last_steps(lowered: list[LoweredNode], root: dict[str, str]) -> dict[str, i
         for o in ln.outputs:
             if o:
                 last[root.get(o, o)] = step
-        for call in ln.calls:
+        for call in ln.every_call:
             for a in call.args:
                 if isinstance(a, Buf):
                     last[root.get(a.value, a.value)] = step

@@ -11,6 +11,7 @@ everything else uses the general kernel, which reads the axes at run time
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -74,16 +75,37 @@ def lower_reduce(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"{node.op} of {in_dt.name}")
     axes, axes_name = _axes(node, ctx)
     noop = bool(node.attr("noop_with_empty_axes", 0))
-    _check_output_shape(node, ctx, shape, axes, axes_name, noop)
+    setup = _output_dims_from_axes(node, ctx, shape, axes_name)
+    if not setup:
+        _check_output_shape(node, ctx, shape, axes, axes_name, noop)
     if out_numel == 0:
-        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty output")
+        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty output",
+                           setup=setup)
     if axes_name is None and in_dt == DType.float32 == out_dt:
         dims = reduced_dims(axes, len(shape), noop)
         fast = F.contiguous_form(shape, dims)
         if fast is not None and kind in F.KINDS:
             return _fast_node(node, kind, x, y, fast, dims)
-    return _general_node(node, ctx, kind, (x, y), (in_dt, out_dt), shape, out_numel,
-                         (axes, axes_name), noop)
+    ln = _general_node(node, ctx, kind, (x, y), (in_dt, out_dt), shape, out_numel,
+                       (axes, axes_name), noop)
+    return replace(ln, setup=setup)
+
+
+def _output_dims_from_axes(node: Node, ctx: LowerContext, shape: tuple,
+                           axes_name: str | None) -> list[Call]:
+    """With axes given as run-time data, the output's dims are data-dependent
+    sizes (passes/data_dependent_shapes.py): a call that checks the axes and
+    writes those dims into their slots, before the node picks its variant."""
+    out = shape_of(ctx, node.outputs[0])
+    slots = [unbacked_symbol(d) for d in out]
+    if axes_name is None or not out or not all(slots):
+        return []
+    naxes = int(math.prod(shape_of(ctx, axes_name)))
+    kernel = D.reduce_dims_kernel(dtype_of(ctx, axes_name), len(shape), naxes,
+                                  len(out) == len(shape))
+    site = ErrorSite(f"{node.op} node '{node.name}': axes input '{axes_name}'")
+    return [Call(kernel, (site, Buf(axes_name), int_table(f"{node.name}.in_dims", shape),
+                          *(DimSlot(s) for s in slots)))]
 
 
 def _check_output_shape(node: Node, ctx: LowerContext, shape: tuple[int, ...],

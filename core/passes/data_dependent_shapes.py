@@ -1,5 +1,6 @@
 """Shape rules for ops whose output size depends on input values (NonZero,
-Compress, Unique, NonMaxSuppression, TopK with a run-time k).
+Compress, Unique, NonMaxSuppression, TopK with a run-time k, reductions over
+axes given as run-time data).
 
 Each such size becomes a fresh "unbacked" symbol (ir/symbolic.py,
 Tracer.new_unbacked) with an upper bound in the inputs' sizes: NonZero's
@@ -19,15 +20,26 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import Graph, Node
 from ..ir.symbolic import SymDim, current_tracer
-from .shape_rules import ShapeState, _rule
+from .shape_rules import RULES, ShapeState, _rule
 
 DATA_DEPENDENT_OPS = ("NonZero", "Compress", "Unique", "NonMaxSuppression", "TopK")
+REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                        "ReduceSumSquare"})
+
+
+def runtime_axes(node: Node, g: Graph) -> bool:
+    """A reduction over axes that are run-time data."""
+    return (not node.domain and node.op in REDUCE_OPS and len(node.inputs) > 1
+            and bool(node.inputs[1]) and not g.is_const(node.inputs[1]))
 
 
 def data_dependent_nodes(g: Graph) -> list[str]:
     """Nodes whose output sizes are known only once their inputs' values are."""
     out = []
     for node in g.nodes:
+        if runtime_axes(node, g):
+            out.append(node.name)
         if node.domain or node.op not in DATA_DEPENDENT_OPS:
             continue
         decider = {"Compress": 1, "TopK": 1}.get(node.op)
@@ -97,3 +109,33 @@ def _nms(st: ShapeState, node: Node) -> list:
     boxes, scores = st.shape(node.inputs[0]), st.shape(node.inputs[1])
     # at most every box of every class of every batch is selected
     return [(_fresh(scores[0] * scores[1] * boxes[1], "nms"), 3)]
+
+
+def _reduce_rule(original):
+    def rule(st: ShapeState, node: Node) -> list:
+        if not runtime_axes(node, st.g):
+            return original(st, node) if original else [None]
+        x, naxes = st.shape(node.inputs[0]), math.prod(st.shape(node.inputs[1]))
+        if isinstance(naxes, SymDim):
+            return [None]
+        if naxes == 0:  # all axes or none, whatever the data
+            if node.attr("noop_with_empty_axes", 0):
+                return [x]
+            return [(1,) * len(x) if node.attr("keepdims", 1) else ()]
+        if node.attr("keepdims", 1):  # each dim stays or becomes 1 (an empty one too)
+            return [tuple(_fresh(_largest((d, 1)), "reduced") for d in x)]
+        if naxes > len(x):
+            raise ModelError(f"{node.op} '{node.name}': {naxes} axes for rank {len(x)}")
+        # the j-th dim kept is one of x[j .. j + naxes]
+        kept = len(x) - naxes
+        return [tuple(_fresh(_largest(x[j:j + naxes + 1]), "reduced") for j in range(kept))]
+    return rule
+
+
+def _largest(dims):
+    """A bound of any of dims: their max where all are numbers, else their sum."""
+    return max(dims) if all(isinstance(d, int) for d in dims) else sum(dims)
+
+
+for _op in REDUCE_OPS:
+    RULES[_op] = _reduce_rule(RULES.get(_op))

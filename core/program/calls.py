@@ -139,10 +139,14 @@ class LoweredNode:
     # symbolic sizes: (guard, calls, note) — `calls` above run where the guard
     # holds, these where it does not (e.g. a GEMM tiled for M < 8 and M >= 8)
     alt: tuple | None = None
+    # calls run before the variant is chosen: kernels that set the data-dependent
+    # sizes (DimSlot) the choice reads
+    setup: list[Call] = field(default_factory=list)
 
     @property
     def every_call(self) -> list[Call]:
         if self.alt is None:
-            return self.calls
+            return self.setup + self.calls
         other = self.alt[1]  # calls, or a LoweredNode of its own variants (data-dependent sizes)
-        return self.calls + (other.every_call if isinstance(other, LoweredNode) else list(other))
+        return self.setup + self.calls + (other.every_call if isinstance(other, LoweredNode)
+                                          else list(other))

@@ -13,8 +13,6 @@ import re
 # -- compiler / frontend features (outside the op lowerings) -----------------
 INPUT_VALUED_SHAPES = ("an intermediate's shape depends on the values of a runtime input (the "
                        "window size, CenterCropPad's target shape); tinyc compiles static shapes")
-RUNTIME_AXES = ("the expanded function reduces over axes given as a runtime input, so an "
-                "intermediate's shape depends on input values; tinyc compiles static shapes")
 STRINGS = "string tensors are not supported (the frontend imports numeric tensors only)"
 SEQUENCES = "sequence and optional types are not supported by the frontend"
 CONTROL_FLOW = "control flow (If / Loop / Scan subgraphs) is not supported"
@@ -37,7 +35,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
     (r"test_(blackman|hamming|hann)window(_symmetric)?_expanded|"
      r"test_center_crop_pad_.*_expanded", INPUT_VALUED_SHAPES),
     (r"test_linear_attention_.*_expanded", CONTROL_FLOW),
-    (r"test_reduce_(l2|log_sum|log_sum_exp)_.*_expanded", RUNTIME_AXES),
     (r"test_mvn", "the model declares a Constant with two values; strict shape inference "
                   "rejects it (frontend)"),
     (r"test_(equal_string.*|regex_full_match_.*|string_concat.*|strnormalizer_.*|"

@@ -18,7 +18,7 @@ import llvmlite.ir as ir
 
 from ...ir import DType
 from ...program import ERR, I64, PTR, Kernel
-from ...runtime.status import INT_FIELDS, STATUS_DATA_SIZE, STATUS_SIZE_RANGE
+from ...runtime.status import INT_FIELDS, STATUS_DATA_SIZE, STATUS_INDEX_RANGE, STATUS_SIZE_RANGE
 from ...target.machine import CpuTarget
 from .. import llvm_util as U
 from .dtype_ir import load_index, storage_type, to_compute
@@ -219,3 +219,50 @@ def fail_kernel() -> Kernel:
         return fn
 
     return Kernel(name, (ERR,), build)
+
+
+def reduce_dims_kernel(index: DType, rank: int, naxes: int, keep: bool) -> Kernel:
+    """(err, axes, dims, slot_0 .. slot_{m-1}) -> status: the output dims of a
+    reduction of a rank-`rank` input (dims: i64[rank]) over `naxes` axes read
+    at run time, into m slots (rank of them with keepdims, else rank - naxes).
+    Each axis must lie in [-rank, rank - 1] and appear once (numpy refuses a
+    repeated axis, and it would change the output's rank); else the record
+    gets the first bad axis (STATUS_INDEX_RANGE)."""
+    kept = rank if keep else rank - naxes
+    name = f"reduce_dims_{index.short}_r{rank}_a{naxes}_{'keep' if keep else 'drop'}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR] * (3 + kept),
+                         ["err", "axes", "dims"] + [f"slot{j}" for j in range(kept)], ret=U.I32)
+        fn.attributes.add("noinline")
+        err, axes, dims_ptr, *slots = fn.args
+        dims = load_table(b, dims_ptr, rank)
+        mask = U.i64(0)
+        for k in range(naxes):
+            a = load_index(b, axes, U.i64(k), index)
+            outside = b.or_(b.icmp_signed("<", a, U.i64(-rank)), b.icmp_signed(">=", a, U.i64(rank)))
+            a = b.select(b.icmp_signed("<", a, U.i64(0)), b.add(a, U.i64(rank)), a)
+            bit = b.shl(U.i64(1), b.select(outside, U.i64(0), a))
+            twice = b.icmp_unsigned("!=", b.and_(mask, bit), U.i64(0))
+            with b.if_then(b.or_(outside, twice), likely=False):
+                fields = {"value": load_index(b, axes, U.i64(k), index), "position": U.i64(k),
+                          "low": U.i64(-rank), "high": U.i64(rank - 1)}
+                for field, x in fields.items():
+                    U.store(b, x, err, U.i64(INT_FIELDS.index(field)))
+                b.ret(ir.Constant(U.I32, STATUS_INDEX_RANGE))
+            mask = b.or_(mask, bit)
+        before = U.i64(0)  # dims kept before d
+        for d in range(rank):
+            reduced = b.icmp_unsigned("!=", b.and_(b.lshr(mask, U.i64(d)), U.i64(1)), U.i64(0))
+            if keep:
+                U.store(b, b.select(reduced, U.i64(1), dims[d]), slots[d], U.i64(0))
+                continue
+            for j in range(kept):
+                here = b.and_(b.not_(reduced), b.icmp_signed("==", before, U.i64(j)))
+                with b.if_then(here):
+                    U.store(b, dims[d], slots[j], U.i64(0))
+            before = b.add(before, b.zext(b.not_(reduced), U.I64))
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, (ERR,) + (PTR,) * (2 + kept), build)
