@@ -25,9 +25,9 @@ def _no_disk_cache(monkeypatch):
     monkeypatch.setenv("TINYC_CACHE_DIR", "off")
 
 
-def _model(nodes, inputs, outputs, inits=()) -> onnx.ModelProto:
+def _model(nodes, inputs, outputs, inits=(), opset: int = 17) -> onnx.ModelProto:
     g = h.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
 
 
 def _patterns(shape, rng) -> list[np.ndarray]:
@@ -174,3 +174,31 @@ def test_a_target_that_packages_static_code_refuses_them_by_name():
                    [V("nz", T.INT64, None)])
     with pytest.raises(TinycError, match="NonZero.*depends on input values"):
         compile_model(model, "wasm32-simd")
+
+
+@pytest.mark.parametrize("keepdims", [1, 0])
+def test_a_reduction_over_run_time_axes_then_elementwise(keepdims):
+    """The expanded ReduceL2 shape: ONNX cannot rank or size the sum; its dims
+    are written by a kernel that reads the axes, and one compile serves every
+    choice of axes."""
+    model = _model([h.make_node("Mul", ["x", "x"], ["sq"]),
+                    h.make_node("ReduceSum", ["sq", "axes"], ["s"], keepdims=keepdims),
+                    h.make_node("Sqrt", ["s"], ["y"])],
+                   [V("x", T.FLOAT, [3, 4, 5]), V("axes", T.INT64, [1])], [V("y", T.FLOAT, None)])
+    x = np.random.default_rng(5).standard_normal((3, 4, 5)).astype(np.float32)
+    sess = _same_as_ort(model, [{"x": x, "axes": np.array([a], np.int64)}
+                                for a in (0, 1, 2, -1, -3)])
+    for bad in (3, -4):
+        with pytest.raises(tinyc.InputError, match=r"axes input 'axes'.*valid.*\[-3, 2\]"):
+            sess.run(None, {"x": x, "axes": np.array([bad], np.int64)})
+
+
+def test_repeated_run_time_axes_are_refused():
+    model = _model([h.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0)],
+                   [V("x", T.FLOAT, [3, 4, 5]), V("axes", T.INT64, [2])], [V("y", T.FLOAT, None)],
+                   opset=18)
+    sess = InferenceSession(model.SerializeToString())
+    x = np.ones((3, 4, 5), np.float32)
+    assert sess.run(None, {"x": x, "axes": np.array([2, 0], np.int64)})[0].shape == (4,)
+    with pytest.raises(tinyc.InputError, match="axes input 'axes'"):
+        sess.run(None, {"x": x, "axes": np.array([1, -2], np.int64)})
