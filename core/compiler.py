@@ -28,7 +28,8 @@ from .errors import TinycError
 from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
-from .ir.symbolic import SymDim, Tracer, poly_text, tracing, upper_bound
+from .ir.symbolic import SymDim, Tracer, poly_text, tracing
+from .ir.unbacked import upper_bound
 from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline

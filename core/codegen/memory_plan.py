@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Graph
-from ..ir.symbolic import SymDim, smax, split_content, upper_bound
+from ..ir.symbolic import SymDim, smax, split_content
+from ..ir.unbacked import upper_bound
 from ..program import Buf, Const, LoweredNode, Scratch
 
 ALIGN = 64  # a cache line; also the widest vector load

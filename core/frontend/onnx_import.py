@@ -18,9 +18,9 @@ from onnx import helper, numpy_helper, shape_inference
 from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..passes.infer_shapes import fold_and_infer
-from .unranked import runtime_axes, with_data_dependent_ranks
 from .load import load_model
 from .quant_contrib_shapes import with_contrib_types
+from .unranked import runtime_axes, with_data_dependent_ranks
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from ..ir import DType, Graph, Node, TensorType
 from ..passes.data_dependent_shapes import runtime_axes
+
 # ops whose output has the first input's rank
 SAME_RANK = frozenset({"Cast", "CastLike", "Sqrt", "Log", "Exp", "Neg", "Abs", "Relu",
                        "Identity", "Reciprocal", "Sigmoid", "Tanh", "Floor", "Ceil"})

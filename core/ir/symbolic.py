@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import NotLowerable
 from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     Poly,
     constant_of,
@@ -50,7 +51,6 @@ from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     poly_symbols,
     poly_text,
 )
-from ..errors import NotLowerable
 
 
 class SymbolicError(Exception):
@@ -142,7 +142,9 @@ class Tracer:
     def new_unbacked(self, bound: int | SymDim, what: str) -> SymDim:
         """A fresh data-dependent size in [0, bound]; `what` names it ("nonzero")."""
         name = f"{what}{len(self.unbacked)}"
-        bound = upper_bound(bound)
+        if isinstance(bound, SymDim):  # in the input symbols only
+            p = poly_substitute(bound.poly, self.unbacked)
+            bound = dim(p, evaluate_poly(p, self.hints))
         self.unbacked[name] = bound.poly if isinstance(bound, SymDim) else poly_const(bound)
         self.lows[name] = 0
         self.hints[name] = hint_of(bound)  # heuristics (threads, tiles) plan for the most
@@ -425,33 +427,6 @@ def dim(p: Poly, hint: int) -> int | SymDim:
     """A SymDim, or a plain int where the expression is constant."""
     c = constant_of(p)
     return c if c is not None else SymDim(p, hint)
-
-
-def upper_bound(d: int | SymDim) -> int | SymDim:
-    """A size with each data-dependent symbol at its bound: what memory is
-    planned for (sizes only grow with their symbols)."""
-    t = _TRACER.get()
-    if not isinstance(d, SymDim) or t is None or not t.unbacked \
-            or not poly_symbols(d.poly) & t.unbacked.keys():
-        return d
-    p = poly_substitute(d.poly, t.unbacked)
-    return dim(p, evaluate_poly(p, t.hints))
-
-
-def is_data_dependent(d: object) -> bool:
-    t = _TRACER.get()
-    return isinstance(d, SymDim) and t is not None and bool(poly_symbols(d.poly) & t.unbacked.keys())
-
-
-def unbacked_symbol(d: object) -> str | None:
-    """The name of the data-dependent symbol `d` is, if it is exactly one."""
-    t = _TRACER.get()
-    if not isinstance(d, SymDim) or t is None or len(d.poly) != 1:
-        return None
-    (mono, coef), = d.poly
-    if coef != 1 or len(mono) != 1 or mono[0][1] != 1 or mono[0][0] not in t.unbacked:
-        return None
-    return mono[0][0]
 
 
 def hint_of(d: int | SymDim) -> int:

@@ -18,7 +18,7 @@ from ..codegen.kernels import data_dependent as K
 from ..codegen.kernels import nms as NMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..ir.symbolic import unbacked_symbol
+from ..ir.unbacked import unbacked_symbol
 from ..program import Buf, Call, Const, DimSlot, LowerContext, LoweredNode, Scratch, int_table
 from .broadcast import shape_of
 from .registry import lowers

@@ -25,7 +25,7 @@ from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..ir.symbolic import unbacked_symbol
+from ..ir.unbacked import unbacked_symbol
 from ..program import (
     Buf,
     Call,

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import DType, Graph, Node, TensorType
-from ..ir.symbolic import SymDim, is_data_dependent
+from ..ir.symbolic import SymDim
+from ..ir.unbacked import is_data_dependent
 from .data_dependent_shapes import data_dependent_nodes  # noqa: F401 (registers its rules)
 from .shape_rules import MAX_VALUES, RULES, VALUE_TYPES, Dims, ShapeState
 

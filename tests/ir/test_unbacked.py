@@ -6,14 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tinyc.ir.poly import decide_bounded, make_poly, poly_const, poly_substitute
-from tinyc.ir.symbolic import (
-    DataDependentDecision,
-    SymDim,
-    Tracer,
-    tracing,
-    unbacked_symbol,
-    upper_bound,
-)
+from tinyc.ir.symbolic import DataDependentDecision, SymDim, Tracer, tracing
+from tinyc.ir.unbacked import unbacked_symbol, upper_bound
 
 
 def _sym(name: str):

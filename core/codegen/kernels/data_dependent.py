@@ -240,7 +240,8 @@ def reduce_dims_kernel(index: DType, rank: int, naxes: int, keep: bool) -> Kerne
         mask = U.i64(0)
         for k in range(naxes):
             a = load_index(b, axes, U.i64(k), index)
-            outside = b.or_(b.icmp_signed("<", a, U.i64(-rank)), b.icmp_signed(">=", a, U.i64(rank)))
+            outside = b.or_(b.icmp_signed("<", a, U.i64(-rank)),
+                            b.icmp_signed(">=", a, U.i64(rank)))
             a = b.select(b.icmp_signed("<", a, U.i64(0)), b.add(a, U.i64(rank)), a)
             bit = b.shl(U.i64(1), b.select(outside, U.i64(0), a))
             twice = b.icmp_unsigned("!=", b.and_(mask, bit), U.i64(0))
