@@ -118,7 +118,10 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     devices = {d.spec.name: d for d in deployment.devices}
     regions = region_plan(g, partition, hosts, devices)
     arena = max((hr.plan.arena_bytes for hr in hosts.values()), key=_hint, default=0)
-    tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
+    # outputs sized by data are named by their data-dependent symbols ("nonzero0")
+    out_graph = subs[0] if tracer.unbacked else g
+    tensors = ([_tensor_meta(g, v) for v in g.inputs],
+               [_tensor_meta(out_graph, v) for v in g.outputs])
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     sym = {"symbolic": _symbolic_meta(symbols, tracer, arena) | {

@@ -46,7 +46,9 @@ def split_on_data(fn, node, ctx: LowerContext, tracer: Tracer, depth: int = 0) -
 
 
 def _failing(node, guard: Guard, why: str) -> LoweredNode:
-    site = ErrorSite(f"{node.op} node '{node.name}': {why} (in this run, where "
+    where = f"{node.op} node '{node.name}'"
+    text = why if why.startswith(where) else f"{where}: {why}"
+    site = ErrorSite(f"{text} (sizes computed from this run's data give "
                      f"{Guard(guard.kind, guard.poly, not guard.holds).text})")
     return LoweredNode(node.name, node.op, node.outputs, [Call(fail_kernel(), (site,))],
                        note="fails the run: the data gave sizes this node cannot take")

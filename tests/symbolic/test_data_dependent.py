@@ -151,6 +151,7 @@ def test_the_artifact_records_its_data_dependent_sizes_and_their_bounds(tmp_path
     sym = art.meta["symbolic"]
     assert sym["symbols"] == ["N"] and sym["guards"] == []
     assert sym["unbacked"] == [{"name": "nonzero0", "bound": "4*N"}]
+    assert art.meta["outputs"][0]["shape"] == [2, "nonzero0"]
     loaded = tinyc.runtime.load(art.save(tmp_path / "nz"))
     x = np.eye(5, 4, dtype=np.float32)
     (nz,) = loaded.run(None, {"x": x})
@@ -202,3 +203,18 @@ def test_repeated_run_time_axes_are_refused():
     assert sess.run(None, {"x": x, "axes": np.array([2, 0], np.int64)})[0].shape == (4,)
     with pytest.raises(tinyc.InputError, match="axes input 'axes'"):
         sess.run(None, {"x": x, "axes": np.array([1, -2], np.int64)})
+
+
+def test_a_size_the_data_makes_impossible_for_a_later_node_fails_that_run_only():
+    """Gather index 0 of Compress's result is fine unless nothing was picked:
+    that variant of the Gather fails the run with the reason."""
+    model = _model([h.make_node("Compress", ["x", "c"], ["y"], axis=0),
+                    h.make_node("Gather", ["y", "i"], ["z"], axis=0)],
+                   [V("x", T.FLOAT, [4, 2]), V("c", T.BOOL, [4])], [V("z", T.FLOAT, None)],
+                   [h.make_tensor("i", T.INT64, [1], [0])])
+    sess = InferenceSession(model.SerializeToString())
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    (z,) = sess.run(None, {"x": x, "c": np.array([0, 1, 1, 0], bool)})
+    np.testing.assert_array_equal(z, [[2, 3]])
+    with pytest.raises(tinyc.InputError, match="Gather node .*empty dimension"):
+        sess.run(None, {"x": x, "c": np.zeros(4, bool)})
