@@ -28,7 +28,7 @@ from .errors import TinycError
 from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
-from .ir.symbolic import SymDim, Tracer, poly_text, tracing
+from .ir.symbolic import DataDependentDecision, SymDim, Tracer, poly_text, tracing
 from .ir.unbacked import upper_bound
 from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .partition import Partition, PartitionOptions, partition_for
@@ -209,7 +209,11 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
         dims = [hr.plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
                                         for d in g.types[v].shape]
         build_sizes(module, all_symbols, dims)
-        tracer.refuse_data_dependent(tracer.guards)  # checked before a run: input sizes only
+        try:  # guards are checked before a run: on the inputs' sizes only
+            tracer.refuse_data_dependent(tracer.guards)
+        except DataDependentDecision as e:
+            raise TinycError(f"cannot compile this model's data-dependent sizes: {e} (a "
+                             "shape rule or the memory plan needs it)") from None
         build_guards(module, all_symbols, tracer.guards)
         if unbacked:
             build_capacities(module, all_symbols, unbacked,

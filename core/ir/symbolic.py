@@ -465,11 +465,28 @@ def broadcast_shapes(*shapes) -> tuple:
             e = s[k]
             if is_one(d):
                 d = e
+            elif not is_one(e) and _data_dependent_pair(d, e):
+                raise ValueError(f"dims {d} and {e} would broadcast by a size computed "
+                                 "from data during the run; tinyc compiles that only where "
+                                 "both are the same expression")
             elif not is_one(e) and d != e:
                 raise ValueError(f"shapes {[[str(x) for x in s] for s in shapes]} do not "
                                  "broadcast")
         out.append(d)
     return tuple(out)
+
+
+def _unbacked_names() -> set[str]:
+    t = _TRACER.get()
+    return set(t.unbacked) if t is not None else set()
+
+
+def _data_dependent_pair(a, b) -> bool:
+    """Two dims, one data-dependent, not the same expression (so not equal
+    for every run; broadcasting them would need the run's value)."""
+    names = _unbacked_names()
+    deps = [isinstance(x, SymDim) and bool(poly_symbols(x.poly) & names) for x in (a, b)]
+    return any(deps) and not same(a, b)
 
 
 def smax(a: int | SymDim, b: int | SymDim) -> int | SymDim:

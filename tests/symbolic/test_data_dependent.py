@@ -218,3 +218,10 @@ def test_a_size_the_data_makes_impossible_for_a_later_node_fails_that_run_only()
     np.testing.assert_array_equal(z, [[2, 3]])
     with pytest.raises(tinyc.InputError, match="Gather node .*empty dimension"):
         sess.run(None, {"x": x, "c": np.zeros(4, bool)})
+
+
+def test_broadcasting_a_data_dependent_size_against_a_number_is_refused_clearly():
+    model = _model([h.make_node("NonZero", ["x"], ["nz"]), h.make_node("Add", ["nz", "w"], ["y"])],
+                   [V("x", T.FLOAT, [5]), V("w", T.INT64, [1, 3])], [V("y", T.INT64, None)])
+    with pytest.raises(TinycError, match="nonzero0 and 3 would broadcast by a size computed"):
+        compile_model(model)
