@@ -18,8 +18,8 @@ import math
 import numpy as np
 
 from ..errors import ArtifactError, InputError, TinycError
-from .native import _symbol
-from .symbolic import SymbolicModel, _starts
+from .native import _symbol, aligned_empty
+from .symbolic import _MAX_REMEMBERED, SymbolicModel, _starts
 
 
 class DataDependentModel(SymbolicModel):
@@ -46,6 +46,8 @@ class DataDependentModel(SymbolicModel):
     def capacities(self, values: tuple[int, ...]) -> list[int]:
         """Elements each output may hold for these input sizes."""
         if values not in self._caps:
+            if len(self._caps) >= _MAX_REMEMBERED:
+                self._caps.clear()
             out = (ctypes.c_int64 * max(len(self.outputs), 1))()
             self._capacities(self._probe(values), out)
             self._caps[values] = list(out)[:len(self.outputs)]
@@ -60,7 +62,6 @@ class DataDependentModel(SymbolicModel):
                                                   strict=True)]
         with self._lock:
             if arena > self._arena.size:
-                from .native import aligned_empty
                 self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
             self._dims[:] = list(values) + [0] * len(self.unbacked)
             self._call_locked(arrays, flat, self._dims)
