@@ -225,3 +225,21 @@ def test_broadcasting_a_data_dependent_size_against_a_number_is_refused_clearly(
                    [V("x", T.FLOAT, [5]), V("w", T.INT64, [1, 3])], [V("y", T.INT64, None)])
     with pytest.raises(TinycError, match="nonzero0 and 3 would broadcast by a size computed"):
         compile_model(model)
+
+
+@pytest.mark.parametrize(("dtype", "shape"), [(np.bool_, (3, 4)), (np.int32, (2, 3, 4)),
+                                              (np.uint8, (7,)), (np.float16, (2, 2, 2, 2)),
+                                              (np.float64, (1, 5))])
+def test_nonzero_of_every_dtype_and_rank_matches_numpy(dtype, shape):
+    elem = h.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    model = _model([h.make_node("NonZero", ["x"], ["nz"])], [V("x", elem, list(shape))],
+                   [V("nz", T.INT64, None)])
+    sess = InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(6)
+    for density in (0.0, 0.3, 1.0):
+        x = ((rng.random(shape) < density) * rng.integers(1, 5, shape)).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            x[rng.random(shape) < 0.2] = -0.0  # a negative zero is a zero
+        (nz,) = sess.run(None, {"x": x})
+        np.testing.assert_array_equal(nz, np.array(np.nonzero(x)))
+    assert sess.compile_count == 1
