@@ -136,6 +136,10 @@ def _emit_variants(b: ir.IRBuilder, calls, alt, k: int, name: str, module: ir.Mo
 def _emit_calls(b: ir.IRBuilder, calls, k: int, name: str, module: ir.Module,
                 target: CpuTarget, plan: MemoryPlan, spaces: dict) -> None:
     for j, call in enumerate(calls):
+        if isinstance(call, LoweredNode):  # variants nested in one side of a variant
+            _emit_variants(b, call.calls, call.alt, k, f"{name}.in{j}", module, target, plan,
+                           spaces)
+            continue
         kernel_fn = get_or_build(module, call.kernel, target)
         result = b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
                                     zip(call.args, call.kernel.params, strict=True)])

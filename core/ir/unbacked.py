@@ -33,3 +33,15 @@ def unbacked_symbol(d: object) -> str | None:
     if coef != 1 or len(mono) != 1 or mono[0][1] != 1 or mono[0][0] not in t.unbacked:
         return None
     return mono[0][0]
+
+
+def data_dependent_run(dims) -> str | None:
+    """The first of `dims` if all are data-dependent symbols that follow one
+    another in the dims array (one kernel can then write them as an array)."""
+    names = [unbacked_symbol(d) for d in dims]
+    t = current_tracer()
+    if not names or None in names or t is None:
+        return None
+    order = list(t.unbacked)
+    start = order.index(names[0])
+    return names[0] if order[start:start + len(names)] == names else None

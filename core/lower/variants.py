@@ -16,12 +16,13 @@ from ..errors import ModelError
 from ..ir.symbolic import DataDependentDecision, Guard, Tracer
 from ..program import Call, ErrorSite, LowerContext, LoweredNode
 
-MAX_DEPTH = 3  # decisions on data-dependent sizes one node may take
+MAX_DEPTH = 4  # decisions on data-dependent sizes one node may take (16 variants)
 
 
 def split_on_data(fn, node, ctx: LowerContext, tracer: Tracer, depth: int = 0) -> LoweredNode:
     """The node lowered for both outcomes of its first data-dependent decision
-    (and, recursively, of its later ones)."""
+    (and, recursively, of its later ones). A variant that has variants of its
+    own stands in the calls of its side as one LoweredNode item."""
     mark = tracer.mark()
     ln = fn(node, ctx)
     dd = [g for g in tracer.since(mark) if tracer.data_dependent(g)]
@@ -38,10 +39,10 @@ def split_on_data(fn, node, ctx: LowerContext, tracer: Tracer, depth: int = 0) -
             other = split_on_data(fn, node, ctx, tracer, depth + 1)
         except ModelError as e:
             other = _failing(node, guard, str(e))
-    if this.alt is not None:  # keep the variants on the `else` side only
+    if this.alt is not None and other.alt is None:  # variants on the `else` side
         this, other, guard = other, this, Guard(guard.kind, guard.poly, not guard.holds)
-    if this.alt is not None:
-        tracer.refuse_data_dependent([guard])
+    if this.alt is not None:  # on both sides: the `then` side is one nested item
+        this = replace(this, calls=[replace(this, setup=[])], alt=None)
     return replace(this, alt=(guard, other, other.note or "variant"))
 
 

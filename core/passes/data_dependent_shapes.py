@@ -1,6 +1,6 @@
 """Shape rules for ops whose output size depends on input values (NonZero,
 Compress, Unique, NonMaxSuppression, TopK with a run-time k, reductions over
-axes given as run-time data).
+axes given as run-time data, Slice with run-time parameters ONNX could not size).
 
 Each such size becomes a fresh "unbacked" symbol (ir/symbolic.py,
 Tracer.new_unbacked) with an upper bound in the inputs' sizes: NonZero's
@@ -38,7 +38,7 @@ def data_dependent_nodes(g: Graph) -> list[str]:
     """Nodes whose output sizes are known only once their inputs' values are."""
     out = []
     for node in g.nodes:
-        if runtime_axes(node, g):
+        if runtime_axes(node, g) or _runtime_slice(node, g):
             out.append(node.name)
         if node.domain or node.op not in DATA_DEPENDENT_OPS:
             continue
@@ -139,3 +139,28 @@ def _largest(dims):
 
 for _op in REDUCE_OPS:
     RULES[_op] = _reduce_rule(RULES.get(_op))
+
+
+def _runtime_slice(node: Node, g: Graph) -> bool:
+    """A Slice whose parameters are run-time data and whose output ONNX could
+    not size (a model that declares the sizes is compiled for them, and its
+    parameters are checked: lower/shape_ops.py)."""
+    if node.domain or node.op != "Slice" or not node.outputs or not node.outputs[0]:
+        return False
+    params = [i for i in node.inputs[1:5] if i]
+    t = g.types.get(node.outputs[0])
+    sized = t is not None and all(isinstance(d, int) for d in t.shape)
+    return not sized and any(not g.is_const(p) for p in params)
+
+
+def _slice_rule(original):
+    def rule(st: ShapeState, node: Node) -> list:
+        derived = original(st, node)
+        if derived != [None] or not _runtime_slice(node, st.g):
+            return derived
+        # each dim: a length in [0, the input's] the kernel computes from the data
+        return [tuple(_fresh(d, "sliced") for d in st.shape(node.inputs[0]))]
+    return rule
+
+
+RULES["Slice"] = _slice_rule(RULES["Slice"])

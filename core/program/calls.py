@@ -145,8 +145,11 @@ class LoweredNode:
 
     @property
     def every_call(self) -> list[Call]:
+        """Every call any variant makes. (With data-dependent sizes, the other
+        variant, and an item of `calls`, may be a LoweredNode of variants.)"""
+        own = [c for item in self.setup + self.calls
+               for c in (item.every_call if isinstance(item, LoweredNode) else [item])]
         if self.alt is None:
-            return self.setup + self.calls
-        other = self.alt[1]  # calls, or a LoweredNode of its own variants (data-dependent sizes)
-        return self.setup + self.calls + (other.every_call if isinstance(other, LoweredNode)
-                                          else list(other))
+            return own
+        other = self.alt[1]
+        return own + (other.every_call if isinstance(other, LoweredNode) else list(other))

@@ -243,3 +243,21 @@ def test_nonzero_of_every_dtype_and_rank_matches_numpy(dtype, shape):
         (nz,) = sess.run(None, {"x": x})
         np.testing.assert_array_equal(nz, np.array(np.nonzero(x)))
     assert sess.compile_count == 1
+
+
+def test_a_slice_by_run_time_parameters_onnx_cannot_size_is_honoured():
+    """Each output dim is a data-dependent length (at most the input's), set
+    by the kernel that reads starts/ends/axes/steps; ReduceSum then decides on
+    two such sizes at once (variants nested on both sides)."""
+    model = _model([h.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"]),
+                    h.make_node("ReduceSum", ["y"], ["t"], keepdims=0)],
+                   [V("x", T.FLOAT, ["N", 6]), V("s", T.INT64, [2]), V("e", T.INT64, [2]),
+                    V("a", T.INT64, [2]), V("st", T.INT64, [2])],
+                   [V("y", T.FLOAT, None), V("t", T.FLOAT, None)])
+    rng = np.random.default_rng(7)
+    cases = [(4, [1, 0], [3, 6], [0, 1], [1, 1]), (5, [0, -4], [5, -1], [0, 1], [2, 1]),
+             (3, [2, 2], [2, 2], [1, 0], [1, 1]), (6, [-1, 5], [-100, 0], [0, 1], [-1, -2]),
+             (2, [0, 0], [1, 1], [1, 0], [1, 1])]
+    _same_as_ort(model, [{"x": rng.standard_normal((n, 6)).astype(np.float32),
+                          "s": np.array(s), "e": np.array(e), "a": np.array(a),
+                          "st": np.array(st)} for n, s, e, a, st in cases])
