@@ -18,6 +18,7 @@ from collections.abc import Callable
 from ..codegen.kernels.check import check_values_kernel
 from ..ir import DType, Node
 from ..ir.symbolic import same
+from ..ir.unbacked import is_data_dependent
 from ..program import Buf, Call, ErrorSite, LowerContext, int_table
 from .broadcast import shape_of
 
@@ -92,8 +93,9 @@ def shape_input_checks(node: Node, ctx: LowerContext) -> list[Call]:
     k, expected = spec
     name = node.inputs[k] if k < len(node.inputs) else ""
     g = ctx.graph
-    if not name or g.is_const(name) or name in g.dim_values:
-        return []
+    if not name or g.is_const(name) or name in g.dim_values \
+            or any(is_data_dependent(d) for o in node.outputs if o for d in shape_of(ctx, o)):
+        return []  # (a data-dependent output shape is read from the input, not checked)
     dt = g.type_of(name).dtype
     if dt not in (DType.int64, DType.int32):
         return []

@@ -38,7 +38,7 @@ def data_dependent_nodes(g: Graph) -> list[str]:
     """Nodes whose output sizes are known only once their inputs' values are."""
     out = []
     for node in g.nodes:
-        if runtime_axes(node, g) or _runtime_slice(node, g):
+        if runtime_axes(node, g) or _runtime_slice(node, g) or _runtime_reshape(node, g):
             out.append(node.name)
         if node.domain or node.op not in DATA_DEPENDENT_OPS:
             continue
@@ -164,3 +164,30 @@ def _slice_rule(original):
 
 
 RULES["Slice"] = _slice_rule(RULES["Slice"])
+
+
+def _runtime_reshape(node: Node, g: Graph) -> bool:
+    """A Reshape to a target that is run-time data, whose output ONNX could not
+    size, of an input that is not known to be empty."""
+    if node.domain or node.op != "Reshape" or g.is_const(node.inputs[1]):
+        return False
+    t, x = g.types.get(node.outputs[0]), g.types.get(node.inputs[0])
+    sized = t is not None and all(isinstance(d, int) for d in t.shape)
+    empty = x is not None and any(d == 0 for d in x.shape if isinstance(d, int))
+    return not sized and not empty
+
+
+def _reshape_rule(original):
+    def rule(st: ShapeState, node: Node) -> list:
+        derived = original(st, node)
+        if derived != [None] or not _runtime_reshape(node, st.g):
+            return derived
+        (n,) = st.shape(node.inputs[1]) or (1,)
+        if isinstance(n, SymDim):
+            return [None]
+        numel = math.prod(st.shape(node.inputs[0]))
+        return [tuple(_fresh(numel, "reshaped") for _ in range(int(n)))]
+    return rule
+
+
+RULES["Reshape"] = _reshape_rule(RULES["Reshape"])

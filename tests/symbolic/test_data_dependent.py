@@ -261,3 +261,20 @@ def test_a_slice_by_run_time_parameters_onnx_cannot_size_is_honoured():
     _same_as_ort(model, [{"x": rng.standard_normal((n, 6)).astype(np.float32),
                           "s": np.array(s), "e": np.array(e), "a": np.array(a),
                           "st": np.array(st)} for n, s, e, a, st in cases])
+
+
+def test_a_reshape_to_a_run_time_shape_onnx_cannot_size_is_honoured_and_checked():
+    model = _model([h.make_node("Reshape", ["x", "s"], ["y"]),
+                    h.make_node("ReduceSum", ["y", "ax"], ["t"], keepdims=0)],
+                   [V("x", T.FLOAT, ["N", 6]), V("s", T.INT64, [3])],
+                   [V("y", T.FLOAT, None), V("t", T.FLOAT, None)],
+                   [h.make_tensor("ax", T.INT64, [1], [1])])
+    rng = np.random.default_rng(8)
+    cases = [(4, [2, -1, 3]), (2, [0, 3, 2]), (1, [6, 1, 1]), (3, [-1, 1, 2])]
+    sess = _same_as_ort(model, [{"x": rng.standard_normal((n, 6)).astype(np.float32),
+                                 "s": np.array(s)} for n, s in cases])
+    x = np.ones((4, 6), np.float32)
+    for bad, why in (([5, -1, 1], "holds 20, but it must lie in \\[24, 24\\]"),
+                     ([-1, -1, 2], "holds -1"), ([25, 1, 1], "holds 25")):
+        with pytest.raises(tinyc.InputError, match=f"shape input 's'.*{why}"):
+            sess.run(None, {"x": x, "s": np.array(bad)})

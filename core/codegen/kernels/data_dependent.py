@@ -267,3 +267,54 @@ def reduce_dims_kernel(index: DType, rank: int, naxes: int, keep: bool) -> Kerne
         return fn
 
     return Kernel(name, (ERR,) + (PTR,) * (2 + kept), build)
+
+
+def reshape_dims_kernel(index: DType, n: int, in_rank: int, allowzero: bool) -> Kernel:
+    """(err, shape, in_dims, numel, slots) -> status: a Reshape's target read at
+    run time (shape: n values; a 0 copies the input's dim unless `allowzero`,
+    one -1 takes what is left) into n consecutive slots. The dims must
+    multiply to numel and none may exceed numel (their bound: an empty input
+    reshaped to a larger dim is refused); else STATUS_SIZE_RANGE with the
+    offending value (a product: position -1)."""
+    name = f"reshape_dims_{index.short}_n{n}_r{in_rank}{'_z' if allowzero else ''}"
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR] * 4 + [U.I64], ["err", "shape", "in_dims",
+                                                             "slots", "numel"], ret=U.I32)
+        fn.attributes.add("noinline")
+        err, shape, in_dims_ptr, slots, numel = fn.args
+        in_dims = load_table(b, in_dims_ptr, in_rank)
+
+        def fail(value, position, low, high):
+            for field, x in {"value": value, "position": position, "low": low,
+                             "high": high}.items():
+                U.store(b, x, err, U.i64(INT_FIELDS.index(field)))
+            b.ret(ir.Constant(U.I32, STATUS_SIZE_RANGE))
+
+        dims, known, infer_at = [], U.i64(1), U.i64(-1)
+        for k in range(n):
+            v = load_index(b, shape, U.i64(k), index)
+            if not allowzero and k < in_rank:
+                v = b.select(b.icmp_signed("==", v, U.i64(0)), in_dims[k], v)
+            minus = b.icmp_signed("==", v, U.i64(-1))
+            bad = b.or_(b.icmp_signed("<", v, U.i64(-1)),
+                        b.and_(minus, b.icmp_signed(">=", infer_at, U.i64(0))))
+            with b.if_then(b.or_(bad, b.icmp_signed(">", v, b.select(minus, v, numel))),
+                           likely=False):
+                fail(v, U.i64(k), U.i64(0), numel)
+            infer_at = b.select(minus, U.i64(k), infer_at)
+            known = b.select(minus, known, b.mul(known, v))
+            dims.append(v)
+        has_minus = b.icmp_signed(">=", infer_at, U.i64(0))
+        safe = b.select(b.icmp_signed("==", known, U.i64(0)), U.i64(1), known)
+        inferred = b.sdiv(numel, safe)
+        total = b.select(has_minus, b.mul(known, inferred), known)
+        with b.if_then(b.icmp_signed("!=", total, numel), likely=False):
+            fail(total, U.i64(-1), numel, numel)
+        for k, v in enumerate(dims):
+            here = b.icmp_signed("==", infer_at, U.i64(k))
+            U.store(b, b.select(here, inferred, v), slots, U.i64(k))
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, (ERR, PTR, PTR, PTR, I64), build)
