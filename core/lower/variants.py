@@ -32,25 +32,33 @@ def split_on_data(fn, node, ctx: LowerContext, tracer: Tracer, depth: int = 0) -
         tracer.refuse_data_dependent(dd)
     guard = dd[0]
     tracer.rollback(mark)
-    with tracer.forcing(guard, guard.holds):
-        this = split_on_data(fn, node, ctx, tracer, depth + 1)
-    with tracer.forcing(guard, not guard.holds):
-        try:
-            other = split_on_data(fn, node, ctx, tracer, depth + 1)
-        except ModelError as e:
-            other = _failing(node, guard, str(e))
+    this, other = (_lowered_if(fn, node, ctx, tracer, depth, guard, outcome)
+                   for outcome in (guard.holds, not guard.holds))
+    setup = this.setup or other.setup  # the same calls: run once, before the choice
+    this, other = replace(this, setup=[]), replace(other, setup=[])
     if this.alt is not None and other.alt is None:  # variants on the `else` side
         this, other, guard = other, this, Guard(guard.kind, guard.poly, not guard.holds)
     if this.alt is not None:  # on both sides: the `then` side is one nested item
-        this = replace(this, calls=[replace(this, setup=[])], alt=None)
-    return replace(this, alt=(guard, other, other.note or "variant"))
+        this = replace(this, calls=[this], alt=None)
+    return replace(this, setup=setup, alt=(guard, other, other.note or "variant"))
 
 
-def _failing(node, guard: Guard, why: str) -> LoweredNode:
+def _lowered_if(fn, node, ctx, tracer: Tracer, depth: int, guard: Guard,
+                outcome: bool) -> LoweredNode:
+    """The node lowered where the guard has this outcome."""
+    with tracer.forcing(guard, outcome):
+        try:
+            return split_on_data(fn, node, ctx, tracer, depth + 1)
+        except ModelError as e:
+            return _failing(node, Guard(guard.kind, guard.poly, outcome), str(e))
+
+
+def _failing(node, where_true: Guard, why: str) -> LoweredNode:
+    """A variant for the outcome `where_true` states: it fails the run."""
     where = f"{node.op} node '{node.name}'"
     text = why if why.startswith(where) else f"{where}: {why}"
     site = ErrorSite(f"{text} (sizes computed from this run's data give "
-                     f"{Guard(guard.kind, guard.poly, not guard.holds).text})")
+                     f"{where_true.text})")
     return LoweredNode(node.name, node.op, node.outputs, [Call(fail_kernel(), (site,))],
                        note="fails the run: the data gave sizes this node cannot take")
 
