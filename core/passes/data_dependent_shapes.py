@@ -22,7 +22,6 @@ from ..ir import Graph, Node
 from ..ir.symbolic import SymDim, current_tracer
 from .shape_rules import RULES, ShapeState, _rule
 
-DATA_DEPENDENT_OPS = ("NonZero", "Compress", "Unique", "NonMaxSuppression", "TopK")
 REDUCE_OPS = frozenset({"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                         "ReduceSumSquare"})
@@ -35,18 +34,38 @@ def runtime_axes(node: Node, g: Graph) -> bool:
 
 
 def data_dependent_nodes(g: Graph) -> list[str]:
-    """Nodes whose output sizes are known only once their inputs' values are."""
+    """Nodes whose output sizes are known only once their inputs' values are.
+    (A TopK, reduction, Slice or Reshape whose run-time parameters ONNX
+    nevertheless sized, from the model's declared shapes, is compiled for
+    those sizes, and its parameters are checked against them at run time:
+    lower/shape_checks.py.)"""
     out = []
     for node in g.nodes:
-        if runtime_axes(node, g) or _runtime_slice(node, g) or _runtime_reshape(node, g):
+        if node.domain:
+            continue
+        if _runtime_sized_by_data(node, g) or _runtime_slice(node, g) \
+                or _runtime_reshape(node, g):
             out.append(node.name)
-        if node.domain or node.op not in DATA_DEPENDENT_OPS:
-            continue
-        decider = {"Compress": 1, "TopK": 1}.get(node.op)
-        if decider is not None and len(node.inputs) > decider and g.is_const(node.inputs[decider]):
-            continue
-        out.append(node.name)
+        elif node.op in ("NonZero", "Unique", "NonMaxSuppression") or (
+                node.op == "Compress" and not g.is_const(node.inputs[1])):
+            out.append(node.name)
     return out
+
+
+def _sized(g: Graph, value: str) -> bool:
+    """Did ONNX give the value a shape of numbers?"""
+    t = g.types.get(value)
+    return t is not None and all(isinstance(d, int) for d in t.shape)
+
+
+def _runtime_sized_by_data(node: Node, g: Graph) -> bool:
+    """A TopK with a run-time k, or a reduction over run-time axes, that ONNX
+    could not size."""
+    if node.op == "TopK":
+        runtime = len(node.inputs) > 1 and not g.is_const(node.inputs[1])
+    else:
+        runtime = runtime_axes(node, g)
+    return runtime and not _sized(g, node.outputs[0])
 
 
 def _fresh(bound, what: str) -> SymDim:
@@ -98,6 +117,8 @@ def _topk(st: ShapeState, node: Node) -> list:
     x = st.shape(node.inputs[0])
     axis = int(node.attr("axis", -1)) % max(len(x), 1)
     k = st.value(node.inputs[1])
+    if k is None and not _runtime_sized_by_data(node, st.g):
+        return [None, None]  # as declared, checked at run time (lower/shape_checks.py)
     if k is None:
         k = (_fresh(x[axis], "topk"),)
     out = x[:axis] + (k[0],) + x[axis + 1:]
@@ -113,7 +134,7 @@ def _nms(st: ShapeState, node: Node) -> list:
 
 def _reduce_rule(original):
     def rule(st: ShapeState, node: Node) -> list:
-        if not runtime_axes(node, st.g):
+        if not _runtime_sized_by_data(node, st.g):
             return original(st, node) if original else [None]
         x, naxes = st.shape(node.inputs[0]), math.prod(st.shape(node.inputs[1]))
         if isinstance(naxes, SymDim):
@@ -148,9 +169,7 @@ def _runtime_slice(node: Node, g: Graph) -> bool:
     if node.domain or node.op != "Slice" or not node.outputs or not node.outputs[0]:
         return False
     params = [i for i in node.inputs[1:5] if i]
-    t = g.types.get(node.outputs[0])
-    sized = t is not None and all(isinstance(d, int) for d in t.shape)
-    return not sized and any(not g.is_const(p) for p in params)
+    return not _sized(g, node.outputs[0]) and any(not g.is_const(p) for p in params)
 
 
 def _slice_rule(original):
@@ -171,10 +190,9 @@ def _runtime_reshape(node: Node, g: Graph) -> bool:
     size, of an input that is not known to be empty."""
     if node.domain or node.op != "Reshape" or g.is_const(node.inputs[1]):
         return False
-    t, x = g.types.get(node.outputs[0]), g.types.get(node.inputs[0])
-    sized = t is not None and all(isinstance(d, int) for d in t.shape)
+    x = g.types.get(node.inputs[0])
     empty = x is not None and any(d == 0 for d in x.shape if isinstance(d, int))
-    return not sized and not empty
+    return not _sized(g, node.outputs[0]) and not empty
 
 
 def _reshape_rule(original):

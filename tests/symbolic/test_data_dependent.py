@@ -278,3 +278,19 @@ def test_a_reshape_to_a_run_time_shape_onnx_cannot_size_is_honoured_and_checked(
                      ([-1, -1, 2], "holds -1"), ([25, 1, 1], "holds 25")):
         with pytest.raises(tinyc.InputError, match=f"shape input 's'.*{why}"):
             sess.run(None, {"x": x, "s": np.array(bad)})
+
+
+def test_a_run_time_k_the_model_declares_sizes_for_is_checked_against_them():
+    """Where the model declares TopK's output sizes, it is compiled for them
+    (any target can run it), and a k that disagrees is refused, not used."""
+    model = _model([h.make_node("TopK", ["x", "k"], ["v", "i"], axis=1)],
+                   [V("x", T.FLOAT, [2, 5]), V("k", T.INT64, [1])],
+                   [V("v", T.FLOAT, [2, 3]), V("i", T.INT64, [2, 3])])
+    art = compile_model(model)
+    assert "unbacked" not in (art.meta.get("symbolic") or {})
+    sess = InferenceSession(model.SerializeToString())
+    x = np.arange(10, dtype=np.float32).reshape(2, 5)
+    np.testing.assert_array_equal(sess.run(None, {"x": x, "k": np.array([3])})[0],
+                                  [[4, 3, 2], [9, 8, 7]])
+    with pytest.raises(tinyc.InputError, match="TopK node .* holds 2 .* compiled for 3"):
+        sess.run(None, {"x": x, "k": np.array([2])})
