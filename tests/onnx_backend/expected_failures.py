@@ -12,7 +12,8 @@ import re
 
 # -- compiler / frontend features (outside the op lowerings) -----------------
 INPUT_VALUED_SHAPES = ("an intermediate's shape depends on the values of a runtime input (the "
-                       "window size, CenterCropPad's target shape); tinyc compiles static shapes")
+                       "window size, CenterCropPad's target shape) with no upper bound in the "
+                       "inputs' sizes; tinyc serves data-dependent sizes only up to such a bound")
 STRINGS = "string tensors are not supported (the frontend imports numeric tensors only)"
 SEQUENCES = "sequence and optional types are not supported by the frontend"
 CONTROL_FLOW = "control flow (If / Loop / Scan subgraphs) is not supported"
