@@ -99,6 +99,8 @@ def _print_symbolic(meta: dict) -> None:
         print(f"    {t['name']}: {t['dtype']}{t['shape']}")
     print("  guards: " + ("; ".join(sym["guards"]) if sym["guards"] else
                           "none (every size is served)"))
+    for u in sym.get("unbacked") or ():  # sizes a kernel computes from the data
+        print(f"  data-dependent size {u['name']}: at most {u['bound']}")
 
 
 def print_report(report: list[dict], rejections: bool = False) -> None:

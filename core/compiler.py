@@ -12,6 +12,7 @@ graph, its entry `tinyc_run`, and the runtime runs it with one call.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -22,17 +23,18 @@ from .codegen.build import host_threads, link_shared
 from .codegen.entry import build_entry
 from .codegen.machine import emit_assembly, emit_object, new_module, optimize
 from .codegen.memory_plan import ALIGN
-from .codegen.symbolic_ir import build_guards, build_sizes
+from .codegen.symbolic_ir import build_capacities, build_guards, build_sizes
 from .errors import TinycError
 from .frontend.onnx_import import import_model
 from .ir import Graph, IRError, verify
 from .ir.bind import UnboundSymbol, bind_symbols, input_symbols
-from .ir.symbolic import SymDim, Tracer, tracing
+from .ir.symbolic import DataDependentDecision, SymDim, Tracer, poly_text, tracing
+from .ir.unbacked import upper_bound
 from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline
 from .passes.sample_loop import sample_loop_symbol, with_one_sample
-from .passes.symbolic_shapes import infer_symbolic
+from .passes.symbolic_shapes import data_dependent_nodes, infer_symbolic
 from .program import LoweredNode
 from .region_compile import (
     HostRegion,
@@ -88,13 +90,15 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         subs = {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
                                         _device_named(deployment, r.device).spec.backend)
                 for r in partition.regions}
-    symbols, tracer = _symbolic_graph(g, opts, host)
+    data_dependent = data_dependent_nodes(g)
+    symbols, tracer = _symbolic_graph(g, opts, host, data_dependent, deployment)
     batched = None  # the symbolic graph of a batch compiled for one sample
     with tracing(tracer):
-        if symbols:  # one region, the whole graph
+        if symbols or data_dependent:  # one region, the whole graph
             subs[0] = infer_symbolic(subs[0], {s: SymDim.symbol(s, h)
                                                for s, h in tracer.hints.items()})
-            if sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1:
+            if symbols and sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1 \
+                    and not tracer.unbacked:
                 batched, subs[0] = subs[0], with_one_sample(subs[0], symbols[0])
         with t("lower"):
             hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
@@ -114,11 +118,15 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     devices = {d.spec.name: d for d in deployment.devices}
     regions = region_plan(g, partition, hosts, devices)
     arena = max((hr.plan.arena_bytes for hr in hosts.values()), key=_hint, default=0)
-    tensors = ([_tensor_meta(g, v) for v in g.inputs], [_tensor_meta(g, v) for v in g.outputs])
+    # outputs sized by data are named by their data-dependent symbols ("nonzero0")
+    out_graph = subs[0] if tracer.unbacked else g
+    tensors = ([_tensor_meta(g, v) for v in g.inputs],
+               [_tensor_meta(out_graph, v) for v in g.outputs])
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     sym = {"symbolic": _symbolic_meta(symbols, tracer, arena) | {
-        "per_sample": batched is not None}} if symbols else {}  # per_sample: a loop over the batch
+        "per_sample": batched is not None}} if symbols or tracer.unbacked else {}
+    # (per_sample: a loop over the batch)
     with t("link"):
         library, files, extra = _link(obj, host, weights,
                                       artifact_meta(*facts, b"", weights, host.spec.backend)
@@ -183,6 +191,8 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
     with each region's constants at an aligned offset. `batched`: the symbolic
     graph of a model compiled for one sample, run per sample (passes/sample_loop.py)."""
     module = new_module(name, host.cpu)
+    unbacked = tuple(tracer.unbacked)
+    all_symbols = symbols + unbacked  # the dims array: the inputs' sizes, then the data's
     blob = bytearray()
     for hr in hosts.values():
         hr.weights_offset = -len(blob) % ALIGN + len(blob)
@@ -191,15 +201,23 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
             [hr.graph.types[v].nbytes for v in hr.graph.inputs],
             [hr.graph.types[v].nbytes for v in hr.graph.outputs])
         build_entry(module, hr.lowered, hr.plan, len(hr.graph.inputs), len(hr.graph.outputs),
-                    host.cpu, profile=opts.profile, name=hr.entry, symbols=symbols,
-                    sample_bytes=sample_bytes)
-    if symbols:
+                    host.cpu, profile=opts.profile, name=hr.entry, symbols=all_symbols,
+                    sample_bytes=sample_bytes, unbacked=unbacked)
+    if all_symbols:
         (hr,) = hosts.values()
         g = batched or hr.graph
         dims = [hr.plan.arena_bytes] + [d for v in (*g.outputs, *g.inputs)
                                         for d in g.types[v].shape]
-        build_sizes(module, symbols, dims)
-        build_guards(module, symbols, tracer.guards)
+        build_sizes(module, all_symbols, dims)
+        try:  # guards are checked before a run: on the inputs' sizes only
+            tracer.refuse_data_dependent(tracer.guards)
+        except DataDependentDecision as e:
+            raise TinycError(f"cannot compile this model's data-dependent sizes: {e} (a "
+                             "shape rule or the memory plan needs it)") from None
+        build_guards(module, all_symbols, tracer.guards)
+        if unbacked:
+            build_capacities(module, all_symbols, unbacked,
+                             [upper_bound(math.prod(g.types[v].shape)) for v in g.outputs])
     return module, bytes(blob)
 
 
@@ -275,12 +293,16 @@ def _link_shared(obj: bytes) -> bytes:
             return f.read()
 
 
-def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
+def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device,
+                    data_dependent: list[str] = (), deployment: Deployment | None = None
                     ) -> tuple[tuple[str, ...], Tracer]:
     """The graph's symbols (its inputs' named dims) and a tracer with their
-    hints; no symbols for a static graph."""
+    hints; no symbols for a static graph. Nodes whose output sizes depend on
+    data (`data_dependent`) add symbols of their own while shapes are inferred."""
     symbols = tuple(input_symbols(g))
-    if not symbols:
+    if data_dependent:
+        _check_data_dependent_target(data_dependent, device, deployment)
+    elif not symbols:
         _require_static(g)
     if symbols and isinstance(device.backend, Packager) \
             and not runs_symbolic(device.backend, device.cpu):
@@ -302,6 +324,19 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device
                            highs={s: int(m) for s, m in opts.max_shapes.items()})
 
 
+def _check_data_dependent_target(nodes: list[str], device: Device,
+                                 deployment: Deployment | None) -> None:
+    """Outputs sized by data are trimmed by the host runtime (runtime/unbacked.py)."""
+    where = None
+    if isinstance(device.backend, Packager):
+        where = f"target {device.spec.name} packages static-shape code"
+    elif deployment is not None and deployment.accelerators:
+        where = "a split deployment runs static shapes"
+    if where:
+        raise TinycError(f"{where}; nodes {nodes[:4]} have outputs whose size depends on "
+                         "input values, which only the host CPU runtime serves")
+
+
 def _hint(d: int | SymDim) -> int:
     return d.hint if isinstance(d, SymDim) else int(d)
 
@@ -309,10 +344,13 @@ def _hint(d: int | SymDim) -> int:
 def _symbolic_meta(symbols: tuple[str, ...], tracer: Tracer, arena) -> dict:
     """What the runtime needs to bind a run's sizes: the symbols in dims-array
     order, the hints, the guards (to name the one that fails) and the arena size."""
-    return {"symbols": list(symbols), "hints": [tracer.hints[s] for s in symbols],
+    meta = {"symbols": list(symbols), "hints": [tracer.hints[s] for s in symbols],
             "minima": [tracer.lows.get(s, 1) for s in symbols],
             "maxima": [tracer.highs.get(s) for s in symbols],
             "guards": [g.text for g in tracer.guards], "arena_bytes": str(arena)}
+    if tracer.unbacked:  # the sizes kernels set, after the symbols in the dims array
+        meta["unbacked"] = [{"name": u, "bound": poly_text(b)} for u, b in tracer.unbacked.items()]
+    return meta
 
 
 def _require_static_split(g: Graph, deployment: Deployment) -> None:

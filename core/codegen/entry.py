@@ -41,6 +41,7 @@ from ..program import (
     Buf,
     Call,
     Const,
+    DimSlot,
     DimTable,
     ErrorSite,
     LoweredNode,
@@ -61,17 +62,19 @@ def build_entry(module: ir.Module, lowered: list[LoweredNode], plan: MemoryPlan,
                 n_inputs: int, n_outputs: int, target: CpuTarget,
                 profile: bool = False, name: str = ENTRY,
                 symbols: tuple[str, ...] = (),
-                sample_bytes: tuple[list[int], list[int]] | None = None) -> ir.Function:
+                sample_bytes: tuple[list[int], list[int]] | None = None,
+                unbacked: tuple[str, ...] = ()) -> ir.Function:
     """`name`: split deployment builds one entry per CPU region in one module.
     `symbols`: the model's symbolic dimensions, in the order of the dims array.
     `sample_bytes`: (per input, per output) bytes of one sample, for a model
     compiled for one sample and run for each of the batch (symbols[0]) in turn
-    (passes/sample_loop.py)."""
+    (passes/sample_loop.py). `unbacked`: those of `symbols` that kernels of the
+    run set (data-dependent sizes, written into their dims slot)."""
     params = ["inputs", "outputs", "weights", "arena"] + (["dims"] if symbols else [])
     fn, b = u.define(module, name, [u.PTR] * len(params), params, ret=u.I32)
     inputs, outputs, weights, arena = fn.args[:4]
     spaces = {
-        "symbols": SymbolValues(b, fn.args[4], symbols) if symbols else None,
+        "symbols": SymbolValues(b, fn.args[4], symbols, unbacked) if symbols else None,
         "input": [u.load(b, inputs, u.i64(i), u.PTR, align=8) for i in range(n_inputs)],
         "output": [u.load(b, outputs, u.i64(j), u.PTR, align=8) for j in range(n_outputs)],
         "weights": weights,
@@ -102,25 +105,41 @@ def _emit_nodes(b: ir.IRBuilder, lowered: list[LoweredNode], name: str, module: 
                 target: CpuTarget, plan: MemoryPlan, spaces: dict, counters) -> None:
     for k, ln in enumerate(lowered):
         start = _cycles(b) if counters is not None else None
-        if ln.alt is None:
-            _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
-        else:  # two variants of the node, chosen by its guard at run time
-            guard, alt_calls, _ = ln.alt
-            holds = spaces["symbols"].holds(b, guard)
-            with b.if_else(holds) as (then, otherwise):
-                with then:
-                    _emit_calls(b, ln.calls, k, name, module, target, plan, spaces)
-                with otherwise:
-                    _emit_calls(b, alt_calls, k, f"{name}.alt", module, target, plan, spaces)
+        _emit_calls(b, ln.setup, k, f"{name}.setup", module, target, plan, spaces)
+        _emit_variants(b, ln.calls, ln.alt, k, name, module, target, plan, spaces)
         if counters is not None:
             spent = b.sub(_cycles(b), start)
             total = b.add(u.load(b, counters, u.i64(k), u.I64), spent)
             u.store(b, total, counters, u.i64(k))
 
 
+def _emit_variants(b: ir.IRBuilder, calls, alt, k: int, name: str, module: ir.Module,
+                   target: CpuTarget, plan: MemoryPlan, spaces: dict) -> None:
+    """A node's calls; with `alt`, two variants chosen by its guard at run time
+    (the other one may hold variants of its own: a data-dependent size)."""
+    if alt is None:
+        _emit_calls(b, calls, k, name, module, target, plan, spaces)
+        return
+    guard, other, _ = alt
+    holds = spaces["symbols"].holds(b, guard)
+    with b.if_else(holds) as (then, otherwise):
+        with then:
+            _emit_calls(b, calls, k, name, module, target, plan, spaces)
+        with otherwise:
+            if isinstance(other, LoweredNode):
+                _emit_variants(b, other.calls, other.alt, k, f"{name}.alt", module, target,
+                               plan, spaces)
+            else:
+                _emit_calls(b, other, k, f"{name}.alt", module, target, plan, spaces)
+
+
 def _emit_calls(b: ir.IRBuilder, calls, k: int, name: str, module: ir.Module,
                 target: CpuTarget, plan: MemoryPlan, spaces: dict) -> None:
     for j, call in enumerate(calls):
+        if isinstance(call, LoweredNode):  # variants nested in one side of a variant
+            _emit_variants(b, call.calls, call.alt, k, f"{name}.in{j}", module, target, plan,
+                           spaces)
+            continue
         kernel_fn = get_or_build(module, call.kernel, target)
         result = b.call(kernel_fn, [_arg(b, a, p, plan, spaces) for a, p in
                                     zip(call.args, call.kernel.params, strict=True)])
@@ -200,6 +219,8 @@ def _arg(b: ir.IRBuilder, a: object, param: str, plan: MemoryPlan, spaces: dict)
         return _address(b, plan.locations[plan.const_keys[id(a)]], 0, spaces)
     if isinstance(a, DimTable):
         return _dim_table(b, a, spaces)
+    if isinstance(a, DimSlot):
+        return spaces["symbols"].slot(b, a.symbol)
     raise TypeError(f"cannot pass {a!r} as a pointer")
 
 

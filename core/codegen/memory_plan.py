@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..ir.symbolic import SymDim, smax, split_content
+from ..ir.unbacked import upper_bound
 from ..program import Buf, Const, LoweredNode, Scratch
 
 ALIGN = 64  # a cache line; also the widest vector load
@@ -108,7 +109,7 @@ def _last_steps(lowered: list[LoweredNode], root: dict[str, str]) -> dict[str, i
         for o in ln.outputs:
             if o:
                 last[root.get(o, o)] = step
-        for call in ln.calls:
+        for call in ln.every_call:
             for a in call.args:
                 if isinstance(a, Buf):
                     last[root.get(a.value, a.value)] = step
@@ -157,6 +158,7 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
     scratch_keys: dict[int, str] = {}
 
     def touch(key: str, step: int, nbytes: int) -> None:
+        nbytes = upper_bound(nbytes)  # a data-dependent size gets room for its bound
         if key in intervals:
             intervals[key][1] = step
         else:
@@ -180,7 +182,7 @@ def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                     key = f"scratch:{ln.node_name}:{a.tag}"
                     scratch_keys[id(a)] = key
                     touch(key, step, a.nbytes)
-                    sizes[key] = smax(sizes[key], a.nbytes)
+                    sizes[key] = smax(sizes[key], upper_bound(a.nbytes))
     return {k: tuple(v) for k, v in intervals.items()}, sizes, scratch_keys
 
 

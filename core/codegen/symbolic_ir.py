@@ -27,11 +27,20 @@ SIZES = "tinyc_sizes"
 
 class SymbolValues:
     """Loads each symbol's value from the dims array once, at the builder's
-    current position (the function's entry block)."""
+    current position (the function's entry block). A data-dependent symbol
+    (`unbacked`) is written into its slot by a kernel during the run, so it is
+    loaded where it is used instead."""
 
-    def __init__(self, b: ir.IRBuilder, dims: ir.Value, symbols: Sequence[str]):
+    def __init__(self, b: ir.IRBuilder, dims: ir.Value, symbols: Sequence[str],
+                 unbacked: Sequence[str] = ()):
+        self.dims, self.unbacked = dims, set(unbacked)
+        self.index = {s: k for k, s in enumerate(symbols)}
         self.values = {s: u.load(b, dims, u.i64(k), u.I64, align=8)
-                       for k, s in enumerate(symbols)}
+                       for k, s in enumerate(symbols) if s not in self.unbacked}
+
+    def slot(self, b: ir.IRBuilder, symbol: str) -> ir.Value:
+        """The address of a symbol's slot in the dims array (for the kernel that sets it)."""
+        return b.gep(self.dims, [u.i64(8 * self.index[symbol])], source_etype=u.I8)
 
     def emit(self, b: ir.IRBuilder, d: int | SymDim) -> ir.Value:
         if not isinstance(d, SymDim):
@@ -57,6 +66,8 @@ class SymbolValues:
 
     def _atom(self, b: ir.IRBuilder, atom) -> ir.Value:
         if isinstance(atom, str):
+            if atom in self.unbacked:
+                return u.load(b, self.dims, u.i64(self.index[atom]), u.I64, align=8)
             return self.values[atom]
         kind, q, d = atom
         num, den = self.poly(b, q), u.i64(d)
@@ -90,3 +101,29 @@ def build_sizes(module: ir.Module, symbols: Sequence[str],
     for k, d in enumerate(values):
         u.store(b, sv.emit(b, d), fn.args[1], u.i64(k))
     b.ret_void()
+
+
+CAPACITIES = "tinyc_capacities"
+UNBACKED_COUNT = "tinyc_unbacked_count"
+
+
+def build_capacities(module: ir.Module, symbols: Sequence[str], unbacked: Sequence[str],
+                     capacities: Sequence[int | SymDim]) -> None:
+    """For a model with data-dependent sizes (the last len(unbacked) slots of
+    the dims array, set by kernels during a run):
+
+        void tinyc_capacities(const int64_t *dims, int64_t *out)
+                                    each output's element count at the bounds
+                                    of those sizes (what the runtime allocates)
+        const int64_t tinyc_unbacked_count  how many slots kernels write (the
+                                    runtime checks model.json against it)
+    """
+    fn, b = u.define(module, CAPACITIES, [u.PTR, u.PTR], ["dims", "out"], ret=ir.VoidType())
+    fn.linkage = "external"
+    sv = SymbolValues(b, fn.args[0], symbols, unbacked)
+    for k, d in enumerate(capacities):
+        u.store(b, sv.emit(b, d), fn.args[1], u.i64(k))
+    b.ret_void()
+    count = ir.GlobalVariable(module, u.I64, UNBACKED_COUNT)
+    count.initializer = u.i64(len(unbacked))
+    count.global_constant = True

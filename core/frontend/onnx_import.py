@@ -20,6 +20,7 @@ from ..ir import DType, Graph, Node, TensorType
 from ..passes.infer_shapes import fold_and_infer
 from .load import load_model
 from .quant_contrib_shapes import with_contrib_types
+from .unranked import runtime_axes, with_data_dependent_ranks
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -122,6 +123,7 @@ class _Importer:
         self.types: dict[str, TensorType] = {}
         self.constants: dict[str, np.ndarray] = {}
         self._unknown = itertools.count()
+        self.elem_types: dict[str, DType] = {}  # of values ONNX typed without a rank
 
     def graph(self) -> Graph:
         for init in self.g.initializer:
@@ -132,6 +134,8 @@ class _Importer:
                 continue
             if vi.type.tensor_type.HasField("shape"):  # else the rank is unknown: untyped
                 self.types[vi.name] = self._tensor_type(vi)
+            elif (dt := _dtype_or_none(vi.type.tensor_type.elem_type)) is not None:
+                self.elem_types[vi.name] = dt
         _check_inputs_ranked(inputs, self.types)
         nodes = []
         for i, n in enumerate(self.g.node):
@@ -141,9 +145,12 @@ class _Importer:
                 nodes.append(self._node(n, i))
         outputs = tuple(o.name for o in self.g.output)
         nodes = _drop_unused_untyped_outputs(nodes, self.types, outputs)
-        return _with_ranks_resolved(Graph(
-            name=self.g.name or "main", inputs=inputs, outputs=outputs, nodes=tuple(nodes),
-            types=self.types, constants=self.constants, opsets=self.opsets))
+        g = Graph(name=self.g.name or "main", inputs=inputs, outputs=outputs,
+                  nodes=tuple(nodes), types=self.types, constants=self.constants,
+                  opsets=self.opsets)
+        if any(runtime_axes(n, g) for n in g.nodes):
+            g = with_data_dependent_ranks(g, self.elem_types, self._unknown)
+        return _with_ranks_resolved(g)
 
     def _add_constant(self, name: str, array: np.ndarray) -> None:
         try:
@@ -176,6 +183,13 @@ class _Importer:
         attrs = _with_schema_defaults(n.op_type, domain, self.opsets.get(domain, 1), attrs)
         return Node(op=n.op_type, inputs=tuple(n.input), outputs=tuple(n.output),
                     attrs=attrs, name=n.name or f"{n.op_type}_{index}", domain=domain)
+
+
+def _dtype_or_none(elem_type: int) -> DType | None:
+    try:
+        return DType.from_onnx(elem_type)
+    except KeyError:
+        return None
 
 
 _NON_TENSOR_KINDS = {"sequence_type": "a sequence", "optional_type": "an optional",

@@ -221,3 +221,51 @@ def _atom_text(atom: Atom) -> str:
         return f"ceil(({poly_text(q)})/{d})"
     op = "//" if kind == "floordiv" else "%"
     return f"({poly_text(q)}){op}{d}"
+
+
+def poly_substitute(p: Poly, env: Mapping[str, Poly]) -> Poly:
+    """p with the symbols named in env replaced by those polynomials (inside
+    division atoms too)."""
+    total: Poly = ()
+    for m, c in p:
+        term = poly_const(c)
+        for atom, k in m:
+            if isinstance(atom, str):
+                factor = env.get(atom, make_poly({((atom, 1),): 1}))
+            else:
+                kind, q, d = atom
+                factor = make_poly({(((kind, poly_substitute(q, env), d), 1),): 1})
+            for _ in range(k):
+                term = poly_mul(term, factor)
+        total = poly_add(total, term)
+    return total
+
+
+def decide_bounded(kind: str, p: Poly, lows: Mapping[str, int],
+                   bounds: Mapping[str, Poly]) -> bool | None:
+    """`p >= 0` / `p == 0` decided for every value 0 <= u <= bounds[u] of the
+    bounded symbols in p (and every size of the others), or None. Each bounded
+    symbol is set to its low or its bound, whichever makes p smallest (for
+    "p >= 0 always") or largest (for "p < 0 always"): sound where every term
+    is a product of nonnegative symbols, which is all this is tried on."""
+    if any(not isinstance(a, str) for m, _ in p for a, _ in m):
+        return None
+    def extreme(lowest: bool) -> Poly:
+        out: Poly = ()
+        for m, c in p:
+            shrink = (c > 0) == lowest  # this term is smallest with its symbols at 0
+            env = {s: poly_const(0) if shrink else bounds[s]
+                   for s, _ in m if s in bounds}
+            out = poly_add(out, poly_substitute(((m, c),), env))
+        return out
+    low_lows = {**lows, **{s: 0 for s in bounds}}
+    if kind == "ge":
+        if decide_ge0(extreme(True), low_lows) is True:
+            return True
+        if decide_ge0(poly_add(poly_neg(extreme(False)), poly_const(-1)), low_lows) is True:
+            return False
+        return None
+    if decide_bounded("ge", poly_add(p, poly_const(-1)), lows, bounds) is True or \
+            decide_bounded("ge", poly_add(poly_neg(p), poly_const(-1)), lows, bounds) is True:
+        return False
+    return None

@@ -32,9 +32,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import NotLowerable
 from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     Poly,
     constant_of,
+    decide_bounded,
     decide_eq0,
     decide_ge0,
     evaluate_poly,
@@ -45,6 +47,7 @@ from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
     poly_const,
     poly_mul,
     poly_neg,
+    poly_substitute,
     poly_symbols,
     poly_text,
 )
@@ -52,6 +55,12 @@ from .poly import (  # noqa: F401 (evaluate_poly, poly_text: re-exported)
 
 class SymbolicError(Exception):
     """A SymDim used where no tracer records its guards (a bug in tinyc)."""
+
+
+class DataDependentDecision(NotLowerable):
+    """A lowering decided something on a data-dependent size (an unbacked
+    symbol, see Tracer.unbacked) that its bounds do not settle: no guard
+    checked before the run could make that decision safe."""
 
 
 # ---- guards -----------------------------------------------------------------------
@@ -97,6 +106,11 @@ class Tracer:
     # decisions taken as given while one branch of a node is lowered (see
     # lower/lowering.py: a node may compile both outcomes of its guard)
     forced: dict[tuple[str, Poly], bool] = field(default_factory=dict)
+    # "unbacked" symbols (PyTorch's term): sizes a kernel computes from data
+    # during the run (NonZero's count, TopK's run-time k), each with an upper
+    # bound in the input symbols; buffers are planned at the bound, and a
+    # decision on one must hold for every value from 0 to the bound
+    unbacked: dict[str, Poly] = field(default_factory=dict)
     _seen: set = field(default_factory=set)
 
     def mark(self) -> int:
@@ -125,12 +139,43 @@ class Tracer:
         finally:
             del self.forced[(g.kind, g.poly)]
 
+    def new_unbacked(self, bound: int | SymDim, what: str) -> SymDim:
+        """A fresh data-dependent size in [0, bound]; `what` names it ("nonzero")."""
+        name = f"{what}{len(self.unbacked)}"
+        if isinstance(bound, SymDim):  # in the input symbols only
+            p = poly_substitute(bound.poly, self.unbacked)
+            bound = dim(p, evaluate_poly(p, self.hints))
+        self.unbacked[name] = bound.poly if isinstance(bound, SymDim) else poly_const(bound)
+        self.lows[name] = 0
+        self.hints[name] = hint_of(bound)  # heuristics (threads, tiles) plan for the most
+        return SymDim.symbol(name, hint_of(bound))
+
+    def data_dependent(self, g: Guard) -> bool:
+        """Does the guard's outcome depend on a size only the run computes?"""
+        return bool(self.unbacked) and bool(poly_symbols(g.poly) & self.unbacked.keys())
+
+    def refuse_data_dependent(self, guards: list[Guard]) -> None:
+        bad = [g for g in guards if self.data_dependent(g)]
+        if bad:
+            raise DataDependentDecision(
+                f"the lowering decides '{bad[0].text}', which depends on a size computed "
+                "from data during the run, and cannot be compiled for both outcomes")
+
     def decide(self, kind: str, p: Poly, hint_outcome: bool) -> bool:
+        if kind == "eq" and self.unbacked and poly_symbols(p) & self.unbacked.keys():
+            p = _primitive(p)  # 2*u == 0 is u == 0: one variant for both
         known = decide_ge0(p, self.lows) if kind == "ge" else decide_eq0(p, self.lows)
         if known is not None:
             return known
         if (kind, p) in self.forced:
             return self.forced[(kind, p)]
+        if self.unbacked and poly_symbols(p) & self.unbacked.keys():
+            known = decide_bounded(kind, p, self.lows, self.unbacked)
+            if known is not None:
+                return known
+            # else a guard like any other, which lowering must turn into two
+            # variants picked during the run (lower/lowering.py), as no check
+            # before the run can know its outcome
         g = Guard(kind, p, hint_outcome)
         if g not in self._seen:
             self._seen.add(g)
@@ -140,6 +185,17 @@ class Tracer:
                 self.origins.append([f"{f.filename.split('/')[-1]}:{f.lineno} {f.line}"
                                      for f in frames])
         return hint_outcome
+
+
+def _primitive(p: Poly) -> Poly:
+    """p divided by the gcd of its coefficients, its last term positive."""
+    g = 0
+    for _, c in p:
+        g = math.gcd(g, c)
+    if not p or g == 0:
+        return p
+    g = -g if p[-1][1] < 0 else g
+    return tuple((m, c // g) for m, c in p)
 
 
 _TRACER: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar("tinyc_tracer",
@@ -409,11 +465,28 @@ def broadcast_shapes(*shapes) -> tuple:
             e = s[k]
             if is_one(d):
                 d = e
+            elif not is_one(e) and _data_dependent_pair(d, e):
+                raise ValueError(f"dims {d} and {e} would broadcast by a size computed "
+                                 "from data during the run; tinyc compiles that only where "
+                                 "both are the same expression")
             elif not is_one(e) and d != e:
                 raise ValueError(f"shapes {[[str(x) for x in s] for s in shapes]} do not "
                                  "broadcast")
         out.append(d)
     return tuple(out)
+
+
+def _unbacked_names() -> set[str]:
+    t = _TRACER.get()
+    return set(t.unbacked) if t is not None else set()
+
+
+def _data_dependent_pair(a, b) -> bool:
+    """Two dims, one data-dependent, not the same expression (so not equal
+    for every run; broadcasting them would need the run's value)."""
+    names = _unbacked_names()
+    deps = [isinstance(x, SymDim) and bool(poly_symbols(x.poly) & names) for x in (a, b)]
+    return any(deps) and not same(a, b)
 
 
 def smax(a: int | SymDim, b: int | SymDim) -> int | SymDim:

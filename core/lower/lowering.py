@@ -12,6 +12,7 @@ from ..target.intrinsics import IntrinsicSet
 from ..target.machine import CpuTarget
 from .registry import lowering_for
 from .shape_checks import shape_input_checks
+from .variants import split_on_data, with_checks
 
 
 def _lower_node(fn, node, ctx: LowerContext) -> LoweredNode:
@@ -19,13 +20,12 @@ def _lower_node(fn, node, ctx: LowerContext) -> LoweredNode:
     not the same for every size (a guard) is lowered once more with the
     other outcome, and the entry picks the variant at run time: one artifact
     then serves both sides (decode's M = 1 and prefill's M >= 8). A node that
-    took several such decisions keeps them as the artifact's guards."""
+    took several such decisions keeps them as the artifact's guards.
+    Decisions on data-dependent sizes are always made into variants
+    (lower/variants.py)."""
     checks = shape_input_checks(node, ctx)
     ln = _lower_variants(fn, node, ctx)
-    if not checks:
-        return ln
-    alt = ln.alt and (ln.alt[0], checks + list(ln.alt[1]), ln.alt[2])
-    return replace(ln, calls=checks + ln.calls, alt=alt)
+    return with_checks(ln, checks) if checks else ln
 
 
 def _lower_variants(fn, node, ctx: LowerContext) -> LoweredNode:
@@ -35,6 +35,9 @@ def _lower_variants(fn, node, ctx: LowerContext) -> LoweredNode:
     mark = tracer.mark()
     ln = fn(node, ctx)
     new = tracer.since(mark)
+    if any(tracer.data_dependent(g) for g in new):
+        tracer.rollback(mark)
+        return split_on_data(fn, node, ctx, tracer)
     if len(new) != 1 or ln.alt is not None:
         return ln
     (guard,) = new

@@ -11,9 +11,11 @@ everything else uses the general kernel, which reads the axes at run time
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from ..codegen.kernels import data_dependent as D
 from ..codegen.kernels import fill as FILL
 from ..codegen.kernels import linalg as LA
 from ..codegen.kernels import reduce as R
@@ -23,7 +25,18 @@ from ..codegen.kernels.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table
+from ..ir.unbacked import unbacked_symbol
+from ..program import (
+    Buf,
+    Call,
+    Const,
+    DimSlot,
+    ErrorSite,
+    LowerContext,
+    LoweredNode,
+    Scratch,
+    int_table,
+)
 from .broadcast import shape_of
 from .registry import lowers
 from .typed_elementwise import dtype_of
@@ -62,16 +75,37 @@ def lower_reduce(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"{node.op} of {in_dt.name}")
     axes, axes_name = _axes(node, ctx)
     noop = bool(node.attr("noop_with_empty_axes", 0))
-    _check_output_shape(node, ctx, shape, axes, axes_name, noop)
+    setup = _output_dims_from_axes(node, ctx, shape, axes_name)
+    if not setup:
+        _check_output_shape(node, ctx, shape, axes, axes_name, noop)
     if out_numel == 0:
-        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty output")
+        return LoweredNode(node.name, node.op, node.outputs, [], semantics="empty output",
+                           setup=setup)
     if axes_name is None and in_dt == DType.float32 == out_dt:
         dims = reduced_dims(axes, len(shape), noop)
         fast = F.contiguous_form(shape, dims)
         if fast is not None and kind in F.KINDS:
             return _fast_node(node, kind, x, y, fast, dims)
-    return _general_node(node, ctx, kind, (x, y), (in_dt, out_dt), shape, out_numel,
-                         (axes, axes_name), noop)
+    ln = _general_node(node, ctx, kind, (x, y), (in_dt, out_dt), shape, out_numel,
+                       (axes, axes_name), noop)
+    return replace(ln, setup=setup)
+
+
+def _output_dims_from_axes(node: Node, ctx: LowerContext, shape: tuple,
+                           axes_name: str | None) -> list[Call]:
+    """With axes given as run-time data, the output's dims are data-dependent
+    sizes (passes/data_dependent_shapes.py): a call that checks the axes and
+    writes those dims into their slots, before the node picks its variant."""
+    out = shape_of(ctx, node.outputs[0])
+    slots = [unbacked_symbol(d) for d in out]
+    if axes_name is None or not out or not all(slots):
+        return []
+    naxes = int(math.prod(shape_of(ctx, axes_name)))
+    kernel = D.reduce_dims_kernel(dtype_of(ctx, axes_name), len(shape), naxes,
+                                  len(out) == len(shape))
+    site = ErrorSite(f"{node.op} node '{node.name}': axes input '{axes_name}'")
+    return [Call(kernel, (site, Buf(axes_name), int_table(f"{node.name}.in_dims", shape),
+                          *(DimSlot(s) for s in slots)))]
 
 
 def _check_output_shape(node: Node, ctx: LowerContext, shape: tuple[int, ...],
@@ -163,7 +197,8 @@ def lower_arg(node: Node, ctx: LowerContext) -> LoweredNode:
 
 @lowers("TopK")
 def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
-    """k comes from the outputs' static shape (the K input decided it)."""
+    """k comes from the outputs' shape: a number where the K input is a
+    constant, else a data-dependent size read from K during the run."""
     x = node.inputs[0]
     values, indices = node.outputs[:2]
     shape = shape_of(ctx, x)
@@ -176,8 +211,14 @@ def lower_topk(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable("TopK with an omitted output")
     largest = bool(node.attr("largest", 1))
     kernel = S.topk_kernel(largest, dtype_of(ctx, x))
-    calls = [Call(kernel, (Buf(x), Buf(values), Buf(indices), outer, n, inner, k))] \
-        if outer * inner * k else []
+    calls = [Call(kernel, (Buf(x), Buf(values), Buf(indices), outer, n, inner, k))]
+    if unbacked_symbol(k):  # k is run-time data: read (0 <= k <= n) into its dims slot
+        site = ErrorSite(f"TopK node '{node.name}': k input '{node.inputs[1]}'")
+        read = Call(D.read_size_kernel(dtype_of(ctx, node.inputs[1])),
+                    (site, Buf(node.inputs[1]), DimSlot(unbacked_symbol(k)), 0, n))
+        calls = [read] + (calls if outer * inner else [])
+    elif not outer * inner * k:
+        calls = []
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics=f"the {k} {'largest' if largest else 'smallest'} of each "
                                  f"x[o, :, i] over [{outer}, {n}, {inner}], sorted",

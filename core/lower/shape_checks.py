@@ -1,5 +1,5 @@
 """Shapes given as run-time data (a Reshape's target, an Expand's shape, a
-Tile's repeats, a OneHot's depth, fed as graph inputs or computed from them) are
+Tile's repeats, a OneHot's depth, a TopK's k, fed as graph inputs or computed from them) are
 checked before the node runs: the kernels were built for the shapes inference
 derived, so a different value must be refused (an InputError naming the input,
 the position, the value and the value compiled), never honoured silently with
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from ..codegen.kernels.check import check_values_kernel
 from ..ir import DType, Node
 from ..ir.symbolic import same
+from ..ir.unbacked import is_data_dependent
 from ..program import Buf, Call, ErrorSite, LowerContext, int_table
 from .broadcast import shape_of
 
@@ -71,11 +72,17 @@ def _center_crop_pad(node: Node, ctx: LowerContext) -> Pairs:
     return [(out[int(a) % len(out)],) * 3 for a in axes]
 
 
+def _topk(node: Node, ctx: LowerContext) -> Pairs:
+    """k: the outputs' extent along `axis` (a 1-element tensor)."""
+    out = shape_of(ctx, node.outputs[0])
+    return [(out[int(node.attr("axis", -1)) % len(out)],) * 3]
+
+
 # op -> (index of the shape input, expected values)
 SHAPE_INPUTS: dict[str, tuple[int, Callable[[Node, LowerContext], Pairs]]] = {
     "Reshape": (1, _reshape), "Expand": (1, _expand), "Tile": (1, _tile),
     "ConstantOfShape": (0, _exact), "Split": (1, _split), "Resize": (3, _exact),
-    "OneHot": (1, _one_hot), "CenterCropPad": (1, _center_crop_pad),
+    "OneHot": (1, _one_hot), "CenterCropPad": (1, _center_crop_pad), "TopK": (1, _topk),
 }
 
 
@@ -92,8 +99,9 @@ def shape_input_checks(node: Node, ctx: LowerContext) -> list[Call]:
     k, expected = spec
     name = node.inputs[k] if k < len(node.inputs) else ""
     g = ctx.graph
-    if not name or g.is_const(name) or name in g.dim_values:
-        return []
+    if not name or g.is_const(name) or name in g.dim_values \
+            or any(is_data_dependent(d) for o in node.outputs if o for d in shape_of(ctx, o)):
+        return []  # (a data-dependent output shape is read from the input, not checked)
     dt = g.type_of(name).dtype
     if dt not in (DType.int64, DType.int32):
         return []

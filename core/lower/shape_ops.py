@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,7 +26,18 @@ from ..codegen.kernels.copy import MAX_OUTER_DIMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same
-from ..program import Buf, Call, Const, DimTable, ErrorSite, LowerContext, LoweredNode, int_table
+from ..ir.unbacked import data_dependent_run
+from ..program import (
+    Buf,
+    Call,
+    Const,
+    DimSlot,
+    DimTable,
+    ErrorSite,
+    LowerContext,
+    LoweredNode,
+    int_table,
+)
 from .broadcast import broadcast_shapes, contiguous_strides, is_one, shape_of
 from .indexing import elem_bytes, normalized_axis
 from .misc import copy_call
@@ -148,16 +160,21 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
     pad = [1] * (S.MAX_RANK - rank)
     dims_in = int_table(f"{node.name}.in", pad + list(shape))
     dims_out = int_table(f"{node.name}.out", pad + list(out))
-    # the kernel copies the compiled lengths: parameters giving others are refused
     site = ErrorSite(f"Slice node '{node.name}': run-time starts/ends/axes/steps")
-    calls = [Call(check_slice_kernel(index, S.MAX_RANK),
-                  (site, dims_in, dims_out, Buf(starts), ends, steps, axes, n, rank))]
+    first = data_dependent_run(out)
+    lengths = (site, dims_in, DimSlot(first) if first else dims_out, Buf(starts), ends,
+               steps, axes, n, rank)
+    # the kernel copies the compiled lengths: parameters giving others are refused;
+    # or, where the output's dims are data-dependent sizes, it sets them
+    setup = [Call(check_slice_kernel(index, S.MAX_RANK, write=True), lengths)] if first else []
+    calls = [] if first else [Call(check_slice_kernel(index, S.MAX_RANK), lengths)]
     if math.prod(out):
         call = Call(S.slice_kernel(elem_bytes(ctx, x), index),
                     (Buf(x), Buf(y), dims_in, dims_out, Buf(starts), steps, axes, n, rank))
         calls.append(call)
-    return _node(node, calls, "y[i] = x[start + i * step], start/step from runtime inputs",
-                 "runtime parameters: decoded by the kernel, one element at a time")
+    ln = _node(node, calls, "y[i] = x[start + i * step], start/step from runtime inputs",
+               "runtime parameters: decoded by the kernel, one element at a time")
+    return replace(ln, setup=setup)
 
 
 # ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def broadcast(*shapes: Dims) -> Dims:
 
 _SAME_SHAPE = ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf", "Neg", "Abs", "Sqrt",
                "Reciprocal", "Softmax", "LogSoftmax", "Gelu", "LeakyRelu", "Clip", "Identity",
-               "Not", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "HardSigmoid",
+               "Not", "CastLike", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "HardSigmoid",
                "HardSwish", "Softplus", "IsNaN", "IsInf", "Trilu", "CumSum", "Elu", "Selu",
                "LayerNormalization", "Dropout", "InstanceNormalization",
                "BatchNormalization", "SimplifiedLayerNormalization", "RMSNormalization")

@@ -25,6 +25,8 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..ir.symbolic import SymDim
+from ..ir.unbacked import is_data_dependent
+from .data_dependent_shapes import data_dependent_nodes  # noqa: F401 (registers its rules)
 from .shape_rules import MAX_VALUES, RULES, VALUE_TYPES, Dims, ShapeState
 
 
@@ -145,9 +147,12 @@ def _agree(mine: Dims, onnx_type: TensorType | None, name: str) -> Dims:
         raise ModelError(f"'{name}' has rank {len(theirs)} by ONNX's inference, "
                          f"{len(mine)} by tinyc's")
     for a, b in zip(mine, theirs, strict=True):
+        if is_data_dependent(a):  # a declared number is only one run's count
+            continue
         if isinstance(b, int) and a != b:  # a guard where `a` is symbolic
             raise ModelError(f"'{name}' has shape {list(theirs)} by ONNX's inference, "
                              f"{[str(d) for d in mine]} by tinyc's")
-    return tuple(b if isinstance(b, int) else a for a, b in zip(mine, theirs, strict=True))
+    return tuple(b if isinstance(b, int) and not is_data_dependent(a) else a
+                 for a, b in zip(mine, theirs, strict=True))
 
 

@@ -12,6 +12,7 @@ from .calls import (
     Buf,
     Call,
     Const,
+    DimSlot,
     DimTable,
     ErrorSite,
     Kernel,
@@ -22,6 +23,6 @@ from .calls import (
 from .context import LowerContext, NotLowerable
 from .int_gemm import INT8_DTYPES, Im2col, IntGemm, IntGemmLowering, IntMatrix, Requant
 
-__all__ = ["ERR", "F32", "I64", "INT8_DTYPES", "PTR", "Arg", "Buf", "Call", "Const", "DimTable",
-           "ErrorSite", "Im2col", "IntGemm", "IntGemmLowering", "IntMatrix", "Kernel",
+__all__ = ["ERR", "F32", "I64", "INT8_DTYPES", "PTR", "Arg", "Buf", "Call", "Const", "DimSlot",
+           "DimTable", "ErrorSite", "Im2col", "IntGemm", "IntGemmLowering", "IntMatrix", "Kernel",
            "LowerContext", "LoweredNode", "NotLowerable", "Requant", "Scratch", "int_table"]

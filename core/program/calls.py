@@ -13,6 +13,9 @@ An argument of a call is one of:
   packed for a GEMM micro-kernel), stored with the model's weights;
 - DimTable(tag, values): a small i64 array (shapes, strides) some of whose
   values are symbolic; the entry fills it on its stack from the run's sizes;
+- DimSlot(symbol): the address of a data-dependent size's slot in the run's
+  dims array, for the kernel that computes that size (ir/symbolic.py,
+  Tracer.unbacked); the entry reads it back for every later use;
 - ErrorSite(text): the error record, for a check kernel; `text` names what
   is checked ("Gather node 'emb': input 'ids'") in the error a failure raises;
 - int / float: an i64 / f32 immediate; an int may be a SymDim, computed by the
@@ -91,11 +94,16 @@ def int_table(tag: str, values) -> Const | DimTable:
 
 
 @dataclass(frozen=True)
+class DimSlot:
+    symbol: str
+
+
+@dataclass(frozen=True)
 class ErrorSite:
     text: str
 
 
-Arg = Buf | Scratch | Const | DimTable | ErrorSite | int | float
+Arg = Buf | Scratch | Const | DimTable | DimSlot | ErrorSite | int | float
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,17 @@ class LoweredNode:
     # symbolic sizes: (guard, calls, note) — `calls` above run where the guard
     # holds, these where it does not (e.g. a GEMM tiled for M < 8 and M >= 8)
     alt: tuple | None = None
+    # calls run before the variant is chosen: kernels that set the data-dependent
+    # sizes (DimSlot) the choice reads
+    setup: list[Call] = field(default_factory=list)
 
     @property
     def every_call(self) -> list[Call]:
-        return self.calls + (list(self.alt[1]) if self.alt else [])
+        """Every call any variant makes. (With data-dependent sizes, the other
+        variant, and an item of `calls`, may be a LoweredNode of variants.)"""
+        own = [c for item in self.setup + self.calls
+               for c in (item.every_call if isinstance(item, LoweredNode) else [item])]
+        if self.alt is None:
+            return own
+        other = self.alt[1]
+        return own + (other.every_call if isinstance(other, LoweredNode) else list(other))

@@ -40,6 +40,10 @@ def load(directory: str | os.PathLike, verify: bool = False) -> Any:
     if is_split(meta):  # host regions in process, accelerators on their devices
         return RegionModel(d, verify=verify)
     if runs_in_process(meta):  # one CPU region: one entry call per run
+        if (meta.get("symbolic") or {}).get("unbacked"):  # outputs sized by data
+            from .unbacked import DataDependentModel
+
+            return DataDependentModel(d, verify=verify)
         if "symbolic" in meta:
             from .symbolic import SymbolicModel
 

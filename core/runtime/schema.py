@@ -54,7 +54,8 @@ HOST = {
     "plan": {"arena_bytes": Nat, "inputs": [PLAN_TENSOR], "outputs": [PLAN_TENSOR]},
     "cpu": Optional(str), "features": Optional(str), "backend": Optional(str),
     "symbolic": Optional({"symbols": [str], "guards": [str], "arena_bytes": str,
-                          "minima": Optional([Nat]), "maxima": Optional([Optional(Nat)])}),
+                          "minima": Optional([Nat]), "maxima": Optional([Optional(Nat)]),
+                          "unbacked": Optional([{"name": str, "bound": str}])}),
     "profile_nodes": Optional([[str]]),
 }
 

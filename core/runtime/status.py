@@ -31,6 +31,8 @@ STATUS_OK = 0
 STATUS_INDEX_RANGE = 1  # an index tensor holds a value outside [low, high]
 STATUS_SHAPE_VALUE = 2  # a shape given as run-time data is not the one compiled (low)
 STATUS_SLICE_LENGTH = 3  # run-time Slice parameters give another length than compiled (low)
+STATUS_SIZE_RANGE = 4  # a size given as run-time data (TopK's k) is outside [low, high]
+STATUS_DATA_SIZE = 5  # a size computed from data is one a later node cannot take (the site says)
 
 # The i64 fields in order; `site` (a pointer) follows them.
 INT_FIELDS = ("code", "node", "value", "position", "low", "high")
@@ -67,5 +69,10 @@ def record_error(code: int, value: int, position: int, low: int, high: int,
         return InputError(f"{site}: they give {value} elements along axis {position}, but "
                           f"the model was compiled for {low} there (run-time slice "
                           "parameters must give the shape the model was inferred with)")
+    if code == STATUS_SIZE_RANGE:
+        return InputError(f"{site}: holds {value}, but it must lie in [{low}, {high}] (a "
+                          "size given as run-time data)")
+    if code == STATUS_DATA_SIZE:
+        return InputError(site)
     return TinycError(f"{site}: check {code} failed on value {value} at flat position "
                       f"{position} (allowed [{low}, {high}])")

@@ -12,14 +12,11 @@ import re
 
 # -- compiler / frontend features (outside the op lowerings) -----------------
 INPUT_VALUED_SHAPES = ("an intermediate's shape depends on the values of a runtime input (the "
-                       "window size, CenterCropPad's target shape); tinyc compiles static shapes")
-RUNTIME_AXES = ("the expanded function reduces over axes given as a runtime input, so an "
-                "intermediate's shape depends on input values; tinyc compiles static shapes")
+                       "window size, CenterCropPad's target shape) with no upper bound in the "
+                       "inputs' sizes; tinyc serves data-dependent sizes only up to such a bound")
 STRINGS = "string tensors are not supported (the frontend imports numeric tensors only)"
 SEQUENCES = "sequence and optional types are not supported by the frontend"
 CONTROL_FLOW = "control flow (If / Loop / Scan subgraphs) is not supported"
-DYNAMIC = ("the output's size depends on input values (NonZero, Compress, Unique, "
-           "NonMaxSuppression); tinyc compiles static shapes")
 RANDOM = "random ops cannot reproduce the reference's random stream"
 TRAINING = "training ops (ai.onnx.preview.training optimizers) are out of scope"
 ML = "ai.onnx.ml ops are not supported"
@@ -39,7 +36,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
     (r"test_(blackman|hamming|hann)window(_symmetric)?_expanded|"
      r"test_center_crop_pad_.*_expanded", INPUT_VALUED_SHAPES),
     (r"test_linear_attention_.*_expanded", CONTROL_FLOW),
-    (r"test_reduce_(l2|log_sum|log_sum_exp)_.*_expanded", RUNTIME_AXES),
     (r"test_mvn", "the model declares a Constant with two values; strict shape inference "
                   "rejects it (frontend)"),
     (r"test_(equal_string.*|regex_full_match_.*|string_concat.*|strnormalizer_.*|"
@@ -48,7 +44,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      r"optional_get_element_.*|optional_has_element_(optional|tensor|empty_optional)_input|"
      r"sequence_insert_.*|sequence_map_.*|split_to_sequence_.*)", SEQUENCES),
     (r"test_(if|loop11|scan.*|affine_grid_.*_expanded|range_.*_expanded)", CONTROL_FLOW),
-    (r"test_(compress_.*|nonzero_example|unique_.*|nonmaxsuppression_.*)", DYNAMIC),
     (r"test_(bernoulli.*|training_dropout(_default|_default_mask|_mask|_zero_ratio_mask)?)",
      RANDOM),
     (r"test_(adagrad.*|adam.*|momentum.*|nesterov_momentum)", TRAINING),

@@ -110,15 +110,17 @@ def check_values_kernel(index: DType, k: int) -> Kernel:
     return Kernel(name, (ERR, PTR, PTR), build)
 
 
-def check_slice_kernel(index: DType, max_rank: int) -> Kernel:
+def check_slice_kernel(index: DType, max_rank: int, write: bool = False) -> Kernel:
     """(err, in_dims, out_dims, starts, ends, steps, axes, naxes, rank) -> status:
     a Slice whose parameters are run-time data must give every axis the length
     the model was compiled for (dims tables: i64[max_rank], front-padded); an
     axis not sliced keeps its length. The length follows ONNX: negative
     starts/ends count from the end, then are clamped ([0, n] forward, [0, n-1]
     and [-1, n-1] backward); a step of 0 gives no elements. A bad axis is an
-    index out of range."""
-    name = f"check_slice_{index.short}"
+    index out of range. With `write`, out_dims is where the lengths go
+    instead (i64[rank], not padded: the slots of the output's data-dependent
+    dims, kernels/data_dependent.py), and any lengths are accepted."""
+    name = f"{'slice_lengths' if write else 'check_slice'}_{index.short}"
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         fn, b = U.define(module, name, [U.PTR] * 7 + [U.I64] * 2,
@@ -141,6 +143,13 @@ def check_slice_kernel(index: DType, max_rank: int) -> Kernel:
             d = b.add(axis, pad)
             params = (load_index(b, p, k, index) for p in (starts, ends, steps))
             U.store(b, _slice_length(b, U.load(b, in_dims, d, U.I64), *params), lengths, d)
+        if write:
+            for d in range(max_rank):
+                with b.if_then(b.icmp_signed(">=", U.i64(d), pad)):
+                    U.store(b, U.load(b, lengths, U.i64(d), U.I64), out_dims,
+                            b.sub(U.i64(d), pad))
+            b.ret(ir.Constant(U.I32, 0))
+            return fn
         wanted = load_table(b, out_dims, max_rank)
         for d in range(max_rank):  # padded dims are 1 in both
             got = U.load(b, lengths, U.i64(d), U.I64)

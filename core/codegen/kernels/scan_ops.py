@@ -124,7 +124,8 @@ def topk_kernel(largest: bool, dtype: DType) -> Kernel:
         x, values, indices, outer, n, inner, k = fn.args
         st = storage_type(dtype)
         filled = entry_alloca(b, U.I64, "filled")
-        with nested_loops(b, [outer, inner]) as (o, i):
+        with b.if_then(b.icmp_signed(">", k, U.i64(0))), \
+                nested_loops(b, [outer, inner]) as (o, i):  # k = 0 (run-time k): no slots
             base = b.add(b.mul(b.mul(o, n), inner), i)
             slots = _Slots(b, values, indices, b.add(b.mul(b.mul(o, k), inner), i), inner, st)
             b.store(U.i64(0), filled)
