@@ -1,6 +1,7 @@
 """The wasm artifact's web package (model.js, model.d.ts, package.json) runs
-under node and matches onnxruntime: squeezenet, and a model with several
-inputs and outputs of float32, int64 and bool. node reads inputs from binary
+under node and matches onnxruntime: squeezenet, BERT-tiny (three int64
+inputs), and a model with several inputs and outputs of float32, int64 and
+bool (test_wasm_chromium.py runs the first two in Chromium). node reads inputs from binary
 files, writes outputs as binary files; the JS outputs must also be bit-equal to
 the same module run from Python in wasmtime (same layout, same code)."""
 
@@ -19,9 +20,9 @@ from onnx import TensorProto, helper
 import tinyc
 from tinyc.testing.compare import range_error
 
-from .support import feeds_for, require
+from .support import require
+from .web_models import TARGET, check_outputs
 
-TARGET = "wasm32-simd"
 # node reads feeds.json ({name: [dtype, file]}), runs `repeat` times, writes
 # each output to out_<i>.bin and outputs.json (names, dtypes, files, ms per run)
 RUN_MJS = """
@@ -118,12 +119,12 @@ def check(model, feeds, tmp_path, node, ort_run, repeat=1) -> float:
     return ms
 
 
-def test_squeezenet_runs_in_node(tmp_path, node, ort_run):
-    from tinyc.testing.models import light_model
-
-    model = light_model("squeezenet")
-    ms = check(model, feeds_for(model), tmp_path, node, ort_run, repeat=5)
-    print(f"squeezenet {TARGET} in node: {ms:.2f} ms per run")
+@pytest.mark.parametrize("name", ["squeezenet", "bert_tiny"])
+def test_model_runs_in_node(name, web_models, node):
+    web = web_models[name]
+    got, ms = run_in_node(node, web.folder, web.feeds, repeat=3)
+    check_outputs("node", got, web)
+    print(f"{name} {TARGET} in node: {ms:.2f} ms per run")
 
 
 def test_several_inputs_and_outputs_of_several_dtypes(tmp_path, node, ort_run):
