@@ -4,8 +4,9 @@ package's tests and the web latency benchmark.
 A folder is served on localhost by a thread of this process; the page posts
 its results back to the same server (POST /report/NAME with any body), and
 POST /report/done (or /report/error, with a message) ends the run. No
-browser-automation library is needed: Chromium is started with the page's URL and stopped once the page is done,
-so a run costs one browser launch however many checks the page makes.
+browser-automation library is needed: Chromium is started with the page's URL
+and stopped once the page is done, so a run costs one browser launch however
+many checks the page makes.
 
 `isolated=True` serves with the headers that make a page crossOriginIsolated
 (COOP same-origin, COEP require-corp), which SharedArrayBuffer, and so
