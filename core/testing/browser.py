@@ -19,6 +19,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -103,12 +104,14 @@ def run_page(url: str, reports: Reports, timeout: float = 120.0) -> dict[str, by
     browser = chromium_path()
     if browser is None:
         raise PageFailed(chromium_missing_reason())
-    with tempfile.TemporaryDirectory(prefix="tinyc-chromium-") as profile:
+    # its helper processes may still be writing the profile as it is removed
+    with tempfile.TemporaryDirectory(prefix="tinyc-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         log_path = os.path.join(profile, "console.log")
         with open(log_path, "w") as log:
             process = subprocess.Popen(
                 [browser, *_flags(profile), url], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 finished = reports.done.wait(timeout)
             finally:
@@ -129,11 +132,14 @@ def _flags(profile: str) -> list[str]:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
+    """End the browser and its helper processes (its own process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 

@@ -2,12 +2,15 @@
 model.js in a page served from localhost and match onnxruntime (1e-5 of the
 output range) and, bit for bit, the same module under wasmtime. One browser
 launch makes every check (web/check.mjs posts the results back); the package's
-example index.html runs too."""
+example index.html runs too. Behind the web_latency marker: the latency
+benchmark against onnxruntime-web, end to end."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +68,23 @@ def test_the_example_page_runs_in_chromium(web_models, chromium):
     for line, (name, want) in zip(lines, web.onnxruntime.items(), strict=False):
         assert line == f"{name}: float32[{', '.join(map(str, want.shape))}] ({want.size} values)"
     assert lines[-1].startswith("ran in ") and lines[-1].endswith(" ms")
+
+
+@pytest.mark.web_latency
+def test_latency_against_onnxruntime_web():
+    """bench/web_latency.py end to end with few runs: a row per model and thread
+    count, onnxruntime-web threaded only on the isolated page, and both engines'
+    outputs within 1e-5 of onnxruntime-web's range."""
+    bench = Path(__file__).parents[2] / "bench" / "web_latency.py"
+    done = subprocess.run([sys.executable, str(bench), "--runs", "5"], capture_output=True,
+                          text=True, timeout=900)
+    if done.returncode == 2 and done.stderr.startswith("cannot run"):
+        pytest.skip(done.stderr.strip())
+    assert done.returncode == 0, done.stderr
+    print(done.stdout)
+    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("squeezenet", "1", "False"), ("mobilenet_v2", "1", "False"),
+        ("squeezenet", "2", "True"), ("mobilenet_v2", "2", "True")]
+    for row in rows:
+        assert float(row[-1]) <= 1e-5, row
