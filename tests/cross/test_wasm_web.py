@@ -181,12 +181,37 @@ def test_the_folder_is_an_npm_package_shipping_the_weights_once(tmp_path):
     with open(os.path.join(folder, "package.json")) as f:
         pkg = json.load(f)
     assert pkg["type"] == "module" and pkg["main"] == "model.js" and pkg["types"] == "model.d.ts"
-    assert pkg["files"] == ["model.wasm", "model.js", "model.d.ts"]  # no weights.bin
+    assert pkg["files"] == ["model.wasm", "model.js", "model.d.ts"]
+    assert not os.path.exists(os.path.join(folder, "weights.bin"))  # model.wasm holds them
+    assert art.meta["weights_in"] == "model.wasm" and "weights.bin" not in art.meta["checksums"]
     for name in pkg["files"] + ["index.html"]:
         assert name in art.meta["checksums"], name  # tinyc's loader checks them too
     with open(os.path.join(folder, "model.d.ts")) as f:
         types = f.read()
     assert '"k": BigInt64Array;' in types and '"g": Uint8Array;' in types
+
+
+def test_the_loader_checks_the_module_that_holds_the_weights(tmp_path):
+    require(TARGET)
+    folder = tinyc.compile(mixed_model(), target=TARGET).save(str(tmp_path / "artifact"))
+    tinyc.runtime.load(folder)  # no weights.bin, and none needed
+    with open(os.path.join(folder, "model.json")) as f:
+        meta = json.load(f)
+    del meta["weights_in"]  # then a weights.bin is required again
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(meta, f)
+    os.remove(os.path.join(folder, "model.json.sha256"))
+    with pytest.raises(tinyc.ArtifactError, match="no checksum for weights.bin"):
+        tinyc.runtime.load(folder)
+    module = os.path.join(folder, "model.wasm")
+    with open(module, "r+b") as f:  # a damaged module: its checksum catches it
+        f.seek(-1, os.SEEK_END)
+        f.write(b"\xff")
+    meta["weights_in"] = "model.wasm"
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(tinyc.ArtifactError, match="model.wasm does not match its checksum"):
+        tinyc.runtime.load(folder)
 
 
 def test_a_symbolic_model_is_refused_by_name_in_js(tmp_path, node):

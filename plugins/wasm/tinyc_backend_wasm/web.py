@@ -2,10 +2,9 @@
 model.d.ts, package.json and an example index.html, so the artifact folder is
 an npm package.
 
-The weights ship once: model.wasm already holds them (a data segment), so
-package.json's `files` list model.wasm, model.js and model.d.ts only. The
-artifact's weights.bin stays in the folder because tinyc's own loader checks
-it (core/runtime/validate.py), but no web file reads it.
+The weights ship once: model.wasm holds them (a data segment), the folder has
+no weights.bin (model.json says "weights_in": "model.wasm"), and package.json's
+`files` list model.wasm, model.js and model.d.ts.
 
 model.js lays memory out exactly as runtime.py does for a static model; a
 model with symbolic dims gets a model.js whose load() throws (only static
