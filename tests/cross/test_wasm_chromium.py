@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyc.testing.browser import chromium_missing_reason, chromium_version, run_page, serve
+from tinyc.testing.browser import (
+    PageFailed,
+    chromium_missing_reason,
+    chromium_version,
+    run_page,
+    serve,
+)
 
 from .web_models import WebModel, check_outputs
 
@@ -88,3 +94,14 @@ def test_latency_against_onnxruntime_web():
         ("squeezenet", "2", "True"), ("mobilenet_v2", "2", "True")]
     for row in rows:
         assert float(row[-1]) <= 1e-5, row
+
+
+def test_a_page_that_fails_is_reported_with_its_error(tmp_path):
+    """The harness can fail: check.mjs without its cases.json posts the error."""
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    for name in ("check.html", "check.mjs"):
+        shutil.copy(PAGE / name, tmp_path / name)
+    with serve(str(tmp_path)) as (url, reports), pytest.raises(PageFailed, match="JSON"):
+        run_page(f"{url}/check.html", reports, timeout=60)
