@@ -131,7 +131,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         library, files, extra = _link(obj, host, weights,
                                       artifact_meta(*facts, b"", weights, host.spec.backend)
                                       | sym)
-    meta = (artifact_meta(*facts, library, weights, host.spec.backend, files)
+    meta = (artifact_meta(*facts, library, weights, host.spec.backend, files,
+                          extra.get("weights_in"))
             | cpu_meta(host.cpu) | extra | {"host": host.spec.name, "regions": regions} | sym)
     if is_split(meta):  # accelerators in the deployment that took part of the graph
         meta |= _split_meta(g, regions, partition)
@@ -281,7 +282,8 @@ def _link(obj: bytes, device: Device, weights: bytes, meta: dict
     (a cross target), its files and what it adds to model.json (how to run them)."""
     if isinstance(device.backend, Packager):
         package = device.backend.package(CompiledModel(obj, weights, meta, device.cpu, device.spec))
-        return b"", package.files, package.meta
+        inside = {"weights_in": package.weights_in} if package.weights_in else {}
+        return b"", package.files, package.meta | inside
     return _link_shared(obj), {}, {}
 
 

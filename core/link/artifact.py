@@ -27,16 +27,18 @@ class Artifact:
     partition: object = None  # partition.Partition: where each node runs, and why
 
     def save(self, directory: str | os.PathLike) -> str:
-        """Write model.so (or the backend's files), weights.bin, the accelerators'
-        programs, model.json (+ model.ll / model.s if emitted)."""
+        """Write model.so (or the backend's files), weights.bin (unless one of
+        those holds them), the accelerators' programs, model.json (+ model.ll /
+        model.s if emitted)."""
         d = os.fspath(directory)
         os.makedirs(d, exist_ok=True)
         meta = self.meta
         if self.programs:
             meta = {**meta, "checksums": {**meta["checksums"], **self._save_programs(d)}}
         text = json.dumps(meta, indent=1, sort_keys=True).encode()
-        files = {"weights.bin": self.weights, "model.json": text,
-                 SIDECAR: meta_digest_file(text)}  # model.json's own checksum
+        files = {"model.json": text, SIDECAR: meta_digest_file(text)}  # its own checksum
+        if "weights_in" not in meta:
+            files["weights.bin"] = self.weights
         if self.library:
             files["model.so"] = self.library
         files.update(self.files)
@@ -75,17 +77,19 @@ class Artifact:
 
 def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict],
                   outputs: list[dict], version: str, library: bytes, weights: bytes,
-                  backend: str | None = None, files: dict[str, bytes] | None = None) -> dict:
-    """model.json. `files`: a packaging backend's files, checksummed like model.so."""
+                  backend: str | None = None, files: dict[str, bytes] | None = None,
+                  weights_in: str | None = None) -> dict:
+    """model.json. `files`: a packaging backend's files, checksummed like model.so;
+    `weights_in`: the one of them holding the weights (no weights.bin then)."""
     code = {"model.so": library} if library else {}
     code.update(files or {})
+    if weights_in is None:
+        code["weights.bin"] = weights
     return {"format": FORMAT_VERSION, "entry": "tinyc_run", "target": target, "triple": triple,
             "backend": backend, "arena_bytes": arena_bytes, "inputs": inputs,
             "outputs": outputs, "tinyc_version": version, "weights_bytes": len(weights),
             "plan": plan_record(arena_bytes, inputs, outputs),
-            "checksums": {**{name: hashlib.sha256(data).hexdigest()
-                             for name, data in code.items()},
-                          "weights.bin": hashlib.sha256(weights).hexdigest()}}
+            "checksums": {name: hashlib.sha256(data).hexdigest() for name, data in code.items()}}
 
 
 def plan_record(arena_bytes: int, inputs: list[dict], outputs: list[dict]) -> dict:

@@ -70,7 +70,8 @@ SPLIT = {
 # by Python only, so the checks are about clear errors, not memory safety
 PACKAGED = {
     "format": (1,), "target": str, "backend": Optional(str),
-    "inputs": [TENSOR], "outputs": [TENSOR], "checksums": {"weights.bin": Hex64},
+    "inputs": [TENSOR], "outputs": [TENSOR], "checksums": {"weights.bin": Optional(Hex64)},
+    "weights_in": Optional(str),  # the file holding the weights, if not weights.bin
 }
 
 

@@ -80,7 +80,7 @@ def check_split(directory: str, meta: dict) -> None:
 
 def check_packaged(directory: str, meta: dict) -> None:
     schema.check(meta, schema.PACKAGED, os.path.join(directory, "model.json"))
-    check_files(directory, meta, ("weights.bin",))
+    check_files(directory, meta, (meta.get("weights_in") or "weights.bin",))
 
 
 def check_plan(meta: dict, where: str) -> None:
@@ -135,7 +135,7 @@ def check_files(directory: str, meta: dict, required: tuple[str, ...]) -> None:
         if hashlib.sha256(_read(path)).hexdigest() != digest:
             raise ArtifactError(f"{path} does not match its checksum (damaged, truncated "
                                 f"or replaced; recompile)")
-    if "weights_bytes" in meta:
+    if "weights_bytes" in meta and "weights.bin" in sums:
         size = os.path.getsize(os.path.join(directory, "weights.bin"))
         if size != meta["weights_bytes"]:
             raise ArtifactError(f"{directory}/weights.bin has {size} bytes, expected "

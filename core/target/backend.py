@@ -48,6 +48,9 @@ class Package:
 
     files: dict[str, bytes]  # file name -> content, e.g. libmodel.a, model.h, model.elf
     meta: dict = field(default_factory=dict)  # merged into model.json, e.g. how to run it
+    # the file of `files` that holds the weights (a wasm data segment), when the
+    # artifact needs no weights.bin beside it: the weights then ship once
+    weights_in: str | None = None
 
 
 @runtime_checkable

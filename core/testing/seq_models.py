@@ -1,6 +1,7 @@
 """Sequence models for tests and benchmarks, built with onnx.helper and seeded
-random weights: a BERT-style transformer encoder and stacked bidirectional
-LSTM / GRU networks.
+random weights: a BERT-style transformer encoder, BERT-tiny (the same layers
+with BERT-tiny's sizes and the three int64 inputs of a Hugging Face export) and
+stacked bidirectional LSTM / GRU networks.
 
 The encoder is written the way exporters emit it: embedding Gather plus a
 position add, MatMul + Add projections, heads split by Reshape/Transpose, a
@@ -87,6 +88,51 @@ def transformer_encoder(cfg: EncoderConfig = EncoderConfig(), seed: int = 0) -> 
     return m.model("transformer_encoder", [inp], [out], opset=17)
 
 
+# google/bert_uncased_L-2_H-128_A-2's sizes
+BERT_TINY = EncoderConfig(layers=2, hidden=128, heads=2, seq=128, vocab=30522, ffn=512)
+
+
+def bert_tiny(seq: int = BERT_TINY.seq, seed: int = 0) -> onnx.ModelProto:
+    """BERT-tiny as exporters emit it: input_ids, token_type_ids and attention_mask
+    (int64 [1, seq]) -> last_hidden_state [1, seq, 128] and pooler_output [1, 128]."""
+    cfg = EncoderConfig(**{**BERT_TINY.__dict__, "seq": seq})
+    m = _Builder(seed)
+    words = m.op("Gather", [m.weight("word_embeddings", (cfg.vocab, cfg.hidden), 1.0),
+                            "input_ids"], axis=0)
+    types = m.op("Gather", [m.weight("token_type_embeddings", (2, cfg.hidden), 0.5),
+                            "token_type_ids"], axis=0)
+    x = m.op("Add", [m.op("Add", [words, types]),
+                     m.weight("position_embeddings", (cfg.seq, cfg.hidden), 0.5)])
+    x = _layer_norm(m, x, cfg.hidden)
+    # attention_mask: 1 attends, 0 is padding -> 0 or -10000 added to every
+    # head's scores, broadcast as [1, 1, 1, seq]
+    mask = m.op("Unsqueeze", [m.op("Cast", ["attention_mask"], to=TensorProto.FLOAT),
+                              m.const("axes", np.array([1, 2]))])
+    keep = m.op("Sub", [m.const("one", np.array(1.0, np.float32)), mask])
+    bias = m.op("Mul", [keep, m.const("masked", np.array(-10000.0, np.float32))], "mask_bias")
+    for layer in range(cfg.layers):
+        x = _encoder_layer(m, x, cfg, "last_hidden_state" if layer == cfg.layers - 1 else "",
+                           bias)
+    first = m.op("Gather", [x, m.const("first", np.array(0))], "cls", axis=1)  # [1, hidden]
+    m.op("Tanh", [_linear(m, first, cfg.hidden, cfg.hidden)], names=["pooler_output"])
+    info = helper.make_tensor_value_info
+    inputs = [info(name, TensorProto.INT64, [1, cfg.seq])
+              for name in ("input_ids", "token_type_ids", "attention_mask")]
+    outputs = [info("last_hidden_state", TensorProto.FLOAT, [1, cfg.seq, cfg.hidden]),
+               info("pooler_output", TensorProto.FLOAT, [1, cfg.hidden])]
+    return m.model("bert_tiny", inputs, outputs, opset=17)
+
+
+def bert_feeds(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
+    """Token ids, two segments, and the last eighth of the sequence padded."""
+    seq = model.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    rng = np.random.default_rng(seed)
+    types = (np.arange(seq) >= seq // 2).astype(np.int64)[None]
+    mask = (np.arange(seq) < seq - seq // 8).astype(np.int64)[None]
+    return {"input_ids": rng.integers(0, BERT_TINY.vocab, (1, seq), dtype=np.int64),
+            "token_type_ids": types, "attention_mask": mask}
+
+
 def _linear(m: _Builder, x: str, n_in: int, n_out: int) -> str:
     w = m.weight("weight", (n_in, n_out), 1.0 / math.sqrt(n_in))
     return m.op("Add", [m.op("MatMul", [x, w]), m.weight("bias", (n_out,), 0.1)])
@@ -105,12 +151,15 @@ def _heads(m: _Builder, x: str, cfg: EncoderConfig, perm: list[int]) -> str:
     return m.op("Transpose", [m.op("Reshape", [x, shape])], perm=perm)
 
 
-def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig, out: str) -> str:
+def _encoder_layer(m: _Builder, x: str, cfg: EncoderConfig, out: str,
+                   mask_bias: str = "") -> str:
     q = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
     k = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 3, 1])
     v = _heads(m, _linear(m, x, cfg.hidden, cfg.hidden), cfg, [0, 2, 1, 3])
     scale = m.const("scale", np.array(math.sqrt(cfg.hidden // cfg.heads), np.float32))
     scores = m.op("Div", [m.op("MatMul", [q, k]), scale], "scores")
+    if mask_bias:
+        scores = m.op("Add", [scores, mask_bias], "masked_scores")
     probs = m.op("Softmax", [scores], "probs", axis=-1)
     context = m.op("Transpose", [m.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
     merged = m.op("Reshape", [context, m.const("shape", np.array([1, cfg.seq, cfg.hidden]))])

@@ -1,6 +1,8 @@
 """The wasm artifact's web package (model.js, model.d.ts, package.json) runs
-under node and matches onnxruntime: squeezenet, and a model with several
-inputs and outputs of float32, int64 and bool. node reads inputs from binary
+under node and matches onnxruntime: squeezenet, BERT-tiny (three int64
+inputs), a model with several inputs and outputs of float32, int64 and bool,
+and a model with symbolic dims run at other sizes per call
+(test_wasm_chromium.py runs the first two in Chromium). node reads inputs from binary
 files, writes outputs as binary files; the JS outputs must also be bit-equal to
 the same module run from Python in wasmtime (same layout, same code)."""
 
@@ -17,11 +19,13 @@ import pytest
 from onnx import TensorProto, helper
 
 import tinyc
+from tinyc.compiler import CompileOptions, compile_model
+from tinyc.runtime.symbolic import ShapeGuardError
 from tinyc.testing.compare import range_error
 
-from .support import feeds_for, require
+from .support import require
+from .web_models import TARGET, check_outputs
 
-TARGET = "wasm32-simd"
 # node reads feeds.json ({name: [dtype, file]}), runs `repeat` times, writes
 # each output to out_<i>.bin and outputs.json (names, dtypes, files, ms per run)
 RUN_MJS = """
@@ -118,12 +122,12 @@ def check(model, feeds, tmp_path, node, ort_run, repeat=1) -> float:
     return ms
 
 
-def test_squeezenet_runs_in_node(tmp_path, node, ort_run):
-    from tinyc.testing.models import light_model
-
-    model = light_model("squeezenet")
-    ms = check(model, feeds_for(model), tmp_path, node, ort_run, repeat=5)
-    print(f"squeezenet {TARGET} in node: {ms:.2f} ms per run")
+@pytest.mark.parametrize("name", ["squeezenet", "bert_tiny"])
+def test_model_runs_in_node(name, web_models, node):
+    web = web_models[name]
+    got, ms = run_in_node(node, web.folder, web.feeds, repeat=3)
+    check_outputs("node", got, web)
+    print(f"{name} {TARGET} in node: {ms:.2f} ms per run")
 
 
 def test_several_inputs_and_outputs_of_several_dtypes(tmp_path, node, ort_run):
@@ -180,7 +184,9 @@ def test_the_folder_is_an_npm_package_shipping_the_weights_once(tmp_path):
     with open(os.path.join(folder, "package.json")) as f:
         pkg = json.load(f)
     assert pkg["type"] == "module" and pkg["main"] == "model.js" and pkg["types"] == "model.d.ts"
-    assert pkg["files"] == ["model.wasm", "model.js", "model.d.ts"]  # no weights.bin
+    assert pkg["files"] == ["model.wasm", "model.js", "model.d.ts"]
+    assert not os.path.exists(os.path.join(folder, "weights.bin"))  # model.wasm holds them
+    assert art.meta["weights_in"] == "model.wasm" and "weights.bin" not in art.meta["checksums"]
     for name in pkg["files"] + ["index.html"]:
         assert name in art.meta["checksums"], name  # tinyc's loader checks them too
     with open(os.path.join(folder, "model.d.ts")) as f:
@@ -188,15 +194,89 @@ def test_the_folder_is_an_npm_package_shipping_the_weights_once(tmp_path):
     assert '"k": BigInt64Array;' in types and '"g": Uint8Array;' in types
 
 
-def test_a_symbolic_model_is_refused_by_name_in_js(tmp_path, node):
+def test_the_loader_checks_the_module_that_holds_the_weights(tmp_path):
     require(TARGET)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
-    model = helper.make_model(helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])],
-                                                "sym", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 17)])
-    folder = tinyc.compile(model, target=TARGET).save(str(tmp_path / "artifact"))
-    done = node_script(node, folder, 'import { Model } from "./model.js";\n'
-                                     'await Model.load();\n')
-    assert done.returncode != 0
-    assert 'model.js runs static models only; this one has symbolic dims ["N"]' in done.stderr
+    folder = tinyc.compile(mixed_model(), target=TARGET).save(str(tmp_path / "artifact"))
+    tinyc.runtime.load(folder)  # no weights.bin, and none needed
+    with open(os.path.join(folder, "model.json")) as f:
+        meta = json.load(f)
+    del meta["weights_in"]  # then a weights.bin is required again
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(meta, f)
+    os.remove(os.path.join(folder, "model.json.sha256"))
+    with pytest.raises(tinyc.ArtifactError, match="no checksum for weights.bin"):
+        tinyc.runtime.load(folder)
+    module = os.path.join(folder, "model.wasm")
+    with open(module, "r+b") as f:  # a damaged module: its checksum catches it
+        f.seek(-1, os.SEEK_END)
+        f.write(b"\xff")
+    meta["weights_in"] = "model.wasm"
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(tinyc.ArtifactError, match="model.wasm does not match its checksum"):
+        tinyc.runtime.load(folder)
+
+
+def symbolic_model() -> onnx.ModelProto:
+    """x float32[N, 4] -> y = x + x; k int64[M] -> z = concat(k, k), int64[2*M]."""
+    info = helper.make_tensor_value_info
+    f, i64 = TensorProto.FLOAT, TensorProto.INT64
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"]),
+         helper.make_node("Concat", ["k", "k"], ["z"], axis=0)], "sym",
+        [info("x", f, ["N", 4]), info("k", i64, ["M"])],
+        [info("y", f, ["N", 4]), info("z", i64, ["2*M"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+# Two runs of other sizes, then bad feeds; prints JSON lines
+SYMBOLIC_MJS = """
+import { Model } from "./model.js";
+const model = await Model.load();
+const show = (o) => ({ y: [Array.from(o.y.data), o.y.dims],
+                       z: [Array.from(o.z.data, String), o.z.dims] });
+const feeds = (n, m) => ({ x: { data: Float32Array.from({ length: 4 * n }, (_, i) => i / 4 - 1),
+                                dims: [n, 4] },
+                           k: { data: BigInt64Array.from({ length: m }, (_, i) => BigInt(i) << 35n),
+                                dims: [m] } });
+console.log(JSON.stringify(show(model.run(feeds(3, 5)))));
+console.log(JSON.stringify(show(model.run(feeds(1, 2)))));
+const bad = [{ ...feeds(2, 2), x: new Float32Array(8) },
+             { ...feeds(2, 2), x: { data: new Float32Array(8), dims: [2, 5] } },
+             { ...feeds(2, 2), x: { data: new Float32Array(7), dims: [2, 4] } },
+             feeds(0, 2), feeds(5, 2)];
+for (const f of bad) {
+  try { model.run(f); console.log("no error"); }
+  catch (e) { console.log(`${e.constructor.name}: ${e.message}`); }
+}
+"""
+
+
+def test_a_symbolic_model_runs_in_js_at_the_sizes_of_each_run(tmp_path, node, ort_run):
+    require(TARGET)
+    model = symbolic_model()
+    art = compile_model(model, TARGET, CompileOptions(max_shapes={"N": 4}))
+    folder = art.save(str(tmp_path / "artifact"))
+    with pytest.raises(ShapeGuardError, match=r"N=5 \(at most 4"):  # wasmtime refuses it too
+        tinyc.runtime.load(folder).run(None, {"x": np.ones((5, 4), np.float32),
+                                              "k": np.ones(2, np.int64)})
+    with open(os.path.join(folder, "model.d.ts")) as f:
+        assert '"x": { data: Float32Array; dims: number[] };' in f.read()
+    done = node_script(node, folder, SYMBOLIC_MJS)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for line, (n, m) in zip(lines, [(3, 5), (1, 2)], strict=False):
+        x = (np.arange(4 * n, dtype=np.float32) / 4 - 1).reshape(n, 4)
+        k = np.arange(m, dtype=np.int64) << 35
+        want_y, want_z = ort_run(model, {"x": x, "k": k})
+        got = json.loads(line)
+        assert got["y"][1] == [n, 4] and got["z"][1] == [2 * m]
+        np.testing.assert_array_equal(np.array(got["y"][0], np.float32).reshape(n, 4), want_y)
+        np.testing.assert_array_equal(np.array(got["z"][0], np.int64), want_z)
+    assert lines[2:] == [
+        "TypeError: input 'x' has symbolic dims (float32[N, 4]): pass { data, dims }",
+        "RangeError: input 'x' has dims [2, 5]; expected float32[N, 4]",
+        "RangeError: input 'x' has 7 elements; dims [2, 4] make 8",
+        "RangeError: symbolic dimensions out of range: N=0 (at least 1)",
+        "RangeError: symbolic dimensions out of range: N=5 (at most 4, the max_shapes "
+        "compiled for)"]

@@ -42,7 +42,8 @@ def package(model: CompiledModel) -> Package:
         module = build.read("model.wasm")
     run = {"runner": "wasmtime", "module": "model.wasm", "exports": list(exports)}
     files = {"model.wasm": module, **web_files(model.meta, module)}
-    return Package(files, {"run": run, "sizes": module_sizes(module)})
+    # the module holds the weights (a data segment): no weights.bin beside it
+    return Package(files, {"run": run, "sizes": module_sizes(module)}, weights_in="model.wasm")
 
 
 # Section ids of the wasm binary format that matter for size and for imports.

@@ -150,6 +150,7 @@ class SymbolicLayout:
         sym = meta["symbolic"]
         self.symbols, self.guard_texts = list(sym["symbols"]), list(sym["guards"])
         self.minima = list(sym.get("minima") or [1] * len(self.symbols))
+        self.maxima = list(sym.get("maxima") or [None] * len(self.symbols))
         self._guards, self._sizes = exports["tinyc_guards"], exports["tinyc_sizes"]
         n_sizes = 1 + sum(len(t["shape"]) for t in (*meta["outputs"], *meta["inputs"]))
         self._dims_at = _aligned(heap_base)
@@ -157,8 +158,16 @@ class SymbolicLayout:
         self._free = _aligned(self._sizes_at + 8 * n_sizes)
         self._n_sizes = n_sizes
 
+    def out_of_range(self, values: tuple[int, ...]) -> list[str]:
+        """The symbols below their minimum or above the max_shapes compiled for."""
+        bad = [f"{s}={v} (at least {m})" for s, v, m in
+               zip(self.symbols, values, self.minima, strict=True) if v < m]
+        return bad + [f"{s}={v} (at most {m}, the max_shapes compiled for)" for s, v, m in
+                      zip(self.symbols, values, self.maxima, strict=True)
+                      if m is not None and v > m]
+
     def accepts(self, model: WasmModel, values: tuple[int, ...]) -> bool:
-        if any(v < m for v, m in zip(values, self.minima, strict=True)):
+        if self.out_of_range(values):
             return False
         model._memory.write(model._store, np.array(values, "<i8").tobytes(), self._dims_at)
         return self._guards(model._store, self._dims_at) == 0
@@ -186,8 +195,9 @@ class SymbolicLayout:
 
     def _sizes_for(self, model: WasmModel, arrays, values) -> tuple[int, list[tuple]]:
         named = ", ".join(f"{s}={v}" for s, v in zip(self.symbols, values, strict=True))
-        if any(v < m for v, m in zip(values, self.minima, strict=True)):
-            raise ShapeGuardError(f"symbolic dimensions out of range: {named}")
+        bad = self.out_of_range(values)
+        if bad:
+            raise ShapeGuardError(f"symbolic dimensions out of range: {', '.join(bad)}")
         mem, store = model._memory, model._store
         mem.write(store, np.array(values, "<i8").tobytes(), self._dims_at)
         failed = self._guards(store, self._dims_at)

@@ -2,14 +2,13 @@
 model.d.ts, package.json and an example index.html, so the artifact folder is
 an npm package.
 
-The weights ship once: model.wasm already holds them (a data segment), so
-package.json's `files` list model.wasm, model.js and model.d.ts only. The
-artifact's weights.bin stays in the folder because tinyc's own loader checks
-it (core/runtime/validate.py), but no web file reads it.
+The weights ship once: model.wasm holds them (a data segment), the folder has
+no weights.bin (model.json says "weights_in": "model.wasm"), and package.json's
+`files` list model.wasm, model.js and model.d.ts.
 
-model.js lays memory out exactly as runtime.py does for a static model; a
-model with symbolic dims gets a model.js whose load() throws (only static
-models run in JS so far).
+model.js lays memory out exactly as runtime.py does. For a model with symbolic
+dims it asks the module's tinyc_guards and tinyc_sizes per run, as runtime.py's
+SymbolicLayout does; a tensor with named dims is then { data, dims } in JS.
 """
 
 from __future__ import annotations
@@ -36,8 +35,9 @@ def web_files(meta: dict, module: bytes) -> dict[str, bytes]:
                              f"JS TypedArray")
     name = package_name(module)
     embedded = {key: meta[key] for key in ("inputs", "outputs", "arena_bytes", "target")}
-    if "symbolic" in meta:  # model.js refuses these by name
-        embedded["symbolic"] = {"symbols": meta["symbolic"]["symbols"]}
+    if "symbolic" in meta:  # what binding and checking a run's sizes needs
+        embedded["symbolic"] = {key: meta["symbolic"].get(key)
+                                for key in ("symbols", "guards", "minima", "maxima")}
     js = _template("model.js").replace("__TINYC_META__", json.dumps(embedded, indent=1))
     html = _template("index.html").replace("__TINYC_TITLE__", name)
     return {"model.js": js.encode(), "model.d.ts": typescript(meta).encode(),
@@ -65,7 +65,7 @@ def package_json(name: str, meta: dict) -> str:
 def typescript(meta: dict) -> str:
     """The Model class with this model's input and output names and arrays."""
     def fields(tensors: list[dict]) -> str:
-        return "".join(f"  {json.dumps(t['name'])}: {TS_ARRAYS[t['dtype']]};  "
+        return "".join(f"  {json.dumps(t['name'])}: {ts_tensor(t)};  "
                        f"// {t['dtype']}{list(t['shape'])}\n" for t in tensors)
 
     return (
@@ -81,13 +81,23 @@ def typescript(meta: dict) -> str:
         "  static arrayFor(dtype: DType): new (length: number) => ArrayBufferView;\n"
         "  readonly inputs: readonly TensorInfo[];\n"
         "  readonly outputs: readonly TensorInfo[];\n"
-        "  /** Flat arrays in row-major order; throws on a missing, unknown, mistyped or\n"
-        "   *  wrongly sized input. */\n"
+        "  /** Flat arrays in row-major order ({ data, dims } for a tensor with symbolic\n"
+        "   *  dims); throws on a missing, unknown, mistyped or wrongly sized input. */\n"
         "  run(feeds: Inputs): Outputs;\n"
         "}\n"
         "export declare const metadata: {\n"
         "  inputs: TensorInfo[]; outputs: TensorInfo[]; arena_bytes: number; target: string;\n"
+        "  symbolic?: { symbols: string[]; guards: string[]; minima: number[];\n"
+        "               maxima: (number | null)[] };\n"
         "};\n")
+
+
+def ts_tensor(t: dict) -> str:
+    """A tensor's TypeScript type: its TypedArray, or { data, dims } with named dims."""
+    array = TS_ARRAYS[t["dtype"]]
+    if any(isinstance(d, str) for d in t["shape"]):
+        return f"{{ data: {array}; dims: number[] }}"
+    return array
 
 
 def _template(name: str) -> str:

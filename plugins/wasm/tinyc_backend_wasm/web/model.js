@@ -4,10 +4,16 @@
 //   const model = await Model.load();          // fetches model.wasm beside this file
 //   const out = model.run({ x: new Float32Array(n) });
 //
+// A tensor with fixed dims is a flat TypedArray; one with named (symbolic)
+// dims is { data: TypedArray, dims: number[] }, in feeds and in outputs.
+//
 // model.wasm holds the weights (a data segment exported as tinyc_weights), so
 // nothing else is fetched. Linear memory past __heap_base holds, each 64-byte
 // aligned: the arena, the inputs, the outputs, then two u32 arrays of their
 // addresses; tinyc_run(in_ptrs, out_ptrs, weights, arena) returns 0 on success.
+// A symbolic module first holds the run's dims (i64 per symbol) and the sizes
+// tinyc_sizes derives from them (arena bytes, then every output's and input's
+// dims), lays the rest out per run, and takes the dims as a fifth argument.
 
 const META = __TINYC_META__;
 
@@ -22,9 +28,11 @@ const ARRAYS = {
 const ALIGN = 64;
 const PAGE = 65536;
 const EXPORTS = ["memory", "tinyc_run", "tinyc_weights", "__heap_base"];
+const SYMBOLIC_EXPORTS = ["tinyc_sizes", "tinyc_guards"];
 
 const aligned = (n) => Math.ceil(n / ALIGN) * ALIGN;
-const count = (shape) => shape.reduce((a, b) => a * b, 1);
+const count = (dims) => dims.reduce((a, b) => a * b, 1);
+const isSymbolic = (t) => t.shape.some((d) => typeof d === "string");
 
 function tensor(t) {
   const array = ARRAYS[t.dtype];
@@ -50,10 +58,6 @@ async function moduleBytes(source) {
 export class Model {
   /** Instantiate from a URL or path (default: model.wasm beside model.js) or the module's bytes. */
   static async load(source) {
-    if (META.symbolic) {
-      throw new Error(`model.js runs static models only; this one has symbolic dims ` +
-        `${JSON.stringify(META.symbolic.symbols)}: compile it with fixed input_shapes`);
-    }
     const { instance } = await WebAssembly.instantiate(await moduleBytes(source), {});
     return new Model(instance);
   }
@@ -67,36 +71,48 @@ export class Model {
 
   constructor(instance) {
     const e = instance.exports;
-    const missing = EXPORTS.filter((name) => !(name in e));
+    const needed = META.symbolic ? [...EXPORTS, ...SYMBOLIC_EXPORTS] : EXPORTS;
+    const missing = needed.filter((name) => !(name in e));
     if (missing.length) throw new Error(`not a tinyc module: no export ${missing.join(", ")}`);
     this._memory = e.memory;
     this._run = e.tinyc_run;
     this._weights = e.tinyc_weights.value;
     this.inputs = Object.freeze(META.inputs.map(tensor));
     this.outputs = Object.freeze(META.outputs.map(tensor));
-    let at = aligned(e.__heap_base.value);
-    this._arena = at;
-    at = aligned(at + META.arena_bytes);
-    const place = (t) => {
-      const bytes = count(t.shape) * ARRAYS[t.dtype].BYTES_PER_ELEMENT;
-      const address = at;
-      at = aligned(at + Math.max(bytes, 1));
-      return address;
-    };
-    this._inAt = this.inputs.map(place);
-    this._outAt = this.outputs.map(place);
-    this._inPtrs = at;
-    at += 4 * Math.max(this.inputs.length, 1);
-    this._outPtrs = at;
-    at += 4 * Math.max(this.outputs.length, 1);
-    const short = at - this._memory.buffer.byteLength;
-    if (short > 0) this._memory.grow(Math.ceil(short / PAGE));
-    const buffer = this._memory.buffer;
-    new Uint32Array(buffer, this._inPtrs, this._inAt.length).set(this._inAt);
-    new Uint32Array(buffer, this._outPtrs, this._outAt.length).set(this._outAt);
+    const heap = aligned(e.__heap_base.value);
+    if (META.symbolic) {
+      this._sizes = new SymbolicSizes(META.symbolic, e, heap, this.inputs, this.outputs);
+    } else {  // one layout for every run
+      this._static = this._layout(heap, META.arena_bytes, this.inputs.map((t) => t.shape),
+        this.outputs.map((t) => t.shape));
+    }
   }
 
-  /** run({name: TypedArray}) -> {name: TypedArray}; arrays are flat, shapes are in outputs. */
+  /** Place the arena, the tensors and the pointer arrays from `at`; grow memory to fit. */
+  _layout(at, arenaBytes, inDims, outDims) {
+    const arena = aligned(at);
+    at = aligned(arena + arenaBytes);
+    const place = (dims, t) => {
+      const address = at;
+      at = aligned(at + Math.max(count(dims) * ARRAYS[t.dtype].BYTES_PER_ELEMENT, 1));
+      return address;
+    };
+    const inAt = inDims.map((dims, i) => place(dims, this.inputs[i]));
+    const outAt = outDims.map((dims, i) => place(dims, this.outputs[i]));
+    const inPtrs = at;
+    at += 4 * Math.max(inAt.length, 1);
+    const outPtrs = at;
+    at += 4 * Math.max(outAt.length, 1);
+    const short = at - this._memory.buffer.byteLength;
+    if (short > 0) this._memory.grow(Math.ceil(short / PAGE));
+    const buffer = this._memory.buffer;  // after grow: the old one is detached
+    new Uint32Array(buffer, inPtrs, inAt.length).set(inAt);
+    new Uint32Array(buffer, outPtrs, outAt.length).set(outAt);
+    return { arena, inAt, outAt, inPtrs, outPtrs, outDims };
+  }
+
+  /** run({name: tensor}) -> {name: tensor}: a flat TypedArray for fixed dims,
+   *  { data, dims } for symbolic ones; outputs are copies. */
   run(feeds) {
     if (feeds === null || typeof feeds !== "object") {
       throw new TypeError("run() takes an object mapping input names to TypedArrays");
@@ -107,29 +123,126 @@ export class Model {
       throw new Error(`unknown input ${unknown.map((k) => `'${k}'`).join(", ")}; ` +
         `the model's inputs are ${names.join(", ")}`);
     }
+    const given = this.inputs.map((t) => feedOf(t, feeds[t.name]));
+    const extra = [];
+    let layout = this._static;
+    if (this._sizes) {
+      const { arena, outDims } = this._sizes.forRun(given);
+      layout = this._layout(this._sizes.free, arena, given.map((g) => g.dims), outDims);
+      extra.push(this._sizes.dimsAt);
+    }
     const buffer = this._memory.buffer;
-    this.inputs.forEach((t, i) => {
-      const data = feeds[t.name];
-      if (data === undefined) throw new Error(`missing input '${t.name}' (${describe(t)})`);
-      const array = ARRAYS[t.dtype];
-      // the element type must match: .set() would silently convert (and round)
-      if (!(data instanceof array)) {
-        throw new TypeError(`input '${t.name}' must be a ${array.name} (${describe(t)}), ` +
-          `got ${data?.constructor?.name ?? typeof data}`);
-      }
-      const n = count(t.shape);
-      if (data.length !== n) {
-        throw new RangeError(`input '${t.name}' has ${data.length} elements; ${describe(t)} has ${n}`);
-      }
-      new array(buffer, this._inAt[i], n).set(data);
+    given.forEach((g, i) => {
+      new ARRAYS[this.inputs[i].dtype](buffer, layout.inAt[i], g.data.length).set(g.data);
     });
-    const status = this._run(this._inPtrs, this._outPtrs, this._weights, this._arena);
+    const status = this._run(layout.inPtrs, layout.outPtrs, this._weights, layout.arena, ...extra);
     if (status !== 0) throw new Error(`tinyc_run returned status ${status}`);
     const out = {};
     this.outputs.forEach((t, i) => {  // copies: the next run overwrites memory
-      out[t.name] = new ARRAYS[t.dtype](this._memory.buffer, this._outAt[i], count(t.shape)).slice();
+      const dims = layout.outDims[i];
+      const data = new ARRAYS[t.dtype](this._memory.buffer, layout.outAt[i], count(dims)).slice();
+      out[t.name] = isSymbolic(t) ? { data, dims: [...dims] } : data;
     });
     return out;
+  }
+}
+
+/** A feed as { data, dims }, after checking its array class and size. */
+function feedOf(t, value) {
+  if (value === undefined) throw new Error(`missing input '${t.name}' (${describe(t)})`);
+  let data = value;
+  let dims = t.shape;
+  if (isSymbolic(t)) {
+    if (value === null || typeof value !== "object" || ArrayBuffer.isView(value) ||
+        !Array.isArray(value.dims)) {
+      throw new TypeError(`input '${t.name}' has symbolic dims (${describe(t)}): pass ` +
+        `{ data, dims }`);
+    }
+    ({ data, dims } = value);
+    const fits = dims.length === t.shape.length && dims.every((d, k) =>
+      Number.isSafeInteger(d) && d >= 0 && (typeof t.shape[k] === "string" || d === t.shape[k]));
+    if (!fits) {
+      throw new RangeError(`input '${t.name}' has dims [${dims.join(", ")}]; ` +
+        `expected ${describe(t)}`);
+    }
+  }
+  const array = ARRAYS[t.dtype];
+  // the element type must match: .set() would silently convert (and round)
+  if (!(data instanceof array)) {
+    throw new TypeError(`input '${t.name}' must be a ${array.name} (${describe(t)}), ` +
+      `got ${data?.constructor?.name ?? typeof data}`);
+  }
+  const n = count(dims);
+  if (data.length !== n) {
+    const what = isSymbolic(t) ? `dims [${dims.join(", ")}] make` : `${describe(t)} has`;
+    throw new RangeError(`input '${t.name}' has ${data.length} elements; ${what} ${n}`);
+  }
+  return { data, dims };
+}
+
+/** A symbolic module's questions: do these sizes pass the guards
+ *  (tinyc_guards), and what arena and output dims do they give (tinyc_sizes)? */
+class SymbolicSizes {
+  constructor(sym, exports, heap, inputs, outputs) {
+    this.symbols = sym.symbols;
+    this.guards = sym.guards;
+    this.minima = sym.minima ?? sym.symbols.map(() => 1);
+    this.maxima = sym.maxima ?? sym.symbols.map(() => null);
+    this._e = exports;
+    this._inputs = inputs;
+    this._outputs = outputs;
+    this._n = 1 + [...outputs, ...inputs].reduce((n, t) => n + t.shape.length, 0);
+    this.dimsAt = heap;
+    this._sizesAt = aligned(heap + 8 * Math.max(this.symbols.length, 1));
+    this.free = aligned(this._sizesAt + 8 * this._n);
+    const short = this.free - exports.memory.buffer.byteLength;
+    if (short > 0) exports.memory.grow(Math.ceil(short / PAGE));
+  }
+
+  /** The symbols' values the feeds imply, checked; then the run's arena and output dims. */
+  forRun(given) {
+    const values = this._bind(given);
+    const named = this.symbols.map((s, k) => `${s}=${values[k]}`).join(", ");
+    const bad = this.symbols.flatMap((s, k) => [
+      ...(values[k] < this.minima[k] ? [`${s}=${values[k]} (at least ${this.minima[k]})`] : []),
+      ...(this.maxima[k] !== null && values[k] > this.maxima[k]
+        ? [`${s}=${values[k]} (at most ${this.maxima[k]}, the max_shapes compiled for)`] : []),
+    ]);
+    if (bad.length) throw new RangeError(`symbolic dimensions out of range: ${bad.join(", ")}`);
+    const memory = this._e.memory.buffer;
+    new BigInt64Array(memory, this.dimsAt, this.symbols.length).set(values.map(BigInt));
+    const failed = this._e.tinyc_guards(this.dimsAt);
+    if (failed) {
+      throw new RangeError(`sizes ${named} break the compiled guard '${this.guards[failed - 1]}'`);
+    }
+    this._e.tinyc_sizes(this.dimsAt, this._sizesAt);
+    const sizes = Array.from(new BigInt64Array(this._e.memory.buffer, this._sizesAt, this._n),
+      Number);
+    let k = 1;
+    const take = (t) => sizes.slice(k, (k += t.shape.length));
+    const outDims = this._outputs.map(take);
+    this._inputs.forEach((t, i) => {  // relations between symbols, e.g. M = 2 * N
+      const want = take(t);
+      if (want.some((d, j) => d !== given[i].dims[j])) {
+        throw new RangeError(`input '${t.name}' has dims [${given[i].dims.join(", ")}], but ` +
+          `the sizes ${named} make it [${want.join(", ")}]`);
+      }
+    });
+    return { arena: sizes[0], outDims };
+  }
+
+  _bind(given) {
+    const values = new Map();
+    this._inputs.forEach((t, i) => t.shape.forEach((d, k) => {
+      if (typeof d !== "string" || !this.symbols.includes(d)) return;
+      const v = given[i].dims[k];
+      if (values.has(d) && values.get(d) !== v) {
+        throw new RangeError(`dimension '${d}' is ${values.get(d)} in one input and ${v} ` +
+          `in '${t.name}'`);
+      }
+      values.set(d, v);
+    }));
+    return this.symbols.map((s) => values.get(s));
   }
 }
 
