@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import math
 
-from ..codegen.kernels.gemm_epilogue import Epilogue
+from ..codegen.kernels.kv_rows import kv_rows_kernel
 from ..errors import NotLowerable
 from ..ir import Node
-from ..ir.sum_order import k_block
 from ..ir.symbolic import same
-from ..program import Buf, LowerContext, LoweredNode
+from ..program import Buf, Call, LowerContext, LoweredNode
 from .broadcast import shape_of
 from .elementwise import require_f32
 from .indexing import elem_bytes
-from .matmul import NO_TAIL, Operand, _gemm_call, _lowered, _plan
 from .misc import copy_call
 from .registry import lowers
 
@@ -48,6 +46,8 @@ def lower_kv_append(node: Node, ctx: LowerContext) -> LoweredNode:
 
 @lowers("tinyc.KVMatMul")
 def lower_kv_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
+    """kv_rows kernels, whatever M: a decode step's M = 1 is what they are for;
+    a prefill's larger M re-reads the cache rows per query row (from cache)."""
     require_f32(node, ctx)
     (a_name, present), (y,) = node.inputs, node.outputs
     a_shape, kv = shape_of(ctx, a_name), shape_of(ctx, present)
@@ -58,12 +58,13 @@ def lower_kv_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
     if len(a_shape) != len(kv) or not same(k, inner if trans_b else rows):
         raise NotLowerable(f"KVMatMul: {a_shape} against the cache {kv}")
     batch = math.prod(a_shape[:-2])
-    plan = _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]", (m, n, k))
-    a = Operand(Buf(a_name), False, k, 1)
-    b = Operand(Buf(present), False, *((1, inner) if trans_b else (inner, 1)))
-    values = dict(batch=batch, a_bstride=m * k, b_bstride=cap * inner, c_bstride=m * n)
-    call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), Epilogue(), NO_TAIL,
-                            node.name or y, values, ctx.target.threads, k_block(node, n, k))
+    calls = []
+    if batch and m and n:
+        calls.append(Call(kv_rows_kernel("dot" if trans_b else "axpy"),
+                          (Buf(a_name), Buf(present), Buf(y), batch, m, n, k, m * k,
+                           cap * inner, m * n, inner)))
     b_text = f"{present}[...,n,k]" if trans_b else f"{present}[...,k,n]"
-    return _lowered(node, [call], f"{y}[...,m,n] += {a_name}[...,m,k] * {b_text}",
-                    f"{note}, batch {batch}, cache rows strided by {cap}", plan)
+    return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
+                       semantics=f"{y}[...,m,n] += {a_name}[...,m,k] * {b_text}",
+                       note=f"{'dot products with' if trans_b else 'weighted sums of'} the "
+                            f"cache rows in place (rows {cap} apart per head), batch {batch}")
