@@ -58,8 +58,8 @@ def share_kv_cache(g: Graph, capacity) -> tuple[Graph, list[KVPair]]:
         if rewrites is None:
             continue
         past_len = g.types[pair.past].shape[pair.axis]
-        replaced[k] = Node("KVAppend", (node.inputs[1],), node.outputs,
-                           {"axis": pair.axis, "past": past_len, "capacity": capacity}, node.name, TINYC)
+        attrs = {"axis": pair.axis, "past": past_len, "capacity": capacity}
+        replaced[k] = Node("KVAppend", (node.inputs[1],), node.outputs, attrs, node.name, TINYC)
         replaced.update(rewrites)
         pairs.append(pair)
     if not pairs:
@@ -101,7 +101,8 @@ def _kv_pair(g: Graph, node: Node, readers) -> KVPair | None:
     return KVPair(past, present, axis)
 
 
-def _reader_rewrites(g: Graph, pair: KVPair, readers, capacity) -> dict[int, Node | None] | None:
+def _reader_rewrites(g: Graph, pair: KVPair, readers, capacity
+                     ) -> dict[int, Node | None] | None:
     """KVMatMul for every reader of present, or None if one is not a MatMul's
     B (directly or through a last-two-axes Transpose read only by MatMuls)."""
     out: dict[int, Node | None] = {}

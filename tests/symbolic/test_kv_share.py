@@ -56,7 +56,7 @@ def test_shared_cache_decodes_like_onnxruntime_and_the_copying_path(model, sess,
     want = greedy_decode(ort_sess, PROMPT, 40, past=past, keep_logits=True)
     shared = greedy_decode(SharedCacheStep(sess, past, capacity=64), PROMPT, 40, past=past,
                            keep_logits=True)
-    copying = greedy_decode(sess, PROMPT, 40, past=past, keep_logits=True)  # presents are new arrays
+    copying = greedy_decode(sess, PROMPT, 40, past=past, keep_logits=True)  # new presents
     concat = tinyc.InferenceSession(model, target="x86",
                                     options=tinyc.CompileOptions(share_kv_cache=False))
     concat_run = greedy_decode(concat, PROMPT, 40, past=past, keep_logits=True)
