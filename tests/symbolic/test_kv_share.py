@@ -167,3 +167,58 @@ def test_bad_bindings_are_refused_before_native_code_runs(model, sess):
     io.bind_output(name, buffer_ptr=short[:, :, :5])  # numpy clamps the view to 4 rows
     with pytest.raises(tinyc.InputError, match="this run writes"):
         sess.run_with_iobinding(io)
+
+
+def cache_attention_model(heads: int, head: int):
+    """y = softmax(q @ present^T) @ present, present = Concat(past, new): the
+    pattern alone, batch / seq / past symbolic, odd sizes for the kernels' tails."""
+    import onnx
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    def vi(name, dims):
+        return h.make_tensor_value_info(name, TP.FLOAT, dims)
+
+    nodes = [h.make_node("Concat", ["past", "new"], ["present"], axis=-2),
+             h.make_node("Transpose", ["present"], ["kt"], perm=[0, 1, 3, 2]),
+             h.make_node("MatMul", ["q", "kt"], ["s"]),
+             h.make_node("Softmax", ["s"], ["p"], axis=-1),
+             h.make_node("MatMul", ["p", "present"], ["y"])]
+    graph = h.make_graph(
+        nodes, "cache_attention",
+        [vi("past", ["batch", heads, "past", head]), vi("new", ["batch", heads, "seq", head]),
+         vi("q", ["batch", heads, "seq", head])],
+        [vi("y", ["batch", heads, "seq", head]), vi("present", ["batch", heads, "total", head])])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def test_odd_sizes_batches_and_prefills_read_the_cache_rows_in_place():
+    need_modules("onnxruntime")
+    import onnxruntime as ort
+
+    import tinyc
+
+    heads, head, cap = 3, 19, 40
+    model = cache_attention_model(heads, head)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = tinyc.InferenceSession(model, target="x86")
+    rng = np.random.default_rng(3)
+    buf = np.full((2, heads, cap, head), np.nan, np.float32)
+    past_len = 0
+    for seq in (5, 1, 1, 7, 1):  # a prefill, decode steps, a chunk of 7 rows
+        new, q = (rng.standard_normal((2, heads, seq, head)).astype(np.float32)
+                  for _ in range(2))
+        want_y, want_present = ref.run(None, {"past": buf[:, :, :past_len].copy(),
+                                              "new": new, "q": q})
+        io = sess.io_binding()
+        io.bind_cpu_input("new", new)
+        io.bind_cpu_input("q", q)
+        io.bind_output("y")
+        io.bind_kv_cache("past", "present", buf, past_len, seq)
+        sess.run_with_iobinding(io)
+        y, present = io.get_outputs()
+        assert np.abs(y - want_y).max() < 1e-5
+        assert np.array_equal(present, want_present)  # the rows, copied exactly
+        past_len += seq
+        assert np.isnan(buf[:, :, past_len:]).all()
+    assert sess.compile_count == 1 and "kv_share" in sess.artifact.meta["symbolic"]
