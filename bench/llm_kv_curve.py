@@ -13,10 +13,10 @@ the same run:
   arrays the past is copied into, as Concat(past, new) does;
 - onnxruntime: sess.run with the past as arrays (its Concat copies).
 
-Per P: the median of --reps steps after a warm-up, and max/min over P per
-engine (the acceptance of issue 11: within 1.5x from 16 to 1024 with the
-shared cache, on a model where attention is not dominant). The step times are
-from the same process, one engine after the other per P. Check `uptime` first:
+Per P: the median of --reps steps after a warm-up, the engines taking turns
+step by step; and max/min over P per engine (the acceptance of issue 11:
+within 1.5x from 16 to 1024 with the shared cache, on a model where attention
+is not dominant). Check `uptime` first:
 figures from a loaded machine say little.
 """
 
@@ -40,15 +40,19 @@ def feeds_for(path: str, past_len: int, vocab: int, rng) -> dict[str, np.ndarray
             "attention_mask": np.ones((1, past_len + 1), np.int64), **past}
 
 
-def median_ms(step, reps: int) -> float:
-    for _ in range(max(3, reps // 10)):
-        step()
-    times = []
+def median_ms(steps: list, reps: int) -> list[float]:
+    """Median ms of each step, the steps taking turns (a load that comes and
+    goes weighs on all of them alike)."""
+    for step in steps:
+        for _ in range(max(3, reps // 10)):
+            step()
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        for step, t in zip(steps, times, strict=True):
+            t0 = time.perf_counter()
+            step()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in times]
 
 
 def shared_step(sess, feeds: dict, buffers: dict, past_len: int):
@@ -99,9 +103,10 @@ def main(argv=None) -> None:
     rows = {"tinyc shared": [], "tinyc copying": [], "onnxruntime": []}
     for p in lengths:
         feeds = feeds_for(path, p, args.vocab, rng)
-        rows["tinyc shared"].append(median_ms(shared_step(sess, feeds, buffers, p), args.reps))
-        rows["tinyc copying"].append(median_ms(lambda f=feeds: sess.run(None, f), args.reps))
-        rows["onnxruntime"].append(median_ms(lambda f=feeds: ref.run(None, f), args.reps))
+        steps = [shared_step(sess, feeds, buffers, p), lambda f=feeds: sess.run(None, f),
+                 lambda f=feeds: ref.run(None, f)]
+        for row, ms in zip(rows.values(), median_ms(steps, args.reps), strict=True):
+            row.append(ms)
         print(f"{p:>6} " + " ".join(f"{rows[k][-1]:>{w}.3f}" for k, w in
                                     zip(rows, (13, 14, 12), strict=True)))
     print("max/min " + ", ".join(f"{k} {max(v) / min(v):.2f}x" for k, v in rows.items())

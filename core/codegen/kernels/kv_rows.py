@@ -82,32 +82,39 @@ def _dots(b: ir.IRBuilder, lanes: int, v: dict, o, a_row, c_row, n, accs) -> Non
 
 
 def _axpy_rows(b: ir.IRBuilder, lanes: int, v: dict, o: ir.Value) -> None:
-    """C[o, m, :] = sum_k A[o, m, k] * B row k: vectors along the row, summed
-    over k UNROLL rows at a time into independent accumulators."""
-    vt = U.vec(U.F32, lanes)
-    accs = [entry_alloca(b, vt, f"acc{j}") for j in range(UNROLL)]
+    """C[o, m, :] = sum_k A[o, m, k] * B row k: UNROLL vectors along the row
+    (a head's whole row, for head sizes up to UNROLL * lanes) accumulated over
+    the rows k, which are read one after the other."""
+    wide = UNROLL * lanes
+    accs = [entry_alloca(b, U.vec(U.F32, lanes), f"acc{j}") for j in range(UNROLL)]
     b_base = b.mul(o, v["b_bs"])
-    k_full = b.and_(v["K"], U.i64(-UNROLL))
+    n_full = b.and_(v["N"], U.i64(-wide))
     with U.for_range(b, U.i64(0), v["M"], name="m") as m:
         a_row = b.add(b.mul(o, v["a_bs"]), b.mul(m, v["K"]))
         c_row = b.add(b.mul(o, v["c_bs"]), b.mul(m, v["N"]))
+        with U.for_range(b, U.i64(0), n_full, step=wide, name="n") as n:
+            _weighted_sum(b, lanes, v, accs, a_row, c_row, b_base, n, None)
+        with b.if_then(b.icmp_signed("<", n_full, v["N"])):
+            _weighted_sum(b, lanes, v, accs, a_row, c_row, b_base, n_full,
+                          b.sub(v["N"], n_full))
 
-        def add_row(b, k, acc, i, count, a_row=a_row):
-            w = U.splat(b, U.load(b, v["a"], b.add(a_row, k)), lanes)
-            y = vload(b, v["b"], b.add(b.add(b_base, b.mul(k, v["ldb"])), i), lanes, count)
+
+def _weighted_sum(b: ir.IRBuilder, lanes: int, v: dict, accs, a_row, c_row, b_base, n,
+                  rest: ir.Value | None) -> None:
+    """C[.., n : n + UNROLL * lanes] (the first `rest` of them where given)."""
+    vt = U.vec(U.F32, lanes)
+    counts = [None] * len(accs) if rest is None else [
+        b.select(b.icmp_signed("<", rest, U.i64(j * lanes)), U.i64(0),
+                 b.select(b.icmp_signed(">", rest, U.i64((j + 1) * lanes)), U.i64(lanes),
+                          b.sub(rest, U.i64(j * lanes))))
+        for j in range(len(accs))]
+    for acc in accs:
+        b.store(ir.Constant(vt, [0.0] * lanes), acc)
+    with U.for_range(b, U.i64(0), v["K"], name="k") as k:
+        w = U.splat(b, U.load(b, v["a"], b.add(a_row, k)), lanes)
+        row = b.add(b.add(b_base, b.mul(k, v["ldb"])), n)
+        for j, (acc, count) in enumerate(zip(accs, counts, strict=True)):
+            y = vload(b, v["b"], b.add(row, U.i64(j * lanes)), lanes, count)
             b.store(U.fma(b, w, y, b.load(acc, typ=vt)), acc)
-
-        def body(b, i, count, c_row=c_row):
-            for acc in accs:
-                b.store(ir.Constant(vt, [0.0] * lanes), acc)
-            with U.for_range(b, U.i64(0), k_full, step=UNROLL, name="k4") as k:
-                for j, acc in enumerate(accs):
-                    add_row(b, b.add(k, U.i64(j)), acc, i, count)
-            with U.for_range(b, k_full, v["K"], name="k1") as k:
-                add_row(b, k, accs[0], i, count)
-            total = b.load(accs[0], typ=vt)
-            for acc in accs[1:]:
-                total = U.fadd(b, total, b.load(acc, typ=vt))
-            vstore(b, total, v["c"], b.add(c_row, i), count)
-
-        vector_loop(b, v["N"], lanes, body, name="n")
+    for j, (acc, count) in enumerate(zip(accs, counts, strict=True)):
+        vstore(b, b.load(acc, typ=vt), v["c"], b.add(c_row, b.add(n, U.i64(j * lanes))), count)
