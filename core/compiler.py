@@ -127,8 +127,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     sym = {"symbolic": _symbolic_meta(symbols, tracer, arena) | {
-        "per_sample": batched is not None} | _kv_meta(kv_pairs, tracer)} if symbols else {}
-    # per_sample: a loop over the batch
+        "per_sample": batched is not None}  # per_sample: a loop over the batch
+        | _kv_meta(kv_pairs, tracer)} if symbols else {}
     with t("link"):
         library, files, extra = _link(obj, host, weights,
                                       artifact_meta(*facts, b"", weights, host.spec.backend)

@@ -22,12 +22,15 @@ import math
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 
 
 class KVShare:
     def __init__(self, spec: dict, input_names: list[str], output_names: list[str]):
         self.symbol: str = spec["symbol"]
+        if not all(p in input_names and q in output_names for p, q, _ in spec["pairs"]):
+            raise ArtifactError(f"model.json: kv_share pairs {spec['pairs']} are not inputs "
+                                f"and outputs of the model")
         self.pairs = [(input_names.index(p), output_names.index(q), int(a))
                       for p, q, a in spec["pairs"]]
         self.past_names = frozenset(input_names[i] for i, _, _ in self.pairs)

@@ -14,7 +14,7 @@ import ctypes
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 from .fastpath import FeedSpecs
 from .kv_share import KVShare
 from .native import NativeModel, aligned_empty, check_feed_names, output_buffers
@@ -192,10 +192,11 @@ def _kv_share(model: SymbolicModel) -> KVShare | None:
     if not spec:
         return None
     kv = KVShare(spec, [i.name for i in model.inputs], [o.name for o in model.outputs])
-    k = model.symbols.index(kv.symbol)
-    assert k == len(model.symbols) - 1, "the capacity is the last symbol"
+    if model.symbols[-1:] != [kv.symbol]:
+        raise ArtifactError(f"model.json: kv_share's symbol '{kv.symbol}' is not the last "
+                            f"of {model.symbols}")
     for seq in (model.symbols, model.minima, model.maxima):
-        del seq[k]
+        del seq[-1]
     model._pad, model._strided_outputs = (1,), kv.present_names
     model._feed_specs = FeedSpecs(model.inputs, kv.past_names)
     return kv
