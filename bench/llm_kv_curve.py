@@ -13,11 +13,11 @@ the same run:
   arrays the past is copied into, as Concat(past, new) does;
 - onnxruntime: sess.run with the past as arrays (its Concat copies).
 
-Per P: the median of --reps steps after a warm-up, the engines taking turns
-step by step; and max/min over P per engine (the acceptance of issue 11:
-within 1.5x from 16 to 1024 with the shared cache, on a model where attention
-is not dominant). Check `uptime` first:
-figures from a loaded machine say little.
+Per P: the median of --reps steps after a warm-up, every engine at every P
+taking turns step by step (a load that comes and goes weighs on all alike);
+and max/min over P per engine (the acceptance of issue 11: within 1.5x from
+16 to 1024 with the shared cache, on a model where attention is not
+dominant). Check `uptime` first: figures from a loaded machine say little.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ def feeds_for(path: str, past_len: int, vocab: int, rng) -> dict[str, np.ndarray
 
 
 def median_ms(steps: list, reps: int) -> list[float]:
-    """Median ms of each step, the steps taking turns (a load that comes and
-    goes weighs on all of them alike)."""
+    """Median ms of each step, the steps taking turns."""
     for step in steps:
         for _ in range(max(3, reps // 10)):
             step()
@@ -100,14 +99,15 @@ def main(argv=None) -> None:
           f"{args.vocab}; {args.threads} thread(s); median of {args.reps} decode steps; "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"{'past':>6} {'tinyc shared':>13} {'tinyc copying':>14} {'onnxruntime':>12}  ms/step")
-    rows = {"tinyc shared": [], "tinyc copying": [], "onnxruntime": []}
+    steps = []  # per past length: shared, copying, onnxruntime
     for p in lengths:
         feeds = feeds_for(path, p, args.vocab, rng)
-        steps = [shared_step(sess, feeds, buffers, p), lambda f=feeds: sess.run(None, f),
-                 lambda f=feeds: ref.run(None, f)]
-        for row, ms in zip(rows.values(), median_ms(steps, args.reps), strict=True):
-            row.append(ms)
-        print(f"{p:>6} " + " ".join(f"{rows[k][-1]:>{w}.3f}" for k, w in
+        steps += [shared_step(sess, feeds, dict(buffers), p),
+                  lambda f=feeds: sess.run(None, f), lambda f=feeds: ref.run(None, f)]
+    ms = median_ms(steps, args.reps)
+    rows = {k: ms[j::3] for j, k in enumerate(("tinyc shared", "tinyc copying", "onnxruntime"))}
+    for i, p in enumerate(lengths):
+        print(f"{p:>6} " + " ".join(f"{rows[k][i]:>{w}.3f}" for k, w in
                                     zip(rows, (13, 14, 12), strict=True)))
     print("max/min " + ", ".join(f"{k} {max(v) / min(v):.2f}x" for k, v in rows.items())
           + f"; compiles {sess.compile_count}; load {os.getloadavg()[0]:.2f}")
