@@ -44,7 +44,11 @@ class FeedSpecs:
 
 def address(a: np.ndarray) -> int:
     """The data pointer of a C-contiguous array (ctypes' buffer view is about
-    twice as fast as `a.ctypes.data`; it needs a writable, non-empty array)."""
+    twice as fast as `a.ctypes.data`; it needs a writable, non-empty array).
+    A view (a shared KV cache's rows) goes the array interface's way, with no
+    exception raised and caught."""
+    if not a.flags.c_contiguous:
+        return a.__array_interface__["data"][0]
     try:
         return ctypes.addressof(ctypes.c_char.from_buffer(a))
     except (TypeError, ValueError, BufferError):
