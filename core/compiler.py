@@ -34,6 +34,7 @@ from .link.artifact import Artifact, artifact_meta, cpu_meta
 from .partition import Partition, PartitionOptions, partition_for
 from .passes import run_default_pipeline
 from .passes.sample_loop import sample_loop_symbol, with_one_sample
+from .passes.share_kv_cache import CAPACITY, KVPair, share_kv_cache
 from .passes.symbolic_shapes import data_dependent_nodes, infer_symbolic
 from .program import LoweredNode
 from .region_compile import (
@@ -74,6 +75,10 @@ class CompileOptions:
     # optional upper bounds per symbol ({"past_sequence_length": 4096}): the
     # runtime allocates the arena for them once, and refuses larger sizes
     max_shapes: dict[str, int] = field(default_factory=dict)
+    # a KV cache's past input and present output (present = Concat(past, new))
+    # may share one caller buffer: a decode step writes only the new rows
+    # (passes/share_kv_cache.py, runtime/kv_share.py)
+    share_kv_cache: bool = True
 
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
@@ -93,6 +98,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     data_dependent = data_dependent_nodes(g)
     symbols, tracer = _symbolic_graph(g, opts, host, data_dependent, deployment)
     batched = None  # the symbolic graph of a batch compiled for one sample
+    kv_pairs: list[KVPair] = []
     with tracing(tracer):
         if symbols or data_dependent:  # one region, the whole graph
             subs[0] = infer_symbolic(subs[0], {s: SymDim.symbol(s, h)
@@ -100,6 +106,9 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
             if symbols and sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1 \
                     and not tracer.unbacked:
                 batched, subs[0] = subs[0], with_one_sample(subs[0], symbols[0])
+            elif opts.share_kv_cache and not isinstance(host.backend, Packager):
+                # in-process models only: a packaged runtime (wasm) binds no capacity
+                subs[0], kv_pairs, symbols = _shared_kv_cache(subs[0], symbols, tracer)
         with t("lower"):
             hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
                      for r in partition.regions if r.kind == "cpu"}
@@ -125,8 +134,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     names = ",".join(d.spec.name for d in deployment.devices)
     facts = (names, host.cpu.triple, _hint(arena), *tensors, VERSION)
     sym = {"symbolic": _symbolic_meta(symbols, tracer, arena) | {
-        "per_sample": batched is not None}} if symbols or tracer.unbacked else {}
-    # (per_sample: a loop over the batch)
+        "per_sample": batched is not None}  # per_sample: a loop over the batch
+        | _kv_meta(kv_pairs, tracer)} if symbols or tracer.unbacked else {}
     with t("link"):
         library, files, extra = _link(obj, host, weights,
                                       artifact_meta(*facts, b"", weights, host.spec.backend)
@@ -337,6 +346,33 @@ def _check_data_dependent_target(nodes: list[str], device: Device,
     if where:
         raise TinycError(f"{where}; nodes {nodes[:4]} have outputs whose size depends on "
                          "input values, which only the host CPU runtime serves")
+
+
+def _shared_kv_cache(g: Graph, symbols: tuple[str, ...], tracer: Tracer
+                     ) -> tuple[Graph, list[KVPair], tuple[str, ...]]:
+    """The graph with its KV cache pairs sharing storage, and the symbols with
+    the buffers' capacity last (the runtime binds it from the caller's arrays)."""
+    if CAPACITY in symbols:  # the model's own dim of that name: leave it alone
+        return g, [], symbols
+    hint = 1 + sum(tracer.hints.values())  # holds past + new rows at the hints
+    g, pairs = share_kv_cache(g, SymDim.symbol(CAPACITY, hint))
+    if not pairs:
+        return g, [], symbols
+    tracer.hints[CAPACITY] = hint
+    return g, pairs, (*symbols, CAPACITY)
+
+
+def _kv_meta(pairs: list[KVPair], tracer: Tracer) -> dict:
+    """model.json's record of the shared pairs. The capacity is only ever a
+    stride: a guard on it would be checked against a placeholder, so none may exist."""
+    if not pairs:
+        return {}
+    if any(CAPACITY in g.text for g in tracer.guards):
+        raise TinycError(f"a lowering took a decision on '{CAPACITY}' (a KV cache's row "
+                         "capacity), which the runtime does not check; compile with "
+                         "CompileOptions(share_kv_cache=False)")
+    return {"kv_share": {"symbol": CAPACITY,
+                         "pairs": [[p.past, p.present, p.axis] for p in pairs]}}
 
 
 def _hint(d: int | SymDim) -> int:

@@ -67,6 +67,28 @@ class IOBinding:
         """tinyc's values are numpy arrays: binds one, as bind_cpu_input."""
         self.bind_cpu_input(name, value)
 
+    def bind_kv_cache(self, past_name: str, present_name: str, buffer: np.ndarray,
+                      past_length: int, new_length: int) -> None:
+        """Bind a KV cache pair to one buffer, as onnxruntime-genai's
+        past_present_share_buffer: `buffer` is [..., capacity, head_dim] (the
+        sequence on the second-to-last axis); the past is its first
+        `past_length` rows, and the run writes only the `new_length` new rows
+        after them (present is the first past_length + new_length rows). No row
+        of the old cache is copied when the model shares the pair
+        (CompileOptions.share_kv_cache); InputError when it would not fit."""
+        if not isinstance(buffer, np.ndarray) or buffer.ndim < 2:
+            raise InputError(f"bind_kv_cache('{past_name}') needs a numpy array "
+                             f"[..., capacity, head_dim], not {type(buffer).__name__}")
+        if not (buffer.flags.c_contiguous and buffer.flags.writeable):
+            raise InputError(f"the KV cache buffer for '{present_name}' must be C-contiguous "
+                             f"and writeable")
+        capacity, past, new = buffer.shape[-2], int(past_length), int(new_length)
+        if past < 0 or new < 0 or past + new > capacity:
+            raise InputError(f"KV cache '{present_name}': {past} past + {new} new rows do not "
+                             f"fit the buffer's capacity of {capacity} rows")
+        self._inputs[past_name] = buffer[..., :past, :]
+        self._outputs[present_name] = buffer[..., :past + new, :]
+
     # ---- outputs
 
     def bind_output(self, name: str, device_type: str = "cpu", device_id: int = 0,

@@ -113,6 +113,8 @@ class CompiledModels:
                 "threads": code_threads(self._device, self.options),
                 "pin": self.options.pin, "avoid": self.options.avoid,
                 "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
+        if not self.options.share_kv_cache:  # keys of the default stay as they were
+            opts["share_kv_cache"] = False
         fields = [cache.device_fields(d) for d in self._devices]
         return cache.cache_key(self._model_bytes, fields, shapes, opts)
 

@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     einsum,
     elementwise,
     indexing,
+    kv_cache,
     loss,
     matmul,
     misc,

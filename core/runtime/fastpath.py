@@ -17,8 +17,10 @@ class FeedSpecs:
     """Per input: name, numpy dtype, and the shape (a tuple of ints, or None
     where the model's dims are symbolic)."""
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, strided: frozenset[str] = frozenset()):
         self.names = [i.name for i in inputs]
+        # inputs the native code never reads (a shared KV cache's past): views pass
+        self.any_layout = [i.name in strided for i in inputs]
         self.dtypes = [np.dtype(i.dtype) for i in inputs]
         self.shapes = [tuple(i.shape) if all(isinstance(d, int) for d in i.shape) else None
                        for i in inputs]
@@ -32,8 +34,9 @@ class FeedSpecs:
             arrays = [feeds[n] for n in self.names]
         except KeyError:
             return None
-        for a, dt, shape in zip(arrays, self.dtypes, self.shapes, strict=True):
-            if type(a) is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous \
+        for a, dt, shape, free in zip(arrays, self.dtypes, self.shapes, self.any_layout,
+                                      strict=True):
+            if type(a) is not np.ndarray or a.dtype != dt or not (a.flags.c_contiguous or free) \
                     or (shape is not None and a.shape != shape):
                 return None
         return arrays
@@ -41,7 +44,11 @@ class FeedSpecs:
 
 def address(a: np.ndarray) -> int:
     """The data pointer of a C-contiguous array (ctypes' buffer view is about
-    twice as fast as `a.ctypes.data`; it needs a writable, non-empty array)."""
+    twice as fast as `a.ctypes.data`; it needs a writable, non-empty array).
+    A view (a shared KV cache's rows) goes the array interface's way, with no
+    exception raised and caught."""
+    if not a.flags.c_contiguous:
+        return a.__array_interface__["data"][0]
     try:
         return ctypes.addressof(ctypes.c_char.from_buffer(a))
     except (TypeError, ValueError, BufferError):

@@ -184,10 +184,11 @@ def checked_feeds(inputs: list[TensorInfo], feeds: dict[str, np.ndarray]) -> lis
     return arrays
 
 
-def output_buffers(outputs: list[TensorInfo], shapes: list, buffers: dict[str, np.ndarray]
-                   ) -> list[np.ndarray]:
+def output_buffers(outputs: list[TensorInfo], shapes: list, buffers: dict[str, np.ndarray],
+                   strided: frozenset[str] = frozenset()) -> list[np.ndarray]:
     """Per output, the caller's array from `buffers` (checked: the output's dtype
-    and shape, C-contiguous, writeable) or a new one."""
+    and shape, C-contiguous, writeable) or a new one. Outputs named in
+    `strided` may be views (their layout is checked by runtime/kv_share.py)."""
     names = [o.name for o in outputs]
     unknown = [n for n in buffers if n not in names]
     if unknown:
@@ -201,7 +202,7 @@ def output_buffers(outputs: list[TensorInfo], shapes: list, buffers: dict[str, n
         if buf.dtype != np.dtype(info.dtype) or list(buf.shape) != list(shape):
             raise InputError(f"output buffer '{info.name}' is {buf.dtype}{list(buf.shape)}; "
                              f"this run writes {info.dtype}{list(shape)}")
-        if not (buf.flags.c_contiguous and buf.flags.writeable):
+        if info.name not in strided and not (buf.flags.c_contiguous and buf.flags.writeable):
             raise InputError(f"output buffer '{info.name}' must be C-contiguous and writeable")
         outs.append(buf)
     return outs

@@ -14,7 +14,9 @@ import ctypes
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
+from .fastpath import FeedSpecs
+from .kv_share import KVShare
 from .native import NativeModel, aligned_empty, check_feed_names, output_buffers
 
 _MAX_REMEMBERED = 4096  # distinct size sets whose shapes are kept
@@ -24,10 +26,12 @@ class ShapeGuardError(InputError):
     """The sizes of a run fall outside what the artifact was compiled for."""
 
 
-def bind_sizes(inputs, symbols: list[str], feeds: dict) -> tuple[list[np.ndarray], tuple]:
+def bind_sizes(inputs, symbols: list[str], feeds: dict, as_is: frozenset[str] = frozenset()
+               ) -> tuple[list[np.ndarray], tuple]:
     """The feeds in input order and the symbols' values they imply, after
     checking names, dtypes, ranks and the fixed dims (shared by every runtime
-    of symbolic artifacts: native, wasm)."""
+    of symbolic artifacts: native, wasm). Inputs named in `as_is` are not made
+    contiguous (the native code does not read them)."""
     check_feed_names(feeds, [i.name for i in inputs])
     arrays, values = [], {}
     for info in inputs:
@@ -47,7 +51,7 @@ def bind_sizes(inputs, symbols: list[str], feeds: dict) -> tuple[list[np.ndarray
                 if values.setdefault(want, int(d)) != int(d):
                     raise InputError(f"dimension '{want}' is {values[want]} in one input "
                                      f"and {int(d)} in '{info.name}'")
-        arrays.append(np.ascontiguousarray(a))
+        arrays.append(a if info.name in as_is else np.ascontiguousarray(a))
     return arrays, tuple(values[s] for s in symbols)
 
 
@@ -64,7 +68,8 @@ class SymbolicModel(NativeModel):
         self._guards.argtypes, self._guards.restype = [ctypes.c_void_p], ctypes.c_int32
         self._sizes = self._lib.tinyc_sizes
         self._sizes.argtypes, self._sizes.restype = [ctypes.c_void_p] * 2, None
-        self._dims = (ctypes.c_int64 * len(self.symbols))()
+        self._kv = _kv_share(self)  # a KV cache shared by past and present (or None)
+        self._dims = (ctypes.c_int64 * (len(self.symbols) + len(self._pad)))()
         self._n_out = sum(len(o.shape) for o in self.outputs)
         self._n_in = sum(len(i.shape) for i in self.inputs)
         self._by_shapes: dict[tuple, tuple] = {}  # feeds' shapes -> what _prepared gives
@@ -73,7 +78,8 @@ class SymbolicModel(NativeModel):
             self._reserve_arena()
 
     def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
-        return bind_sizes(self.inputs, self.symbols, feeds)
+        return bind_sizes(self.inputs, self.symbols, feeds,
+                          self._kv.past_names if self._kv else frozenset())
 
     def _reserve_arena(self) -> None:
         """With every symbol bounded (CompileOptions.max_shapes) the arena is
@@ -94,7 +100,7 @@ class SymbolicModel(NativeModel):
     def _probe(self, values) -> ctypes.Array:
         """A dims array of its own for asking tinyc_guards / tinyc_sizes, so a
         question never touches the array a run in another thread is using."""
-        return (ctypes.c_int64 * max(len(values), 1))(*values)
+        return (ctypes.c_int64 * max(len(values) + len(self._pad), 1))(*values, *self._pad)
 
     def shapes_for(self, values: tuple[int, ...]) -> tuple[int, list[tuple], list[int]]:
         """(arena bytes, output shapes, input dims) for these sizes;
@@ -130,8 +136,11 @@ class SymbolicModel(NativeModel):
         """Every output, in order; those named in `buffers` are written by the
         native code into those caller-owned arrays (IOBinding: no copy)."""
         arrays, (values, arena, shapes) = self._prepared(feeds)
-        outs = output_buffers(self.outputs, shapes, buffers) if buffers else \
-            [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes, strict=True)]
+        outs = output_buffers(self.outputs, shapes, buffers, self._strided_outputs) \
+            if buffers else [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes,
+                                                               strict=True)]
+        if self._kv:  # the capacity symbol, last: from the present buffers
+            values = (*values, self._kv.prepare(arrays, outs))
         with self._lock:
             if arena > self._arena.size:  # grows, by half again, to few reallocations
                 self._arena = aligned_empty(max(arena, self._arena.size * 3 // 2))
@@ -171,6 +180,26 @@ class SymbolicModel(NativeModel):
 
     def _named(self, values: tuple[int, ...]) -> str:
         return ", ".join(f"{s}={v}" for s, v in zip(self.symbols, values, strict=True))
+
+
+def _kv_share(model: SymbolicModel) -> KVShare | None:
+    """A model compiled with a shared KV cache binds one more symbol, the
+    buffers' capacity, from the present arrays (runtime/kv_share.py): it is
+    dropped from the symbols the feeds bind, and the dims array gets a slot
+    for it (a placeholder where only guards and sizes are asked)."""
+    spec = model.meta["symbolic"].get("kv_share")
+    model._pad, model._strided_outputs = (), frozenset()
+    if not spec:
+        return None
+    kv = KVShare(spec, [i.name for i in model.inputs], [o.name for o in model.outputs])
+    if model.symbols[-1:] != [kv.symbol]:
+        raise ArtifactError(f"model.json: kv_share's symbol '{kv.symbol}' is not the last "
+                            f"of {model.symbols}")
+    for seq in (model.symbols, model.minima, model.maxima):
+        del seq[-1]
+    model._pad, model._strided_outputs = (1,), kv.present_names
+    model._feed_specs = FeedSpecs(model.inputs, kv.past_names)
+    return kv
 
 
 def _starts(infos) -> list[int]:

@@ -105,9 +105,21 @@ def _check_symbols(meta: dict, where: str) -> None:
     (their count is the array's length: the plan pins the inputs' dims)."""
     symbols = meta["symbolic"]["symbols"]
     named = {d for t in meta["inputs"] for d in t["shape"] if isinstance(d, str)}
+    kv = meta["symbolic"].get("kv_share")
+    if kv:  # a shared KV cache's capacity: the last symbol, bound from the buffers
+        _check_kv_share(meta, kv, where)
+        named.add(kv["symbol"])
     if len(set(symbols)) != len(symbols) or not set(symbols) <= named:
         raise ArtifactError(f"{where}: symbols {symbols} are not the inputs' named dims "
                             f"{sorted(named)}")
+
+
+def _check_kv_share(meta: dict, kv: dict, where: str) -> None:
+    ins, outs = ({t["name"] for t in meta[k]} for k in ("inputs", "outputs"))
+    if meta["symbolic"]["symbols"][-1:] != [kv["symbol"]] or not all(
+            p in ins and q in outs for p, q, _ in kv["pairs"]):
+        raise ArtifactError(f"{where}: kv_share {kv} does not name the last symbol and "
+                            f"inputs and outputs of the model")
 
 
 def _check_tensor(t: dict, planned: list, symbolic: bool, what: str) -> None:
