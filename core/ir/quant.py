@@ -10,7 +10,6 @@ them honest): the order of the float32 operations matters for bit-exactness.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
