@@ -55,6 +55,16 @@ def matmul_integer() -> onnx.ModelProto:
                   ("y", TensorProto.INT32, ["M", 3, N]))
 
 
+def matmul_integer_runtime_b() -> onnx.ModelProto:
+    """uint8 A [M, K] (zero point 7) @ an int8 B given at run time (zero point -2):
+    the packers sum both operands' runs (both outer-product corrections)."""
+    node = helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])
+    model = _model([node], {"az": np.uint8(7), "bz": np.int8(-2)},
+                   ("a", TensorProto.UINT8, ["M", K]), ("y", TensorProto.INT32, ["M", N]))
+    model.graph.input.append(helper.make_tensor_value_info("b", TensorProto.INT8, [K, N]))
+    return model
+
+
 def qdq_matmul() -> onnx.ModelProto:
     """Float in and out, quantized around the MatMul as onnxruntime's quantizer writes it."""
     inits = {"xs": np.float32(0.03), "xz": np.uint8(10), "w": _weights(), "ws": np.float32(0.01),
@@ -84,19 +94,24 @@ def qlinear_conv() -> onnx.ModelProto:
 
 
 MODELS = {"QLinearMatMul": qlinear_matmul, "MatMulInteger": matmul_integer,
+          "MatMulInteger-runtime-B": matmul_integer_runtime_b,
           "QDQ-MatMul": qdq_matmul, "QLinearConv": qlinear_conv}
 
 
 def _feed(model: onnx.ModelProto, m: int, seed: int) -> dict[str, np.ndarray]:
-    vi = model.graph.input[0]
-    shape = [m] + [d.dim_value for d in vi.type.tensor_type.shape.dim[1:]]
+    """Random values for every input, of `m` where a dim is the symbol."""
     rng = np.random.default_rng(seed)
-    kind = vi.type.tensor_type.elem_type
-    if kind == TensorProto.FLOAT:
-        return {vi.name: (rng.standard_normal(shape) * 2).astype(np.float32)}
-    dtype = np.uint8 if kind == TensorProto.UINT8 else np.int8
-    info = np.iinfo(dtype)
-    return {vi.name: rng.integers(info.min, info.max + 1, shape).astype(dtype)}
+    feeds = {}
+    for vi in model.graph.input:
+        shape = [m if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+        kind = vi.type.tensor_type.elem_type
+        if kind == TensorProto.FLOAT:
+            feeds[vi.name] = (rng.standard_normal(shape) * 2).astype(np.float32)
+            continue
+        dtype = np.uint8 if kind == TensorProto.UINT8 else np.int8
+        info = np.iinfo(dtype)
+        feeds[vi.name] = rng.integers(info.min, info.max + 1, shape).astype(dtype)
+    return feeds
 
 
 def plain_spec(tmp_path, target: str) -> str:
