@@ -9,6 +9,7 @@ them honest): the order of the float32 operations matters for bit-exactness.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,12 +99,11 @@ def linear_qparams(g: Graph, node: Node, scale_k: int, zp_k: int, value: str) ->
 
 def channel_layout(shape: tuple[int, ...], q: QParams) -> tuple[int, int, int]:
     """(outer, channels, inner) of a tensor walked per channel of q."""
-    total = int(np.prod(shape, dtype=np.int64))
+    # math.prod keeps symbolic dims (a batch) as expressions; numpy would specialize them
     if q.per_tensor:
-        return 1, 1, total
+        return 1, 1, math.prod(shape)
     axis = q.axis or 0
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    return outer, shape[axis], int(np.prod(shape[axis + 1:], dtype=np.int64))
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
 def requant_scale(x_scale: np.float32, w_scale: np.ndarray, y_scale: np.float32) -> np.ndarray:

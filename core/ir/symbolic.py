@@ -390,7 +390,11 @@ class SymDim:
 
     # -- leaving the symbolic world specializes
     def __index__(self) -> int:
-        _tracer().decide("eq", poly_add(self.poly, poly_const(-self.hint)), True)
+        if not _tracer().decide("eq", poly_add(self.poly, poly_const(-self.hint)), True):
+            # lowering the other side of `self == hint` (lower/lowering.py forces
+            # it false): there is no integer to give, and the hint would be wrong
+            raise NotLowerable(f"{self} is used as a number, which needs {self} == "
+                               f"{self.hint}")
         return self.hint
 
     __int__ = __index__

@@ -7,6 +7,8 @@ and quant_eltwise.py (adds, pooling); DynamicQuantizeLinear in quant_dynamic.py.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..codegen.kernels import quant as K
@@ -81,7 +83,7 @@ def _runtime_params_call(ctx: LowerContext, node: Node, kernel, x: str, y: str,
         raise NotLowerable(f"zero point {zp} does not match {quantized} and the scale")
     zp_arg = Buf(zp) if zp else Const(f"{node.name}.zp", np.zeros(channels, dt.numpy))
     shape = shape_of(ctx, x)
-    layout = (1, 1, int(np.prod(shape, dtype=np.int64)))
+    layout = (1, 1, math.prod(shape))
     if channels > 1:
         axis = int(node.attr("axis", 1))
         axis = axis + len(shape) if axis < 0 else axis

@@ -215,6 +215,13 @@ def _concat_part(node: Node, x: str, xq: QParams, yq: QParams, outer: int, part:
         return [copy_call(1, Buf(x), Buf(node.outputs[0], start), [(outer, part, row)], part, 1,
                           f"{node.name}.part{k}")]
     kernel = requantize_kernel(xq.dtype, yq.dtype)
-    return [Call(kernel, (Buf(x, o * part), Buf(node.outputs[0], o * row + start), part,
-                          float(xq.scalar_scale), xq.scalar_zp, float(yq.scalar_scale),
-                          yq.scalar_zp)) for o in range(outer)]
+    params = (float(xq.scalar_scale), xq.scalar_zp, float(yq.scalar_scale), yq.scalar_zp)
+    if isinstance(outer, int):
+        return [Call(kernel, (Buf(x, o * part), Buf(node.outputs[0], o * row + start), part,
+                              *params)) for o in range(outer)]
+    # a run-time count of rows (a symbolic batch): one call per row is not possible;
+    # all of x is requantized into scratch, then its rows are copied into place
+    tmp = Scratch(f"{node.name}.part{k}", outer * part)
+    return [Call(kernel, (Buf(x), tmp, outer * part, *params)),
+            copy_call(1, tmp, Buf(node.outputs[0], start), [(outer, part, row)], part, 1,
+                      f"{node.name}.part{k}")]

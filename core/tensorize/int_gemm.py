@@ -73,9 +73,11 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, target: CpuTarget) -> I
     assert mt is not None and tile is not None
     step = micro_step(mt)
     m, n, k = gemm.m, gemm.n, gemm.k
-    mp, np_ = _round(m, tile.mr), _round(n, tile.nv * step.n)
-    za, zb = _adjusted(gemm.a, mt.dtype("A"), m), _adjusted(gemm.b, mt.dtype("B"), n)
-    terms = _Terms(m, n, k, mp, np_)
+    shared = _rows_shared(gemm)
+    rows = tile.mr if shared else m  # entries of the per-row arrays
+    mp, np_ = _round(rows, tile.mr), _round(n, tile.nv * step.n)
+    za, zb = _adjusted(gemm.a, mt.dtype("A"), rows), _adjusted(gemm.b, mt.dtype("B"), n)
+    terms = _Terms(rows, n, k, mp, np_)
     terms.fold(gemm, za, zb, _sums(gemm.a, mt.dtype("A"), 1), _sums(gemm.b, mt.dtype("B"), 0))
     spec = IGemmSpec(step, tile.mr, tile.nv,
                      a_src="packed" if gemm.a.const is not None else "strided",
@@ -85,7 +87,7 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, target: CpuTarget) -> I
                      epi=_epilogue(gemm, bias=False), threads=target.threads,
                      a_wide=_widening(gemm.a, mt, "A"), b_wide=_widening(gemm.b, mt, "B"),
                      split_masks=not byte_masks_native(target.features),
-                     a_panels=_bare_metal(target))
+                     a_panels=_bare_metal(target), rows_shared=shared)
     blk = choose_int_blocking(spec, m, n, k, _b_block_bytes(target))
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", int_scratch_bytes(spec, blk, k)),
@@ -94,11 +96,25 @@ def _tensorized(gemm: IntGemm, choice: Choice, tag: str, target: CpuTarget) -> I
     values.update(terms.values(tag))
     values.update(_packed_or_strided("a", gemm.a, mt, tag, spec))
     values.update(_packed_or_strided("b", gemm.b, mt, tag, spec))
-    values.update(_requant_values(gemm, spec.epi, tag, mp, np_))
+    values.update(_requant_values(gemm, spec.epi, tag, mp, np_, rows))
     tile_layout = "x".join(str(step.n if d == "n" else step.k) for d in step.b_order)
     note = (f"int8 GEMM {m}x{n}x{k}: {choice.summary}; B packed as [n/{spec.nr}][k/{step.k}]"
             f"[{spec.nv}][{tile_layout}], epilogue {spec.epi.tag}")
     return IntGemmLowering([Call(spec.kernel(), spec.args(values))], note, choice)
+
+
+def _rows_shared(gemm: IntGemm) -> bool:
+    """A run-time M (a symbolic batch of a runtime A) cannot size a constant per
+    row at compile time: every row then has the same terms (one zero point of A,
+    no per-row bias or scale) and the kernel reads one tile's worth for all."""
+    if isinstance(gemm.m, int) or gemm.a.const is not None:
+        return False
+    per_row = [gemm.a.zero_point]
+    if gemm.bias is not None and gemm.bias_axis == "row":
+        per_row.append(gemm.bias)
+    if gemm.requant is not None and gemm.requant.axis == "row":
+        per_row.append(gemm.requant.scale)
+    return all(_uniform(np.asarray(x).reshape(-1)) for x in per_row)
 
 
 def _b_block_bytes(target: CpuTarget) -> int:
@@ -260,11 +276,12 @@ def _packed_or_strided(role: str, op: IntMatrix, mt: Match, tag: str,
 
 
 def _requant_values(gemm: IntGemm, epi: IntEpilogue, tag: str, mp: int,
-                    np_: int) -> dict[str, object]:
+                    np_: int, rows: int | None = None) -> dict[str, object]:
+    """`rows`: the real entries of a per-row scale (default M)."""
     if gemm.requant is None:
         return {}
     size = mp if epi.scale == "row" else np_
-    real = gemm.m if epi.scale == "row" else gemm.n
+    real = (gemm.m if rows is None else rows) if epi.scale == "row" else gemm.n
     scale = np.zeros(size, np.float32)
     scale[:real] = np.broadcast_to(np.asarray(gemm.requant.scale, np.float32).reshape(-1),
                                    (real,))
@@ -279,11 +296,13 @@ def _plain(gemm: IntGemm, tag: str) -> IntGemmLowering:
     epi = _epilogue(gemm, bias=True)
     const_b = gemm.b.const is not None
     src = "const" if const_b else "im2col" if gemm.b.im2col else "strided"
-    spec = PlainIGemmSpec(gemm.a.dtype == "int8", gemm.b.dtype == "int8", src, epi)
+    # a run-time M (a symbolic batch of A) has one zero point for all its rows
+    za_shared = not isinstance(m, int) and _uniform(np.asarray(gemm.a.zero_point).reshape(-1))
+    spec = PlainIGemmSpec(gemm.a.dtype == "int8", gemm.b.dtype == "int8", src, epi, za_shared)
     nb = plain_block(n, k, const_b)
     values: dict[str, object] = dict(
         c=gemm.c, scratch=Scratch(f"{tag}.igemm", plain_scratch_bytes(nb, k, const_b)), nb=nb,
-        za=Const(f"{tag}.za", _per(gemm.a.zero_point, m)),
+        za=Const(f"{tag}.za", _per(gemm.a.zero_point, 1 if za_shared else m)),
         zb=Const(f"{tag}.zb", _per(gemm.b.zero_point, n)),
         M=m, N=n, K=k, ldc=gemm.ldc, batch=gemm.batch, a_bstride=gemm.a_bstride,
         b_bstride=gemm.b_bstride, c_bstride=gemm.c_bstride)

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+from tinyc.errors import NotLowerable
 from tinyc.ir.symbolic import (
     SymbolicError,
     SymDim,
@@ -54,6 +55,24 @@ def test_undecidable_decisions_follow_the_hint_and_are_guards():
     assert "N >= 8" in texts and "N == 8" in texts
     assert all(g.check({"N": 8}) for g in t.guards)
     assert not all(g.check({"N": 9}) for g in t.guards)
+
+
+def test_a_number_is_refused_where_the_hint_is_forced_false():
+    """lower/lowering.py lowers a node again with its one guard forced the other
+    way; a size used as a number there has no value to give (the hint is the
+    wrong one): int() refuses, and the node keeps its guard instead of a variant."""
+    t = Tracer(hints={"N": 8})
+    with tracing(t):
+        n = SymDim.symbol("N", 8)
+        assert int(n * 3) == 24
+        (guard,) = t.guards
+        with t.forcing(guard, False):
+            with pytest.raises(NotLowerable, match="3\\*N == 24"):
+                int(n * 3)
+            with pytest.raises(NotLowerable):
+                np.zeros(n * 3)
+            with pytest.raises(NotLowerable):
+                range(n * 3)
 
 
 def test_a_symdim_outside_a_compile_is_refused():

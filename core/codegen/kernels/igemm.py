@@ -55,6 +55,9 @@ class IGemmSpec:
     b_wide: str = ""
     split_masks: bool = False  # no masked byte loads on the target (pack_int8_tile.py)
     a_panels: bool = False  # pack a runtime A panel by panel when B is constant (no caches)
+    # the per-row arrays (rowc, rw, a row scale) hold one tile, the same for every
+    # row panel: a run-time M (symbolic batch) has no compile-time row count
+    rows_shared: bool = False
     epi: IntEpilogue = IntEpilogue()
     threads: int = 1  # worker threads (gemm_parallel.py); the scratch has a slice each
 
@@ -83,7 +86,8 @@ class IGemmSpec:
                                                (f"wa{self.a_wide}", self.a_wide),
                                                (f"wb{self.b_wide}", self.b_wide),
                                                ("sm", self.split_masks),
-                                               ("ap", self.a_panels))
+                                               ("ap", self.a_panels),
+                                               ("rsh", self.rows_shared))
                         if on)
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         return (f"igemm_{self.mr}x{self.nv}_{self.step.ident}_a{self.a_src}_b{self.b_src}"
@@ -142,6 +146,8 @@ def int_scratch_bytes(spec: IGemmSpec, blk: IntBlocking, k: int) -> int:
     """Per thread, a slice: A block and its row sums, then B block and its column
     sums, 64-byte aligned (_scratch computes the same at run time)."""
     kp = padded_k(spec, k)
+    if not isinstance(blk.m, int):  # a run-time M: a bound free of ceilings, see below
+        return spec.threads * sum(x + 63 for x in _scratch_parts(spec, blk, kp))
     return spec.threads * sum(_round64(x) for x in _scratch_parts(spec, blk, kp))
 
 
@@ -153,6 +159,11 @@ def a_by_panel(spec: IGemmSpec) -> bool:
 def _scratch_parts(spec: IGemmSpec, blk: IntBlocking, kp: int) -> list[int]:
     a_rt, b_rt = spec.a_src != "packed", spec.b_src != "packed"
     mcp = spec.mr if a_by_panel(spec) else -(-blk.m // spec.mr) * spec.mr
+    if not isinstance(blk.m, int) and not a_by_panel(spec):
+        # M rounded up to whole panels is at most M + MR - 1; a polynomial the
+        # memory planner compares with other sizes (e.g. the M < MR variant's)
+        mcp = blk.m + spec.mr - 1
+    a_rt, b_rt = int(a_rt), int(b_rt)  # a bool times a symbolic size would specialize it
     return [mcp * kp * spec.a_size * a_rt, 4 * mcp * a_rt, blk.nc * kp * spec.b_size * b_rt,
             4 * blk.nc * b_rt]
 
@@ -292,19 +303,21 @@ def _micro_tiles(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], blk: 
         row = b.add(blk.ic, r0)
         mr_valid = _min(b, i64(mr), b.sub(blk.mcur, r0))
         a_panel = gep(b, blk.a, b.mul(r0, blk.a_row), I8)
+        per_row = i64(0) if spec.rows_shared else row  # index of the row's terms
         with for_range(b, 0, b.sdiv(b.add(blk.ncur, i64(nr - 1)), i64(nr)), name="jr") as jp:
             c0 = b.mul(jp, i64(nr))
             col = b.add(blk.jc, c0)
             nr_valid = _min(b, i64(nr), b.sub(blk.ncur, c0))
             args = [a_panel, gep(b, blk.b, b.mul(c0, blk.b_col), I8), blk.ksteps,
                     gep(b, v["c"], b.add(b.mul(row, v["ldc"]), col), elem), v["ldc"],
-                    mr_valid, nr_valid, gep(b, v["rowc"], row, I32), gep(b, v["colc"], col, I32)]
+                    mr_valid, nr_valid, gep(b, v["rowc"], per_row, I32),
+                    gep(b, v["colc"], col, I32)]
             if spec.row_outer:
                 args += [gep(b, blk.rs, r0, I32), gep(b, v["cw"], col, I32)]
             if spec.col_outer:
-                args += [gep(b, v["rw"], row, I32), gep(b, blk.cs, c0, I32)]
+                args += [gep(b, v["rw"], per_row, I32), gep(b, blk.cs, c0, I32)]
             if spec.epi.requant:
-                at = row if spec.epi.scale == "row" else col
+                at = per_row if spec.epi.scale == "row" else col
                 args += [gep(b, v["scale"], at, ir.FloatType()), v["yzp"]]
             _call_by_width(b, spec, nr_valid, args)
 

@@ -43,6 +43,9 @@ class PlainIGemmSpec:
     b_signed: bool
     b_src: str = "strided"
     epi: IntEpilogue = IntEpilogue()
+    # one zero point for all rows of A, read from za[0]: za then needs no entry
+    # per row, which a run-time M (a symbolic batch) cannot have at compile time
+    za_shared: bool = False
 
     def __post_init__(self) -> None:
         if self.b_src not in B_SOURCES:
@@ -51,7 +54,8 @@ class PlainIGemmSpec:
     @property
     def name(self) -> str:
         a, b = ("i8" if s else "u8" for s in (self.a_signed, self.b_signed))
-        return f"igemm_plain_{a}{b}_b{self.b_src}_{self.epi.tag}"
+        shared = "_zas" if self.za_shared else ""
+        return f"igemm_plain_{a}{b}_b{self.b_src}{shared}_{self.epi.tag}"
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR), ("za", PTR), ("zb", PTR)]
@@ -148,7 +152,7 @@ def _fill_bz(b: ir.IRBuilder, spec: PlainIGemmSpec, v: dict[str, ir.Value], src:
 def _row_dot(b: ir.IRBuilder, spec: PlainIGemmSpec, v: dict[str, ir.Value], a: ir.Value,
              m: ir.Value, bz: ir.Value, acc: ir.Value, width: ir.Value) -> None:
     _zero(b, acc, width)
-    za = load(b, v["za"], m, I32)
+    za = _za(b, spec, v, m)
     with for_range(b, 0, v["K"], name="k") as k:
         av = b.sub(_widen(b, _a_at(b, v, a, m, k), spec.a_signed), za)
         row = gep(b, bz, b.mul(k, width), I16)
@@ -163,7 +167,7 @@ def _row_dot_const(b: ir.IRBuilder, spec: PlainIGemmSpec, v: dict[str, ir.Value]
                    width: ir.Value, sum_slot: ir.Value) -> None:
     """B read in place (row k at src + k * sbk, unit column stride)."""
     _zero(b, acc, width)
-    za = load(b, v["za"], m, I32)
+    za = _za(b, spec, v, m)
     b.store(ir.Constant(I32, 0), sum_slot)
     with for_range(b, 0, v["K"], name="k") as k:
         av = b.sub(_widen(b, _a_at(b, v, a, m, k), spec.a_signed), za)
@@ -178,6 +182,10 @@ def _row_dot_const(b: ir.IRBuilder, spec: PlainIGemmSpec, v: dict[str, ir.Value]
         zb = load(b, v["zb"], b.add(n0, n), I32)
         slot = gep(b, acc, n, I32)
         b.store(b.sub(b.load(slot, typ=I32), b.mul(zb, sum_a)), slot)
+
+
+def _za(b: ir.IRBuilder, spec: PlainIGemmSpec, v: dict[str, ir.Value], m: ir.Value) -> ir.Value:
+    return load(b, v["za"], i64(0) if spec.za_shared else m, I32)
 
 
 def _a_at(b: ir.IRBuilder, v: dict[str, ir.Value], a: ir.Value, m: ir.Value,
