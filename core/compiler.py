@@ -45,6 +45,8 @@ from .region_compile import (
     region_plan,
 )
 from .runtime.regions import is_split
+from .schedule import ScheduleSource
+from .schedule.logs import schedule_for
 from .target import Deployment, Device, registry, resolve_devices
 from .target.accelerator import RegionProgram
 from .target.backend import CompiledModel, Packager, runs_symbolic
@@ -72,6 +74,13 @@ class CompileOptions:
     # optional upper bounds per symbol ({"past_sequence_length": 4096}): the
     # runtime allocates the arena for them once, and refuses larger sizes
     max_shapes: dict[str, int] = field(default_factory=dict)
+    # autotuning (schedule/): a tuning log whose best record per workload is
+    # applied, on top of the default database in the cache folder (unless
+    # default_tuning is False); `schedule` gives a source directly (the tuner's
+    # candidates) and replaces both
+    tuning_log: str | None = None
+    default_tuning: bool = True
+    schedule: ScheduleSource | None = None
 
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
@@ -84,6 +93,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     t = _Timer(opts.timings)
     g, partition = partition_model(model, deployment, opts, input_shapes, t)
     _check_profile(opts, partition)
+    schedule = schedule_source(opts)
     with t("passes"):
         subs = {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
                                         _device_named(deployment, r.device).spec.backend)
@@ -97,7 +107,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
             if sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1:
                 batched, subs[0] = subs[0], with_one_sample(subs[0], symbols[0])
         with t("lower"):
-            hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
+            hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host,
+                                                schedule)
                      for r in partition.regions if r.kind == "cpu"}
         with t("codegen"):
             module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer, batched)
@@ -142,8 +153,8 @@ def partition_model(model, deployment: Deployment, opts: CompileOptions,
     `tinyc explain` shows."""
     t = timer or _Timer({})
     backend = deployment.host.spec.backend
-    with t("import"):
-        g = import_model(model, input_shapes)
+    with t("import"):  # a Graph: already imported (the tuner's one-node models)
+        g = model if isinstance(model, Graph) else import_model(model, input_shapes)
     with t("passes"):
         g = _plugin_passes(g, "after_import", backend)
         g = run_default_pipeline(g, fuse=opts.fuse)
@@ -153,6 +164,13 @@ def partition_model(model, deployment: Deployment, opts: CompileOptions,
     pins = PartitionOptions(dict(opts.pin or {}), dict(opts.avoid or {}))
     with t("partition"):
         return g, partition_for(g, deployment, pins)
+
+
+def schedule_source(opts: CompileOptions) -> ScheduleSource:
+    """Where tunable lowerings get their configurations for this compile."""
+    if opts.schedule is not None:
+        return opts.schedule
+    return schedule_for(opts.tuning_log, opts.default_tuning)
 
 
 def _deployment(target: str, opts: CompileOptions) -> Deployment:
@@ -342,9 +360,16 @@ def _tensor_meta(g: Graph, v: str) -> dict:
 def _report(lowered: list[LoweredNode], left_out: tuple[tuple[str, str], ...]) -> list[dict]:
     return [{"node": ln.node_name, "op": ln.op, "semantics": ln.semantics, "note": ln.note,
              "kernels": sorted({c.kernel.name for c in ln.every_call}),
-             "view_of": ln.alias_of} | _variant_entry(ln)
+             "view_of": ln.alias_of} | _variant_entry(ln) | _schedule_entry(ln)
             | tensorize_entry(ln.intrinsic, ln.rejected, left_out)
             for ln in lowered]
+
+
+def _schedule_entry(ln: LoweredNode) -> dict:
+    """A tunable node: its knobs and whether a tuning record chose them."""
+    if ln.schedule is None:
+        return {}
+    return {"tuned": ln.schedule.tuned, "schedule": ln.schedule.config}
 
 
 def _variant_entry(ln: LoweredNode) -> dict:

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import cache
-from .compiler import code_threads, plugin_fingerprint
+from .compiler import code_threads, plugin_fingerprint, schedule_source
 from .errors import InputError, TinycError
 from .ir import DType
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
@@ -112,6 +112,8 @@ class CompiledModels:
                 "profile": self.options.profile,
                 "threads": code_threads(self._device, self.options),
                 "pin": self.options.pin, "avoid": self.options.avoid,
+                # the tuning records applied: a new best record, a new artifact
+                "tuning": schedule_source(self.options).fingerprint,
                 "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
         fields = [cache.device_fields(d) for d in self._devices]
         return cache.cache_key(self._model_bytes, fields, shapes, opts)

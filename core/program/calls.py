@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.symbolic import SymDim
+from ..schedule import Decision
 
 if TYPE_CHECKING:  # a Kernel's build function emits LLVM IR; describing one needs no llvmlite
     import llvmlite.ir as ir
@@ -131,6 +132,9 @@ class LoweredNode:
     # symbolic sizes: (guard, calls, note) — `calls` above run where the guard
     # holds, these where it does not (e.g. a GEMM tiled for M < 8 and M >= 8)
     alt: tuple | None = None
+    # a tunable lowering's decision (schedule.Decision): its knobs and whether
+    # they came from a tuning record; None where the node has no tunable workload
+    schedule: Decision | None = None
 
     @property
     def every_call(self) -> list[Call]:

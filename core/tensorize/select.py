@@ -137,23 +137,30 @@ def _why_lower(mt: Match, best: Match, target: CpuTarget, shape: tuple[int, int,
     return f"{useful:.3g} vs {best_useful:.3g} useful multiply-accumulates per call"
 
 
-def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
-    """MR x NV calls: MR*NV accumulators + NV B values + one broadcast A within
-    the register file (one spare, which holds the products of an intrinsic that
-    does not accumulate); the most accumulators, then the most rows."""
-    acc = registers_of(mt.returns.bits, target)
-    b_val = registers_of(mt.operand("B").type.bits, target)
-    a_val = registers_of(mt.operand("A").type.bits, target)
+def fitting_tiles(target: CpuTarget, acc: int = 1, b_val: int = 1,
+                  a_val: int = 1) -> list[RegisterTile]:
+    """Every MR x NV tile whose MR*NV accumulators (`acc` registers each), NV B
+    values and one broadcast A fit the register file with one register spare
+    (it holds the products of an intrinsic that does not accumulate)."""
     budget = vector_registers(target) - 1
-    best = None
-    for nv in range(1, MAX_VECTORS + 1):
-        for mr in range(1, MAX_ROWS + 1):
-            if mr * nv * acc + nv * b_val + a_val > budget:
-                break
-            if best is None or (mr * nv, mr) > (best.mr * best.nv, best.mr):
-                best = RegisterTile(mr, nv)
-    if best is None:
+    return [RegisterTile(mr, nv) for nv in range(1, MAX_VECTORS + 1)
+            for mr in range(1, MAX_ROWS + 1) if mr * nv * acc + nv * b_val + a_val <= budget]
+
+
+def match_tiles(mt: Match, target: CpuTarget) -> list[RegisterTile]:
+    """The register tiles an intrinsic's operand widths allow on `target`."""
+    return fitting_tiles(target, registers_of(mt.returns.bits, target),
+                         registers_of(mt.operand("B").type.bits, target),
+                         registers_of(mt.operand("A").type.bits, target))
+
+
+def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
+    """MR x NV calls: the fitting tile with the most accumulators, then the most
+    rows; a thinner one where M has fewer rows."""
+    tiles = match_tiles(mt, target)
+    if not tiles:
         return None
+    best = max(tiles, key=lambda t: (t.mr * t.nv, t.mr))
     if m >= best.mr:  # a guard where m is symbolic: M >= MR and M < MR compile apart
         return best
     # fewer rows than a full tile: as many as M has (its hint where symbolic,

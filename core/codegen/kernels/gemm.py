@@ -36,6 +36,7 @@ from ..llvm_util import F32 as F32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
 from ..llvm_util import define, for_range, gep, i64
+from .gemm_blocking import Blocking, default_blocking
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_parallel import Range as _Range
 from .gemm_parallel import split_c_across_workers
@@ -131,29 +132,13 @@ class GemmSpec:
                       lambda module, target: build_gemm(module, target, self))
 
 
-@dataclass(frozen=True)
-class Blocking:
-    kc: int
-    mc: int
-    nc: int
-
-
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
                     kc: int | None = None) -> Blocking:
     """KC balanced to <= 256 rows unless the caller fixes it (a summation order
     to reproduce, see ir/sum_order.py); NC so the packed B block (KC x NC)
     stays well inside L2; MC bounds the packed A block (A panels are reused
     from L1)."""
-    # symbolic sizes: blocked for their hints (any block sizes are correct:
-    # the kernel loops over M, N and K in blocks and handles the tails)
-    m, n, k = hint_of(m), hint_of(n), hint_of(k)
-    if kc is None:
-        kc = -(-k // max(1, -(-k // 256)))
-    kc = max(1, min(kc, k))
-    nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
-    nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
-    mc = -(-min(m, 384) // spec.mr) * spec.mr
-    return Blocking(kc, mc, nc)
+    return default_blocking(spec.mr, spec.nr, m, n, k, kc)
 
 
 def scratch_bytes(spec: GemmSpec, blk: Blocking) -> int:
