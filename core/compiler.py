@@ -88,16 +88,14 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     """Compile for a deployment: a target name (one device) or a comma list (one
     CPU and accelerators). `input_shapes` pins symbolic input dimensions."""
     opts = options or CompileOptions()
-    deployment = _deployment(target, opts)
+    deployment = deployment_for(target, opts)
     host = deployment.host
     t = _Timer(opts.timings)
     g, partition = partition_model(model, deployment, opts, input_shapes, t)
     _check_profile(opts, partition)
     schedule = schedule_source(opts)
     with t("passes"):
-        subs = {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
-                                        _device_named(deployment, r.device).spec.backend)
-                for r in partition.regions}
+        subs = lowering_graphs(g, partition, deployment)
     symbols, tracer = _symbolic_graph(g, opts, host)
     batched = None  # the symbolic graph of a batch compiled for one sample
     with tracing(tracer):
@@ -173,7 +171,7 @@ def schedule_source(opts: CompileOptions) -> ScheduleSource:
     return schedule_for(opts.tuning_log, opts.default_tuning)
 
 
-def _deployment(target: str, opts: CompileOptions) -> Deployment:
+def deployment_for(target: str, opts: CompileOptions) -> Deployment:
     """The devices `target` names, the host's code built for the threads it may use."""
     deployment = resolve_devices(target)
     host = deployment.host
@@ -183,6 +181,14 @@ def _deployment(target: str, opts: CompileOptions) -> Deployment:
                          "machine, so it cannot host accelerators")
     cpu = replace(host.cpu, threads=code_threads(host, opts))
     return replace(deployment, host=replace(host, cpu=cpu))
+
+
+def lowering_graphs(g: Graph, partition: Partition, deployment: Deployment) -> dict[int, Graph]:
+    """Each region's graph as its device lowers it: after its backend's
+    before_lower passes."""
+    return {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
+                                    _device_named(deployment, r.device).spec.backend)
+            for r in partition.regions}
 
 
 def _device_named(deployment: Deployment, name: str) -> Device:

@@ -17,6 +17,7 @@ from ..ir import Node
 from ..program import LowerContext
 from ..schedule import Decision, Knob, KnobSpace
 from ..tensorize.fp32 import Fp32Plan, tile_candidates
+from ..tensorize.select import RegisterTile
 from .tunable import decide, node_workload
 
 KERNEL = "gemm_f32"
@@ -48,8 +49,11 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
     knobs = (Knob("tile", tuple(tile_candidates(plan, ctx.target, m)), (plan.mr, plan.nv)),) \
         + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed)
     decision = decide(ctx, node, workload, KnobSpace(knobs))
-    mr, nv = decision.config["tile"]
-    return GemmSchedule(replace(plan, mr=int(mr), nv=int(nv)), decision, mnk, kc_fixed)
+    mr, nv = (int(x) for x in decision.config["tile"])
+    choice = plan.choice
+    if decision.tuned and choice is not None and choice.tile is not None:  # the tile used
+        choice = replace(choice, tile=RegisterTile(mr, nv))
+    return GemmSchedule(replace(plan, mr=mr, nv=nv, choice=choice), decision, mnk, kc_fixed)
 
 
 def tuned_text(decision: Decision | None) -> str:

@@ -63,7 +63,7 @@ class TunedSchedule:
         record = self.database.best(tunable.key, tunable.space)
         if record is None:
             return Decision(tunable.space.defaults())
-        return Decision(dict(record.config), record)
+        return Decision({k: record.config[k] for k in tunable.space.names}, record)
 
 
 @dataclass

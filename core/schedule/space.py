@@ -48,7 +48,7 @@ class Workload:
         return {"op": self.op, "kernel": self.kernel, "shapes": _canonical(self.shapes),
                 "dtypes": list(self.dtypes), "consts": list(self.consts), "attrs": self.attrs,
                 "target": self.target, "version": self.version,
-                "dims": {k: v for k, v in self.dims}}
+                "dims": [[k, v] for k, v in self.dims]}
 
     @staticmethod
     def from_json(d: dict) -> Workload:
@@ -56,7 +56,7 @@ class Workload:
                         tuple(tuple(int(x) for x in s) for s in d["shapes"]),
                         tuple(d["dtypes"]), tuple(bool(c) for c in d["consts"]),
                         str(d["attrs"]), str(d["target"]), str(d["version"]),
-                        tuple((str(k), int(v)) for k, v in dict(d.get("dims", {})).items()))
+                        tuple((str(k), int(v)) for k, v in d.get("dims", ())))
 
     @property
     def key(self) -> str:
