@@ -118,7 +118,11 @@ class TuningDatabase:
 def read_records(path: str | os.PathLike) -> list[TuningRecord]:
     out = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+        try:
+            lines = f.readlines()
+        except UnicodeDecodeError:
+            raise TuningLogError(f"{path}: not a text file (a tuning log is JSON lines)") from None
+        for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:

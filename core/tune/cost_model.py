@@ -60,12 +60,15 @@ class GradientBoostedModel:
     def fit(self, features: list[list[float]], targets: list[float]) -> None:
         if len(targets) < MIN_SAMPLES:
             return
-        model = self._lgb.LGBMRegressor(
-            n_estimators=80, learning_rate=0.1, num_leaves=15, min_child_samples=2,
-            min_data_in_bin=1, subsample=0.9, subsample_freq=1, random_state=self._seed,
-            verbose=-1)
-        model.fit(np.asarray(features, dtype=np.float64), np.asarray(targets, np.float64))
-        self._model = model
+        # lightgbm's own API (its sklearn wrapper would need scikit-learn too);
+        # small trees and bins of one sample: a few dozen measurements at first
+        params = {"objective": "regression", "learning_rate": 0.1, "num_leaves": 15,
+                  "min_data_in_leaf": 2, "min_data_in_bin": 1, "bagging_fraction": 0.9,
+                  "bagging_freq": 1, "seed": self._seed, "verbose": -1, "num_threads": 1}
+        data = self._lgb.Dataset(np.asarray(features, dtype=np.float64),
+                                 np.asarray(targets, dtype=np.float64),
+                                 params={"min_data_in_bin": 1, "verbose": -1})
+        self._model = self._lgb.train(params, data, num_boost_round=80)
 
     def predict(self, features: list[list[float]]) -> np.ndarray:
         if self._model is None:

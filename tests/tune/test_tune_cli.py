@@ -1,0 +1,38 @@
+"""`tinyc tune` end to end on a tiny model: the per-layer table as JSON, the
+log written where --log says, and a second run with the log complete."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tune_models import matmul_model, mlp_model
+
+from tinyc.cli import main
+
+
+def test_cli_tune_json_then_nothing_left(tmp_path, capsys):
+    model, log = tmp_path / "m.onnx", tmp_path / "logs" / "t.jsonl"
+    model.write_bytes(matmul_model().SerializeToString())
+    argv = ["tune", str(model), "--trials", "2", "--log", str(log), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["new_trials"] == 2 and len(log.read_text().splitlines()) == 2
+    (layer,) = out["layers"]
+    assert layer["nodes"] == ["mm"] and layer["trials"] == 2 and layer["speedup"] >= 1.0
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["new_trials"] == 0
+
+
+@pytest.mark.tune_full
+def test_tune_an_mlp_with_the_cost_model(tmp_path, capsys):
+    """Dozens of candidates: the cost model is trained and its predictions are
+    ranked against the measurements."""
+    pytest.importorskip("lightgbm", reason="the tune extra (lightgbm) is not installed")
+    model, log = tmp_path / "mlp.onnx", tmp_path / "t.jsonl"
+    model.write_bytes(mlp_model(m=64, sizes=(256, 512, 256, 128)).SerializeToString())
+    assert main(["tune", str(model), "--trials", "48", "--log", str(log), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "LightGBM" in out and "Spearman" in out and "n/a" not in out
+    assert main(["compile", str(model), "-o", str(tmp_path / "a"), "--tuning-log", str(log)]) == 0
+    assert "tuned layers: 3 of 3 tunable" in capsys.readouterr().out
