@@ -52,6 +52,8 @@ def add_tune_command(sub) -> None:
     t.add_argument("--timeout", type=duration_arg, default=120.0, metavar="DURATION",
                    help="one candidate's limit; a candidate past it is dropped")
     t.add_argument("--threads", type=positive_int, help="tune code built for this many threads")
+    t.add_argument("--no-end-to-end", action="store_true",
+                   help="skip timing the whole model, untuned and tuned, at the end")
     t.add_argument("--merge", nargs="+", metavar="LOG", help="merge these logs into -o instead")
     t.add_argument("-o", "--output", help="the merged log (with --merge)")
     add_shape_args(t, hints=False)
@@ -77,7 +79,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     shapes = checked_shapes(args.shape, declared_input_shapes(proto))
     trials = args.trials or (None if args.time_budget else DEFAULT_TRIALS)
     options = TuneOptions(log, trials, args.time_budget, args.workers, args.timeout,
-                          args.threads)
+                          args.threads, end_to_end=not args.no_end_to_end)
     try:
         with _ProgressBar(enabled=not args.json) as on_progress:
             summary = tune(proto, args.target, options, shapes or None, on_progress)
@@ -148,6 +150,10 @@ def _summary_json(summary) -> dict:
             "failures": summary.failures, "cost_model": summary.model,
             "spearman": summary.spearman, "estimated_speedup": summary.speedup,
             "message": summary.message,
+            "end_to_end": None if summary.end_to_end is None else {
+                "untuned_s": summary.end_to_end[0], "tuned_s": summary.end_to_end[1],
+                "speedup": summary.end_to_end[0] / summary.end_to_end[1]},
+            "end_to_end_error": summary.end_to_end_error,
             "layers": [{"workload": r.workload, "nodes": r.nodes, "trials": r.trials,
                         "default_s": seconds(r.default_s), "best_s": seconds(r.best_s),
                         "speedup": r.speedup} for r in summary.rows]}
@@ -165,6 +171,12 @@ def _print_summary(summary) -> None:
     print(f"{summary.new_trials} new trials ({summary.failures} failed), log {summary.log}")
     print(f"tuned layers together: {summary.speedup:.2f}x faster than the defaults "
           f"(per-layer times, weighted by their nodes)")
+    if summary.end_to_end is not None:
+        untuned, tuned = summary.end_to_end
+        print(f"whole model, measured: untuned {_us(untuned)}, tuned {_us(tuned)}: "
+              f"{untuned / tuned:.2f}x")
+    elif summary.end_to_end_error:
+        print(f"whole model: not measured ({summary.end_to_end_error})")
     print(f"cost model: {summary.model}; rank correlation (Spearman) of predicted and "
           f"measured times: {rho}")
 

@@ -14,7 +14,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,9 +27,9 @@ WARMUP_RUNS = 2
 
 @dataclass(frozen=True)
 class MeasureJob:
-    graph: Graph
+    model: Graph | bytes  # a one-node model (an IR graph), or a whole ONNX model's bytes
     target: str
-    key: str  # the workload measured
+    key: str  # the workload measured ("" for a whole model)
     config: Config
     threads: int | None = None
     repeats: int = 5
@@ -38,6 +38,9 @@ class MeasureJob:
     # a test hook run in the worker first (a picklable function): makes a
     # candidate crash or hang on purpose
     probe: Callable[[MeasureJob], None] | None = None
+    # other workloads' configurations (a whole model with its tuned layers)
+    others: dict[str, Config] = field(default_factory=dict)
+    input_shapes: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,12 @@ def measure(job: MeasureJob) -> MeasureResult:
     if job.probe is not None:
         job.probe(job)
     t0 = time.perf_counter()
-    schedule = FixedSchedule({job.key: job.config})
+    configs = dict(job.others) | ({job.key: job.config} if job.key else {})
+    schedule = FixedSchedule(configs)
     opts = CompileOptions(threads=job.threads, schedule=schedule, default_tuning=False)
-    artifact = compile_model(job.graph, job.target, opts)
+    artifact = compile_model(job.model, job.target, opts, job.input_shapes)
     build_s = time.perf_counter() - t0
-    if job.key not in schedule.asked:
+    if job.key and job.key not in schedule.asked:
         return MeasureResult(error="the one-node model did not ask for this workload",
                              build_s=build_s)
     with tempfile.TemporaryDirectory(prefix="tinyc-tune-") as folder:

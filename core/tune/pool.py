@@ -32,7 +32,8 @@ class Failure:
 
 
 class Runner(Protocol):
-    def run(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[tuple[int, Any]]: ...
+    def run(self, fn: Callable[[Any], Any], jobs: list[Any],
+            timeout_s: float | None = None) -> Iterator[tuple[int, Any]]: ...
 
     def close(self) -> None: ...
 
@@ -70,7 +71,10 @@ class LocalPool:
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
 
-    def run(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], jobs: list[Any],
+            timeout_s: float | None = None) -> Iterator[tuple[int, Any]]:
+        """Results as they come; `timeout_s` overrides the pool's for these jobs."""
+        limit = self.timeout_s if timeout_s is None else timeout_s
         pending = deque(range(len(jobs)))
         while len(self._workers) < self.size:
             self._workers.append(self._start())
@@ -84,8 +88,8 @@ class LocalPool:
             for w in busy:
                 if w.conn in ready:
                     yield self._collect(w)
-                elif time.monotonic() - w.started > self.timeout_s:
-                    yield self._replace(w, f"timed out after {self.timeout_s:g} s")
+                elif time.monotonic() - w.started > limit:
+                    yield self._replace(w, f"timed out after {limit:g} s")
 
     def _collect(self, w: _Worker) -> tuple[int, Any]:
         try:

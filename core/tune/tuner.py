@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compiler import CompileOptions
+from ..frontend.load import load_model
 from ..schedule import TuningDatabase, TuningRecord
 from ..schedule.database import append_records
 from ..schedule.space import config_id
@@ -40,6 +41,8 @@ class TuneOptions:
     seed: int = 0
     probe: Callable | None = None  # test hook, see MeasureJob.probe
     runner: Runner | None = None  # default: a LocalPool of `workers`
+    # at the end, time the whole model with the defaults and with the tuned layers
+    end_to_end: bool = False
 
 
 @dataclass
@@ -72,6 +75,9 @@ class TuneSummary:
     model: str = ""
     message: str = ""
     log: str = ""
+    # the whole model's time (s) with the defaults and with the best records
+    end_to_end: tuple[float, float] | None = None
+    end_to_end_error: str = ""
 
     @property
     def speedup(self) -> float:
@@ -98,12 +104,31 @@ def tune(model, target: str, options: TuneOptions,
         for i, (task, share) in enumerate(zip(tasks, shares, strict=True)):
             deadline = driver.task_deadline(len(tasks) - i)
             driver.tune_task(task, share, deadline, runner)
+        if options.end_to_end:
+            _end_to_end(model, target, options, input_shapes, driver, runner, summary)
     finally:
         runner.close()
         summary.rows = [driver.row(t) for t in tasks]
         summary.new_trials, summary.failures = driver.progress.done, driver.failures
         summary.spearman = spearman(driver.predicted, driver.observed)
     return summary
+
+
+def _end_to_end(model, target: str, options: TuneOptions, input_shapes, driver: _Driver,
+                runner: Runner, summary: TuneSummary) -> None:
+    """The whole model timed twice in the workers: the defaults, the best records."""
+    data = load_model(model).SerializeToString()
+    best = {t.key: r.config for t in driver.tasks
+            if (r := driver.db.best(t.key, t.tunable.space)) is not None}
+    jobs = [MeasureJob(data, target, "", {}, options.threads, options.repeats, others=o,
+                       input_shapes=input_shapes) for o in ({}, best)]
+    results = dict(runner.run(measure, jobs, timeout_s=10 * options.timeout_s))
+    failed = [r for r in results.values() if isinstance(r, Failure) or r.error]
+    if failed:
+        f = failed[0]
+        summary.end_to_end_error = f.reason if isinstance(f, Failure) else f.error
+        return
+    summary.end_to_end = (results[0].best, results[1].best)
 
 
 def _shares(tasks: list[Task], options: TuneOptions) -> list[int]:

@@ -20,8 +20,12 @@ def test_cli_tune_json_then_nothing_left(tmp_path, capsys):
     assert out["new_trials"] == 2 and len(log.read_text().splitlines()) == 2
     (layer,) = out["layers"]
     assert layer["nodes"] == ["mm"] and layer["trials"] == 2 and layer["speedup"] >= 1.0
-    assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["new_trials"] == 0
+    e2e = out["end_to_end"]  # the whole model, timed with the defaults and tuned
+    assert e2e is not None, out["end_to_end_error"]
+    assert e2e["untuned_s"] > 0 and e2e["tuned_s"] > 0
+    assert main(argv + ["--no-end-to-end"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["new_trials"] == 0 and again["end_to_end"] is None
 
 
 @pytest.mark.tune_full

@@ -30,10 +30,10 @@ def test_tuning_goes_on_past_crashing_candidates(tmp_path):
     (task,) = extract_tasks(model, "x86", CompileOptions(default_tuning=False))
     log = tmp_path / "log.jsonl"
     probe = functools.partial(abort_unless, task.tunable.space.defaults())
-    summary = tune(model, "x86", TuneOptions(log, trials=4, timeout_s=60, probe=probe))
-    assert summary.new_trials == 4 and summary.failures == 3
+    summary = tune(model, "x86", TuneOptions(log, trials=3, timeout_s=60, probe=probe))
+    assert summary.new_trials == 3 and summary.failures == 2
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [bool(r["error"]) for r in records] == [False, True, True, True]
+    assert [bool(r["error"]) for r in records] == [False, True, True]
     assert all("crashed" in r["error"] for r in records[1:])
     (row,) = summary.rows
     assert row.best_s == row.default_s  # only the defaults were measured
