@@ -14,6 +14,7 @@ from ..ir import Graph, Node
 from ..ir.bind import input_symbols
 from ..lower import lower_graph
 from ..schedule import RecordingSchedule, Tunable
+from ..target.backend import Packager
 
 
 @dataclass
@@ -36,6 +37,9 @@ def extract_tasks(model, target: str, options: CompileOptions,
                   input_shapes: dict[str, list[int]] | None = None) -> list[Task]:
     """The tunable workloads of `model` compiled for `target`, heaviest first."""
     deployment = deployment_for(target, options)
+    if isinstance(deployment.host.backend, Packager):
+        raise TinycError(f"target {deployment.host.spec.name} builds for another machine; "
+                         "tuning times native runs: tune on that machine")
     g, partition = partition_model(model, deployment, options, input_shapes)
     if input_symbols(g):
         raise TinycError(f"tuning needs static shapes: pass --shape for the symbolic "

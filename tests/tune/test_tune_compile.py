@@ -48,14 +48,16 @@ def _node_report(art, name):
     return next(r for r in art.report if r["node"] == name)
 
 
-@pytest.mark.parametrize("make, node", [(matmul_model, "mm"), (_conv_model, "conv")])
-def test_a_tuned_config_changes_the_kernel(tmp_path, make, node):
+@pytest.mark.parametrize("make, node, target", [(matmul_model, "mm", "x86"),
+                                                (_conv_model, "conv", "x86"),
+                                                (matmul_model, "mm", "x86-avx2")])
+def test_a_tuned_config_changes_the_kernel(tmp_path, make, node, target):
     model = make()
-    (task,) = extract_tasks(model, "x86", CompileOptions(default_tuning=False))
+    (task,) = extract_tasks(model, target, CompileOptions(default_tuning=False))
     config = _other_config(task)
-    plain = compile_model(model, "x86", CompileOptions(default_tuning=False))
-    tuned = compile_model(model, "x86", CompileOptions(tuning_log=_log_with(tmp_path, task,
-                                                                            config)))
+    plain = compile_model(model, target, CompileOptions(default_tuning=False))
+    tuned = compile_model(model, target, CompileOptions(tuning_log=_log_with(tmp_path, task,
+                                                                             config)))
     before, after = _node_report(plain, node), _node_report(tuned, node)
     assert before["tuned"] is False and before["schedule"] == task.tunable.space.defaults()
     assert after["tuned"] is True and after["schedule"] == config
@@ -95,3 +97,11 @@ def test_cli_compile_reports_tuned_layers(tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(tmp_path / "b"), "--tuning-log",
                  str(tmp_path / "missing.jsonl")]) == 1
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_a_target_for_another_machine_is_not_tuned(tmp_path, capsys):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(matmul_model().SerializeToString())
+    assert main(["tune", str(path), "--target", "aarch64", "--log",
+                 str(tmp_path / "t.jsonl")]) == 1
+    assert "builds for another machine" in capsys.readouterr().err
