@@ -1,12 +1,14 @@
 """The fp32 GEMM's tunable schedule: the register tile among those its
-intrinsic allows (tensorize/fp32.py) and the block sizes MC/NC/KC
-(codegen/kernels/gemm_blocking.py), as one knob space per node. Without a
+intrinsic allows (tensorize/fp32.py), the block sizes MC/NC/KC
+(codegen/kernels/gemm_blocking.py) and, for threaded code, the axis of C the
+threads split (codegen/kernels/gemm_parallel.py), as one knob space per node. Without a
 tuning record the defaults are exactly the hand-picked choices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..codegen.kernels.gemm import SPLITS
 from ..codegen.kernels.gemm_blocking import (
     Blocking,
     blocking_knobs,
@@ -30,6 +32,11 @@ class GemmSchedule:
     mnk: tuple[int, int, int]
     kc_fixed: int | None
 
+    @property
+    def split(self) -> str:
+        """The axis of C the threads split (GemmSpec.split)."""
+        return "auto" if self.decision is None else self.decision.config.get("split", "auto")
+
     def blocking(self) -> Blocking:
         m, n, k = self.mnk
         if self.decision is None:
@@ -48,6 +55,8 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
         return GemmSchedule(plan, None, mnk, kc_fixed)
     knobs = (Knob("tile", tuple(tile_candidates(plan, ctx.target, m)), (plan.mr, plan.nv)),) \
         + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed)
+    if ctx.target.threads > 1:  # the thread split: the run-time cost model's, or fixed
+        knobs += (Knob("split", SPLITS, "auto"),)
     decision = decide(ctx, node, workload, KnobSpace(knobs))
     mr, nv = (int(x) for x in decision.config["tile"])
     choice = plan.choice

@@ -48,16 +48,18 @@ def _node_report(art, name):
     return next(r for r in art.report if r["node"] == name)
 
 
-@pytest.mark.parametrize("make, node, target", [(matmul_model, "mm", "x86"),
-                                                (_conv_model, "conv", "x86"),
-                                                (matmul_model, "mm", "x86-avx2")])
-def test_a_tuned_config_changes_the_kernel(tmp_path, make, node, target):
+@pytest.mark.parametrize("make, node, target, threads", [(matmul_model, "mm", "x86", 1),
+                                                         (_conv_model, "conv", "x86", 2),
+                                                         (matmul_model, "mm", "x86-avx2", 2)])
+def test_a_tuned_config_changes_the_kernel(tmp_path, make, node, target, threads):
     model = make()
-    (task,) = extract_tasks(model, target, CompileOptions(default_tuning=False))
+    (task,) = extract_tasks(model, target, CompileOptions(threads=threads,
+                                                          default_tuning=False))
+    assert ("split" in task.tunable.space.names) == (threads > 1)  # the thread split
     config = _other_config(task)
-    plain = compile_model(model, target, CompileOptions(default_tuning=False))
-    tuned = compile_model(model, target, CompileOptions(tuning_log=_log_with(tmp_path, task,
-                                                                             config)))
+    plain = compile_model(model, target, CompileOptions(threads=threads, default_tuning=False))
+    log = _log_with(tmp_path, task, config)
+    tuned = compile_model(model, target, CompileOptions(threads=threads, tuning_log=log))
     before, after = _node_report(plain, node), _node_report(tuned, node)
     assert before["tuned"] is False and before["schedule"] == task.tunable.space.defaults()
     assert after["tuned"] is True and after["schedule"] == config
@@ -65,6 +67,8 @@ def test_a_tuned_config_changes_the_kernel(tmp_path, make, node, target):
     lanes = int(before["kernels"][0].split("v")[1].split("_")[0])
     assert any(k.startswith(f"gemm_f32_{mr}x{nv}v{lanes}_") for k in after["kernels"])
     assert before["kernels"] != after["kernels"] and "tuned (" in after["note"]
+    if threads > 1:
+        assert any(k.endswith(f"_t{threads}_s{config['split']}") for k in after["kernels"])
     g = import_model(model)
     x = np.random.default_rng(0).standard_normal(g.types[g.inputs[0]].shape).astype(np.float32)
     (want,) = plain.load(tmp_path / "plain").run(None, {g.inputs[0]: x})

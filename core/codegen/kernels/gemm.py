@@ -49,7 +49,8 @@ from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 # vstrided / im2col: packed by the B packers with MR-lane vectors (MR a vector width):
 # they serve small-N convs computed transposed (pixels as rows, see lower/conv.py).
 A_SOURCES = ("packed", "strided", "vstrided", "im2col")
-B_SOURCES = ("packed", "strided", "im2col")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
+B_SOURCES = ("packed", "strided", "im2col")
+SPLITS = ("auto", "m", "n")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
 
 
 def default_tile(lanes: int, m: int) -> tuple[int, int]:
@@ -79,10 +80,15 @@ class GemmSpec:
     # blocking's kc): the panels of one K block follow each other, so a block
     # streams from memory as one run the prefetchers can follow.
     kblocked: bool = False
+    # which axis of C the threads split (gemm_parallel.py): "auto" decides at
+    # run time by its cost model; "m" or "n" is a tuned choice
+    split: str = "auto"
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
             raise ValueError(f"bad operand sources {self.a_src}/{self.b_src}")
+        if self.split not in SPLITS:
+            raise ValueError(f"bad thread split {self.split!r}: one of {SPLITS}")
         if self.step is not None and (self.step.n, self.step.k) != (self.lanes, 1):
             raise ValueError(f"step {self.step.tag} is {self.step.n} lanes x {self.step.k} "
                              f"k, the fp32 panels {self.lanes} x 1")
@@ -98,8 +104,9 @@ class GemmSpec:
         step = f"_{self.step.ident}" if self.step else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         kb = "_kb" if self.kblocked else ""
+        split = f"_s{self.split}" if self.split != "auto" and self.threads > 1 else ""
         return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}{kb}"
-                f"_{self.epi.tag}{step}{threads}")
+                f"_{self.epi.tag}{step}{threads}{split}")
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
