@@ -162,6 +162,8 @@ def _summary_json(summary) -> dict:
 def _print_summary(summary) -> None:
     if summary.message:
         print(f"note: {summary.message}")
+    if not summary.rows:
+        return
     print(f"{'layer (workload)':<34} {'nodes':>5} {'trials':>6} {'default':>10} {'best':>10} "
           f"{'speedup':>7}")
     for r in summary.rows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -39,6 +40,9 @@ class Runner(Protocol):
 
 
 def _worker_main(conn: Connection, preload: str) -> None:
+    # Ctrl-C reaches the whole process group: the driver stops the workers,
+    # they do not each print a KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if preload:
         importlib.import_module(preload)
     conn.send("ready")

@@ -92,6 +92,10 @@ def tune(model, target: str, options: TuneOptions,
          on_progress: Callable[[Progress], None] | None = None) -> TuneSummary:
     compile_opts = CompileOptions(threads=options.threads, default_tuning=False)
     tasks = extract_tasks(model, target, compile_opts, input_shapes)
+    if not tasks:
+        return TuneSummary(message="no tunable layers in this model (today: fp32 MatMul, "
+                                   "Gemm and convolutions computed as GEMMs)",
+                           log=str(options.log))
     db = TuningDatabase.load(options.log) if Path(options.log).is_file() else TuningDatabase()
     cost, message = make_cost_model(options.seed)
     driver = _Driver(target, options, db, cost, tasks, on_progress or (lambda p: None))

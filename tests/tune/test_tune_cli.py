@@ -3,12 +3,21 @@ log written where --log says, and a second run with the log complete."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 from tune_models import matmul_model, mlp_model
 
 from tinyc.cli import main
+from tinyc.cli_tune import duration_arg
+
+
+def test_durations():
+    assert [duration_arg(t) for t in ("90", "90s", "10m", "1.5h")] == [90, 90, 600, 5400]
+    for bad in ("soon", "0", "10d", "-1m"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            duration_arg(bad)
 
 
 def test_cli_tune_json_then_nothing_left(tmp_path, capsys):
