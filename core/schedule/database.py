@@ -88,6 +88,10 @@ class TuningDatabase:
                 db.add(r)
         return db
 
+    def keys(self) -> list[str]:
+        """The workloads it has records of, in the order first seen."""
+        return list(self._by_key)
+
     def of(self, key: str) -> list[TuningRecord]:
         return list(self._by_key.get(key, ()))
 

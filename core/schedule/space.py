@@ -130,13 +130,17 @@ class KnobSpace:
         return out
 
     def features(self, config: Config) -> list[float]:
-        """Numbers for the cost model: each knob's value (a list's items), log2."""
+        """Numbers for the cost model: each knob's value (a list's items), log2;
+        a choice that is no number, its place among the legal values (-1: not
+        one of them, a record of another workload's space)."""
         out: list[float] = []
         for k in self.knobs:
-            value = config[k.name]
+            value = _canonical(config[k.name])
             for v in value if isinstance(value, list) else [value]:
-                out.append(math.log2(1 + float(v)) if isinstance(v, (int, float)) else
-                           float(k.values.index(value)))
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out.append(math.log2(1 + float(v)))
+                else:
+                    out.append(float(k.values.index(value)) if value in k.values else -1.0)
         return out
 
 

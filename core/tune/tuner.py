@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..compiler import CompileOptions
 from ..frontend.load import load_model
-from ..schedule import TuningDatabase, TuningRecord
+from ..schedule import Tunable, TuningDatabase, TuningRecord
 from ..schedule.database import append_records
 from ..schedule.space import config_id
 from .cost_model import CostModel, make_cost_model, spearman
@@ -229,13 +229,23 @@ class _Driver:
         self.cost.fit(self.features, self.targets)
 
     def _train_on_log(self) -> None:
-        """What earlier runs measured teaches the model too (a resumed tune)."""
-        for task in self.tasks:
-            base = self._baseline(task)
-            for r in self.db.of(task.key) if base else ():
-                if r.ok and task.tunable.space.legal(r.config):
-                    self.features.append(task.tunable.features(r.config))
-                    self.targets.append(math.log(r.best / base))
+        """What the log already holds teaches the model: this model's layers from
+        an earlier run, and other models' layers of the same kernel family with
+        the same knobs (the model is shared across shapes and models). Each
+        workload's first record is its defaults (measured first): the baseline."""
+        spaces = {(t.tunable.workload.kernel, frozenset(t.tunable.space.names)):
+                  t.tunable.space for t in self.tasks}
+        for key in self.db.keys():
+            records = self.db.of(key)
+            first = records[0]
+            space = spaces.get((first.workload.kernel, frozenset(first.config)))
+            if space is None or not first.ok:
+                continue
+            for r in records:
+                if r.ok and set(r.config) == set(space.names):
+                    tunable = Tunable(r.workload, space)
+                    self.features.append(tunable.features(r.config))
+                    self.targets.append(math.log(r.best / first.best))
         self.cost.fit(self.features, self.targets)
 
     def _speedup_so_far(self) -> float:

@@ -72,3 +72,29 @@ def _all(space: KnobSpace):
 
     for values in itertools.product(*(k.values for k in space.knobs)):
         yield dict(zip(space.names, values, strict=True))
+
+
+def test_the_cost_model_learns_from_other_workloads_in_the_log(tmp_path):
+    """A log holding another shape's measurements (another model's layer) trains
+    the model before this model's first candidate."""
+    import dataclasses
+
+    from tune_models import matmul_model
+
+    from tinyc.compiler import CompileOptions
+    from tinyc.schedule import TuningDatabase, TuningRecord
+    from tinyc.tune.cost_model import RandomModel
+    from tinyc.tune.tasks import extract_tasks
+    from tinyc.tune.tuner import TuneOptions, _Driver
+
+    (task,) = extract_tasks(matmul_model(), "x86", CompileOptions(default_tuning=False))
+    other = dataclasses.replace(task.tunable.workload, dims=(("m", 128), ("n", 80), ("k", 96)),
+                                shapes=((128, 96), (96, 80), (128, 80)))
+    space, rng = task.tunable.space, random.Random(0)
+    configs = [space.defaults()] + [space.sample(rng) for _ in range(5)]
+    db = TuningDatabase([TuningRecord(other, c, (1e-5 * (i + 1),), 0.0)
+                         for i, c in enumerate(configs)])
+    driver = _Driver("x86", TuneOptions(tmp_path / "log.jsonl"), db, RandomModel(), [task],
+                     lambda p: None)
+    assert len(driver.targets) == 6 and driver.targets[0] == 0.0
+    assert driver.targets[5] == pytest.approx(np.log(6.0))
