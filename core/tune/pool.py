@@ -6,12 +6,17 @@ A Runner takes a function and jobs and yields (index, result) as results come
 in, a Failure for a job whose worker died or ran past the timeout. The local
 pool keeps `workers` spawned processes (spawn: no forked LLVM or thread-pool
 state), each importing the measuring code once before its first job; a worker
-that dies or hangs is killed and replaced. A distributed backend (Ray tasks)
-implements the same two methods.
+that dies or hangs is killed and replaced. They build in parallel but time
+one at a time (timing_alone), so measurements do not share the cores.
+
+A distributed backend implements the same two methods: Ray tasks for builds
+anywhere, and measurements placed by a custom resource naming the target
+(one per machine, so they do not overlap either).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import signal
@@ -39,7 +44,24 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-def _worker_main(conn: Connection, preload: str) -> None:
+# Held while a worker times a run: candidates build in parallel, but two timed
+# at once on one machine would slow each other (set in each worker at start).
+_TIMING_LOCK: Any = None
+
+
+@contextlib.contextmanager
+def timing_alone() -> Iterator[None]:
+    """Run the block while no other worker of the pool is timing."""
+    if _TIMING_LOCK is None:
+        yield
+        return
+    with _TIMING_LOCK:
+        yield
+
+
+def _worker_main(conn: Connection, preload: str, timing_lock: Any = None) -> None:
+    global _TIMING_LOCK
+    _TIMING_LOCK = timing_lock
     # Ctrl-C reaches the whole process group: the driver stops the workers,
     # they do not each print a KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -73,6 +95,7 @@ class LocalPool:
         self.timeout_s = timeout_s
         self.preload = preload
         self._ctx = mp.get_context("spawn")
+        self._timing_lock = self._ctx.Lock()
         self._workers: list[_Worker] = []
 
     def run(self, fn: Callable[[Any], Any], jobs: list[Any],
@@ -112,7 +135,8 @@ class LocalPool:
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self.preload), daemon=True)
+        process = self._ctx.Process(target=_worker_main,
+                                    args=(child, self.preload, self._timing_lock), daemon=True)
         process.start()
         child.close()
         try:

@@ -31,3 +31,13 @@ def square(x: int) -> int:
     if x == 19:
         raise ValueError("nineteen is not wanted")
     return x * x
+
+
+def timed_nap(x: int) -> tuple[float, float]:
+    """When a worker timed (under the pool's timing lock): (start, end)."""
+    from tinyc.tune.pool import timing_alone
+
+    with timing_alone():
+        start = time.monotonic()
+        time.sleep(0.4)
+        return start, time.monotonic()
