@@ -101,8 +101,8 @@ def tune(model, target: str, options: TuneOptions,
     driver = _Driver(target, options, db, cost, tasks, on_progress or (lambda p: None))
     summary = TuneSummary(model=cost.name, message=message, log=str(options.log))
     shares = _shares(tasks, options)
-    driver.progress.total = sum(max(0, s - len(db.of(t.key))) for t, s in zip(tasks, shares,
-                                                                            strict=True))
+    driver.progress.total = sum(max(0, s - len(db.tried(t.key))) for t, s in zip(tasks, shares,
+                                                                               strict=True))
     runner = options.runner or LocalPool(options.workers, options.timeout_s)
     try:
         for i, (task, share) in enumerate(zip(tasks, shares, strict=True)):
@@ -153,6 +153,7 @@ class _Driver:
         self.progress = Progress()
         self.rng = random.Random(options.seed)
         self.failures = 0
+        self.rechecks = 0  # the defaults and the best measured again after each task
         self.started = time.monotonic()
         self.predicted: list[float] = []  # the model's prediction for each measured candidate
         self.observed: list[float] = []  # ... and its measured (normalized) time
@@ -171,34 +172,52 @@ class _Driver:
         self.progress.task = task.tunable.workload.summary
         space = task.tunable.space
         batch = max(1, self.options.workers) * 2
-        while len(self.db.of(task.key)) < share and time.monotonic() < deadline:
+        measured_any = False
+        while len(self.db.tried(task.key)) < share and time.monotonic() < deadline:
             tried = self.db.tried(task.key)
             if config_id(space.defaults()) not in tried:
                 configs = [space.defaults()]
             else:
                 measured = [(r.config, r.best) for r in self.db.of(task.key) if r.ok]
-                count = min(batch, share - len(self.db.of(task.key)))
+                count = min(batch, share - len(tried))
                 configs = propose(space, measured, tried, lambda cs: self._score(task, cs),
                                   self.cost, count, self.rng)
             if not configs:
-                return  # every legal configuration is measured
+                break  # every legal configuration is measured
             self._measure(task, configs, runner)
+            measured_any = True
+        if measured_any:
+            self._recheck(task, runner)
+
+    def _recheck(self, task: Task, runner: Runner) -> None:
+        """The defaults and the best, measured once more side by side: the
+        defaults went first, in a worker just started, and a speedup should not
+        come from that (each keeps its faster measurement)."""
+        best = self.db.best(task.key, task.tunable.space)
+        defaults = task.tunable.space.defaults()
+        if best is not None and config_id(best.config) != config_id(defaults):
+            self._measure(task, [defaults, best.config], runner, recheck=True)
 
     def _score(self, task: Task, configs) -> list[float]:
         return list(self.cost.predict([task.tunable.features(c) for c in configs]))
 
-    def _measure(self, task: Task, configs: list, runner: Runner) -> None:
-        predicted = self._score(task, configs) if self.cost.trained else None
+    def _measure(self, task: Task, configs: list, runner: Runner, recheck: bool = False) -> None:
+        """Measure `configs`, writing each record as it comes; a recheck is no new
+        trial and teaches the model nothing new."""
+        predicted = self._score(task, configs) if self.cost.trained and not recheck else None
         jobs = [MeasureJob(task.graph, self.target, task.key, c, self.options.threads,
                            self.options.repeats, probe=self.options.probe) for c in configs]
         for index, result in runner.run(measure, jobs):
             record = self._record(task, configs[index], result)
             append_records(self.options.log, [record])  # on disk before anything else
             self.db.add(record)
-            self.progress.done += 1
-            if record.ok:
+            if recheck:
+                self.rechecks += 1
+            elif record.ok:
+                self.progress.done += 1
                 self._learn(task, record, None if predicted is None else predicted[index])
             else:
+                self.progress.done += 1
                 self.failures += 1
             self.progress.speedup = self._speedup_so_far()
             self.on_progress(self.progress)
@@ -261,4 +280,4 @@ class _Driver:
         base = self._baseline(task)
         return LayerRow(task.tunable.workload.summary, task.nodes,
                         base if base is not None else math.inf,
-                        best.best if best else math.inf, len(self.db.of(task.key)))
+                        best.best if best else math.inf, len(self.db.tried(task.key)))

@@ -33,4 +33,11 @@ def test_interrupt_resume_and_a_complete_log_runs_nothing(tmp_path):
     (mm,) = [r for r in report if r["node"] == "mm"]
     db = TuningDatabase.load(log)
     best = db.best(db.records[0].key)
+    # after tuning, the defaults and the best were measured once more side by side
+    defaults = db.records[0].config
+    if best.config != defaults:
+        assert [r.config for r in db.records[-2:]] == [defaults, best.config]
+        assert len(db.records) == 6
+    else:
+        assert len(db.records) == 4
     assert mm["tuned"] is True and mm["schedule"] == best.config
