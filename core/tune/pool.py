@@ -7,7 +7,8 @@ in, a Failure for a job whose worker died or ran past the timeout. The local
 pool keeps `workers` spawned processes (spawn: no forked LLVM or thread-pool
 state), each importing the measuring code once before its first job; a worker
 that dies or hangs is killed and replaced. They build in parallel but time
-one at a time (timing_alone), so measurements do not share the cores.
+alone (timing_alone: no other build or timing meanwhile), so a measurement
+has the cores to itself.
 
 A distributed backend implements the same two methods: Ray tasks for builds
 anywhere, and measurements placed by a custom resource naming the target
@@ -44,24 +45,43 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-# Held while a worker times a run: candidates build in parallel, but two timed
-# at once on one machine would slow each other (set in each worker at start).
+# Candidates build in parallel, but a run is timed alone: no other timing and
+# no build on the machine meanwhile (they would share its cores). A build holds
+# one of `workers` slots; a timing holds the timing lock and every slot. Set in
+# each worker at its start.
 _TIMING_LOCK: Any = None
+_BUILD_SLOTS: Any = None
+_SLOTS = 0
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    if _BUILD_SLOTS is None:
+        yield
+        return
+    with _BUILD_SLOTS:
+        yield
 
 
 @contextlib.contextmanager
 def timing_alone() -> Iterator[None]:
-    """Run the block while no other worker of the pool is timing."""
+    """Run the block while no other worker of the pool builds or times."""
     if _TIMING_LOCK is None:
         yield
         return
     with _TIMING_LOCK:
-        yield
+        for _ in range(_SLOTS):
+            _BUILD_SLOTS.acquire()
+        try:
+            yield
+        finally:
+            for _ in range(_SLOTS):
+                _BUILD_SLOTS.release()
 
 
-def _worker_main(conn: Connection, preload: str, timing_lock: Any = None) -> None:
-    global _TIMING_LOCK
-    _TIMING_LOCK = timing_lock
+def _worker_main(conn: Connection, preload: str, shared: tuple = (None, None, 0)) -> None:
+    global _TIMING_LOCK, _BUILD_SLOTS, _SLOTS
+    _TIMING_LOCK, _BUILD_SLOTS, _SLOTS = shared
     # Ctrl-C reaches the whole process group: the driver stops the workers,
     # they do not each print a KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -95,7 +115,7 @@ class LocalPool:
         self.timeout_s = timeout_s
         self.preload = preload
         self._ctx = mp.get_context("spawn")
-        self._timing_lock = self._ctx.Lock()
+        self._shared = (self._ctx.Lock(), self._ctx.Semaphore(self.size), self.size)
         self._workers: list[_Worker] = []
 
     def run(self, fn: Callable[[Any], Any], jobs: list[Any],
@@ -136,7 +156,7 @@ class LocalPool:
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(target=_worker_main,
-                                    args=(child, self.preload, self._timing_lock), daemon=True)
+                                    args=(child, self.preload, self._shared), daemon=True)
         process.start()
         child.close()
         try:

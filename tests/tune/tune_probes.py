@@ -33,11 +33,12 @@ def square(x: int) -> int:
     return x * x
 
 
-def timed_nap(x: int) -> tuple[float, float]:
-    """When a worker timed (under the pool's timing lock): (start, end)."""
-    from tinyc.tune.pool import timing_alone
+def build_or_time(x: int) -> tuple[str, float, float]:
+    """Even jobs "build" (in a build slot), odd ones "time" (alone)."""
+    from tinyc.tune.pool import building, timing_alone
 
-    with timing_alone():
+    kind, guard = ("build", building()) if x % 2 == 0 else ("time", timing_alone())
+    with guard:
         start = time.monotonic()
         time.sleep(0.4)
-        return start, time.monotonic()
+        return kind, start, time.monotonic()
