@@ -1,6 +1,6 @@
 # PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: completion for `tinyc` when installed)
 """The `tinyc` command line: targets, new-backend, compile, run, explain, cache,
-generate.
+generate, tune.
 
 Every user error (a missing or unreadable file, a folder that cannot be
 written, a bad target, shape or input file) prints one `tinyc: error:` line
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_compile import add_compile_command
     from .cli_generate import add_generate_command
     from .cli_run import add_run_command
+    from .cli_tune import add_tune_command
     from .explain import add_explain_command
 
     p = _Parser(prog="tinyc", description="ONNX in, native code out.")
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     add_explain_command(sub)
     add_cache_command(sub)
     add_generate_command(sub)
+    add_tune_command(sub)
     return p
 
 

@@ -22,6 +22,11 @@ def add_compile_command(sub) -> None:
     c.add_argument("--report", nargs="?", const="chosen", choices=["chosen", "all"],
                    help="print per node the kernels and intrinsic chosen; --report=all also "
                         "lists the intrinsics not used and why")
+    c.add_argument("--tuning-log", metavar="FILE",
+                   help="apply this tuning log's best record per layer (besides the default "
+                        "database in the cache folder)")
+    c.add_argument("--no-default-tuning", action="store_true",
+                   help="do not apply the default tuning database")
     add_shape_args(c, hints=True)
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=cmd_compile)
@@ -39,7 +44,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise TinycError(f"--emit takes llvm and/or asm, not {bad}")
     proto = load_model(args.model)
     shapes = checked_shapes(args.shape, declared_input_shapes(proto))
-    opts = CompileOptions(emit=emit, profile=args.profile, shape_hints=dict(args.hint))
+    opts = CompileOptions(emit=emit, profile=args.profile, shape_hints=dict(args.hint),
+                          tuning_log=args.tuning_log,
+                          default_tuning=not args.no_default_tuning)
     t0 = time.perf_counter()
     with compile_progress(args.model, opts.timings, enabled=not args.json):
         art = compile_model(proto, args.target, opts, shapes or None)
@@ -62,6 +69,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print("  bytes: " + ", ".join(f"{k} {v}" for k, v in art.meta["sizes"].items()))
     if "symbolic" in art.meta:
         _print_symbolic(art.meta)
+    tunable = [r for r in art.report if "tuned" in r]
+    if tunable:
+        tuned = [r["node"] for r in tunable if r["tuned"]]
+        print(f"  tuned layers: {len(tuned)} of {len(tunable)} tunable"
+              + (f" ({', '.join(tuned)})" if tuned and len(tuned) <= 8 else ""))
     if args.report:
         if "memory" in art.meta:  # a bare-metal build: flash and RAM, per part
             _print_memory(art.meta["memory"])
@@ -76,7 +88,8 @@ def _summary(args, art, seconds: float, timings: dict) -> dict:
            "weights_bytes": len(getattr(art, "weights", b"")),
            "code_bytes": len(getattr(art, "library", b"") or b""),
            "inputs": art.meta.get("inputs"), "outputs": art.meta.get("outputs"),
-           "symbolic": art.meta.get("symbolic")}
+           "symbolic": art.meta.get("symbolic"),
+           "tuned_layers": [r["node"] for r in art.report if r.get("tuned")]}
     if args.report:
         out["report"] = art.report
     return out

@@ -48,6 +48,8 @@ from .region_compile import (
     region_plan,
 )
 from .runtime.regions import is_split
+from .schedule import ScheduleSource
+from .schedule.logs import schedule_for
 from .target import Deployment, Device, registry, resolve_devices
 from .target.accelerator import RegionProgram
 from .target.backend import CompiledModel, Packager, runs_symbolic
@@ -79,6 +81,13 @@ class CompileOptions:
     # may share one caller buffer: a decode step writes only the new rows
     # (passes/share_kv_cache.py, runtime/kv_share.py)
     share_kv_cache: bool = True
+    # autotuning (schedule/): a tuning log whose best record per workload is
+    # applied, on top of the default database in the cache folder (unless
+    # default_tuning is False); `schedule` gives a source directly (the tuner's
+    # candidates) and replaces both
+    tuning_log: str | None = None
+    default_tuning: bool = True
+    schedule: ScheduleSource | None = None
 
 
 def compile_model(model, target: str = "x86", options: CompileOptions | None = None,
@@ -86,15 +95,14 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
     """Compile for a deployment: a target name (one device) or a comma list (one
     CPU and accelerators). `input_shapes` pins symbolic input dimensions."""
     opts = options or CompileOptions()
-    deployment = _deployment(target, opts)
+    deployment = deployment_for(target, opts)
     host = deployment.host
     t = _Timer(opts.timings)
     g, partition = partition_model(model, deployment, opts, input_shapes, t)
     _check_profile(opts, partition)
+    schedule = schedule_source(opts)
     with t("passes"):
-        subs = {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
-                                        _device_named(deployment, r.device).spec.backend)
-                for r in partition.regions}
+        subs = lowering_graphs(g, partition, deployment)
     data_dependent = data_dependent_nodes(g)
     symbols, tracer = _symbolic_graph(g, opts, host, data_dependent, deployment)
     batched = None  # the symbolic graph of a batch compiled for one sample
@@ -110,7 +118,8 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                 # in-process models only: a packaged runtime (wasm) binds no capacity
                 subs[0], kv_pairs, symbols = _shared_kv_cache(subs[0], symbols, tracer)
         with t("lower"):
-            hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host)
+            hosts = {r.index: lower_host_region(subs[r.index], r, entry_name(r, partition), host,
+                                                schedule)
                      for r in partition.regions if r.kind == "cpu"}
         with t("codegen"):
             module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer, batched)
@@ -160,8 +169,8 @@ def partition_model(model, deployment: Deployment, opts: CompileOptions,
     `tinyc explain` shows."""
     t = timer or _Timer({})
     backend = deployment.host.spec.backend
-    with t("import"):
-        g = import_model(model, input_shapes)
+    with t("import"):  # a Graph: already imported (the tuner's one-node models)
+        g = model if isinstance(model, Graph) else import_model(model, input_shapes)
     with t("passes"):
         g = _plugin_passes(g, "after_import", backend)
         g = run_default_pipeline(g, fuse=opts.fuse)
@@ -173,7 +182,14 @@ def partition_model(model, deployment: Deployment, opts: CompileOptions,
         return g, partition_for(g, deployment, pins)
 
 
-def _deployment(target: str, opts: CompileOptions) -> Deployment:
+def schedule_source(opts: CompileOptions) -> ScheduleSource:
+    """Where tunable lowerings get their configurations for this compile."""
+    if opts.schedule is not None:
+        return opts.schedule
+    return schedule_for(opts.tuning_log, opts.default_tuning)
+
+
+def deployment_for(target: str, opts: CompileOptions) -> Deployment:
     """The devices `target` names, the host's code built for the threads it may use."""
     deployment = resolve_devices(target)
     host = deployment.host
@@ -183,6 +199,14 @@ def _deployment(target: str, opts: CompileOptions) -> Deployment:
                          "machine, so it cannot host accelerators")
     cpu = replace(host.cpu, threads=code_threads(host, opts))
     return replace(deployment, host=replace(host, cpu=cpu))
+
+
+def lowering_graphs(g: Graph, partition: Partition, deployment: Deployment) -> dict[int, Graph]:
+    """Each region's graph as its device lowers it: after its backend's
+    before_lower passes."""
+    return {r.index: _plugin_passes(region_graph(g, r, partition), "before_lower",
+                                    _device_named(deployment, r.device).spec.backend)
+            for r in partition.regions}
 
 
 def _device_named(deployment: Deployment, name: str) -> Device:
@@ -418,9 +442,16 @@ def _tensor_meta(g: Graph, v: str) -> dict:
 def _report(lowered: list[LoweredNode], left_out: tuple[tuple[str, str], ...]) -> list[dict]:
     return [{"node": ln.node_name, "op": ln.op, "semantics": ln.semantics, "note": ln.note,
              "kernels": sorted({c.kernel.name for c in ln.every_call}),
-             "view_of": ln.alias_of} | _variant_entry(ln)
+             "view_of": ln.alias_of} | _variant_entry(ln) | _schedule_entry(ln)
             | tensorize_entry(ln.intrinsic, ln.rejected, left_out)
             for ln in lowered]
+
+
+def _schedule_entry(ln: LoweredNode) -> dict:
+    """A tunable node: its knobs and whether a tuning record chose them."""
+    if ln.schedule is None:
+        return {}
+    return {"tuned": ln.schedule.tuned, "schedule": ln.schedule.config}
 
 
 def _variant_entry(ln: LoweredNode) -> dict:

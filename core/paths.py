@@ -25,3 +25,11 @@ def platform_cache_dir() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         return Path(base) / "tinyc"
     return Path(platformdirs.user_cache_dir("tinyc", appauthor=False))
+
+
+def default_tuning_log() -> Path | None:
+    """The tuning database applied to every compile: tuning.jsonl in the cache
+    folder (a file there is no cache entry, so eviction and `tinyc cache clear`
+    keep it); None when TINYC_CACHE_DIR turns the cache off."""
+    root = cache_root()
+    return None if root is None else root / "tuning.jsonl"

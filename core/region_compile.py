@@ -20,6 +20,7 @@ from .ir import Graph
 from .lower import lower_graph
 from .partition import Partition, Region
 from .program import Buf, Call, LoweredNode
+from .schedule import DEFAULT_SCHEDULE, ScheduleSource
 from .target import Device
 from .target.accelerator import AcceleratorBackend, RegionProgram
 
@@ -54,9 +55,11 @@ def entry_name(region: Region, partition: Partition) -> str:
     return WHOLE_GRAPH_ENTRY if is_whole_graph(partition) else f"tinyc_run_region_{region.index}"
 
 
-def lower_host_region(sub: Graph, region: Region, entry: str, host: Device) -> HostRegion:
-    """Lower a CPU region, bind its outputs to the caller's buffers, plan its memory."""
-    lowered = lower_graph(sub, host.cpu, host.intrinsics)
+def lower_host_region(sub: Graph, region: Region, entry: str, host: Device,
+                      schedule: ScheduleSource = DEFAULT_SCHEDULE) -> HostRegion:
+    """Lower a CPU region, bind its outputs to the caller's buffers, plan its memory;
+    tunable lowerings take their configurations from `schedule`."""
+    lowered = lower_graph(sub, host.cpu, host.intrinsics, schedule)
     lowered, slots = bind_outputs(sub, lowered)
     return HostRegion(region, sub, entry, lowered, plan_memory(sub, lowered, slots))
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import cache
-from .compiler import code_threads, plugin_fingerprint
+from .compiler import code_threads, plugin_fingerprint, schedule_source
 from .errors import InputError, TinycError
 from .ir import DType
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
@@ -112,6 +112,8 @@ class CompiledModels:
                 "profile": self.options.profile,
                 "threads": code_threads(self._device, self.options),
                 "pin": self.options.pin, "avoid": self.options.avoid,
+                # the tuning records applied: a new best record, a new artifact
+                "tuning": schedule_source(self.options).fingerprint,
                 "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
         if not self.options.share_kv_cache:  # keys of the default stay as they were
             opts["share_kv_cache"] = False

@@ -85,6 +85,19 @@ CASES = [  # (name, argv with {placeholders}, exit codes allowed)
                                "2"], (2,)),
     ("generate: bad --max-new-tokens", ["generate", "{dir}/empty_dir", "--prompt", "hi",
                                         "--max-new-tokens", "-3"], (2,)),
+    ("tune: no model", ["tune", "--trials", "3"], (1,)),
+    ("tune: missing model", ["tune", "{dir}/missing.onnx", "--log", "{dir}/t.jsonl"], (1,)),
+    ("tune: bad --time-budget", ["tune", "{model}", "--time-budget", "soon"], (2,)),
+    ("tune: --trials 0", ["tune", "{model}", "--trials", "0"], (2,)),
+    ("tune: --trials and --time-budget", ["tune", "{model}", "--trials", "3",
+                                          "--time-budget", "1m"], (2,)),
+    ("tune: --merge without -o", ["tune", "--merge", "{dir}/a.jsonl"], (1,)),
+    ("tune: --merge missing log", ["tune", "--merge", "{dir}/a.jsonl", "-o", "{dir}/m.jsonl"],
+     (1,)),
+    ("tune: --merge corrupt log", ["tune", "--merge", "{dir}/garbage.npz", "-o",
+                                   "{dir}/m.jsonl"], (1,)),
+    ("compile: missing --tuning-log", ["compile", "{model}", "-o", "{dir}/o", "--tuning-log",
+                                       "{dir}/missing.jsonl"], (1,)),
 ]
 
 

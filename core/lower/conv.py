@@ -22,16 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.kernels.conv_direct import DepthwiseSpec
-from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
+from ..codegen.kernels.gemm import GemmSpec, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.sum_order import k_block
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
+from ..schedule import Decision
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .checks import require_elements
 from .elementwise import require_f32, shape_of
+from .gemm_schedule import schedule_gemm, tuned_text
 from .registry import lowers
 
 F32_ROLES = {"Y": "float32", "X": "float32", "W": "float32"}
@@ -183,12 +185,13 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
         note = (f"direct depthwise {s.kh}x{s.kw} kernel on {planes} (channels are "
                 f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
                 f"epilogue {epi.tag}")
+        decision = None
     else:
-        calls, note, plan = _gemm_calls(node, ctx, s, epi, tail)
+        calls, note, plan, decision = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
                        semantics=_semantics(node, s, tail), note=note,
                        intrinsic=plan.choice.match.name if plan and plan.step else "",
-                       rejected=plan.rejected if plan else ())
+                       rejected=plan.rejected if plan else (), schedule=decision)
 
 
 def conv_statement(s: ConvShape) -> str:
@@ -227,18 +230,21 @@ def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
 
 
 def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
-                tail: FusedTail) -> tuple[list[Call], str, Fp32Plan]:
+                tail: FusedTail) -> tuple[list[Call], str, Fp32Plan, Decision | None]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     const_w = ctx.graph.is_const(w)
     plan = plan_fp32_gemm(conv_statement(s), F32_ROLES, "W", (s.cog, s.ho * s.wo, s.k),
                           ctx.target, ctx.intrinsics)
     if const_w and _pixels_as_rows(s, plan):
         return _transposed_gemm_calls(node, ctx, s, epi, tail)
+    sched = schedule_gemm(ctx, node, plan, (s.cog, s.ho * s.wo, s.k),
+                          k_block(node, s.ho * s.wo, s.k))
+    plan = sched.plan
     mr = plan.mr
     spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
                     b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step,
-                    threads=ctx.target.threads, kblocked=const_w)
-    blk = choose_blocking(spec, s.cog, s.ho * s.wo, s.k, k_block(node, s.ho * s.wo, s.k))
+                    threads=ctx.target.threads, kblocked=const_w, split=sched.split)
+    blk = sched.blocking()
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
     calls = []
@@ -262,8 +268,8 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
     how = "1x1: rows of X as B" if s.pointwise else "im2col packed into B panels"
     wsrc = "W packed at compile time" if const_w else "W packed at run time"
     note = (f"GEMM {s.form_text()}: {plan.summary}; per group ({s.group}), {how}, {wsrc}, "
-            f"KC={blk.kc} NC={blk.nc}, epilogue {epi.tag}")
-    return calls, note, plan
+            f"KC={blk.kc} NC={blk.nc}, epilogue {epi.tag}{tuned_text(sched.decision)}")
+    return calls, note, plan, sched.decision
 
 
 def _pixels_as_rows(s: ConvShape, plan: Fp32Plan) -> bool:
@@ -290,16 +296,18 @@ def _pixel_rows(pixels: int) -> int:
 
 
 def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
-                           tail: FusedTail) -> tuple[list[Call], str, Fp32Plan]:
+                           tail: FusedTail) -> tuple[list[Call], str, Fp32Plan, Decision | None]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     pixels = s.ho * s.wo
     plan = plan_fp32_gemm(conv_statement(s), F32_ROLES, "X", (pixels, s.cog, s.k),
                           ctx.target, ctx.intrinsics, rows=_pixel_rows(pixels))
+    sched = schedule_gemm(ctx, node, plan, (pixels, s.cog, s.k), k_block(node, pixels, s.k))
+    plan = sched.plan
     epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes,
                     a_src="vstrided" if s.pointwise else "im2col", b_src="packed", epi=epi,
-                    step=plan.step, threads=ctx.target.threads)
-    blk = choose_blocking(spec, pixels, s.cog, s.k, k_block(node, pixels, s.k))
+                    step=plan.step, threads=ctx.target.threads, split=sched.split)
+    blk = sched.blocking()
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k)
     calls = []
@@ -323,8 +331,9 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
     note = (f"GEMM transposed for a small image, {s.form_text(transposed=True)}: "
             f"{plan.summary}; {pixels} pixels as {spec.mr}-row panels "
             f"({'rows of X' if s.pointwise else 'im2col'}), W^T packed at compile time in "
-            f"{spec.nr}-channel panels, per group ({s.group}), KC={blk.kc}, epilogue {epi.tag}")
-    return calls, note, plan
+            f"{spec.nr}-channel panels, per group ({s.group}), KC={blk.kc}, epilogue {epi.tag}"
+            f"{tuned_text(sched.decision)}")
+    return calls, note, plan, sched.decision
 
 
 def _im2col_geometry(s: ConvShape) -> dict[str, object]:

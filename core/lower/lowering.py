@@ -8,6 +8,7 @@ from ..errors import NotLowerable, UnsupportedOpsError
 from ..ir import Graph
 from ..ir.symbolic import current_tracer
 from ..program import LowerContext, LoweredNode
+from ..schedule import DEFAULT_SCHEDULE, ScheduleSource
 from ..target.intrinsics import IntrinsicSet
 from ..target.machine import CpuTarget
 from .registry import lowering_for
@@ -54,9 +55,9 @@ def _lower_variants(fn, node, ctx: LowerContext) -> LoweredNode:
     return replace(ln, alt=(guard, other.calls, other.note))
 
 
-def lower_graph(g: Graph, target: CpuTarget,
-                intrinsics: tuple[IntrinsicSet, ...] = ()) -> list[LoweredNode]:
-    ctx = LowerContext(g, target, intrinsics)
+def lower_graph(g: Graph, target: CpuTarget, intrinsics: tuple[IntrinsicSet, ...] = (),
+                schedule: ScheduleSource = DEFAULT_SCHEDULE) -> list[LoweredNode]:
+    ctx = LowerContext(g, target, intrinsics, schedule)
     lowered: list[LoweredNode] = []
     problems: list[tuple[str, str, str]] = []
     for node in g.nodes:

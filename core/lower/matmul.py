@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import GemmSpec, choose_blocking, scratch_bytes
+from ..codegen.kernels.gemm import GemmSpec, scratch_bytes
 from ..codegen.kernels.gemm_epilogue import Epilogue
 from ..codegen.kernels.pack import pack_a_const, pack_b_const
 from ..errors import NotLowerable
@@ -29,6 +29,7 @@ from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .broadcast import broadcast_shapes, is_one, same_dim
 from .conv import F32_BYTES, FusedTail, fused_tail
 from .elementwise import require_f32, shape_of
+from .gemm_schedule import GemmSchedule, schedule_gemm, tuned_text
 from .registry import lowers
 
 NO_TAIL = FusedTail("", "", -math.inf, math.inf)
@@ -63,7 +64,9 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
     tag = node.name or y
     statement = (f"Y[m, n] += A[{'k, m' if trans_a else 'm, k'}] * "
                  f"B[{'n, k' if trans_b else 'k, n'}]")
-    plan = _plan(ctx, statement, (m, n, k))
+    sched = schedule_gemm(ctx, node, _plan(ctx, statement, (m, n, k)), (m, n, k),
+                          k_block(node, n, k))
+    plan = sched.plan
     a = _matrix_operand(ctx, a_name, trans_a, 0, (m, k), "a", plan.mr, tag, alpha)
     b = _matrix_operand(ctx, b_name, trans_b, 0, (k, n), "b", plan.nr, tag,
                         1.0 if a.packed else alpha)
@@ -76,13 +79,12 @@ def lower_gemm(node: Node, ctx: LowerContext) -> LoweredNode:
         values.update(bias=bias.arg, ldbias=bias.ld, bias_bstride=0)
     if scaled:
         values.update(alpha=scaled_alpha, beta=bias.beta if bias else 0.0)
-    call, note = _gemm_call(plan, (m, n, k), a, b, Buf(y), epi, tail, tag, values,
-                            ctx.target.threads, k_block(node, n, k))
+    call, note = _gemm_call(sched, a, b, Buf(y), epi, tail, tag, values, ctx.target.threads)
     text = f"{y}[m,n] += {alpha}*{a_name}[{'k,m' if trans_a else 'm,k'}]*" \
            f"{b_name}[{'n,k' if trans_b else 'k,n'}]"
     if bias is not None:
         text += f"; + {beta}*{tail.bias}"
-    return _lowered(node, [call], text + _tail_text(tail), note, plan)
+    return _lowered(node, [call], text + _tail_text(tail), note, sched)
 
 
 def _plan(ctx: LowerContext, statement: str, shape: tuple[int, int, int]) -> Fp32Plan:
@@ -90,11 +92,12 @@ def _plan(ctx: LowerContext, statement: str, shape: tuple[int, int, int]) -> Fp3
 
 
 def _lowered(node: Node, calls: list[Call], semantics: str, note: str,
-             plan: Fp32Plan) -> LoweredNode:
+             sched: GemmSchedule) -> LoweredNode:
+    plan = sched.plan
     chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
                        semantics=semantics, note=note, intrinsic=chosen,
-                       rejected=plan.rejected)
+                       rejected=plan.rejected, schedule=sched.decision)
 
 
 @lowers("MatMul")
@@ -121,24 +124,26 @@ def lower_matmul(node: Node, ctx: LowerContext) -> LoweredNode:
     semantics = f"{y}[...,m,n] += {a_name}[...,m,k] * {b_name}[...,k,n]"
     if len(b3) == 2:  # every batch item of A against one B: one tall GEMM
         m_all = m * math.prod(batch_a)
-        plan = _plan(ctx, "Y[m, n] += A[m, k] * B[k, n]", (m_all, n, k))
+        sched = schedule_gemm(ctx, node, _plan(ctx, "Y[m, n] += A[m, k] * B[k, n]",
+                                               (m_all, n, k)), (m_all, n, k), k_block(node, n, k))
         a = Operand(Buf(a_name), False, k, 1)
-        b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", plan.nr, tag, 1.0)
-        call, note = _gemm_call(plan, (m_all, n, k), a, b, Buf(y), Epilogue(), NO_TAIL, tag,
-                                {}, ctx.target.threads, k_block(node, n, k))
-        return _lowered(node, [call], semantics, note, plan)
-    plan = _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]", (m, n, k))
-    calls, note = _batched(plan, node, (m, n, k), batch, batch_a, batch_b, ctx.target.threads)
-    return _lowered(node, calls, semantics, note, plan)
+        b = _matrix_operand(ctx, b_name, 0, 0, (k, n), "b", sched.plan.nr, tag, 1.0)
+        call, note = _gemm_call(sched, a, b, Buf(y), Epilogue(), NO_TAIL, tag, {},
+                                ctx.target.threads)
+        return _lowered(node, [call], semantics, note, sched)
+    sched = schedule_gemm(ctx, node, _plan(ctx, "Y[b, m, n] += A[b, m, k] * B[b, k, n]",
+                                           (m, n, k)), (m, n, k), k_block(node, n, k))
+    calls, note = _batched(sched, node, batch, batch_a, batch_b, ctx.target.threads)
+    return _lowered(node, calls, semantics, note, sched)
 
 
-def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple[int, ...],
+def _batched(sched: GemmSchedule, node: Node, batch: tuple[int, ...],
              batch_a: tuple[int, ...], batch_b: tuple[int, ...],
              threads: int) -> tuple[list[Call], str]:
     """One call per index of the outer batch dims; the kernel loops over the last
     one (stride 0 where an operand is broadcast)."""
     a_name, b_name, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    m, n, k = mnk
+    m, n, k = sched.mnk
     if not batch:
         batch = (1,)
     a_strides = _batch_strides(batch_a, batch, m * k)
@@ -153,8 +158,8 @@ def _batched(plan: Fp32Plan, node: Node, mnk: tuple[int, int, int], batch: tuple
         b = Operand(Buf(b_name, offset(b_strides)), False, n, 1)
         values = dict(batch=batch[-1], a_bstride=a_strides[-1], b_bstride=b_strides[-1],
                       c_bstride=c_strides[-1])
-        call, note = _gemm_call(plan, mnk, a, b, Buf(y, offset(c_strides)), Epilogue(),
-                                NO_TAIL, node.name or y, values, threads, k_block(node, n, k))
+        call, note = _gemm_call(sched, a, b, Buf(y, offset(c_strides)), Epilogue(),
+                                NO_TAIL, node.name or y, values, threads)
         calls.append(call)
     return calls, f"{note}, batch {batch}"
 
@@ -213,17 +218,16 @@ def _gemm_bias(ctx: LowerContext, name: str, beta: float, mn: tuple[int, int],
     return _Bias(Buf(name), kind, ld, beta)
 
 
-def _gemm_call(plan: Fp32Plan, mnk: tuple[int, int, int], a: Operand, b: Operand, c: Buf,
+def _gemm_call(sched: GemmSchedule, a: Operand, b: Operand, c: Buf,
                epi: Epilogue, tail: FusedTail, tag: str,
-               extra: dict[str, object], threads: int,
-               kc: int | None = None) -> tuple[Call, str]:
-    """The call; packed operands must have been packed for the plan's tile.
-    `threads`: the target's, so the scratch holds a packing slice per thread;
-    `kc`: a K block length fixed by a summation order (sum_order.py)."""
-    m, n, k = mnk
+               extra: dict[str, object], threads: int) -> tuple[Call, str]:
+    """The call; packed operands must have been packed for the schedule's tile.
+    `threads`: the target's, so the scratch holds a packing slice per thread."""
+    plan, (m, n, k) = sched.plan, sched.mnk
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, "packed" if a.packed else "strided",
-                    "packed" if b.packed else "strided", epi, plan.step, threads)
-    blk = choose_blocking(spec, m, n, k, kc)
+                    "packed" if b.packed else "strided", epi, plan.step, threads,
+                    split=sched.split)
+    blk = sched.blocking()
     values: dict[str, object] = dict(
         a=a.arg, b=b.arg, c=c, scratch=Scratch(f"{tag}.pack", scratch_bytes(spec, blk)),
         M=m, N=n, K=k, ldc=n, kc=blk.kc, mc=blk.mc, nc=blk.nc,
@@ -240,7 +244,7 @@ def _gemm_call(plan: Fp32Plan, mnk: tuple[int, int, int], a: Operand, b: Operand
     packed = [name for name, op in (("A", a), ("B", b)) if op.packed]
     note = (f"GEMM {m}x{n}x{k}: {plan.summary}; "
             f"{' and '.join(packed) + ' packed at compile time' if packed else 'runtime packing'}"
-            f", KC={blk.kc}, epilogue {epi.tag}")
+            f", KC={blk.kc}, epilogue {epi.tag}{tuned_text(sched.decision)}")
     return Call(spec.kernel(), spec.args(values)), note
 
 

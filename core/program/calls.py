@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.symbolic import SymDim
+from ..schedule import Decision
 
 if TYPE_CHECKING:  # a Kernel's build function emits LLVM IR; describing one needs no llvmlite
     import llvmlite.ir as ir
@@ -142,6 +143,9 @@ class LoweredNode:
     # calls run before the variant is chosen: kernels that set the data-dependent
     # sizes (DimSlot) the choice reads
     setup: list[Call] = field(default_factory=list)
+    # a tunable lowering's decision (schedule.Decision): its knobs and whether
+    # they came from a tuning record; None where the node has no tunable workload
+    schedule: Decision | None = None
 
     @property
     def every_call(self) -> list[Call]:

@@ -1,4 +1,5 @@
-"""What a lowering is given: the graph, the CPU and its usable intrinsic sets."""
+"""What a lowering is given: the graph, the CPU, its usable intrinsic sets and
+the schedule source tunable lowerings ask for their configuration."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import NotLowerable
 from ..ir import Graph
+from ..schedule import DEFAULT_SCHEDULE, ScheduleSource
 from ..target.intrinsics import IntrinsicSet
 from ..target.machine import CpuTarget
 
@@ -18,3 +20,5 @@ class LowerContext:
     target: CpuTarget
     # the target's intrinsic sets its features allow (Device.intrinsics), for the tensorizer
     intrinsics: tuple[IntrinsicSet, ...] = ()
+    # where tunable lowerings get their knobs' values (schedule/source.py)
+    schedule: ScheduleSource = DEFAULT_SCHEDULE

@@ -11,7 +11,7 @@ from ..target.intrinsics import IntrinsicSet
 from ..target.machine import CpuTarget
 from .gemm_form import GemmForm, NotAGemm, gemm_form
 from .match import Match
-from .select import Choice, choose
+from .select import Choice, choose, fitting_tiles, match_tiles
 from .steps import micro_step
 
 
@@ -75,3 +75,17 @@ def plan_fp32_gemm(statement: str, dtypes: dict[str, str], a: str, shape: tuple[
         return Fp32Plan(choice, None, rows or mr, nv, target.f32_lanes)
     step = micro_step(choice.match)
     return Fp32Plan(choice, step, rows or choice.tile.mr, choice.tile.nv, step.n)
+
+
+def tile_candidates(plan: Fp32Plan, target: CpuTarget, m: int) -> list[tuple[int, int]]:
+    """The register tiles (MR, NV) a tuner may try for this plan: those its
+    intrinsic (or the plain path, one register per value) fits in the register
+    file with at least half the accumulators of the largest, no more rows than
+    M has; the plan's own tile always among them."""
+    if plan.step is not None and plan.choice is not None and plan.choice.match is not None:
+        tiles = match_tiles(plan.choice.match, target)
+    else:
+        tiles = fitting_tiles(target)
+    most = max((t.mr * t.nv for t in tiles), default=0)
+    keep = {(t.mr, t.nv) for t in tiles if 2 * t.mr * t.nv >= most and t.mr <= max(1, m)}
+    return sorted(keep | {(plan.mr, plan.nv)})

@@ -154,24 +154,36 @@ def _why_lower(mt: Match, best: Match, target: CpuTarget, shape: tuple[int, int,
     return f"{useful:.3g} vs {best_useful:.3g} useful multiply-accumulates per call"
 
 
-def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
-    """MR x NV calls: MR/tm * NV accumulators + NV B values + one A value within
-    the register file (one spare, which holds the products of an intrinsic that
-    does not accumulate); the most accumulators, then the most rows. MR is a
-    multiple of the intrinsic's rows tm. Scalar values (a one-lane accumulator,
-    the DSP's packed pairs) take general registers instead."""
+def fitting_tiles(target: CpuTarget, acc: int = 1, b_val: int = 1,
+                  a_val: int = 1) -> list[RegisterTile]:
+    """Every MR x NV tile of one-row calls whose MR*NV accumulators (`acc`
+    vector registers each), NV B values and one broadcast A fit the register file."""
+    costs = [("vec", acc), ("vec", b_val), ("vec", a_val)]
+    return [RegisterTile(mr, nv) for nv in range(1, MAX_VECTORS + 1)
+            for mr in range(1, MAX_ROWS + 1) if _fits(costs, (mr * nv, nv, 1), target)]
+
+
+def match_tiles(mt: Match, target: CpuTarget) -> list[RegisterTile]:
+    """The register tiles an intrinsic allows on `target`: MR/tm * NV
+    accumulators + NV B values + one A value within the register file (one
+    spare, which holds the products of an intrinsic that does not accumulate).
+    MR is a multiple of the intrinsic's rows tm. Scalar values (a one-lane
+    accumulator, the DSP's packed pairs) take general registers instead."""
     tm = mt.tile["m"]
     costs = [_cost(t, target) for t in (mt.returns, mt.operand("B").type,
                                          mt.operand("A").type)]
-    best = None
-    for nv in range(1, MAX_VECTORS + 1):
-        for mr in range(tm, MAX_ROWS + 1, tm):
-            if not _fits(costs, (mr // tm * nv, nv, 1), target):
-                break
-            if best is None or (mr * nv, mr) > (best.mr * best.nv, best.mr):
-                best = RegisterTile(mr, nv)
-    if best is None:
+    return [RegisterTile(mr, nv) for nv in range(1, MAX_VECTORS + 1)
+            for mr in range(tm, MAX_ROWS + 1, tm) if _fits(costs, (mr // tm * nv, nv, 1), target)]
+
+
+def register_tile(mt: Match, target: CpuTarget, m: int) -> RegisterTile | None:
+    """MR x NV calls: the fitting tile with the most accumulators, then the most
+    rows; a thinner one where M has fewer rows."""
+    tiles = match_tiles(mt, target)
+    if not tiles:
         return None
+    tm = mt.tile["m"]
+    best = max(tiles, key=lambda t: (t.mr * t.nv, t.mr))
     if m >= best.mr:  # a guard where m is symbolic: M >= MR and M < MR compile apart
         return best
     # fewer rows than a full tile: as many as M has (its hint where symbolic,

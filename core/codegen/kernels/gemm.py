@@ -36,6 +36,7 @@ from ..llvm_util import F32 as F32T
 from ..llvm_util import I64 as I64T
 from ..llvm_util import PTR as PTRT
 from ..llvm_util import define, for_range, gep, i64
+from .gemm_blocking import Blocking, default_blocking
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_parallel import Range as _Range
 from .gemm_parallel import split_c_across_workers
@@ -48,7 +49,8 @@ from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 # vstrided / im2col: packed by the B packers with MR-lane vectors (MR a vector width):
 # they serve small-N convs computed transposed (pixels as rows, see lower/conv.py).
 A_SOURCES = ("packed", "strided", "vstrided", "im2col")
-B_SOURCES = ("packed", "strided", "im2col")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
+B_SOURCES = ("packed", "strided", "im2col")
+SPLITS = ("auto", "m", "n")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
 
 
 def default_tile(lanes: int, m: int) -> tuple[int, int]:
@@ -78,10 +80,15 @@ class GemmSpec:
     # blocking's kc): the panels of one K block follow each other, so a block
     # streams from memory as one run the prefetchers can follow.
     kblocked: bool = False
+    # which axis of C the threads split (gemm_parallel.py): "auto" decides at
+    # run time by its cost model; "m" or "n" is a tuned choice
+    split: str = "auto"
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
             raise ValueError(f"bad operand sources {self.a_src}/{self.b_src}")
+        if self.split not in SPLITS:
+            raise ValueError(f"bad thread split {self.split!r}: one of {SPLITS}")
         if self.step is not None and (self.step.n, self.step.k) != (self.lanes, 1):
             raise ValueError(f"step {self.step.tag} is {self.step.n} lanes x {self.step.k} "
                              f"k, the fp32 panels {self.lanes} x 1")
@@ -97,8 +104,9 @@ class GemmSpec:
         step = f"_{self.step.ident}" if self.step else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         kb = "_kb" if self.kblocked else ""
+        split = f"_s{self.split}" if self.split != "auto" and self.threads > 1 else ""
         return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}{kb}"
-                f"_{self.epi.tag}{step}{threads}")
+                f"_{self.epi.tag}{step}{threads}{split}")
 
     def params(self) -> list[tuple[str, str]]:
         out = [("a", PTR), ("b", PTR), ("c", PTR), ("scratch", PTR)]
@@ -131,29 +139,13 @@ class GemmSpec:
                       lambda module, target: build_gemm(module, target, self))
 
 
-@dataclass(frozen=True)
-class Blocking:
-    kc: int
-    mc: int
-    nc: int
-
-
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
                     kc: int | None = None) -> Blocking:
     """KC balanced to <= 256 rows unless the caller fixes it (a summation order
     to reproduce, see ir/sum_order.py); NC so the packed B block (KC x NC)
     stays well inside L2; MC bounds the packed A block (A panels are reused
     from L1)."""
-    # symbolic sizes: blocked for their hints (any block sizes are correct:
-    # the kernel loops over M, N and K in blocks and handles the tails)
-    m, n, k = hint_of(m), hint_of(n), hint_of(k)
-    if kc is None:
-        kc = -(-k // max(1, -(-k // 256)))
-    kc = max(1, min(kc, k))
-    nc_cap = max(spec.nr, (512 * 1024 // (4 * kc)) // spec.nr * spec.nr)
-    nc = min(nc_cap, -(-n // spec.nr) * spec.nr)
-    mc = -(-min(m, 384) // spec.mr) * spec.mr
-    return Blocking(kc, mc, nc)
+    return default_blocking(spec.mr, spec.nr, m, n, k, kc)
 
 
 def scratch_bytes(spec: GemmSpec, blk: Blocking) -> int:

@@ -83,6 +83,9 @@ def _choose_split(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value],
                   workers: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(split_n: i64 1 for N, 0 for M; units per batch item)."""
     units_n, units_m = _ceil_div(b, v["N"], spec.nr), _ceil_div(b, v["M"], spec.mr)
+    forced = getattr(spec, "split", "auto")  # a tuned fp32 GEMM fixes the axis
+    if forced in ("m", "n"):
+        return (i64(1), units_n) if forced == "n" else (i64(0), units_m)
     pack_a = PACK_COST * (spec.a_src != "packed")
     pack_b = PACK_COST * (spec.b_src != "packed")
     per_n_unit = b.mul(b.add(b.mul(v["M"], i64(2)), i64(pack_b)), i64(spec.nr))

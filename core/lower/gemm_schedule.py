@@ -1,0 +1,72 @@
+"""The fp32 GEMM's tunable schedule: the register tile among those its
+intrinsic allows (tensorize/fp32.py), the block sizes MC/NC/KC
+(codegen/kernels/gemm_blocking.py) and, for threaded code, the axis of C the
+threads split (codegen/kernels/gemm_parallel.py), as one knob space per node. Without a
+tuning record the defaults are exactly the hand-picked choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..codegen.kernels.gemm import SPLITS
+from ..codegen.kernels.gemm_blocking import (
+    Blocking,
+    blocking_knobs,
+    configured_blocking,
+    default_blocking,
+)
+from ..ir import Node
+from ..program import LowerContext
+from ..schedule import Decision, Knob, KnobSpace
+from ..tensorize.fp32 import Fp32Plan, tile_candidates
+from ..tensorize.select import RegisterTile
+from .tunable import decide, node_workload
+
+KERNEL = "gemm_f32"
+
+
+@dataclass(frozen=True)
+class GemmSchedule:
+    plan: Fp32Plan  # the tensorizer's plan with the decided register tile
+    decision: Decision | None  # None: symbolic sizes, not tunable (the defaults)
+    mnk: tuple[int, int, int]
+    kc_fixed: int | None
+
+    @property
+    def split(self) -> str:
+        """The axis of C the threads split (GemmSpec.split)."""
+        return "auto" if self.decision is None else self.decision.config.get("split", "auto")
+
+    def blocking(self) -> Blocking:
+        m, n, k = self.mnk
+        if self.decision is None:
+            return default_blocking(self.plan.mr, self.plan.nr, m, n, k, self.kc_fixed)
+        return configured_blocking(self.decision.config, self.plan.mr, self.plan.nr, m, n, k,
+                                   self.kc_fixed)
+
+
+def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int, int, int],
+                  kc_fixed: int | None = None) -> GemmSchedule:
+    """The tile and blocks of C = A @ B of size (m, n, k) computed for `node`.
+    `kc_fixed`: a K block a summation order fixes (not tunable then)."""
+    m, n, k = mnk
+    workload = node_workload(node, ctx, KERNEL, (("m", m), ("n", n), ("k", k)))
+    if workload is None:
+        return GemmSchedule(plan, None, mnk, kc_fixed)
+    knobs = (Knob("tile", tuple(tile_candidates(plan, ctx.target, m)), (plan.mr, plan.nv)),) \
+        + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed)
+    if ctx.target.threads > 1:  # the thread split: the run-time cost model's, or fixed
+        knobs += (Knob("split", SPLITS, "auto"),)
+    decision = decide(ctx, node, workload, KnobSpace(knobs))
+    mr, nv = (int(x) for x in decision.config["tile"])
+    choice = plan.choice
+    if decision.tuned and choice is not None and choice.tile is not None:  # the tile used
+        choice = replace(choice, tile=RegisterTile(mr, nv))
+    return GemmSchedule(replace(plan, mr=mr, nv=nv, choice=choice), decision, mnk, kc_fixed)
+
+
+def tuned_text(decision: Decision | None) -> str:
+    """What a note adds for a tuned node (untuned notes stay as they were)."""
+    if decision is None or not decision.tuned:
+        return ""
+    return f", tuned ({', '.join(f'{k}={v}' for k, v in decision.config.items())})"

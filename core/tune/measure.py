@@ -1,0 +1,120 @@
+"""Compiling and timing one candidate: runs in a worker process (pool.py).
+
+The candidate's configuration is forced through a FixedSchedule on the
+one-node model of its workload; the native run is timed after a warm-up, in
+`repeats` rounds of enough runs to last `min_round_s`, and the round times
+(seconds per run) are kept: their minimum is the candidate's time, their
+coefficient of variation says how noisy the machine was. A noisy
+measurement is taken once more with twice the rounds.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..compiler import CompileOptions, compile_model
+from ..ir import Graph
+from ..schedule import Config, FixedSchedule
+from .pool import building, timing_alone
+
+WARMUP_RUNS = 2
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    model: Graph | bytes  # a one-node model (an IR graph), or a whole ONNX model's bytes
+    target: str
+    key: str  # the workload measured ("" for a whole model)
+    config: Config
+    threads: int | None = None
+    repeats: int = 5
+    min_round_s: float = 0.002
+    max_cv: float = 0.1  # above it the rounds are taken again, twice as many
+    # a test hook run in the worker first (a picklable function): makes a
+    # candidate crash or hang on purpose
+    probe: Callable[[MeasureJob], None] | None = None
+    # other workloads' configurations (a whole model with its tuned layers)
+    others: dict[str, Config] = field(default_factory=dict)
+    input_shapes: dict[str, list[int]] | None = None
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    times: tuple[float, ...] = ()
+    cv: float = 0.0
+    error: str = ""
+    build_s: float = 0.0
+
+    @property
+    def best(self) -> float:
+        return min(self.times) if self.times else math.inf
+
+
+def measure(job: MeasureJob) -> MeasureResult:
+    if job.probe is not None:
+        job.probe(job)
+    t0 = time.perf_counter()
+    configs = dict(job.others) | ({job.key: job.config} if job.key else {})
+    schedule = FixedSchedule(configs)
+    opts = CompileOptions(threads=job.threads, schedule=schedule, default_tuning=False)
+    with building():
+        artifact = compile_model(job.model, job.target, opts, job.input_shapes)
+    build_s = time.perf_counter() - t0
+    if job.key and job.key not in schedule.asked:
+        return MeasureResult(error="the one-node model did not ask for this workload",
+                             build_s=build_s)
+    with tempfile.TemporaryDirectory(prefix="tinyc-tune-") as folder:
+        model = artifact.load(folder)
+        if job.threads and hasattr(model, "set_num_threads"):
+            model.set_num_threads(job.threads)
+        feeds = random_feeds(model.get_inputs())
+        with timing_alone():
+            times, cv = time_runs(lambda: model.run(None, feeds), job)
+    return MeasureResult(times, cv, build_s=build_s)
+
+
+def random_feeds(inputs) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for info in inputs:
+        dtype = np.dtype(info.dtype)
+        shape = [int(d) for d in info.shape]
+        data = rng.standard_normal(shape) if dtype.kind == "f" else rng.integers(0, 3, shape)
+        out[info.name] = np.ascontiguousarray(data.astype(dtype))
+    return out
+
+
+def time_runs(run: Callable[[], object], job: MeasureJob) -> tuple[tuple[float, ...], float]:
+    for _ in range(WARMUP_RUNS):  # caches, page faults, the thread pool's start
+        run()
+    t0 = time.perf_counter()
+    run()
+    once = max(time.perf_counter() - t0, 1e-7)
+    number = max(1, math.ceil(job.min_round_s / once))
+    times = _rounds(run, number, job.repeats)
+    if coefficient_of_variation(times) > job.max_cv:  # noisy: once more, longer
+        times = _rounds(run, number, 2 * job.repeats)
+    return tuple(times), coefficient_of_variation(times)
+
+
+def _rounds(run: Callable[[], object], number: int, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            run()
+        out.append((time.perf_counter() - t0) / number)
+    return out
+
+
+def coefficient_of_variation(times: list[float] | tuple[float, ...]) -> float:
+    if len(times) < 2:
+        return 0.0
+    mean = float(np.mean(times))
+    return float(np.std(times) / mean) if mean > 0 else 0.0
