@@ -28,7 +28,7 @@ TypeOf = Callable[[str], "tuple[int, Shape] | None"]
 def with_contrib_types(proto: onnx.ModelProto) -> onnx.ModelProto:
     if not any(n.domain == CONTRIB and n.op_type in _RULES for n in proto.graph.node):
         return proto
-    skeleton = _without_weights(proto)
+    skeleton = without_weights(proto)
     added: dict[str, onnx.ValueInfoProto] = {}
     for _ in range(MAX_ROUNDS):
         inferred = shape_inference.infer_shapes(skeleton, data_prop=True)
@@ -43,7 +43,7 @@ def with_contrib_types(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+def without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(proto)
     g = m.graph
