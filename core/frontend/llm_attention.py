@@ -11,7 +11,7 @@ GroupQueryAttention, as onnxruntime's CPU kernel computes it:
   non-shared buffers the model builder emits for CPU; the entries of a batch
   are assumed unpadded on the left, as for onnxruntime-genai's CPU models);
 - attention over keys j < seqlens_k[b] + 1, causal from that position, the
-  sliding window keeping keys j >= position - local_window_size, softcap.
+  sliding window keeping keys j > position - local_window_size, softcap.
   ONNX Attention on [B, H, S, D] tensors (the cache concatenated here: ONNX
   forbids key padding with its own cache inputs) with nonpad_kv_seqlen =
   seqlens_k + 1, is_causal and left_window_size is exactly that: its causal
@@ -61,7 +61,11 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
         k = rotary(em, k, positions, cos, sin, kv_heads, head, interleaved)
     scale = float(attr(node, "scale", 0.0)) or 1.0 / float(np.sqrt(head))
     window = int(attr(node, "local_window_size", -1))
-    extra = {"left_window_size": window} if window >= 0 else {}
+    if window == 0:
+        raise refuse(node, "local_window_size=0")
+    # onnxruntime keeps the `window` latest keys (the query's own included):
+    # ONNX's left_window_size counts the keys before it
+    extra = {"left_window_size": window - 1} if window > 0 else {}
     q4 = _heads_first(em, q, heads, head)
     k4 = _with_past(em, _heads_first(em, k, kv_heads, head), past_k, present_k)
     v4 = _with_past(em, _heads_first(em, v, kv_heads, head), past_v, present_v)

@@ -30,7 +30,9 @@ def decompose_rms_norm(em: Emitter) -> None:
 def decompose_skip_simplified(em: Emitter) -> None:
     node = em.node
     x, skip, gamma, bias = inputs(node, 4)
-    y, _mean, inv_std, total = inputs_out(node, 4)
+    y, mean, inv_std, total = inputs_out(node, 4)
+    if mean:
+        raise refuse(node, "the mean output (an RMS norm has no mean)")
     s = _skip_sum(em, x, skip, bias, total)
     _rms(em, s, gamma, [-1], float(attr(node, "epsilon", 1e-5)), y, inv_std)
 
