@@ -40,6 +40,10 @@ class Emitter:
         self.new_initializers: list[onnx.TensorProto] = []
         self._count = 0
 
+    def keep(self) -> None:
+        """Keep the node itself (a kernel computes it as it is)."""
+        self.nodes.append(self.node)
+
     def fresh(self, hint: str) -> str:
         self._count += 1
         return f"{self.prefix}/{hint}_{self._count}"

@@ -12,10 +12,15 @@ Layout (onnxruntime's contrib definition):
     g_idx        int32 [K], the block of each k (only the default k // block_size)
     bias         [N]
 
-This first step dequantizes the constant weight once, at compile time, into a
-float [K, N] constant that a MatMul uses: w = (q - zero_point) * scale, computed
-in float32 as onnxruntime does. No per-call dequantization happens at run time,
-but the compiled model holds the weight at float size.
+4 and 8 bits with blocks of a multiple of 16 that divide K stay MatMulNBits
+nodes, computed by the weight-only kernel (lower/matmul_nbits.py), which
+unpacks blocks on the fly: the packed blocks are the only copy of the weight.
+Other settings (2 bits, a K that is not a whole number of blocks) are
+dequantized once, at compile time, into a float [K, N] constant that a MatMul
+uses: w = (q - zero_point) * scale in float32, as onnxruntime computes it.
+accuracy_level is a minimum: tinyc computes in float32 at every level (level 4
+lets onnxruntime quantize A to int8 per block; tinyc does not, so its results
+are closer to the float model than onnxruntime's there).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import onnx
 from .llm_emit import Emitter, attr, inputs, refuse
 
 BITS = (2, 4, 8)
+KERNEL_BITS = (4, 8)  # what lower/matmul_nbits.py computes without a float copy
 
 
 def decompose_matmul_nbits(em: Emitter) -> None:
@@ -46,6 +52,9 @@ def decompose_matmul_nbits(em: Emitter) -> None:
         raise refuse(node, "weights, scales or zero points computed at run time")
     if g_idx:
         _check_default_g_idx(em, node, g_idx, k, block)
+    if bits in KERNEL_BITS and block % 16 == 0 and k % block == 0:
+        em.keep()
+        return
     weight = dequantize(q, s, zp, k=k, n=n, bits=bits, block=block)
     w = em.const(weight.T.astype(s.dtype, copy=False), hint="dequantized_weight")
     y = node.output[0]

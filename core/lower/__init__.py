@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     indexing,
     loss,
     matmul,
+    matmul_nbits,
     misc,
     norm,
     pool,

@@ -391,6 +391,11 @@ def _reduce(st: ShapeState, node: Node) -> list:
     return [tuple((1 if k in axes else d) for k, d in enumerate(dims) if keep or k not in axes)]
 
 
+@_rule("com.microsoft.MatMulNBits")
+def _matmul_nbits(st: ShapeState, node: Node) -> list:
+    return [st.shape(node.inputs[0])[:-1] + (int(node.attr("N")),)]
+
+
 @_rule("Attention")
 def _attention(st: ShapeState, node: Node) -> list:
     """Y like Q with V's head size; present = past + new keys; qk [B, Hq, S, total]."""

@@ -119,7 +119,7 @@ def _eval_dim(node: ast.AST, symbols: Mapping[str, SymDim]):
 
 
 def _infer_node(st: ShapeState, node: Node) -> None:
-    rule = None if node.domain else RULES.get(node.op)
+    rule = RULES.get(node.qualified_op)  # other domains' ops are named with theirs
     derived = None
     if rule is not None and all(not i or i in st.shapes for i in node.inputs):
         derived = rule(st, node)

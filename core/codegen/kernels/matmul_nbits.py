@@ -1,0 +1,105 @@
+"""Weight-only 4- and 8-bit GEMV/GEMM (com.microsoft MatMulNBits):
+
+    Y[m, n] = sum_k A[m, k] * W[n, k] (+ bias[n]),  W[n, k] = (q[n, k] - z[n, b]) * s[n, b]
+
+with b = k / block. The packed weight is read once per call: for each output
+column n, each block of q[n, :] is unpacked into a small float buffer (16
+values per step: 8 bytes of nibbles split into low and high halves and
+interleaved back into k order, or 16 bytes of 8-bit values), dequantized as
+onnxruntime does ((q - z) * s, in float32), and then dotted with that block of
+every row of A. So the int4 blocks stay the only copy of the weight, and a
+decode step (M = 1) streams 0.5 byte per weight.
+
+Accumulators are one 16-lane vector per row of A (scratch), reduced once per n.
+K must be a multiple of the block size (the lowering checks it); block is a
+multiple of 16.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from ...program import I64, PTR, Kernel
+from ...target.machine import CpuTarget
+from .. import llvm_util as U
+from .vloop import define_kernel, reduce
+
+LANES = 16
+
+
+@dataclass(frozen=True)
+class NBitsSpec:
+    bits: int  # 4 or 8
+    block: int  # values per block, a multiple of 16
+    bias: bool
+
+    @property
+    def name(self) -> str:
+        return f"matmul_nbits_q{self.bits}_b{self.block}{'_bias' if self.bias else ''}"
+
+
+def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
+    """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is scratch of
+    16 * m floats, wbuf of `block` floats; scales and zeros are float [n, k_blocks]."""
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = define_kernel(module, spec.name, [U.PTR] * 8 + [U.I64] * 3,
+                              ["a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m",
+                               "n", "k_blocks"])
+        _emit(b, spec, fn.args)
+        b.ret_void()
+        return fn
+
+    return Kernel(spec.name, (PTR,) * 8 + (I64,) * 3, build)
+
+
+def _emit(b: ir.IRBuilder, spec: NBitsSpec, args) -> None:
+    a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
+    k = b.mul(k_blocks, U.i64(spec.block), name="k")
+    blob = spec.block * spec.bits // 8
+    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
+    with U.for_range(b, U.i64(0), n, name="col") as col:
+        with U.for_range(b, U.i64(0), m, name="row0") as row:
+            U.store_vec(b, zero_vec, acc, b.mul(row, U.i64(LANES)))
+        with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
+            at = b.add(b.mul(col, k_blocks), blk, name="at")
+            scale = U.splat(b, U.load(b, scales, at), LANES)
+            zero = U.splat(b, U.load(b, zeros, at), LANES)
+            src = b.mul(at, U.i64(blob), name="src")
+            for step in range(spec.block // LANES):
+                codes = _unpack16(b, spec.bits, q, b.add(src, U.i64(step * LANES * spec.bits // 8)))
+                w = U.fmul(b, b.fsub(b.uitofp(codes, U.vec(U.F32, LANES)), zero), scale)
+                U.store_vec(b, w, wbuf, U.i64(step * LANES))
+            _dot_rows(b, spec, a, acc, wbuf, m, k, b.mul(blk, U.i64(spec.block)))
+        with U.for_range(b, U.i64(0), m, name="row1") as row:
+            total = reduce(b, "fadd", U.load_vec(b, acc, b.mul(row, U.i64(LANES)), LANES))
+            if spec.bias:
+                total = b.fadd(total, U.load(b, bias, col))
+            U.store(b, total, y, b.add(b.mul(row, n), col))
+
+
+def _unpack16(b: ir.IRBuilder, bits: int, q: ir.Value, byte: ir.Value) -> ir.Value:
+    """<16 x i8> codes of 16 consecutive k starting at packed byte `byte`."""
+    if bits == 8:
+        return U.load_vec(b, q, byte, LANES, U.I8)
+    packed = U.load_vec(b, q, byte, LANES // 2, U.I8)
+    low = b.and_(packed, ir.Constant(U.vec(U.I8, LANES // 2), [0x0F] * (LANES // 2)))
+    high = b.lshr(packed, ir.Constant(U.vec(U.I8, LANES // 2), [4] * (LANES // 2)))
+    order = [i // 2 + (LANES // 2) * (i % 2) for i in range(LANES)]  # low0 high0 low1 ...
+    return b.shuffle_vector(low, high, ir.Constant(U.vec(U.I32, LANES), order))
+
+
+def _dot_rows(b: ir.IRBuilder, spec: NBitsSpec, a: ir.Value, acc: ir.Value, wbuf: ir.Value,
+              m: ir.Value, k: ir.Value, k0: ir.Value) -> None:
+    """acc[row] += W block (wbuf) * A[row, k0 : k0 + block], 16 lanes at a time."""
+    weights = [U.load_vec(b, wbuf, U.i64(s * LANES), LANES) for s in range(spec.block // LANES)]
+    with U.for_range(b, U.i64(0), m, name="row") as row:
+        slot = b.mul(row, U.i64(LANES))
+        total = U.load_vec(b, acc, slot, LANES)
+        base = b.add(b.mul(row, k), k0)
+        for s, w in enumerate(weights):
+            x = U.load_vec(b, a, b.add(base, U.i64(s * LANES)), LANES)
+            total = U.fma(b, w, x, total)
+        U.store_vec(b, total, acc, slot)
