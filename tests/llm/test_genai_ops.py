@@ -131,3 +131,13 @@ def test_unsupported_attributes_are_refused_clearly(case, why):
     proto, _, _ = model([case])
     with pytest.raises(UnsupportedOpsError, match=why):
         tinyc.compile(proto.SerializeToString(), target="x86")
+
+
+def test_int4_weights_stay_packed_in_the_compiled_model():
+    k, n = 256, 512
+    q, s, _ = quantize(randn(n, k), 4, 32, "none", rng)
+    proto, _, _ = model([Case("MatMulNBits", [randn(1, k), q, s], (1, 2),
+                              {"K": k, "N": n, "bits": 4, "block_size": 32})])
+    art = tinyc.compile(proto.SerializeToString(), target="x86")
+    assert [r["kernels"] for r in art.report] == [["matmul_nbits_q4_b32"]]
+    assert len(art.weights) < k * n  # the blocks (k * n / 2 bytes), not k * n * 4 of floats
