@@ -18,6 +18,7 @@ feed of another size is refused at run time instead of read out of bounds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import onnx
 from onnx import helper, shape_inference
@@ -59,8 +60,8 @@ def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     while any(_key(n) in _SHAPED for n in out.graph.node):
         _use_attention_opset(out)
         dims = _last_dims(out)
-        if not _rewrite(out, inits, lambda node: _shaped_rewrite(node, dims, heads)):
-            _rewrite(out, inits, lambda node: _shaped_rewrite(node, dims, heads, last=True))
+        if not _rewrite(out, inits, partial(_shaped_rewrite, dims=dims, heads=heads)):
+            _rewrite(out, inits, partial(_shaped_rewrite, dims=dims, heads=heads, last=True))
     _pin_head_dims(out.graph, heads)
     # The builder declares its [1]-shaped int64 constants as scalars in
     # value_info (onnxruntime ignores it); inference recomputes all of it.

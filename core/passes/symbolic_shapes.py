@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..ir.symbolic import SymDim
+from . import shape_rules_llm  # noqa: F401  (registers the LLM ops' rules)
 from .shape_rules import MAX_VALUES, RULES, VALUE_TYPES, Dims, ShapeState
 
 
