@@ -44,9 +44,11 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
     scale = ctx.graph.const(scales).astype(np.float32).reshape(-1)
     zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.float32))
+    workers = max(1, ctx.target.threads)  # a scratch slice per worker
     args = (Buf(a), Buf(b), Const(f"{node.name}.scales", scale),
             Const(f"{node.name}.zeros", zeros), Buf(bias) if bias else unused, Buf(y),
-            Scratch("acc", 4 * K.LANES * m), Scratch("wbuf", 4 * block), m, n, k_blocks)
+            Scratch("acc", 4 * K.LANES * m * workers), Scratch("wbuf", 4 * block * workers),
+            m, n, k_blocks)
     return LoweredNode(node.name, node.op, node.outputs, [Call(K.matmul_nbits_kernel(spec), args)],
                        semantics=f"{y}[m, n] = sum_k {a}[m, k] * ((q[n, k] - z) * s)[n, k]",
                        note=f"{spec.name}: {bits}-bit blocks of {block} unpacked per call, "

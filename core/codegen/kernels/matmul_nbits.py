@@ -24,9 +24,11 @@ import llvmlite.ir as ir
 from ...program import I64, PTR, Kernel
 from ...target.machine import CpuTarget
 from .. import llvm_util as U
+from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from .vloop import define_kernel, reduce
 
 LANES = 16
+PARAMS = ("a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m", "n", "k_blocks")
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,36 @@ class NBitsSpec:
 
 def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
     """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is scratch of
-    16 * m floats, wbuf of `block` floats; scales and zeros are float [n, k_blocks]."""
+    16 * m floats per thread, wbuf of `block` floats per thread; scales and zeros
+    are float [n, k_blocks]. The columns n are split across the threads."""
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        fn, b = define_kernel(module, spec.name, [U.PTR] * 8 + [U.I64] * 3,
-                              ["a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m",
-                               "n", "k_blocks"])
-        _emit(b, spec, fn.args)
+        types, names = [U.PTR] * 8 + [U.I64] * 3, list(PARAMS)
+        fn, b = define_kernel(module, spec.name, types, names)
+        range_fn, rb, v = define_range_fn(module, f"{spec.name}.range", types, names,
+                                          noalias=True)
+        _emit(rb, spec, [v[name] for name in names], v["begin"], v["end"], v["worker"])
+        rb.ret_void()
+        m, n, k_blocks = fn.args[8:]
+        work = b.mul(b.mul(m, n), b.mul(k_blocks, U.i64(spec.block)))  # multiply-adds
+        parallel_range(b, target.threads, range_fn, list(fn.args), n,
+                       workers_for(b, work, GRAIN, target.threads))
         b.ret_void()
         return fn
 
     return Kernel(spec.name, (PTR,) * 8 + (I64,) * 3, build)
 
 
-def _emit(b: ir.IRBuilder, spec: NBitsSpec, args) -> None:
+def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value,
+          worker: ir.Value) -> None:
+    """Columns [begin, end), with this worker's slice of the scratch."""
     a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
+    acc = U.gep(b, acc, b.mul(worker, b.mul(m, U.i64(LANES))))
+    wbuf = U.gep(b, wbuf, b.mul(worker, U.i64(spec.block)))
     k = b.mul(k_blocks, U.i64(spec.block), name="k")
     blob = spec.block * spec.bits // 8
     zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
-    with U.for_range(b, U.i64(0), n, name="col") as col:
+    with U.for_range(b, begin, end, name="col") as col:
         with U.for_range(b, U.i64(0), m, name="row0") as row:
             U.store_vec(b, zero_vec, acc, b.mul(row, U.i64(LANES)))
         with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
