@@ -55,7 +55,8 @@ def test_matmul_nbits_matches_onnxruntime(bits):
         if bits == 8 and zp == "float":
             zp = "uint8"  # onnxruntime's CPU kernel refuses 8 bits with float zero points
         q, s, z = quantize(randn(n, k), bits, block, zp, rng)
-        ins = [randn(2, 3, k), q, s, z, None, randn(n) if bias else None]
+        a = randn(1, k) if bias else randn(2, 3, k)  # one row: the kernel's GEMV path
+        ins = [a, q, s, z, None, randn(n) if bias else None]
         consts = tuple(i for i in range(1, 6) if ins[i] is not None)
         cases.append(Case("MatMulNBits", ins, consts,
                           {"K": k, "N": n, "bits": bits, "block_size": block}))

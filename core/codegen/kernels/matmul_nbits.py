@@ -25,7 +25,7 @@ from ...program import I64, PTR, Kernel
 from ...target.machine import CpuTarget
 from .. import llvm_util as U
 from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
-from .vloop import define_kernel, reduce
+from .vloop import define_kernel, entry_alloca, reduce
 
 LANES = 16
 PARAMS = ("a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m", "n", "k_blocks")
@@ -70,27 +70,68 @@ def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value
     a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
     acc = U.gep(b, acc, b.mul(worker, b.mul(m, U.i64(LANES))))
     wbuf = U.gep(b, wbuf, b.mul(worker, U.i64(spec.block)))
-    k = b.mul(k_blocks, U.i64(spec.block), name="k")
-    blob = spec.block * spec.bits // 8
-    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
     with U.for_range(b, begin, end, name="col") as col:
-        with U.for_range(b, U.i64(0), m, name="row0") as row:
-            U.store_vec(b, zero_vec, acc, b.mul(row, U.i64(LANES)))
-        with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
-            at = b.add(b.mul(col, k_blocks), blk, name="at")
-            scale = U.splat(b, U.load(b, scales, at), LANES)
-            zero = U.splat(b, U.load(b, zeros, at), LANES)
-            src = b.mul(at, U.i64(blob), name="src")
-            for step in range(spec.block // LANES):
-                codes = _unpack16(b, spec.bits, q, b.add(src, U.i64(step * LANES * spec.bits // 8)))
-                w = U.fmul(b, b.fsub(b.uitofp(codes, U.vec(U.F32, LANES)), zero), scale)
-                U.store_vec(b, w, wbuf, U.i64(step * LANES))
-            _dot_rows(b, spec, a, acc, wbuf, m, k, b.mul(blk, U.i64(spec.block)))
-        with U.for_range(b, U.i64(0), m, name="row1") as row:
-            total = reduce(b, "fadd", U.load_vec(b, acc, b.mul(row, U.i64(LANES)), LANES))
-            if spec.bias:
-                total = b.fadd(total, U.load(b, bias, col))
-            U.store(b, total, y, b.add(b.mul(row, n), col))
+        with b.if_else(b.icmp_signed("==", m, U.i64(1))) as (one_row, rows):
+            with one_row:
+                total = _gemv_column(b, spec, args, col)
+                if spec.bias:
+                    total = b.fadd(total, U.load(b, bias, col))
+                U.store(b, total, y, col)
+            with rows:
+                _gemm_column(b, spec, args, col, acc, wbuf)
+
+
+def _dequantized(b: ir.IRBuilder, spec: NBitsSpec, args, at: ir.Value) -> list[ir.Value]:
+    """The block `at` (= col * k_blocks + blk) as float vectors of 16: (q - z) * s."""
+    q, scales, zeros = args[1], args[2], args[3]
+    scale = U.splat(b, U.load(b, scales, at), LANES)
+    zero = U.splat(b, U.load(b, zeros, at), LANES)
+    src = b.mul(at, U.i64(spec.block * spec.bits // 8), name="src")
+    out = []
+    for step in range(spec.block // LANES):
+        codes = _unpack16(b, spec.bits, q, b.add(src, U.i64(step * LANES * spec.bits // 8)))
+        out.append(U.fmul(b, b.fsub(b.uitofp(codes, U.vec(U.F32, LANES)), zero), scale))
+    return out
+
+
+def _gemv_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value) -> ir.Value:
+    """One row of A (a decode step): the accumulators stay in registers (two
+    chains, so consecutive FMAs do not wait on each other)."""
+    a, k_blocks = args[0], args[10]
+    chains = [entry_alloca(b, U.vec(U.F32, LANES), f"acc{c}") for c in range(2)]
+    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
+    for c in chains:
+        b.store(zero_vec, c)
+    with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
+        k0 = b.mul(blk, U.i64(spec.block))
+        weights = _dequantized(b, spec, args, b.add(b.mul(col, k_blocks), blk))
+        for step, w in enumerate(weights):
+            x = U.load_vec(b, a, b.add(k0, U.i64(step * LANES)), LANES)
+            chain = chains[step % 2]
+            b.store(U.fma(b, w, x, b.load(chain, typ=w.type)), chain)
+    both = U.fadd(b, b.load(chains[0], typ=zero_vec.type), b.load(chains[1], typ=zero_vec.type))
+    return reduce(b, "fadd", both)
+
+
+def _gemm_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value, acc: ir.Value,
+                 wbuf: ir.Value) -> None:
+    """Several rows of A: each block is dequantized once into wbuf, then dotted
+    with every row (one accumulator vector per row in acc)."""
+    a, y, m, n, k_blocks = args[0], args[5], args[8], args[9], args[10]
+    k = b.mul(k_blocks, U.i64(spec.block), name="k")
+    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
+    with U.for_range(b, U.i64(0), m, name="row0") as row:
+        U.store_vec(b, zero_vec, acc, b.mul(row, U.i64(LANES)))
+    with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
+        weights = _dequantized(b, spec, args, b.add(b.mul(col, k_blocks), blk))
+        for step, w in enumerate(weights):
+            U.store_vec(b, w, wbuf, U.i64(step * LANES))
+        _dot_rows(b, spec, a, acc, wbuf, m, k, b.mul(blk, U.i64(spec.block)))
+    with U.for_range(b, U.i64(0), m, name="row1") as row:
+        total = reduce(b, "fadd", U.load_vec(b, acc, b.mul(row, U.i64(LANES)), LANES))
+        if spec.bias:
+            total = b.fadd(total, U.load(b, args[4], col))
+        U.store(b, total, y, b.add(b.mul(row, n), col))
 
 
 def _unpack16(b: ir.IRBuilder, bits: int, q: ir.Value, byte: ir.Value) -> ir.Value:
