@@ -5,6 +5,7 @@ the model is checked and imported:
     SimplifiedLayerNormalization, RMSNormalization      -> llm_norms.py
     SkipSimplifiedLayerNormalization, SkipLayerNormalization
     MatMulNBits                                         -> matmul_nbits.py
+    QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
 
 Attention and rotary need the query's last dimension, so they are rewritten in
@@ -23,6 +24,7 @@ from functools import partial
 import onnx
 from onnx import helper, shape_inference
 
+from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
 from .llm_norms import decompose_rms_norm, decompose_skip_layer_norm, decompose_skip_simplified
@@ -40,6 +42,9 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "SkipSimplifiedLayerNormalization"): decompose_skip_simplified,
     (MS, "SkipLayerNormalization"): decompose_skip_layer_norm,
     (MS, "MatMulNBits"): decompose_matmul_nbits,
+    (MS, "QuickGelu"): decompose_quick_gelu,
+    (MS, "BiasGelu"): decompose_bias_gelu,
+    (MS, "FastGelu"): decompose_fast_gelu,
 }
 _SHAPED = {(MS, "GroupQueryAttention"), (MS, "RotaryEmbedding"), ("", "RotaryEmbedding")}
 

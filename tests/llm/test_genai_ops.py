@@ -145,3 +145,24 @@ def test_int4_weights_stay_packed_in_the_compiled_model():
     assert len(art.weights) < k * n  # the blocks (k * n / 2 bytes), not k * n * 4 of floats
     want, got = run_both([case])
     assert_close(want, got, rtol=1e-4, atol=1e-4, what="MatMulNBits 4x256x512")
+
+
+def test_onnx_opset23_rotary_and_rms_norm_match_onnxruntime():
+    cos, sin = rotary_caches(32, 8)
+    pos = np.array([[3, 4, 5, 6], [0, 1, 2, 9]], np.int64)
+    x = randn(2, 4, 64)
+    cases = [Case("RotaryEmbedding", [x, cos, sin, pos], (1, 2),
+                  {"num_heads": 4, "interleaved": inter}, domain="") for inter in (0, 1)]
+    cases.append(Case("RMSNormalization", [x, randn(64)], (1,), {"epsilon": 1e-6},
+                      domain=""))
+    want, got = run_both(cases, opset=23)
+    assert_close(want, got, what="opset 23")
+
+
+def test_gelu_family_matches_onnxruntime():
+    x, b = randn(3, 40), randn(40)
+    cases = [Case("QuickGelu", [x]), Case("QuickGelu", [x], attrs={"alpha": 1.5}),
+             Case("BiasGelu", [x, b], (1,)), Case("FastGelu", [x]),
+             Case("FastGelu", [x, b], (1,))]
+    want, got = run_both(cases)
+    assert_close(want, got, rtol=1e-5, atol=2e-6, what="GELUs")
