@@ -49,3 +49,17 @@ def test_builder_model_decodes_like_onnxruntime(precision):
 def test_bigger_builder_model_decodes_64_tokens_like_onnxruntime(precision):
     _decode_and_compare(precision, 64, layers=8, hidden=1024, heads=16, kv_heads=4,
                         intermediate=2816, vocab=4000)
+
+
+def test_a_past_of_another_head_size_is_refused():
+    need_modules("torch", "transformers", "tokenizers", "onnxruntime_genai")
+    import tinyc
+    from tinyc.testing.genai_models import empty_genai_past, llama_genai
+
+    folder = llama_genai("int4")
+    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86")
+    past = {n: np.zeros(a.shape[:3] + (a.shape[3] + 1,), np.float32)
+            for n, a in empty_genai_past(folder).items()}  # kv_cache_dim is the head size
+    feeds = {"input_ids": np.ones((1, 4), np.int64), "attention_mask": np.ones((1, 4), np.int64)}
+    with pytest.raises(tinyc.InputError, match="past_key_values"):
+        sess.run(None, feeds | past)
