@@ -4,8 +4,8 @@ GEMV/GEMM of codegen/kernels/matmul_nbits.py, which unpacks blocks on the fly
 dequantized at compile time there, frontend/matmul_nbits.py).
 
 The packed blocks are passed as they are; scales become float32 [N, k_blocks]
-and zero points a float [N, k_blocks] array (unpacked from their 4-bit packing,
-or the default 2^(bits - 1)), both small.
+and zero points a uint8 [N, k_blocks] array (unpacked from their 4-bit packing,
+or the default 2^(bits - 1)) or float32 for float zero points, both small.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
     if a_shape[-1] != k:
         raise NotLowerable(f"MatMulNBits A {a_shape} does not end in K={k}")
     m = math.prod(a_shape[:-1])
-    spec = K.NBitsSpec(bits, block, bool(bias))
+    int_zero = not zero_points or ctx.graph.const(zero_points).dtype == np.uint8
+    spec = K.NBitsSpec(bits, block, bool(bias), int_zero)
     scale = ctx.graph.const(scales).astype(np.float32).reshape(-1)
     zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.float32))
@@ -56,9 +57,10 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
 
 
 def _zeros(ctx: LowerContext, name: str, bits: int, n: int, k_blocks: int) -> np.ndarray:
+    """[n * k_blocks] zero points: uint8 codes when whole, else float32."""
     if not name:
-        return np.full(n * k_blocks, 1 << (bits - 1), np.float32)
+        return np.full(n * k_blocks, 1 << (bits - 1), np.uint8)
     z = ctx.graph.const(name)
     if z.dtype == np.uint8:
-        return unpack(z.reshape(n, -1), bits)[:, :k_blocks].astype(np.float32).reshape(-1)
+        return np.ascontiguousarray(unpack(z.reshape(n, -1), bits)[:, :k_blocks]).reshape(-1)
     return z.astype(np.float32).reshape(-1)

@@ -36,16 +36,19 @@ class NBitsSpec:
     bits: int  # 4 or 8
     block: int  # values per block, a multiple of 16
     bias: bool
+    int_zero: bool = True  # zero points are whole numbers (uint8 or the default)
 
     @property
     def name(self) -> str:
-        return f"matmul_nbits_q{self.bits}_b{self.block}{'_bias' if self.bias else ''}"
+        zero = "" if self.int_zero else "_fz"
+        return f"matmul_nbits_q{self.bits}_b{self.block}{zero}{'_bias' if self.bias else ''}"
 
 
 def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
     """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is scratch of
-    16 * m floats per thread, wbuf of `block` floats per thread; scales and zeros
-    are float [n, k_blocks]. The columns n are split across the threads."""
+    16 * m floats per thread, wbuf of `block` floats per thread; scales are float
+    [n, k_blocks], zeros uint8 [n, k_blocks] (int_zero) or float. The columns n
+    are split across the threads."""
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         types, names = [U.PTR] * 8 + [U.I64] * 3, list(PARAMS)
@@ -85,7 +88,7 @@ def _dequantized(b: ir.IRBuilder, spec: NBitsSpec, args, at: ir.Value) -> list[i
     """The block `at` (= col * k_blocks + blk) as float vectors of 16: (q - z) * s."""
     q, scales, zeros = args[1], args[2], args[3]
     scale = U.splat(b, U.load(b, scales, at), LANES)
-    zero = U.splat(b, U.load(b, zeros, at), LANES)
+    zero = U.splat(b, _zero(b, spec, zeros, at), LANES)
     src = b.mul(at, U.i64(spec.block * spec.bits // 8), name="src")
     out = []
     for step in range(spec.block // LANES):
@@ -95,22 +98,55 @@ def _dequantized(b: ir.IRBuilder, spec: NBitsSpec, args, at: ir.Value) -> list[i
 
 
 def _gemv_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value) -> ir.Value:
-    """One row of A (a decode step): the accumulators stay in registers (two
-    chains, so consecutive FMAs do not wait on each other)."""
-    a, k_blocks = args[0], args[10]
-    chains = [entry_alloca(b, U.vec(U.F32, LANES), f"acc{c}") for c in range(2)]
-    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
-    for c in chains:
-        b.store(zero_vec, c)
-    with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
-        k0 = b.mul(blk, U.i64(spec.block))
-        weights = _dequantized(b, spec, args, b.add(b.mul(col, k_blocks), blk))
-        for step, w in enumerate(weights):
-            x = U.load_vec(b, a, b.add(k0, U.i64(step * LANES)), LANES)
-            chain = chains[step % 2]
-            b.store(U.fma(b, w, x, b.load(chain, typ=w.type)), chain)
-    both = U.fadd(b, b.load(chains[0], typ=zero_vec.type), b.load(chains[1], typ=zero_vec.type))
+    """One row of A (a decode step): sum over blocks of s * sum((q - z) * a), so
+    each 16 values cost a conversion and one FMA (the scale is applied once per
+    block). With whole zero points, q - z is taken on the 4-bit codes as bytes
+    (exact). Accumulators stay in registers; even and odd blocks add into two,
+    so one block's FMA does not wait for the previous block's."""
+    k_blocks = args[10]
+    fvec = U.vec(U.F32, LANES)
+    zero_vec = ir.Constant(fvec, [0.0] * LANES)
+    totals = [entry_alloca(b, fvec, f"acc{c}") for c in range(2)]
+    for t in totals:
+        b.store(zero_vec, t)
+    pairs = b.sdiv(k_blocks, U.i64(2))
+    with U.for_range(b, U.i64(0), pairs, name="pair") as pair:
+        for c, t in enumerate(totals):
+            _gemv_block(b, spec, args, col, b.add(b.mul(pair, U.i64(2)), U.i64(c)), t)
+    with b.if_then(b.icmp_signed("!=", b.mul(pairs, U.i64(2)), k_blocks)):
+        _gemv_block(b, spec, args, col, b.sub(k_blocks, U.i64(1)), totals[0])
+    both = U.fadd(b, b.load(totals[0], typ=fvec), b.load(totals[1], typ=fvec))
     return reduce(b, "fadd", both)
+
+
+def _gemv_block(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value, blk: ir.Value,
+                total: ir.Value) -> None:
+    a, q, scales, zeros, k_blocks = args[0], args[1], args[2], args[3], args[10]
+    fvec = U.vec(U.F32, LANES)
+    at = b.add(b.mul(col, k_blocks), blk, name="at")
+    zero = _zero(b, spec, zeros, at)
+    zero_codes = U.splat(b, b.trunc(b.fptoui(zero, U.I32), U.I8), LANES) \
+        if spec.int_zero and spec.bits == 4 else None
+    src = b.mul(at, U.i64(spec.block * spec.bits // 8), name="src")
+    k0 = b.mul(blk, U.i64(spec.block))
+    block_sum = ir.Constant(fvec, [0.0] * LANES)
+    for step in range(spec.block // LANES):
+        codes = _unpack16(b, spec.bits, q, b.add(src, U.i64(step * LANES * spec.bits // 8)))
+        if zero_codes is not None:
+            centered = b.sitofp(b.sub(codes, zero_codes), fvec)
+        else:
+            centered = b.fsub(b.uitofp(codes, fvec), U.splat(b, zero, LANES))
+        x = U.load_vec(b, a, b.add(k0, U.i64(step * LANES)), LANES)
+        block_sum = U.fma(b, centered, x, block_sum)
+    scale = U.splat(b, U.load(b, scales, at), LANES)
+    b.store(U.fma(b, scale, block_sum, b.load(total, typ=fvec)), total)
+
+
+def _zero(b: ir.IRBuilder, spec: NBitsSpec, zeros: ir.Value, at: ir.Value) -> ir.Value:
+    """The zero point of block `at` as a float (stored as a byte when whole)."""
+    if spec.int_zero:
+        return b.uitofp(U.load(b, zeros, at, U.I8), U.F32)
+    return U.load(b, zeros, at)
 
 
 def _gemm_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value, acc: ir.Value,
