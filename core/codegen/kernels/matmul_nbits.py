@@ -2,17 +2,21 @@
 
     Y[m, n] = sum_k A[m, k] * W[n, k] (+ bias[n]),  W[n, k] = (q[n, k] - z[n, b]) * s[n, b]
 
-with b = k / block. The packed weight is read once per call: for each output
-column n, each block of q[n, :] is unpacked into a small float buffer (16
-values per step: 8 bytes of nibbles split into low and high halves and
-interleaved back into k order, or 16 bytes of 8-bit values), dequantized as
-onnxruntime does ((q - z) * s, in float32), and then dotted with that block of
-every row of A. So the int4 blocks stay the only copy of the weight, and a
-decode step (M = 1) streams 0.5 byte per weight.
+with b = k / block. The packed weight is read once per call and never
+expanded: 16 values at a time are unpacked in registers (8 bytes of nibbles
+split into low and high halves and interleaved back into k order, or 16 bytes
+of 8-bit values), so the int4 blocks stay the only copy of the weight and a
+decode step streams 0.5 byte per weight.
 
-Accumulators are one 16-lane vector per row of A (scratch), reduced once per n.
-K must be a multiple of the block size (the lowering checks it); block is a
-multiple of 16.
+- One row of A (decode): per column, per block, s * sum((q - z) * a) with the
+  accumulators in registers (two, for even and odd blocks).
+- Several rows (prefill): TILE columns at a time; each block of them is
+  dequantized as onnxruntime does ((q - z) * s in float32) into a small buffer,
+  then every row of A adds its block slice into one 16-lane accumulator per
+  (row, column) in scratch; A is read once per TILE columns.
+
+Columns are split across threads. K must be a multiple of the block size (the
+lowering checks it); block is a multiple of 16.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from .vloop import define_kernel, entry_alloca, reduce
 
 LANES = 16
+TILE = 8  # columns sharing one pass over A in the several-rows path
 PARAMS = ("a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m", "n", "k_blocks")
 
 
@@ -46,7 +51,7 @@ class NBitsSpec:
 
 def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
     """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is scratch of
-    16 * m floats per thread, wbuf of `block` floats per thread; scales are float
+    16 * TILE * m floats per thread, wbuf of TILE * block floats per thread; scales are float
     [n, k_blocks], zeros uint8 [n, k_blocks] (int_zero) or float. The columns n
     are split across the threads."""
 
@@ -71,17 +76,22 @@ def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value
           worker: ir.Value) -> None:
     """Columns [begin, end), with this worker's slice of the scratch."""
     a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
-    acc = U.gep(b, acc, b.mul(worker, b.mul(m, U.i64(LANES))))
-    wbuf = U.gep(b, wbuf, b.mul(worker, U.i64(spec.block)))
-    with U.for_range(b, begin, end, name="col") as col:
-        with b.if_else(b.icmp_signed("==", m, U.i64(1))) as (one_row, rows):
-            with one_row:
+    acc = U.gep(b, acc, b.mul(worker, b.mul(m, U.i64(LANES * TILE))))
+    wbuf = U.gep(b, wbuf, b.mul(worker, U.i64(spec.block * TILE)))
+    with b.if_else(b.icmp_signed("==", m, U.i64(1))) as (one_row, rows):
+        with one_row:
+            with U.for_range(b, begin, end, name="col") as col:
                 total = _gemv_column(b, spec, args, col)
                 if spec.bias:
                     total = b.fadd(total, U.load(b, bias, col))
                 U.store(b, total, y, col)
-            with rows:
-                _gemm_column(b, spec, args, col, acc, wbuf)
+        with rows:
+            tiles = b.sdiv(b.add(b.sub(end, begin), U.i64(TILE - 1)), U.i64(TILE))
+            with U.for_range(b, U.i64(0), tiles, name="tile") as tile:
+                col0 = b.add(begin, b.mul(tile, U.i64(TILE)))
+                left = b.sub(end, col0)
+                width = b.select(b.icmp_signed("<", left, U.i64(TILE)), left, U.i64(TILE))
+                _gemm_tile(b, spec, args, col0, width, acc, wbuf)
 
 
 def _dequantized(b: ir.IRBuilder, spec: NBitsSpec, args, at: ir.Value) -> list[ir.Value]:
@@ -149,25 +159,43 @@ def _zero(b: ir.IRBuilder, spec: NBitsSpec, zeros: ir.Value, at: ir.Value) -> ir
     return U.load(b, zeros, at)
 
 
-def _gemm_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value, acc: ir.Value,
-                 wbuf: ir.Value) -> None:
-    """Several rows of A: each block is dequantized once into wbuf, then dotted
-    with every row (one accumulator vector per row in acc)."""
+def _gemm_tile(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir.Value,
+               acc: ir.Value, wbuf: ir.Value) -> None:
+    """Several rows of A, `width` (<= TILE) columns from col0: each block of those
+    columns is dequantized once into wbuf, then every row loads its slice of A
+    once and adds it into the accumulators (acc[row][column], 16 lanes each) of
+    all the columns, so A is read once per TILE columns."""
     a, y, m, n, k_blocks = args[0], args[5], args[8], args[9], args[10]
     k = b.mul(k_blocks, U.i64(spec.block), name="k")
+    steps = spec.block // LANES
     zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
-    with U.for_range(b, U.i64(0), m, name="row0") as row:
-        U.store_vec(b, zero_vec, acc, b.mul(row, U.i64(LANES)))
+    with U.for_range(b, U.i64(0), b.mul(m, U.i64(TILE)), name="zero") as slot:
+        U.store_vec(b, zero_vec, acc, b.mul(slot, U.i64(LANES)))
     with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
-        weights = _dequantized(b, spec, args, b.add(b.mul(col, k_blocks), blk))
-        for step, w in enumerate(weights):
-            U.store_vec(b, w, wbuf, U.i64(step * LANES))
-        _dot_rows(b, spec, a, acc, wbuf, m, k, b.mul(blk, U.i64(spec.block)))
+        with U.for_range(b, U.i64(0), width, name="wc") as c:
+            at = b.add(b.mul(b.add(col0, c), k_blocks), blk)
+            for step, w in enumerate(_dequantized(b, spec, args, at)):
+                U.store_vec(b, w, wbuf, b.add(b.mul(c, U.i64(spec.block)), U.i64(step * LANES)))
+        k0 = b.mul(blk, U.i64(spec.block))
+        with U.for_range(b, U.i64(0), m, name="row") as row:
+            base = b.add(b.mul(row, k), k0)
+            xs = [U.load_vec(b, a, b.add(base, U.i64(s * LANES)), LANES) for s in range(steps)]
+            with U.for_range(b, U.i64(0), width, name="c") as c:
+                slot = b.mul(b.add(b.mul(row, U.i64(TILE)), c), U.i64(LANES))
+                total = U.load_vec(b, acc, slot, LANES)
+                w0 = b.mul(c, U.i64(spec.block))
+                for s, x in enumerate(xs):
+                    w = U.load_vec(b, wbuf, b.add(w0, U.i64(s * LANES)), LANES)
+                    total = U.fma(b, w, x, total)
+                U.store_vec(b, total, acc, slot)
     with U.for_range(b, U.i64(0), m, name="row1") as row:
-        total = reduce(b, "fadd", U.load_vec(b, acc, b.mul(row, U.i64(LANES)), LANES))
-        if spec.bias:
-            total = b.fadd(total, U.load(b, args[4], col))
-        U.store(b, total, y, b.add(b.mul(row, n), col))
+        with U.for_range(b, U.i64(0), width, name="c1") as c:
+            slot = b.mul(b.add(b.mul(row, U.i64(TILE)), c), U.i64(LANES))
+            total = reduce(b, "fadd", U.load_vec(b, acc, slot, LANES))
+            col = b.add(col0, c)
+            if spec.bias:
+                total = b.fadd(total, U.load(b, args[4], col))
+            U.store(b, total, y, b.add(b.mul(row, n), col))
 
 
 def _unpack16(b: ir.IRBuilder, bits: int, q: ir.Value, byte: ir.Value) -> ir.Value:
@@ -179,17 +207,3 @@ def _unpack16(b: ir.IRBuilder, bits: int, q: ir.Value, byte: ir.Value) -> ir.Val
     high = b.lshr(packed, ir.Constant(U.vec(U.I8, LANES // 2), [4] * (LANES // 2)))
     order = [i // 2 + (LANES // 2) * (i % 2) for i in range(LANES)]  # low0 high0 low1 ...
     return b.shuffle_vector(low, high, ir.Constant(U.vec(U.I32, LANES), order))
-
-
-def _dot_rows(b: ir.IRBuilder, spec: NBitsSpec, a: ir.Value, acc: ir.Value, wbuf: ir.Value,
-              m: ir.Value, k: ir.Value, k0: ir.Value) -> None:
-    """acc[row] += W block (wbuf) * A[row, k0 : k0 + block], 16 lanes at a time."""
-    weights = [U.load_vec(b, wbuf, U.i64(s * LANES), LANES) for s in range(spec.block // LANES)]
-    with U.for_range(b, U.i64(0), m, name="row") as row:
-        slot = b.mul(row, U.i64(LANES))
-        total = U.load_vec(b, acc, slot, LANES)
-        base = b.add(b.mul(row, k), k0)
-        for s, w in enumerate(weights):
-            x = U.load_vec(b, a, b.add(base, U.i64(s * LANES)), LANES)
-            total = U.fma(b, w, x, total)
-        U.store_vec(b, total, acc, slot)
