@@ -10,10 +10,10 @@ decode step streams 0.5 byte per weight.
 
 - One row of A (decode): per column, per block, s * sum((q - z) * a) with the
   accumulators in registers (two, for even and odd blocks).
-- Several rows (prefill): TILE columns at a time; each block of them is
-  dequantized as onnxruntime does ((q - z) * s in float32) into a small buffer,
-  then every row of A adds its block slice into one 16-lane accumulator per
-  (row, column) in scratch; A is read once per TILE columns.
+- Several rows (prefill): TILE columns at a time are dequantized as
+  onnxruntime does ((q - z) * s in float32) into a [TILE, K] buffer, then each
+  row of A is dotted with all of them, TILE accumulators in registers (the
+  buffer is TILE * K floats per thread, not a copy of the weight).
 
 Columns are split across threads. K must be a multiple of the block size (the
 lowering checks it); block is a multiple of 16.
@@ -50,8 +50,8 @@ class NBitsSpec:
 
 
 def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
-    """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is scratch of
-    16 * TILE * m floats per thread, wbuf of TILE * block floats per thread; scales are float
+    """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is unused
+    (kept for the signature), wbuf scratch of TILE * K floats per thread; scales are float
     [n, k_blocks], zeros uint8 [n, k_blocks] (int_zero) or float. The columns n
     are split across the threads."""
 
@@ -76,8 +76,7 @@ def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value
           worker: ir.Value) -> None:
     """Columns [begin, end), with this worker's slice of the scratch."""
     a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
-    acc = U.gep(b, acc, b.mul(worker, b.mul(m, U.i64(LANES * TILE))))
-    wbuf = U.gep(b, wbuf, b.mul(worker, U.i64(spec.block * TILE)))
+    wbuf = U.gep(b, wbuf, b.mul(worker, b.mul(k_blocks, U.i64(spec.block * TILE))))
     with b.if_else(b.icmp_signed("==", m, U.i64(1))) as (one_row, rows):
         with one_row:
             with U.for_range(b, begin, end, name="col") as col:
@@ -161,41 +160,43 @@ def _zero(b: ir.IRBuilder, spec: NBitsSpec, zeros: ir.Value, at: ir.Value) -> ir
 
 def _gemm_tile(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir.Value,
                acc: ir.Value, wbuf: ir.Value) -> None:
-    """Several rows of A, `width` (<= TILE) columns from col0: each block of those
-    columns is dequantized once into wbuf, then every row loads its slice of A
-    once and adds it into the accumulators (acc[row][column], 16 lanes each) of
-    all the columns, so A is read once per TILE columns."""
+    """Several rows of A, `width` (<= TILE) columns from col0: the columns are
+    dequantized once, as onnxruntime does ((q - z) * s in float32), into wbuf
+    [TILE, K] (zeros past `width`); then each row of A is dotted with all TILE
+    columns at once, TILE accumulators in registers, one load of A per 16 k."""
     a, y, m, n, k_blocks = args[0], args[5], args[8], args[9], args[10]
     k = b.mul(k_blocks, U.i64(spec.block), name="k")
-    steps = spec.block // LANES
-    zero_vec = ir.Constant(U.vec(U.F32, LANES), [0.0] * LANES)
-    with U.for_range(b, U.i64(0), b.mul(m, U.i64(TILE)), name="zero") as slot:
-        U.store_vec(b, zero_vec, acc, b.mul(slot, U.i64(LANES)))
-    with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
-        with U.for_range(b, U.i64(0), width, name="wc") as c:
-            at = b.add(b.mul(b.add(col0, c), k_blocks), blk)
-            for step, w in enumerate(_dequantized(b, spec, args, at)):
-                U.store_vec(b, w, wbuf, b.add(b.mul(c, U.i64(spec.block)), U.i64(step * LANES)))
-        k0 = b.mul(blk, U.i64(spec.block))
-        with U.for_range(b, U.i64(0), m, name="row") as row:
-            base = b.add(b.mul(row, k), k0)
-            xs = [U.load_vec(b, a, b.add(base, U.i64(s * LANES)), LANES) for s in range(steps)]
-            with U.for_range(b, U.i64(0), width, name="c") as c:
-                slot = b.mul(b.add(b.mul(row, U.i64(TILE)), c), U.i64(LANES))
-                total = U.load_vec(b, acc, slot, LANES)
-                w0 = b.mul(c, U.i64(spec.block))
-                for s, x in enumerate(xs):
-                    w = U.load_vec(b, wbuf, b.add(w0, U.i64(s * LANES)), LANES)
-                    total = U.fma(b, w, x, total)
-                U.store_vec(b, total, acc, slot)
-    with U.for_range(b, U.i64(0), m, name="row1") as row:
-        with U.for_range(b, U.i64(0), width, name="c1") as c:
-            slot = b.mul(b.add(b.mul(row, U.i64(TILE)), c), U.i64(LANES))
-            total = reduce(b, "fadd", U.load_vec(b, acc, slot, LANES))
-            col = b.add(col0, c)
-            if spec.bias:
-                total = b.fadd(total, U.load(b, args[4], col))
-            U.store(b, total, y, b.add(b.mul(row, n), col))
+    fvec = U.vec(U.F32, LANES)
+    zero_vec = ir.Constant(fvec, [0.0] * LANES)
+    with U.for_range(b, U.i64(0), U.i64(TILE), name="wc") as c:
+        row_at = b.mul(c, k)
+        with b.if_else(b.icmp_signed("<", c, width)) as (real, padding):
+            with real:
+                with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
+                    at = b.add(b.mul(b.add(col0, c), k_blocks), blk)
+                    first = b.add(row_at, b.mul(blk, U.i64(spec.block)))
+                    for step, w in enumerate(_dequantized(b, spec, args, at)):
+                        U.store_vec(b, w, wbuf, b.add(first, U.i64(step * LANES)))
+            with padding:
+                with U.for_range(b, U.i64(0), k, step=LANES, name="pad") as kk:
+                    U.store_vec(b, zero_vec, wbuf, b.add(row_at, kk))
+    totals = [entry_alloca(b, fvec, f"tile{c}") for c in range(TILE)]
+    with U.for_range(b, U.i64(0), m, name="row") as row:
+        for t in totals:
+            b.store(zero_vec, t)
+        base = b.mul(row, k)
+        with U.for_range(b, U.i64(0), k, step=LANES, name="kk") as kk:
+            x = U.load_vec(b, a, b.add(base, kk), LANES)
+            for c, t in enumerate(totals):
+                w = U.load_vec(b, wbuf, b.add(b.mul(U.i64(c), k), kk), LANES)
+                b.store(U.fma(b, w, x, b.load(t, typ=fvec)), t)
+        for c, t in enumerate(totals):
+            with b.if_then(b.icmp_signed("<", U.i64(c), width)):
+                total = reduce(b, "fadd", b.load(t, typ=fvec))
+                col = b.add(col0, U.i64(c))
+                if spec.bias:
+                    total = b.fadd(total, U.load(b, args[4], col))
+                U.store(b, total, y, b.add(b.mul(row, n), col))
 
 
 def _unpack16(b: ir.IRBuilder, bits: int, q: ir.Value, byte: ir.Value) -> ir.Value:
