@@ -29,8 +29,10 @@ int4 weights: the builder's default accuracy_level for CPU is 4 (onnxruntime
 then quantizes the activations to int8 per block); `accuracy_level=0` keeps
 them in float, the setting whose numerics tinyc matches.
 
-Builds take ~15 s, so folders are kept keyed by the arguments, the versions and
-this file's text ($TINYC_LLM_MODEL_CACHE, default ~/.cache/tinyc/llm_models).
+Builds take ~15 s (minutes for 8 layers), so folders are kept keyed by the
+arguments, the versions and this file's text ($TINYC_LLM_MODEL_CACHE, default
+~/.cache/tinyc-llm-models: not inside ~/.cache/tinyc, the compile cache, whose
+size cap evicts any folder there, these included, least recently used first).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .llm_models import DecodeResult, _default_cache_dir, greedy_decode
+from .llm_models import DecodeResult, greedy_decode
 
 PRECISIONS = ("fp32", "int4")
 BUILDER_VERSION = "0.18.0"  # the onnxruntime-genai scripts/setup installs
@@ -64,7 +66,7 @@ def llama_genai(precision: str = "fp32", layers: int = 2, hidden: int = 256, hea
                 kv_heads=kv_heads, intermediate=intermediate, vocab=vocab,
                 accuracy_level=accuracy_level, block_size=block_size, seed=seed,
                 init_std=init_std)
-    root = os.fspath(folder) if folder is not None else _default_cache_dir()
+    root = os.fspath(folder) if folder is not None else _default_folder()
     os.makedirs(root, exist_ok=True)
     name = (f"llama_genai_{precision}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}_v{vocab}"
             f"_s{seed}_{_key(args)}")
@@ -83,6 +85,11 @@ def llama_genai(precision: str = "fp32", layers: int = 2, hidden: int = 256, hea
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _default_folder() -> str:
+    return os.environ.get("TINYC_LLM_MODEL_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "tinyc-llm-models")
 
 
 def genai_config(folder: str) -> dict:
