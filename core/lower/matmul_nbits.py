@@ -48,7 +48,7 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
     workers = max(1, ctx.target.threads)  # a scratch slice per worker
     args = (Buf(a), Buf(b), Const(f"{node.name}.scales", scale),
             Const(f"{node.name}.zeros", zeros), Buf(bias) if bias else unused, Buf(y),
-            Scratch("acc", 4), Scratch("wbuf", 4 * k * K.TILE * workers),
+            Scratch("wbuf", 4 * k * K.TILE * workers),
             m, n, k_blocks)
     return LoweredNode(node.name, node.op, node.outputs, [Call(K.matmul_nbits_kernel(spec), args)],
                        semantics=f"{y}[m, n] = sum_k {a}[m, k] * ((q[n, k] - z) * s)[n, k]",

@@ -33,7 +33,7 @@ from .vloop import define_kernel, entry_alloca, reduce
 
 LANES = 16
 TILE = 8  # columns sharing one pass over A in the several-rows path
-PARAMS = ("a", "q", "scales", "zeros", "bias", "y", "acc", "wbuf", "m", "n", "k_blocks")
+PARAMS = ("a", "q", "scales", "zeros", "bias", "y", "wbuf", "m", "n", "k_blocks")
 
 
 @dataclass(frozen=True)
@@ -50,32 +50,32 @@ class NBitsSpec:
 
 
 def matmul_nbits_kernel(spec: NBitsSpec) -> Kernel:
-    """(a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks): acc is unused
-    (kept for the signature), wbuf scratch of TILE * K floats per thread; scales are float
+    """(a, q, scales, zeros, bias, y, wbuf, m, n, k_blocks): wbuf is scratch of
+    TILE * K floats per thread; scales are float
     [n, k_blocks], zeros uint8 [n, k_blocks] (int_zero) or float. The columns n
     are split across the threads."""
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        types, names = [U.PTR] * 8 + [U.I64] * 3, list(PARAMS)
+        types, names = [U.PTR] * 7 + [U.I64] * 3, list(PARAMS)
         fn, b = define_kernel(module, spec.name, types, names)
         range_fn, rb, v = define_range_fn(module, f"{spec.name}.range", types, names,
                                           noalias=True)
         _emit(rb, spec, [v[name] for name in names], v["begin"], v["end"], v["worker"])
         rb.ret_void()
-        m, n, k_blocks = fn.args[8:]
+        m, n, k_blocks = fn.args[7:]
         work = b.mul(b.mul(m, n), b.mul(k_blocks, U.i64(spec.block)))  # multiply-adds
         parallel_range(b, target.threads, range_fn, list(fn.args), n,
                        workers_for(b, work, GRAIN, target.threads))
         b.ret_void()
         return fn
 
-    return Kernel(spec.name, (PTR,) * 8 + (I64,) * 3, build)
+    return Kernel(spec.name, (PTR,) * 7 + (I64,) * 3, build)
 
 
 def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value,
           worker: ir.Value) -> None:
     """Columns [begin, end), with this worker's slice of the scratch."""
-    a, q, scales, zeros, bias, y, acc, wbuf, m, n, k_blocks = args
+    a, q, scales, zeros, bias, y, wbuf, m, n, k_blocks = args
     wbuf = U.gep(b, wbuf, b.mul(worker, b.mul(k_blocks, U.i64(spec.block * TILE))))
     with b.if_else(b.icmp_signed("==", m, U.i64(1))) as (one_row, rows):
         with one_row:
@@ -90,7 +90,7 @@ def _emit(b: ir.IRBuilder, spec: NBitsSpec, args, begin: ir.Value, end: ir.Value
                 col0 = b.add(begin, b.mul(tile, U.i64(TILE)))
                 left = b.sub(end, col0)
                 width = b.select(b.icmp_signed("<", left, U.i64(TILE)), left, U.i64(TILE))
-                _gemm_tile(b, spec, args, col0, width, acc, wbuf)
+                _gemm_tile(b, spec, args, col0, width, wbuf)
 
 
 def _dequantized(b: ir.IRBuilder, spec: NBitsSpec, args, at: ir.Value) -> list[ir.Value]:
@@ -112,7 +112,7 @@ def _gemv_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value) -> ir.Va
     block). With whole zero points, q - z is taken on the 4-bit codes as bytes
     (exact). Accumulators stay in registers; even and odd blocks add into two,
     so one block's FMA does not wait for the previous block's."""
-    k_blocks = args[10]
+    k_blocks = args[9]
     fvec = U.vec(U.F32, LANES)
     zero_vec = ir.Constant(fvec, [0.0] * LANES)
     totals = [entry_alloca(b, fvec, f"acc{c}") for c in range(2)]
@@ -130,7 +130,7 @@ def _gemv_column(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value) -> ir.Va
 
 def _gemv_block(b: ir.IRBuilder, spec: NBitsSpec, args, col: ir.Value, blk: ir.Value,
                 total: ir.Value) -> None:
-    a, q, scales, zeros, k_blocks = args[0], args[1], args[2], args[3], args[10]
+    a, q, scales, zeros, k_blocks = args[0], args[1], args[2], args[3], args[9]
     fvec = U.vec(U.F32, LANES)
     at = b.add(b.mul(col, k_blocks), blk, name="at")
     zero = _zero(b, spec, zeros, at)
@@ -159,12 +159,12 @@ def _zero(b: ir.IRBuilder, spec: NBitsSpec, zeros: ir.Value, at: ir.Value) -> ir
 
 
 def _gemm_tile(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir.Value,
-               acc: ir.Value, wbuf: ir.Value) -> None:
+               wbuf: ir.Value) -> None:
     """Several rows of A, `width` (<= TILE) columns from col0: the columns are
     dequantized once, as onnxruntime does ((q - z) * s in float32), into wbuf
     [TILE, K] (zeros past `width`); then each row of A is dotted with all TILE
     columns at once, TILE accumulators in registers, one load of A per 16 k."""
-    a, y, m, n, k_blocks = args[0], args[5], args[8], args[9], args[10]
+    a, y, m, n, k_blocks = args[0], args[5], args[7], args[8], args[9]
     k = b.mul(k_blocks, U.i64(spec.block), name="k")
     fvec = U.vec(U.F32, LANES)
     zero_vec = ir.Constant(fvec, [0.0] * LANES)
