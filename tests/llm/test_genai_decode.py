@@ -63,3 +63,36 @@ def test_a_past_of_another_head_size_is_refused():
     feeds = {"input_ids": np.ones((1, 4), np.int64), "attention_mask": np.ones((1, 4), np.int64)}
     with pytest.raises(tinyc.InputError, match="past_key_values"):
         sess.run(None, feeds | past)
+
+
+def test_builder_default_accuracy_level_4_computes_the_float_result(tmp_path):
+    """The builder's CPU default, accuracy_level 4, lets onnxruntime quantize the
+    activations to int8; tinyc computes in float32 at every level, so it gives what
+    onnxruntime gives for the same weights at accuracy_level 0."""
+    need_modules("torch", "transformers", "tokenizers", "onnxruntime", "onnxruntime_genai")
+    import shutil
+
+    import onnx
+    import onnxruntime as ort
+
+    import tinyc
+    from tinyc.testing.genai_models import genai_greedy_decode, llama_genai
+
+    folder = llama_genai("int4", accuracy_level=None)
+    proto = onnx.load(f"{folder}/model.onnx", load_external_data=False)
+    levels = {a.i for n in proto.graph.node for a in n.attribute if a.name == "accuracy_level"}
+    assert levels == {4}
+    for n in proto.graph.node:
+        for a in n.attribute:
+            if a.name == "accuracy_level":
+                a.i = 0
+    onnx.save(proto, tmp_path / "model.onnx")
+    shutil.copyfile(f"{folder}/model.onnx.data", tmp_path / "model.onnx.data")
+    (tmp_path / "genai_config.json").write_text(open(f"{folder}/genai_config.json").read())
+    ref = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86")
+    want = genai_greedy_decode(ref, str(tmp_path), PROMPT, 8)
+    got = genai_greedy_decode(sess, folder, PROMPT, 8)
+    assert got.tokens == want.tokens
+    for a, b in zip(got.logits, want.logits, strict=True):
+        assert float(np.abs(a - b).max()) <= 1e-3 * float(b.max() - b.min())
