@@ -32,6 +32,7 @@ _LAZY = {
     "ExecutionMode": ("tinyc.session_options", "ExecutionMode"),
     "IOBinding": ("tinyc.io_binding", "IOBinding"),
     "get_available_providers": ("tinyc.providers", "available_providers"),
+    "generate": ("tinyc.llm", "generate"),  # text from an LLM folder, streamed
 }
 
 
@@ -53,4 +54,4 @@ def __getattr__(name: str) -> Any:
 __all__ = ["Artifact", "ArtifactError", "CompileOptions", "ExecutionMode", "GraphOptimizationLevel",
            "IOBinding", "InferenceSession", "InputError", "ModelError", "RunOptions",
            "SessionOptions", "SpecError", "TargetError", "TinycError", "UnsupportedOpsError",
-           "compile", "get_available_providers"]
+           "compile", "generate", "get_available_providers"]

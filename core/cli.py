@@ -1,5 +1,6 @@
 # PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: completion for `tinyc` when installed)
-"""The `tinyc` command line: targets, new-backend, compile, run, explain, cache.
+"""The `tinyc` command line: targets, new-backend, compile, run, explain, cache,
+generate.
 
 Every user error (a missing or unreadable file, a folder that cannot be
 written, a bad target, shape or input file) prints one `tinyc: error:` line
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cli_cache import add_cache_command
     from .cli_compile import add_compile_command
+    from .cli_generate import add_generate_command
     from .cli_run import add_run_command
     from .explain import add_explain_command
 
@@ -90,13 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser("new-backend", help="scaffold a pip-installable backend plugin")
     n.add_argument("name", help="the backend's name, e.g. foo (-> tinyc-backend-foo)")
     n.add_argument("-o", "--output", default=".", help="folder to create it in")
-    n.add_argument("--extends", default="x86", help="the target spec to start from")
+    n.add_argument("--kind", choices=("cpu", "accelerator"), default="cpu",
+                   help="cpu: tinyc's LLVM code generator for your CPU; accelerator: an int8 "
+                        "GEMM-array NPU on tinyc's accelerator kit (YAML + a few hooks)")
+    n.add_argument("--extends", default="x86", help="the target spec to start from (cpu)")
     n.set_defaults(func=_cmd_new_backend)
 
     add_compile_command(sub)
     add_run_command(sub)
     add_explain_command(sub)
     add_cache_command(sub)
+    add_generate_command(sub)
     return p
 
 
@@ -135,8 +141,9 @@ def _cmd_new_backend(args: argparse.Namespace) -> int:
     from .scaffold import scaffold_backend
     from .target import resolve_spec_by_name
 
-    resolve_spec_by_name(args.extends)  # an unknown spec: an error now, not a broken plugin
-    root = scaffold_backend(args.name, args.output, extends=args.extends)
+    if args.kind == "cpu":  # an unknown spec: an error now, not a broken plugin
+        resolve_spec_by_name(args.extends)
+    root = scaffold_backend(args.name, args.output, extends=args.extends, kind=args.kind)
     print(f"wrote {root}\nnext:\n  pip install -e {root}\n  tinyc targets\n"
           f"  cd {root} && pytest")
     return 0

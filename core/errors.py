@@ -30,6 +30,11 @@ class InputError(TinycError, ValueError):
     onnxruntime callers expect for bad arguments."""
 
 
+class ModelFolderError(TinycError):
+    """A model folder `tinyc generate` cannot use: no model, config or tokenizer
+    file, or a config that names inputs or outputs the model does not have."""
+
+
 class TargetError(TinycError):
     """An unknown target, a target that cannot be built here, or a broken plugin."""
 

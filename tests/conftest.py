@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +44,18 @@ def ort_run():
         return reference_outputs(model, feeds, names)[0]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tinyc_venv(tmp_path_factory) -> Path:
+    """A fresh venv (seeing this interpreter's site packages) with tinyc and its x86
+    backend installed from this checkout, editable, without dependencies: the
+    scaffold tests install the plugins they generate into it."""
+    from tests_support import build_flags, run_checked
+
+    repo = Path(__file__).resolve().parents[1]
+    where = tmp_path_factory.mktemp("venv")
+    run_checked(sys.executable, "-m", "venv", "--system-site-packages", where)
+    run_checked(where / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps",
+                *build_flags(), "-e", repo, "-e", repo / "plugins" / "x86")
+    return where

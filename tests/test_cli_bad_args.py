@@ -26,6 +26,9 @@ def files(tmp_path_factory):
     np.savez(d / "wrong_dtype.npz", x=np.zeros((1, 3, 8, 8), np.int32))
     (d / "a_file").write_text("a file, so nothing can be created under it")
     (d / "empty_dir").mkdir()
+    (d / "llm").mkdir()  # an LLM folder whose every file is garbage
+    for name in ("tokenizer.json", "config.json", "model.onnx"):
+        (d / "llm" / name).write_text("garbage")
     return {"model": model, "art": str(art), "dir": str(d), "under_file": str(d / "a_file" / "x")}
 
 
@@ -37,6 +40,7 @@ CASES = [  # (name, argv with {placeholders}, exit codes allowed)
     ("new-backend: folder under a file", ["new-backend", "foo", "-o", "{under_file}"], (1,)),
     ("new-backend: bad --extends", ["new-backend", "foo", "-o", "{dir}/nb", "--extends",
                                     "nope"], (1, 2)),
+    ("new-backend: bad --kind", ["new-backend", "foo", "-o", "{dir}/nb", "--kind", "gpu"], (2,)),
     ("compile: missing model", ["compile", "{dir}/missing.onnx", "-o", "{dir}/o"], (1,)),
     ("compile: not a model", ["compile", "{dir}/garbage.onnx", "-o", "{dir}/o"], (1,)),
     ("compile: no -o", ["compile", "{model}"], (2,)),
@@ -72,6 +76,15 @@ CASES = [  # (name, argv with {placeholders}, exit codes allowed)
     ("cache: no action", ["cache"], (2,)),
     ("cache: unknown action", ["cache", "shrink"], (2,)),
     ("cache: bad --max-size", ["cache", "prune", "--max-size", "lots"], (1,)),
+    ("generate: missing folder", ["generate", "{dir}/missing", "--prompt", "hi"], (1,)),
+    ("generate: folder without tokenizer", ["generate", "{dir}/empty_dir", "--prompt", "hi"],
+     (1,)),
+    ("generate: bad tokenizer.json", ["generate", "{dir}/llm", "--prompt", "hi"], (1,)),
+    ("generate: no --prompt", ["generate", "{dir}/empty_dir"], (2,)),
+    ("generate: bad --top-p", ["generate", "{dir}/empty_dir", "--prompt", "hi", "--top-p",
+                               "2"], (2,)),
+    ("generate: bad --max-new-tokens", ["generate", "{dir}/empty_dir", "--prompt", "hi",
+                                        "--max-new-tokens", "-3"], (2,)),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tinyc.testing.conformance.plugin import _summary_line
 
 
@@ -46,3 +48,32 @@ def test_inert_without_the_option(tmp_path):
 def test_summary_line_names_the_failing_cases():
     line = _summary_line("Conv", [("Conv-3x3", "passed"), ("Conv-depthwise", "failed")])
     assert line.split()[:3] == ["Conv", "FAIL", "1/2"] and "(Conv-depthwise failed)" in line
+
+
+def test_int8_checks_place_the_layer_and_keep_a_slower_device_worth_checking():
+    from tinyc.testing.conformance.accel_checks import accelerated_partition
+    from tinyc.testing.conformance.int8_cases import INT8_CASES, LAYER
+
+    conv, matmul = INT8_CASES
+    assert accelerated_partition(conv, "x86,accel_sim").avoid == {}
+    # the 8x8 array at 400 MHz loses to the host on cost: checked with the host avoided
+    assert accelerated_partition(matmul, "x86,accel_sim_small").avoid == {"x86": [LAYER]}
+
+
+def test_int8_checks_fail_with_the_reason_a_device_refuses(tmp_path):
+    from tinyc.testing.conformance.accel_checks import accelerated_partition
+    from tinyc.testing.conformance.int8_cases import INT8_CASES
+
+    spec = tmp_path / "narrow.yaml"
+    spec.write_text("name: narrow\nextends: accel_sim\naccelerator:\n  kind: gemm\n"
+                    "  limits: {max_channels: 8}\n")
+    with pytest.raises(AssertionError, match="exceed the engine's limit of 8"):
+        accelerated_partition(INT8_CASES[0], f"x86,{spec}")
+
+
+def test_int8_checks_skip_a_target_without_an_accelerator():
+    from tinyc.testing.conformance.accel_checks import accelerated_partition
+    from tinyc.testing.conformance.int8_cases import INT8_CASES
+
+    with pytest.raises(pytest.skip.Exception, match="'x86' has no accelerator"):
+        accelerated_partition(INT8_CASES[0], "x86")

@@ -31,7 +31,7 @@ def plugin_files() -> list[Path]:
 
 def test_the_scan_sees_the_plugins():
     files = plugin_files()
-    assert len(files) > 20
+    assert len(files) > 10  # five plugins with their tests
     assert any(m == "tinyc.plugin" for f in files for _, m in tinyc_imports(f))
 
 

@@ -26,8 +26,11 @@ def test_readme_block_runs(k, tmp_path, monkeypatch):
     placeholder = next((f for f in USER_FILES if f'"{f}"' in code), None)
     if placeholder:
         pytest.skip(f"README block {k} stands for the reader's own {placeholder}")
-    if "llm_models" in code and importlib.util.find_spec("transformers") is None:
-        pytest.skip("README block {k} builds GPT-2 with transformers, which is not installed")
+    if "llm_" in code and importlib.util.find_spec("transformers") is None:
+        pytest.skip(f"README block {k} builds GPT-2 with transformers, which is not installed")
+    if "llm_folders" in code and importlib.util.find_spec("tokenizers") is None:
+        pytest.skip(f"README block {k} trains a tokenizer with tokenizers, which is not "
+                    f"installed")
     (tmp_path / "models").symlink_to(REPO / "models")
     (tmp_path / "out").mkdir()
     monkeypatch.chdir(tmp_path)

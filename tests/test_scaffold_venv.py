@@ -9,44 +9,19 @@ can build wheels by itself (the setup script installs `wheel` for that).
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests_support import build_flags as _build_flags
+from tests_support import run_checked as _run
 from tests_support import small_model
 
 from tinyc.scaffold import scaffold_backend
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def _run(*args: object, ok: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TINYC_PLUGINS")}
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                       env=env, timeout=600)
-    if ok and r.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, args))} exited {r.returncode}:\n"
-                    f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def _build_flags() -> list[str]:
-    if importlib.util.find_spec("wheel") is not None:
-        return ["--no-build-isolation"]
-    print("no 'wheel' package: building with pip's isolation (needs the package index)")
-    return []
-
-
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("venv")
-    _run(sys.executable, "-m", "venv", "--system-site-packages", where)
-    _run(where / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", *_build_flags(),
-         "-e", REPO)
-    return where
+@pytest.fixture
+def venv(tinyc_venv) -> Path:
+    return tinyc_venv
 
 
 def _foo_row(venv: Path) -> str | None:

@@ -45,3 +45,30 @@ def need_modules(*modules: str) -> None:
             importlib.import_module(m)
         except Exception as e:  # ImportError, or a broken install failing on import
             pytest.skip(f"{m} cannot be imported: {type(e).__name__}: {e}")
+
+
+def run_checked(*args: object, ok: bool = True, cwd=None):
+    """Run a command without this process's plugin settings; fail the test, showing
+    the output's end, when it exits non-zero (unless ok=False)."""
+    import os
+    import subprocess
+
+    import pytest
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TINYC_PLUGINS")}
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                       env=env, timeout=600)
+    if ok and r.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} exited {r.returncode}:\n"
+                    f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def build_flags() -> list[str]:
+    """pip flags to build a local project: without isolation when `wheel` is here."""
+    import importlib.util
+
+    if importlib.util.find_spec("wheel") is not None:
+        return ["--no-build-isolation"]
+    print("no 'wheel' package: building with pip's isolation (needs the package index)")
+    return []

@@ -16,6 +16,10 @@ runtime-only install loads plugins to find runtime devices).
   region-compiler protocols (`AcceleratorBackend`, `RegionProgram`,
   `AcceleratorSession`), and `int_gemms_of`: the int8 GEMMs tinyc's CPU
   lowering computes for a node, described, so a device computes the same bits;
+- the accelerator kit (tinyc.accel): `GemmArrayBackend`, `gemm_array_op_support`,
+  `gemm_array_runtime_device` make a GEMM-array NPU from its YAML spec; the
+  jobs, command stream (`Emitter`, `emit_job`), `Program` and `Simulator`
+  underneath are here for plugins that change a step;
 - runtime helpers for runtime devices (`TensorInfo`, `checked_feeds`, ...);
 - errors: `TargetError`, `SpecError`, `NotLowerable`, `TinycError`.
 
@@ -87,6 +91,25 @@ _EXPORTS: dict[str, str] = {
     "int_gemms_of": "tinyc.lower.igemm",
     "NotAGemm": "tinyc.tensorize.gemm_form",
     "gemm_form": "tinyc.tensorize.gemm_form",
+    # the accelerator kit (tinyc.accel, docs/accelerator-kit.md)
+    "GemmArrayBackend": "tinyc.accel.backend",
+    "gemm_array_op_support": "tinyc.accel.backend",
+    "gemm_array_runtime_device": "tinyc.accel.backend",
+    "GemmArraySession": "tinyc.accel.device",
+    "EngineConfig": "tinyc.accel.engine",
+    "engine_of": "tinyc.accel.engine",
+    "GemmJob": "tinyc.accel.jobs",
+    "ConvGeometry": "tinyc.accel.jobs",
+    "job_for": "tinyc.accel.layers",
+    "Unsupported": "tinyc.accel.layers",
+    "Emitter": "tinyc.accel.commands",
+    "Command": "tinyc.accel.commands",
+    "emit_job": "tinyc.accel.tiling",
+    "Program": "tinyc.accel.program",
+    "compile_region": "tinyc.accel.program",
+    "Simulator": "tinyc.accel.simulator",
+    "SimulationError": "tinyc.accel.simulator",
+    "RunStats": "tinyc.accel.simulator",
     # runtime devices
     "load": "tinyc.runtime.devices",
     "read_meta": "tinyc.runtime.devices",

@@ -116,17 +116,17 @@ def output_names(layers: int) -> list[str]:
 
 def empty_past(model, batch: int = 1, length: int = 0) -> dict[str, np.ndarray]:
     """Zero past_key_values.* feeds of `length` rows for a model exported here
-    (a path or an onnx.ModelProto): heads and head_dim are read off its inputs."""
+    (a path or an onnx.ModelProto): the cache's dims are read off its inputs
+    as `tinyc generate` reads them (tinyc.llm.kv_cache)."""
     import onnx
+
+    from ..llm.kv_cache import decoder_io
+    from ..session_models import declared_inputs, declared_outputs
 
     proto = onnx.load(model, load_external_data=False) if isinstance(model, (str, os.PathLike)) \
         else model
-    feeds = {}
-    for vi in proto.graph.input:
-        if vi.name.startswith("past_key_values."):
-            dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-            feeds[vi.name] = np.zeros((batch, dims[1], length, dims[3]), np.float32)
-    return feeds
+    io = decoder_io(declared_inputs(proto), declared_outputs(proto))
+    return io.empty_cache(batch, length)
 
 
 @dataclass
@@ -156,9 +156,10 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
                   past: Mapping[str, np.ndarray], start_past: int = 0,
                   keep_logits: bool = False,
                   clock: Callable[[], float] = time.perf_counter) -> DecodeResult:
-    """Greedy decoding of `steps` tokens after `prompt_ids` (batch 1).
+    """Greedy decoding of `steps` tokens after `prompt_ids` (batch 1), by the
+    decode loop of `tinyc generate` (tinyc.llm.loop).
 
-    `run_step` is a session (anything with .run(None, feeds), onnxruntime's or
+    `run_step` is a session (anything with .run(names, feeds), onnxruntime's or
     tinyc's) or a callable feeds -> outputs, the outputs in the model's order:
     logits, then present.{i}.key / value in the order of the past_* feeds in
     `past` (see empty_past). Step 0 runs the whole prompt (the prefill); each
@@ -168,33 +169,32 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
     `start_past`: rows of zeros prepended to the past, masked out (see the
     module doc); 0 starts from an empty past.
     """
-    run = run_step.run if hasattr(run_step, "run") else None
-    step_fn = (lambda feeds: run(None, feeds)) if run is not None else run_step
-    names = list(past)
-    kv = {n: np.asarray(a, np.float32) for n, a in past.items()}
-    if start_past:
-        kv = {n: np.zeros(a.shape[:2] + (start_past,) + a.shape[3:], np.float32)
-              for n, a in kv.items()}
-    mask = [0] * start_past
-    ids = [int(t) for t in prompt_ids]
-    if not ids:
-        raise ValueError("the prompt needs at least one token")
+    from ..llm.loop import decode_steps, step_fn
+
+    io = _gpt2_io(past)
+    step = step_fn(run_step) if hasattr(run_step, "run") else (lambda _, feeds: run_step(feeds))
     result = DecodeResult([], [])
-    for _ in range(steps):
-        mask += [1] * len(ids)
-        feeds = {"input_ids": np.array([ids], np.int64),
-                 "attention_mask": np.array([mask], np.int64), **kv}
-        t0 = clock()
-        outs = step_fn(feeds)
-        result.times.append(clock() - t0)
-        last = np.asarray(outs[0])[0, -1]
-        token = int(np.argmax(last))
+    cache = {n: np.asarray(a, np.float32) for n, a in past.items()}
+    loop = decode_steps(step, io, prompt_ids, lambda logits: int(np.argmax(logits)),
+                        cache=cache, start_past=start_past, clock=clock)
+    for _, s in zip(range(steps), loop, strict=False):
+        result.times.append(s.seconds)
+        result.tokens.append(s.token)
         if keep_logits:
-            result.logits.append(np.array(last, copy=True))
-        result.tokens.append(token)
-        kv = {n: np.asarray(o) for n, o in zip(names, outs[1:], strict=True)}
-        ids = [token]
+            result.logits.append(np.array(s.logits, copy=True))
+    loop.close()
     return result
+
+
+def _gpt2_io(past: Mapping[str, np.ndarray]):
+    """The IO of a model exported here, its cache dims from the `past` feeds."""
+    from ..llm.kv_cache import CacheTensor, DecoderIO
+
+    cache = tuple(CacheTensor(n, n.replace("past_key_values", "present", 1),
+                              (a.shape[0], a.shape[1], "past", a.shape[3]), np.dtype(np.float32), 2)
+                  for n, a in past.items())
+    return DecoderIO("input_ids", "attention_mask", None, "logits", cache,
+                     {"input_ids": np.dtype(np.int64), "attention_mask": np.dtype(np.int64)})
 
 
 def prefill_logits(run_step, token_ids: Sequence[int], past: Mapping[str, np.ndarray]

@@ -5,7 +5,12 @@ plugin's own tests).
 - the target's spec resolves, names an installed backend, and every intrinsic
   set it names compiles with LLVM for it;
 - each op case and each model case compiles for the target, runs, and matches
-  onnxruntime (or onnx.reference) within a tolerance of the output range.
+  onnxruntime (or onnx.reference) within a tolerance of the output range;
+- with accelerators in the target (`x86,npu`): an int8 QDQ convolution and
+  matrix product are placed on an accelerator, and the split run equals the
+  all-CPU run bit for bit (accel_checks.py).
+
+A target may be a comma list (one CPU, any accelerators); every check runs on it.
 
 Op and model checks are skipped, with the reason, when the target cannot be
 built on this machine.
@@ -15,25 +20,36 @@ from __future__ import annotations
 
 import pytest
 
+from .accel_checks import accelerated_partition, assert_split_equals_cpu
 from .cases import MODEL_CASES, OP_CASES, Case
+from .int8_cases import INT8_CASES
+
+
+def _names(target: str) -> list[str]:
+    return [n.strip() for n in target.split(",")]
 
 
 def test_spec_resolves(tinyc_target: str) -> None:
     from tinyc.target import registry, resolve_spec_by_name
 
-    spec = resolve_spec_by_name(tinyc_target)
     reg = registry()
-    assert spec.backend in reg.backends, (
-        f"target {spec.name} names backend {spec.backend}, which no installed plugin provides")
+    for name in _names(tinyc_target):
+        spec = resolve_spec_by_name(name)
+        assert spec.backend in reg.backends, (f"target {spec.name} names backend "
+                                              f"{spec.backend}, which no installed plugin provides")
 
 
 def test_intrinsics_emit(tinyc_target: str) -> None:
+    """Checks the intrinsic sets of the target's CPU (an accelerator's are its
+    opcodes, checked by its backend when the spec resolves)."""
     from tinyc.target import registry, resolve_spec_by_name
     from tinyc.target.llvm_check import check_intrinsic_set
     from tinyc.target.targets import named_intrinsic_sets
 
     reg = registry()
-    spec = resolve_spec_by_name(tinyc_target)
+    specs = [resolve_spec_by_name(n) for n in _names(tinyc_target)]
+    cpus = [s for s in specs if reg.backends[s.backend].value.kind == "cpu"]
+    spec = cpus[0] if cpus else specs[0]
     backend = reg.backends[spec.backend].value
     sets = named_intrinsic_sets(spec, reg)
     if backend.kind != "cpu" or not sets:
@@ -57,6 +73,18 @@ def test_op(case: Case, tinyc_target: str, tinyc_buildable: None) -> None:
 @pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: c.name)
 def test_model(case: Case, tinyc_target: str, tinyc_buildable: None) -> None:
     _compare(case, tinyc_target)
+
+
+@pytest.mark.parametrize("case", INT8_CASES, ids=lambda c: c.name)
+def test_int8_layer_runs_on_the_accelerator(case: Case, tinyc_target: str,
+                                             tinyc_buildable: None) -> None:
+    accelerated_partition(case, tinyc_target)
+
+
+@pytest.mark.parametrize("case", INT8_CASES, ids=lambda c: c.name)
+def test_int8_split_run_equals_the_cpu_run(case: Case, tinyc_target: str,
+                                           tinyc_buildable: None) -> None:
+    assert_split_equals_cpu(case, tinyc_target)
 
 
 def _compare(case: Case, target: str) -> None:

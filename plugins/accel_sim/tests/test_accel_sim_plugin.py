@@ -11,13 +11,13 @@ from tinyc.plugin import (
     Node,
     TargetError,
     TensorType,
+    engine_of,
     registry,
     resolve_device,
     resolve_devices,
     resolve_spec_by_name,
 )
 from tinyc.plugin.conformance import test_spec_resolves  # noqa: F401
-from tinyc_backend_accel_sim.engine import engine_of
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tinyc.accel.commands import Emitter, LoadInput
+from tinyc.accel.engine import engine_of
+from tinyc.accel.jobs import ConvGeometry, GemmJob, im2col
+from tinyc.accel.program import Program
+from tinyc.accel.simulator import SimulationError, Simulator
+from tinyc.accel.tiling import choose_tiles, emit_job
 from tinyc.plugin import resolve_spec_by_name
-from tinyc_backend_accel_sim.commands import Emitter, LoadInput
-from tinyc_backend_accel_sim.engine import engine_of
-from tinyc_backend_accel_sim.jobs import ConvGeometry, GemmJob, im2col
-from tinyc_backend_accel_sim.program import Program
-from tinyc_backend_accel_sim.simulator import SimulationError, Simulator
-from tinyc_backend_accel_sim.tiling import choose_tiles, emit_job
 
 RANGE = {"int8": (-128, 128), "uint8": (0, 256)}
 

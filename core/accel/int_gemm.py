@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyc.plugin import IntGemm, IntMatrix
-
+from ..program import IntGemm, IntMatrix
 from .jobs import ConvGeometry, GemmJob
 from .layers import Unsupported
 

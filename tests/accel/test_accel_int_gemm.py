@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tinyc.accel.commands import Emitter
+from tinyc.accel.engine import engine_of
+from tinyc.accel.int_gemm import job_from_int_gemm
+from tinyc.accel.jobs import im2col
+from tinyc.accel.layers import Unsupported
+from tinyc.accel.simulator import Simulator
+from tinyc.accel.tiling import emit_job
 from tinyc.plugin import Buf, Im2col, IntGemm, IntMatrix, Requant, resolve_spec_by_name
-from tinyc_backend_accel_sim.commands import Emitter
-from tinyc_backend_accel_sim.engine import engine_of
-from tinyc_backend_accel_sim.int_gemm import job_from_int_gemm
-from tinyc_backend_accel_sim.jobs import im2col
-from tinyc_backend_accel_sim.layers import Unsupported
-from tinyc_backend_accel_sim.simulator import Simulator
-from tinyc_backend_accel_sim.tiling import emit_job
 
 
 def _run(job, x, out_shape):

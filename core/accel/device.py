@@ -1,4 +1,4 @@
-"""The accel_sim device at run time: its memory, the region programs loaded on
+"""A GEMM-array device at run time: its memory, the region programs loaded on
 it, and the simulator that runs them.
 
 Host code moves tensors explicitly: `write` copies a host array into device
@@ -17,7 +17,7 @@ from .program import Program
 from .simulator import RunStats, Simulator
 
 
-class AccelSimSession:
+class GemmArraySession:
     """Loaded from an artifact's folder for this device (region_*.json / .npz)."""
 
     def __init__(self, folder: str):

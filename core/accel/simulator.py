@@ -18,15 +18,21 @@ Utilization = useful MACs / (cycles * rows * cols).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .commands import Alu, Command, Gemm, LoadInput, LoadWeights, Store, Sync
 from .engine import EngineConfig
 from .jobs import GemmJob, im2col, requantize
 from .tiling import PARAM_BYTES
+
+try:  # optional: only a speed matter (see Simulator.run)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - threadpoolctl is in tinyc's compile extra
+    def threadpool_limits(*args, **kwargs):
+        return contextlib.nullcontext()
 
 
 class SimulationError(RuntimeError):

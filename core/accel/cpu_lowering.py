@@ -2,15 +2,16 @@
 
 tinyc lowers quantized convolutions and matrix products by describing an
 IntGemm (weights, zero points, int32 bias, float32 requantization scales,
-im2col geometry); `tinyc.plugin.int_gemms_of` hands those descriptions to an
+im2col geometry); `tinyc.lower.igemm.int_gemms_of` hands those descriptions to an
 accelerator instead of planning CPU kernels for them. The accelerator then
 computes from the same constants as the CPU, so the two agree bit for bit.
 """
 
 from __future__ import annotations
 
-from tinyc.plugin import Graph, Node, NotLowerable, int_gemms_of
-
+from ..errors import NotLowerable
+from ..ir import Graph, Node
+from ..lower.igemm import int_gemms_of
 from .int_gemm import job_from_int_gemm
 from .jobs import GemmJob
 from .layers import Unsupported

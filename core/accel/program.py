@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyc.plugin import Graph, Node
-
+from ..ir import Graph, Node
 from .commands import KINDS, Command, Emitter
 from .engine import EngineConfig, Limits
 from .jobs import ConvGeometry, GemmJob

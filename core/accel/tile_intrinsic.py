@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tinyc.plugin import IntrinsicSet, NotAGemm, gemm_form
+from ..target.intrinsics import IntrinsicSet
+from ..tensorize.gemm_form import NotAGemm, gemm_form
 
 EIGHT_BIT = {"int8", "uint8"}
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyc.plugin import Graph, Node
-
+from ..ir import Graph, Node
 from .engine import EngineConfig
 from .jobs import RANGES, ConvGeometry, GemmJob
 
