@@ -4,7 +4,7 @@ the model is checked and imported:
 
     SimplifiedLayerNormalization, RMSNormalization      -> llm_norms.py
     SkipSimplifiedLayerNormalization, SkipLayerNormalization
-    MatMulNBits                                         -> matmul_nbits.py
+    MatMulNBits, GatherBlockQuantized                   -> matmul_nbits.py
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
 
@@ -22,13 +22,13 @@ from collections.abc import Callable
 from functools import partial
 
 import onnx
-from onnx import helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 
 from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
 from .llm_norms import decompose_rms_norm, decompose_skip_layer_norm, decompose_skip_simplified
-from .matmul_nbits import decompose_matmul_nbits
+from .matmul_nbits import decompose_gather_block_quantized, decompose_matmul_nbits
 from .quant_contrib_shapes import without_weights
 
 MS = "com.microsoft"
@@ -42,6 +42,7 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "SkipSimplifiedLayerNormalization"): decompose_skip_simplified,
     (MS, "SkipLayerNormalization"): decompose_skip_layer_norm,
     (MS, "MatMulNBits"): decompose_matmul_nbits,
+    (MS, "GatherBlockQuantized"): decompose_gather_block_quantized,
     (MS, "QuickGelu"): decompose_quick_gelu,
     (MS, "BiasGelu"): decompose_bias_gelu,
     (MS, "FastGelu"): decompose_fast_gelu,
@@ -60,6 +61,7 @@ def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     inits = {t.name: t for t in out.graph.initializer}
+    inits |= _reshaped_constants(out.graph, inits)
     _rewrite(out, inits, lambda node: _SIMPLE.get(_key(node)))
     heads: dict[str, int] = {}  # past / present name -> head size
     while any(_key(n) in _SHAPED for n in out.graph.node):
@@ -72,6 +74,25 @@ def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     # value_info (onnxruntime ignores it); inference recomputes all of it.
     del out.graph.value_info[:]
     _drop_unused_initializers(out.graph, inits)
+    return out
+
+
+def _reshaped_constants(g: onnx.GraphProto, inits: dict) -> dict[str, onnx.TensorProto]:
+    """Reshapes of constants by constant shapes (the builder reshapes its tied
+    int4 LM head for GatherBlockQuantized), so a rewrite can read their values."""
+    known = dict(inits)
+    for node in g.node:
+        if node.op_type == "Constant" and node.domain in _DEFAULT and node.attribute \
+                and node.attribute[0].name == "value":
+            known[node.output[0]] = node.attribute[0].t
+    out = {}
+    for node in g.node:
+        if node.op_type == "Reshape" and node.domain in _DEFAULT and len(node.input) == 2 \
+                and node.input[0] in known and node.input[1] in known:
+            data = numpy_helper.to_array(known[node.input[0]])
+            shape = [d if d else data.shape[k]
+                     for k, d in enumerate(numpy_helper.to_array(known[node.input[1]]))]
+            out[node.output[0]] = numpy_helper.from_array(data.reshape(shape), node.output[0])
     return out
 
 

@@ -102,3 +102,31 @@ def unpack(packed: np.ndarray, bits: int) -> np.ndarray:
     shifts = np.arange(per_byte, dtype=np.uint8) * bits
     mask = np.uint8((1 << bits) - 1)
     return ((packed[..., None] >> shifts) & mask).reshape(packed.shape[0], -1)
+
+
+def decompose_gather_block_quantized(em: Emitter) -> None:
+    """com.microsoft GatherBlockQuantized (the builder's tied int4 embeddings):
+    rows of a constant uint8 table of 4-bit codes, quantized in blocks along its
+    last axis, gathered along axis 0. The table is dequantized once, at compile
+    time, into a float constant that a Gather reads (the embedding table is
+    read a row per token, so its float copy costs memory, not time)."""
+    node = em.node
+    data, indices, scales, zero_points = inputs(node, 4)
+    bits, block = int(attr(node, "bits", 4)), int(attr(node, "block_size", 128))
+    gather_axis = int(attr(node, "gather_axis", 0))
+    quantize_axis = int(attr(node, "quantize_axis", 1))
+    q, s = em.constant_value(data), em.constant_value(scales)
+    zp = em.constant_value(zero_points) if zero_points else None
+    if q is None or s is None or (zero_points and zp is None):
+        raise refuse(node, "a table, scales or zero points computed at run time")
+    if q.dtype != np.uint8 or q.ndim != 2 or bits != 4 or gather_axis != 0 \
+            or quantize_axis not in (1, -1):
+        raise refuse(node, f"only a uint8 [rows, bytes] table of 4 bits gathered along axis 0 "
+                           f"(bits={bits}, gather_axis={gather_axis}, quantize_axis="
+                           f"{quantize_axis}, {q.dtype} {q.shape})")
+    rows, k = q.shape[0], q.shape[1] * 8 // bits
+    if k % block:
+        raise refuse(node, f"{k} columns are not whole blocks of {block}")
+    table = dequantize(q.reshape(rows, -1), s, zp, k=k, n=rows, bits=bits, block=block)
+    em.op("Gather", [em.const(table.astype(s.dtype), hint="dequantized_table"), indices],
+          node.output[0], axis=0)

@@ -57,15 +57,19 @@ BUILDER_VERSION = "0.18.0"  # the onnxruntime-genai scripts/setup installs
 def llama_genai(precision: str = "fp32", layers: int = 2, hidden: int = 256, heads: int = 8,
                 kv_heads: int = 2, intermediate: int = 512, vocab: int = 1000,
                 accuracy_level: int | None = 0, block_size: int = 32, seed: int = 0,
-                init_std: float = 0.02, folder: str | os.PathLike | None = None) -> str:
+                init_std: float = 0.02, tied: bool = False,
+                folder: str | os.PathLike | None = None) -> str:
     """The folder of the built model (model.onnx, model.onnx.data, genai_config.json,
-    tokenizer.json). `accuracy_level=None` keeps the builder's default."""
+    tokenizer.json). `accuracy_level=None` keeps the builder's default. `tied`:
+    the embedding is the LM head's weight (at int4, a GatherBlockQuantized of it)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     args = dict(precision=precision, layers=layers, hidden=hidden, heads=heads,
                 kv_heads=kv_heads, intermediate=intermediate, vocab=vocab,
                 accuracy_level=accuracy_level, block_size=block_size, seed=seed,
                 init_std=init_std)
+    if tied:
+        args["tied"] = True  # (absent otherwise: the cache keys of untied models stay)
     root = os.fspath(folder) if folder is not None else _default_folder()
     os.makedirs(root, exist_ok=True)
     name = (f"llama_genai_{precision}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}_v{vocab}"
@@ -122,7 +126,7 @@ def genai_greedy_decode(session, folder: str, prompt_ids: Sequence[int], steps: 
 
 def _build(out: str, precision: str, layers: int, hidden: int, heads: int, kv_heads: int,
            intermediate: int, vocab: int, accuracy_level: int | None, block_size: int,
-           seed: int, init_std: float) -> None:
+           seed: int, init_std: float, tied: bool = False) -> None:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -131,7 +135,8 @@ def _build(out: str, precision: str, layers: int, hidden: int, heads: int, kv_he
     config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
                          num_hidden_layers=layers, num_attention_heads=heads,
                          num_key_value_heads=kv_heads, max_position_embeddings=2048,
-                         initializer_range=init_std, bos_token_id=1, eos_token_id=2)
+                         initializer_range=init_std, bos_token_id=1, eos_token_id=2,
+                         tie_word_embeddings=tied)
     torch.manual_seed(seed)
     LlamaForCausalLM(config).eval().save_pretrained(hf)
     tokenizer = Tokenizer(models.WordLevel({f"t{i}": i for i in range(vocab)}, unk_token="t0"))

@@ -39,9 +39,10 @@ def _decode_and_compare(precision: str, steps: int, **size) -> None:
     assert sess.symbolic_fallback is None and sess.compile_count == 1
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int4"])
+@pytest.mark.parametrize("precision", ["fp32", "int4", "int4-tied"])
 def test_builder_model_decodes_like_onnxruntime(precision):
-    _decode_and_compare(precision, 16)
+    # int4-tied: the embedding is the int4 LM head (GatherBlockQuantized)
+    _decode_and_compare(precision.split("-")[0], 16, tied=precision.endswith("tied"))
 
 
 @pytest.mark.llm_full

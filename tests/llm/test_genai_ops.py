@@ -166,3 +166,17 @@ def test_gelu_family_matches_onnxruntime():
              Case("FastGelu", [x, b], (1,))]
     want, got = run_both(cases)
     assert_close(want, got, rtol=1e-5, atol=2e-6, what="GELUs")
+
+
+def test_gather_block_quantized_matches_onnxruntime():
+    table = randn(50, 64)
+    cases = []
+    for zp in ("none", "uint8"):
+        q, s, z = quantize(table, 4, 32, zp, rng)
+        ids = np.array([[3, 0, 49], [7, 7, 12]], np.int64)
+        ins = [q.reshape(50, -1), ids, s.reshape(50, 2), None if z is None else z.reshape(50, -1)]
+        consts = (0, 2) if z is None else (0, 2, 3)
+        cases.append(Case("GatherBlockQuantized", ins[:3] if z is None else ins, consts,
+                          {"bits": 4, "block_size": 32, "gather_axis": 0, "quantize_axis": 1}))
+    want, got = run_both(cases)
+    assert_close(want, got, what="GatherBlockQuantized")
