@@ -39,13 +39,7 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
      bias, sink) = inputs(node, 12)
     y, present_k, present_v = (list(node.output) + ["", ""])[:3]
     heads, kv_heads = int(attr(node, "num_heads")), int(attr(node, "kv_num_heads"))
-    for name, bad in (("attention_bias", bias), ("head_sink", sink),
-                      ("smooth_softmax=1", attr(node, "smooth_softmax", 0)),
-                      ("qk_output", attr(node, "qk_output", 0) or len(node.output) > 3)):
-        if bad:
-            raise refuse(node, f"{name} is not supported")
-    if hidden is None:
-        raise refuse(node, "the query's last dimension is not known at compile time")
+    _refuse_unsupported(node, bias, sink, hidden)
     packed = not key
     head = hidden // (heads + 2 * kv_heads) if packed else hidden // heads
     q, k, v = query, key, value
@@ -61,8 +55,6 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
         k = rotary(em, k, positions, cos, sin, kv_heads, head, interleaved)
     scale = float(attr(node, "scale", 0.0)) or 1.0 / float(np.sqrt(head))
     window = int(attr(node, "local_window_size", -1))
-    if window == 0:
-        raise refuse(node, "local_window_size=0")
     # onnxruntime keeps the `window` latest keys (the query's own included):
     # ONNX's left_window_size counts the keys before it
     extra = {"left_window_size": window - 1} if window > 0 else {}
@@ -74,6 +66,17 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
                       em.const([0, 0, heads * head], np.int64, "shape")], y)
     return head
+
+
+def _refuse_unsupported(node, bias: str, sink: str, hidden: int | None) -> None:
+    for name, bad in (("attention_bias", bias), ("head_sink", sink),
+                      ("smooth_softmax=1", attr(node, "smooth_softmax", 0)),
+                      ("qk_output", attr(node, "qk_output", 0) or len(node.output) > 3),
+                      ("local_window_size=0", int(attr(node, "local_window_size", -1)) == 0)):
+        if bad:
+            raise refuse(node, f"{name} is not supported")
+    if hidden is None:
+        raise refuse(node, "the query's last dimension is not known at compile time")
 
 
 def _heads_first(em: Emitter, x: str, heads: int, head: int) -> str:
