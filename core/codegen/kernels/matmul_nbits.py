@@ -162,9 +162,9 @@ def _gemm_tile(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir
                wbuf: ir.Value) -> None:
     """Several rows of A, `width` (<= TILE) columns from col0: the columns are
     dequantized once, as onnxruntime does ((q - z) * s in float32), into wbuf
-    [TILE, K] (zeros past `width`); then each row of A is dotted with all TILE
-    columns at once, TILE accumulators in registers, one load of A per 16 k."""
-    a, y, m, n, k_blocks = args[0], args[5], args[7], args[8], args[9]
+    [TILE, K] (zeros past `width`); then rows of A, two at a time, are dotted
+    with all TILE columns at once (_tile_rows)."""
+    m, k_blocks = args[7], args[9]
     k = b.mul(k_blocks, U.i64(spec.block), name="k")
     fvec = U.vec(U.F32, LANES)
     zero_vec = ir.Constant(fvec, [0.0] * LANES)
@@ -180,17 +180,33 @@ def _gemm_tile(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir
             with padding:
                 with U.for_range(b, U.i64(0), k, step=LANES, name="pad") as kk:
                     U.store_vec(b, zero_vec, wbuf, b.add(row_at, kk))
-    totals = [entry_alloca(b, fvec, f"tile{c}") for c in range(TILE)]
-    with U.for_range(b, U.i64(0), m, name="row") as row:
-        for t in totals:
-            b.store(zero_vec, t)
-        base = b.mul(row, k)
-        with U.for_range(b, U.i64(0), k, step=LANES, name="kk") as kk:
-            x = U.load_vec(b, a, b.add(base, kk), LANES)
-            for c, t in enumerate(totals):
-                w = U.load_vec(b, wbuf, b.add(b.mul(U.i64(c), k), kk), LANES)
-                b.store(U.fma(b, w, x, b.load(t, typ=fvec)), t)
-        for c, t in enumerate(totals):
+    pairs = b.sdiv(m, U.i64(2))
+    with U.for_range(b, U.i64(0), pairs, name="pair") as pair:
+        row = b.mul(pair, U.i64(2))
+        _tile_rows(b, spec, args, col0, width, wbuf, [row, b.add(row, U.i64(1))], "two")
+    with b.if_then(b.icmp_signed("!=", b.mul(pairs, U.i64(2)), m)):
+        _tile_rows(b, spec, args, col0, width, wbuf, [b.sub(m, U.i64(1))], "one")
+
+
+def _tile_rows(b: ir.IRBuilder, spec: NBitsSpec, args, col0: ir.Value, width: ir.Value,
+               wbuf: ir.Value, rows: list[ir.Value], tag: str) -> None:
+    """Rows of A (one or two) against the TILE columns in wbuf: TILE accumulators
+    per row in registers; with two rows each load of wbuf serves two FMAs."""
+    a, y, n, k_blocks = args[0], args[5], args[8], args[9]
+    k = b.mul(k_blocks, U.i64(spec.block))
+    fvec = U.vec(U.F32, LANES)
+    zero_vec = ir.Constant(fvec, [0.0] * LANES)
+    totals = [[entry_alloca(b, fvec, f"{tag}{r}_{c}") for c in range(TILE)] for r in rows]
+    for t in (t for per_row in totals for t in per_row):
+        b.store(zero_vec, t)
+    with U.for_range(b, U.i64(0), k, step=LANES, name=f"kk_{tag}") as kk:
+        xs = [U.load_vec(b, a, b.add(b.mul(row, k), kk), LANES) for row in rows]
+        for c in range(TILE):
+            w = U.load_vec(b, wbuf, b.add(b.mul(U.i64(c), k), kk), LANES)
+            for x, per_row in zip(xs, totals, strict=True):
+                b.store(U.fma(b, w, x, b.load(per_row[c], typ=fvec)), per_row[c])
+    for row, per_row in zip(rows, totals, strict=True):
+        for c, t in enumerate(per_row):
             with b.if_then(b.icmp_signed("<", U.i64(c), width)):
                 total = reduce(b, "fadd", b.load(t, typ=fvec))
                 col = b.add(col0, U.i64(c))
