@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper, shape_inference
 from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..passes.infer_shapes import fold_and_infer
+from .llm_contrib import decompose_llm_ops
 from .load import load_model
 from .quant_contrib_shapes import with_contrib_types
 from .unranked import runtime_axes, with_data_dependent_ranks
@@ -28,7 +29,7 @@ _DEFAULT_DOMAINS = ("", "ai.onnx")
 def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
                  input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
     """`input_shapes` pins inputs with symbolic dimensions to concrete ones."""
-    proto = load_model(model)
+    proto = decompose_llm_ops(load_model(model))  # onnxruntime-genai's LLM ops
     shapes_missing = _check(proto, tolerate_missing_shapes=True)
     if input_shapes:
         proto = with_input_shapes(proto, input_shapes)

@@ -28,7 +28,7 @@ TypeOf = Callable[[str], "tuple[int, Shape] | None"]
 def with_contrib_types(proto: onnx.ModelProto) -> onnx.ModelProto:
     if not any(n.domain == CONTRIB and n.op_type in _RULES for n in proto.graph.node):
         return proto
-    skeleton = _without_weights(proto)
+    skeleton = without_weights(proto)
     added: dict[str, onnx.ValueInfoProto] = {}
     for _ in range(MAX_ROUNDS):
         inferred = shape_inference.infer_shapes(skeleton, data_prop=True)
@@ -43,7 +43,7 @@ def with_contrib_types(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+def without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(proto)
     g = m.graph
@@ -168,6 +168,14 @@ def _matmul_to_float(node: onnx.NodeProto, type_of: TypeOf):
     return TensorProto.FLOAT, list(a[1][:-1]) + [b[1][-1]]
 
 
+def _matmul_nbits(node: onnx.NodeProto, type_of: TypeOf):
+    """Y = A @ W^T, W [N, K]: A's type and dims with N last (symbolic dims kept)."""
+    a = type_of(node.input[0])
+    if a is None or "?" in a[1]:
+        return None
+    return a[0], list(a[1][:-1]) + [int(_attr(node, "N", 0))]
+
+
 def _static(shape: Sequence) -> bool:
     return all(isinstance(d, int) and d > 0 for d in shape)
 
@@ -178,4 +186,5 @@ _RULES = {
     "QGemm": _qgemm, "QLinearConcat": _concat,
     "QLinearSigmoid": _same_as_input, "QLinearLeakyRelu": _same_as_input,
     "QLinearSoftmax": _same_as_input, "DynamicQuantizeMatMul": _matmul_to_float,
+    "MatMulNBits": _matmul_nbits,  # kept for the weight-only kernel (frontend/llm_contrib.py)
 }

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     kv_cache,
     loss,
     matmul,
+    matmul_nbits,
     misc,
     norm,
     pool,

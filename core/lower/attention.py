@@ -18,7 +18,7 @@ import numpy as np
 from ..codegen.kernels import attention as A
 from ..errors import NotLowerable
 from ..ir import DType, Node
-from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table
 from .broadcast import contiguous_strides, shape_of
 from .indexing import elem_bytes
 from .misc import copy_call
@@ -111,7 +111,7 @@ def lower_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     args = (Buf(q), k_src, v_src, Buf(y), Buf(mask) if mask else unused,
             Buf(nonpad) if nonpad else unused, Buf(qk_out) if qk_out else unused,
-            Scratch("scores", 4 * max(kv_len, 1)), Const(f"{node.name}.plan", plan), scale,
+            Scratch("scores", 4 * (kv_len + 1)), int_table(f"{node.name}.plan", plan), scale,
             float(node.attr("softcap", 0.0)))
     calls.append(Call(A.attention_kernel(spec), args))
     return LoweredNode(node.name, node.op, node.outputs, calls,
@@ -121,7 +121,9 @@ def lower_attention(node: Node, ctx: LowerContext) -> LoweredNode:
 
 
 def _plan(node: Node, ctx: LowerContext, info: dict, kv_len: int, past: int, mask: str,
-          y: str) -> np.ndarray:
+          y: str) -> list:
+    """The kernel's plan (A.PLAN order); symbolic sizes stay SymDims, which the
+    entry fills in per run (int_table), so one compile serves every length."""
     hq, sq, dv = info["heads"], info["q_len"], info["v_head"]
     values = dict(info, kv_len=kv_len, reps=hq // info["kv_heads"], past=past,
                   k_j=info["k_i"], v_j=info["v_i"],
@@ -136,7 +138,7 @@ def _plan(node: Node, ctx: LowerContext, info: dict, kv_len: int, past: int, mas
     values.update(m_b=strides[0], m_h=strides[1], m_i=strides[2], m_j=strides[3],
                   mask_len=length if mask else kv_len)
     values.update(o_b=hq * sq * kv_len, o_h=sq * kv_len, o_i=kv_len)
-    return np.array([values[name] for name in A.PLAN], np.int64)
+    return [values[name] for name in A.PLAN]
 
 
 @lowers("ai.onnx.preview.FlexAttention")
@@ -158,8 +160,8 @@ def lower_flex_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     scale = 1.0 / math.sqrt(info["head"]) if scale is None else float(scale)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     call = Call(A.attention_kernel(spec), (Buf(q), Buf(k), Buf(v), Buf(y), unused, unused, unused,
-                                           Scratch("scores", 4 * max(info["new_len"], 1)),
-                                           Const(f"{node.name}.plan", plan), scale, 0.0))
+                                           Scratch("scores", 4 * (info["new_len"] + 1)),
+                                           int_table(f"{node.name}.plan", plan), scale, 0.0))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics="Y = softmax(scale Q K^T) V per head",
                        note=f"{spec.name}: the Attention kernel, no mask")

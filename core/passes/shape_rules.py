@@ -389,3 +389,4 @@ def _reduce(st: ShapeState, node: Node) -> list:
             axes = [] if node.attr("noop_with_empty_axes", 0) else list(range(len(dims)))
     keep = int(node.attr("keepdims", 1))
     return [tuple((1 if k in axes else d) for k, d in enumerate(dims) if keep or k not in axes)]
+

@@ -27,6 +27,7 @@ from ..ir import DType, Graph, Node, TensorType
 from ..ir.symbolic import SymDim
 from ..ir.unbacked import is_data_dependent
 from .data_dependent_shapes import data_dependent_nodes  # noqa: F401 (registers its rules)
+from . import shape_rules_llm  # noqa: F401  (registers the LLM ops' rules)
 from .shape_rules import MAX_VALUES, RULES, VALUE_TYPES, Dims, ShapeState
 
 
@@ -121,7 +122,7 @@ def _eval_dim(node: ast.AST, symbols: Mapping[str, SymDim]):
 
 
 def _infer_node(st: ShapeState, node: Node) -> None:
-    rule = None if node.domain else RULES.get(node.op)
+    rule = RULES.get(node.qualified_op)  # other domains' ops are named with theirs
     derived = None
     if rule is not None and all(not i or i in st.shapes for i in node.inputs):
         derived = rule(st, node)

@@ -173,6 +173,9 @@ class _Attention:
         if self.spec.qk_mode == 3:
             with U.for_range(b, U.i64(0), p["kv_len"], name="o") as j:
                 self._store_qk(bi, h, i, j, U.load(b, self.scores, j))
+        if self.spec.dtype is DType.float32:
+            self._weighted_rows(y_row, bi, hk)
+            return
         with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
             b.store(U.f32(0.0), self.acc)
             with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
@@ -181,6 +184,21 @@ class _Attention:
                                U.fmul(b, U.load(b, self.scores, j), v)), self.acc)
             U.store(b, to_storage(b, b.load(self.acc, typ=U.F32), self.spec.dtype), self.y,
                     b.add(y_row, d))
+
+    def _weighted_rows(self, y_row: ir.Value, bi: ir.Value, hk: ir.Value) -> None:
+        """float32: Y row += p[j] * V row j, key by key: contiguous rows of V (the
+        loop over the head vectorizes), each Y element summed in key order as
+        the column-wise loop does."""
+        b, p = self.b, self.p
+        with U.for_range(b, U.i64(0), p["v_head"], name="y0") as d:
+            U.store(b, U.f32(0.0), self.y, b.add(y_row, d))
+        with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
+            weight = U.load(b, self.scores, j)
+            v_row = self._at("v", bi, hk, j)
+            with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
+                at = b.add(y_row, d)
+                term = U.fmul(b, weight, U.load(b, self.v, b.add(v_row, d)))
+                U.store(b, U.fadd(b, U.load(b, self.y, at), term), self.y, at)
 
 
 def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:

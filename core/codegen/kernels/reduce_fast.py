@@ -47,8 +47,18 @@ _HORIZONTAL = {"sum": "fadd", "mean": "fadd", "logsum": "fadd", "l1": "fadd", "l
 
 
 def contiguous_form(shape: Sequence[int], reduced: Sequence[int]) -> tuple[int, int, int] | None:
-    """(outer, r, inner) if the reduced dims are adjacent once size-1 dims are ignored."""
-    kept = [d for d in range(len(shape)) if shape[d] != 1]
+    """(outer, r, inner) if the reduced dims are adjacent once size-1 dims are ignored.
+    Symbolic dims count as not 1 first (no guard: the products are right for any
+    size); only if that fails is each compared with 1 (guarded)."""
+    static = [d for d in range(len(shape)) if not (isinstance(shape[d], int) and shape[d] == 1)]
+    form = _form(shape, reduced, static)
+    if form is not None or all(isinstance(d, int) for d in shape):
+        return form
+    return _form(shape, reduced, [d for d in range(len(shape)) if shape[d] != 1])
+
+
+def _form(shape: Sequence[int], reduced: Sequence[int],
+          kept: list[int]) -> tuple[int, int, int] | None:
     red = [d for d in kept if d in reduced]
     if not red:
         return math.prod(shape), 1, 1

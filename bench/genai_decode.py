@@ -1,0 +1,73 @@
+"""Decode speed of a Llama-style model built by onnxruntime-genai's model builder
+(tinyc.testing.genai_models.llama_genai), tinyc against onnxruntime at 1 thread.
+
+    python bench/genai_decode.py [--precision int4|fp32] [--layers 8 --hidden 1024]
+                                 [--tokens 64] [--prompt 32] [--rounds 2]
+
+Prints the load average first: figures taken with a load above ~1.5 on this
+shared machine are not worth reporting. Each engine decodes once to warm up,
+then --rounds measured decodes; prefill ms and the median decode ms/token over
+all measured steps, and the ratio tinyc / onnxruntime (below 1: tinyc faster).
+Numbers for notes, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+import numpy as np
+
+import tinyc
+from tinyc.compiler import CompileOptions
+from tinyc.testing.genai_models import genai_greedy_decode, llama_genai
+
+
+def _measure(session, folder: str, prompt: list[int], tokens: int, rounds: int):
+    genai_greedy_decode(session, folder, prompt, tokens, keep_logits=False)  # warm up
+    prefill, decode, result = [], [], None
+    for _ in range(rounds):
+        result = genai_greedy_decode(session, folder, prompt, tokens, keep_logits=False)
+        prefill.append(result.prefill_s)
+        decode += result.decode_s
+    return min(prefill) * 1e3, statistics.median(decode) * 1e3, result.tokens
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--precision", default="int4", choices=["int4", "fp32"])
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--prompt", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args()
+    import onnxruntime as ort
+
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    heads = max(args.hidden // 64, 1)
+    folder = llama_genai(args.precision, layers=args.layers, hidden=args.hidden, heads=heads,
+                         kv_heads=max(heads // 4, 1), intermediate=args.hidden * 11 // 4,
+                         vocab=4000)
+    prompt = [int(t) for t in np.random.default_rng(0).integers(3, 3900, args.prompt)]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    ref = ort.InferenceSession(f"{folder}/model.onnx", so, providers=["CPUExecutionProvider"])
+    o_pre, o_dec, o_tok = _measure(ref, folder, prompt, args.tokens, args.rounds)
+    del ref
+    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
+                                  options=CompileOptions(threads=1))
+    t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
+    print(f"{args.precision} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
+          f"prompt, {args.tokens} tokens, 1 thread")
+    print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
+    print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
+          f"(compiles {sess.compile_count})")
+    print(f"  ratio tinyc/onnxruntime  prefill {t_pre / o_pre:.2f}  decode {t_dec / o_dec:.2f}"
+          f"  same tokens: {o_tok == t_tok}")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The int4 weight-only GEMV of issue 12: Y[1, N] = A[1, K] @ W^T, W [N, K] in
+4-bit blocks of 32 (com.microsoft MatMulNBits), tinyc against onnxruntime
+(accuracy_level 0) at 1 thread, with the machine's read bandwidth for scale.
+
+    python bench/int4_gemv.py [--k 4096 --n 4096] [--block 32] [--threads 1]
+
+Times are the best of 5 rounds of 50 calls, in thread CPU time (time.thread_time:
+time the process is descheduled on a shared machine does not count), per call,
+session overhead included. GB/s counts the packed weight bytes (K * N / 2).
+The read bandwidth is numpy summing a 256 MB array (best of 5). Numbers for
+notes, not a test; the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import tinyc
+from tinyc.compiler import CompileOptions
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "llm"))
+from genai_cases import Case, model, quantize  # noqa: E402
+
+
+def _best(fn, calls: int = 50) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.thread_time()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.thread_time() - t0) / calls)
+    return best
+
+
+def read_bandwidth() -> float:
+    a = np.ones(64 * 1024 * 1024, np.float32)
+    return a.nbytes / _best(a.sum, 1) / 1e9
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--k", type=int, default=4096)
+    p.add_argument("--n", type=int, default=4096)
+    p.add_argument("--block", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    q, s, _ = quantize(rng.standard_normal((args.n, args.k)).astype(np.float32), 4, args.block,
+                       "none", rng)
+    a = rng.standard_normal((1, args.k)).astype(np.float32)
+    proto, feeds, names = model([Case("MatMulNBits", [a, q, s], (1, 2),
+                                      {"K": args.k, "N": args.n, "bits": 4,
+                                       "block_size": args.block})])
+    data = proto.SerializeToString()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    ref = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    sess = tinyc.InferenceSession(data, target="x86", options=CompileOptions(threads=args.threads))
+    err = float(np.abs(ref.run(names, feeds)[0] - sess.run(names, feeds)[0]).max())
+    weight_gb = args.k * args.n / 2 / 1e9
+    print(f"load average {os.getloadavg()[0]:.2f}; read bandwidth {read_bandwidth():.1f} GB/s")
+    for name, s_ in (("onnxruntime", ref), ("tinyc", sess)):
+        t = _best(lambda s_=s_: s_.run(names, feeds))
+        print(f"  {name:12s} {t * 1e6:9.1f} us  {weight_gb / t:6.1f} GB/s of int4 weights")
+    print(f"  max |tinyc - onnxruntime| {err:.2e}; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
