@@ -56,13 +56,19 @@ class Entry:
     last_used: float  # seconds since the epoch
 
 
+# an entry's folder: its key (cache.cache_key), and a slot number for a
+# symbolic model's artifacts. Anything else in the folder (test-model caches,
+# the tuning database) is not the cache's to evict.
+_ENTRY_NAME = re.compile(r"[0-9a-f]{32}(-\d+)?")
+
+
 def entries(root: Path) -> list[Entry]:
     """The cache's entries, least recently used first."""
     if not root.is_dir():
         return []
     found = []
     for p in root.iterdir():
-        if p.is_dir() and not p.name.startswith("."):
+        if p.is_dir() and _ENTRY_NAME.fullmatch(p.name):
             try:
                 found.append(Entry(p, _folder_bytes(p), p.stat().st_mtime))
             except OSError:

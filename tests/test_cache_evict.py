@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -16,8 +17,13 @@ from tinyc import cache, cache_evict
 from tinyc.cli import main
 
 
+def _key(name: str) -> str:
+    """A cache entry's folder name (a 32-hex-digit key) standing for `name`."""
+    return name if name.startswith(".") else hashlib.md5(name.encode()).hexdigest()
+
+
 def _entry(root, name: str, nbytes: int, used: float):
-    d = root / name
+    d = root / _key(name)
     d.mkdir(parents=True)
     (d / "weights.bin").write_bytes(b"\0" * nbytes)
     os.utime(d, (used, used))
@@ -60,6 +66,18 @@ def test_prune_keeps_the_entry_just_stored(tmp_path):
     assert only.exists()
 
 
+def test_folders_that_are_not_entries_are_never_evicted(tmp_path):
+    """Test-model caches and the tuning database live beside the entries."""
+    models = tmp_path / "llm_models"
+    models.mkdir()
+    (models / "gpt2.onnx").write_bytes(b"\0" * 5000)
+    old = _entry(tmp_path, "old", 400, time.time() - 300)
+    assert [e.path for e in cache_evict.entries(tmp_path)] == [old]
+    cache_evict.prune(tmp_path, 0)
+    cache_evict.clear(tmp_path)
+    assert models.exists() and not old.exists()
+
+
 def test_stale_partial_entries_go(tmp_path):
     stale = _entry(tmp_path, ".abc-tmp", 10, time.time() - 2 * cache_evict.STALE_TMP_SECONDS)
     fresh = _entry(tmp_path, ".def-tmp", 10, time.time())
@@ -99,7 +117,7 @@ def test_cache_commands(monkeypatch, tmp_path, capsys):
     assert info["entries"] == 2 and info["bytes"] == 6000 and info["folder"] == str(tmp_path)
     assert main(["cache", "prune", "--max-size", "4kB"]) == 0
     assert "removed 1 entries" in capsys.readouterr().out
-    assert [e.path.name for e in cache_evict.entries(tmp_path)] == ["b"]
+    assert [e.path.name for e in cache_evict.entries(tmp_path)] == [_key("b")]
     assert main(["cache", "clear", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["removed"] == 1
     assert cache_evict.entries(tmp_path) == []
