@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codegen.kernels.bytes_copy import COPY_BYTES
+from .codegen.kernels.ops.bytes_copy import COPY_BYTES
 from .codegen.memory_plan import MemoryPlan, plan_memory
 from .errors import TargetError
 from .ir import Graph

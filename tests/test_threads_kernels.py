@@ -12,8 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
-from tinyc.codegen.kernels.gemm import GemmSpec, default_tile
-from tinyc.codegen.kernels.gemm_epilogue import Epilogue
+from tinyc.codegen.kernels.gemm.gemm import GemmSpec, default_tile
+from tinyc.codegen.kernels.gemm.gemm_epilogue import Epilogue
 from tinyc.codegen.machine import new_module
 from tinyc.codegen.parallel import POOL_FOR
 from tinyc.testing.gemm_bench import GemmRun

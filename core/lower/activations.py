@@ -1,11 +1,11 @@
-"""Lowerings of the activation functions of codegen/kernels/activations.py:
+"""Lowerings of the activation functions of codegen/kernels/ops/activations.py:
 one vector loop per node, the op's attributes passed as f32 arguments."""
 
 from __future__ import annotations
 
 import math
 
-from ..codegen.kernels.activations import activation_kernel
+from ..codegen.kernels.ops.activations import activation_kernel
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, LowerContext, LoweredNode

@@ -4,7 +4,7 @@ masking, key padding (nonpad_kv_seqlen), softcap, a KV cache (past_key /
 past_value -> present_key / present_value) and every qk_matmul_output mode.
 
 The cache outputs are strided copies; the rest is one kernel
-(codegen/kernels/attention.py) driven by a plan of dims and strides. The
+(codegen/kernels/ops/attention.py) driven by a plan of dims and strides. The
 preview FlexAttention without its subgraphs uses the same kernel.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..codegen.kernels import attention as A
+from ..codegen.kernels.ops import attention as A
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import reduce as R
+from ..codegen.kernels.ops import reduce as R
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

@@ -3,7 +3,7 @@
 ONNX attributes (auto_pad, pads, strides, dilations, group, kernel_shape) are
 resolved here into a ConvShape; then:
 - depthwise (every group has one input channel): the direct kernel of
-  codegen/kernels/conv_direct.py;
+  codegen/kernels/gemm/conv_direct.py;
 - otherwise, per group, a GEMM  Y[co, pixel] = W[co, (ci,ky,kx)] @ im2col(X)
   with the weights packed into A panels at compile time and im2col written
   straight into packed B panels at run time; 1x1 unit-stride unpadded convs
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.conv_direct import DepthwiseSpec
-from ..codegen.kernels.gemm import GemmSpec, scratch_bytes
-from ..codegen.kernels.gemm_epilogue import Epilogue
-from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..codegen.kernels.gemm.conv_direct import DepthwiseSpec
+from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
+from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
+from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.sum_order import k_block

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import data_dependent as K
-from ..codegen.kernels import nms as NMS
+from ..codegen.kernels.ops import data_dependent as K
+from ..codegen.kernels.ops import nms as NMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.unbacked import unbacked_symbol

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
-from ..codegen.kernels.gemm_epilogue import Epilogue
-from ..codegen.kernels.pack import pack_b_const
+from ..codegen.kernels.gemm.gemm import GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
+from ..codegen.kernels.gemm.pack import pack_b_const
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

@@ -1,6 +1,6 @@
 """Lowerings of elementwise ops: unary maps, broadcasting binary and variadic ops,
 inference BatchNormalization. These are the float32 fast paths (kernels in
-codegen/kernels/elementwise.py); other dtypes, and bounds or exponents only
+codegen/kernels/ops/elementwise.py); other dtypes, and bounds or exponents only
 known at run time, go to typed_elementwise.py.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels import elementwise as K
+from ..codegen.kernels.ops import elementwise as K
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same

@@ -1,15 +1,15 @@
 """The fp32 GEMM's tunable schedule: the register tile among those its
 intrinsic allows (tensorize/fp32.py), the block sizes MC/NC/KC
-(codegen/kernels/gemm_blocking.py) and, for threaded code, the axis of C the
-threads split (codegen/kernels/gemm_parallel.py), as one knob space per node. Without a
+(codegen/kernels/gemm/gemm_blocking.py) and, for threaded code, the axis of C the
+threads split (codegen/kernels/gemm/gemm_parallel.py), as one knob space per node. Without a
 tuning record the defaults are exactly the hand-picked choices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..codegen.kernels.gemm import SPLITS
-from ..codegen.kernels.gemm_blocking import (
+from ..codegen.kernels.gemm.gemm import SPLITS
+from ..codegen.kernels.gemm.gemm_blocking import (
     Blocking,
     blocking_knobs,
     configured_blocking,

@@ -1,11 +1,11 @@
 """Lowerings of the indexing ops whose indices are tensors (usually runtime
 inputs): Gather, GatherElements, GatherND, ScatterElements (and the old
 Scatter), ScatterND, TensorScatter, OneHot, ReverseSequence, GridSample; and
-Trilu. Kernels: codegen/kernels/gather.py, scatter.py, fill.py, scan_ops.py,
+Trilu. Kernels: codegen/kernels/ops/gather.py, scatter.py, fill.py, scan_ops.py,
 grid_sample.py.
 
 Run-time indices are checked before use, as onnxruntime does: a check kernel
-(codegen/kernels/check.py) makes one pass over them and an out-of-range value
+(codegen/kernels/ops/check.py) makes one pass over them and an out-of-range value
 stops the run with an InputError naming the node, the input and the value.
 Constant indices are checked here, and shapes that no index could fit (an
 empty axis, indices wider than the data) are ModelErrors at compile time.
@@ -19,13 +19,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..codegen.kernels import check as CK
-from ..codegen.kernels import fill as F
-from ..codegen.kernels import gather as G
-from ..codegen.kernels import grid_sample as GS
-from ..codegen.kernels import scan_ops as S
-from ..codegen.kernels import scatter as SC
-from ..codegen.kernels.bytes_copy import COPY_BYTES
+from ..codegen.kernels.ops import check as CK
+from ..codegen.kernels.ops import fill as F
+from ..codegen.kernels.ops import gather as G
+from ..codegen.kernels.ops import grid_sample as GS
+from ..codegen.kernels.ops import scan_ops as S
+from ..codegen.kernels.ops import scatter as SC
+from ..codegen.kernels.ops.bytes_copy import COPY_BYTES
 from ..errors import ModelError, NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, ErrorSite, LowerContext, LoweredNode, int_table

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from ..codegen.kernels.kv_rows import kv_rows_kernel
+from ..codegen.kernels.ops.kv_rows import kv_rows_kernel
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.symbolic import same

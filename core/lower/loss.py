@@ -1,6 +1,6 @@
 """NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (log-softmax along the
 class axis, into the optional log_prob output or scratch, then the NLL).
-Kernels: codegen/kernels/loss.py.
+Kernels: codegen/kernels/ops/loss.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import loss as K
+from ..codegen.kernels.ops import loss as K
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

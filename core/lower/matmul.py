@@ -1,5 +1,5 @@
 """Lowering of Gemm, tinyc.Gemm (Gemm + fused residual/activation) and MatMul
-onto the GEMM driver of codegen/kernels/gemm.py.
+onto the GEMM driver of codegen/kernels/gemm/gemm.py.
 
 Constant operands (weights) are packed into micro-kernel panels at compile
 time, with Gemm's alpha folded in; runtime operands are packed block by block
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import GemmSpec, scratch_bytes
-from ..codegen.kernels.gemm_epilogue import Epilogue
-from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
+from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
+from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.sum_order import k_block

@@ -1,5 +1,5 @@
 """com.microsoft MatMulNBits with 4- or 8-bit constant weights: the weight-only
-GEMV/GEMM of codegen/kernels/matmul_nbits.py, which unpacks blocks on the fly
+GEMV/GEMM of codegen/kernels/gemm/matmul_nbits.py, which unpacks blocks on the fly
 (the frontend keeps the node only in that case; other settings are
 dequantized at compile time there, frontend/matmul_nbits.py).
 
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import matmul_nbits as K
+from ..codegen.kernels.gemm import matmul_nbits as K
 from ..errors import NotLowerable
 from ..frontend.matmul_nbits import unpack
 from ..ir import Node

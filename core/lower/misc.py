@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..codegen.kernels import copy as C
-from ..codegen.kernels import lrn as L
-from ..codegen.kernels import softmax as S
+from ..codegen.kernels.ops import copy as C
+from ..codegen.kernels.ops import lrn as L
+from ..codegen.kernels.ops import softmax as S
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.symbolic import same

@@ -1,5 +1,5 @@
 """Lowerings of LayerNormalization, InstanceNormalization, GroupNormalization,
-MeanVarianceNormalization (all by codegen/kernels/norm.py's normalize_kernel,
+MeanVarianceNormalization (all by codegen/kernels/ops/norm.py's normalize_kernel,
 which walks the tensor as rows of statistics) and LpNormalization."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import norm as K
+from ..codegen.kernels.ops import norm as K
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

@@ -2,7 +2,7 @@
 
 ONNX's window rules (auto_pad, ceil_mode, count_include_pad, dilations) are
 resolved here, per axis, into tables of clipped windows; the kernel
-(codegen/kernels/pool.py) only walks them.
+(codegen/kernels/ops/pool.py) only walks them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels import pool as K
+from ..codegen.kernels.ops import pool as K
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode

@@ -1,5 +1,5 @@
 """Lowerings of QuantizeLinear and DequantizeLinear (opsets 10-21: per tensor and
-per axis; not blocked), with onnxruntime's rounding (codegen/kernels/quant.py).
+per axis; not blocked), with onnxruntime's rounding (codegen/kernels/int8/quant.py).
 
 The quantized operators live in quant_gemm.py (convolutions, matrix products)
 and quant_eltwise.py (adds, pooling); DynamicQuantizeLinear in quant_dynamic.py.
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import quant as K
+from ..codegen.kernels.int8 import quant as K
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.quant import QParams, channel_layout, linear_qparams, slot

@@ -2,7 +2,7 @@
 DynamicQuantizeLinear, and MatMulInteger whose A zero point is computed at run
 time (by DynamicQuantizeLinear): the int8 GEMM runs with a zero point of 0 and
 C[m, n] -= a_zp * colsum[n] follows, with B's column sums from compile time.
-Kernels: codegen/kernels/quant_dynamic.py.
+Kernels: codegen/kernels/int8/quant_dynamic.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import quant_dynamic as K
+from ..codegen.kernels.int8 import quant_dynamic as K
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode

@@ -1,5 +1,5 @@
 """Lowerings of quantized elementwise ops and pooling (kernels:
-codegen/kernels/quant_eltwise.py):
+codegen/kernels/int8/quant_eltwise.py):
 
     com.microsoft.QLinearAdd                 onnxruntime's MLAS formula
     tinyc.QLinearAdd                         the same inputs; attrs `formula`
@@ -20,9 +20,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..codegen.kernels import quant_eltwise as K
-from ..codegen.kernels.quant import requantize_kernel
-from ..codegen.kernels.quant_dwconv import QDepthwiseSpec
+from ..codegen.kernels.int8 import quant_eltwise as K
+from ..codegen.kernels.int8.quant import requantize_kernel
+from ..codegen.kernels.int8.quant_dwconv import QDepthwiseSpec
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.quant import (

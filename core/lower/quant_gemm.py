@@ -13,7 +13,7 @@ QLinear forms onnxruntime's requantization
 with the multiplier computed in float32 in that order (per output channel for
 per-channel weights). The Integer forms store acc. Weights are packed at compile
 time by the GEMM; depthwise convolutions have their own kernel
-(codegen/kernels/quant_dwconv.py).
+(codegen/kernels/int8/quant_dwconv.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.quant_dwconv import MAX_EXACT_TAPS, QDepthwiseSpec
+from ..codegen.kernels.int8.quant_dwconv import MAX_EXACT_TAPS, QDepthwiseSpec
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.quant import QParams, graph_consts, read_qparams, requant_scale, require_quant_dtype, slot

@@ -1,4 +1,4 @@
-"""Lowerings of LSTM, GRU and RNN: one call of codegen/kernels/rnn.py's sequence
+"""Lowerings of LSTM, GRU and RNN: one call of codegen/kernels/ops/rnn.py's sequence
 kernel per direction. Constant weights are transposed and packed into GEMM
 panels at compile time; weights given at run time are packed by the kernel.
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import choose_blocking, default_tile, scratch_bytes
-from ..codegen.kernels.pack import pack_b_const
-from ..codegen.kernels.rnn import ACTIVATION_COUNT, GATES, Activation, CellSpec
+from ..codegen.kernels.gemm.gemm import choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm.pack import pack_b_const
+from ..codegen.kernels.ops.rnn import ACTIVATION_COUNT, GATES, Activation, CellSpec
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

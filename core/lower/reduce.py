@@ -3,9 +3,9 @@ LogSumExp (axes as an attribute, a constant or a runtime input), ArgMax / ArgMin
 TopK, Hardmax, Det.
 
 Float32 reductions over constant axes that are contiguous once size-1 dims are
-dropped ([outer, r, inner]) use vector kernels (codegen/kernels/reduce_fast.py);
+dropped ([outer, r, inner]) use vector kernels (codegen/kernels/ops/reduce_fast.py);
 everything else uses the general kernel, which reads the axes at run time
-(codegen/kernels/reduce.py).
+(codegen/kernels/ops/reduce.py).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..codegen.kernels import data_dependent as D
-from ..codegen.kernels import fill as FILL
-from ..codegen.kernels import linalg as LA
-from ..codegen.kernels import reduce as R
-from ..codegen.kernels import reduce_fast as F
-from ..codegen.kernels import scan_ops as S
-from ..codegen.kernels.dtype_ir import storage_type
+from ..codegen.kernels.ops import data_dependent as D
+from ..codegen.kernels.ops import fill as FILL
+from ..codegen.kernels.ops import linalg as LA
+from ..codegen.kernels.ops import reduce as R
+from ..codegen.kernels.ops import reduce_fast as F
+from ..codegen.kernels.ops import scan_ops as S
+from ..codegen.kernels.support.dtype_ir import storage_type
 from ..codegen.llvm_util import elem_size
 from ..errors import NotLowerable
 from ..ir import DType, Node

@@ -1,4 +1,4 @@
-"""Lowering of Resize (opset 10-19) and Upsample (7-9) onto codegen/kernels/resize.py.
+"""Lowering of Resize (opset 10-19) and Upsample (7-9) onto codegen/kernels/ops/resize.py.
 
 All of Resize's coordinate arithmetic happens here, at compile time: for each
 resized axis, each output index gets the input indices it reads and their
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.resize import resize_kernel
+from ..codegen.kernels.ops.resize import resize_kernel
 from ..errors import NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..codegen.kernels.check import check_values_kernel
+from ..codegen.kernels.ops.check import check_values_kernel
 from ..ir import DType, Node
 from ..ir.symbolic import same
 from ..ir.unbacked import is_data_dependent

@@ -18,11 +18,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..codegen.kernels import fill as F
-from ..codegen.kernels import scan_ops as S
-from ..codegen.kernels.bytes_copy import COPY_BYTES
-from ..codegen.kernels.check import check_slice_kernel
-from ..codegen.kernels.copy import MAX_OUTER_DIMS
+from ..codegen.kernels.ops import fill as F
+from ..codegen.kernels.ops import scan_ops as S
+from ..codegen.kernels.ops.bytes_copy import COPY_BYTES
+from ..codegen.kernels.ops.check import check_slice_kernel
+from ..codegen.kernels.ops.copy import MAX_OUTER_DIMS
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.symbolic import same

@@ -1,5 +1,5 @@
 """DFT (opsets 17-20: axis and length as attributes or runtime tensors; forward,
-inverse, one-sided real transforms) and STFT. Kernels: codegen/kernels/dft.py.
+inverse, one-sided real transforms) and STFT. Kernels: codegen/kernels/ops/dft.py.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import dft as K
-from ..codegen.kernels.gather import MAX_RANK
+from ..codegen.kernels.ops import dft as K
+from ..codegen.kernels.ops.gather import MAX_RANK
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode

@@ -1,5 +1,5 @@
 """CausalConvWithState and LinearAttention (opset 27): sequence ops carrying a
-state. Kernels: codegen/kernels/state_space.py.
+state. Kernels: codegen/kernels/ops/state_space.py.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import state_space as K
+from ..codegen.kernels.ops import state_space as K
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch

@@ -1,7 +1,7 @@
 """Elementwise ops on any dtype: Cast, comparisons, logic and bit ops, Mod,
 BitShift, Where, Sign, rounding, IsNaN / IsInf, trigonometry, and the integer /
 bool / float16 / double forms of the arithmetic ops whose float32 fast paths
-live in elementwise.py. Kernels: codegen/kernels/nary.py over typed_ops.py.
+live in elementwise.py. Kernels: codegen/kernels/ops/nary.py over typed_ops.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from ..codegen.kernels import nary as K
-from ..codegen.kernels.dtype_ir import storage_type
+from ..codegen.kernels.ops import nary as K
+from ..codegen.kernels.support.dtype_ir import storage_type
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, DimTable, LowerContext, LoweredNode, Scratch, int_table

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..codegen.kernels.data_dependent import fail_kernel
+from ..codegen.kernels.ops.data_dependent import fail_kernel
 from ..errors import ModelError
 from ..ir.symbolic import DataDependentDecision, Guard, Tracer
 from ..program import Call, ErrorSite, LowerContext, LoweredNode

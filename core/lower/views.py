@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..codegen.kernels.data_dependent import reshape_dims_kernel
+from ..codegen.kernels.ops.data_dependent import reshape_dims_kernel
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.unbacked import data_dependent_run

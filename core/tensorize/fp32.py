@@ -1,12 +1,12 @@
 """Tensorizing fp32 GEMMs: which intrinsic step and register tile the GEMM
-driver (codegen/kernels/gemm.py) gets for an op, or the plain path."""
+driver (codegen/kernels/gemm/gemm.py) gets for an op, or the plain path."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..codegen.kernels.gemm import default_tile
-from ..codegen.kernels.micro_step import MicroStep
+from ..codegen.kernels.gemm.gemm import default_tile
+from ..codegen.kernels.gemm.micro_step import MicroStep
 from ..target.intrinsics import IntrinsicSet
 from ..target.machine import CpuTarget
 from .gemm_form import GemmForm, NotAGemm, gemm_form

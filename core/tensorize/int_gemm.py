@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codegen.kernels.igemm import IGemmSpec, choose_int_blocking, int_scratch_bytes
-from ..codegen.kernels.igemm_plain import PlainIGemmSpec, plain_block, plain_scratch_bytes
-from ..codegen.kernels.int_epilogue import IntEpilogue
-from ..codegen.kernels.pack_int8 import flip, pack_a_int8, pack_b_int8
-from ..codegen.kernels.pack_int8_tile import byte_masks_native
+from ..codegen.kernels.int8.igemm import IGemmSpec, choose_int_blocking, int_scratch_bytes
+from ..codegen.kernels.int8.igemm_plain import PlainIGemmSpec, plain_block, plain_scratch_bytes
+from ..codegen.kernels.int8.int_epilogue import IntEpilogue
+from ..codegen.kernels.int8.pack_int8 import flip, pack_a_int8, pack_b_int8
+from ..codegen.kernels.int8.pack_int8_tile import byte_masks_native
 from ..errors import NotLowerable
 from ..program import (
     Call,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..codegen.kernels.micro_step import MicroStep, StepOperand
+from ..codegen.kernels.gemm.micro_step import MicroStep, StepOperand
 from .match import BITS, Match
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
-from ..codegen.kernels.micro_step import MicroStep
-from ..codegen.kernels.pack import pack_a_const, pack_b_const
+from ..codegen.kernels.gemm.gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm.micro_step import MicroStep
+from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from ..target.machine import CpuTarget
 from .kernel_harness import CompiledKernels, host_target
 

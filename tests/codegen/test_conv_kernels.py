@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyc.codegen.kernels.conv_direct import DepthwiseSpec
-from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
-from tinyc.codegen.kernels.gemm_epilogue import Epilogue
-from tinyc.codegen.kernels.pack import pack_a_const, pack_b_const
+from tinyc.codegen.kernels.gemm.conv_direct import DepthwiseSpec
+from tinyc.codegen.kernels.gemm.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
+from tinyc.codegen.kernels.gemm.gemm_epilogue import Epilogue
+from tinyc.codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from tinyc.target.machine import CpuTarget, host_triple
 from tinyc.testing.kernel_harness import CompiledKernels, host_target
 

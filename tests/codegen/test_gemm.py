@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from tinyc.codegen.kernels.gemm import Blocking, GemmSpec, default_tile
-from tinyc.codegen.kernels.gemm_epilogue import Epilogue
-from tinyc.codegen.kernels.pack import pack_a_const, pack_b_const
+from tinyc.codegen.kernels.gemm.gemm import Blocking, GemmSpec, default_tile
+from tinyc.codegen.kernels.gemm.gemm_epilogue import Epilogue
+from tinyc.codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.target.machine import CpuTarget, host_triple
 from tinyc.testing.gemm_bench import GemmRun

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyc.codegen.kernels.gemm import GemmSpec
-from tinyc.codegen.kernels.micro_step import k_loop, llvm_type
+from tinyc.codegen.kernels.gemm.gemm import GemmSpec
+from tinyc.codegen.kernels.gemm.micro_step import k_loop, llvm_type
 from tinyc.codegen.llvm_util import I64, PTR, define
 from tinyc.codegen.machine import new_module
 from tinyc.target import resolve_device

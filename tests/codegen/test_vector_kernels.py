@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from tinyc.codegen.kernels import copy as C
-from tinyc.codegen.kernels import elementwise as E
-from tinyc.codegen.kernels import lrn as L
-from tinyc.codegen.kernels import pool as P
-from tinyc.codegen.kernels import softmax as S
+from tinyc.codegen.kernels.ops import copy as C
+from tinyc.codegen.kernels.ops import elementwise as E
+from tinyc.codegen.kernels.ops import lrn as L
+from tinyc.codegen.kernels.ops import pool as P
+from tinyc.codegen.kernels.ops import softmax as S
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.program import Kernel
 from tinyc.target.machine import CpuTarget

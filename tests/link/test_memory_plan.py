@@ -26,7 +26,7 @@ def test_overlapping_lifetimes_never_overlap_in_memory():
 
 def test_calls_of_one_node_share_a_scratch_by_tag():
 
-    from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
+    from tinyc.codegen.kernels.ops.bytes_copy import COPY_BYTES
     from tinyc.codegen.memory_plan import plan_memory
     from tinyc.ir import DType, Graph, Node, TensorType
     from tinyc.program import Buf, Call, LoweredNode, Scratch
@@ -48,7 +48,7 @@ def test_calls_of_one_node_share_a_scratch_by_tag():
 def _chain(steps, dtypes=None, outputs=("y",)):
     """A graph of copy calls (x -> ... -> y) standing in for elementwise kernels:
     `steps` are (input, output, in_place)."""
-    from tinyc.codegen.kernels.bytes_copy import COPY_BYTES
+    from tinyc.codegen.kernels.ops.bytes_copy import COPY_BYTES
     from tinyc.ir import DType, Graph, TensorType
     from tinyc.program import Buf, Call, LoweredNode
 

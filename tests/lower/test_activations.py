@@ -9,7 +9,7 @@ import re
 import numpy as np
 from op_batch import Case, check_cases, ort_oracle
 
-from tinyc.codegen.kernels.activations import ACTIVATIONS, activation_kernel
+from tinyc.codegen.kernels.ops.activations import ACTIVATIONS, activation_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.testing.kernel_harness import host_target
 

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from op_batch import Case, check_cases, ort_oracle
 
 import tinyc
-from tinyc.codegen.kernels.norm import AFFINES, lp_norm_kernel, normalize_kernel
+from tinyc.codegen.kernels.ops.norm import AFFINES, lp_norm_kernel, normalize_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType

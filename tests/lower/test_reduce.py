@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from op_batch import Case, check_cases, reference_oracle
 
-from tinyc.codegen.kernels.reduce_fast import contiguous_form
+from tinyc.codegen.kernels.ops.reduce_fast import contiguous_form
 from tinyc.ir import DType, Graph, Node, TensorType
 from tinyc.lower.reduce import lower_reduce
 from tinyc.program import LowerContext

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from op_batch import Case, check_cases, ort_oracle
 
-from tinyc.codegen.kernels.resize import resize_kernel
+from tinyc.codegen.kernels.ops.resize import resize_kernel
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.errors import NotLowerable
 from tinyc.ir import DType, Graph, Node, TensorType

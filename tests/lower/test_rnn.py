@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import tinyc
-from tinyc.codegen.kernels.rnn import CellSpec
+from tinyc.codegen.kernels.ops.rnn import CellSpec
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.ir import Node
 from tinyc.lower.recurrent import activations

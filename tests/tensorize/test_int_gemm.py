@@ -234,7 +234,7 @@ def test_plain_path_blocks_columns(const_b: bool) -> None:
     BZ_BUDGET (K * N * 2 bytes) is copied a ragged block at a time; a constant B
     wider than one block is read in place, its per-column zero points applied
     after the dot products. Neither needs a weight-sized scratch."""
-    from tinyc.codegen.kernels.igemm_plain import BZ_BUDGET, plain_block, plain_scratch_bytes
+    from tinyc.codegen.kernels.int8.igemm_plain import BZ_BUDGET, plain_block, plain_scratch_bytes
 
     rng = np.random.default_rng(9)
     m, n, k = 3, 600, 301

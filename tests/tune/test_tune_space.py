@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from tinyc.codegen.kernels.gemm_blocking import (
+from tinyc.codegen.kernels.gemm.gemm_blocking import (
     blocking_knobs,
     configured_blocking,
     default_blocking,

@@ -1,0 +1,1 @@
+"""Kernels of single ONNX ops (elementwise, reductions, indexing, norms, pools, attention, RNNs...)."""

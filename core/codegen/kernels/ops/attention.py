@@ -1,0 +1,205 @@
+"""ONNX Attention (opsets 23-25) for one query row at a time:
+
+    s[j]  = softcap(scale * <Q[b,h,i,:], K[b,h/reps,j,:]>)
+    t[j]  = s[j] + bias[j]     (mask, causal, sliding window, key padding)
+    p     = softmax(t)          (0 for a row whose bias is -inf everywhere)
+    Y[b,h,i,:] = sum_j p[j] * V[b,h/reps,j,:]
+
+Layouts (3-D [B, S, H*D] or 4-D [B, H, S, D] inputs, broadcast masks) are
+described by an i64 plan of dims and element strides built at compile time, so
+one kernel serves every shape. Arithmetic is float32 (float16 / bfloat16
+inputs are widened on load); the dot products vectorize along the head dims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from ....ir import DType
+from ....program import F32, PTR, Kernel
+from ....target.machine import CpuTarget
+from ... import llvm_util as U
+from ..support import mathfn as M
+from ..support.dtype_ir import load_index, storage_type, to_compute, to_storage
+from ..support.vloop import define_kernel, entry_alloca, nested_loops
+
+# Plan slots (i64): dims, then element strides (b, h, row) of each tensor.
+PLAN = ("batch", "heads", "q_len", "kv_len", "head", "v_head", "reps",
+        "q_b", "q_h", "q_i", "k_b", "k_h", "k_j", "v_b", "v_h", "v_j", "y_b", "y_h", "y_i",
+        "m_b", "m_h", "m_i", "m_j", "mask_len", "causal", "left", "right", "past",
+        "o_b", "o_h", "o_i")
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    dtype: DType  # of Q, K, V, Y
+    mask: DType | None  # bool or the float dtype; None: no mask
+    nonpad: bool  # nonpad_kv_seqlen given
+    qk_mode: int | None  # which qk_matmul_output to write (0-3), None: not requested
+
+    @property
+    def name(self) -> str:
+        mask = self.mask.short if self.mask else "nomask"
+        qk = "" if self.qk_mode is None else f"_qk{self.qk_mode}"
+        return f"attention_{self.dtype.short}_{mask}{'_nonpad' if self.nonpad else ''}{qk}"
+
+
+def attention_kernel(spec: AttentionSpec) -> Kernel:
+    """(q, k, v, y, mask, nonpad, qk_out, scores, plan, scale, softcap); scores is
+    scratch for kv_len floats; unused pointers may be anything."""
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = define_kernel(module, spec.name, [U.PTR] * 9 + [U.F32] * 2,
+                              ["q", "k", "v", "y", "mask", "nonpad", "qk_out", "scores", "plan",
+                               "scale", "softcap"])
+        _Attention(b, spec, fn.args).emit()
+        b.ret_void()
+        return fn
+
+    return Kernel(spec.name, (PTR,) * 9 + (F32,) * 2, build)
+
+
+class _Attention:
+    def __init__(self, b: ir.IRBuilder, spec: AttentionSpec, args):
+        self.b, self.spec = b, spec
+        (self.q, self.k, self.v, self.y, self.mask, self.nonpad, self.qk_out, self.scores,
+         plan, self.scale, self.softcap) = args
+        self.p = {name: U.load(b, plan, U.i64(k), U.I64) for k, name in enumerate(PLAN)}
+        self.masked_all = entry_alloca(b, U.I1, "masked_all")
+        self.acc = entry_alloca(b, U.F32, "acc")
+
+    def load(self, ptr: ir.Value, i: ir.Value, dt: DType | None = None) -> ir.Value:
+        dt = dt or self.spec.dtype
+        return to_compute(self.b, U.load(self.b, ptr, i, storage_type(dt)), dt)
+
+    def emit(self) -> None:
+        b, p = self.b, self.p
+        with nested_loops(b, [p["batch"], p["heads"], p["q_len"]]) as (bi, h, i):
+            hk = b.sdiv(h, p["reps"])
+            offset, valid = self._offset(bi)
+            q_row = self._at("q", bi, h, i)
+            b.store(ir.Constant(U.I1, 1), self.masked_all)
+            with U.for_range(b, U.i64(0), p["kv_len"], name="j") as j:
+                s = self._score(q_row, self._at("k", bi, hk, j))
+                bias = self._bias(bi, h, i, j, offset, valid)
+                b.store(b.and_(b.load(self.masked_all, typ=U.I1),
+                               b.fcmp_ordered("==", bias, U.f32(NEG_INF))), self.masked_all)
+                t = b.fadd(s, bias)
+                if self.spec.qk_mode in (0, 1, 2):
+                    self._store_qk(bi, h, i, j, t if self.spec.qk_mode == 2 else s)
+                U.store(b, t, self.scores, j)
+            self._softmax()
+            self._weighted_values(bi, h, i, hk)
+
+    def _at(self, t: str, bi: ir.Value, h: ir.Value, i: ir.Value) -> ir.Value:
+        b, p = self.b, self.p
+        return b.add(b.add(b.mul(bi, p[f"{t}_b"]), b.mul(h, p[f"{t}_h"])),
+                     b.mul(i, p[f"{t}_{'j' if t in ('k', 'v') else 'i'}"]))
+
+    def _offset(self, bi: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(causal / window frontier offset of this batch entry, number of valid keys)."""
+        b, p = self.b, self.p
+        if not self.spec.nonpad:
+            return p["past"], p["kv_len"]
+        valid = load_index(b, self.nonpad, bi, DType.int64)
+        return b.sub(valid, p["q_len"]), valid
+
+    def _score(self, q_row: ir.Value, k_row: ir.Value) -> ir.Value:
+        b = self.b
+        b.store(U.f32(0.0), self.acc)
+        with U.for_range(b, U.i64(0), self.p["head"], name="d") as d:
+            prod = U.fmul(b, self.load(self.q, b.add(q_row, d)), self.load(self.k, b.add(k_row, d)))
+            b.store(U.fadd(b, b.load(self.acc, typ=U.F32), prod), self.acc)
+        s = b.fmul(b.load(self.acc, typ=U.F32), self.scale)
+        capped = b.fmul(M.tanh_f32(b, b.fdiv(s, self.softcap)), self.softcap)
+        return b.select(b.fcmp_ordered(">", self.softcap, U.f32(0.0)), capped, s)
+
+    def _bias(self, bi, h, i, j, offset, valid) -> ir.Value:
+        """The additive bias of score (i, j): the mask's value (0 / -inf for a boolean
+        mask, -inf past its end), -inf outside the causal frontier, the sliding
+        window, or the batch entry's valid keys."""
+        b, p = self.b, self.p
+        bias = U.f32(0.0)
+        if self.spec.mask is not None:
+            inside = b.icmp_signed("<", j, p["mask_len"])
+            at = b.add(b.add(b.mul(bi, p["m_b"]), b.mul(h, p["m_h"])),
+                       b.add(b.mul(i, p["m_i"]), b.mul(b.select(inside, j, U.i64(0)), p["m_j"])))
+            m = self.load(self.mask, at, self.spec.mask)
+            if self.spec.mask is DType.bool:
+                m = b.select(m, U.f32(0.0), U.f32(NEG_INF))
+            bias = b.select(inside, m, U.f32(NEG_INF))
+        frontier = b.add(i, offset)  # a query's absolute position
+        blocked = b.and_(b.icmp_signed("!=", p["causal"], U.i64(0)),
+                         b.icmp_signed(">", j, frontier))
+        diff = b.sub(frontier, j)
+        for side, gap in (("left", diff), ("right", b.neg(diff))):
+            limit = p[side]
+            outside = b.and_(b.icmp_signed(">=", limit, U.i64(0)), b.icmp_signed(">", gap, limit))
+            blocked = b.or_(blocked, outside)
+        blocked = b.or_(blocked, b.icmp_signed(">=", j, valid))
+        return b.select(blocked, U.f32(NEG_INF), bias)
+
+    def _store_qk(self, bi, h, i, j, value: ir.Value) -> None:
+        b = self.b
+        at = b.add(self._at("o", bi, h, i), j)
+        U.store(b, to_storage(b, value, self.spec.dtype), self.qk_out, at)
+
+    def _softmax(self) -> None:
+        """scores[j] = softmax probabilities, 0 for a fully masked row; the maximum is
+        replaced by 0 when it is -inf, as the reference does."""
+        b, n = self.b, self.p["kv_len"]
+        b.store(U.f32(NEG_INF), self.acc)
+        with U.for_range(b, U.i64(0), n, name="m") as j:
+            b.store(_max(b, b.load(self.acc, typ=U.F32), U.load(b, self.scores, j)), self.acc)
+        m = b.load(self.acc, typ=U.F32)
+        m = b.select(b.fcmp_ordered("==", m, U.f32(NEG_INF)), U.f32(0.0), m)
+        b.store(U.f32(0.0), self.acc)
+        with U.for_range(b, U.i64(0), n, name="e") as j:
+            e = M.exp_f32(b, b.fsub(U.load(b, self.scores, j), m))
+            U.store(b, e, self.scores, j)
+            b.store(b.fadd(b.load(self.acc, typ=U.F32), e), self.acc)
+        total = b.load(self.acc, typ=U.F32)
+        total = b.select(b.fcmp_ordered("==", total, U.f32(0.0)), U.f32(1.0), total)
+        keep = b.select(b.load(self.masked_all, typ=U.I1), U.f32(0.0), b.fdiv(U.f32(1.0), total))
+        with U.for_range(b, U.i64(0), n, name="p") as j:
+            U.store(b, b.fmul(U.load(b, self.scores, j), keep), self.scores, j)
+
+    def _weighted_values(self, bi, h, i, hk) -> None:
+        b, p = self.b, self.p
+        y_row = self._at("y", bi, h, i)
+        if self.spec.qk_mode == 3:
+            with U.for_range(b, U.i64(0), p["kv_len"], name="o") as j:
+                self._store_qk(bi, h, i, j, U.load(b, self.scores, j))
+        if self.spec.dtype is DType.float32:
+            self._weighted_rows(y_row, bi, hk)
+            return
+        with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
+            b.store(U.f32(0.0), self.acc)
+            with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
+                v = self.load(self.v, b.add(self._at("v", bi, hk, j), d))
+                b.store(U.fadd(b, b.load(self.acc, typ=U.F32),
+                               U.fmul(b, U.load(b, self.scores, j), v)), self.acc)
+            U.store(b, to_storage(b, b.load(self.acc, typ=U.F32), self.spec.dtype), self.y,
+                    b.add(y_row, d))
+
+    def _weighted_rows(self, y_row: ir.Value, bi: ir.Value, hk: ir.Value) -> None:
+        """float32: Y row += p[j] * V row j, key by key: contiguous rows of V (the
+        loop over the head vectorizes), each Y element summed in key order as
+        the column-wise loop does."""
+        b, p = self.b, self.p
+        with U.for_range(b, U.i64(0), p["v_head"], name="y0") as d:
+            U.store(b, U.f32(0.0), self.y, b.add(y_row, d))
+        with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
+            weight = U.load(b, self.scores, j)
+            v_row = self._at("v", bi, hk, j)
+            with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
+                at = b.add(y_row, d)
+                term = U.fmul(b, weight, U.load(b, self.v, b.add(v_row, d)))
+                U.store(b, U.fadd(b, U.load(b, self.y, at), term), self.y, at)
+
+
+def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.fcmp_ordered(">", y, x), y, x)
