@@ -26,8 +26,8 @@ from ..errors import ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..ir.symbolic import SymDim
 from ..ir.unbacked import is_data_dependent
-from .data_dependent_shapes import data_dependent_nodes  # noqa: F401 (registers its rules)
 from . import shape_rules_llm  # noqa: F401  (registers the LLM ops' rules)
+from .data_dependent_shapes import data_dependent_nodes  # noqa: F401 (registers its rules)
 from .shape_rules import MAX_VALUES, RULES, VALUE_TYPES, Dims, ShapeState
 
 

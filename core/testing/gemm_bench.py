@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm.gemm import Blocking, GemmSpec, choose_blocking, default_tile, scratch_bytes
+from ..codegen.kernels.gemm.gemm import (
+    Blocking,
+    GemmSpec,
+    choose_blocking,
+    default_tile,
+    scratch_bytes,
+)
 from ..codegen.kernels.gemm.micro_step import MicroStep
 from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from ..target.machine import CpuTarget

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tinyc.codegen import llvm_util as U
-from tinyc.codegen.kernels.support import mathfn as M
 from tinyc.codegen.kernels.ops.elementwise import binary_kernel, unary_kernel
+from tinyc.codegen.kernels.support import mathfn as M
 from tinyc.codegen.machine import emit_assembly, new_module, optimize
 from tinyc.program import PTR, Kernel
 from tinyc.testing.kernel_harness import CompiledKernels, host_target

@@ -172,7 +172,6 @@ def test_bad_bindings_are_refused_before_native_code_runs(model, sess):
 def cache_attention_model(heads: int, head: int):
     """y = softmax(q @ present^T) @ present, present = Concat(past, new): the
     pattern alone, batch / seq / past symbolic, odd sizes for the kernels' tails."""
-    import onnx
     from onnx import TensorProto as TP
     from onnx import helper as h
 

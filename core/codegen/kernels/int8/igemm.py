@@ -31,9 +31,9 @@ from ...llvm_util import I8, I32, define, for_range, gep, i64
 from ...llvm_util import I64 as I64T
 from ...llvm_util import PTR as PTRT
 from ..gemm.gemm_parallel import Range, split_c_across_workers
+from ..gemm.micro_step import MicroStep
 from .igemm_ukernel import IntTile, get_int_ukernel
 from .int_epilogue import IntEpilogue
-from ..gemm.micro_step import MicroStep
 from .pack_int8 import IM2COL_GEOMETRY
 from .pack_int8_rt import get_pack_a_int8, get_pack_b_int8
 from .pack_int8_tile import ByteFeed

@@ -21,8 +21,8 @@ import llvmlite.ir as ir
 
 from ...llvm_util import F32, I1, I8, I32, I64, PTR, define, gep, i64, intrinsic, splat, vec
 from ..gemm.gemm_simd import prefix_mask
-from .int_epilogue import IntEpilogue, requantize
 from ..gemm.micro_step import MicroStep, k_loop
+from .int_epilogue import IntEpilogue, requantize
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from ....program import F32, I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ...parallel import parallel_rows
+from ..ops.elementwise import split_flat
 from ..support import minifloat as MF
 from ..support.dtype_ir import SIGNED, cast, shaped, storage_type, to_compute, to_storage
-from ..ops.elementwise import split_flat
 from ..support.vloop import define_kernel, vector_loop, vload, vstore
 
 # integer dtypes a quantized tensor may have, with their saturation ranges (int4 /

@@ -34,10 +34,10 @@ from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ...parallel import define_range_fn, parallel_planes
-from ..support.dtype_ir import storage_type
 from ..gemm.gemm_simd import gather, in_range, lane_ids, prefix_mask, splat_i32
-from .quant import round_saturate
+from ..support.dtype_ir import storage_type
 from ..support.vloop import define_kernel, masked_vload, max_nnan
+from .quant import round_saturate
 
 ROWS = 4  # output rows per tile: independent FMA chains
 GEOMETRY = ["N", "C", "mult", "H", "W", "ph", "pw", "Ho", "Wo", "Hp", "Wp", "x_zp", "y_zp"]

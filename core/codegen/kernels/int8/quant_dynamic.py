@@ -19,8 +19,16 @@ from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support.dtype_ir import SIGNED, storage_type
+from ..support.vloop import (
+    define_kernel,
+    entry_alloca,
+    fold,
+    max_nnan,
+    min_nnan,
+    vector_loop,
+    vload,
+)
 from .quant import load_int_as_i32, round_saturate, roundeven, store_i32_as
-from ..support.vloop import define_kernel, entry_alloca, fold, max_nnan, min_nnan, vector_loop, vload
 
 
 def dynamic_quantize_kernel() -> Kernel:

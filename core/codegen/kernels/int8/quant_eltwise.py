@@ -26,8 +26,8 @@ from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ...parallel import parallel_rows
 from ..support.dtype_ir import SIGNED, storage_type
-from .quant import dequantize, load_int_as_i32, round_saturate, store_i32_as
 from ..support.vloop import define_kernel, entry_alloca, vector_loop
+from .quant import dequantize, load_int_as_i32, round_saturate, store_i32_as
 
 MAX_OUTER_DIMS = 5  # outer loops of the broadcast plan, padded in front with count-1 dims
 PLAN_COLUMNS = 4  # per outer dim: count, a stride, b stride, y stride (elements)

@@ -1,1 +1,2 @@
-"""Kernels of single ONNX ops (elementwise, reductions, indexing, norms, pools, attention, RNNs...)."""
+"""Kernels of single ONNX ops (elementwise, reductions, indexing, norms, pools, attention,
+RNNs...)."""

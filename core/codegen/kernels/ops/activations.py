@@ -19,8 +19,8 @@ from ....program import F32, I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support import mathfn as M
-from .elementwise import UNARY, UnaryOp, emit_unary
 from ..support.vloop import define_kernel, like, vector_loop, vload, vstore
+from .elementwise import UNARY, UnaryOp, emit_unary
 
 
 def _splat_like(b: ir.IRBuilder, s: ir.Value, t: ir.Type) -> ir.Value:

@@ -21,8 +21,8 @@ from ....runtime.status import (
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support.dtype_ir import load_index
-from .gather import load_table
 from ..support.vloop import entry_alloca
+from .gather import load_table
 
 
 def check_indices_kernel(index: DType, k: int) -> Kernel:

@@ -22,9 +22,9 @@ from ....runtime.status import INT_FIELDS, STATUS_DATA_SIZE, STATUS_INDEX_RANGE,
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support.dtype_ir import load_index, storage_type, to_compute
-from .gather import copy_elems, elem_type, load_table
 from ..support.typed_ops import emit_op
 from ..support.vloop import define_kernel, entry_alloca, nested_loops
+from .gather import copy_elems, elem_type, load_table
 
 
 def _is_nonzero(b: ir.IRBuilder, x: ir.Value, i: ir.Value, dt: DType) -> ir.Value:

@@ -21,9 +21,9 @@ from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support import mathfn_trig as T
 from ..support.dtype_ir import load_index
+from ..support.vloop import define_kernel, entry_alloca, nested_loops
 from .gather import MAX_RANK, load_table
 from .scan_ops import split_at_axis
-from ..support.vloop import define_kernel, entry_alloca, nested_loops
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support import mathfn_trig as T
 from ..support.dtype_ir import cast, load_index, storage_type, to_compute, to_storage
-from .gather import copy_elems, elem_type
 from ..support.vloop import define_kernel, nested_loops, vector_loop, vstore
+from .gather import copy_elems, elem_type
 
 
 def _fill_range(b: ir.IRBuilder, target: CpuTarget, y: ir.Value, start: ir.Value,

@@ -16,9 +16,9 @@ import llvmlite.ir as ir
 from ....program import PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
-from .gather import load_table
 from ..support.typed_ops import call_intrinsic
 from ..support.vloop import define_kernel, nested_loops
+from .gather import load_table
 
 CUBIC_A = -0.75
 

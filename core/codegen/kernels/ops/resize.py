@@ -21,8 +21,8 @@ import llvmlite.ir as ir
 from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
-from ..support import mathfn as M
 from ..gemm.gemm_simd import gather
+from ..support import mathfn as M
 from ..support.vloop import define_kernel, nested_loops, tail_mask, vector_loop, vload, vstore
 
 PARAMS = ("x", "y", "tmp", "yi", "yw", "xi", "xw", "outer", "hin", "win", "hout", "wout")

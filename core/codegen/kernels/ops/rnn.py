@@ -33,11 +33,11 @@ from ....program import F32, I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ...kernel import get_or_build
-from .activations import emit_activation
 from ..gemm.gemm import GemmSpec
 from ..gemm.gemm_epilogue import Epilogue
 from ..gemm.pack import get_pack_b_strided
 from ..support.vloop import define_kernel, like, vector_loop, vload, vstore
+from .activations import emit_activation
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 ACTIVATION_COUNT = {"lstm": 3, "gru": 2, "rnn": 1}

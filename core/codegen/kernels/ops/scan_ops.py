@@ -16,10 +16,10 @@ from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support.dtype_ir import compute_dtype, load_index, storage_type, to_compute, to_storage
-from .gather import MAX_RANK, copy_elems, elem_type, load_table
-from .reduce import identity_value
 from ..support.typed_ops import emit_op
 from ..support.vloop import define_kernel, entry_alloca, nested_loops
+from .gather import MAX_RANK, copy_elems, elem_type, load_table
+from .reduce import identity_value
 
 
 def _element(b: ir.IRBuilder, x: ir.Value, i: ir.Value, dt: DType) -> ir.Value:

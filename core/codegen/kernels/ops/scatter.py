@@ -15,9 +15,9 @@ from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support.dtype_ir import load_index, storage_type, to_compute, to_storage, wrap_index
-from .gather import MAX_RANK, copy_elems, elem_type, element_walk, load_table, nd_offset
 from ..support.typed_ops import emit_op
 from ..support.vloop import define_kernel, nested_loops
+from .gather import MAX_RANK, copy_elems, elem_type, element_walk, load_table, nd_offset
 
 REDUCTIONS = {"none": None, "add": "add", "mul": "mul", "max": "max", "min": "min"}
 

@@ -21,8 +21,8 @@ from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support import mathfn as M
 from ..support.dtype_ir import storage_type, to_compute, to_storage
-from .gather import load_table
 from ..support.vloop import define_kernel, entry_alloca, nested_loops
+from .gather import load_table
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""LLVM IR helpers the kernels share: vector loops, dtype conversion, math functions, minifloats, typed ops."""
+"""LLVM IR helpers the kernels share: vector loops, dtype conversion, math functions,
+minifloats, typed ops."""
