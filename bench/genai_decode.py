@@ -1,8 +1,9 @@
 """Decode speed of a Llama-style model built by onnxruntime-genai's model builder
-(tinyc.testing.genai_models.llama_genai), tinyc against onnxruntime at 1 thread.
+(tinyc.testing.genai_models.llama_genai), tinyc against onnxruntime at 1 thread
+and at all threads.
 
     python bench/genai_decode.py [--precision int4|fp32] [--layers 8 --hidden 1024]
-                                 [--tokens 64] [--prompt 32] [--rounds 2]
+                                 [--tokens 64] [--prompt 32] [--rounds 2] [--threads 1,all]
 
 Prints the load average first: figures taken with a load above ~1.5 on this
 shared machine are not worth reporting. Each engine decodes once to warm up,
@@ -34,6 +35,28 @@ def _measure(session, folder: str, prompt: list[int], tokens: int, rounds: int):
     return min(prefill) * 1e3, statistics.median(decode) * 1e3, result.tokens
 
 
+def _thread_counts(text: str) -> list[int]:
+    return [(os.cpu_count() or 1) if t == "all" else int(t) for t in text.split(",")]
+
+
+def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    ref = ort.InferenceSession(f"{folder}/model.onnx", so, providers=["CPUExecutionProvider"])
+    o_pre, o_dec, o_tok = _measure(ref, folder, prompt, args.tokens, args.rounds)
+    del ref
+    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
+                                  options=CompileOptions(threads=threads))
+    t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
+    print(f"{args.precision} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
+          f"prompt, {args.tokens} tokens, {threads} thread(s)")
+    print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
+    print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
+          f"(compiles {sess.compile_count})")
+    print(f"  ratio tinyc/onnxruntime  prefill {t_pre / o_pre:.2f}  decode {t_dec / o_dec:.2f}"
+          f"  same tokens: {o_tok == t_tok}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--precision", default="int4", choices=["int4", "fp32"])
@@ -42,6 +65,7 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--prompt", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", default="1,all", help="thread counts, 'all' = every core")
     args = p.parse_args()
     import onnxruntime as ort
 
@@ -51,21 +75,8 @@ def main() -> None:
                          kv_heads=max(heads // 4, 1), intermediate=args.hidden * 11 // 4,
                          vocab=4000)
     prompt = [int(t) for t in np.random.default_rng(0).integers(3, 3900, args.prompt)]
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    ref = ort.InferenceSession(f"{folder}/model.onnx", so, providers=["CPUExecutionProvider"])
-    o_pre, o_dec, o_tok = _measure(ref, folder, prompt, args.tokens, args.rounds)
-    del ref
-    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
-                                  options=CompileOptions(threads=1))
-    t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
-    print(f"{args.precision} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
-          f"prompt, {args.tokens} tokens, 1 thread")
-    print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
-    print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
-          f"(compiles {sess.compile_count})")
-    print(f"  ratio tinyc/onnxruntime  prefill {t_pre / o_pre:.2f}  decode {t_dec / o_dec:.2f}"
-          f"  same tokens: {o_tok == t_tok}")
+    for threads in _thread_counts(args.threads):
+        _compare(ort, folder, prompt, args, threads)
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 
