@@ -111,6 +111,9 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         if symbols or data_dependent:  # one region, the whole graph
             subs[0] = infer_symbolic(subs[0], {s: SymDim.symbol(s, h)
                                                for s, h in tracer.hints.items()})
+            if tracer.unbacked and isinstance(host.backend, Packager):
+                _refuse_data_dependent(data_dependent,
+                                       f"target {host.spec.name} packages static-shape code")
             if symbols and sample_loop_symbol(subs[0]) == symbols[0] and len(symbols) == 1 \
                     and not tracer.unbacked:
                 batched, subs[0] = subs[0], with_one_sample(subs[0], symbols[0])
@@ -335,9 +338,9 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device,
     hints; no symbols for a static graph. Nodes whose output sizes depend on
     data (`data_dependent`) add symbols of their own while shapes are inferred."""
     symbols = tuple(input_symbols(g))
-    if data_dependent:
-        _check_data_dependent_target(data_dependent, device, deployment)
-    elif not symbols:
+    if data_dependent and deployment is not None and deployment.accelerators:
+        _refuse_data_dependent(data_dependent, "a split deployment runs static shapes")
+    elif not data_dependent and not symbols:
         _require_static(g)
     if symbols and isinstance(device.backend, Packager) \
             and not runs_symbolic(device.backend, device.cpu):
@@ -359,17 +362,13 @@ def _symbolic_graph(g: Graph, opts: CompileOptions, device: Device,
                            highs={s: int(m) for s, m in opts.max_shapes.items()})
 
 
-def _check_data_dependent_target(nodes: list[str], device: Device,
-                                 deployment: Deployment | None) -> None:
-    """Outputs sized by data are trimmed by the host runtime (runtime/unbacked.py)."""
-    where = None
-    if isinstance(device.backend, Packager):
-        where = f"target {device.spec.name} packages static-shape code"
-    elif deployment is not None and deployment.accelerators:
-        where = "a split deployment runs static shapes"
-    if where:
-        raise TinycError(f"{where}; nodes {nodes[:4]} have outputs whose size depends on "
-                         "input values, which only the host CPU runtime serves")
+def _refuse_data_dependent(nodes: list[str], where: str) -> None:
+    """Outputs sized by data are trimmed by the host runtime (runtime/unbacked.py)
+    only. A split deployment is refused before shapes are inferred; a packaging
+    target once inference made a data-dependent size (most run-time Reshapes an
+    exporter writes turn out to be sized by the inputs' dims)."""
+    raise TinycError(f"{where}; nodes {nodes[:4]} have outputs whose size depends on "
+                     "input values, which only the host CPU runtime serves")
 
 
 def _shared_kv_cache(g: Graph, symbols: tuple[str, ...], tracer: Tracer

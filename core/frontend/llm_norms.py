@@ -22,9 +22,18 @@ def decompose_rms_norm(em: Emitter) -> None:
     x, scale = node.input[0], node.input[1]
     y, inv_std = inputs_out(node, 2)
     axis = int(attr(node, "axis", -1))
-    if axis >= 0:
-        raise refuse(node, f"axis={axis}: tinyc decomposes a negative (last axes) axis only")
-    _rms(em, x, scale, list(range(axis, 0)), float(attr(node, "epsilon", 1e-5)), y, inv_std)
+    eps = float(attr(node, "epsilon", 1e-5))
+    if axis < 0:
+        _rms(em, x, scale, list(range(axis, 0)), eps, y, inv_std)
+        return
+    if inv_std:
+        raise refuse(node, f"axis={axis} with an inv_std_var output")
+    # A positive axis counts from the front; the rank may not be known here, so
+    # normalize the rows of Flatten(x, axis) and give the result x's shape back.
+    flat = em.op("Flatten", [x], axis=axis)
+    normed = em.fresh("rms_rows")
+    _rms(em, flat, em.const(1.0, np.float32, "one"), [-1], eps, normed, "")
+    em.op("Mul", [em.op("Reshape", [normed, em.op("Shape", [x])]), scale], y)
 
 
 def decompose_skip_simplified(em: Emitter) -> None:
