@@ -79,8 +79,10 @@ class CompileOptions:
     max_shapes: dict[str, int] = field(default_factory=dict)
     # a KV cache's past input and present output (present = Concat(past, new))
     # may share one caller buffer: a decode step writes only the new rows
-    # (passes/share_kv_cache.py, runtime/kv_share.py)
-    share_kv_cache: bool = True
+    # (passes/share_kv_cache.py, runtime/kv_share.py). Off by default: the
+    # shared attention reads the cache with row kernels, which are slower than
+    # the GEMM attention when a plain run copies the cache anyway
+    share_kv_cache: bool = False
     # autotuning (schedule/): a tuning log whose best record per workload is
     # applied, on top of the default database in the cache folder (unless
     # default_tuning is False); `schedule` gives a source directly (the tuner's

@@ -115,8 +115,8 @@ class CompiledModels:
                 # the tuning records applied: a new best record, a new artifact
                 "tuning": schedule_source(self.options).fingerprint,
                 "plugins": [plugin_fingerprint(d.spec.backend) for d in self._devices]}
-        if not self.options.share_kv_cache:  # keys of the default stay as they were
-            opts["share_kv_cache"] = False
+        if self.options.share_kv_cache:  # keys of the default stay as they were
+            opts["share_kv_cache"] = True
         fields = [cache.device_fields(d) for d in self._devices]
         return cache.cache_key(self._model_bytes, fields, shapes, opts)
 

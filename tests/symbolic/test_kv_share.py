@@ -27,7 +27,8 @@ def model():
 def sess(model):
     import tinyc
 
-    return tinyc.InferenceSession(model, target="x86", options=tinyc.CompileOptions(threads=1))
+    return tinyc.InferenceSession(model, target="x86",
+                                  options=tinyc.CompileOptions(threads=1, share_kv_cache=True))
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +201,8 @@ def test_odd_sizes_batches_and_prefills_read_the_cache_rows_in_place():
     heads, head, cap = 3, 19, 40
     model = cache_attention_model(heads, head)
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    sess = tinyc.InferenceSession(model, target="x86")
+    sess = tinyc.InferenceSession(model, target="x86",
+                                  options=tinyc.CompileOptions(share_kv_cache=True))
     rng = np.random.default_rng(3)
     buf = np.full((2, heads, cap, head), np.nan, np.float32)
     past_len = 0
