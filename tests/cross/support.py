@@ -126,18 +126,6 @@ def qdq_mlp() -> onnx.ModelProto:
 
 def qlinear_matmul() -> onnx.ModelProto:
     """uint8 x int8 QLinearMatMul with zero points and requantization (integer kernels)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from tinyc.testing.int8_gemms import qlinear_matmul as model
 
-    rng = np.random.default_rng(3)
-    m, k, n = 5, 40, 19
-    inits = [numpy_helper.from_array(v, name) for name, v in (
-        ("as", np.array(0.02, np.float32)), ("az", np.uint8(5)),
-        ("b", rng.integers(-128, 128, (k, n)).astype(np.int8)),
-        ("bs", np.array(0.01, np.float32)), ("bz", np.int8(0)),
-        ("ys", np.array(0.7, np.float32)), ("yz", np.uint8(3)))]
-    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
-                            ["y"])
-    graph = helper.make_graph(
-        [node], "qlinear_matmul", [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
-        [helper.make_tensor_value_info("y", TensorProto.UINT8, [m, n])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    return model(m=5, k=40, n=19)
