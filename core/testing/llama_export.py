@@ -37,7 +37,7 @@ from .llm_models import _key, _valid, export_with_kv_cache
 def llama_with_kv_cache(layers: int = 2, hidden: int = 256, heads: int = 8, kv_heads: int = 2,
                         intermediate: int = 512, vocab: int = 1000, positions: int = 2048,
                         seed: int = 0, init_std: float = 0.02, exporter: str = "dynamo",
-                        folder: str | os.PathLike | None = None) -> str:
+                        attention: str = "eager", folder: str | os.PathLike | None = None) -> str:
     """The path of the exported .onnx, in `folder` (default: the cache above)."""
     if hidden % heads or heads % kv_heads:
         raise ValueError(f"hidden {hidden}, heads {heads}, kv_heads {kv_heads}: hidden must be "
@@ -45,9 +45,12 @@ def llama_with_kv_cache(layers: int = 2, hidden: int = 256, heads: int = 8, kv_h
     args = dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
                 intermediate=intermediate, vocab=vocab, positions=positions, seed=seed,
                 init_std=init_std, exporter=exporter)
+    if attention != "eager":
+        args["attention"] = attention  # (absent otherwise: the keys of eager exports stay)
     root = os.fspath(folder) if folder is not None else default_cache_dir()
     os.makedirs(root, exist_ok=True)
-    name = (f"llama_{exporter}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}_v{vocab}_s{seed}"
+    kind = exporter if attention == "eager" else f"{exporter}_{attention}"
+    name = (f"llama_{kind}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}_v{vocab}_s{seed}"
             f"_{_key(args, (__file__, llm_models.__file__))}.onnx")
     cached = os.path.join(root, name)
     if _valid(cached):
@@ -89,7 +92,7 @@ def default_cache_dir() -> str:
 
 def _config(layers: int = 2, hidden: int = 256, heads: int = 8, kv_heads: int = 2,
             intermediate: int = 512, vocab: int = 1000, positions: int = 2048,
-            init_std: float = 0.02):
+            init_std: float = 0.02, attention: str = "eager"):
     from transformers import LlamaConfig
 
     config = LlamaConfig(num_hidden_layers=layers, hidden_size=hidden,
@@ -97,7 +100,9 @@ def _config(layers: int = 2, hidden: int = 256, heads: int = 8, kv_heads: int = 
                          intermediate_size=intermediate, vocab_size=vocab,
                          max_position_embeddings=positions, initializer_range=init_std,
                          bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
-    config._attn_implementation = "eager"  # MatMul + Softmax, no fused attention op
+    # eager: MatMul + Softmax; sdpa: torch's scaled_dot_product_attention, as exported
+    # by default (the exporter decomposes it at opset 18)
+    config._attn_implementation = attention
     return config
 
 
