@@ -9,8 +9,10 @@ model exported through torch.onnx also runs"):
 The model is `transformers.LlamaForCausalLM(LlamaConfig(...))` with seeded random
 weights: grouped-query attention (kv_heads < heads, the keys and values
 repeated per query group), rotary position embeddings, RMSNorm and a SiLU-gated
-MLP, the eager attention (MatMul, Softmax). It goes through the wrapper and
-exporter of llm_models.py, so the IO is GPT-2's there (input_ids,
+MLP; attention="eager" (MatMul, Softmax) or "sdpa" (transformers' default:
+torch's scaled_dot_product_attention, which the exporters decompose, dynamo
+with a Reshape of the keys beside the symbolic total length). It goes through
+the wrapper and exporter of llm_models.py, so the IO is GPT-2's there (input_ids,
 attention_mask, past_key_values.{i}.key/value -> logits, present.{i}.key/value)
 with the cache [batch, kv_heads, past, head_dim]; llm_models' greedy_decode,
 empty_past and prefill_logits apply unchanged.
@@ -44,14 +46,11 @@ def llama_with_kv_cache(layers: int = 2, hidden: int = 256, heads: int = 8, kv_h
                          "a multiple of heads and heads of kv_heads")
     args = dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
                 intermediate=intermediate, vocab=vocab, positions=positions, seed=seed,
-                init_std=init_std, exporter=exporter)
-    if attention != "eager":
-        args["attention"] = attention  # (absent otherwise: the keys of eager exports stay)
+                init_std=init_std, exporter=exporter, attention=attention)
     root = os.fspath(folder) if folder is not None else default_cache_dir()
     os.makedirs(root, exist_ok=True)
-    kind = exporter if attention == "eager" else f"{exporter}_{attention}"
-    name = (f"llama_{kind}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}_v{vocab}_s{seed}"
-            f"_{_key(args, (__file__, llm_models.__file__))}.onnx")
+    name = (f"llama_{exporter}_{attention}_l{layers}_h{hidden}_a{heads}_kv{kv_heads}"
+            f"_v{vocab}_s{seed}_{_key(args, (__file__, llm_models.__file__))}.onnx")
     cached = os.path.join(root, name)
     if _valid(cached):
         return cached

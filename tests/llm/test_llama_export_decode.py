@@ -47,8 +47,9 @@ def _decode_and_compare(exporter: str, attention: str, steps: int, **size) -> No
     assert sess.symbolic_fallback is None and sess.compile_count == 1
 
 
-# sdpa, transformers' default attention: the dynamo export divides by the
-# symbolic total length in a Reshape's -1 (the key transpose), once a compile per step
+# sdpa, transformers' default attention: dynamo's export reshapes the keys to
+# [-1, past + seq, head_dim], a division by a sum of sizes that must stay
+# symbolic (it used to pin past + seq: one compile per decode step)
 @pytest.mark.parametrize("exporter,attention", [
     ("dynamo", "eager"), ("dynamo", "sdpa"), ("torchscript", "eager"),
     pytest.param("torchscript", "sdpa", marks=pytest.mark.llm_full)])

@@ -48,6 +48,10 @@ def test_division_by_a_polynomial_that_divides_exactly_records_no_guard():
         # not exact over the integers: the divisor is specialized, a guard
         assert (2 * s * s + s) // (2 * s + 2) == (2 * 16 + 4) // 10
         assert t.guards
+    with tracing(Tracer(hints={"B": 2, "S": 0, "P": 0})):  # a divisor that is 0 at the hints
+        b, s, p = (SymDim.symbol(n, h) for n, h in (("B", 2), ("S", 0), ("P", 0)))
+        q = (256 * b * s + 256 * b * p) // (32 * s + 32 * p)
+        assert str(q) == "8*B" and q.hint == 16
 
 
 def test_decisions_true_for_every_size_record_no_guard():
