@@ -165,13 +165,13 @@ def _key_transpose() -> onnx.ModelProto:
     """torch.onnx dynamo's sdpa key transpose on a KV cache: k = Concat(past, new)
     is [B, 8, P + S, 32]; Reshape(k, [-1, P + S, 32]) needs 256*B*(P + S) divided
     by 32*(P + S), then Transpose and Reshape to [B, 8, 32, P + S]."""
-    c = {"minus1": [-1], "two": [2], "m1": [-1], "m2": [-2], "zero": [0], "big": [2 ** 62]}
+    c = {"m1": [-1], "m2": [-2], "zero": [0], "big": [2 ** 62]}
     nodes = [helper.make_node("Concat", ["past", "new"], ["k"], axis=2),
              helper.make_node("Shape", ["k"], ["shape"]),
              helper.make_node("Slice", ["shape", "m1", "big"], ["last"]),
              helper.make_node("Slice", ["shape", "m2", "m1"], ["length"]),
              helper.make_node("Slice", ["shape", "zero", "m2"], ["lead"]),
-             helper.make_node("Concat", ["minus1", "length", "last"], ["flat_shape"], axis=0),
+             helper.make_node("Concat", ["m1", "length", "last"], ["flat_shape"], axis=0),
              helper.make_node("Reshape", ["k", "flat_shape"], ["flat"]),
              helper.make_node("Transpose", ["flat"], ["kt"], perm=[0, 2, 1]),
              helper.make_node("Concat", ["lead", "last", "length"], ["out_shape"], axis=0),
