@@ -9,7 +9,8 @@ its KV cache, tinyc against onnxruntime, at 1 thread and at all threads.
 
 The model (tinyc.testing.llm_models.gpt2_with_kv_cache, or with --arch llama
 tinyc.testing.llama_export.llama_with_kv_cache: seeded random weights, KV cache
-as past_* inputs and present_* outputs, symbolic batch / seq / past) decodes N tokens after a prompt of seeded random ids: step 0 is the prefill
+as past_* inputs and present_* outputs, symbolic batch / seq / past) decodes
+N tokens after a prompt of seeded random ids: step 0 is the prefill
 (the whole prompt, past length 0), each next step one token with the presents
 fed back. Figures: prefill ms; decode ms/token (median, p90, max) and tokens/s;
 ratios tinyc / onnxruntime (below 1.0: tinyc is faster) of the decode median
