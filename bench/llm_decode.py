@@ -1,13 +1,16 @@
-"""LLM decode: greedy decoding of a GPT-2 from `transformers` with its KV cache,
-tinyc against onnxruntime, at 1 thread and at all threads.
+"""LLM decode: greedy decoding of a GPT-2 (or a Llama) from `transformers` with
+its KV cache, tinyc against onnxruntime, at 1 thread and at all threads.
 
     python bench/llm_decode.py [--tokens 128] [--prompt 8] [--layers 4 --hidden 256 --heads 4]
                                [--vocab 1000] [--exporter dynamo|torchscript] [--big]
+                               [--arch llama [--kv-heads 2 --intermediate 512
+                                              --attention eager|sdpa]]
                                [--threads N] [--no-tinyc] [--max-compiles 6] [--diagnose]
 
-The model (tinyc.testing.llm_models.gpt2_with_kv_cache: seeded random weights,
-KV cache as past_* inputs and present_* outputs, symbolic batch / seq / past)
-decodes N tokens after a prompt of seeded random ids: step 0 is the prefill
+The model (tinyc.testing.llm_models.gpt2_with_kv_cache, or with --arch llama
+tinyc.testing.llama_export.llama_with_kv_cache: seeded random weights, KV cache
+as past_* inputs and present_* outputs, symbolic batch / seq / past) decodes
+N tokens after a prompt of seeded random ids: step 0 is the prefill
 (the whole prompt, past length 0), each next step one token with the presents
 fed back. Figures: prefill ms; decode ms/token (median, p90, max) and tokens/s;
 ratios tinyc / onnxruntime (below 1.0: tinyc is faster) of the decode median
@@ -130,14 +133,15 @@ def decode_rounds(run_step, prompt, tokens, past, rounds, start_past=0
 def run_bench(args) -> None:
     import onnxruntime as ort
 
-    path = gpt2_with_kv_cache(layers=args.layers, hidden=args.hidden, heads=args.heads,
-                              vocab=args.vocab, seed=0, exporter=args.exporter)
+    path = model_path(args)
     rng = np.random.default_rng(0)
     prompt = [int(t) for t in rng.integers(0, args.vocab, args.prompt)]
     past = empty_past(path)
     print(f"tinyc {tinyc.__version__} vs onnxruntime {ort.__version__}; {os.cpu_count()} cores, "
           f"all-T = {args.threads} threads")
-    print(f"GPT-2 {args.layers} layers, hidden {args.hidden}, {args.heads} heads, vocab "
+    kind = "GPT-2" if args.arch == "gpt2" else \
+        f"Llama ({args.kv_heads} kv heads, {args.attention} attention)"
+    print(f"{kind} {args.layers} layers, hidden {args.hidden}, {args.heads} heads, vocab "
           f"{args.vocab}, exporter {args.exporter}; prompt {args.prompt} tokens, "
           f"{args.tokens} decoded; {args.rounds} measured round(s) after a warm-up"
           + (f"; past starts with {args.start_past} masked row(s)" if args.start_past else ""))
@@ -178,6 +182,19 @@ def run_bench(args) -> None:
         sys.stdout.flush()
     print_table(rows, thread_counts, extra)
     print_agreement(tokens, thread_counts)
+
+
+def model_path(args) -> str:
+    if args.arch == "llama":
+        from tinyc.testing.llama_export import llama_with_kv_cache
+
+        # init_std 0.1 as tests/llm/test_llama_export_decode.py: tokens that vary
+        return llama_with_kv_cache(layers=args.layers, hidden=args.hidden, heads=args.heads,
+                                   kv_heads=args.kv_heads, intermediate=args.intermediate,
+                                   vocab=args.vocab, init_std=0.1, exporter=args.exporter,
+                                   attention=args.attention)
+    return gpt2_with_kv_cache(layers=args.layers, hidden=args.hidden, heads=args.heads,
+                              vocab=args.vocab, seed=0, exporter=args.exporter)
 
 
 def print_table(rows, thread_counts, extra) -> None:
@@ -240,6 +257,12 @@ def main() -> None:
     p.add_argument("--big", action="store_true", help="GPT-2 small's shape: 12 layers, "
                    "hidden 768, 12 heads, vocab 50257")
     p.add_argument("--exporter", default="dynamo", choices=("dynamo", "torchscript"))
+    p.add_argument("--arch", default="gpt2", choices=("gpt2", "llama"))
+    p.add_argument("--kv-heads", type=int, default=2, help="llama: key/value heads")
+    p.add_argument("--intermediate", type=int, default=None, help="llama: MLP size "
+                   "(default 2 * hidden)")
+    p.add_argument("--attention", default="eager", choices=("eager", "sdpa"),
+                   help="llama: transformers' attention implementation")
     p.add_argument("--start-past", type=int, default=0,
                    help="start both engines from this many masked zero rows of past instead "
                    "of an empty past")
@@ -254,12 +277,11 @@ def main() -> None:
     args = p.parse_args()
     if args.big:
         args.layers, args.hidden, args.heads, args.vocab = 12, 768, 12, 50257
+    args.intermediate = args.intermediate or 2 * args.hidden
     if args.diagnose:
         from llm_diagnose import diagnose  # bench/: the script's own folder
 
-        path = gpt2_with_kv_cache(layers=args.layers, hidden=args.hidden, heads=args.heads,
-                                  vocab=args.vocab, seed=0, exporter=args.exporter)
-        diagnose(path, args.past, args.prompt)
+        diagnose(model_path(args), args.past, args.prompt)
         return
     run_bench(args)
 

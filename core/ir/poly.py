@@ -66,20 +66,38 @@ def constant_of(p: Poly) -> int | None:
 
 
 def exact_div(p: Poly, d: Poly) -> Poly | None:
-    """p / d when d is one monomial dividing every term of p exactly."""
-    if len(d) != 1:
+    """p / d when d divides p into a polynomial with integer coefficients,
+    else None: 256*b*s + 256*b*t over 32*s + 32*t is 8*b (a Reshape's -1 next
+    to a symbolic dim, as torch.onnx writes attention's key transpose).
+
+    Long division by the leading term: when p = q*d, p's leading term is
+    q's times d's, so the reduction never stops early for a true quotient."""
+    if not d:
         return None
-    (dm, dc), = d
+    atoms = sorted({a for m, _ in (*p, *d) for a, _ in m}, key=_key)
+
+    def order(m: Mono) -> tuple:  # graded lexicographic: a monomial order
+        powers = dict(m)
+        return (sum(powers.values()), tuple(powers.get(a, 0) for a in atoms))
+
+    dm, dc = max(d, key=lambda t: order(t[0]))
     dpow = dict(dm)
-    out = {}
-    for m, c in p:
+    rest, out = dict(p), {}
+    for _ in range(len(p) * (len(d) + 1) + 64):  # bounded: each step lowers the leading term
+        rest = {m: c for m, c in rest.items() if c}
+        if not rest:
+            return make_poly(out)
+        m, c = max(rest.items(), key=lambda t: order(t[0]))
         mp = dict(m)
         if c % dc or any(mp.get(a, 0) < k for a, k in dpow.items()):
             return None
-        rest = {a: k - dpow.get(a, 0) for a, k in mp.items()}
-        out[tuple(sorted(((a, k) for a, k in rest.items() if k), key=lambda t: _key(t[0])))] = \
-            c // dc
-    return make_poly(out)
+        qm = tuple(sorted(((a, k - dpow.get(a, 0)) for a, k in mp.items()
+                           if k != dpow.get(a, 0)), key=lambda t: _key(t[0])))
+        out[qm] = out.get(qm, 0) + c // dc
+        for m2, c2 in d:
+            prod = _mono_mul(qm, m2)
+            rest[prod] = rest.get(prod, 0) - (c // dc) * c2
+    return None
 
 
 def evaluate_poly(p: Poly, env: Mapping[str, int]) -> int:

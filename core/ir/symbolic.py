@@ -303,8 +303,9 @@ class SymDim:
         if x is None:
             return self._float_op(o, lambda a, b: a // b)
         exact = exact_div(self.poly, x.poly)
-        if exact is not None:
-            return dim(exact, self.hint // x.hint)
+        if exact is not None:  # (a divisor of sizes can be 0 at the hint: 0 // 0)
+            hint = self.hint // x.hint if x.hint else evaluate_poly(exact, _tracer().hints)
+            return dim(exact, hint)
         d = constant_of(x.poly)
         if d is None:
             d = int(x)  # a symbolic divisor that does not divide: specialize it

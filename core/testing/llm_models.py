@@ -211,16 +211,27 @@ def prefill_logits(run_step, token_ids: Sequence[int], past: Mapping[str, np.nda
 
 def _export(path: str, layers: int, hidden: int, heads: int, vocab: int, positions: int,
             seed: int, exporter: str, batch_dim: bool) -> None:
+    model = _build(layers, hidden, heads, vocab, positions, seed)
+    export_with_kv_cache(path, model, layers=layers, kv_heads=heads, head_dim=hidden // heads,
+                         vocab=vocab, positions=positions, seed=seed, exporter=exporter,
+                         batch_dim=batch_dim)
+
+
+def export_with_kv_cache(path: str, model, *, layers: int, kv_heads: int, head_dim: int,
+                         vocab: int, positions: int, seed: int, exporter: str,
+                         batch_dim: bool) -> None:
+    """Export a transformers causal LM whose cache is a DynamicCache of `layers`
+    layers of [batch, kv_heads, past, head_dim] keys and values, with the IO of
+    the module doc, then check it against torch with onnxruntime."""
     import torch
 
-    model = _build(layers, hidden, heads, vocab, positions, seed)
     wrapper = _KVWrapper(model).eval()
     # example sizes: every dim that is symbolic above 1, so torch.export does not specialize it
     batch, seq, past_len = (2 if batch_dim else 1), 3, 5
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (batch, seq), generator=g)
     mask = torch.ones(batch, past_len + seq, dtype=torch.int64)
-    past = tuple(torch.randn(batch, heads, past_len, hidden // heads, generator=g)
+    past = tuple(torch.randn(batch, kv_heads, past_len, head_dim, generator=g)
                  for _ in range(2 * layers))
     ins, outs = input_names(layers), output_names(layers)
     with torch.no_grad():
@@ -245,7 +256,7 @@ def _export(path: str, layers: int, hidden: int, heads: int, vocab: int, positio
                                      input_names=ins, output_names=outs, dynamic_shapes=shapes,
                                      opset_version=18, external_data=False, verbose=False)
             prog.save(path, external_data=False)
-    _check_export(path, wrapper, layers, heads, hidden // heads, vocab)
+    _check_export(path, wrapper, layers, kv_heads, head_dim, vocab)
 
 
 def _build(layers: int, hidden: int, heads: int, vocab: int, positions: int, seed: int):
@@ -335,13 +346,16 @@ def _default_cache_dir() -> str:
         os.path.expanduser("~"), ".cache", "tinyc", "llm_models")
 
 
-def _key(args: dict) -> str:
+def _key(args: dict, sources: Sequence[str] = (__file__,)) -> str:
+    """A hash of the arguments, the versions and the exporting code (`sources`)."""
     import onnx
     import torch
     import transformers
 
-    with open(__file__, "rb") as f:
-        text = f.read()
+    text = b""
+    for source in sources:
+        with open(source, "rb") as f:
+            text += f.read()
     versions = [torch.__version__, transformers.__version__, onnx.__version__]
     h = hashlib.sha256(text + json.dumps([args, versions], sort_keys=True).encode())
     return h.hexdigest()[:12]

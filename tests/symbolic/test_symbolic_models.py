@@ -159,3 +159,43 @@ def test_sample_loop_needs_every_node_to_work_per_sample():
         mixes = Node("Softmax", ("y",), ("z",), {"axis": 0}, name="s")  # across samples
         g2 = Graph("g", ("x",), ("z",), (conv, mixes), {**g.types, "z": big}, g.constants)
         assert sample_loop_symbol(g2) is None
+
+
+def _key_transpose() -> onnx.ModelProto:
+    """torch.onnx dynamo's sdpa key transpose on a KV cache: k = Concat(past, new)
+    is [B, 8, P + S, 32]; Reshape(k, [-1, P + S, 32]) needs 256*B*(P + S) divided
+    by 32*(P + S), then Transpose and Reshape to [B, 8, 32, P + S]."""
+    c = {"m1": [-1], "m2": [-2], "zero": [0], "big": [2 ** 62]}
+    nodes = [helper.make_node("Concat", ["past", "new"], ["k"], axis=2),
+             helper.make_node("Shape", ["k"], ["shape"]),
+             helper.make_node("Slice", ["shape", "m1", "big"], ["last"]),
+             helper.make_node("Slice", ["shape", "m2", "m1"], ["length"]),
+             helper.make_node("Slice", ["shape", "zero", "m2"], ["lead"]),
+             helper.make_node("Concat", ["m1", "length", "last"], ["flat_shape"], axis=0),
+             helper.make_node("Reshape", ["k", "flat_shape"], ["flat"]),
+             helper.make_node("Transpose", ["flat"], ["kt"], perm=[0, 2, 1]),
+             helper.make_node("Concat", ["lead", "last", "length"], ["out_shape"], axis=0),
+             helper.make_node("Reshape", ["kt", "out_shape"], ["y"])]
+    g = helper.make_graph(
+        nodes, "key_transpose",
+        [helper.make_tensor_value_info("past", TensorProto.FLOAT, ["B", 8, "P", 32]),
+         helper.make_tensor_value_info("new", TensorProto.FLOAT, ["B", 8, "S", 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in c.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_a_reshape_dividing_by_a_sum_of_sizes_compiles_once_for_every_length():
+    model = _key_transpose()
+    sess = tinyc.InferenceSession(model.SerializeToString(), target="x86")
+    ref = _ort(model)
+    rng = np.random.default_rng(0)
+    for b, p, s in ((1, 0, 5), (1, 5, 1), (2, 9, 3), (1, 31, 1)):
+        feeds = {"past": rng.standard_normal((b, 8, p, 32)).astype(np.float32),
+                 "new": rng.standard_normal((b, 8, s, 32)).astype(np.float32)}
+        (y,) = sess.run(None, feeds)
+        np.testing.assert_array_equal(y, ref.run(None, feeds)[0])
+    # the first feed's sizes compiled the artifact every later one runs: the
+    # division is exact for every size, so it left no guard on P + S
+    assert sess.symbolic_fallback is None and sess.compile_count == 1
+    assert sess._specializations[0].guard_texts == []

@@ -34,6 +34,26 @@ def test_arithmetic_keeps_the_expression_and_the_hint():
         assert str(-(-n // 8)) == "ceil((N)/8)"
 
 
+def test_division_by_a_polynomial_that_divides_exactly_records_no_guard():
+    """torch.onnx's key transpose: Reshape(k, [-1, total, 32]) of a [B, 8, S + P, 32]
+    tensor divides 256*B*(S + P) by 32*(S + P): 8*B for every size, no guard."""
+    t = Tracer(hints={"B": 1, "S": 4, "P": 3})
+    with tracing(t):
+        b, s, p = (SymDim.symbol(n, h) for n, h in (("B", 1), ("S", 4), ("P", 3)))
+        assert str((256 * b * s + 256 * b * p) // (32 * s + 32 * p)) == "8*B"
+        assert (256 * b * s + 256 * b * p) % (32 * s + 32 * p) == 0
+        assert str((s * s - p * p) // (s - p)) == "S + P"
+        assert str((b * s * p + 3 * b * p) // (s + 3)) == "B*P"
+        assert t.guards == []
+        # not exact over the integers: the divisor is specialized, a guard
+        assert (2 * s * s + s) // (2 * s + 2) == (2 * 16 + 4) // 10
+        assert t.guards
+    with tracing(Tracer(hints={"B": 2, "S": 0, "P": 0})):  # a divisor that is 0 at the hints
+        b, s, p = (SymDim.symbol(n, h) for n, h in (("B", 2), ("S", 0), ("P", 0)))
+        q = (256 * b * s + 256 * b * p) // (32 * s + 32 * p)
+        assert str(q) == "8*B" and q.hint == 16
+
+
 def test_decisions_true_for_every_size_record_no_guard():
     t = Tracer(hints={"N": 8})
     with tracing(t):
