@@ -32,7 +32,7 @@ def decompose_rms_norm(em: Emitter) -> None:
     # normalize the rows of Flatten(x, axis) and give the result x's shape back.
     flat = em.op("Flatten", [x], axis=axis)
     normed = em.fresh("rms_rows")
-    _rms(em, flat, em.const(1.0, np.float32, "one"), [-1], eps, normed, "")
+    _rms(em, flat, None, [-1], eps, normed, "")
     em.op("Mul", [em.op("Reshape", [normed, em.op("Shape", [x])]), scale], y)
 
 
@@ -66,11 +66,14 @@ def _skip_sum(em: Emitter, x: str, skip: str, bias: str, out: str) -> str:
     return em.op("Add", [em.op("Add", [x, skip]), bias], out or None)
 
 
-def _rms(em: Emitter, x: str, scale: str, axes: list[int], eps: float, y: str,
+def _rms(em: Emitter, x: str, scale: str | None, axes: list[int], eps: float, y: str,
          inv_std: str) -> None:
     square = em.op("Mul", [x, x])
     mean = em.op("ReduceMean", [square, em.const(axes, np.int64, "axes")], keepdims=1)
     rms = em.op("Sqrt", [em.op("Add", [mean, em.const(eps, np.float32, "epsilon")])])
-    em.op("Mul", [em.op("Div", [x, rms]), scale], y)
+    if scale is None:  # the caller scales after reshaping
+        em.op("Div", [x, rms], y)
+    else:
+        em.op("Mul", [em.op("Div", [x, rms]), scale], y)
     if inv_std:
         em.op("Reciprocal", [rms], inv_std)
