@@ -129,7 +129,7 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
         with t("codegen"):
             module, weights = _host_module(g.name, hosts, host, opts, symbols, tracer, batched)
     with t("accelerators"):
-        programs = _accelerator_programs(partition, subs, deployment)
+        programs = _accelerator_programs(partition, subs, deployment, schedule)
     with t("llvm"):
         ref = optimize(module, host.cpu)
         obj = emit_object(ref, host.cpu)
@@ -261,14 +261,16 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
 
 
 def _accelerator_programs(partition: Partition, subs: dict[int, Graph],
-                          deployment: Deployment) -> dict[str, dict[str, RegionProgram]]:
-    """device -> region stem -> the program its backend compiled."""
+                          deployment: Deployment, schedule: ScheduleSource
+                          ) -> dict[str, dict[str, RegionProgram]]:
+    """device -> region stem -> the program its backend compiled (its tunable
+    choices from `schedule`, as the host's lowerings)."""
     programs: dict[str, dict[str, RegionProgram]] = {}
     for r in partition.regions:
         if r.kind != "cpu":
             device = _device_named(deployment, r.device)
             programs.setdefault(r.device, {})[program_stem(r)] = compile_accel_region(
-                subs[r.index], device)
+                subs[r.index], device, schedule)
     return programs
 
 

@@ -11,6 +11,7 @@ which packaged targets' runners call; in a split deployment region K's is
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from .codegen.kernels.ops.bytes_copy import COPY_BYTES
@@ -64,11 +65,16 @@ def lower_host_region(sub: Graph, region: Region, entry: str, host: Device,
     return HostRegion(region, sub, entry, lowered, plan_memory(sub, lowered, slots))
 
 
-def compile_accel_region(sub: Graph, device: Device) -> RegionProgram:
+def compile_accel_region(sub: Graph, device: Device,
+                         schedule: ScheduleSource = DEFAULT_SCHEDULE) -> RegionProgram:
+    """A backend whose compile_region takes a `schedule` gets the compile's
+    schedule source (its tunable choices, e.g. tiles); others compile as before."""
     backend = device.backend
     if not isinstance(backend, AcceleratorBackend):
         raise TargetError(f"backend '{backend.name}' cannot compile regions (it has no "
                           "compile_region)")
+    if "schedule" in inspect.signature(backend.compile_region).parameters:
+        return backend.compile_region(sub, device.spec, schedule=schedule)
     return backend.compile_region(sub, device.spec)
 
 

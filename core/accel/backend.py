@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..errors import TargetError
 from ..ir import Graph, Node
+from ..schedule import DEFAULT_SCHEDULE, ScheduleSource
 from ..target.registrations import OpPattern, OpSupport, RuntimeDevice
 from ..target.spec import TargetSpec
 from .engine import EngineConfig, engine_of
@@ -55,8 +56,10 @@ class GemmArrayBackend:
             return str(e)
         return check_limits(job, engine) or _missing_post_op(job, engine)
 
-    def compile_region(self, graph: Graph, spec: TargetSpec) -> Program:
-        return compile_region(graph, engine_of(spec))
+    def compile_region(self, graph: Graph, spec: TargetSpec,
+                       schedule: ScheduleSource = DEFAULT_SCHEDULE) -> Program:
+        """Each job's tiles and buffer split from `schedule` (accel/schedule.py)."""
+        return compile_region(graph, engine_of(spec), schedule)
 
 
 def _missing_post_op(job, engine: EngineConfig) -> str | None:

@@ -57,6 +57,9 @@ class GemmJob:
     batch: int = 1
     geometry: ConvGeometry | None = None  # set: inp is im2col of an NCHW image
     channels_first_out: bool = False  # out[b, n, m] (NCHW), else out[b, m, n]
+    # slots the input, weight and accumulator buffers are split into while this
+    # job runs (a tile per slot): 2 double-buffers, 1 gives a tile the whole buffer
+    slots: tuple[int, int, int] = (2, 2, 2)
 
     @property
     def macs(self) -> int:

@@ -127,14 +127,14 @@ class _Run:
     def load_input(self, c: LoadInput) -> int:
         job = self.sim.jobs[c.job]
         tile = self._source(c.job, c.batch)[c.m0:c.m1, c.k0:c.k1]
-        self._check_fits("input", tile.size, self.e.input_bytes // 2, c)
+        self._check_fits("input", tile.size, self._slot_bytes(0, c.slot, c), c)
         self.inp[c.slot] = (tile, (c.job, c.k0, c.k1))
         return self._dma(tile.size * np.dtype(job.input_dtype).itemsize)
 
     def load_weights(self, c: LoadWeights) -> int:
         tile = self.sim.wgt64[c.job][c.k0:c.k1, c.n0:c.n1]
         nbytes = tile.size + PARAM_BYTES * tile.shape[1]
-        self._check_fits("weight", nbytes, self.e.weight_bytes // 2, c)
+        self._check_fits("weight", nbytes, self._slot_bytes(1, c.slot, c), c)
         self.wgt[c.slot] = (tile, (c.job, c.k0, c.k1, c.n0, c.n1))
         return self._dma(nbytes)
 
@@ -144,7 +144,8 @@ class _Run:
         if (ja, ka0, ka1) != (jw, kw0, kw1) or ja != c.job:
             raise SimulationError(f"{c}: input tile k {ka0}:{ka1} of job {ja} does not meet "
                                   f"weight tile k {kw0}:{kw1} of job {jw}")
-        self._check_fits("accumulator", a.shape[0] * w.shape[1] * 4, self.e.acc_bytes // 2, c)
+        self._check_fits("accumulator", a.shape[0] * w.shape[1] * 4,
+                         self._slot_bytes(2, c.acc_slot, c), c)
         product = a @ w
         if c.accumulate:
             acc, meta = _held(self.acc, c.acc_slot, "accumulator", c)
@@ -189,6 +190,14 @@ class _Run:
     def _dma(self, nbytes: int) -> int:
         self.stats.dma_bytes += nbytes
         return self.e.dma_cycles(nbytes)
+
+    def _slot_bytes(self, buffer: int, slot: int, c: Command) -> int:
+        """A slot's capacity: its buffer split into the job's slots for it."""
+        count = self.sim.jobs[c.job].slots[buffer]
+        if not 0 <= slot < count:
+            raise SimulationError(f"{c}: slot {slot} of a buffer split into {count}")
+        size = (self.e.input_bytes, self.e.weight_bytes, self.e.acc_bytes)[buffer]
+        return size // count
 
     def _check_fits(self, buffer: str, nbytes: int, capacity: int, c: Command) -> None:
         if nbytes > capacity:

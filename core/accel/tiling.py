@@ -1,12 +1,13 @@
 """Tiling one GEMM job into commands that fit the engine's buffers.
 
-Each buffer has two slots (double buffering), so a tile may use half of it.
-The accumulator tile [mt, nt] (int32) bounds mt * nt; the input tile [mt, kt]
-and the weight tile [kt, nt] (+ 12 bytes of post-op parameters per channel)
-bound kt. Among tile shapes whose sides are multiples of the array (rows for
-k, cols for n), the cheapest by a quick estimate of compute and DMA cycles is
-chosen; a tile that stays in its slot (all of K, or all of the weights) is
-not loaded again.
+Each buffer is split into slots (job.slots; by default two: double
+buffering), and a tile may use one slot. The accumulator tile [mt, nt]
+(int32) bounds mt * nt; the input tile [mt, kt] and the weight tile [kt, nt]
+(+ 12 bytes of post-op parameters per channel) bound kt. Without a tuning
+record (schedule.py), among tile shapes whose sides are multiples of the
+array (rows for k, cols for n), the cheapest by a quick estimate of compute
+and DMA cycles with two slots per buffer is chosen; a tile that stays in its
+slot (all of K, or all of the weights) is not loaded again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .engine import EngineConfig
 from .jobs import GemmJob
 
 PARAM_BYTES = 12  # per output channel: bias (int32), scale (float32), weight zero point
+DOUBLE = (2, 2, 2)  # slots of the input, weight and accumulator buffers: double buffering
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,10 @@ class Tiles:
     kt: int
     n_outer: bool  # loop over n outside m (weights stay, inputs stream) or the reverse
 
-    def fits(self, e: EngineConfig) -> bool:
-        return (self.mt * self.nt * 4 <= e.acc_bytes // 2
-                and self.mt * self.kt <= e.input_bytes // 2
-                and self.kt * self.nt + PARAM_BYTES * self.nt <= e.weight_bytes // 2)
+    def fits(self, e: EngineConfig, slots: tuple[int, int, int] = DOUBLE) -> bool:
+        return (self.mt * self.nt * 4 <= e.acc_bytes // slots[2]
+                and self.mt * self.kt <= e.input_bytes // slots[0]
+                and self.kt * self.nt + PARAM_BYTES * self.nt <= e.weight_bytes // slots[1])
 
 
 def _ceil(a: int, b: int) -> int:
@@ -42,10 +44,17 @@ def _round_up(a: int, b: int) -> int:
     return _ceil(a, b) * b
 
 
-def choose_tiles(job: GemmJob, e: EngineConfig) -> Tiles:
+def tile_sides(job: GemmJob, e: EngineConfig) -> tuple[list[int], list[int], list[int]]:
+    """The tile sides considered along m, n and k, ascending."""
     ms = sorted({min(job.m, 1 << s) for s in range(0, 13)} | {job.m})
     ns = sorted({min(_round_up(job.n, e.cols), e.cols * f) for f in (1, 2, 4, 8, 16, 32)})
     ks = sorted({min(_round_up(job.k, e.rows), e.rows * f) for f in (1, 2, 4, 8, 16, 32, 64, 128)})
+    return ms, ns, ks
+
+
+def choose_tiles(job: GemmJob, e: EngineConfig) -> Tiles:
+    """The untuned choice (two slots per buffer): the cheapest by estimate_cycles."""
+    ms, ns, ks = tile_sides(job, e)
     options = [Tiles(mt, nt, kt, outer) for mt, nt, kt, outer
                in itertools.product(ms, ns, ks, (False, True))]
     fitting = [t for t in options if t.fits(e)]
@@ -78,10 +87,15 @@ def _loads(mt: int, nt: int, kt: int, n_outer: bool) -> tuple[int, int]:
     return inp, wgt
 
 
-def emit_job(index: int, job: GemmJob, e: EngineConfig, out: Emitter) -> Tiles:
-    """Append the commands computing job `index`; buffer slots alternate per tile."""
-    t = choose_tiles(job, e)
-    slots = _SlotState()
+def emit_job(index: int, job: GemmJob, e: EngineConfig, out: Emitter,
+             tiles: Tiles | None = None) -> Tiles:
+    """Append the commands computing job `index` in `tiles` (default: choose_tiles);
+    buffer slots (job.slots of each buffer) take tiles in turn."""
+    t = tiles or choose_tiles(job, e)
+    if not t.fits(e, job.slots):
+        raise ValueError(f"{job.name}: tile {t} does not fit the buffers of {e.name} split "
+                         f"into {job.slots} slots")
+    slots = _SlotState(job.slots)
     for b in range(job.batch):
         for m0, n0 in _output_tiles(job, t):
             acc = f"acc{slots.next_acc()}"
@@ -119,18 +133,23 @@ class _Slot:
 class _SlotState:
     """Which tile each slot holds, so a tile still in a slot is not loaded again."""
 
-    def __init__(self) -> None:
-        self.held: dict[str, list[object]] = {"inp": [None, None], "wgt": [None, None]}
+    def __init__(self, counts: tuple[int, int, int] = DOUBLE) -> None:
+        self.count = {"inp": counts[0], "wgt": counts[1], "acc": counts[2]}
+        self.held: dict[str, list[object]] = {"inp": [None] * counts[0],
+                                              "wgt": [None] * counts[1]}
         self.turn = {"inp": 0, "wgt": 0, "acc": 0}
 
+    def _next(self, buf: str) -> int:
+        self.turn[buf] = (self.turn[buf] + 1) % self.count[buf]
+        return self.turn[buf]
+
     def next_acc(self) -> int:
-        self.turn["acc"] ^= 1
-        return self.turn["acc"]
+        return self._next("acc")
 
     def take(self, buf: str, key: object) -> _Slot:
         if key in self.held[buf]:
             slot = self.held[buf].index(key)
             return _Slot(f"{buf}{slot}", slot, False)
-        slot = self.turn[buf] = self.turn[buf] ^ 1
+        slot = self._next(buf)
         self.held[buf][slot] = key
         return _Slot(f"{buf}{slot}", slot, True)

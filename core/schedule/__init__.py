@@ -16,8 +16,8 @@ from .source import (
     ScheduleSource,
     TunedSchedule,
 )
-from .space import Config, Knob, KnobSpace, Tunable, Workload
+from .space import Config, Knob, KnobSpace, Limit, Tunable, Workload
 
 __all__ = ["DEFAULT_SCHEDULE", "Config", "Decision", "DefaultSchedule", "FixedSchedule", "Knob",
-           "KnobSpace", "RecordingSchedule", "ScheduleSource", "Tunable", "TunedSchedule",
+           "KnobSpace", "Limit", "RecordingSchedule", "ScheduleSource", "Tunable", "TunedSchedule",
            "TuningDatabase", "TuningLogError", "TuningRecord", "Workload", "merge_logs"]

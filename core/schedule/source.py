@@ -29,6 +29,8 @@ class Decision:
         knobs = " ".join(f"{k}={v}" for k, v in self.config.items())
         if self.record is None:
             return f"schedule: defaults ({knobs})"
+        if self.record.workload.cost == "cycles":
+            return f"schedule: tuned ({knobs}; measured {self.record.best:.0f} cycles)"
         return f"schedule: tuned ({knobs}; measured {self.record.best * 1e6:.1f} us)"
 
 

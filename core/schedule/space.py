@@ -9,11 +9,15 @@ exactly where the same code would be generated.
 A knob space is the lowering's own statement of what it can vary: named
 choices, each with its legal values and the default the lowering would take
 without tuning. Values are JSON scalars or lists (a tile is [rows, vectors]).
+Knobs that share a resource (an accelerator's tile sizes and its buffers) also
+state limits, as data: what a configuration uses of a capacity must fit it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -21,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Config = dict[str, Any]  # knob name -> chosen value
+COSTS = ("time", "cycles")  # what a workload's candidates are measured in
+_TRIES = 64  # draws of a sample or a mutation before giving up on one within the limits
 
 
 def _canonical(value: Any) -> Any:
@@ -43,12 +49,22 @@ class Workload:
     # the problem's size as the kernel sees it (m, n, k for a GEMM): cost-model
     # features, so one model serves every shape of a kernel family
     dims: tuple[tuple[str, int], ...] = ()
+    # what a candidate's cost is: "time" (seconds of a native run) or "cycles"
+    # (a simulated device's count, deterministic); the tuner measures it so
+    cost: str = "time"
+
+    def __post_init__(self) -> None:
+        if self.cost not in COSTS:
+            raise ValueError(f"cost {self.cost!r} is not one of {COSTS}")
 
     def to_json(self) -> dict:
-        return {"op": self.op, "kernel": self.kernel, "shapes": _canonical(self.shapes),
-                "dtypes": list(self.dtypes), "consts": list(self.consts), "attrs": self.attrs,
-                "target": self.target, "version": self.version,
-                "dims": [[k, v] for k, v in self.dims]}
+        doc = {"op": self.op, "kernel": self.kernel, "shapes": _canonical(self.shapes),
+               "dtypes": list(self.dtypes), "consts": list(self.consts), "attrs": self.attrs,
+               "target": self.target, "version": self.version,
+               "dims": [[k, v] for k, v in self.dims]}
+        if self.cost != "time":  # written only when not the default: older keys hold
+            doc["cost"] = self.cost
+        return doc
 
     @staticmethod
     def from_json(d: dict) -> Workload:
@@ -56,7 +72,8 @@ class Workload:
                         tuple(tuple(int(x) for x in s) for s in d["shapes"]),
                         tuple(d["dtypes"]), tuple(bool(c) for c in d["consts"]),
                         str(d["attrs"]), str(d["target"]), str(d["version"]),
-                        tuple((str(k), int(v)) for k, v in d.get("dims", ())))
+                        tuple((str(k), int(v)) for k, v in d.get("dims", ())),
+                        str(d.get("cost", "time")))
 
     @property
     def key(self) -> str:
@@ -91,31 +108,86 @@ class Knob:
             raise ValueError(f"knob {self.name}: default {self.default} is not a legal value")
 
 
+def _value(config: Config, ref: str) -> Any:
+    """A knob's value, or an item of a list value: "tile" or "slots[2]"."""
+    name, _, index = ref.partition("[")
+    value = _canonical(config[name])
+    return value[int(index.rstrip("]"))] if index else value
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A capacity the knobs share, as data: sum(coefficient * product of the
+    referenced values) * the `per` value (e.g. the slots a buffer is split
+    into, each holding one tile) must be at most `capacity`."""
+
+    name: str  # what is full when it fails, e.g. "accumulator buffer"
+    terms: tuple[tuple[int, tuple[str, ...]], ...]  # (coefficient, knob refs)
+    capacity: int
+    per: str = ""  # a knob ref multiplying the use; "" for none
+
+    def use(self, config: Config) -> int:
+        total = sum(c * math.prod(int(_value(config, r)) for r in refs)
+                    for c, refs in self.terms)
+        return total * (int(_value(config, self.per)) if self.per else 1)
+
+    def holds(self, config: Config) -> bool:
+        return self.use(config) <= self.capacity
+
+
 @dataclass(frozen=True)
 class KnobSpace:
     knobs: tuple[Knob, ...]
+    limits: tuple[Limit, ...] = ()
+
+    def __post_init__(self) -> None:
+        broken = [lim.name for lim in self.limits if not lim.holds(self.defaults())]
+        if broken:
+            raise ValueError(f"the defaults exceed {', '.join(broken)}")
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.knobs)
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
-        return math.prod(len(k.values) for k in self.knobs)
+        """Configurations within the limits (counted, where there are few enough)."""
+        every = math.prod(len(k.values) for k in self.knobs)
+        if not self.limits or every > 200_000:
+            return every
+        combos = itertools.product(*(k.values for k in self.knobs))
+        return sum(self._fits(dict(zip(self.names, c, strict=True))) for c in combos)
 
     def defaults(self) -> Config:
         return {k.name: k.default for k in self.knobs}
 
     def legal(self, config: Config) -> bool:
-        """Every knob given, with a legal value (a record from an older space is not)."""
+        """Every knob given, with a legal value (a record from an older space is
+        not), and within the limits."""
         return set(config) == set(self.names) and all(
-            _canonical(config[k.name]) in k.values for k in self.knobs)
+            _canonical(config[k.name]) in k.values for k in self.knobs) and self._fits(config)
+
+    def _fits(self, config: Config) -> bool:
+        return all(lim.holds(config) for lim in self.limits)
 
     def sample(self, rng: random.Random) -> Config:
-        return {k.name: rng.choice(k.values) for k in self.knobs}
+        """A random configuration within the limits (the defaults if none is drawn)."""
+        for _ in range(_TRIES if self.limits else 1):
+            config = {k.name: rng.choice(k.values) for k in self.knobs}
+            if self._fits(config):
+                return config
+        return self.defaults()
 
     def mutate(self, config: Config, rng: random.Random) -> Config:
-        """One knob moved to a neighbouring or a random other legal value."""
+        """One knob moved to a neighbouring or a random other legal value (within
+        the limits; `config` itself if no such move is drawn)."""
+        for _ in range(_TRIES if self.limits else 1):
+            out = self._move(config, rng)
+            if self._fits(out):
+                return out
+        return dict(config)
+
+    def _move(self, config: Config, rng: random.Random) -> Config:
         out = dict(config)
         knobs = [k for k in self.knobs if len(k.values) > 1]
         if not knobs:

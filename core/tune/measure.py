@@ -6,6 +6,10 @@ one-node model of its workload; the native run is timed after a warm-up, in
 (seconds per run) are kept: their minimum is the candidate's time, their
 coefficient of variation says how noisy the machine was. A noisy
 measurement is taken once more with twice the rounds.
+
+A workload whose cost is "cycles" (a simulated accelerator's, schedule/space.py)
+is run once instead: the simulator is deterministic, and the candidate's cost
+is the cycles its device regions report.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class MeasureJob:
     # other workloads' configurations (a whole model with its tuned layers)
     others: dict[str, Config] = field(default_factory=dict)
     input_shapes: dict[str, list[int]] | None = None
+    cost: str = "time"  # the workload's (Workload.cost): "time" or "cycles"
+    pin: dict[str, str] = field(default_factory=dict)  # node -> device (CompileOptions.pin)
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ def measure(job: MeasureJob) -> MeasureResult:
     t0 = time.perf_counter()
     configs = dict(job.others) | ({job.key: job.config} if job.key else {})
     schedule = FixedSchedule(configs)
-    opts = CompileOptions(threads=job.threads, schedule=schedule, default_tuning=False)
+    opts = CompileOptions(threads=job.threads, schedule=schedule, default_tuning=False,
+                          pin=dict(job.pin))
     with building():
         artifact = compile_model(job.model, job.target, opts, job.input_shapes)
     build_s = time.perf_counter() - t0
@@ -74,9 +81,23 @@ def measure(job: MeasureJob) -> MeasureResult:
         if job.threads and hasattr(model, "set_num_threads"):
             model.set_num_threads(job.threads)
         feeds = random_feeds(model.get_inputs())
+        if job.cost == "cycles":
+            return simulated_cycles(model, feeds, build_s)
         with timing_alone():
             times, cv = time_runs(lambda: model.run(None, feeds), job)
     return MeasureResult(times, cv, build_s=build_s)
+
+
+def simulated_cycles(model, feeds: dict[str, np.ndarray], build_s: float) -> MeasureResult:
+    """One run; the cycles of its device regions (their timeline events)."""
+    model.run(None, feeds)
+    timeline = getattr(model, "timeline", None)
+    cycles = [e.args["cycles"] for e in timeline.events
+              if e.kind == "region" and "cycles" in e.args] if timeline is not None else []
+    if not cycles:
+        return MeasureResult(error="no device region reported simulated cycles",
+                             build_s=build_s)
+    return MeasureResult((float(sum(cycles)),), 0.0, build_s=build_s)
 
 
 def random_feeds(inputs) -> dict[str, np.ndarray]:

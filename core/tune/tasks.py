@@ -1,7 +1,9 @@
 """A model's tuning tasks: the workloads its lowerings ask a schedule source
 about (recorded while lowering, so the tuner knows no kernel), each with a
 one-node model of the node that asked, compiled and timed alone to measure it.
-Nodes with the same workload (the same layer shape) share one task."""
+Nodes with the same workload (the same layer shape) share one task. An
+accelerator region's compiler asks too (tiles, buffers): its one-node model is
+pinned to that device, so it is measured there (in the cycles it simulates)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..errors import TinycError
 from ..ir import Graph, Node
 from ..ir.bind import input_symbols
 from ..lower import lower_graph
+from ..region_compile import compile_accel_region
 from ..schedule import RecordingSchedule, Tunable
 from ..target.backend import Packager
 
@@ -22,6 +25,7 @@ class Task:
     tunable: Tunable
     graph: Graph  # the one-node model that measures it
     nodes: list[str] = field(default_factory=list)  # every node with this workload
+    pin: dict[str, str] = field(default_factory=dict)  # node -> the device it is measured on
 
     @property
     def key(self) -> str:
@@ -46,12 +50,14 @@ def extract_tasks(model, target: str, options: CompileOptions,
                          f"dimensions of {list(input_symbols(g))}")
     subs = lowering_graphs(g, partition, deployment)
     host = deployment.host
+    devices = {d.spec.name: d for d in deployment.devices}
     tasks: dict[str, Task] = {}
     for r in partition.regions:
-        if r.kind != "cpu":
-            continue
         recorder = RecordingSchedule()
-        lower_graph(subs[r.index], host.cpu, host.intrinsics, recorder)
+        if r.kind == "cpu":
+            lower_graph(subs[r.index], host.cpu, host.intrinsics, recorder)
+        else:
+            compile_accel_region(subs[r.index], devices[r.device], recorder)
         nodes = {n.name: n for n in subs[r.index].nodes}
         for tunable in recorder.asked:
             node = nodes[tunable.node]
@@ -60,7 +66,8 @@ def extract_tasks(model, target: str, options: CompileOptions,
                 continue
             one = one_node_graph(subs[r.index], node)
             if one is not None:
-                tasks[tunable.key] = Task(tunable, one, [node.name])
+                pin = {} if r.kind == "cpu" else {node.name: r.device}
+                tasks[tunable.key] = Task(tunable, one, [node.name], pin)
     return sorted(tasks.values(), key=lambda t: -t.work)
 
 

@@ -43,6 +43,7 @@ class TuneOptions:
     runner: Runner | None = None  # default: a LocalPool of `workers`
     # at the end, time the whole model with the defaults and with the tuned layers
     end_to_end: bool = False
+    pin: dict[str, str] = field(default_factory=dict)  # node -> device, as CompileOptions.pin
 
 
 @dataclass
@@ -90,7 +91,8 @@ class TuneSummary:
 def tune(model, target: str, options: TuneOptions,
          input_shapes: dict[str, list[int]] | None = None,
          on_progress: Callable[[Progress], None] | None = None) -> TuneSummary:
-    compile_opts = CompileOptions(threads=options.threads, default_tuning=False)
+    compile_opts = CompileOptions(threads=options.threads, default_tuning=False,
+                                  pin=dict(options.pin))
     tasks = extract_tasks(model, target, compile_opts, input_shapes)
     if not tasks:
         return TuneSummary(message="no tunable layers in this model (today: fp32 MatMul, "
@@ -125,7 +127,7 @@ def _end_to_end(model, target: str, options: TuneOptions, input_shapes, driver: 
     best = {t.key: r.config for t in driver.tasks
             if (r := driver.db.best(t.key, t.tunable.space)) is not None}
     jobs = [MeasureJob(data, target, "", {}, options.threads, options.repeats, others=o,
-                       input_shapes=input_shapes) for o in ({}, best)]
+                       input_shapes=input_shapes, pin=dict(options.pin)) for o in ({}, best)]
     results = dict(runner.run(measure, jobs, timeout_s=10 * options.timeout_s))
     failed = [r for r in results.values() if isinstance(r, Failure) or r.error]
     if failed:
@@ -206,7 +208,8 @@ class _Driver:
         trial and teaches the model nothing new."""
         predicted = self._score(task, configs) if self.cost.trained and not recheck else None
         jobs = [MeasureJob(task.graph, self.target, task.key, c, self.options.threads,
-                           self.options.repeats, probe=self.options.probe) for c in configs]
+                           self.options.repeats, probe=self.options.probe,
+                           cost=task.tunable.workload.cost, pin=task.pin) for c in configs]
         for index, result in runner.run(measure, jobs):
             record = self._record(task, configs[index], result)
             append_records(self.options.log, [record])  # on disk before anything else
