@@ -47,6 +47,9 @@ def job_workload(job: GemmJob, op: str, e: EngineConfig) -> Workload:
 def job_space(job: GemmJob, e: EngineConfig) -> KnobSpace:
     ms, ns, ks = tile_sides(job, e)
     t = choose_tiles(job, e)
+    # a tile of fewer rows than the array's pays for the rows anyway (simulator.py):
+    # never faster, and its many small commands make a candidate slow to simulate
+    ms = sorted({x for x in ms if x >= min(job.m, e.rows)} | {t.mt})
     knobs = (Knob("mt", tuple(ms), t.mt), Knob("nt", tuple(ns), t.nt), Knob("kt", tuple(ks), t.kt),
              Knob("order", ORDERS, ORDERS[t.n_outer]), Knob("slots", SLOTS, DOUBLE))
     limits = (Limit("input buffer", ((1, ("mt", "kt")),), e.input_bytes, "slots[0]"),

@@ -44,6 +44,7 @@ class TuneOptions:
     # at the end, time the whole model with the defaults and with the tuned layers
     end_to_end: bool = False
     pin: dict[str, str] = field(default_factory=dict)  # node -> device, as CompileOptions.pin
+    cost: str | None = None  # tune only workloads measured so ("time", "cycles"); None: all
 
 
 @dataclass
@@ -93,7 +94,8 @@ def tune(model, target: str, options: TuneOptions,
          on_progress: Callable[[Progress], None] | None = None) -> TuneSummary:
     compile_opts = CompileOptions(threads=options.threads, default_tuning=False,
                                   pin=dict(options.pin))
-    tasks = extract_tasks(model, target, compile_opts, input_shapes)
+    tasks = [t for t in extract_tasks(model, target, compile_opts, input_shapes)
+             if options.cost in (None, t.tunable.workload.cost)]
     if not tasks:
         return TuneSummary(message="no tunable layers in this model (today: fp32 MatMul, "
                                    "Gemm and convolutions computed as GEMMs)",
