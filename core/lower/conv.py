@@ -3,7 +3,8 @@
 ONNX attributes (auto_pad, pads, strides, dilations, group, kernel_shape) are
 resolved here into a ConvShape; then:
 - depthwise (every group has one input channel): the direct kernel of
-  codegen/kernels/gemm/conv_direct.py;
+  codegen/kernels/gemm/conv_direct.py, on padded planes or loading the input
+  with masks (a tunable choice, conv_schedule.py);
 - otherwise, per group, a GEMM  Y[co, pixel] = W[co, (ci,ky,kx)] @ im2col(X)
   with the weights packed into A panels at compile time and im2col written
   straight into packed B panels at run time; 1x1 unit-stride unpadded convs
@@ -32,6 +33,7 @@ from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from ..schedule import Decision
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .checks import require_elements
+from .conv_schedule import schedule_depthwise
 from .elementwise import require_f32, shape_of
 from .gemm_schedule import schedule_gemm, tuned_text
 from .registry import lowers
@@ -179,13 +181,13 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
     if s.depthwise:
         plan = plan_fp32_gemm(depthwise_statement(s), F32_ROLES, "W",
                               (s.cog, s.ho * s.wo, s.kh * s.kw), ctx.target, ctx.intrinsics)
-        calls = _depthwise(node, s, epi, tail, plan, ctx.target.threads)
-        planes = ("the input, masked loads" if DepthwiseSpec.direct_pays(s.sw, s.wo, plan.lanes)
-                  else "zero-padded planes")
+        direct, decision = schedule_depthwise(ctx, node, s.n * s.co, s.ho, s.wo, s.kh * s.kw,
+                                              s.sw, plan.lanes)
+        calls = _depthwise(node, s, epi, tail, plan, ctx.target.threads, direct)
+        planes = "the input, masked loads" if direct else "zero-padded planes"
         note = (f"direct depthwise {s.kh}x{s.kw} kernel on {planes} (channels are "
                 f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
-                f"epilogue {epi.tag}")
-        decision = None
+                f"epilogue {epi.tag}{tuned_text(decision)}")
     else:
         calls, note, plan, decision = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
@@ -214,9 +216,8 @@ def depthwise_statement(s: ConvShape) -> str:
 
 
 def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
-               plan: Fp32Plan, threads: int) -> list[Call]:
+               plan: Fp32Plan, threads: int, direct: bool) -> list[Call]:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    direct = DepthwiseSpec.direct_pays(s.sw, s.wo, plan.lanes)
     spec = DepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, plan.lanes, epi, plan.step,
                          threads, direct)
     hp, wp = spec.padded_plane(s.ho, s.wo)
