@@ -155,6 +155,7 @@ def _summary_json(summary) -> dict:
                 "speedup": summary.end_to_end[0] / summary.end_to_end[1]},
             "end_to_end_error": summary.end_to_end_error,
             "layers": [{"workload": r.workload, "nodes": r.nodes, "trials": r.trials,
+                        "cost": r.cost,
                         "default_s": seconds(r.default_s), "best_s": seconds(r.best_s),
                         "speedup": r.speedup} for r in summary.rows]}
 
@@ -167,12 +168,15 @@ def _print_summary(summary) -> None:
     print(f"{'layer (workload)':<34} {'nodes':>5} {'trials':>6} {'default':>10} {'best':>10} "
           f"{'speedup':>7}")
     for r in summary.rows:
-        print(f"{r.workload:<34} {len(r.nodes):>5} {r.trials:>6} {_us(r.default_s):>10} "
-              f"{_us(r.best_s):>10} {r.speedup:>6.2f}x")
+        print(f"{r.workload:<34} {len(r.nodes):>5} {r.trials:>6} "
+              f"{_cost(r.default_s, r.cost):>10} {_cost(r.best_s, r.cost):>10} "
+              f"{r.speedup:>6.2f}x")
     rho = "n/a (too few predictions)" if summary.spearman is None else f"{summary.spearman:.2f}"
     print(f"{summary.new_trials} new trials ({summary.failures} failed), log {summary.log}")
-    print(f"tuned layers together: {summary.speedup:.2f}x faster than the defaults "
-          f"(per-layer times, weighted by their nodes)")
+    for cost in sorted({r.cost for r in summary.rows}):
+        what = "simulated cycles" if cost == "cycles" else "times"
+        print(f"tuned layers together: {summary.speedup_of(cost):.2f}x faster than the defaults "
+              f"(per-layer {what}, weighted by their nodes)")
     if summary.end_to_end is not None:
         untuned, tuned = summary.end_to_end
         print(f"whole model, measured: untuned {_us(untuned)}, tuned {_us(tuned)}: "
@@ -181,6 +185,12 @@ def _print_summary(summary) -> None:
         print(f"whole model: not measured ({summary.end_to_end_error})")
     print(f"cost model: {summary.model}; rank correlation (Spearman) of predicted and "
           f"measured times: {rho}")
+
+
+def _cost(value: float, cost: str) -> str:
+    if cost == "cycles":
+        return f"{value:.0f} cyc" if math.isfinite(value) else "-"
+    return _us(value)
 
 
 def _us(seconds: float) -> str:

@@ -1,12 +1,13 @@
 """A GEMM job's tunable schedule on the array, stated as data for the tuner.
 
-The knobs: the tile sides mt, nt, kt (among tiling.tile_sides: powers of two
-along m, multiples of the array along n and k), the loop order over output
-tiles (weights stay while inputs stream, or the reverse), and the slots each
-buffer (input, weight, accumulator) is split into: 2 is double buffering (the
-DMA fills one slot while the array reads the other), 1 gives one tile the
-whole buffer but loads and compute then take turns. Limits (schedule/space.py)
-say that a tile fits its slot of each buffer, exactly as the simulator checks.
+The knobs: the tile sides mt, nt, kt (tiling.tile_sides: powers of two along
+m, multiples of the array along n and k; and m split into equal tiles), the
+loop order over output tiles (weights stay while inputs stream, or the
+reverse), and the slots each buffer (input, weight, accumulator) is split
+into: 2 is double buffering (the DMA fills one slot while the array reads the
+other), 1 gives one tile the whole buffer but loads and compute then take
+turns. Limits (schedule/space.py) say that a tile fits its slot of each
+buffer, exactly as the simulator checks.
 
 Without a record the defaults are the untuned choice (tiling.choose_tiles,
 double buffering everywhere). Candidates are measured in simulated cycles
@@ -29,6 +30,7 @@ KERNEL = "accel_gemm"
 ORDERS = ("m_outer", "n_outer")  # n_outer: weights stay, inputs stream
 # slots of (input, weight, accumulator): double buffering first (the default),
 # then each buffer in turn given whole to one tile
+BALANCED = 32  # m in up to this many equal tiles, beside the powers of two
 SLOTS = ((2, 2, 2), (1, 2, 2), (2, 1, 2), (2, 2, 1), (1, 1, 2), (1, 2, 1), (2, 1, 1), (1, 1, 1))
 
 
@@ -47,9 +49,11 @@ def job_workload(job: GemmJob, op: str, e: EngineConfig) -> Workload:
 def job_space(job: GemmJob, e: EngineConfig) -> KnobSpace:
     ms, ns, ks = tile_sides(job, e)
     t = choose_tiles(job, e)
-    # a tile of fewer rows than the array's pays for the rows anyway (simulator.py):
-    # never faster, and its many small commands make a candidate slow to simulate
-    ms = sorted({x for x in ms if x >= min(job.m, e.rows)} | {t.mt})
+    # and m split evenly in j tiles: a last tile of a few rows pays for the array's
+    # rows anyway (simulator.py). Tiles of fewer rows than the array's are never
+    # faster, and their many small commands make a candidate slow to simulate.
+    balanced = {-(-job.m // j) for j in range(1, BALANCED + 1)}
+    ms = sorted({x for x in {*ms, *balanced} if x >= min(job.m, e.rows)} | {t.mt})
     knobs = (Knob("mt", tuple(ms), t.mt), Knob("nt", tuple(ns), t.nt), Knob("kt", tuple(ks), t.kt),
              Knob("order", ORDERS, ORDERS[t.n_outer]), Knob("slots", SLOTS, DOUBLE))
     limits = (Limit("input buffer", ((1, ("mt", "kt")),), e.input_bytes, "slots[0]"),

@@ -62,6 +62,7 @@ class LayerRow:
     default_s: float
     best_s: float
     trials: int
+    cost: str = "time"  # default_s and best_s are seconds, or simulated cycles
 
     @property
     def speedup(self) -> float:
@@ -83,8 +84,14 @@ class TuneSummary:
 
     @property
     def speedup(self) -> float:
-        """Time-weighted over every tuned workload: sum of defaults / sum of bests."""
-        rows = [r for r in self.rows if math.isfinite(r.best_s) and math.isfinite(r.default_s)]
+        """Time-weighted over every tuned workload: sum of defaults / sum of bests
+        (over those measured in time; of an accelerator alone, in cycles)."""
+        return self.speedup_of("time") if any(r.cost == "time" for r in self.rows) else \
+            self.speedup_of("cycles")
+
+    def speedup_of(self, cost: str) -> float:
+        rows = [r for r in self.rows if r.cost == cost and math.isfinite(r.best_s)
+                and math.isfinite(r.default_s)]
         best = sum(r.best_s * len(r.nodes) for r in rows)
         return sum(r.default_s * len(r.nodes) for r in rows) / best if best else 1.0
 
@@ -285,4 +292,5 @@ class _Driver:
         base = self._baseline(task)
         return LayerRow(task.tunable.workload.summary, task.nodes,
                         base if base is not None else math.inf,
-                        best.best if best else math.inf, len(self.db.tried(task.key)))
+                        best.best if best else math.inf, len(self.db.tried(task.key)),
+                        task.tunable.workload.cost)
