@@ -69,7 +69,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print("  bytes: " + ", ".join(f"{k} {v}" for k, v in art.meta["sizes"].items()))
     if "symbolic" in art.meta:
         _print_symbolic(art.meta)
-    tunable = [r for r in art.report if "tuned" in r]
+    tunable = _tunable_layers(art)
     if tunable:
         tuned = [r["node"] for r in tunable if r["tuned"]]
         print(f"  tuned layers: {len(tuned)} of {len(tunable)} tunable"
@@ -81,6 +81,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tunable_layers(art) -> list[dict]:
+    """The host's tunable layers (the report's rows) and the accelerators' jobs
+    (their programs' schedules), each with its node and whether it was tuned."""
+    rows = [{"node": r["node"], "tuned": r["tuned"]} for r in art.report if "tuned" in r]
+    for programs in getattr(art, "programs", {}).values():
+        for program in programs.values():
+            rows += [{"node": s["job"], "tuned": s["tuned"]}
+                     for s in getattr(program, "schedules", ())]
+    return rows
+
+
 def _summary(args, art, seconds: float, timings: dict) -> dict:
     out = {"model": args.model, "target": args.target, "output": args.output,
            "seconds": round(seconds, 4), "timings": timings,
@@ -89,7 +100,7 @@ def _summary(args, art, seconds: float, timings: dict) -> dict:
            "code_bytes": len(getattr(art, "library", b"") or b""),
            "inputs": art.meta.get("inputs"), "outputs": art.meta.get("outputs"),
            "symbolic": art.meta.get("symbolic"),
-           "tuned_layers": [r["node"] for r in art.report if r.get("tuned")]}
+           "tuned_layers": [r["node"] for r in _tunable_layers(art) if r["tuned"]]}
     if args.report:
         out["report"] = art.report
     return out

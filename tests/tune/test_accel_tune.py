@@ -18,6 +18,7 @@ import tinyc
 from tinyc.accel.engine import engine_of
 from tinyc.accel.schedule import KERNEL, SLOTS
 from tinyc.accel.tiling import Tiles, choose_tiles
+from tinyc.cli_compile import _tunable_layers
 from tinyc.compiler import CompileOptions
 from tinyc.plugin import resolve_spec_by_name
 from tinyc.schedule import TuningDatabase, TuningRecord
@@ -120,6 +121,8 @@ def test_a_record_changes_the_program_its_cycles_and_no_output(tmp_path, tasks):
     assert job.slots == (1, 1, 1)
     assert program.schedules[0] == {"job": "conv3x3", "tuned": True, "config": config}
     assert {c.slot for c in program.commands if hasattr(c, "slot")} == {0}
+    assert _tunable_layers(art) == [{"node": "conv3x3", "tuned": True},
+                                    {"node": "conv1x1", "tuned": False}]  # tinyc compile's
     plain_out, plain_cycles = _cycles()
     tuned_out, tuned_cycles = _cycles(str(log))
     np.testing.assert_array_equal(tuned_out, plain_out)
