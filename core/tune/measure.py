@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..compiler import CompileOptions, compile_model
+from ..errors import TinycError
 from ..ir import Graph
 from ..schedule import Config, FixedSchedule
 from .pool import building, timing_alone
@@ -81,23 +82,24 @@ def measure(job: MeasureJob) -> MeasureResult:
         if job.threads and hasattr(model, "set_num_threads"):
             model.set_num_threads(job.threads)
         feeds = random_feeds(model.get_inputs())
-        if job.cost == "cycles":
-            return simulated_cycles(model, feeds, build_s)
-        with timing_alone():
-            times, cv = time_runs(lambda: model.run(None, feeds), job)
+        if job.cost == "cycles":  # deterministic: one run
+            times, cv = simulated_cycles(model, feeds), 0.0
+        else:
+            with timing_alone():
+                times, cv = time_runs(lambda: model.run(None, feeds), job)
     return MeasureResult(times, cv, build_s=build_s)
 
 
-def simulated_cycles(model, feeds: dict[str, np.ndarray], build_s: float) -> MeasureResult:
+def simulated_cycles(model, feeds: dict[str, np.ndarray]) -> tuple[float]:
     """One run; the cycles of its device regions (their timeline events)."""
     model.run(None, feeds)
     timeline = getattr(model, "timeline", None)
     cycles = [e.args["cycles"] for e in timeline.events
               if e.kind == "region" and "cycles" in e.args] if timeline is not None else []
-    if not cycles:
-        return MeasureResult(error="no device region reported simulated cycles",
-                             build_s=build_s)
-    return MeasureResult((float(sum(cycles)),), 0.0, build_s=build_s)
+    if not cycles:  # the worker records it as the candidate's failure
+        raise TinycError("no device region reported simulated cycles: the workload's "
+                         "layer did not run on a simulated device")
+    return (float(sum(cycles)),)
 
 
 def random_feeds(inputs) -> dict[str, np.ndarray]:
