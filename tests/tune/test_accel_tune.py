@@ -8,6 +8,7 @@ its outputs not a bit."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import numpy as np
@@ -21,7 +22,7 @@ from tinyc.accel.tiling import Tiles, choose_tiles
 from tinyc.cli_compile import _tunable_layers
 from tinyc.compiler import CompileOptions
 from tinyc.plugin import resolve_spec_by_name
-from tinyc.schedule import TuningDatabase, TuningRecord
+from tinyc.schedule import TunedSchedule, TuningDatabase, TuningLogError, TuningRecord
 from tinyc.schedule.database import append_records
 from tinyc.tune import TuneOptions, tune
 from tinyc.tune.measure import MeasureJob, measure
@@ -158,3 +159,25 @@ def test_tuning_never_adds_cycles_and_keeps_the_bits(tmp_path):
     np.testing.assert_array_equal(tuned_out, plain_out)
     assert tuned_cycles <= plain_cycles
     print(f"two int8 convs on {DEVICE}: {plain_cycles} cycles untuned, {tuned_cycles} tuned")
+
+
+def test_records_that_do_not_fit_are_refused(tmp_path, tasks):
+    """A record whose tile overflows its slots (a log from another spec, or
+    edited) is not applied: the defaults are; a cost kind tinyc does not know
+    is a clear error naming the line."""
+    task = next(t for t in tasks if t.nodes == ["conv3x3"])
+    space = task.tunable.space
+    too_big = space.defaults() | {"mt": max(space.knobs[0].values),
+                                  "kt": max(space.knobs[2].values)}
+    assert not space.legal(too_big)
+    log = tmp_path / "big.jsonl"
+    append_records(log, [TuningRecord(task.tunable.workload, too_big, (1.0,), 0.0)])
+    decision = TunedSchedule(TuningDatabase.load(log)).decide(task.tunable)
+    assert not decision.tuned and decision.config == space.defaults()
+    doc = json.loads(log.read_text())
+    doc["workload"]["cost"] = "joules"
+    doc.pop("key")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(doc) + "\n")
+    with pytest.raises(TuningLogError, match=r"bad.jsonl:1: .*joules"):
+        TuningDatabase.load(bad)
