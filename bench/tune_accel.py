@@ -9,7 +9,7 @@ tuner measures each layer shape alone in simulated cycles; the whole model is
 then compiled untuned and with the log, run once each, and the regions' cycles
 compared (the outputs must be identical).
 
-    python bench/tune_accel.py [--trials 600] [--log FILE] [--workers 1]
+    python bench/tune_accel.py [--trials 480] [--log FILE] [--workers 1]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def simulated_run(model, feeds, pins: dict[str, str], log: str | None):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=600, help="candidates over the model")
+    p.add_argument("--trials", type=int, default=480, help="candidates over the model")
     p.add_argument("--log", help="tuning log (default: a temporary file)")
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args()
