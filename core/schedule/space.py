@@ -234,5 +234,13 @@ class Tunable:
         return self.workload.key
 
     def features(self, config: Config) -> list[float]:
+        """The family's tag (kernel families differ in their knobs and sizes: the
+        cost model keeps them apart), the sizes (log2), the knobs' features."""
         dims = [math.log2(1 + v) for _, v in self.workload.dims]
-        return dims + self.space.features(config)
+        return [self.family_tag] + dims + self.space.features(config)
+
+    @property
+    def family_tag(self) -> float:
+        """A number naming the kernel family and its knobs (stable across runs)."""
+        text = f"{self.workload.kernel} {' '.join(self.space.names)}"
+        return float(int(hashlib.sha256(text.encode()).hexdigest()[:6], 16))

@@ -7,11 +7,18 @@ Targets are log(time / the workload's default time): comparable across
 workloads, and a ranking is all the search needs. The model is LightGBM's
 gradient-boosted trees (the `tune` extra); without it, a random ranking, so
 the search degrades to random search, and the tuner says so.
+
+Kernel families state different knobs, so their feature rows differ in
+length (an fp32 GEMM's tile and blocks, a depthwise conv's algorithm, an
+accelerator's tiles and buffers): rows of each length get a model of their
+own (ByLayout), and the family's tag (Tunable.features' first number) lets one
+model tell apart families whose rows happen to be as long.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -80,11 +87,44 @@ class GradientBoostedModel:
         return self._model is not None
 
 
+class ByLayout:
+    """A model per feature-row length, each trained on its rows only; a row
+    whose layout has no trained model yet is predicted 0 (no preference)."""
+
+    def __init__(self, make: Callable[[], CostModel]):
+        self._make = make
+        self._models: dict[int, CostModel] = {}
+        self.name = make().name
+
+    def fit(self, features: list[list[float]], targets: list[float]) -> None:
+        rows: dict[int, tuple[list, list]] = {}
+        for f, t in zip(features, targets, strict=True):
+            group = rows.setdefault(len(f), ([], []))
+            group[0].append(f)
+            group[1].append(t)
+        for length, (fs, ts) in rows.items():
+            self._models.setdefault(length, self._make()).fit(fs, ts)
+
+    def predict(self, features: list[list[float]]) -> np.ndarray:
+        out = np.zeros(len(features))
+        for length in {len(f) for f in features}:
+            model = self._models.get(length)
+            if model is not None and model.trained:
+                index = [i for i, f in enumerate(features) if len(f) == length]
+                out[index] = model.predict([features[i] for i in index])
+        return out
+
+    @property
+    def trained(self) -> bool:
+        return any(m.trained for m in self._models.values())
+
+
 def make_cost_model(seed: int = 0) -> tuple[CostModel, str]:
     """The gradient-boosted model if LightGBM is installed, else the random
     fallback; the message says which, and how to get the better one."""
     try:
-        return GradientBoostedModel(seed), ""
+        GradientBoostedModel(seed)  # LightGBM is there
+        return ByLayout(lambda: GradientBoostedModel(seed)), ""
     except ModuleNotFoundError:
         return RandomModel(seed), ("LightGBM is not installed: searching at random "
                                    "(pip install 'tinyc[tune]' for the learned cost model)")
