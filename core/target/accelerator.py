@@ -5,8 +5,9 @@ instance (a spec's array and buffer sizes), beyond the op support registered;
 the split compiler calls `compile_region(graph, spec)` with the region as a
 graph of its own (its inputs, outputs and constants) and saves the program it
 returns (a backend whose compile_region also takes `schedule=` gets the
-compile's schedule source: tunable choices as tinyc.schedule describes them); at run time, the RuntimeDevice registered for the backend loads the
-saved programs and returns an `AcceleratorSession`.
+compile's schedule source: tunable choices as tinyc.schedule describes them);
+at run time, the RuntimeDevice registered for the backend loads the saved
+programs and returns an `AcceleratorSession`.
 """
 
 from __future__ import annotations
