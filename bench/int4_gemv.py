@@ -1,8 +1,10 @@
 """The int4 weight-only GEMV of issue 12: Y[1, N] = A[1, K] @ W^T, W [N, K] in
 4-bit blocks of 32 (com.microsoft MatMulNBits), tinyc against onnxruntime
-(accuracy_level 0) at 1 thread, with the machine's read bandwidth for scale.
+at one accuracy_level (0: float32 compute; 4: activations quantized to int8
+per block, onnxruntime's default for the builder's CPU models), at 1 thread,
+with the machine's read bandwidth for scale.
 
-    python bench/int4_gemv.py [--k 4096 --n 4096] [--block 32] [--threads 1]
+    python bench/int4_gemv.py [--k 4096 --n 4096] [--block 32] [--threads 1] [--level 0|4]
 
 Times are the best of 5 rounds of 50 calls, in thread CPU time (time.thread_time:
 time the process is descheduled on a shared machine does not count), per call,
@@ -49,16 +51,19 @@ def main() -> None:
     p.add_argument("--n", type=int, default=4096)
     p.add_argument("--block", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--level", type=int, default=0, choices=(0, 4))
+    p.add_argument("--m", type=int, default=1, help="rows of A (1: a decode step)")
     args = p.parse_args()
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
     q, s, _ = quantize(rng.standard_normal((args.n, args.k)).astype(np.float32), 4, args.block,
                        "none", rng)
-    a = rng.standard_normal((1, args.k)).astype(np.float32)
+    a = rng.standard_normal((args.m, args.k)).astype(np.float32)
     proto, feeds, names = model([Case("MatMulNBits", [a, q, s], (1, 2),
                                       {"K": args.k, "N": args.n, "bits": 4,
-                                       "block_size": args.block})])
+                                       "block_size": args.block,
+                                       "accuracy_level": args.level})])
     data = proto.SerializeToString()
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
