@@ -7,6 +7,7 @@ the model is checked and imported:
     MatMulNBits, GatherBlockQuantized                   -> matmul_nbits.py
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
+    MultiHeadAttention                                  -> llm_mha.py
 
 Attention and rotary need the query's last dimension, so they are rewritten in
 rounds: ONNX shape inference (on the graph without its weights) types the
@@ -27,6 +28,7 @@ from onnx import helper, numpy_helper, shape_inference
 from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
+from .llm_mha import decompose_mha
 from .llm_norms import decompose_rms_norm, decompose_skip_layer_norm, decompose_skip_simplified
 from .matmul_nbits import decompose_gather_block_quantized, decompose_matmul_nbits
 from .quant_contrib_shapes import without_weights
@@ -47,7 +49,8 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "BiasGelu"): decompose_bias_gelu,
     (MS, "FastGelu"): decompose_fast_gelu,
 }
-_SHAPED = {(MS, "GroupQueryAttention"), (MS, "RotaryEmbedding"), ("", "RotaryEmbedding")}
+_SHAPED = {(MS, "GroupQueryAttention"), (MS, "MultiHeadAttention"), (MS, "RotaryEmbedding"),
+           ("", "RotaryEmbedding")}
 
 
 def _key(node: onnx.NodeProto) -> tuple[str, str]:
@@ -115,35 +118,43 @@ def _rewrite(proto: onnx.ModelProto, inits: dict, pick) -> bool:
     return changed
 
 
-def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int]], heads: dict[str, int],
-                    last: bool = False):
+def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]],
+                    heads: dict[str, int], last: bool = False):
     """The rewrite of an attention / rotary node whose input's last dim is known
     (or of any, with `last`: then the rewrite refuses it with a clear error)."""
     key = _key(node)
-    if key not in _SHAPED or (node.input[0] not in dims and not last):
+    if key not in _SHAPED or (dims.get(node.input[0], (0, None))[1] is None and not last):
         return None
     rank, hidden = dims.get(node.input[0], (0, None))
     hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     if key[1] == "RotaryEmbedding":
         return lambda em: decompose_rotary(em, hidden, contrib=key[0] == MS)
+    caches = (*node.input[3:5], *node.output[1:3])
+    if key[1] == "MultiHeadAttention":
+        caches = (*node.input[6:8], *node.output[1:3])
 
-    def gqa(em: Emitter) -> None:
-        head = decompose_gqa(em, hidden)
-        for name in (*node.input[3:5], *node.output[1:3]):
+    def attention(em: Emitter) -> None:
+        head = decompose_gqa(em, hidden) if key[1] == "GroupQueryAttention" \
+            else decompose_mha(em, dims)
+        for name in caches:
             if name:
                 heads[name] = head
-    return gqa
+    return attention
 
 
-def _last_dims(proto: onnx.ModelProto) -> dict[str, tuple[int, int]]:
-    """(rank, last dim) of the values whose last dimension is a number, once inferred."""
+def _last_dims(proto: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """(rank, last dim) of the values of known rank, once inferred (last dim None
+    when it is not a number)."""
     inferred = shape_inference.infer_shapes(without_weights(proto), data_prop=True)
     g = inferred.graph
     dims = {t.name: (len(t.dims), int(t.dims[-1])) for t in g.initializer if t.dims}
     for vi in (*g.input, *g.value_info, *g.output):
-        shape = vi.type.tensor_type.shape
-        if shape.dim and shape.dim[-1].HasField("dim_value"):
-            dims[vi.name] = (len(shape.dim), int(shape.dim[-1].dim_value))
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape") or not tt.shape.dim:
+            continue
+        last = tt.shape.dim[-1]
+        dims[vi.name] = (len(tt.shape.dim),
+                         int(last.dim_value) if last.HasField("dim_value") else None)
     return dims
 
 

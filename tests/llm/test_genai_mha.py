@@ -1,0 +1,100 @@
+"""com.microsoft MultiHeadAttention against onnxruntime: the forms the exporters
+emit (self-attention with a KV cache, cross-attention on fresh or cached
+encoder keys), with masks, bias and scale; the others refused clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from genai_cases import Case, assert_close, model, run_both
+from tests_support import need_modules
+
+import tinyc
+from tinyc.errors import UnsupportedOpsError
+
+rng = np.random.default_rng(1)
+B, N, H = 2, 4, 8
+D = N * H
+
+
+def randn(*shape) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _ort():
+    need_modules("onnxruntime")
+
+
+def _mha(s: int, kv: int, past: int = 0, attrs: dict | None = None, bias: bool = False,
+         pad: str = "", attn_bias: bool = False, cached_kv: bool = False, dv: int = D) -> Case:
+    """One MultiHeadAttention: query [B, s, D], keys [B, kv, D] (or [B, N, kv, H]
+    when cached_kv), a past of `past` positions, and the optional inputs."""
+    total = past + kv
+    ins: list = [randn(B, s, D), None, None, None, None, None, None, None]
+    if cached_kv:
+        ins[1], ins[2] = randn(B, N, kv, H), randn(B, N, kv, dv // N)
+    else:
+        ins[1], ins[2] = randn(B, kv, D), randn(B, kv, dv)
+    if bias:
+        ins[3] = randn(2 * D + dv)
+    if pad == "lengths":
+        ins[4] = np.array([total, max(total - 2, 1)], np.int32)
+    elif pad == "2d":
+        ins[4] = (rng.random((B, total)) > 0.3).astype(np.int32)
+        ins[4][:, -1] = 1
+    elif pad == "3d":
+        ins[4] = (rng.random((B, s, total)) > 0.3).astype(np.int32)
+    if attn_bias:
+        ins[5] = randn(1, N, s, total)
+    if past:
+        ins[6], ins[7] = randn(B, N, past, H), randn(B, N, past, dv // N)
+    while ins[-1] is None:
+        ins.pop()
+    return Case("MultiHeadAttention", ins, (3,) if bias else (),
+                {"num_heads": N, **(attrs or {})}, outputs=3)
+
+
+@pytest.mark.parametrize("s,past", [(5, 0), (1, 6), (3, 4)], ids=["prefill", "decode",
+                                                                  "chunk"])
+def test_decoder_self_attention_with_a_cache(s, past):
+    causal = {"unidirectional": 1}
+    cases = [_mha(s, s, past, causal),
+             _mha(s, s, past, causal, bias=True),
+             _mha(s, s, past, causal | {"scale": 0.2}, pad="2d"),
+             _mha(s, s, past, causal, pad="lengths", attn_bias=True),
+             _mha(s, s, past, {}, bias=True, pad="3d")]
+    want, got = run_both(cases)
+    assert_close(want, got, rtol=1e-4, atol=1e-5, what="MHA self-attention")
+
+
+def test_cross_attention_fresh_and_cached_encoder_keys():
+    cases = [_mha(3, 7), _mha(1, 7, bias=True, dv=2 * D), _mha(3, 7, pad="2d"),
+             _mha(3, 7, cached_kv=True), _mha(1, 9, cached_kv=True, pad="lengths"),
+             _mha(2, 5, cached_kv=True, attn_bias=True, attrs={"mask_filter_value": -1e9})]
+    want, got = run_both(cases)
+    assert_close(want, got, rtol=1e-4, atol=1e-5, what="MHA cross-attention")
+
+
+def test_a_fully_masked_row_matches_onnxruntime():
+    case = _mha(3, 3, 0, {"unidirectional": 1}, pad="2d")
+    case.inputs[4][0] = 0  # every key of entry 0 is padding: mask_filter_value, not -inf
+    want, got = run_both([case])
+    assert_close(want, got, rtol=1e-4, atol=1e-5, what="MHA fully masked")
+
+
+@pytest.mark.parametrize("case,why", [
+    (Case("MultiHeadAttention", [randn(1, 2, N, 3, H)], attrs={"num_heads": N}),
+     "packed QKV"),
+    (Case("MultiHeadAttention", [randn(1, 2, D), randn(1, 2, N, 2, H)], attrs={"num_heads": N}),
+     "packed KV"),
+    (Case("MultiHeadAttention", [randn(1, 2, D), randn(1, N, 2, H), randn(1, N, 2, H),
+                                 randn(3 * D)], (3,), {"num_heads": N}),
+     "with a bias or a past"),
+    (Case("MultiHeadAttention", [randn(1, 2, D), randn(1, 2, D), randn(1, 2, D)],
+          attrs={"num_heads": N}, outputs=4), "qk output"),
+])
+def test_other_forms_are_refused_clearly(case, why):
+    proto, _, _ = model([case])
+    with pytest.raises(UnsupportedOpsError, match=why):
+        tinyc.compile(proto.SerializeToString(), target="x86")
