@@ -129,16 +129,19 @@ def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]
     hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     if key[1] == "RotaryEmbedding":
         return lambda em: decompose_rotary(em, hidden, contrib=key[0] == MS)
-    caches = (*node.input[3:5], *node.output[1:3])
+    keys, values = (node.input[3:4], node.output[1:2]), (node.input[4:5], node.output[2:3])
     if key[1] == "MultiHeadAttention":
-        caches = (*node.input[6:8], *node.output[1:3])
+        keys, values = (node.input[6:7], node.output[1:2]), (node.input[7:8], node.output[2:3])
 
     def attention(em: Emitter) -> None:
-        head = decompose_gqa(em, hidden) if key[1] == "GroupQueryAttention" \
-            else decompose_mha(em, dims)
-        for name in caches:
-            if name:
-                heads[name] = head
+        if key[1] == "GroupQueryAttention":
+            head = v_head = decompose_gqa(em, hidden)
+        else:
+            head, v_head = decompose_mha(em, dims)
+        for names, size in ((keys, head), (values, v_head)):
+            for name in (*names[0], *names[1]):
+                if name:
+                    heads[name] = size
     return attention
 
 

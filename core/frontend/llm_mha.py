@@ -35,8 +35,9 @@ from .llm_emit import Emitter, attr, inputs, refuse
 Dims = dict[str, tuple[int, int]]  # value name -> (rank, last dim)
 
 
-def decompose_mha(em: Emitter, dims: Dims) -> int:
-    """Rewrite one MultiHeadAttention; returns the head size (for the caches)."""
+def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
+    """Rewrite one MultiHeadAttention; returns the key and value head sizes (the
+    caches' last dims)."""
     node = em.node
     (query, key, value, bias, pad_mask, attn_bias, past_k, past_v, past_len,
      indirection) = inputs(node, 10)
@@ -79,7 +80,7 @@ def decompose_mha(em: Emitter, dims: Dims) -> int:
     y4 = em.op("Attention", [q4, k4, v4, mask], scale=scale)
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
                       em.const([0, 0, heads * v_head], np.int64, "shape")], y)
-    return head
+    return head, v_head
 
 
 def _refuse_forms(node, q_rank: int, hidden: int | None, k_rank: int, value: str,
