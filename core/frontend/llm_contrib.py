@@ -8,6 +8,8 @@ the model is checked and imported:
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
     MultiHeadAttention                                  -> llm_mha.py
+    DequantizeLinear with block_size (opset 21)         -> blocked_dequantize.py
+      (feeding a MatMul with a constant 4 / 8-bit weight: MatMulNBits)
 
 Attention and rotary need the query's last dimension, so they are rewritten in
 rounds: ONNX shape inference (on the graph without its weights) types the
@@ -25,6 +27,7 @@ from functools import partial
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from .blocked_dequantize import decompose_blocked_dequantize, fuse_blocked_matmuls, is_blocked
 from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
@@ -57,15 +60,22 @@ def _key(node: onnx.NodeProto) -> tuple[str, str]:
     return ("" if node.domain in _DEFAULT else node.domain, node.op_type)
 
 
+def _simple(node: onnx.NodeProto) -> Callable[[Emitter], None] | None:
+    if is_blocked(node):
+        return decompose_blocked_dequantize
+    return _SIMPLE.get(_key(node))
+
+
 def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of `proto` with the ops above rewritten (`proto` itself if it has none)."""
-    if not any(_key(n) in _SIMPLE or _key(n) in _SHAPED for n in proto.graph.node):
+    if not any(_simple(n) or _key(n) in _SHAPED for n in proto.graph.node):
         return proto
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     inits = {t.name: t for t in out.graph.initializer}
     inits |= _reshaped_constants(out.graph, inits)
-    _rewrite(out, inits, lambda node: _SIMPLE.get(_key(node)))
+    fuse_blocked_matmuls(out, inits)
+    _rewrite(out, inits, _simple)
     heads: dict[str, int] = {}  # past / present name -> head size
     while any(_key(n) in _SHAPED for n in out.graph.node):
         _use_attention_opset(out)
