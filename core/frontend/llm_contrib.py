@@ -136,9 +136,9 @@ def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]
     if key not in _SHAPED or (dims.get(node.input[0], (0, None))[1] is None and not last):
         return None
     rank, hidden = dims.get(node.input[0], (0, None))
-    hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     if key[1] == "RotaryEmbedding":
-        return lambda em: decompose_rotary(em, hidden, contrib=key[0] == MS)
+        return lambda em: decompose_rotary(em, (rank, hidden), dims, contrib=key[0] == MS)
+    hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     keys, values = (node.input[3:4], node.output[1:2]), (node.input[4:5], node.output[2:3])
     if key[1] == "MultiHeadAttention":
         keys, values = (node.input[6:7], node.output[1:2]), (node.input[7:8], node.output[2:3])

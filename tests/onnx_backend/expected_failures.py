@@ -58,8 +58,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(TRANSFORMER, "the expanded function's MatMul / Softmax compute in float16, "
                          "bfloat16 or float64; they are lowered for float32 only")),
     # (their '_expanded' function bodies pass)
-    (r"test_rotary_embedding((?!expanded).)*",
-     _owned(TRANSFORMER, "RotaryEmbedding is not lowered")),
     (r"test_swiglu.*|test_swish", _owned(TRANSFORMER, "SwiGLU / Swish are not lowered")),
     (r"test_celu_(bfloat16|float16)(_expanded)?",
      _owned(TRANSFORMER, "Celu / Elu are float32 only")),
