@@ -12,13 +12,15 @@ that tinyc takes:
   bias and no past then (onnxruntime asserts both absent).
 
 Scores follow onnxruntime: scale * Q K^T + attention_bias + mask, where the
-mask is mask_filter_value (default -10000, not -inf: a fully masked row stays
-the softmax of its scores) at the keys that key_padding_mask zeroes, plus
-mask_filter_value again above the causal diagonal when unidirectional (the
-diagonal of the last S keys: query s sees keys j <= T - S + s). Every part is
-one float mask broadcast to [B, N, S, T], which ONNX Attention adds to its
-scaled scores. key_padding_mask forms: [B] (the number of valid keys per entry,
-keys at and past it masked), [B, T] and [B, S, T] (0 masks).
+mask is mask_filter_value (default -10000, not -inf: a row whose keys are all
+padding stays the softmax of its scores) at the keys that key_padding_mask
+zeroes; both are one float mask broadcast to [B, N, S, T], which ONNX Attention
+adds to its scaled scores. key_padding_mask forms: [B] (the number of valid keys
+per entry, keys at and past it masked), [B, T] and [B, S, T] (0 masks).
+unidirectional excludes the keys past the causal diagonal of the last S keys
+(query s sees keys j <= T - S + s) outright, as onnxruntime does (a padded key
+on the diagonal does not bring them back): ONNX Attention's is_causal with
+every entry T keys long (nonpad_kv_seqlen).
 
 Refused with a clear error: packed QKV [B, S, N, 3, H] and packed KV
 [B, L, N, 2, H] (onnxruntime's CPU kernel does not implement them either),
@@ -75,9 +77,15 @@ def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
         q4 = _heads_first(em, q, heads, head)
         k4 = _with_past(em, _heads_first(em, k, heads, head), past_k, present_k)
         v4 = _with_past(em, _heads_first(em, v, heads, v_head), past_v, present_v)
-    mask = _score_mask(em, q4, k4, pad_mask, attn_bias, dims)
+    mask = _score_mask(em, k4, pad_mask, attn_bias, dims)
     scale = float(attr(node, "scale", 0.0)) or 1.0 / float(np.sqrt(head))
-    y4 = em.op("Attention", [q4, k4, v4, mask], scale=scale)
+    causal = {}
+    if int(attr(node, "unidirectional", 0)):
+        causal = {"is_causal": 1}  # from key T - S + s on, with every entry T keys long
+        mask = [mask, "", "", _lengths(em, q4, k4)]
+    else:
+        mask = [mask]
+    y4 = em.op("Attention", [q4, k4, v4, *mask], scale=scale, **causal)
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
                       em.const([0, 0, heads * v_head], np.int64, "shape")], y)
     return head, v_head
@@ -120,17 +128,13 @@ def _with_past(em: Emitter, new: str, past: str, present: str) -> str:
     return em.op("Concat", [past, new], present or None, axis=2)
 
 
-def _score_mask(em: Emitter, q4: str, k4: str, pad_mask: str, attn_bias: str,
-                dims: Dims) -> str:
-    """The float mask added to the scaled scores ("" if none): attention_bias,
-    the key padding and the causal diagonal, each in mask_filter_value units."""
-    node = em.node
-    fill = float(attr(node, "mask_filter_value", -10000.0))
+def _score_mask(em: Emitter, k4: str, pad_mask: str, attn_bias: str, dims: Dims) -> str:
+    """The float mask added to the scaled scores ("" if none): attention_bias
+    and mask_filter_value at the padding keys."""
+    fill = float(attr(em.node, "mask_filter_value", -10000.0))
     parts = [attn_bias] if attn_bias else []
     if pad_mask:
         parts.append(_padding(em, pad_mask, k4, fill, dims))
-    if int(attr(node, "unidirectional", 0)):
-        parts.append(_causal(em, q4, k4, fill))
     if not parts:
         return ""
     mask = parts[0]
@@ -171,11 +175,8 @@ def _padding(em: Emitter, pad_mask: str, k4: str, fill: float, dims: Dims) -> st
                           "(or whose shape is unknown)")
 
 
-def _causal(em: Emitter, q4: str, k4: str, fill: float) -> str:
-    """fill at keys j > T - S + s for query s: [S, T]."""
-    rows, s = _seq_range(em, q4)
-    keys, t = _seq_range(em, k4)
-    last = em.op("Add", [rows, em.op("Sub", [t, s])])  # the last key query s sees
-    masked = em.op("Greater", [keys, em.op("Unsqueeze", [last, em.const([1], np.int64,
-                                                                        "axis")])])
-    return _filled(em, masked, fill)
+def _lengths(em: Emitter, q4: str, k4: str) -> str:
+    """int64 [B]: T for every entry (ONNX Attention's causal frontier is then
+    T - S + s, the diagonal of the last S keys)."""
+    batch = em.op("Shape", [q4], start=0, end=1)
+    return em.op("Expand", [em.op("Shape", [k4], start=2, end=3), batch])

@@ -76,10 +76,13 @@ def test_cross_attention_fresh_and_cached_encoder_keys():
     assert_close(want, got, rtol=1e-4, atol=1e-5, what="MHA cross-attention")
 
 
-def test_a_fully_masked_row_matches_onnxruntime():
-    case = _mha(3, 3, 0, {"unidirectional": 1}, pad="2d")
-    case.inputs[4][0] = 0  # every key of entry 0 is padding: mask_filter_value, not -inf
-    want, got = run_both([case])
+def test_fully_masked_rows_match_onnxruntime():
+    every_key = _mha(3, 3, 0, {"unidirectional": 1}, pad="2d")
+    every_key.inputs[4][0] = 0  # all of entry 0 padding: mask_filter_value, not -inf
+    first_key = _mha(4, 4, 0, {"unidirectional": 1}, pad="2d")
+    first_key.inputs[4][:] = 1
+    first_key.inputs[4][:, 0] = 0  # query 0's one key is padding; the causal mask still holds
+    want, got = run_both([every_key, first_key])
     assert_close(want, got, rtol=1e-4, atol=1e-5, what="MHA fully masked")
 
 
@@ -98,3 +101,43 @@ def test_other_forms_are_refused_clearly(case, why):
     proto, _, _ = model([case])
     with pytest.raises(UnsupportedOpsError, match=why):
         tinyc.compile(proto.SerializeToString(), target="x86")
+
+
+def test_one_compile_serves_every_cache_length():
+    """A decoder layer's MultiHeadAttention with symbolic batch / lengths (the
+    causal mask and key padding are built at run time); the past's head dim, a
+    dim_param, is pinned to the head size."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    F, I32 = TensorProto.FLOAT, TensorProto.INT32
+    w = numpy_helper.from_array(randn(D, 3 * D), "w_qkv")
+    nodes = [helper.make_node("MatMul", ["x", "w_qkv"], ["qkv"]),
+             helper.make_node("Split", ["qkv"], ["q", "k", "v"], axis=-1, num_outputs=3),
+             helper.make_node("MultiHeadAttention", ["q", "k", "v", "", "mask", "", "past_k",
+                                                     "past_v"], ["y", "present_k", "present_v"],
+                              domain="com.microsoft", num_heads=N, unidirectional=1)]
+    ins = [helper.make_tensor_value_info("x", F, ["batch", "seq", D]),
+           helper.make_tensor_value_info("mask", I32, ["batch", "total"]),
+           helper.make_tensor_value_info("past_k", F, ["batch", N, "past", "head"]),
+           helper.make_tensor_value_info("past_v", F, ["batch", N, "past", "head"])]
+    outs = [helper.make_tensor_value_info(name, F, None)
+            for name in ("y", "present_k", "present_v")]
+    proto = helper.make_model(helper.make_graph(nodes, "layer", ins, outs, [w]),
+                              opset_imports=[helper.make_opsetid("", 21),
+                                             helper.make_opsetid("com.microsoft", 1)])
+    proto.ir_version = 10
+    data = proto.SerializeToString()
+    ours = tinyc.InferenceSession(data, target="x86")
+    theirs = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for batch, seq, past in [(1, 5, 0), (2, 1, 7), (2, 3, 2)]:
+        mask = np.ones((batch, past + seq), np.int32)
+        mask[-1, :1] = 0  # left padding of the last entry
+        feeds = {"x": randn(batch, seq, D), "mask": mask, "past_k": randn(batch, N, past, H),
+                 "past_v": randn(batch, N, past, H)}
+        assert_close(theirs.run(None, feeds), ours.run(None, feeds), rtol=1e-4, atol=1e-5,
+                     what=f"batch {batch} seq {seq} past {past}")
+    bad = {"x": randn(1, 1, D), "mask": np.ones((1, 3), np.int32),
+           "past_k": randn(1, N, 2, H + 1), "past_v": randn(1, N, 2, H + 1)}
+    with pytest.raises(tinyc.errors.TinycError):
+        ours.run(None, bad)
