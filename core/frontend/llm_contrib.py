@@ -8,7 +8,7 @@ the model is checked and imported:
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
     MultiHeadAttention                                  -> llm_mha.py
-    DequantizeLinear with block_size (opset 21)         -> blocked_dequantize.py
+    DequantizeLinear, QuantizeLinear with block_size    -> blocked_quant.py
       (feeding a MatMul with a constant 4 / 8-bit weight: MatMulNBits)
 
 Attention and rotary need the query's last dimension, so they are rewritten in
@@ -27,7 +27,13 @@ from functools import partial
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from .blocked_dequantize import decompose_blocked_dequantize, fuse_blocked_matmuls, is_blocked
+from .blocked_quant import (
+    decompose_blocked_dequantize,
+    decompose_blocked_quantize,
+    element_types,
+    fuse_blocked_matmuls,
+    is_blocked,
+)
 from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
@@ -60,8 +66,10 @@ def _key(node: onnx.NodeProto) -> tuple[str, str]:
     return ("" if node.domain in _DEFAULT else node.domain, node.op_type)
 
 
-def _simple(node: onnx.NodeProto) -> Callable[[Emitter], None] | None:
+def _simple(node: onnx.NodeProto, types: dict | None = None) -> Callable[[Emitter], None] | None:
     if is_blocked(node):
+        if node.op_type == "QuantizeLinear":
+            return partial(decompose_blocked_quantize, types=types or {})
         return decompose_blocked_dequantize
     return _SIMPLE.get(_key(node))
 
@@ -75,7 +83,7 @@ def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     inits = {t.name: t for t in out.graph.initializer}
     inits |= _reshaped_constants(out.graph, inits)
     fuse_blocked_matmuls(out, inits)
-    _rewrite(out, inits, _simple)
+    _rewrite(out, inits, partial(_simple, types=element_types(out.graph)))
     heads: dict[str, int] = {}  # past / present name -> head size
     while any(_key(n) in _SHAPED for n in out.graph.node):
         _use_attention_opset(out)

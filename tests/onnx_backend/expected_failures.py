@@ -76,8 +76,7 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
     (r"test_convinteger_with.*|test_qlinearconv",
      _owned(QUANT, "ConvInteger / QLinearConv with runtime zero points or scales")),
     (r"test_qlinearmatmul_.*_float16", _owned(QUANT, "QLinearMatMul with float16 scales")),
-    (r"test_quantizelinear_blocked.*|test_dequantizelinear_e4m3fn_float16",
-     _owned(QUANT, "blocked QuantizeLinear / float16 DequantizeLinear")),
+    (r"test_dequantizelinear_e4m3fn_float16", _owned(QUANT, "float16 DequantizeLinear")),
     (r"test_(averagepool|maxpool)_3d_.*|test_lppool_.*|test_maxpool_with_argmax_.*|"
      r"test_maxunpool_.*|test_roialign_.*",
      _owned(POOL, "3-D pooling, LpPool, MaxPool's indices, MaxUnpool, RoiAlign")),

@@ -1,4 +1,5 @@
-"""ONNX DequantizeLinear with block_size (opset 21+), written as standard ops.
+"""ONNX DequantizeLinear and QuantizeLinear with block_size (opset 21+), written
+as standard ops.
 
     y = (x - zero_point[block(i)]) * scale[block(i)],  block(i) = i // block_size
     along `axis`; scale and zero_point have x's shape with that axis
@@ -14,6 +15,10 @@ Three forms, best first:
 - run-time operands: scale and zero point are gathered per element along the
   axis (Gather with i // block_size), then y = (CastLike(x) - zp) * scale; the
   subtraction is exact in float for every integer type up to 16 bits.
+
+QuantizeLinear: y = saturate(round_half_even(x / scale[block(i)]) + zp[block(i)])
+to an integer type (that of the zero point, else output_dtype, else uint8), as
+onnxruntime computes it (a division, then rounding); Div, Round, Add, Clip, Cast.
 """
 
 from __future__ import annotations
@@ -30,8 +35,45 @@ _UNSIGNED = {onnx.TensorProto.UINT4: 4, onnx.TensorProto.UINT8: 8}
 
 
 def is_blocked(node: onnx.NodeProto) -> bool:
-    return node.op_type == "DequantizeLinear" and node.domain in ("", "ai.onnx") \
-        and bool(attr(node, "block_size", 0))
+    return node.op_type in ("DequantizeLinear", "QuantizeLinear") \
+        and node.domain in ("", "ai.onnx") and bool(attr(node, "block_size", 0))
+
+
+def element_types(g: onnx.GraphProto) -> dict[str, int]:
+    """The element type of each value the graph declares (inputs, initializers,
+    value_info, outputs)."""
+    types = {t.name: t.data_type for t in g.initializer}
+    for vi in (*g.input, *g.value_info, *g.output):
+        if vi.type.tensor_type.elem_type:
+            types[vi.name] = vi.type.tensor_type.elem_type
+    return types
+
+
+def decompose_blocked_quantize(em: Emitter, types: dict[str, int]) -> None:
+    node = em.node
+    x, scale, zero_point = inputs(node, 3)
+    block, axis = int(attr(node, "block_size")), int(attr(node, "axis", 1))
+    out = types.get(zero_point) if zero_point else int(attr(node, "output_dtype", 0)) \
+        or onnx.TensorProto.UINT8
+    if out is None:
+        raise refuse(node, "a zero point of unknown element type")
+    if out not in _RANGES:
+        raise refuse(node, f"blocked quantization to {onnx.TensorProto.DataType.Name(out)} "
+                           "(integer types are supported)")
+    idx = _block_of_each(em, x, axis, block)
+    s_rep = em.op("Gather", [scale, idx], axis=axis)
+    value = em.op("Round", [em.op("Div", [x, s_rep])])
+    if zero_point:
+        zp_rep = em.op("CastLike", [em.op("Gather", [zero_point, idx], axis=axis), s_rep])
+        value = em.op("Add", [value, zp_rep])
+    lo, hi = _RANGES[out]
+    bounds = [em.op("CastLike", [em.const(np.float32(b), hint="bound"), s_rep]) for b in (lo, hi)]
+    em.op("Cast", [em.op("Clip", [value, *bounds])], node.output[0], to=out)
+
+
+_RANGES = {onnx.TensorProto.INT4: (-8, 7), onnx.TensorProto.UINT4: (0, 15),
+           onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
+           onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}
 
 
 def decompose_blocked_dequantize(em: Emitter) -> None:

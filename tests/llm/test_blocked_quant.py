@@ -1,4 +1,4 @@
-"""ONNX DequantizeLinear with block_size (opset 21) and int4 / uint4 weights,
+"""ONNX DequantizeLinear / QuantizeLinear with block_size (opset 21) and int4 / uint4 weights,
 against onnxruntime: with a MatMul (-> MatMulNBits, the weight kept 4-bit), on
 other constants (dequantized at compile time) and at run time."""
 
@@ -123,3 +123,24 @@ def test_a_weight_shared_by_two_matmuls_is_packed_once():
     want, got = _both(proto, feeds)
     for w, g_ in zip(want, got, strict=True):
         np.testing.assert_allclose(g_, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype,zp", [(np.uint8, True), (np.int8, False), (np.int8, True)])
+def test_run_time_blocked_quantize(dtype, zp):
+    scale = (rng.random((3, 2, 4)) + 0.5).astype(np.float32)
+    x = rng.standard_normal((3, 7, 4)).astype(np.float32) * 200
+    x[0, :4, 0] = np.array([0.5, 1.5, 2.5, -0.5]) * scale[0, 0, 0]  # ties: to even
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    ins = [helper.make_tensor_value_info("x", F, x.shape),
+           helper.make_tensor_value_info("s", F, scale.shape)]
+    feeds = {"x": x, "s": scale}
+    attrs = {"axis": 1, "block_size": 4}
+    if zp:
+        feeds["z"] = _codes(dtype, scale.shape)
+        ins.append(helper.make_tensor_value_info("z", elem, scale.shape))
+    else:
+        attrs["output_dtype"] = elem
+    node = helper.make_node("QuantizeLinear", list(feeds), ["y"], **attrs)
+    graph = helper.make_graph([node], "g", ins, [helper.make_tensor_value_info("y", elem, None)])
+    want, got = _both(_model(graph), feeds)
+    np.testing.assert_array_equal(got[0], want[0])
