@@ -113,6 +113,9 @@ def test_rotary_embedding_matches_onnxruntime():
     pos = np.array([[3, 4, 5, 6], [0, 1, 2, 9]], np.int64)
     cases = [Case("RotaryEmbedding", [randn(2, 4, 64), pos, cos, sin], (2, 3),
                   {"num_heads": 4, "interleaved": inter}) for inter in (0, 1)]
+    pos3 = pos[:, :3]
+    cases += [Case("RotaryEmbedding", [randn(2, 4, 3, 16), pos3, cos, sin], (2, 3),
+                   {"interleaved": inter}) for inter in (0, 1)]  # [B, N, S, H]
     want, got = run_both(cases)
     assert_close(want, got, what="RotaryEmbedding")
 
