@@ -77,7 +77,7 @@ def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
         q4 = _heads_first(em, q, heads, head)
         k4 = _with_past(em, _heads_first(em, k, heads, head), past_k, present_k)
         v4 = _with_past(em, _heads_first(em, v, heads, v_head), past_v, present_v)
-    mask = _score_mask(em, k4, pad_mask, attn_bias, dims)
+    mask = _score_mask(em, q4, k4, pad_mask, attn_bias, dims)
     scale = float(attr(node, "scale", 0.0)) or 1.0 / float(np.sqrt(head))
     causal = {}
     if int(attr(node, "unidirectional", 0)):
@@ -128,13 +128,14 @@ def _with_past(em: Emitter, new: str, past: str, present: str) -> str:
     return em.op("Concat", [past, new], present or None, axis=2)
 
 
-def _score_mask(em: Emitter, k4: str, pad_mask: str, attn_bias: str, dims: Dims) -> str:
+def _score_mask(em: Emitter, q4: str, k4: str, pad_mask: str, attn_bias: str,
+                dims: Dims) -> str:
     """The float mask added to the scaled scores ("" if none): attention_bias
     and mask_filter_value at the padding keys."""
     fill = float(attr(em.node, "mask_filter_value", -10000.0))
     parts = [attn_bias] if attn_bias else []
     if pad_mask:
-        parts.append(_padding(em, pad_mask, k4, fill, dims))
+        parts.append(_padding(em, pad_mask, q4, k4, fill, dims))
     if not parts:
         return ""
     mask = parts[0]
@@ -149,18 +150,15 @@ def _filled(em: Emitter, masked: str, fill: float) -> str:
                            em.const(np.float32(0.0), hint="zero")])
 
 
-def _seq_range(em: Emitter, x4: str) -> tuple[str, str]:
-    """(Range(n), n) over axis 2 of a [B, N, n, H] tensor; n an int64 [1]."""
-    n = em.op("Shape", [x4], start=2, end=3)
-    steps = em.op("Range", [em.const(0, np.int64, "zero"), em.op("Squeeze", [n]),
-                            em.const(1, np.int64, "step")])
-    return steps, n
-
-
-def _padding(em: Emitter, pad_mask: str, k4: str, fill: float, dims: Dims) -> str:
+def _padding(em: Emitter, pad_mask: str, q4: str, k4: str, fill: float, dims: Dims) -> str:
+    """[B, 1, 1, T] or [B, 1, S, T]: fill at the padding keys. A [B, L] mask (onnxruntime
+    also takes L = the new keys) must cover all T keys: the Reshape refuses it at run
+    time otherwise, where a shorter mask would silently mean something else."""
     rank = dims.get(pad_mask, (0, 0))[0]
     if rank == 1:  # valid lengths: keys j >= mask[b] are padding
-        keys, _ = _seq_range(em, k4)
+        keys = em.op("Range", [em.const(0, np.int64, "zero"),
+                               em.op("Squeeze", [_dim(em, k4, 2)]),
+                               em.const(1, np.int64, "step")])
         lengths = em.op("Unsqueeze", [em.op("Cast", [pad_mask], to=7),
                                       em.const([1], np.int64, "axis")])  # [B, 1]
         masked = em.op("GreaterOrEqual", [keys, lengths])  # [B, T]
@@ -168,15 +166,20 @@ def _padding(em: Emitter, pad_mask: str, k4: str, fill: float, dims: Dims) -> st
                                    em.const([1, 2], np.int64, "axes")])
     if rank in (2, 3):
         masked = em.op("Equal", [pad_mask, em.const(np.int32(0), hint="zero")])
-        axes = [1, 2] if rank == 2 else [1]  # [B, 1, 1, T] or [B, 1, S, T]
-        return em.op("Unsqueeze", [_filled(em, masked, fill),
-                                   em.const(axes, np.int64, "axes")])
+        rows = em.const([1], np.int64, "one") if rank == 2 else _dim(em, q4, 2)
+        shape = em.op("Concat", [_dim(em, q4, 0), em.const([1], np.int64, "one"), rows,
+                                 _dim(em, k4, 2)], axis=0)
+        return em.op("Reshape", [_filled(em, masked, fill), shape])
     raise refuse(em.node, "a key_padding_mask that is not [B], [B, T] or [B, S, T] "
-                          "(or whose shape is unknown)")
+                          "(or whose rank is unknown)")
+
+
+def _dim(em: Emitter, x: str, axis: int) -> str:
+    """int64 [1]: x.shape[axis]."""
+    return em.op("Shape", [x], start=axis, end=axis + 1)
 
 
 def _lengths(em: Emitter, q4: str, k4: str) -> str:
     """int64 [B]: T for every entry (ONNX Attention's causal frontier is then
     T - S + s, the diagonal of the last S keys)."""
-    batch = em.op("Shape", [q4], start=0, end=1)
-    return em.op("Expand", [em.op("Shape", [k4], start=2, end=3), batch])
+    return em.op("Expand", [_dim(em, k4, 2), _dim(em, q4, 0)])

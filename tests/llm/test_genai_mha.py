@@ -141,3 +141,8 @@ def test_one_compile_serves_every_cache_length():
            "past_k": randn(1, N, 2, H + 1), "past_v": randn(1, N, 2, H + 1)}
     with pytest.raises(tinyc.errors.TinycError):
         ours.run(None, bad)
+    short_mask = {"x": randn(2, 3, D), "mask": np.ones((2, 3), np.int32),  # the new keys only
+                  "past_k": randn(2, N, 3, H), "past_v": randn(2, N, 3, H)}
+    with pytest.raises(tinyc.errors.TinycError) as refused:
+        ours.run(None, short_mask)
+    print("a [B, L] mask with a past:", refused.value)
