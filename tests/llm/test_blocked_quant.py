@@ -144,3 +144,30 @@ def test_run_time_blocked_quantize(dtype, zp):
     graph = helper.make_graph([node], "g", ins, [helper.make_tensor_value_info("y", elem, None)])
     want, got = _both(_model(graph), feeds)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_onnxruntime_quantizer_qdq_int4_model_runs_on_matmul_nbits():
+    """onnxruntime's MatMulNBitsQuantizer in QDQ format (DequantizeLinear of int4
+    blocks + MatMul, what it writes for other runtimes) compiles to tinyc's
+    weight-only kernel."""
+    from onnxruntime.quantization import matmul_nbits_quantizer as mq
+    from onnxruntime.quantization.quant_utils import QuantFormat
+
+    w1 = numpy_helper.from_array(rng.standard_normal((64, 96)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((96, 32)).astype(np.float32), "w2")
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]),
+             helper.make_node("Relu", ["h"], ["r"]), helper.make_node("MatMul", ["r", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", F, ["b", 64])],
+                              [helper.make_tensor_value_info("y", F, ["b", 32])], [w1, w2])
+    config = mq.DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True,
+                                             quant_format=QuantFormat.QDQ)
+    quantizer = mq.MatMulNBitsQuantizer(_model(graph), algo_config=config)
+    quantizer.process()
+    proto = quantizer.model.model
+    assert [n.op_type for n in proto.graph.node].count("DequantizeLinear") == 2
+    art = tinyc.compile(proto.SerializeToString(), target="x86")
+    assert [r["kernels"] for r in art.report] == [["matmul_nbits_q4_b32"], ["unary_relu_f32"],
+                                                  ["matmul_nbits_q4_b32"]]
+    feeds = {"x": rng.standard_normal((5, 64)).astype(np.float32)}
+    want, got = _both(proto, feeds)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4 * np.abs(want[0]).max())
