@@ -22,10 +22,13 @@ unidirectional excludes the keys past the causal diagonal of the last S keys
 on the diagonal does not bring them back): ONNX Attention's is_causal with
 every entry T keys long (nonpad_kv_seqlen).
 
-Refused with a clear error: packed QKV [B, S, N, 3, H] and packed KV
-[B, L, N, 2, H] (onnxruntime's CPU kernel does not implement them either),
-4-D query, the [3B + 2] mask, past_sequence_length / cache_indirection (shared
-buffers, beam search) and the qk output.
+- packed QKV, query [B, S, N, 3, H] (bias allowed), and packed KV, key
+  [B, L, N, 2, H] (no bias): split into Q, K, V (onnxruntime's CUDA forms; its
+  CPU kernel lacks them, so the tests compare with the unpacked node).
+
+Refused with a clear error: other ranks (a 4-D query), the [3B + 2] mask,
+past_sequence_length / cache_indirection (shared buffers, beam search) and the
+qk output.
 """
 
 from __future__ import annotations
@@ -41,42 +44,25 @@ def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
     """Rewrite one MultiHeadAttention; returns the key and value head sizes (the
     caches' last dims)."""
     node = em.node
-    (query, key, value, bias, pad_mask, attn_bias, past_k, past_v, past_len,
-     indirection) = inputs(node, 10)
-    y, present_k, present_v = (list(node.output) + ["", ""])[:3]
-    heads = int(attr(node, "num_heads"))
-    q_rank, hidden = dims.get(query, (0, None))
-    k_rank, k_last = dims.get(key, (0, None)) if key else (0, None)
-    hidden = hidden if q_rank == 3 else None
-    _refuse_forms(node, q_rank, hidden, k_rank, value, dims)
+    query, key, _, _, pad_mask, attn_bias, _, _, past_len, indirection = inputs(node, 10)
     for name, bad in (("past_sequence_length (shared KV buffers)", past_len),
                       ("cache_indirection (beam search)", indirection),
                       ("the qk output", len(node.output) > 3 and node.output[3])):
         if bad:
             raise refuse(node, f"{name} is not supported")
-    if hidden % heads:
-        raise refuse(node, f"a query of {hidden} is not {heads} heads")
-    head = hidden // heads
-    v_rank, v_last = dims[value]
-    if k_rank == 4:  # past in kv: the cross-attention cache, used as it is
-        if bias or past_k or past_v:
-            raise refuse(node, "key / value in [B, N, L, H] with a bias or a past")
-        if k_last != head:
-            raise refuse(node, f"key head size {k_last} is not the query's {head}")
-        q4 = _heads_first(em, query, heads, head)
-        k4 = em.op("Identity", [key], present_k or None)
-        v4 = em.op("Identity", [value], present_v or None)
-        v_head = v_last
+    q_rank = dims.get(query, (0, None))[0]
+    k_rank = dims.get(key, (0, None))[0] if key else 0
+    if q_rank == 5:
+        q4, k4, v4, head, v_head = _packed_qkv(em, dims)
+    elif q_rank == 3 and k_rank == 5:
+        q4, k4, v4, head, v_head = _packed_kv(em, dims)
+    elif q_rank == 3 and k_rank == 4:
+        q4, k4, v4, head, v_head = _cached_kv(em, dims)
+    elif q_rank == 3 and k_rank == 3:
+        q4, k4, v4, head, v_head = _separate(em, dims)
     else:
-        if k_last != hidden:
-            raise refuse(node, f"key hidden size {k_last} is not the query's {hidden}")
-        if v_last % heads:
-            raise refuse(node, f"a value of {v_last} is not {heads} heads")
-        v_head = v_last // heads
-        q, k, v = _add_bias(em, bias, query, key, value, hidden, v_last)
-        q4 = _heads_first(em, q, heads, head)
-        k4 = _with_past(em, _heads_first(em, k, heads, head), past_k, present_k)
-        v4 = _with_past(em, _heads_first(em, v, heads, v_head), past_v, present_v)
+        raise refuse(node, f"a {q_rank}-D query with a {k_rank}-D key (known forms: [B, S, D] "
+                           "with [B, L, D], [B, N, L, H] or [B, L, N, 2, H]; [B, S, N, 3, H])")
     mask = _score_mask(em, q4, k4, pad_mask, attn_bias, dims)
     scale = float(attr(node, "scale", 0.0)) or 1.0 / float(np.sqrt(head))
     causal = {}
@@ -86,24 +72,109 @@ def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
     else:
         mask = [mask]
     y4 = em.op("Attention", [q4, k4, v4, *mask], scale=scale, **causal)
+    heads = int(attr(node, "num_heads"))
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
-                      em.const([0, 0, heads * v_head], np.int64, "shape")], y)
+                      em.const([0, 0, heads * v_head], np.int64, "shape")], node.output[0])
     return head, v_head
 
 
-def _refuse_forms(node, q_rank: int, hidden: int | None, k_rank: int, value: str,
-                  dims: Dims) -> None:
-    if q_rank == 5:
-        raise refuse(node, "packed QKV [B, S, N, 3, H]")
-    if q_rank != 3 or hidden is None:
-        raise refuse(node, "a query that is not [B, S, D] with D known at compile time")
-    if k_rank == 5:
-        raise refuse(node, "packed KV [B, L, N, 2, H]")
-    if k_rank not in (3, 4) or not value or dims.get(value, (0, None))[1] is None:
-        raise refuse(node, "key / value that are not [B, L, D] or [B, N, L, H] with known "
-                           "last dims (or absent: query-only self-attention)")
-    if dims[value][0] != k_rank:
-        raise refuse(node, "key and value of different ranks")
+Heads = tuple[str, str, str, int, int]  # q4, k4, v4 ([B, N, *, H]), head, v_head
+
+
+def _last(em: Emitter, name: str, dims: Dims, what: str) -> int:
+    last = dims.get(name, (0, None))[1]
+    if last is None:
+        raise refuse(em.node, f"the {what}'s last dim is not known at compile time")
+    return int(last)
+
+
+def _presents(node) -> tuple[str, str]:
+    return tuple((list(node.output) + ["", ""])[1:3])
+
+
+def _separate(em: Emitter, dims: Dims) -> Heads:
+    """query [B, S, D], key [B, L, D], value [B, L, Dv] (+ bias, + past)."""
+    node = em.node
+    query, key, value, bias, _, _, past_k, past_v = inputs(node, 8)
+    heads = int(attr(node, "num_heads"))
+    hidden, k_last = _last(em, query, dims, "query"), _last(em, key, dims, "key")
+    if not value or dims.get(value, (0, None))[0] != 3:
+        raise refuse(node, "a 3-D key without a 3-D value")
+    v_last = _last(em, value, dims, "value")
+    if hidden % heads or v_last % heads or k_last != hidden:
+        raise refuse(node, f"query {hidden}, key {k_last}, value {v_last} are not {heads} heads")
+    head, v_head = hidden // heads, v_last // heads
+    q, k, v = _add_bias(em, bias, query, key, value, hidden, v_last)
+    present_k, present_v = _presents(node)
+    return (_heads_first(em, q, heads, head),
+            _with_past(em, _heads_first(em, k, heads, head), past_k, present_k),
+            _with_past(em, _heads_first(em, v, heads, v_head), past_v, present_v), head, v_head)
+
+
+def _cached_kv(em: Emitter, dims: Dims) -> Heads:
+    """Past in kv: key / value [B, N, L, H], the cross-attention cache, used as they
+    are (present_* = key / value); no bias and no past (onnxruntime's rule)."""
+    node = em.node
+    query, key, value, bias, _, _, past_k, past_v = inputs(node, 8)
+    heads = int(attr(node, "num_heads"))
+    if bias or past_k or past_v or not value or dims.get(value, (0, None))[0] != 4:
+        raise refuse(node, "key / value in [B, N, L, H] with a bias or a past (or a value "
+                           "of another rank)")
+    hidden, k_last = _last(em, query, dims, "query"), _last(em, key, dims, "key")
+    if hidden != heads * k_last:
+        raise refuse(node, f"key head size {k_last} does not give the query's {hidden}")
+    present_k, present_v = _presents(node)
+    return (_heads_first(em, query, heads, k_last), em.op("Identity", [key], present_k or None),
+            em.op("Identity", [value], present_v or None), k_last,
+            _last(em, value, dims, "value"))
+
+
+def _packed_qkv(em: Emitter, dims: Dims) -> Heads:
+    """query [B, S, N, 3, H] (no key / value), optional bias [3 * N * H]."""
+    node = em.node
+    query, key, value, bias, _, _, past_k, past_v = inputs(node, 8)
+    if key or value:
+        raise refuse(node, "packed QKV with a key or value")
+    head = _last(em, query, dims, "query")
+    q4, k4, v4 = _unpack(em, query, 3, int(attr(node, "num_heads")), head, bias)
+    present_k, present_v = _presents(node)
+    return (q4, _with_past(em, k4, past_k, present_k), _with_past(em, v4, past_v, present_v),
+            head, head)
+
+
+def _packed_kv(em: Emitter, dims: Dims) -> Heads:
+    """query [B, S, D], key [B, L, N, 2, H] (no value, no bias)."""
+    node = em.node
+    query, key, value, bias, _, _, past_k, past_v = inputs(node, 8)
+    if value or bias:
+        raise refuse(node, "packed KV with a value or a bias")
+    heads, head = int(attr(node, "num_heads")), _last(em, key, dims, "key")
+    if _last(em, query, dims, "query") != heads * head:
+        raise refuse(node, f"packed KV heads of {head} do not give the query's hidden size")
+    k4, v4 = _unpack(em, key, 2, heads, head, "")
+    present_k, present_v = _presents(node)
+    return (_heads_first(em, query, heads, head), _with_past(em, k4, past_k, present_k),
+            _with_past(em, v4, past_v, present_v), head, head)
+
+
+def _unpack(em: Emitter, packed: str, count: int, heads: int, head: int,
+            bias: str) -> list[str]:
+    """[B, S, N, count, H] -> count tensors [B, N, S, H] (each plus its [N * H]
+    slice of the bias)."""
+    parts = [em.fresh("part") for _ in range(count)]
+    em.op_n("Split", [packed, em.const([1] * count, np.int64, "split")], parts, axis=3)
+    biases = [""] * count
+    if bias:
+        biases = [em.fresh("bias") for _ in range(count)]
+        shaped = em.op("Reshape", [bias, em.const([count, heads, head], np.int64, "shape")])
+        em.op_n("Split", [shaped, em.const([1] * count, np.int64, "split")], biases, axis=0)
+    out = []
+    for part, b in zip(parts, biases, strict=True):
+        x = em.op("Squeeze", [part, em.const([3], np.int64, "axes")])  # [B, S, N, H]
+        if b:
+            x = em.op("Add", [x, b])  # [1, N, H] broadcast
+        out.append(em.op("Transpose", [x], perm=[0, 2, 1, 3]))
+    return out
 
 
 def _add_bias(em: Emitter, bias: str, q: str, k: str, v: str, hidden: int,
