@@ -148,8 +148,9 @@ def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]
         return lambda em: decompose_rotary(em, (rank, hidden), dims, contrib=key[0] == MS)
     hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     keys, values = (node.input[3:4], node.output[1:2]), (node.input[4:5], node.output[2:3])
-    if key[1] == "MultiHeadAttention":
-        keys, values = (node.input[6:7], node.output[1:2]), (node.input[7:8], node.output[2:3])
+    if key[1] == "MultiHeadAttention":  # the caches, and key / value in [B, N, L, H]
+        keys = ((*node.input[6:7], *node.input[1:2]), node.output[1:2])
+        values = ((*node.input[7:8], *node.input[2:3]), node.output[2:3])
 
     def attention(em: Emitter) -> None:
         if key[1] == "GroupQueryAttention":

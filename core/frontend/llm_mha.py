@@ -60,6 +60,9 @@ def decompose_mha(em: Emitter, dims: Dims) -> tuple[int, int]:
         q4, k4, v4, head, v_head = _cached_kv(em, dims)
     elif q_rank == 3 and k_rank == 3:
         q4, k4, v4, head, v_head = _separate(em, dims)
+    elif q_rank == 3 and not key:
+        raise refuse(node, "a [B, S, D] query without key / value (DecoderMaskedMultiHeadAttention"
+                           "'s packing)")
     else:
         raise refuse(node, f"a {q_rank}-D query with a {k_rank}-D key (known forms: [B, S, D] "
                            "with [B, L, D], [B, N, L, H] or [B, L, N, 2, H]; [B, S, N, 3, H])")
@@ -120,13 +123,17 @@ def _cached_kv(em: Emitter, dims: Dims) -> Heads:
     if bias or past_k or past_v or not value or dims.get(value, (0, None))[0] != 4:
         raise refuse(node, "key / value in [B, N, L, H] with a bias or a past (or a value "
                            "of another rank)")
-    hidden, k_last = _last(em, query, dims, "query"), _last(em, key, dims, "key")
-    if hidden != heads * k_last:
+    hidden = _last(em, query, dims, "query")
+    if hidden % heads:
+        raise refuse(node, f"a query of {hidden} is not {heads} heads")
+    head = hidden // heads
+    # a symbolic head dim of key / value is pinned to this (llm_contrib.py)
+    k_last, v_last = dims[key][1] or head, dims[value][1] or head
+    if k_last != head:
         raise refuse(node, f"key head size {k_last} does not give the query's {hidden}")
     present_k, present_v = _presents(node)
-    return (_heads_first(em, query, heads, k_last), em.op("Identity", [key], present_k or None),
-            em.op("Identity", [value], present_v or None), k_last,
-            _last(em, value, dims, "value"))
+    return (_heads_first(em, query, heads, head), em.op("Identity", [key], present_k or None),
+            em.op("Identity", [value], present_v or None), head, v_last)
 
 
 def _packed_qkv(em: Emitter, dims: Dims) -> Heads:

@@ -174,3 +174,27 @@ def test_one_compile_serves_every_cache_length():
     with pytest.raises(tinyc.errors.TinycError) as refused:
         ours.run(None, short_mask)
     print("a [B, L] mask with a past:", refused.value)
+
+
+def test_cached_cross_attention_keys_with_a_symbolic_head_dim_are_pinned():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    F = TensorProto.FLOAT
+    node = helper.make_node("MultiHeadAttention", ["q", "enc_k", "enc_v"], ["y"],
+                            domain="com.microsoft", num_heads=N)
+    ins = [helper.make_tensor_value_info("q", F, ["batch", "seq", D])] + [
+        helper.make_tensor_value_info(n, F, ["batch", N, "enc", "head"])
+        for n in ("enc_k", "enc_v")]
+    proto = helper.make_model(
+        helper.make_graph([node], "cross", ins, [helper.make_tensor_value_info("y", F, None)]),
+        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    proto.ir_version = 10
+    data = proto.SerializeToString()
+    feeds = {"q": randn(2, 1, D), "enc_k": randn(2, N, 6, H), "enc_v": randn(2, N, 6, H)}
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
+    ours = tinyc.InferenceSession(data, target="x86")
+    assert_close(want, ours.run(None, feeds), rtol=1e-4, atol=1e-5, what="cross, symbolic head")
+    feeds["enc_k"], feeds["enc_v"] = randn(2, N, 6, 2 * H), randn(2, N, 6, 2 * H)
+    with pytest.raises(tinyc.errors.TinycError):
+        ours.run(None, feeds)
