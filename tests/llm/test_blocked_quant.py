@@ -62,12 +62,12 @@ def _both(proto, feeds):
     return want, got
 
 
-@pytest.mark.parametrize("dtype,zp", [(ml_dtypes.int4, False), (ml_dtypes.int4, True),
-                                      (ml_dtypes.uint4, True), (np.uint8, True),
-                                      (np.int8, False)],
-                         ids=["int4", "int4_zp", "uint4_zp", "uint8_zp", "int8"])
-def test_dequantize_matmul_becomes_matmul_nbits(dtype, zp):
-    k, n, block = 128, 40, 32
+@pytest.mark.parametrize("dtype,zp,k", [(ml_dtypes.int4, False, 128), (ml_dtypes.int4, True, 128),
+                                        (ml_dtypes.uint4, True, 96), (np.uint8, True, 128),
+                                        (np.int8, False, 96)],
+                         ids=["int4", "int4_zp", "uint4_zp_odd_blocks", "uint8_zp", "int8"])
+def test_dequantize_matmul_becomes_matmul_nbits(dtype, zp, k):
+    n, block = 40, 32
     proto, feeds = _dq_matmul_model(dtype, k, n, block, zp)
     art = tinyc.compile(proto.SerializeToString(), target="x86")
     bits = 4 if dtype in (ml_dtypes.int4, ml_dtypes.uint4) else 8
