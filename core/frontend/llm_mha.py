@@ -9,7 +9,10 @@ that tinyc takes:
   (a decoder's self-attention with its cache), present_* = the keys attended;
 - cross attention over a cached encoder output: key / value already [B, N, L, H]
   (onnxruntime's "past in kv"), used as they are, present_* = key / value; no
-  bias and no past then (onnxruntime asserts both absent).
+  bias and no past then (onnxruntime refuses both);
+- packed QKV, query [B, S, N, 3, H] (bias allowed), and packed KV, key
+  [B, L, N, 2, H] (no bias): split into Q, K, V (onnxruntime's CUDA forms; its
+  CPU kernel lacks them, so the tests compare with the unpacked node).
 
 Scores follow onnxruntime: scale * Q K^T + attention_bias + mask, where the
 mask is mask_filter_value (default -10000, not -inf: a row whose keys are all
@@ -21,10 +24,6 @@ unidirectional excludes the keys past the causal diagonal of the last S keys
 (query s sees keys j <= T - S + s) outright, as onnxruntime does (a padded key
 on the diagonal does not bring them back): ONNX Attention's is_causal with
 every entry T keys long (nonpad_kv_seqlen).
-
-- packed QKV, query [B, S, N, 3, H] (bias allowed), and packed KV, key
-  [B, L, N, 2, H] (no bias): split into Q, K, V (onnxruntime's CUDA forms; its
-  CPU kernel lacks them, so the tests compare with the unpacked node).
 
 Refused with a clear error: other ranks (a 4-D query), the [3B + 2] mask,
 past_sequence_length / cache_indirection (shared buffers, beam search) and the
@@ -222,10 +221,11 @@ def _score_mask(em: Emitter, q4: str, k4: str, pad_mask: str, attn_bias: str,
     return mask
 
 
-def _filled(em: Emitter, masked: str, fill: float) -> str:
-    """fill where the bool `masked` is true, else 0 (float32)."""
-    return em.op("Where", [masked, em.const(np.float32(fill), hint="fill"),
+def _filled(em: Emitter, masked: str, fill: float, like: str) -> str:
+    """fill where the bool `masked` is true, else 0, in the type of `like`."""
+    mask = em.op("Where", [masked, em.const(np.float32(fill), hint="fill"),
                            em.const(np.float32(0.0), hint="zero")])
+    return em.op("CastLike", [mask, like])
 
 
 def _padding(em: Emitter, pad_mask: str, q4: str, k4: str, fill: float, dims: Dims) -> str:
@@ -240,14 +240,14 @@ def _padding(em: Emitter, pad_mask: str, q4: str, k4: str, fill: float, dims: Di
         lengths = em.op("Unsqueeze", [em.op("Cast", [pad_mask], to=7),
                                       em.const([1], np.int64, "axis")])  # [B, 1]
         masked = em.op("GreaterOrEqual", [keys, lengths])  # [B, T]
-        return em.op("Unsqueeze", [_filled(em, masked, fill),
+        return em.op("Unsqueeze", [_filled(em, masked, fill, q4),
                                    em.const([1, 2], np.int64, "axes")])
     if rank in (2, 3):
         masked = em.op("Equal", [pad_mask, em.const(np.int32(0), hint="zero")])
         rows = em.const([1], np.int64, "one") if rank == 2 else _dim(em, q4, 2)
         shape = em.op("Concat", [_dim(em, q4, 0), em.const([1], np.int64, "one"), rows,
                                  _dim(em, k4, 2)], axis=0)
-        return em.op("Reshape", [_filled(em, masked, fill), shape])
+        return em.op("Reshape", [_filled(em, masked, fill, q4), shape])
     raise refuse(em.node, "a key_padding_mask that is not [B], [B, T] or [B, S, T] "
                           "(or whose rank is unknown)")
 
