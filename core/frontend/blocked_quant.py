@@ -124,7 +124,8 @@ def fuse_blocked_matmuls(proto: onnx.ModelProto, inits: dict[str, onnx.TensorPro
     """MatMul(A, DequantizeLinear(constant [K, N] weight, blocks along K)) ->
     MatMulNBits, in place; a DequantizeLinear left without consumers goes."""
     g = proto.graph
-    producers = {o: n for n in g.node for o in n.output if is_blocked(n)}
+    producers = {n.output[0]: n for n in g.node
+                 if is_blocked(n) and n.op_type == "DequantizeLinear"}
     uses: dict[str, int] = {}
     for n in g.node:
         for i in n.input:
@@ -148,8 +149,10 @@ def fuse_blocked_matmuls(proto: onnx.ModelProto, inits: dict[str, onnx.TensorPro
         uses[dq.output[0]] -= 1
     fused = any(v is not None for v in packed.values())
     outputs = {o.name for o in g.output}
-    kept = [n for n in nodes if not (n in producers.values() and uses.get(n.output[0], 0) == 0
-                                     and n.output[0] not in outputs)]
+    dead = {o for o, n in producers.items() if uses.get(o, 0) == 0 and o not in outputs
+            and packed.get(o) is not None}
+    kept = [n for n in nodes if not (n.op_type == "DequantizeLinear" and n.output
+                                     and n.output[0] in dead)]
     del g.node[:]
     g.node.extend(kept)
     if fused and not any(o.domain == MS for o in proto.opset_import):
