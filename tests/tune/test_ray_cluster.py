@@ -37,9 +37,12 @@ class TwoNodes:
         self.cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": 1, "object_store_memory": 100 * MB, "include_dashboard": False})
         self.timer = self.add_timer()
+        self.connect()
+
+    def connect(self) -> None:
         # the workers import the test probes (tune_probes) as the driver does
-        ray.init(address=self.cluster.address, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
+        self.ray.init(address=self.cluster.address, log_to_driver=False,
+                      runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
 
     def add_timer(self):
         node = self.cluster.add_node(num_cpus=1, resources=X86, object_store_memory=100 * MB)
@@ -159,3 +162,15 @@ def test_no_timing_node_left_stops_the_run_and_the_next_resumes(nodes, tmp_path)
     nodes.timer = nodes.add_timer()
     summary = tune(model, "x86", TuneOptions(log, trials=4, runner=_pool()))
     assert summary.new_trials == 3 and summary.rows[0].trials == 4
+
+
+def test_without_an_address_the_running_cluster_is_used(nodes):
+    """As a `ray start` on this machine would be: Ray finds it; no new instance."""
+    nodes.ray.shutdown()
+    try:
+        pool = _pool()
+        assert pool._owned and len(nodes.ray.nodes()) == 2  # the cluster's head and timer
+        pool.close()
+        assert not nodes.ray.is_initialized()
+    finally:
+        nodes.connect()
