@@ -71,7 +71,7 @@ class RayPool:
         # (build node, measure node) of each result, by Ray node id
         self.placements: list[tuple[str, str]] = []
         self.lost = 0  # tasks lost past Ray's retries and submitted again
-        self.in_flight = 0  # candidates submitted and not yet returned
+        self._flying: dict[Any, tuple[int, int]] = {}  # task -> (job index, resubmits)
         if not self._has_resource():
             self.close()
             raise self._no_node_error(mid_run=False)
@@ -84,8 +84,8 @@ class RayPool:
             timeout_s: float | None = None) -> Iterator[tuple[int, Any]]:
         stages = fn if isinstance(fn, Stages) else Stages(_no_build, fn)
         limit = self.timeout_s if timeout_s is None else timeout_s
-        flying = {self._submit(stages, job, limit): (i, 0) for i, job in enumerate(jobs)}
-        self.in_flight = len(flying)
+        flying = self._flying
+        flying.update({self._submit(stages, job, limit): (i, 0) for i, job in enumerate(jobs)})
         no_node_since = None
         try:
             while flying:
@@ -94,12 +94,10 @@ class RayPool:
                     no_node_since = self._wait_for_node(no_node_since)
                     continue
                 index, attempt = flying.pop(ready[0])
-                self.in_flight = len(flying)
                 result = self._result(ready[0])
                 if result is _LOST and attempt < self.resubmits:
                     self.lost += 1
                     flying[self._submit(stages, jobs[index], limit)] = (index, attempt + 1)
-                    self.in_flight = len(flying)
                     continue
                 if result is _LOST:
                     result = Failure(f"lost {attempt + 1} times with its Ray node or worker")
@@ -108,7 +106,12 @@ class RayPool:
             for ref in flying:  # the consumer stopped early (Ctrl-C, an error)
                 with contextlib.suppress(Exception):  # it may have ended meanwhile
                     self.ray.cancel(ref, force=True)
-            self.in_flight = 0
+            flying.clear()
+
+    @property
+    def in_flight(self) -> int:
+        """Candidates submitted and not returned yet."""
+        return len(self._flying)
 
     def _submit(self, stages: Stages, job: Any, limit: float):
         built = self._build.remote(stages.build, job, limit)

@@ -108,9 +108,10 @@ def test_a_crashing_candidate_is_dropped_not_retried(nodes, tmp_path):
     assert all("crashed" in r["error"] for r in records[1:])
 
 
-def test_killing_the_timing_node_mid_run_loses_no_record(nodes, tmp_path):
+@pytest.mark.parametrize("max_retries", [3, 0])  # 0: the pool resubmits, not Ray
+def test_killing_the_timing_node_mid_run_loses_no_record(nodes, tmp_path, max_retries):
     model, log = matmul_model(m=96, k=128, n=96), tmp_path / "t.jsonl"
-    pool = _pool(workers=3)
+    pool = _pool(workers=3, max_retries=max_retries)
     dead, in_flight = nodes.timer, []
 
     def kill_once(progress):  # with the second batch of candidates in flight
@@ -131,6 +132,7 @@ def test_killing_the_timing_node_mid_run_loses_no_record(nodes, tmp_path):
     assert timed[:2] == [dead.node_id] * 2 and in_flight[0] >= 1
     # candidates submitted before the kill were timed again on the new node
     assert nodes.timer.node_id in timed[2:2 + in_flight[0]], (timed, in_flight)
+    assert (pool.lost > 0) == (max_retries == 0)
 
 
 def test_cli_tunes_on_the_cluster_and_names_a_missing_resource(nodes, tmp_path, capsys):
