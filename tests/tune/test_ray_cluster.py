@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -117,11 +118,13 @@ def test_killing_the_timing_node_mid_run_loses_no_record(nodes, tmp_path, max_re
     def kill_once(progress):  # with the second batch of candidates in flight
         if progress.done == 2 and nodes.timer is dead:
             in_flight.append(pool.in_flight)
+            _wait_until_timing(nodes.ray)  # the node dies in the middle of a measurement
             nodes.cluster.remove_node(dead, allow_graceful=False)
             nodes.timer = nodes.add_timer()
 
-    summary = tune(model, "x86", TuneOptions(log, trials=8, workers=3, runner=pool),
-                   on_progress=kill_once)
+    # 100 rounds: a measurement lasts long enough to be killed in the middle
+    options = TuneOptions(log, trials=8, workers=3, runner=pool, repeats=100)
+    summary = tune(model, "x86", options, on_progress=kill_once)
     assert nodes.timer is not dead
     assert summary.new_trials == 8 and summary.failures == 0
     db = TuningDatabase.load(log)
@@ -133,6 +136,14 @@ def test_killing_the_timing_node_mid_run_loses_no_record(nodes, tmp_path, max_re
     # candidates submitted before the kill were timed again on the new node
     assert nodes.timer.node_id in timed[2:2 + in_flight[0]], (timed, in_flight)
     assert (pool.lost > 0) == (max_retries == 0)
+
+
+def _wait_until_timing(ray, within_s: float = 60.0) -> None:
+    """Until a measurement holds the timing node's resource."""
+    end = time.monotonic() + within_s
+    while ray.available_resources().get("tinyc-target:x86", 0) >= 1:
+        assert time.monotonic() < end, "no measurement started"
+        time.sleep(0.02)
 
 
 def test_cli_tunes_on_the_cluster_and_names_a_missing_resource(nodes, tmp_path, capsys):
