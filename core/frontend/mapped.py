@@ -14,8 +14,9 @@ data propagation (a shape computed from an initializer), and the rewrites of
 onnxruntime-genai's LLM ops (llm_contrib.py, whose Emitter reads constants
 with onnx.numpy_helper). So tensors under MAP_MIN_BYTES are read in at load
 (shape tensors are tiny; mapping them saves nothing), and `inlined()` gives
-the rewrites a copy with the data read in, from which `externalize` points
-the tensors the rewrites kept back into their files.
+the rewrites a copy with the data read in, from which `externalized` points
+the tensors the rewrites kept back into their files. (Were the Emitter to read
+constants through `MappedModel.array`, that transient copy would go too.)
 """
 
 from __future__ import annotations
@@ -116,14 +117,15 @@ class MappedModel:
         """A copy of `proto` whose initializers that are still this model's
         external tensors (same name, type and dims: the LLM rewrites add tensors
         under new names and never change one in place) point into their files
-        again. A copy, not an edit: protobuf frees a message's memory only with
-        the whole message."""
+        again. A new message, not an edit of `proto`: protobuf frees a message's
+        memory only with the whole message, and the one parsed at the end
+        shares none with `proto`."""
         external = {t.name: t for t in self.proto.graph.initializer if uses_external_data(t)}
         out = _copy_fields(proto, onnx.ModelProto(), skip="graph")
         _copy_fields(proto.graph, out.graph, skip="initializer")
         for t in proto.graph.initializer:
             ref = external.get(t.name)
-            same = ref is not None and (t.data_type, list(t.dims)) == (ref.data_type, list(ref.dims))
+            same = ref is not None and t.data_type == ref.data_type and t.dims == ref.dims
             out.graph.initializer.add().CopyFrom(ref if same else t)
         return onnx.ModelProto.FromString(out.SerializeToString())
 
