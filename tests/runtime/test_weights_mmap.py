@@ -85,3 +85,20 @@ def test_changed_weights_are_still_refused_by_their_checksum(tmp_path, dense):
     path.write_bytes(bytes(data))
     with pytest.raises(tinyc.ArtifactError, match="checksum"):
         load(tmp_path / "art")
+
+
+def test_saving_over_a_loaded_artifact_replaces_its_files(tmp_path, dense, rng, monkeypatch):
+    """A loaded artifact's weights.bin is never rewritten in place (truncating
+    a mapped file faults its reader): a session saving into the folder, from
+    its compile or from the cache, writes new files and renames them."""
+    monkeypatch.setenv("TINYC_CACHE_DIR", str(tmp_path / "cache"))
+    model, w, b = dense
+    so = tinyc.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "saved")
+    weights = tmp_path / "saved" / "weights.bin"
+    assert tinyc.InferenceSession(model.SerializeToString(), so).compile_count == 1
+    loaded, inode = load(tmp_path / "saved"), weights.stat().st_ino
+    assert tinyc.InferenceSession(model.SerializeToString(), so).compile_count == 0  # copied
+    assert weights.stat().st_ino != inode
+    x = rng.standard_normal((2, 64)).astype(np.float32)
+    np.testing.assert_allclose(loaded.run(None, {"x": x})[0], x @ w + b, rtol=1e-5, atol=1e-5)
