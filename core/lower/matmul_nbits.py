@@ -47,7 +47,7 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
         if lowered is not None:
             return lowered
     spec = K.NBitsSpec(bits, block, bool(bias), int_zero)
-    scale = ctx.graph.const(scales).astype(np.float32).reshape(-1)
+    scale = ctx.graph.const(scales).astype(np.float32, copy=False).reshape(-1)
     zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.float32))
     workers = max(1, ctx.target.threads)  # a scratch slice per worker
