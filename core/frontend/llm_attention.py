@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .llm_emit import Emitter, attr, inputs, refuse
+from .llm_emit import Emitter, attr, heads_first, inputs, refuse, with_past
 
 ATTENTION_OPSET = 25  # ONNX Attention with nonpad_kv_seqlen and left_window_size
 
@@ -58,9 +58,9 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
     # onnxruntime keeps the `window` latest keys (the query's own included):
     # ONNX's left_window_size counts the keys before it
     extra = {"left_window_size": window - 1} if window > 0 else {}
-    q4 = _heads_first(em, q, heads, head)
-    k4 = _with_past(em, _heads_first(em, k, kv_heads, head), past_k, present_k)
-    v4 = _with_past(em, _heads_first(em, v, kv_heads, head), past_v, present_v)
+    q4 = heads_first(em, q, heads, head)
+    k4 = with_past(em, heads_first(em, k, kv_heads, head), past_k, present_k)
+    v4 = with_past(em, heads_first(em, v, kv_heads, head), past_v, present_v)
     y4 = em.op("Attention", [q4, k4, v4, "", "", "", lengths], scale=scale, is_causal=1,
                softcap=float(attr(node, "softcap", 0.0)), **extra)
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
@@ -77,19 +77,6 @@ def _refuse_unsupported(node, bias: str, sink: str, hidden: int | None) -> None:
             raise refuse(node, f"{name} is not supported")
     if hidden is None:
         raise refuse(node, "the query's last dimension is not known at compile time")
-
-
-def _heads_first(em: Emitter, x: str, heads: int, head: int) -> str:
-    """[B, S, heads * head] -> [B, heads, S, head]."""
-    x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
-    return em.op("Transpose", [x4], perm=[0, 2, 1, 3])
-
-
-def _with_past(em: Emitter, new: str, past: str, present: str) -> str:
-    """present = concat(past, new) along the sequence (the cache the keys come from)."""
-    if not past:
-        return em.op("Identity", [new], present or None)
-    return em.op("Concat", [past, new], present or None, axis=2)
 
 
 def _positions(em: Emitter, x: str, lengths: str) -> str:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .llm_emit import Emitter, attr, inputs, refuse
+from .llm_emit import Emitter, attr, heads_first, inputs, refuse, with_past
 
 Dims = dict[str, tuple[int, int]]  # value name -> (rank, last dim)
 
@@ -108,9 +108,9 @@ def _separate(em: Emitter, dims: Dims) -> Heads:
     head, v_head = hidden // heads, v_last // heads
     q, k, v = _add_bias(em, bias, query, key, value, hidden, v_last)
     present_k, present_v = _presents(node)
-    return (_heads_first(em, q, heads, head),
-            _with_past(em, _heads_first(em, k, heads, head), past_k, present_k),
-            _with_past(em, _heads_first(em, v, heads, v_head), past_v, present_v), head, v_head)
+    return (heads_first(em, q, heads, head),
+            with_past(em, heads_first(em, k, heads, head), past_k, present_k),
+            with_past(em, heads_first(em, v, heads, v_head), past_v, present_v), head, v_head)
 
 
 def _cached_kv(em: Emitter, dims: Dims) -> Heads:
@@ -131,7 +131,7 @@ def _cached_kv(em: Emitter, dims: Dims) -> Heads:
     if k_last != head:
         raise refuse(node, f"key head size {k_last} does not give the query's {hidden}")
     present_k, present_v = _presents(node)
-    return (_heads_first(em, query, heads, head), em.op("Identity", [key], present_k or None),
+    return (heads_first(em, query, heads, head), em.op("Identity", [key], present_k or None),
             em.op("Identity", [value], present_v or None), head, v_last)
 
 
@@ -144,7 +144,7 @@ def _packed_qkv(em: Emitter, dims: Dims) -> Heads:
     head = _last(em, query, dims, "query")
     q4, k4, v4 = _unpack(em, query, 3, int(attr(node, "num_heads")), head, bias)
     present_k, present_v = _presents(node)
-    return (q4, _with_past(em, k4, past_k, present_k), _with_past(em, v4, past_v, present_v),
+    return (q4, with_past(em, k4, past_k, present_k), with_past(em, v4, past_v, present_v),
             head, head)
 
 
@@ -159,8 +159,8 @@ def _packed_kv(em: Emitter, dims: Dims) -> Heads:
         raise refuse(node, f"packed KV heads of {head} do not give the query's hidden size")
     k4, v4 = _unpack(em, key, 2, heads, head, "")
     present_k, present_v = _presents(node)
-    return (_heads_first(em, query, heads, head), _with_past(em, k4, past_k, present_k),
-            _with_past(em, v4, past_v, present_v), head, head)
+    return (heads_first(em, query, heads, head), with_past(em, k4, past_k, present_k),
+            with_past(em, v4, past_v, present_v), head, head)
 
 
 def _unpack(em: Emitter, packed: str, count: int, heads: int, head: int,
@@ -191,18 +191,6 @@ def _add_bias(em: Emitter, bias: str, q: str, k: str, v: str, hidden: int,
     parts = [em.fresh("q_bias"), em.fresh("k_bias"), em.fresh("v_bias")]
     em.op_n("Split", [bias, sizes], parts, axis=0)
     return tuple(em.op("Add", [x, b]) for x, b in zip((q, k, v), parts, strict=True))
-
-
-def _heads_first(em: Emitter, x: str, heads: int, head: int) -> str:
-    """[B, S, heads * head] -> [B, heads, S, head]."""
-    x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
-    return em.op("Transpose", [x4], perm=[0, 2, 1, 3])
-
-
-def _with_past(em: Emitter, new: str, past: str, present: str) -> str:
-    if not past:
-        return em.op("Identity", [new], present or None)
-    return em.op("Concat", [past, new], present or None, axis=2)
 
 
 def _score_mask(em: Emitter, q4: str, k4: str, pad_mask: str, attn_bias: str,
