@@ -2,7 +2,8 @@
 (tinyc.testing.genai_models.llama_genai), tinyc against onnxruntime at 1 thread
 and at all threads.
 
-    python bench/genai_decode.py [--precision int4|fp32] [--layers 8 --hidden 1024]
+    python bench/genai_decode.py [--precision int4|fp32] [--accuracy-level 0|4]
+                                 [--layers 8 --hidden 1024]
                                  [--tokens 64] [--prompt 32] [--rounds 2] [--threads 1,all]
 
 Prints the load average first: figures taken with a load above ~1.5 on this
@@ -48,7 +49,8 @@ def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
     sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
                                   options=CompileOptions(threads=threads))
     t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
-    print(f"{args.precision} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
+    level = f" accuracy_level {args.accuracy_level}" if args.precision == "int4" else ""
+    print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
           f"prompt, {args.tokens} tokens, {threads} thread(s)")
     print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
     print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
@@ -60,6 +62,9 @@ def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--precision", default="int4", choices=["int4", "fp32"])
+    p.add_argument("--accuracy-level", type=int, default=0, choices=[0, 4],
+                   help="int4: 0 computes in float32; 4 (the builder's CPU default) "
+                        "quantizes activations to int8 per block")
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--hidden", type=int, default=1024)
     p.add_argument("--tokens", type=int, default=64)
@@ -73,7 +78,7 @@ def main() -> None:
     heads = max(args.hidden // 64, 1)
     folder = llama_genai(args.precision, layers=args.layers, hidden=args.hidden, heads=heads,
                          kv_heads=max(heads // 4, 1), intermediate=args.hidden * 11 // 4,
-                         vocab=4000)
+                         vocab=4000, accuracy_level=args.accuracy_level)
     prompt = [int(t) for t in np.random.default_rng(0).integers(3, 3900, args.prompt)]
     for threads in _thread_counts(args.threads):
         _compare(ort, folder, prompt, args, threads)

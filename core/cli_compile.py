@@ -35,21 +35,21 @@ def add_compile_command(sub) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from .cli_progress import compile_progress
     from .compiler import CompileOptions, compile_model
-    from .frontend.load import load_model
+    from .frontend.mapped import load_mapped
     from .model_meta import declared_input_shapes
 
     emit = tuple(e.strip() for e in args.emit.split(",") if e.strip())
     bad = [e for e in emit if e not in ("llvm", "asm")]
     if bad:
         raise TinycError(f"--emit takes llvm and/or asm, not {bad}")
-    proto = load_model(args.model)
-    shapes = checked_shapes(args.shape, declared_input_shapes(proto))
+    model = load_mapped(args.model)  # external data: mapped, not copied (frontend/mapped.py)
+    shapes = checked_shapes(args.shape, declared_input_shapes(model.proto))
     opts = CompileOptions(emit=emit, profile=args.profile, shape_hints=dict(args.hint),
                           tuning_log=args.tuning_log,
                           default_tuning=not args.no_default_tuning)
     t0 = time.perf_counter()
     with compile_progress(args.model, opts.timings, enabled=not args.json):
-        art = compile_model(proto, args.target, opts, shapes or None)
+        art = compile_model(model, args.target, opts, shapes or None)
     try:
         art.save(args.output)
     except OSError as e:

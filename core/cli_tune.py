@@ -1,5 +1,5 @@
 """`tinyc tune MODEL --target T [--trials N | --time-budget 10m] [--log FILE]
-[--workers N]`: search faster schedules for a model's tunable layers and
+[--workers N] [--ray [ADDRESS]]`: search faster schedules for a model's tunable layers and
 append the measurements to a tuning log (by default the database in the
 cache folder, which every compile applies). `tinyc tune --merge A B -o C`
 merges logs. A progress bar (rich, on a terminal) shows the trials, the best
@@ -49,6 +49,11 @@ def add_tune_command(sub) -> None:
                                  "cache folder, which every compile applies)")
     t.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes building and timing candidates")
+    t.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="build and time candidates as tasks on a Ray cluster (HEAD:6379; "
+                        "none: the one Ray finds, or a new one on this machine); a node "
+                        "measures for --target T if started with the resource "
+                        "tinyc-target:T (needs pip install tinyc[ray])")
     t.add_argument("--timeout", type=duration_arg, default=120.0, metavar="DURATION",
                    help="one candidate's limit; a candidate past it is dropped")
     t.add_argument("--threads", type=positive_int, help="tune code built for this many threads")
@@ -79,7 +84,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     shapes = checked_shapes(args.shape, declared_input_shapes(proto))
     trials = args.trials or (None if args.time_budget else DEFAULT_TRIALS)
     options = TuneOptions(log, trials, args.time_budget, args.workers, args.timeout,
-                          args.threads, end_to_end=not args.no_end_to_end)
+                          args.threads, end_to_end=not args.no_end_to_end,
+                          runner=_ray_pool(args) if args.ray is not None else None)
     try:
         with _ProgressBar(enabled=not args.json) as on_progress:
             summary = tune(proto, args.target, options, shapes or None, on_progress)
@@ -87,11 +93,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"tinyc: interrupted; the records measured so far are in {log}; run the same "
               "command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if options.runner is not None:  # tune closes it, unless it stopped before tuning
+            options.runner.close()
     if args.json:
         print(json.dumps(_summary_json(summary), indent=1))
     else:
         _print_summary(summary)
     return 0
+
+
+def _ray_pool(args: argparse.Namespace):
+    """Connected before tuning starts, so a cluster without a node for the
+    target fails at once."""
+    from .tune.ray_pool import RayPool
+
+    return RayPool(args.target, args.ray or None, args.timeout, args.workers)
 
 
 def _merge(args: argparse.Namespace) -> int:

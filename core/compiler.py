@@ -47,6 +47,7 @@ from .region_compile import (
     region_graph,
     region_plan,
 )
+from .runtime.memory import give_back_freed_memory
 from .runtime.regions import is_split
 from .schedule import ScheduleSource
 from .schedule.logs import schedule_for
@@ -96,7 +97,13 @@ def compile_model(model, target: str = "x86", options: CompileOptions | None = N
                   input_shapes: dict[str, list[int]] | None = None) -> Artifact:
     """Compile for a deployment: a target name (one device) or a comma list (one
     CPU and accelerators). `input_shapes` pins symbolic input dimensions."""
-    opts = options or CompileOptions()
+    artifact = _compile(model, target, options or CompileOptions(), input_shapes)
+    give_back_freed_memory()  # what LLVM and the stages freed: glibc would keep it
+    return artifact
+
+
+def _compile(model, target: str, opts: CompileOptions,
+             input_shapes: dict[str, list[int]] | None) -> Artifact:
     deployment = deployment_for(target, opts)
     host = deployment.host
     t = _Timer(opts.timings)
@@ -232,10 +239,12 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
     module = new_module(name, host.cpu)
     unbacked = tuple(tracer.unbacked)
     all_symbols = symbols + unbacked  # the dims array: the inputs' sizes, then the data's
-    blob = bytearray()
+    blob, size = [], 0  # joined once at the end (one region: its blob, no copy)
     for hr in hosts.values():
-        hr.weights_offset = -len(blob) % ALIGN + len(blob)
-        blob.extend(b"\0" * (hr.weights_offset - len(blob)) + hr.plan.weights)
+        hr.weights_offset = -size % ALIGN + size
+        blob += [bytes(hr.weights_offset - size)] if hr.weights_offset > size else []
+        blob.append(hr.plan.weights)
+        size = hr.weights_offset + len(hr.plan.weights)
         sample_bytes = None if batched is None else (
             [hr.graph.types[v].nbytes for v in hr.graph.inputs],
             [hr.graph.types[v].nbytes for v in hr.graph.outputs])
@@ -257,7 +266,7 @@ def _host_module(name: str, hosts: dict[int, HostRegion], host: Device, opts: Co
         if unbacked:
             build_capacities(module, all_symbols, unbacked,
                              [upper_bound(math.prod(g.types[v].shape)) for v in g.outputs])
-    return module, bytes(blob)
+    return module, b"".join(blob)
 
 
 def _accelerator_programs(partition: Partition, subs: dict[int, Graph],

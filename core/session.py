@@ -34,7 +34,7 @@ import numpy as np
 
 from .compiler import CompileOptions, compile_model
 from .errors import InputError, TinycError
-from .frontend.load import load_model
+from .frontend.mapped import load_mapped
 from .frontend.onnx_import import symbolic_inputs
 from .io_binding import IOBinding
 from .model_meta import (
@@ -80,7 +80,10 @@ class InferenceSession(CompiledModels):
         self._profiler = (SessionProfiler(self._sess_options.profile_file_prefix, self.target)
                           if self._sess_options.enable_profiling else None)
         t0 = self._profiler.now_us() if self._profiler else 0.0
-        proto = load_model(path_or_bytes)
+        # the weights stay in their external data files (frontend/mapped.py):
+        # the session keeps the model's graph, a compile maps the files
+        self._mapped = load_mapped(path_or_bytes)
+        proto = self._mapped.proto
         self._meta = model_metadata(proto)
         self._proto = apply_session_options(proto, self._sess_options.initializers,
                                             self._sess_options.free_dimension_overrides)
@@ -96,7 +99,7 @@ class InferenceSession(CompiledModels):
         """Resolve the devices and compile a static model now (a symbolic one
         compiles at its first run, when the sizes are known)."""
         target = self.target
-        self._model_bytes = proto.SerializeToString()
+        self._model_bytes = self._mapped.with_proto(proto).key_bytes()
         deployment = resolve_devices(target)  # a comma list composes devices (split)
         self._split = bool(deployment.accelerators)
         self._devices = deployment.devices
@@ -122,7 +125,7 @@ class InferenceSession(CompiledModels):
 
     def _compile(self, options: CompileOptions, shapes: dict | None):
         """Every compile this session runs (one place, which tests count)."""
-        return compile_model(self._proto, self.target, options, shapes)
+        return compile_model(self._mapped.with_proto(self._proto), self.target, options, shapes)
 
     # ---- onnxruntime's introspection
 
@@ -234,7 +237,8 @@ class InferenceSession(CompiledModels):
         if overrides:
             variant = self._variants.get(overrides)
             if variant is None:
-                variant = InferenceSession(with_fed_initializers(self._proto, overrides),
+                variant = InferenceSession(self._mapped.with_proto(
+                                               with_fed_initializers(self._proto, overrides)),
                                            target=self.target, options=self.options)
                 self._variants[overrides] = variant
             return variant._resolve(input_feed)

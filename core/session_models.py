@@ -146,7 +146,8 @@ class CompiledModels:
             if self.artifact is not None:
                 self.artifact.save(path)
             elif self._entry_dir is not None:
-                shutil.copytree(self._entry_dir, path, dirs_exist_ok=True)
+                shutil.copytree(self._entry_dir, path, dirs_exist_ok=True,
+                                copy_function=_copy_replacing)
             else:
                 return
         except OSError as e:
@@ -158,6 +159,14 @@ class CompiledModels:
         tmp = tempfile.TemporaryDirectory(prefix="tinyc-")
         self._tmp.append(tmp)
         return self.artifact.load(os.path.join(tmp.name, "artifact"))
+
+def _copy_replacing(src: str, dst: str) -> None:
+    """shutil.copy2 into a new file renamed over `dst`: a process that has the
+    old weights.bin mapped keeps it (truncating a mapped file faults its reader)."""
+    tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.{os.getpid()}.tmp")
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
 
 def _check_declared_dims(info: TensorInfo, shape: list[int]) -> None:
     """Rank and fixed dims as declared, before anything is compiled for a feed."""

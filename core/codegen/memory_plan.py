@@ -126,14 +126,19 @@ def _same_layout(g: Graph, values: tuple[str, ...]) -> bool:
 def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                    locations: dict[str, Location]) -> tuple[bytes, dict[int, str]]:
     """Lay out every constant a kernel reads (graph constants and lowering's own
-    Const arrays) in one blob; constants nobody reads are left out."""
-    blob = bytearray()
+    Const arrays) in one blob; constants nobody reads are left out. The blob is
+    joined once from views of the arrays (a model's weights may be mappings of
+    its files): one copy of the weights, not one per step."""
+    parts: list = []
+    size = 0
     const_keys: dict[int, str] = {}
 
     def put(key: str, array: np.ndarray) -> None:
-        offset = _align(len(blob))
-        blob.extend(b"\0" * (offset - len(blob)))
-        blob.extend(np.ascontiguousarray(array).tobytes())
+        nonlocal size
+        offset = _align(size)
+        data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        parts.extend((bytes(offset - size), data))
+        size = offset + data.size
         locations[key] = Location("weights", 0, offset)
 
     for ln in lowered:
@@ -147,7 +152,7 @@ def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                     key = f"const:{ln.node_name}:{a.tag}:{len(const_keys)}"
                     const_keys[id(a)] = key
                     put(key, a.array)
-    return bytes(blob), const_keys
+    return b"".join(parts), const_keys
 
 
 def _lifetimes(g: Graph, lowered: list[LoweredNode], root: dict[str, str],

@@ -192,11 +192,11 @@ ROW_BLOCK = 16384  # elements of a piece (16-64 KB): a multiple of every vector 
 
 
 def parallel_rows(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value],
-                  counts: RowCounts, n: ir.Value, body: RowBody) -> None:
+                  counts: RowCounts, n: ir.Value, body: RowBody, cost: int = 1) -> None:
     """body(indices, start, count) over every outer position (row-major over
     counts(args)) and its n elements, split across workers when the elements are
-    worth it (GRAIN). A piece is ROW_BLOCK elements of one long row, or as many
-    whole short rows as make about ROW_BLOCK; rows within a piece step their
+    worth it (GRAIN, `cost` per element). A piece is ROW_BLOCK elements of one
+    long row, or as many whole short rows as make about ROW_BLOCK; rows within a piece step their
     indices by carries, not divisions, so short rows stay cheap."""
     def geometry(b: ir.IRBuilder, dims: list[ir.Value], n: ir.Value) -> list[ir.Value]:
         rows = i64(1)
@@ -224,7 +224,7 @@ def parallel_rows(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value]
             body(b, kernel_args, idx, start, count)
             _step_indices(b, dims, slots, idx)
 
-    parallel_loop(b, threads, name, [*args, n], pieces, b.mul(rows, n), piece)
+    parallel_loop(b, threads, name, [*args, n], pieces, b.mul(b.mul(rows, n), i64(cost)), piece)
 
 
 def _index_slots(b: ir.IRBuilder, dims: list[ir.Value], flat: ir.Value) -> list[ir.Value]:

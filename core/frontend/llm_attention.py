@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .llm_emit import Emitter, attr, inputs, refuse
+from .llm_emit import Emitter, attr, heads_first, inputs, refuse, with_past
 
 ATTENTION_OPSET = 25  # ONNX Attention with nonpad_kv_seqlen and left_window_size
 
@@ -58,9 +58,9 @@ def decompose_gqa(em: Emitter, hidden: int | None) -> int:
     # onnxruntime keeps the `window` latest keys (the query's own included):
     # ONNX's left_window_size counts the keys before it
     extra = {"left_window_size": window - 1} if window > 0 else {}
-    q4 = _heads_first(em, q, heads, head)
-    k4 = _with_past(em, _heads_first(em, k, kv_heads, head), past_k, present_k)
-    v4 = _with_past(em, _heads_first(em, v, kv_heads, head), past_v, present_v)
+    q4 = heads_first(em, q, heads, head)
+    k4 = with_past(em, heads_first(em, k, kv_heads, head), past_k, present_k)
+    v4 = with_past(em, heads_first(em, v, kv_heads, head), past_v, present_v)
     y4 = em.op("Attention", [q4, k4, v4, "", "", "", lengths], scale=scale, is_causal=1,
                softcap=float(attr(node, "softcap", 0.0)), **extra)
     em.op("Reshape", [em.op("Transpose", [y4], perm=[0, 2, 1, 3]),
@@ -77,19 +77,6 @@ def _refuse_unsupported(node, bias: str, sink: str, hidden: int | None) -> None:
             raise refuse(node, f"{name} is not supported")
     if hidden is None:
         raise refuse(node, "the query's last dimension is not known at compile time")
-
-
-def _heads_first(em: Emitter, x: str, heads: int, head: int) -> str:
-    """[B, S, heads * head] -> [B, heads, S, head]."""
-    x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
-    return em.op("Transpose", [x4], perm=[0, 2, 1, 3])
-
-
-def _with_past(em: Emitter, new: str, past: str, present: str) -> str:
-    """present = concat(past, new) along the sequence (the cache the keys come from)."""
-    if not past:
-        return em.op("Identity", [new], present or None)
-    return em.op("Concat", [past, new], present or None, axis=2)
 
 
 def _positions(em: Emitter, x: str, lengths: str) -> str:
@@ -154,32 +141,60 @@ def _rotate(em: Emitter, x4: str, cos: str, sin: str, half: int, head: int,
     return em.op("Concat", parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
-def decompose_rotary(em: Emitter, hidden: int | None, contrib: bool) -> None:
+def decompose_rotary(em: Emitter, shape: tuple[int, int | None], dims: dict,
+                     contrib: bool) -> None:
     """com.microsoft RotaryEmbedding (input, position_ids, cos, sin) or ONNX's
-    (X, cos, sin, position_ids), on [B, S, hidden] input with num_heads or
-    rotary_embedding_dim; 4-D inputs are refused for now."""
+    (X, cos, sin, position_ids). `shape` is the input's (rank, last dim): 3-D
+    [B, S, hidden] (heads from num_heads, or from the rotary dims) or 4-D
+    [B, N, S, H]. The caches are [positions, R / 2] read at position_ids, or,
+    without position_ids (ONNX), already [B, S, R / 2]; constants or inputs
+    whose last dim is known."""
     node = em.node
     if contrib:
         x, positions, cos, sin = inputs(node, 4)
         if attr(node, "is_packed_batching", 0) or float(attr(node, "scale", 1.0)) != 1.0:
             raise refuse(node, "is_packed_batching / scale != 1")
+        pos = em.constant_value(positions)
+        if pos is not None and pos.size == 1:
+            raise refuse(node, "a single position offset as position_ids")
     else:
         x, cos, sin, positions = inputs(node, 4)
-        if not positions:
-            raise refuse(node, "RotaryEmbedding without position_ids")
-    if hidden is None:
-        raise refuse(node, "a 4-D input or an input whose last dim is unknown")
-    heads = int(attr(node, "num_heads", 0))
+    rank, last = shape
+    if rank not in (3, 4) or last is None:
+        raise refuse(node, "an input that is not 3-D or 4-D with a known last dim")
+    half = _cache_half(em, cos, dims)
     rot = int(attr(node, "rotary_embedding_dim", 0))
-    half = _half_rotary(em, cos, hidden)
     if rot and rot != 2 * half:
         raise refuse(node, f"rotary_embedding_dim={rot} with a cos_cache of {half} columns")
-    if not heads:
-        heads = hidden // (rot or 2 * half)
-    head = hidden // heads
-    if contrib and (em.constant_value(positions) is not None
-                    and em.constant_value(positions).size == 1):
-        raise refuse(node, "a single position offset as position_ids")
+    heads = int(attr(node, "num_heads", 0))
+    if rank == 4:
+        head = last
+    else:
+        heads = heads or last // (rot or 2 * half)
+        head = last // heads
+    if 2 * half > head:
+        raise refuse(node, f"rotary dims {2 * half} exceed the head size {head}")
+    # cos / sin [B, S, R/2] -> broadcast over the heads' axis of x4
+    cos_bs = em.op("Gather", [cos, positions]) if positions else cos
+    sin_bs = em.op("Gather", [sin, positions]) if positions else sin
+    heads_axis = em.const([1 if rank == 4 else 2], np.int64, "axis")
+    cos4, sin4 = em.op("Unsqueeze", [cos_bs, heads_axis]), em.op("Unsqueeze", [sin_bs, heads_axis])
     interleaved = bool(attr(node, "interleaved", 0))
-    out = rotary(em, x, positions, cos, sin, heads, head, interleaved)
+    if rank == 4:
+        out = _rotate(em, x, cos4, sin4, half, head, interleaved)
+    else:
+        x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
+        rotated = _rotate(em, x4, cos4, sin4, half, head, interleaved)
+        out = em.op("Reshape", [rotated, em.const([0, 0, last], np.int64, "shape")])
     em.op("Identity", [out], node.output[0])
+
+
+def _cache_half(em: Emitter, cos_cache: str, dims: dict) -> int:
+    """R / 2, the cos cache's last dim (known from shapes or its constant value)."""
+    known = dims.get(cos_cache, (0, None))[1]
+    if known is not None:
+        return int(known)
+    cache = em.constant_value(cos_cache)
+    if cache is None or cache.ndim < 2:
+        raise refuse(em.node, "a cos_cache whose last dim is unknown")
+    return int(cache.shape[-1])

@@ -7,6 +7,9 @@ the model is checked and imported:
     MatMulNBits, GatherBlockQuantized                   -> matmul_nbits.py
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
     GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
+    MultiHeadAttention                                  -> llm_mha.py
+    DequantizeLinear, QuantizeLinear with block_size    -> blocked_quant.py
+      (feeding a MatMul with a constant 4 / 8-bit weight: MatMulNBits)
 
 Attention and rotary need the query's last dimension, so they are rewritten in
 rounds: ONNX shape inference (on the graph without its weights) types the
@@ -24,9 +27,17 @@ from functools import partial
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from .blocked_quant import (
+    decompose_blocked_dequantize,
+    decompose_blocked_quantize,
+    element_types,
+    fuse_blocked_matmuls,
+    is_blocked,
+)
 from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
+from .llm_mha import decompose_mha
 from .llm_norms import decompose_rms_norm, decompose_skip_layer_norm, decompose_skip_simplified
 from .matmul_nbits import decompose_gather_block_quantized, decompose_matmul_nbits
 from .quant_contrib_shapes import without_weights
@@ -47,22 +58,32 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "BiasGelu"): decompose_bias_gelu,
     (MS, "FastGelu"): decompose_fast_gelu,
 }
-_SHAPED = {(MS, "GroupQueryAttention"), (MS, "RotaryEmbedding"), ("", "RotaryEmbedding")}
+_SHAPED = {(MS, "GroupQueryAttention"), (MS, "MultiHeadAttention"), (MS, "RotaryEmbedding"),
+           ("", "RotaryEmbedding")}
 
 
 def _key(node: onnx.NodeProto) -> tuple[str, str]:
     return ("" if node.domain in _DEFAULT else node.domain, node.op_type)
 
 
+def _simple(node: onnx.NodeProto, types: dict | None = None) -> Callable[[Emitter], None] | None:
+    if is_blocked(node):
+        if node.op_type == "QuantizeLinear":
+            return partial(decompose_blocked_quantize, types=types or {})
+        return decompose_blocked_dequantize
+    return _SIMPLE.get(_key(node))
+
+
 def decompose_llm_ops(proto: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of `proto` with the ops above rewritten (`proto` itself if it has none)."""
-    if not any(_key(n) in _SIMPLE or _key(n) in _SHAPED for n in proto.graph.node):
+    if not any(_simple(n) or _key(n) in _SHAPED for n in proto.graph.node):
         return proto
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     inits = {t.name: t for t in out.graph.initializer}
     inits |= _reshaped_constants(out.graph, inits)
-    _rewrite(out, inits, lambda node: _SIMPLE.get(_key(node)))
+    fuse_blocked_matmuls(out, inits)
+    _rewrite(out, inits, partial(_simple, types=element_types(out.graph)))
     heads: dict[str, int] = {}  # past / present name -> head size
     while any(_key(n) in _SHAPED for n in out.graph.node):
         _use_attention_opset(out)
@@ -115,35 +136,47 @@ def _rewrite(proto: onnx.ModelProto, inits: dict, pick) -> bool:
     return changed
 
 
-def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int]], heads: dict[str, int],
-                    last: bool = False):
+def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]],
+                    heads: dict[str, int], last: bool = False):
     """The rewrite of an attention / rotary node whose input's last dim is known
     (or of any, with `last`: then the rewrite refuses it with a clear error)."""
     key = _key(node)
-    if key not in _SHAPED or (node.input[0] not in dims and not last):
+    if key not in _SHAPED or (dims.get(node.input[0], (0, None))[1] is None and not last):
         return None
     rank, hidden = dims.get(node.input[0], (0, None))
-    hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     if key[1] == "RotaryEmbedding":
-        return lambda em: decompose_rotary(em, hidden, contrib=key[0] == MS)
+        return lambda em: decompose_rotary(em, (rank, hidden), dims, contrib=key[0] == MS)
+    hidden = hidden if rank == 3 else None  # 4-D inputs are refused
+    keys, values = (node.input[3:4], node.output[1:2]), (node.input[4:5], node.output[2:3])
+    if key[1] == "MultiHeadAttention":  # the caches, and key / value in [B, N, L, H]
+        keys = ((*node.input[6:7], *node.input[1:2]), node.output[1:2])
+        values = ((*node.input[7:8], *node.input[2:3]), node.output[2:3])
 
-    def gqa(em: Emitter) -> None:
-        head = decompose_gqa(em, hidden)
-        for name in (*node.input[3:5], *node.output[1:3]):
-            if name:
-                heads[name] = head
-    return gqa
+    def attention(em: Emitter) -> None:
+        if key[1] == "GroupQueryAttention":
+            head = v_head = decompose_gqa(em, hidden)
+        else:
+            head, v_head = decompose_mha(em, dims)
+        for names, size in ((keys, head), (values, v_head)):
+            for name in (*names[0], *names[1]):
+                if name:
+                    heads[name] = size
+    return attention
 
 
-def _last_dims(proto: onnx.ModelProto) -> dict[str, tuple[int, int]]:
-    """(rank, last dim) of the values whose last dimension is a number, once inferred."""
+def _last_dims(proto: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """(rank, last dim) of the values of known rank, once inferred (last dim None
+    when it is not a number)."""
     inferred = shape_inference.infer_shapes(without_weights(proto), data_prop=True)
     g = inferred.graph
     dims = {t.name: (len(t.dims), int(t.dims[-1])) for t in g.initializer if t.dims}
     for vi in (*g.input, *g.value_info, *g.output):
-        shape = vi.type.tensor_type.shape
-        if shape.dim and shape.dim[-1].HasField("dim_value"):
-            dims[vi.name] = (len(shape.dim), int(shape.dim[-1].dim_value))
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape") or not tt.shape.dim:
+            continue
+        last = tt.shape.dim[-1]
+        dims[vi.name] = (len(tt.shape.dim),
+                         int(last.dim_value) if last.HasField("dim_value") else None)
     return dims
 
 

@@ -71,3 +71,16 @@ class Emitter:
         """The value of an initializer (None if `name` is computed at run time)."""
         t = self.initializers.get(name)
         return None if t is None else numpy_helper.to_array(t)
+
+
+def heads_first(em: Emitter, x: str, heads: int, head: int) -> str:
+    """[B, S, heads * head] -> [B, heads, S, head]."""
+    x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
+    return em.op("Transpose", [x4], perm=[0, 2, 1, 3])
+
+
+def with_past(em: Emitter, new: str, past: str, present: str) -> str:
+    """present = concat(past, new) along the sequence (the cache the keys come from)."""
+    if not past:
+        return em.op("Identity", [new], present or None)
+    return em.op("Concat", [past, new], present or None, axis=2)

@@ -16,17 +16,17 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> onnx.Model
         _check_text(model.graph, "<model>")
         return model
     if isinstance(model, bytes):
-        return _parse(model, "<bytes>")
+        return parse_model(model, "<bytes>")
     path = os.fspath(model)
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such model file")
     with open(path, "rb") as f:
-        proto = _parse(f.read(), path)
+        proto = parse_model(f.read(), path)
     _load_external_data(proto, os.path.dirname(os.path.abspath(path)), path)
     return proto
 
 
-def _parse(data: bytes, where: str) -> onnx.ModelProto:
+def parse_model(data: bytes, where: str) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -62,7 +62,7 @@ def _load_external_data(proto: onnx.ModelProto, base: str, where: str) -> None:
     tensors = [t for t in _get_all_tensors(proto) if uses_external_data(t)]
     for t in tensors:
         info = {e.key: e.value for e in t.external_data}
-        _check_location(info.get("location", ""), base, t.name, where)
+        check_location(info.get("location", ""), base, t.name, where)
     if tensors:
         try:
             onnx.load_external_data_for_model(proto, base)
@@ -70,7 +70,7 @@ def _load_external_data(proto: onnx.ModelProto, base: str, where: str) -> None:
             raise ModelError(f"{where}: cannot read external data: {e}") from None
 
 
-def _check_location(location: str, base: str, tensor: str, where: str) -> None:
+def check_location(location: str, base: str, tensor: str, where: str) -> None:
     """External data must live under the model's folder: no absolute paths, no
     '..', no symlink leading outside (a model file must not read arbitrary files)."""
     if "\0" in location:

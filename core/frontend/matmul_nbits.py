@@ -18,9 +18,9 @@ unpacks blocks on the fly: the packed blocks are the only copy of the weight.
 Other settings (2 bits, a K that is not a whole number of blocks) are
 dequantized once, at compile time, into a float [K, N] constant that a MatMul
 uses: w = (q - zero_point) * scale in float32, as onnxruntime computes it.
-accuracy_level is a minimum: tinyc computes in float32 at every level (level 4
-lets onnxruntime quantize A to int8 per block; tinyc does not, so its results
-are closer to the float model than onnxruntime's there).
+accuracy_level 4 with 4-bit weights quantizes A to int8 per block, as
+onnxruntime does, where the target has an int8 dot step
+(lower/matmul_nbits_i8.py); every other level computes in float32.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -18,18 +18,22 @@ from onnx import helper, numpy_helper, shape_inference
 from ..errors import InputError, ModelError
 from ..ir import DType, Graph, Node, TensorType
 from ..passes.infer_shapes import fold_and_infer
+from ..runtime.memory import give_back_freed_memory
 from .llm_contrib import decompose_llm_ops
-from .load import load_model
+from .mapped import MappedModel, load_mapped, without_external
 from .quant_contrib_shapes import with_contrib_types
 from .unranked import runtime_axes, with_data_dependent_ranks
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
+def import_model(model: str | os.PathLike | bytes | onnx.ModelProto | MappedModel,
                  input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
-    """`input_shapes` pins inputs with symbolic dimensions to concrete ones."""
-    proto = decompose_llm_ops(load_model(model))  # onnxruntime-genai's LLM ops
+    """`input_shapes` pins inputs with symbolic dimensions to concrete ones. A
+    path or MappedModel's external tensors become read-only mappings of their
+    files (mapped.py), not copies."""
+    mapped = load_mapped(model)
+    proto = _without_llm_ops(mapped)
     shapes_missing = _check(proto, tolerate_missing_shapes=True)
     if input_shapes:
         proto = with_input_shapes(proto, input_shapes)
@@ -43,7 +47,18 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto,
         raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
     if shapes_missing:  # check the rest; _Importer resolves or rejects unknown ranks
         _check(_with_shape_fields(inferred))
-    return _Importer(inferred.graph, opsets).graph()
+    return _Importer(inferred.graph, opsets, mapped.array).graph()
+
+
+def _without_llm_ops(mapped: MappedModel) -> onnx.ModelProto:
+    """onnxruntime-genai's LLM ops rewritten (llm_contrib.py). The rewrites read
+    constants from the proto, so they get a copy with the external data read
+    in; the tensors they keep then point back into their files again."""
+    if not mapped.files:
+        return decompose_llm_ops(mapped.proto)
+    proto = mapped.externalized(decompose_llm_ops(mapped.inlined()))
+    give_back_freed_memory()  # the copy with the data read in, and the rewrites' copies
+    return proto
 
 
 def symbolic_inputs(proto: onnx.ModelProto) -> dict[str, list[int | str]]:
@@ -108,7 +123,7 @@ def _check(proto: onnx.ModelProto, tolerate_missing_shapes: bool = False) -> boo
     valid for onnxruntime, so with `tolerate_missing_shapes` they only make this
     return True (check again once inference has filled them in)."""
     try:
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(without_external(proto))
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
         if tolerate_missing_shapes and first.startswith(_SHAPE_MISSING):
@@ -118,9 +133,11 @@ def _check(proto: onnx.ModelProto, tolerate_missing_shapes: bool = False) -> boo
 
 
 class _Importer:
-    def __init__(self, g: onnx.GraphProto, opsets: dict[str, int]):
+    def __init__(self, g: onnx.GraphProto, opsets: dict[str, int],
+                 constant: Callable[[onnx.TensorProto], np.ndarray] = numpy_helper.to_array):
         self.g = g
         self.opsets = opsets
+        self._constant = constant  # an initializer's value (a mapping of its file, or a copy)
         self.types: dict[str, TensorType] = {}
         self.constants: dict[str, np.ndarray] = {}
         self._unknown = itertools.count()
@@ -128,7 +145,7 @@ class _Importer:
 
     def graph(self) -> Graph:
         for init in self.g.initializer:
-            self._add_constant(init.name, numpy_helper.to_array(init))
+            self._add_constant(init.name, self._constant(init))
         inputs = tuple(i.name for i in self.g.input if i.name not in self.constants)
         for vi in itertools.chain(self.g.input, self.g.value_info, self.g.output):
             if vi.name in self.constants or not _is_tensor(vi):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from dataclasses import dataclass, field
 
 from ..runtime.devices import load as load_artifact
+from ..runtime.memory import give_back_freed_memory
 from ..runtime.native import FORMAT_VERSION, NativeModel
 from ..runtime.validate import SIDECAR, meta_digest_file
 
@@ -15,7 +17,9 @@ from ..runtime.validate import SIDECAR, meta_digest_file
 @dataclass
 class Artifact:
     library: bytes  # the shared library holding tinyc_run and its kernels (b"" if packaged)
-    weights: bytes  # constants, laid out as the memory plan says
+    # constants, laid out as the memory plan says; once saved, a read-only view
+    # of the weights.bin written (the process keeps no second copy of them)
+    weights: bytes | memoryview
     meta: dict  # entry, arena size, inputs/outputs, target, backend, versions
     listings: dict[str, str] = field(default_factory=dict)  # "ll" / "s" -> text, when emitted
     report: list[dict] = field(default_factory=list)  # per node: op, kernels, note
@@ -29,7 +33,8 @@ class Artifact:
     def save(self, directory: str | os.PathLike) -> str:
         """Write model.so (or the backend's files), weights.bin (unless one of
         those holds them), the accelerators' programs, model.json (+ model.ll /
-        model.s if emitted)."""
+        model.s if emitted). Then `weights` is a read-only mapping of the
+        weights.bin written, and the blob it was is freed."""
         d = os.fspath(directory)
         os.makedirs(d, exist_ok=True)
         meta = self.meta
@@ -44,14 +49,11 @@ class Artifact:
         files.update(self.files)
         for ext, text in self.listings.items():
             files[f"model.{ext}"] = text.encode()
-        program = self.meta.get("run", {}).get("program")  # a cross target's runner
-        for name, data in files.items():
-            tmp = os.path.join(d, f".{name}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            if name == program:
-                os.chmod(tmp, 0o755)  # qemu-user runs only executable files
-            os.replace(tmp, os.path.join(d, name))  # atomic: never a half-written file
+        _write_files(d, files, self.meta.get("run", {}).get("program"))
+        del files  # (it holds the weights)
+        if "weights_in" not in meta and len(self.weights):
+            self.weights = _mapped(os.path.join(d, "weights.bin"))
+            give_back_freed_memory()  # the blob, dropped just now
         return d
 
     def _save_programs(self, d: str) -> dict[str, str]:
@@ -73,6 +75,25 @@ class Artifact:
         a packaged artifact loads on the runtime device its backend registered."""
         self.save(directory)
         return load_artifact(directory)
+
+
+def _write_files(d: str, files: dict[str, bytes], program: str | None) -> None:
+    """Each file written beside its final name, then renamed over it (atomic:
+    never a half-written file, and a process that maps the old one keeps it).
+    `program`: a cross target's runner, made executable (qemu-user runs only those)."""
+    for name, data in files.items():
+        tmp = os.path.join(d, f".{name}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if name == program:
+            os.chmod(tmp, 0o755)
+        os.replace(tmp, os.path.join(d, name))
+
+
+def _mapped(path: str) -> memoryview:
+    """A file's bytes, mapped read-only (shared with the runtime's mapping of it)."""
+    with open(path, "rb") as f:
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
 
 
 def artifact_meta(target: str, triple: str, arena_bytes: int, inputs: list[dict],

@@ -111,13 +111,20 @@ def lower_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     args = (Buf(q), k_src, v_src, Buf(y), Buf(mask) if mask else unused,
             Buf(nonpad) if nonpad else unused, Buf(qk_out) if qk_out else unused,
-            Scratch("scores", 4 * (kv_len + 1)), int_table(f"{node.name}.plan", plan), scale,
+            _scores(ctx, kv_len), int_table(f"{node.name}.plan", plan), scale,
             float(node.attr("softcap", 0.0)))
     calls.append(Call(A.attention_kernel(spec), args))
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics="Y = softmax(softcap(scale Q K^T) + bias) V per head "
                                  f"({info['heads']} query heads over {info['kv_heads']} kv heads)",
-                       note=f"{spec.name}: one query row at a time, {kv_len} keys")
+                       note=f"{spec.name}: one query row at a time, {kv_len} keys (those "
+                            "the causal frontier and window leave open), rows split across "
+                            "threads")
+
+
+def _scores(ctx: LowerContext, kv_len) -> Scratch:
+    """A row of scores per thread (each thread takes whole query rows)."""
+    return Scratch("scores", 4 * (kv_len + 1) * max(1, ctx.target.threads))
 
 
 def _plan(node: Node, ctx: LowerContext, info: dict, kv_len: int, past: int, mask: str,
@@ -160,7 +167,7 @@ def lower_flex_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     scale = 1.0 / math.sqrt(info["head"]) if scale is None else float(scale)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     call = Call(A.attention_kernel(spec), (Buf(q), Buf(k), Buf(v), Buf(y), unused, unused, unused,
-                                           Scratch("scores", 4 * (info["new_len"] + 1)),
+                                           _scores(ctx, info["new_len"]),
                                            int_table(f"{node.name}.plan", plan), scale, 0.0))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics="Y = softmax(scale Q K^T) V per head",

@@ -20,6 +20,7 @@ from ..frontend.matmul_nbits import unpack
 from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
+from .matmul_nbits_i8 import lower_int8_activations
 from .registry import lowers
 
 
@@ -41,8 +42,12 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"MatMulNBits A {a_shape} does not end in K={k}")
     m = math.prod(a_shape[:-1])
     int_zero = not zero_points or ctx.graph.const(zero_points).dtype == np.uint8
+    if int(node.attr("accuracy_level", 0)) == 4 and bits == 4 and int_zero:
+        lowered = lower_int8_activations(node, ctx, m, _zeros(ctx, zero_points, bits, n, k_blocks))
+        if lowered is not None:
+            return lowered
     spec = K.NBitsSpec(bits, block, bool(bias), int_zero)
-    scale = ctx.graph.const(scales).astype(np.float32).reshape(-1)
+    scale = ctx.graph.const(scales).astype(np.float32, copy=False).reshape(-1)
     zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.float32))
     workers = max(1, ctx.target.threads)  # a scratch slice per worker

@@ -1,8 +1,9 @@
 """The tiny runtime: loads a saved artifact and runs it.
 
 Needs only numpy and the C library (ctypes): no onnx, no llvmlite, no compiler.
-Memory is allocated once at load (weights, arena); run() validates the feeds
-before any native code is called, then makes one call into the model.
+Memory is set up once at load: the weights mapped read-only from weights.bin
+(map_weights), the arena allocated. run() validates the feeds before any
+native code is called, then makes one call into the model.
 """
 
 from __future__ import annotations
@@ -49,6 +50,28 @@ def aligned_empty(nbytes: int) -> np.ndarray:
     return raw[start:start + nbytes]
 
 
+def map_weights(path: str) -> np.ndarray:
+    """weights.bin mapped read-only (shared, backed by the page cache): every
+    process that loads the artifact reads the same pages, and none copies them.
+
+    The generated code only reads its constants (the memory plan places
+    activations, scratch and in-place outputs in the arena, never in the
+    weights), so a write there is a compiler bug and faults instead of
+    diverging silently. mmap returns a page-aligned address, which keeps the
+    plan's 64-byte alignment. The file must not be changed in place while it
+    is loaded (a truncated mapping faults): tinyc writes artifacts to a new
+    file and renames it, and evicts cache entries by unlinking them, both of
+    which leave a mapping intact. An empty file cannot be mapped: a byte of
+    ordinary memory stands for it.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return aligned_empty(1)
+        return np.memmap(path, np.uint8, mode="r")
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"cannot map {path}: {e}") from None
+
+
 class NativeModel:
     """A loaded artifact. Thread-safe: calls are serialized (they share one arena)."""
 
@@ -67,9 +90,7 @@ class NativeModel:
         self._bind_entries(directory)
         for name in ("tinyc_guards", "tinyc_sizes") if "symbolic" in self.meta else ():
             _symbol(self._lib, name, directory)  # SymbolicModel calls them
-        blob = np.fromfile(os.path.join(directory, "weights.bin"), np.uint8)
-        self._weights = aligned_empty(max(blob.size, 1))
-        self._weights[:blob.size] = blob
+        self._weights = map_weights(os.path.join(directory, "weights.bin"))
         self._arena = aligned_empty(max(int(self.meta["arena_bytes"]), 1))
         self._in_ptrs = (ctypes.c_void_p * max(len(self.inputs), 1))()
         self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()

@@ -6,6 +6,8 @@ compiles apply.
     tasks.py       the model's workloads, each with a one-node model to measure
     measure.py     compile and time one candidate (runs in a worker)
     pool.py        the worker processes: a crash or a hang loses one candidate
+    ray_pool.py    the same as Ray tasks (`tinyc tune --ray`): builds anywhere, timing
+                   on the nodes offering the resource tinyc-target:<target>
     cost_model.py  the gradient-boosted model (LightGBM) or a random fallback
     search.py      evolutionary search over a knob space, ranked by the model
     tuner.py       the driver: budget, resume, the log, the summary

@@ -18,15 +18,16 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..compiler import CompileOptions, compile_model
 from ..errors import TinycError
 from ..ir import Graph
+from ..link.artifact import Artifact
 from ..schedule import Config, FixedSchedule
-from .pool import building, timing_alone
+from .pool import Stages, building, timing_alone
 
 WARMUP_RUNS = 2
 
@@ -63,7 +64,16 @@ class MeasureResult:
         return min(self.times) if self.times else math.inf
 
 
-def measure(job: MeasureJob) -> MeasureResult:
+@dataclass(frozen=True)
+class Built:
+    """A candidate compiled, to be timed (on this machine or another of its kind)."""
+
+    job: MeasureJob  # without its model, which is compiled in
+    artifact: Artifact
+    build_s: float
+
+
+def build(job: MeasureJob) -> Built | MeasureResult:
     if job.probe is not None:
         job.probe(job)
     t0 = time.perf_counter()
@@ -77,8 +87,17 @@ def measure(job: MeasureJob) -> MeasureResult:
     if job.key and job.key not in schedule.asked:
         return MeasureResult(error="the one-node model did not ask for this workload",
                              build_s=build_s)
+    # only what running it needs travels to the timing machine
+    return Built(replace(job, model=b"", probe=None),
+                 replace(artifact, partition=None, listings={}), build_s)
+
+
+def run_built(built: Built | MeasureResult) -> MeasureResult:
+    if isinstance(built, MeasureResult):
+        return built
+    job = built.job
     with tempfile.TemporaryDirectory(prefix="tinyc-tune-") as folder:
-        model = artifact.load(folder)
+        model = built.artifact.load(folder)
         if job.threads and hasattr(model, "set_num_threads"):
             model.set_num_threads(job.threads)
         feeds = random_feeds(model.get_inputs())
@@ -87,7 +106,12 @@ def measure(job: MeasureJob) -> MeasureResult:
         else:
             with timing_alone():
                 times, cv = time_runs(lambda: model.run(None, feeds), job)
-    return MeasureResult(times, cv, build_s=build_s)
+    return MeasureResult(times, cv, build_s=built.build_s)
+
+
+# the local pool runs both in one worker; a distributed one builds anywhere and
+# times on the target's machines
+measure = Stages(build, run_built)
 
 
 def simulated_cycles(model, feeds: dict[str, np.ndarray]) -> tuple[float]:

@@ -10,9 +10,9 @@ that dies or hangs is killed and replaced. They build in parallel but time
 alone (timing_alone: no other build or timing meanwhile), so a measurement
 has the cores to itself.
 
-A distributed backend implements the same two methods: Ray tasks for builds
-anywhere, and measurements placed by a custom resource naming the target
-(one per machine, so they do not overlap either).
+A distributed backend implements the same two methods (ray_pool.py): when
+the function is `Stages`, its build runs anywhere and its run on a machine
+of the target's kind; here both run in one worker.
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ _POLL_S = 0.2
 @dataclass(frozen=True)
 class Failure:
     reason: str
+
+
+@dataclass(frozen=True)
+class Stages:
+    """A job done in two steps: `build(job)` needs any machine with tinyc,
+    `run(built)` the target's hardware (`run` passes through a final result
+    that `build` returns). Called, it does both in this process."""
+
+    build: Callable[[Any], Any]
+    run: Callable[[Any], Any]
+
+    def __call__(self, job: Any) -> Any:
+        return self.run(self.build(job))
 
 
 class Runner(Protocol):

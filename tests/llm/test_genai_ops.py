@@ -113,6 +113,9 @@ def test_rotary_embedding_matches_onnxruntime():
     pos = np.array([[3, 4, 5, 6], [0, 1, 2, 9]], np.int64)
     cases = [Case("RotaryEmbedding", [randn(2, 4, 64), pos, cos, sin], (2, 3),
                   {"num_heads": 4, "interleaved": inter}) for inter in (0, 1)]
+    pos3 = pos[:, :3]
+    cases += [Case("RotaryEmbedding", [randn(2, 4, 3, 16), pos3, cos, sin], (2, 3),
+                   {"interleaved": inter}) for inter in (0, 1)]  # [B, N, S, H]
     want, got = run_both(cases)
     assert_close(want, got, what="RotaryEmbedding")
 
@@ -180,3 +183,17 @@ def test_gather_block_quantized_matches_onnxruntime():
                           {"bits": 4, "block_size": 32, "gather_axis": 0, "quantize_axis": 1}))
     want, got = run_both(cases)
     assert_close(want, got, what="GatherBlockQuantized")
+
+
+def test_onnx_rotary_4d_run_time_caches_and_no_position_ids_match_onnxruntime():
+    cos, sin = rotary_caches(32, 8)
+    pos = np.array([[3, 4, 5], [0, 1, 9]], np.int64)
+    x4 = randn(2, 4, 3, 16)  # [B, N, S, H]
+    cos_bs, sin_bs = cos[pos], sin[pos]  # [B, S, R/2]: no position_ids
+    cases = [Case("RotaryEmbedding", [x4, cos, sin, pos], (), {"interleaved": inter},
+                  domain="") for inter in (0, 1)]
+    cases.append(Case("RotaryEmbedding", [x4, cos_bs, sin_bs], (), domain=""))
+    cases.append(Case("RotaryEmbedding", [randn(2, 3, 64), cos[:, :4], sin[:, :4], pos], (),
+                      {"num_heads": 4, "rotary_embedding_dim": 8}, domain=""))
+    want, got = run_both(cases, opset=23)
+    assert_close(want, got, what="opset 23 rotary")

@@ -58,8 +58,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(TRANSFORMER, "the expanded function's MatMul / Softmax compute in float16, "
                          "bfloat16 or float64; they are lowered for float32 only")),
     # (their '_expanded' function bodies pass)
-    (r"test_rotary_embedding((?!expanded).)*",
-     _owned(TRANSFORMER, "RotaryEmbedding is not lowered")),
     (r"test_swiglu.*|test_swish", _owned(TRANSFORMER, "SwiGLU / Swish are not lowered")),
     (r"test_celu_(bfloat16|float16)(_expanded)?",
      _owned(TRANSFORMER, "Celu / Elu are float32 only")),
@@ -78,8 +76,7 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
     (r"test_convinteger_with.*|test_qlinearconv",
      _owned(QUANT, "ConvInteger / QLinearConv with runtime zero points or scales")),
     (r"test_qlinearmatmul_.*_float16", _owned(QUANT, "QLinearMatMul with float16 scales")),
-    (r"test_(de)?quantizelinear_blocked.*|test_dequantizelinear_e4m3fn_float16",
-     _owned(QUANT, "blocked quantization / float16 DequantizeLinear")),
+    (r"test_dequantizelinear_e4m3fn_float16", _owned(QUANT, "float16 DequantizeLinear")),
     (r"test_(averagepool|maxpool)_3d_.*|test_lppool_.*|test_maxpool_with_argmax_.*|"
      r"test_maxunpool_.*|test_roialign_.*",
      _owned(POOL, "3-D pooling, LpPool, MaxPool's indices, MaxUnpool, RoiAlign")),

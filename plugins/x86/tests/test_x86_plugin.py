@@ -41,7 +41,9 @@ def test_host_gets_the_intrinsic_sets_its_features_allow():
 
 def test_vnni_declares_tvms_dot_16x4():
     vnni = registry().intrinsic_sets["avx512_vnni"].value
-    (dot,) = vnni.intrinsics
+    dot, signed_broadcast = vnni.intrinsics  # the second: 4-bit weight codes per lane
+    assert signed_broadcast.dtypes == {"A": "int8", "B": "uint8", "C": "int32"}
+    assert signed_broadcast.priority < dot.priority  # int8 GEMMs keep TVM's form
     assert dot.compute.text == "C[i] += A[k] * B[i, k]"
     assert dot.tile == {"i": 16, "k": 4}
     assert dot.dtypes == {"A": "uint8", "B": "int8", "C": "int32"}

@@ -21,9 +21,10 @@ from ....ir import DType
 from ....program import F32, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
+from ...parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from ..support import mathfn as M
 from ..support.dtype_ir import load_index, storage_type, to_compute, to_storage
-from ..support.vloop import define_kernel, entry_alloca, nested_loops
+from ..support.vloop import define_kernel, entry_alloca
 
 # Plan slots (i64): dims, then element strides (b, h, row) of each tensor.
 PLAN = ("batch", "heads", "q_len", "kv_len", "head", "v_head", "reps",
@@ -31,6 +32,7 @@ PLAN = ("batch", "heads", "q_len", "kv_len", "head", "v_head", "reps",
         "m_b", "m_h", "m_i", "m_j", "mask_len", "causal", "left", "right", "past",
         "o_b", "o_h", "o_i")
 NEG_INF = float("-inf")
+ARGS = ("q", "k", "v", "y", "mask", "nonpad", "qk_out", "scores", "plan", "scale", "softcap")
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,22 @@ class AttentionSpec:
 
 def attention_kernel(spec: AttentionSpec) -> Kernel:
     """(q, k, v, y, mask, nonpad, qk_out, scores, plan, scale, softcap); scores is
-    scratch for kv_len floats; unused pointers may be anything."""
+    scratch for kv_len + 1 floats per thread; unused pointers may be anything.
+    The query rows (batch x heads x q_len) are split across the threads."""
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        fn, b = define_kernel(module, spec.name, [U.PTR] * 9 + [U.F32] * 2,
-                              ["q", "k", "v", "y", "mask", "nonpad", "qk_out", "scores", "plan",
-                               "scale", "softcap"])
-        _Attention(b, spec, fn.args).emit()
+        types, names = [U.PTR] * 9 + [U.F32] * 2, list(ARGS)
+        fn, b = define_kernel(module, spec.name, types, names)
+        range_fn, rb, v = define_range_fn(module, f"{spec.name}.range", types, names)
+        _Attention(rb, spec, [v[n] for n in names]).emit(v["begin"], v["end"], v["worker"])
+        rb.ret_void()
+        plan = fn.args[8]
+        dims = [U.load(b, plan, U.i64(PLAN.index(d)), U.I64) for d in
+                ("batch", "heads", "q_len", "kv_len", "head")]
+        rows = b.mul(b.mul(dims[0], dims[1]), dims[2], name="rows")
+        work = b.mul(b.mul(rows, dims[3]), b.mul(dims[4], U.i64(2)))
+        parallel_range(b, target.threads, range_fn, list(fn.args), rows,
+                       workers_for(b, work, GRAIN, target.threads))
         b.ret_void()
         return fn
 
@@ -75,24 +86,55 @@ class _Attention:
         dt = dt or self.spec.dtype
         return to_compute(self.b, U.load(self.b, ptr, i, storage_type(dt)), dt)
 
-    def emit(self) -> None:
+    def emit(self, begin: ir.Value, end: ir.Value, worker: ir.Value) -> None:
+        """Query rows [begin, end) (flattened batch x heads x q_len), with this
+        worker's slice of the scores scratch."""
         b, p = self.b, self.p
-        with nested_loops(b, [p["batch"], p["heads"], p["q_len"]]) as (bi, h, i):
-            hk = b.sdiv(h, p["reps"])
-            offset, valid = self._offset(bi)
-            q_row = self._at("q", bi, h, i)
-            b.store(ir.Constant(U.I1, 1), self.masked_all)
-            with U.for_range(b, U.i64(0), p["kv_len"], name="j") as j:
-                s = self._score(q_row, self._at("k", bi, hk, j))
-                bias = self._bias(bi, h, i, j, offset, valid)
-                b.store(b.and_(b.load(self.masked_all, typ=U.I1),
-                               b.fcmp_ordered("==", bias, U.f32(NEG_INF))), self.masked_all)
-                t = b.fadd(s, bias)
-                if self.spec.qk_mode in (0, 1, 2):
-                    self._store_qk(bi, h, i, j, t if self.spec.qk_mode == 2 else s)
-                U.store(b, t, self.scores, j)
-            self._softmax()
-            self._weighted_values(bi, h, i, hk)
+        self.scores = U.gep(b, self.scores, b.mul(worker, b.add(p["kv_len"], U.i64(1))))
+        with U.for_range(b, begin, end, name="row") as row:
+            i = b.srem(row, p["q_len"])
+            h = b.srem(b.sdiv(row, p["q_len"]), p["heads"])
+            bi = b.sdiv(row, b.mul(p["q_len"], p["heads"]))
+            self._row(bi, h, i)
+
+    def _row(self, bi: ir.Value, h: ir.Value, i: ir.Value) -> None:
+        b, p = self.b, self.p
+        hk = b.sdiv(h, p["reps"])
+        offset, valid = self._offset(bi)
+        lo, hi = self._key_range(i, offset, valid)
+        q_row = self._at("q", bi, h, i)
+        b.store(ir.Constant(U.I1, 1), self.masked_all)
+        with U.for_range(b, lo, hi, name="j") as j:
+            s = self._score(q_row, self._at("k", bi, hk, j))
+            bias = self._bias(bi, h, i, j, offset, valid)
+            b.store(b.and_(b.load(self.masked_all, typ=U.I1),
+                           b.fcmp_ordered("==", bias, U.f32(NEG_INF))), self.masked_all)
+            t = b.fadd(s, bias)
+            if self.spec.qk_mode in (0, 1, 2):
+                self._store_qk(bi, h, i, j, t if self.spec.qk_mode == 2 else s)
+            U.store(b, t, self.scores, j)
+        self._softmax(lo, hi)
+        self._weighted_values(bi, h, i, hk, lo, hi)
+
+    def _key_range(self, i: ir.Value, offset: ir.Value, valid: ir.Value
+                   ) -> tuple[ir.Value, ir.Value]:
+        """Keys [lo, hi) the causal frontier, the sliding window and the valid
+        length leave open: the others' probabilities are 0, so they are not
+        computed (a causal prefill does half the work). All keys when the raw
+        scores are asked for (qk_matmul_output)."""
+        b, p = self.b, self.p
+        if self.spec.qk_mode is not None:
+            return U.i64(0), p["kv_len"]
+        frontier = b.add(i, offset)
+        hi = _smin(b, p["kv_len"], valid)
+        causal_end = b.add(frontier, U.i64(1))
+        hi = b.select(b.icmp_signed("!=", p["causal"], U.i64(0)), _smin(b, hi, causal_end), hi)
+        right_end = b.add(b.add(frontier, p["right"]), U.i64(1))
+        hi = b.select(b.icmp_signed(">=", p["right"], U.i64(0)), _smin(b, hi, right_end), hi)
+        left_start = b.sub(frontier, p["left"])
+        lo = b.select(b.icmp_signed(">=", p["left"], U.i64(0)), left_start, U.i64(0))
+        lo = b.select(b.icmp_signed("<", lo, U.i64(0)), U.i64(0), lo)
+        return lo, b.select(b.icmp_signed("<", hi, lo), lo, hi)
 
     def _at(self, t: str, bi: ir.Value, h: ir.Value, i: ir.Value) -> ir.Value:
         b, p = self.b, self.p
@@ -147,52 +189,53 @@ class _Attention:
         at = b.add(self._at("o", bi, h, i), j)
         U.store(b, to_storage(b, value, self.spec.dtype), self.qk_out, at)
 
-    def _softmax(self) -> None:
-        """scores[j] = softmax probabilities, 0 for a fully masked row; the maximum is
-        replaced by 0 when it is -inf, as the reference does."""
-        b, n = self.b, self.p["kv_len"]
+    def _softmax(self, lo: ir.Value, hi: ir.Value) -> None:
+        """scores[j] = softmax probabilities over [lo, hi), 0 for a fully masked row;
+        the maximum is replaced by 0 when it is -inf, as the reference does."""
+        b = self.b
         b.store(U.f32(NEG_INF), self.acc)
-        with U.for_range(b, U.i64(0), n, name="m") as j:
+        with U.for_range(b, lo, hi, name="m") as j:
             b.store(_max(b, b.load(self.acc, typ=U.F32), U.load(b, self.scores, j)), self.acc)
         m = b.load(self.acc, typ=U.F32)
         m = b.select(b.fcmp_ordered("==", m, U.f32(NEG_INF)), U.f32(0.0), m)
         b.store(U.f32(0.0), self.acc)
-        with U.for_range(b, U.i64(0), n, name="e") as j:
+        with U.for_range(b, lo, hi, name="e") as j:
             e = M.exp_f32(b, b.fsub(U.load(b, self.scores, j), m))
             U.store(b, e, self.scores, j)
             b.store(b.fadd(b.load(self.acc, typ=U.F32), e), self.acc)
         total = b.load(self.acc, typ=U.F32)
         total = b.select(b.fcmp_ordered("==", total, U.f32(0.0)), U.f32(1.0), total)
         keep = b.select(b.load(self.masked_all, typ=U.I1), U.f32(0.0), b.fdiv(U.f32(1.0), total))
-        with U.for_range(b, U.i64(0), n, name="p") as j:
+        with U.for_range(b, lo, hi, name="p") as j:
             U.store(b, b.fmul(U.load(b, self.scores, j), keep), self.scores, j)
 
-    def _weighted_values(self, bi, h, i, hk) -> None:
+    def _weighted_values(self, bi, h, i, hk, lo: ir.Value, hi: ir.Value) -> None:
         b, p = self.b, self.p
         y_row = self._at("y", bi, h, i)
         if self.spec.qk_mode == 3:
             with U.for_range(b, U.i64(0), p["kv_len"], name="o") as j:
                 self._store_qk(bi, h, i, j, U.load(b, self.scores, j))
         if self.spec.dtype is DType.float32:
-            self._weighted_rows(y_row, bi, hk)
+            self._weighted_rows(y_row, bi, hk, lo, hi)
             return
         with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
             b.store(U.f32(0.0), self.acc)
-            with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
+            with U.for_range(b, lo, hi, name="jv") as j:
                 v = self.load(self.v, b.add(self._at("v", bi, hk, j), d))
                 b.store(U.fadd(b, b.load(self.acc, typ=U.F32),
                                U.fmul(b, U.load(b, self.scores, j), v)), self.acc)
             U.store(b, to_storage(b, b.load(self.acc, typ=U.F32), self.spec.dtype), self.y,
                     b.add(y_row, d))
 
-    def _weighted_rows(self, y_row: ir.Value, bi: ir.Value, hk: ir.Value) -> None:
+    def _weighted_rows(self, y_row: ir.Value, bi: ir.Value, hk: ir.Value, lo: ir.Value,
+                       hi: ir.Value) -> None:
         """float32: Y row += p[j] * V row j, key by key: contiguous rows of V (the
         loop over the head vectorizes), each Y element summed in key order as
         the column-wise loop does."""
         b, p = self.b, self.p
         with U.for_range(b, U.i64(0), p["v_head"], name="y0") as d:
             U.store(b, U.f32(0.0), self.y, b.add(y_row, d))
-        with U.for_range(b, U.i64(0), p["kv_len"], name="jv") as j:
+        with U.for_range(b, lo, hi, name="jv") as j:
             weight = U.load(b, self.scores, j)
             v_row = self._at("v", bi, hk, j)
             with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
@@ -203,3 +246,7 @@ class _Attention:
 
 def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.fcmp_ordered(">", y, x), y, x)
+
+
+def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)

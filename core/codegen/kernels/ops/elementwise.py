@@ -115,11 +115,18 @@ def unary_kernel(op: str) -> Kernel:
 
             vector_loop(b, length, lanes, body)
 
-        split_flat(b, target.threads, name, list(fn.args), 2, block)
+        split_flat(b, target.threads, name, list(fn.args), 2, block, UNARY_COST.get(op, 1))
         b.ret_void()
         return fn
 
     return Kernel(name, (PTR, PTR, I64) + (F32,) * nparams, build)
+
+
+# Work per element, in GRAIN's units (a simple vector op = 1): the polynomial
+# functions cost ~10 vector operations, so an LLM's [32, 2816] Sigmoid is worth a
+# second thread while a ReLU of that size is not.
+UNARY_COST = {"sigmoid": 8, "tanh": 8, "exp": 8, "log": 8, "erf": 8, "sqrt": 2}
+BINARY_COST = 2  # two loads and a store per element
 
 
 # A flat loop is split across threads in blocks of this many elements (a
@@ -129,9 +136,9 @@ FlatBlock = Callable[[ir.IRBuilder, list[ir.Value], ir.Value, ir.Value], None]
 
 
 def split_flat(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value], n_arg: int,
-               block: FlatBlock) -> None:
+               block: FlatBlock, cost: int = 1) -> None:
     """block(b, args, start, length) over [0, args[n_arg]) in FLAT_BLOCK pieces,
-    the pieces split across workers when there are enough elements."""
+    the pieces split across workers when there is enough work (`cost` per element)."""
     n = args[n_arg]
     blocks = b.sdiv(b.add(n, U.i64(FLAT_BLOCK - 1)), U.i64(FLAT_BLOCK))
 
@@ -141,7 +148,8 @@ def split_flat(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value], n
         block(b, args, start, b.select(b.icmp_signed("<", rest, U.i64(FLAT_BLOCK)), rest,
                                        U.i64(FLAT_BLOCK)))
 
-    parallel_loop(b, threads, name, args, blocks, n, piece)
+    work = b.mul(n, U.i64(cost)) if cost != 1 else n
+    parallel_loop(b, threads, name, args, blocks, work, piece)
 
 
 # ---------------------------------------------------------------------------
@@ -191,7 +199,7 @@ def binary_kernel(op: str, kinds: str, nd: bool) -> Kernel:
                 offsets = [start if k == "v" else U.i64(0) for k in kinds] + [start]
                 _binary_inner(b, op, kinds, args[:3], offsets, length, target.f32_lanes)
 
-            split_flat(b, target.threads, name, list(fn.args), 3, block)
+            split_flat(b, target.threads, name, list(fn.args), 3, block, BINARY_COST)
         else:
             def row(b: ir.IRBuilder, args: list[ir.Value], idx: list[ir.Value],
                     start: ir.Value, count: ir.Value) -> None:
@@ -201,7 +209,8 @@ def binary_kernel(op: str, kinds: str, nd: bool) -> Kernel:
                            for k, o in enumerate(offsets)]
                 _binary_inner(b, op, kinds, args[:3], offsets, count, target.f32_lanes)
 
-            parallel_rows(b, target.threads, name, list(fn.args), _plan_counts, fn.args[4], row)
+            parallel_rows(b, target.threads, name, list(fn.args), _plan_counts, fn.args[4], row,
+                          BINARY_COST)
         b.ret_void()
         return fn
 

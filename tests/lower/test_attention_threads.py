@@ -1,0 +1,50 @@
+"""The Attention kernel with its query rows split across threads and its key
+range cut at the causal frontier and the sliding window: big enough for two
+workers, against onnx.reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+import tinyc
+from tinyc.compiler import CompileOptions
+
+
+@pytest.mark.parametrize("attrs", [
+    {"is_causal": 1},
+    {"is_causal": 1, "q_num_heads": 8, "kv_num_heads": 2},  # 3-D inputs, grouped heads
+    {"is_causal": 0, "softcap": 5.0},
+])
+@pytest.mark.parametrize("past", [0, 24])
+def test_attention_split_across_threads_matches_the_reference(attrs, past, rng):
+    f = np.float32
+    three_d = "q_num_heads" in attrs
+    heads, kv_heads, s, d = 8, 8 if not three_d else 2, 48, 64
+    if three_d:
+        q = rng.standard_normal((1, s, heads * d)).astype(f)
+        k = rng.standard_normal((1, s, kv_heads * d)).astype(f)
+        v = rng.standard_normal((1, s, kv_heads * d)).astype(f)
+    else:
+        q, k, v = (rng.standard_normal((1, heads, s, d)).astype(f) for _ in range(3))
+    feeds = {"Q": q, "K": k, "V": v}
+    names = ["Q", "K", "V"]
+    if past:
+        feeds["past_key"] = rng.standard_normal((1, kv_heads, past, d)).astype(f)
+        feeds["past_value"] = rng.standard_normal((1, kv_heads, past, d)).astype(f)
+        names += ["", "past_key", "past_value"]  # no mask
+    outputs = ["Y", "present_key", "present_value"] if past else ["Y"]
+    node = helper.make_node("Attention", names, outputs, **attrs)
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+              for n, a in feeds.items()]
+    graph = helper.make_graph([node], "g", inputs,
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+                               for o in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    want = ReferenceEvaluator(model).run(None, feeds)
+    sess = tinyc.InferenceSession(model.SerializeToString(), target="x86",
+                                  options=CompileOptions(threads=2))
+    for g, w in zip(sess.run(None, feeds), want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
