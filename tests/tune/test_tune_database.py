@@ -108,3 +108,17 @@ def test_unknown_workload_and_stale_records_get_the_defaults(tmp_path):
 def test_knob_space_rejects_a_default_it_does_not_list():
     with pytest.raises(ValueError, match="default"):
         Knob("kc", (64, 128), 256)
+
+
+def test_a_schedule_replaces_the_default_only_beyond_the_noise():
+    """The minimum over many candidates is partly luck: a record must beat the
+    defaults' own record by more than the margin (and twice either's CV)."""
+    default = {"tile": [8, 3], "kc": 128}
+    lucky = {"tile": [4, 3], "kc": 64}
+    near = TuningDatabase([record(default, 1.00e-5), record(lucky, 0.98e-5)])
+    assert near.best(workload().key, SPACE).config == default  # 2% < 2 x CV (0.05)
+    assert near.best(workload().key).config == lucky  # no space: plain fastest
+    far = TuningDatabase([record(default, 1.00e-5), record(lucky, 0.80e-5)])
+    assert far.best(workload().key, SPACE).config == lucky
+    unmeasured_default = TuningDatabase([record(lucky, 0.98e-5)])
+    assert unmeasured_default.best(workload().key, SPACE).config == lucky
