@@ -104,6 +104,11 @@ def fmax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return minmax(b, "maxnum", x, y, FAST)
 
 
+def smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """The smaller of two signed integers."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 def fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return minmax(b, "minnum", x, y, FAST)
 

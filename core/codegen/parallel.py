@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import llvmlite.ir as ir
 
-from .llvm_util import I64, PTR, VOID, define, for_range, i64
+from .llvm_util import I64, PTR, VOID, define, for_range, i64, smin
 
 # Work (in vector-lane operations: an output element times its taps, an
 # elementwise result...) below which a second worker does not pay for waking
@@ -216,10 +216,10 @@ def parallel_rows(b: ir.IRBuilder, threads: int, name: str, args: list[ir.Value]
         rows, blocks, per_piece, _ = geometry(b, dims, n)
         group = b.sdiv(i, blocks)
         start = b.mul(b.sub(i, b.mul(group, blocks)), i64(ROW_BLOCK))
-        count = _smin(b, i64(ROW_BLOCK), b.sub(n, start))
+        count = smin(b, i64(ROW_BLOCK), b.sub(n, start))
         first = b.mul(group, per_piece)
         slots = _index_slots(b, dims, first)
-        with for_range(b, first, _smin(b, rows, b.add(first, per_piece)), name="row"):
+        with for_range(b, first, smin(b, rows, b.add(first, per_piece)), name="row"):
             idx = [b.load(s) for s in slots]
             body(b, kernel_args, idx, start, count)
             _step_indices(b, dims, slots, idx)
@@ -251,10 +251,6 @@ def _step_indices(b: ir.IRBuilder, dims: list[ir.Value], slots: list[ir.Value],
         wrap = b.icmp_signed("==", nxt, dims[d])
         b.store(b.select(wrap, i64(0), nxt), slots[d])
         carry = b.zext(wrap, I64)
-
-
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _at_least_1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:

@@ -35,7 +35,7 @@ from ....target.machine import CpuTarget
 from ...llvm_util import F32 as F32T
 from ...llvm_util import I64 as I64T
 from ...llvm_util import PTR as PTRT
-from ...llvm_util import define, for_range, gep, i64
+from ...llvm_util import define, for_range, gep, i64, smin
 from .gemm_blocking import Blocking, default_blocking
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_parallel import Range as _Range
@@ -231,10 +231,10 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Ran
     b_scratch = gep(b, v["scratch"], a_floats)
     with for_range(b, 0, _ceil_div(b, b.sub(cols[1], cols[0]), v["nc"]), name="jc") as jb:
         jc = b.add(cols[0], b.mul(jb, v["nc"]))
-        ncur = _min(b, v["nc"], b.sub(cols[1], jc))
+        ncur = smin(b, v["nc"], b.sub(cols[1], jc))
         with for_range(b, 0, _ceil_div(b, v["K"], v["kc"]), name="pc") as pb:
             pc = b.mul(pb, v["kc"])
-            kcur = _min(b, v["kc"], b.sub(v["K"], pc))
+            kcur = smin(b, v["kc"], b.sub(v["K"], pc))
             blk = _Block(jc=jc, ncur=ncur, pc=pc, kcur=kcur,
                          first=b.zext(b.icmp_signed("==", pc, i64(0)), I64T),
                          last=b.zext(b.icmp_signed("==", b.add(pc, kcur), v["K"]), I64T))
@@ -242,7 +242,7 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Ran
             with for_range(b, 0, _ceil_div(b, b.sub(rows[1], rows[0]), v["mc"]),
                            name="ic") as ib:
                 blk.ic = b.add(rows[0], b.mul(ib, v["mc"]))
-                blk.mcur = _min(b, v["mc"], b.sub(rows[1], blk.ic))
+                blk.mcur = smin(b, v["mc"], b.sub(rows[1], blk.ic))
                 blk.a_ptr, blk.a_pstride = _a_block(b, spec, v, blk)
                 _micro_tiles(b, spec, v, blk)
 
@@ -323,11 +323,11 @@ def _micro_tiles(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _
     epi = EpilogueValues(spec.epi, {n: v[n] for n, _ in spec.epi.params()})
     with for_range(b, 0, _ceil_div(b, blk.mcur, spec.mr), name="ir") as ip:
         row = b.add(blk.ic, b.mul(ip, i64(spec.mr)))
-        mr_valid = _min(b, i64(spec.mr), b.sub(blk.mcur, b.mul(ip, i64(spec.mr))))
+        mr_valid = smin(b, i64(spec.mr), b.sub(blk.mcur, b.mul(ip, i64(spec.mr))))
         a_ptr = gep(b, blk.a_ptr, b.mul(ip, blk.a_pstride))
         with for_range(b, 0, _ceil_div(b, blk.ncur, spec.nr), name="jr") as jp:
             col = b.add(blk.jc, b.mul(jp, i64(spec.nr)))
-            nr_valid = _min(b, i64(spec.nr), b.sub(blk.ncur, b.mul(jp, i64(spec.nr))))
+            nr_valid = smin(b, i64(spec.nr), b.sub(blk.ncur, b.mul(jp, i64(spec.nr))))
             major, minor = (col, row) if spec.epi.transposed else (row, col)
             c_ptr = gep(b, v["c"], b.add(b.mul(major, v["ldc"]), minor))
             args = [a_ptr, gep(b, blk.b_ptr, b.mul(jp, blk.b_pstride)), blk.kcur, c_ptr,
@@ -367,10 +367,6 @@ def _call_by_width(b: ir.IRBuilder, spec: GemmSpec, nr_valid: ir.Value,
 def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: ir.Value | int) -> ir.Value:
     d = i64(d) if isinstance(d, int) else d
     return b.sdiv(b.add(x, b.sub(d, i64(1))), d)
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _round16_ir(b: ir.IRBuilder, x: ir.Value) -> ir.Value:

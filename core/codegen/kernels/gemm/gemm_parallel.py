@@ -29,7 +29,7 @@ from typing import Protocol
 
 import llvmlite.ir as ir
 
-from ...llvm_util import I64, for_range, i64
+from ...llvm_util import I64, for_range, i64, smin
 from ...parallel import define_range_fn, parallel_range, workers_for
 
 
@@ -119,7 +119,7 @@ def _define_range_fn(module: ir.Module, spec: GemmLike, names: list[str],
     with for_range(b, first, b.add(last, i64(1)), name="item") as item:
         base = b.mul(item, units)
         lo = b.sub(_max(b, begin, base), base)
-        hi = b.sub(_min(b, end, b.add(base, units)), base)
+        hi = b.sub(smin(b, end, b.add(base, units)), base)
         rows, cols = _unit_ranges(b, spec, v, lo, hi)
         blocked(b, spec, v, item, rows, cols, v["worker"])
     b.ret_void()
@@ -132,7 +132,7 @@ def _unit_ranges(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value], lo: ir
     by_n = b.icmp_signed("!=", v["split_n"], i64(0))
     step = b.select(by_n, i64(spec.nr), i64(spec.mr))
     extent = b.select(by_n, v["N"], v["M"])
-    start, stop = b.mul(lo, step), _min(b, b.mul(hi, step), extent)
+    start, stop = b.mul(lo, step), smin(b, b.mul(hi, step), extent)
     rows = (b.select(by_n, i64(0), start), b.select(by_n, v["M"], stop))
     cols = (b.select(by_n, start, i64(0)), b.select(by_n, stop, v["N"]))
     return rows, cols
@@ -141,10 +141,6 @@ def _unit_ranges(b: ir.IRBuilder, spec: GemmLike, v: dict[str, ir.Value], lo: ir
 def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: ir.Value | int) -> ir.Value:
     d = i64(d) if isinstance(d, int) else d
     return b.sdiv(b.add(x, b.sub(d, i64(1))), d)
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:

@@ -27,7 +27,7 @@ import llvmlite.ir as ir
 
 from ....program import I64, PTR, Kernel
 from ....target.machine import CpuTarget
-from ...llvm_util import I8, I32, define, for_range, gep, i64
+from ...llvm_util import I8, I32, define, for_range, gep, i64, smin
 from ...llvm_util import I64 as I64T
 from ...llvm_util import PTR as PTRT
 from ..gemm.gemm_parallel import Range, split_c_across_workers
@@ -226,7 +226,7 @@ def _column_blocks(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], row
         with for_range(b, 0, b.sdiv(b.add(mcur, i64(spec.mr - 1)), i64(spec.mr)),
                        name="ia") as ia:
             ic = b.add(rows[0], b.mul(ia, i64(spec.mr)))
-            panel = (ic, _min(b, i64(spec.mr), b.sub(rows[1], ic)))
+            panel = (ic, smin(b, i64(spec.mr), b.sub(rows[1], ic)))
             _column_blocks_of(b, spec, v, panel, cols, kp, ksteps, bufs)
         return
     _column_blocks_of(b, spec, v, (rows[0], mcur), cols, kp, ksteps, bufs)
@@ -242,7 +242,7 @@ def _column_blocks_of(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value],
     with for_range(b, 0, b.sdiv(b.add(b.sub(cols[1], cols[0]), b.sub(v["nc"], i64(1))),
                                 v["nc"]), name="jc") as jb:
         jc = b.add(cols[0], b.mul(jb, v["nc"]))
-        ncur = _min(b, v["nc"], b.sub(cols[1], jc))
+        ncur = smin(b, v["nc"], b.sub(cols[1], jc))
         b_panels, cs = _b_block(b, spec, v, jc, ncur, kp, b_buf, cs_buf)
         block = _Block(ic, mcur, jc, ncur, a_panels, b_panels, rs, cs, ksteps,
                        b.mul(kp, i64(spec.a_size)), b.mul(kp, i64(spec.b_size)))
@@ -301,13 +301,13 @@ def _micro_tiles(b: ir.IRBuilder, spec: IGemmSpec, v: dict[str, ir.Value], blk: 
     with for_range(b, 0, b.sdiv(b.add(blk.mcur, i64(mr - 1)), i64(mr)), name="ir") as ip:
         r0 = b.mul(ip, i64(mr))
         row = b.add(blk.ic, r0)
-        mr_valid = _min(b, i64(mr), b.sub(blk.mcur, r0))
+        mr_valid = smin(b, i64(mr), b.sub(blk.mcur, r0))
         a_panel = gep(b, blk.a, b.mul(r0, blk.a_row), I8)
         per_row = i64(0) if spec.rows_shared else row  # index of the row's terms
         with for_range(b, 0, b.sdiv(b.add(blk.ncur, i64(nr - 1)), i64(nr)), name="jr") as jp:
             c0 = b.mul(jp, i64(nr))
             col = b.add(blk.jc, c0)
-            nr_valid = _min(b, i64(nr), b.sub(blk.ncur, c0))
+            nr_valid = smin(b, i64(nr), b.sub(blk.ncur, c0))
             args = [a_panel, gep(b, blk.b, b.mul(c0, blk.b_col), I8), blk.ksteps,
                     gep(b, v["c"], b.add(b.mul(row, v["ldc"]), col), elem), v["ldc"],
                     mr_valid, nr_valid, gep(b, v["rowc"], per_row, I32),
@@ -347,7 +347,3 @@ def _call_by_width(b: ir.IRBuilder, spec: IGemmSpec, nr_valid: ir.Value,
     b.call(kernel(spec.nv), args)
     b.branch(merge)
     b.position_at_end(merge)
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)

@@ -126,11 +126,11 @@ class _Attention:
         if self.spec.qk_mode is not None:
             return U.i64(0), p["kv_len"]
         frontier = b.add(i, offset)
-        hi = _smin(b, p["kv_len"], valid)
+        hi = U.smin(b, p["kv_len"], valid)
         causal_end = b.add(frontier, U.i64(1))
-        hi = b.select(b.icmp_signed("!=", p["causal"], U.i64(0)), _smin(b, hi, causal_end), hi)
+        hi = b.select(b.icmp_signed("!=", p["causal"], U.i64(0)), U.smin(b, hi, causal_end), hi)
         right_end = b.add(b.add(frontier, p["right"]), U.i64(1))
-        hi = b.select(b.icmp_signed(">=", p["right"], U.i64(0)), _smin(b, hi, right_end), hi)
+        hi = b.select(b.icmp_signed(">=", p["right"], U.i64(0)), U.smin(b, hi, right_end), hi)
         left_start = b.sub(frontier, p["left"])
         lo = b.select(b.icmp_signed(">=", p["left"], U.i64(0)), left_start, U.i64(0))
         lo = b.select(b.icmp_signed("<", lo, U.i64(0)), U.i64(0), lo)
@@ -246,7 +246,3 @@ class _Attention:
 
 def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.fcmp_ordered(">", y, x), y, x)
-
-
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)

@@ -128,8 +128,8 @@ def transpose_tiles_kernel(elem_bytes: int) -> Kernel:
             r0, c0 = b.mul(tr, U.i64(lanes)), b.mul(tc, U.i64(lanes))
             tile = _Tile(elem, lanes, b.add(src_off, b.add(b.mul(c0, s), r0)), s,
                          b.add(dst_off, b.add(b.mul(r0, cols), c0)), cols)
-            n_r = _min(b, b.sub(rows, r0), U.i64(lanes))
-            n_c = _min(b, b.sub(cols, c0), U.i64(lanes))
+            n_r = U.smin(b, b.sub(rows, r0), U.i64(lanes))
+            n_c = U.smin(b, b.sub(cols, c0), U.i64(lanes))
             full = b.and_(b.icmp_signed("==", n_r, U.i64(lanes)),
                           b.icmp_signed("==", n_c, U.i64(lanes)))
             with b.if_else(full) as (whole, edge):
@@ -182,10 +182,6 @@ def _transpose(b: ir.IRBuilder, vectors: list[ir.Value]) -> list[ir.Value]:
             nxt += [b.shuffle_vector(p, q, low), b.shuffle_vector(p, q, high)]
         vectors = nxt
     return vectors
-
-
-def _min(b: ir.IRBuilder, p: ir.Value, q: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", p, q), p, q)
 
 
 PAD_PARAMS = ("w_out", "copy_lo", "copy_hi", "left", "value")

@@ -86,7 +86,7 @@ class _Line:
         b, spec = self.b, self.spec
         cin, cout = (2 if spec.complex_in else 1), (2 if spec.complex_out else 1)
         half = b.add(b.sdiv(self.length, U.i64(2)), U.i64(1))
-        terms = _min(b, self.n_in, half if spec.inverse and spec.onesided else self.length)
+        terms = U.smin(b, self.n_in, half if spec.inverse and spec.onesided else self.length)
         with U.for_range(b, U.i64(0), self.n_out, name="k") as k:
             b.store(ir.Constant(U.F64, 0.0), self.re)
             b.store(ir.Constant(U.F64, 0.0), self.im)
@@ -132,10 +132,6 @@ def twiddle(b: ir.IRBuilder, turn: ir.Value, length: ir.Value) -> tuple[ir.Value
     cos = b.select(q[0], b.fneg(s), b.select(q[1], b.fneg(c), b.select(q[2], s, c)))
     sin = b.select(q[0], c, b.select(q[1], b.fneg(s), b.select(q[2], b.fneg(c), s)))
     return cos, sin
-
-
-def _min(b: ir.IRBuilder, p: ir.Value, q: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", p, q), p, q)
 
 
 def stft_kernel(windowed: bool) -> Kernel:

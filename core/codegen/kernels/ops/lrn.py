@@ -38,7 +38,7 @@ def lrn_kernel(beta: float | None = None) -> Kernel:
                                    for v in (alpha_over_size, b.fneg(beta), bias))
         with nested_loops(b, [N, C], name="nc") as (n, c):
             lo = _max(b, b.sub(c, before), U.i64(0))
-            hi = _min(b, b.add(b.add(c, after), U.i64(1)), C)
+            hi = U.smin(b, b.add(b.add(c, after), U.i64(1)), C)
             plane0 = b.mul(b.mul(n, C), inner)
 
             def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
@@ -66,7 +66,3 @@ def lrn_kernel(beta: float | None = None) -> Kernel:
 
 def _max(b: ir.IRBuilder, p: ir.Value, q: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed(">", p, q), p, q)
-
-
-def _min(b: ir.IRBuilder, p: ir.Value, q: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", p, q), p, q)
