@@ -1,11 +1,13 @@
-"""com.microsoft MatMulNBits with 4- or 8-bit constant weights: the weight-only
-GEMV/GEMM of codegen/kernels/gemm/matmul_nbits.py, which unpacks blocks on the fly
-(the frontend keeps the node only in that case; other settings are
-dequantized at compile time there, frontend/matmul_nbits.py).
+"""com.microsoft MatMulNBits with 4- or 8-bit constant weights, kept packed
+(the frontend keeps the node only then; other settings are dequantized at
+compile time there, frontend/matmul_nbits.py). Three kernels:
 
-The packed blocks are passed as they are; scales become float32 [N, k_blocks]
-and zero points a uint8 [N, k_blocks] array (unpacked from their 4-bit packing,
-or the default 2^(bits - 1)) or float32 for float zero points, both small.
+- accuracy_level 4 on a target with a u8 x s8 dot step: int8 activations
+  (matmul_nbits_i8.py);
+- whole zero points (uint8 or the default 2^(bits - 1)), float32 compute: the
+  weight repacked into column panels (matmul_nbits_panels.py);
+- float zero points: codegen/kernels/gemm/matmul_nbits.py, which unpacks the
+  original blocks on the fly; scales float32 [N, k_blocks], zero points float.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..ir import Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .elementwise import require_f32, shape_of
 from .matmul_nbits_i8 import lower_int8_activations
+from .matmul_nbits_panels import lower_panels
 from .registry import lowers
 
 
@@ -46,6 +49,8 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
         lowered = lower_int8_activations(node, ctx, m, _zeros(ctx, zero_points, bits, n, k_blocks))
         if lowered is not None:
             return lowered
+    if int_zero:
+        return lower_panels(node, ctx, m, _zeros(ctx, zero_points, bits, n, k_blocks))
     spec = K.NBitsSpec(bits, block, bool(bias), int_zero)
     scale = ctx.graph.const(scales).astype(np.float32, copy=False).reshape(-1)
     zeros = _zeros(ctx, zero_points, bits, n, k_blocks)

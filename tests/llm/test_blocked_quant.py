@@ -71,7 +71,8 @@ def test_dequantize_matmul_becomes_matmul_nbits(dtype, zp, k):
     proto, feeds = _dq_matmul_model(dtype, k, n, block, zp)
     art = tinyc.compile(proto.SerializeToString(), target="x86")
     bits = 4 if dtype in (ml_dtypes.int4, ml_dtypes.uint4) else 8
-    assert [r["kernels"] for r in art.report] == [[f"matmul_nbits_q{bits}_b{block}"]]
+    [(kernel,)] = [r["kernels"] for r in art.report]
+    assert kernel.startswith(f"matmul_nbits_q{bits}_b{block}_"), kernel
     assert len(art.weights) < k * n * bits // 8 + 4096  # the codes, not k * n floats
     want, got = _both(proto, feeds)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
@@ -166,8 +167,8 @@ def test_onnxruntime_quantizer_qdq_int4_model_runs_on_matmul_nbits():
     proto = quantizer.model.model
     assert [n.op_type for n in proto.graph.node].count("DequantizeLinear") == 2
     art = tinyc.compile(proto.SerializeToString(), target="x86")
-    assert [r["kernels"] for r in art.report] == [["matmul_nbits_q4_b32"], ["unary_relu_f32"],
-                                                  ["matmul_nbits_q4_b32"]]
+    kinds = [[k.split("_w")[0] for k in r["kernels"]] for r in art.report]
+    assert kinds == [["matmul_nbits_q4_b32"], ["unary_relu_f32"], ["matmul_nbits_q4_b32"]]
     feeds = {"x": rng.standard_normal((5, 64)).astype(np.float32)}
     want, got = _both(proto, feeds)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4 * np.abs(want[0]).max())

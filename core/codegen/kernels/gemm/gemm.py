@@ -42,6 +42,7 @@ from .gemm_parallel import Range as _Range
 from .gemm_parallel import split_c_across_workers
 from .gemm_ukernel import MicroTile, get_ukernel
 from .micro_step import MicroStep
+from .nbits_panels import PanelSpec, get_dequantize_panels
 from .pack import get_pack_a_strided, get_pack_b_strided
 from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 
@@ -49,7 +50,8 @@ from .pack_im2col import IM2COL_GEOMETRY, get_pack_im2col
 # vstrided / im2col: packed by the B packers with MR-lane vectors (MR a vector width):
 # they serve small-N convs computed transposed (pixels as rows, see lower/conv.py).
 A_SOURCES = ("packed", "strided", "vstrided", "im2col")
-B_SOURCES = ("packed", "strided", "im2col")
+# nbits: 4/8-bit weight panels (nbits_panels.py) dequantized into the B panels
+B_SOURCES = ("packed", "strided", "im2col", "nbits")
 SPLITS = ("auto", "m", "n")  # packed: [N/NR][K][NR]; strided: b[k*sbk + n*sbn]
 
 
@@ -83,6 +85,7 @@ class GemmSpec:
     # which axis of C the threads split (gemm_parallel.py): "auto" decides at
     # run time by its cost model; "m" or "n" is a tuned choice
     split: str = "auto"
+    nbits: PanelSpec | None = None  # the weight layout of b_src "nbits"
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
@@ -92,6 +95,9 @@ class GemmSpec:
         if self.step is not None and (self.step.n, self.step.k) != (self.lanes, 1):
             raise ValueError(f"step {self.step.tag} is {self.step.n} lanes x {self.step.k} "
                              f"k, the fp32 panels {self.lanes} x 1")
+        if (self.b_src == "nbits") != (self.nbits is not None) or \
+                (self.nbits is not None and self.nbits.width != self.nr):
+            raise ValueError("b_src 'nbits' needs weight panels NR columns wide")
         if self.a_src == "im2col" and self.b_src == "im2col":
             raise ValueError("only one operand can be an im2col view")
 
@@ -102,6 +108,7 @@ class GemmSpec:
     @property
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
+        step += f"_{self.nbits.tag}" if self.nbits else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         kb = "_kb" if self.kblocked else ""
         split = f"_s{self.split}" if self.split != "auto" and self.threads > 1 else ""
@@ -116,6 +123,8 @@ class GemmSpec:
             out += [("sam", I64), ("sak", I64)]
         if self.b_src == "strided":
             out += [("sbk", I64), ("sbn", I64)]
+        if self.b_src == "nbits":
+            out += [("bscales", PTR), ("bzeros", PTR)]
         if "im2col" in (self.a_src, self.b_src):
             out += [(n, I64) for n in IM2COL_GEOMETRY]
         out += self.epi.params()
@@ -222,7 +231,7 @@ def _blocked(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], rows: _Ran
     # Blocks of a pre-packed operand must start on a panel boundary.
     if spec.a_src == "packed":
         v["mc"] = b.mul(_ceil_div(b, v["mc"], spec.mr), i64(spec.mr))
-    if spec.b_src == "packed":
+    if spec.b_src in ("packed", "nbits"):
         v["nc"] = b.mul(_ceil_div(b, v["nc"], spec.nr), i64(spec.nr))
     a_floats = i64(0)
     if spec.a_src != "packed":
@@ -271,7 +280,11 @@ def _b_block(b: ir.IRBuilder, spec: GemmSpec, v: dict[str, ir.Value], blk: _Bloc
     if spec.b_src == "packed":  # jc is a multiple of NR
         return _packed_block(b, spec, v["b"], blk.jc, v["N"], v["K"], nr, blk)
     module = b.module
-    if spec.b_src == "strided":
+    if spec.b_src == "nbits":  # jc is a multiple of NR; pc and kc of the block
+        b.call(get_dequantize_panels(module, spec.nbits),
+               [scratch, v["b"], v["bscales"], v["bzeros"], v["K"], blk.pc, blk.kcur,
+                blk.jc, blk.ncur])
+    elif spec.b_src == "strided":
         src = gep(b, v["b"], b.add(b.mul(blk.pc, v["sbk"]), b.mul(blk.jc, v["sbn"])))
         b.call(get_pack_b_strided(module, spec.nv, spec.lanes),
                [scratch, src, v["sbk"], v["sbn"], blk.kcur, blk.ncur])
