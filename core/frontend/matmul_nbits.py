@@ -9,7 +9,9 @@ Layout (onnxruntime's contrib definition):
     zero_points  uint8 packed like B, each row padded to whole bytes
                  ([N, ceil(k_blocks * bits / 8)]), or the float type of A
                  [N * k_blocks]; absent: 2^(bits - 1)
-    g_idx        int32 [K], the block of each k (only the default k // block_size)
+    g_idx        int32 [K], the block of each k (default k // block_size; GPTQ's
+                 act-order stores k out of block order, onnxruntime reads the
+                 scale and zero point of element k from block g_idx[k])
     bias         [N]
 
 4 and 8 bits with blocks of a multiple of 16 that divide K stay MatMulNBits
@@ -50,12 +52,15 @@ def decompose_matmul_nbits(em: Emitter) -> None:
     zp = em.constant_value(zero_points) if zero_points else None
     if q is None or s is None or (zero_points and zp is None):
         raise refuse(node, "weights, scales or zero points computed at run time")
-    if g_idx:
-        _check_default_g_idx(em, node, g_idx, k, block)
-    if bits in KERNEL_BITS and block % 16 == 0 and k % block == 0:
+    groups = _block_of_k(em, node, g_idx, k, block) if g_idx else None
+    kernel_form = bits in KERNEL_BITS and block % 16 == 0 and k % block == 0
+    if kernel_form and groups is None:
         em.keep()
         return
-    weight = dequantize(q, s, zp, k=k, n=n, bits=bits, block=block)
+    if kernel_form and _whole_blocks(groups, block):
+        _reorder_k(em, q, groups, n=n, k=k, bits=bits)
+        return
+    weight = dequantize(q, s, zp, k=k, n=n, bits=bits, block=block, groups=groups)
     w = em.const(weight.T.astype(s.dtype, copy=False), hint="dequantized_weight")
     y = node.output[0]
     if bias:
@@ -64,16 +69,45 @@ def decompose_matmul_nbits(em: Emitter) -> None:
         em.op("MatMul", [a, w], y)
 
 
-def _check_default_g_idx(em: Emitter, node: onnx.NodeProto, g_idx: str, k: int,
-                         block: int) -> None:
+def _block_of_k(em: Emitter, node: onnx.NodeProto, g_idx: str, k: int,
+               block: int) -> np.ndarray | None:
+    """g_idx as int64 [K], None when it is the default k // block_size."""
     value = em.constant_value(g_idx)
-    if value is None or not np.array_equal(value.reshape(-1), np.arange(k) // block):
-        raise refuse(node, "g_idx other than the default k // block_size (act-order)")
+    if value is None:
+        raise refuse(node, "g_idx computed at run time")
+    value = value.reshape(-1).astype(np.int64)
+    if value.size != k or value.min(initial=0) < 0 or value.max(initial=0) >= -(-k // block):
+        raise refuse(node, f"g_idx has {value.size} entries or a block outside 0..{k // block}")
+    return None if np.array_equal(value, np.arange(k) // block) else value
+
+
+def _whole_blocks(groups: np.ndarray, block: int) -> bool:
+    return bool((np.bincount(groups) == block).all())
+
+
+def _reorder_k(em: Emitter, q: np.ndarray, groups: np.ndarray, *, n: int, k: int,
+               bits: int) -> None:
+    """Act-order with every block whole: sort k by block, the weight codes at
+    compile time and A's columns at run time (a Gather of K floats per row), so
+    the weight stays packed for the kernel. The sum over k is the same."""
+    node = em.node
+    a, _, scales, zero_points, _, bias = inputs(node, 6)
+    order = np.argsort(groups, kind="stable")
+    codes = unpack(q.reshape(n, -1), bits)[:, order]
+    per_byte = 8 // bits
+    packed = (codes.reshape(n, k // per_byte, per_byte).astype(np.uint16)
+              << (np.arange(per_byte, dtype=np.uint16) * bits)).sum(-1).astype(np.uint8)
+    a_sorted = em.op("Gather", [a, em.const(order, np.int64, "k_order")], axis=-1)
+    attrs = {name: attr(node, name) for name in ("K", "N", "bits", "block_size",
+                                                  "accuracy_level") if attr(node, name) is not None}
+    em.op("MatMulNBits", [a_sorted, em.const(packed.reshape(q.shape), hint="q_k_sorted"), scales,
+                          zero_points, "", bias], node.output[0], domain=node.domain, **attrs)
 
 
 def dequantize(q: np.ndarray, scales: np.ndarray, zero_points: np.ndarray | None, *, k: int,
-               n: int, bits: int, block: int) -> np.ndarray:
-    """The float32 [N, K] weight (see the module doc for the layouts)."""
+               n: int, bits: int, block: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """The float32 [N, K] weight (see the module doc for the layouts); `groups`:
+    a non-default g_idx, the block of each k."""
     k_blocks = -(-k // block)
     blob = block * bits // 8
     if q.size != n * k_blocks * blob:
@@ -90,6 +124,10 @@ def dequantize(q: np.ndarray, scales: np.ndarray, zero_points: np.ndarray | None
         zero = zero.reshape(n, k_blocks, 1).astype(np.float32)
     else:  # float zero points (HQQ-style), the same formula
         zero = zero_points.reshape(n, k_blocks, 1).astype(np.float32)
+    if groups is not None:  # element k takes block groups[k]'s scale and zero point
+        values = values.reshape(n, -1)[:, :k]
+        scale, zero = (np.broadcast_to(x, (n, k_blocks, 1))[:, groups, 0] for x in (scale, zero))
+        return (values - zero) * scale
     weight = (values - zero) * scale
     return weight.reshape(n, k_blocks * block)[:, :k]
 

@@ -83,3 +83,28 @@ def test_run_time_blocked_dequantize_gathers_scale_per_block():
 
 def rng_codes(shape):
     return np.random.default_rng(0).integers(-8, 8, size=shape).astype(ml_dtypes.int4)
+
+
+def test_act_order_g_idx_in_whole_blocks_becomes_a_column_gather():
+    """Before: MatMulNBits with a permuted g_idx. Expected: Gather(A, order along
+    K) then MatMulNBits without g_idx, on codes sorted by block."""
+    k, n, block = 64, 4, 32
+    g_idx = np.array([1, 0] * (k // 2), np.int32)
+    codes = np.random.default_rng(3).integers(0, 16, (n, k), dtype=np.uint8)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).reshape(n, k // block, block // 2)
+    inits = [numpy_helper.from_array(packed, "q"),
+             numpy_helper.from_array(np.ones(n * 2, np.float32), "s"),
+             numpy_helper.from_array(g_idx, "g")]
+    node = helper.make_node("MatMulNBits", ["a", "q", "s", "", "g"], ["y"],
+                            domain="com.microsoft", K=k, N=n, bits=4, block_size=block)
+    after = decompose_llm_ops(_model([node], [helper.make_tensor_value_info("a", F, ["m", k])],
+                                     [helper.make_tensor_value_info("y", F, ["m", n])], inits))
+    assert _ops(after) == [("", "Gather"), ("com.microsoft", "MatMulNBits")]
+    gather, matmul = after.graph.node
+    values = {t.name: numpy_helper.to_array(t) for t in after.graph.initializer}
+    order = values[gather.input[1]]
+    np.testing.assert_array_equal(order, np.argsort(g_idx, kind="stable"))
+    assert matmul.input[0] == gather.output[0] and matmul.input[4] == ""
+    sorted_q = values[matmul.input[1]].reshape(n, -1)
+    np.testing.assert_array_equal(sorted_q & 15, codes[:, order][:, 0::2])
+    np.testing.assert_array_equal(sorted_q >> 4, codes[:, order][:, 1::2])
