@@ -4,6 +4,10 @@ onnxruntime's formulas (float32):
     QuickGelu(x)       = x * sigmoid(alpha * x)                     alpha default 1.702
     BiasGelu(a, b)     = 0.5 * x * (1 + erf(x / sqrt(2))),          x = a + b
     FastGelu(x[, b])   = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))),  x = x + b
+
+and ONNX's SwiGLU (opset 28), the gated MLP activation of Llama-style models:
+
+    SwiGLU(a, b)       = Swish_alpha(a) * b,  Swish_alpha(a) = a * sigmoid(alpha * a)
 """
 
 from __future__ import annotations
@@ -43,3 +47,9 @@ def _half_x_times_one_plus(em: Emitter, x: str, t: str) -> None:
     one_plus = em.op("Add", [t, em.const(1.0, np.float32, "one")])
     half_x = em.op("Mul", [x, em.const(0.5, np.float32, "half")])
     em.op("Mul", [half_x, one_plus], em.node.output[0])
+
+
+def decompose_swiglu(em: Emitter) -> None:
+    a, b = inputs(em.node, 2)
+    gate = em.op("Swish", [a], alpha=float(attr(em.node, "alpha", 1.0)))
+    em.op("Mul", [gate, b], em.node.output[0])

@@ -34,7 +34,12 @@ from .blocked_quant import (
     fuse_blocked_matmuls,
     is_blocked,
 )
-from .llm_activations import decompose_bias_gelu, decompose_fast_gelu, decompose_quick_gelu
+from .llm_activations import (
+    decompose_bias_gelu,
+    decompose_fast_gelu,
+    decompose_quick_gelu,
+    decompose_swiglu,
+)
 from .llm_attention import ATTENTION_OPSET, decompose_gqa, decompose_rotary
 from .llm_emit import Emitter
 from .llm_mha import decompose_mha
@@ -57,6 +62,7 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "QuickGelu"): decompose_quick_gelu,
     (MS, "BiasGelu"): decompose_bias_gelu,
     (MS, "FastGelu"): decompose_fast_gelu,
+    ("", "SwiGLU"): decompose_swiglu,
 }
 _SHAPED = {(MS, "GroupQueryAttention"), (MS, "MultiHeadAttention"), (MS, "RotaryEmbedding"),
            ("", "RotaryEmbedding")}

@@ -7,11 +7,12 @@ import math
 
 from ..codegen.kernels.ops.activations import activation_kernel
 from ..errors import NotLowerable
-from ..ir import Node
+from ..ir import DType, Node
 from ..program import Buf, Call, LowerContext, LoweredNode
-from .elementwise import require_f32, shape_of
+from .elementwise import shape_of
 from .registry import lowers
 
+FLOATS = (DType.float32, DType.float16, DType.bfloat16)  # float32 arithmetic on each
 SELU_ALPHA = 1.67326319217681884765625
 SELU_GAMMA = 1.05070102214813232421875
 
@@ -44,6 +45,9 @@ def _kernel_op(node: Node) -> tuple[str, tuple[float, ...], str]:
         bias, lambd = float(a("bias", 0.0)), float(a("lambd", 0.5))
         return "shrink", (bias, lambd), \
             f"x < -{lambd} ? x + {bias} : x > {lambd} ? x - {bias} : 0"
+    if op == "Swish":
+        alpha = float(a("alpha", 1.0))
+        return "swish", (alpha,), f"x * sigmoid({alpha} * x)"
     simple = {"Softplus": ("softplus", "log(1 + exp(x))"),
               "Softsign": ("softsign", "x / (1 + |x|)"),
               "Mish": ("mish", "x * tanh(log(1 + exp(x)))")}
@@ -52,13 +56,16 @@ def _kernel_op(node: Node) -> tuple[str, tuple[float, ...], str]:
 
 
 @lowers("Gelu", "Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "ThresholdedRelu",
-        "Shrink")
+        "Shrink", "Swish")
 def lower_activation(node: Node, ctx: LowerContext) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
-    require_f32(node, ctx, [x, y])
+    dtype = ctx.graph.type_of(x).dtype
+    if dtype not in FLOATS:
+        raise NotLowerable(f"{x} is {dtype.short}: {node.op} is computed for float32, "
+                           f"float16 and bfloat16")
     kop, params, sem = _kernel_op(node)
     n = math.prod(shape_of(ctx, y))
-    call = Call(activation_kernel(kop), (Buf(x), Buf(y), n, *params))
+    call = Call(activation_kernel(kop, dtype), (Buf(x), Buf(y), n, *params))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=f"y[i] = f(x[i]), f(x) = {sem}",
                        note=f"{call.kernel.name}: one vector loop over {n} elements")

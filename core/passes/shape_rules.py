@@ -63,7 +63,7 @@ _SAME_SHAPE = ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf", "Neg", "Abs", "Sq
                "Reciprocal", "Softmax", "LogSoftmax", "Gelu", "LeakyRelu", "Clip", "Identity",
                "Not", "CastLike", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "HardSigmoid",
                "HardSwish", "Softplus", "IsNaN", "IsInf", "Trilu", "CumSum", "Elu", "Selu",
-               "LayerNormalization", "Dropout", "InstanceNormalization",
+               "LayerNormalization", "Dropout", "InstanceNormalization", "Swish", "Celu", "Mish",
                "BatchNormalization", "SimplifiedLayerNormalization", "RMSNormalization")
 
 

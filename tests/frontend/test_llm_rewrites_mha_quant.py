@@ -108,3 +108,14 @@ def test_act_order_g_idx_in_whole_blocks_becomes_a_column_gather():
     sorted_q = values[matmul.input[1]].reshape(n, -1)
     np.testing.assert_array_equal(sorted_q & 15, codes[:, order][:, 0::2])
     np.testing.assert_array_equal(sorted_q >> 4, codes[:, order][:, 1::2])
+
+
+def test_swiglu_becomes_swish_times_the_value():
+    """Before: SwiGLU(a, b) (opset 28). Expected: Mul(Swish(a, alpha), b)."""
+    vi = [helper.make_tensor_value_info(n, F, [2, 8]) for n in ("a", "b", "y")]
+    node = helper.make_node("SwiGLU", ["a", "b"], ["y"], alpha=1.5)
+    after = decompose_llm_ops(_model([node], vi[:2], vi[2:], opset=28, ms=False))
+    assert _ops(after) == [("", "Swish"), ("", "Mul")]
+    swish, mul = after.graph.node
+    assert list(swish.input) == ["a"] and helper.get_attribute_value(swish.attribute[0]) == 1.5
+    assert list(mul.input) == [swish.output[0], "b"] and list(mul.output) == ["y"]

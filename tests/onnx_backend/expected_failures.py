@@ -58,9 +58,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(TRANSFORMER, "the expanded function's MatMul / Softmax compute in float16, "
                          "bfloat16 or float64; they are lowered for float32 only")),
     # (their '_expanded' function bodies pass)
-    (r"test_swiglu.*|test_swish", _owned(TRANSFORMER, "SwiGLU / Swish are not lowered")),
-    (r"test_celu_(bfloat16|float16)(_expanded)?",
-     _owned(TRANSFORMER, "Celu / Elu are float32 only")),
     (r"test_einsum_(batch_diagonal|sum.*|batch_matmul.*|inner_prod)",
      _owned(TRANSFORMER, "Einsum: diagonals, reductions and non-float32 are not lowered")),
     (r"test_resize_(down|up)sample_scales_.*|test_resize_(down|up)sample_sizes_nearest_not_"

@@ -1,5 +1,5 @@
 """Activation functions beyond elementwise.UNARY (Gelu, Elu, Selu, Celu, Softplus,
-Softsign, Mish, ThresholdedRelu, Shrink) and the extra ones the recurrent cells
+Softsign, Mish, ThresholdedRelu, Shrink, Swish) and the extra ones the recurrent cells
 accept (Affine, ScaledTanh).
 
 `emit_activation` covers both tables, so the RNN cells and the activation kernel
@@ -15,10 +15,12 @@ from collections.abc import Sequence
 
 import llvmlite.ir as ir
 
+from ....ir import DType
 from ....program import F32, I64, PTR, Kernel
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ..support import mathfn as M
+from ..support.dtype_ir import storage_type, to_compute, to_storage
 from ..support.vloop import define_kernel, like, vector_loop, vload, vstore
 from .elementwise import UNARY, UnaryOp, emit_unary
 
@@ -104,6 +106,12 @@ def _gelu_tanh(b, x, p):
     return b.fmul(b.fmul(x, like(t, 0.5)), b.fadd(th, like(t, 1.0)))
 
 
+def _swish(b, x, p):
+    """x * sigmoid(alpha x) (SiLU at alpha 1)."""
+    (alpha,) = _params(b, p, x.type)
+    return b.fmul(x, M.sigmoid_f32(b, b.fmul(alpha, x)))
+
+
 def _affine(b, x, p):
     alpha, beta = _params(b, p, x.type)
     return M.fmuladd(b, x, alpha, beta)
@@ -125,6 +133,7 @@ ACTIVATIONS: dict[str, UnaryOp] = {
     "shrink": UnaryOp(("bias", "lambd"), _shrink),
     "gelu": UnaryOp((), _gelu),
     "gelu_tanh": UnaryOp((), _gelu_tanh),
+    "swish": UnaryOp(("alpha",), _swish),
     "affine": UnaryOp(("alpha", "beta"), _affine),
     "scaled_tanh": UnaryOp(("alpha", "beta"), _scaled_tanh),
 }
@@ -143,10 +152,12 @@ def emit_activation(b: ir.IRBuilder, op: str, x: ir.Value,
     return emit_unary(b, op, x, params)
 
 
-def activation_kernel(op: str) -> Kernel:
-    """y[i] = op(x[i], params...) for i < n: (x, y, n, *params). x may equal y."""
+def activation_kernel(op: str, dtype: DType = DType.float32) -> Kernel:
+    """y[i] = op(x[i], params...) for i < n: (x, y, n, *params). x may equal y.
+    float16 / bfloat16 are widened to float32 on load and rounded on store."""
     names = ACTIVATIONS[op].params
-    name = f"act_{op}_f32"
+    name = f"act_{op}_{dtype.short}"
+    elem = storage_type(dtype)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
         lanes = target.f32_lanes
@@ -155,8 +166,8 @@ def activation_kernel(op: str) -> Kernel:
         x, y, n, *params = fn.args
 
         def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
-            v = vload(b, x, i, lanes, count)
-            vstore(b, emit_activation(b, op, v, params), y, i, count)
+            v = to_compute(b, vload(b, x, i, lanes, count, elem), dtype)
+            vstore(b, to_storage(b, emit_activation(b, op, v, params), dtype), y, i, count)
 
         vector_loop(b, n, lanes, body)
         b.ret_void()
