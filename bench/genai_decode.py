@@ -3,7 +3,7 @@
 and at all threads.
 
     python bench/genai_decode.py [--precision int4|fp32] [--accuracy-level 0|4]
-                                 [--layers 8 --hidden 1024]
+                                 [--layers 8 --hidden 1024] [--init-std 0.02]
                                  [--tokens 64] [--prompt 32] [--rounds 2] [--threads 1,all]
 
 Prints the load average first: figures taken with a load above ~1.5 on this
@@ -50,8 +50,8 @@ def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
                                   options=CompileOptions(threads=threads))
     t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
     level = f" accuracy_level {args.accuracy_level}" if args.precision == "int4" else ""
-    print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
-          f"prompt, {args.tokens} tokens, {threads} thread(s)")
+    print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden} init_std "
+          f"{args.init_std}, {args.prompt}-token prompt, {args.tokens} tokens, {threads} thread(s)")
     print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
     print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
           f"(compiles {sess.compile_count})")
@@ -67,6 +67,9 @@ def main() -> None:
                         "quantizes activations to int8 per block")
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--init-std", type=float, default=0.02,
+                   help="std of the random weights (transformers' default 0.02; larger "
+                        "weights give less flat logits)")
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--prompt", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2)
@@ -78,7 +81,7 @@ def main() -> None:
     heads = max(args.hidden // 64, 1)
     folder = llama_genai(args.precision, layers=args.layers, hidden=args.hidden, heads=heads,
                          kv_heads=max(heads // 4, 1), intermediate=args.hidden * 11 // 4,
-                         vocab=4000, accuracy_level=args.accuracy_level)
+                         vocab=4000, accuracy_level=args.accuracy_level, init_std=args.init_std)
     prompt = [int(t) for t in np.random.default_rng(0).integers(3, 3900, args.prompt)]
     for threads in _thread_counts(args.threads):
         _compare(ort, folder, prompt, args, threads)
