@@ -124,6 +124,21 @@ def genai_greedy_decode(session, folder: str, prompt_ids: Sequence[int], steps: 
     return greedy_decode(step, prompt_ids, steps, past=past, keep_logits=keep_logits)
 
 
+def genai_forced_logits(session, folder: str, prompt_ids: Sequence[int],
+                        tokens: Sequence[int]) -> list[np.ndarray]:
+    """The last position's logits of each step when the token fed after step i
+    is tokens[i] (another engine's greedy choice), not this engine's argmax: two
+    engines compared step by step, a near-tie at one step not derailing the rest."""
+    forced = iter(tokens)
+    past = empty_genai_past(folder)
+    outputs = ["logits"] + [n.replace("past_key_values.", "present.") for n in past]
+
+    def step(feeds):
+        return session.run(outputs, feeds)
+    return greedy_decode(step, prompt_ids, len(tokens), past=past, keep_logits=True,
+                         pick=lambda _: next(forced)).logits
+
+
 def _build(out: str, precision: str, layers: int, hidden: int, heads: int, kv_heads: int,
            intermediate: int, vocab: int, accuracy_level: int | None, block_size: int,
            seed: int, init_std: float, tied: bool = False) -> None:
