@@ -26,8 +26,10 @@ onnxruntime.InferenceSession runs the model like onnxruntime-genai does when fed
 the presents back as the pasts.
 
 int4 weights: the builder's default accuracy_level for CPU is 4 (onnxruntime
-then quantizes the activations to int8 per block); `accuracy_level=0` keeps
-them in float, the setting whose numerics tinyc matches.
+then quantizes the activations to int8 per block, and so does tinyc, with the
+same rounding but other float summation orders: docs/quantization.md);
+`accuracy_level=0` keeps them in float, where tinyc's tokens equal
+onnxruntime's.
 
 Builds take ~15 s (minutes for 8 layers), so folders are kept keyed by the
 arguments, the versions and this file's text ($TINYC_LLM_MODEL_CACHE, default
