@@ -80,8 +80,6 @@ def test_builder_default_accuracy_level_4_decodes_like_onnxruntime(tmp_path):
     On a CPU without a u8 x s8 dot step tinyc computes in float32 instead, which is
     what onnxruntime gives for the same weights at accuracy_level 0."""
     need_modules("torch", "transformers", "tokenizers", "onnxruntime", "onnxruntime_genai")
-    import shutil
-
     import onnx
     import onnxruntime as ort
 
@@ -96,14 +94,7 @@ def test_builder_default_accuracy_level_4_decodes_like_onnxruntime(tmp_path):
     reference = folder
     if not {"+avx512vnni", "+avxvnni"} & set(host_features().split(",")):
         print("no VNNI on this CPU: level 4 computes in float32, compared with level 0")
-        for n in proto.graph.node:
-            for a in n.attribute:
-                if a.name == "accuracy_level":
-                    a.i = 0
-        onnx.save(proto, tmp_path / "model.onnx")
-        shutil.copyfile(f"{folder}/model.onnx.data", tmp_path / "model.onnx.data")
-        (tmp_path / "genai_config.json").write_text(open(f"{folder}/genai_config.json").read())
-        reference = str(tmp_path)
+        reference = _at_accuracy_level_0(folder, tmp_path)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     ref = ort.InferenceSession(f"{reference}/model.onnx", so,
@@ -180,6 +171,7 @@ def test_level_4_8_layer_model_is_as_close_to_onnxruntime_as_its_int8_rounding_a
                                          distance(got, flt))
     print(f"median max|diff| / range: tinyc-onnxruntime {median(tinyc_ort):.2e}, "
           f"onnxruntime-float32 {median(ort_float):.2e}, tinyc-float32 {median(tinyc_float):.2e}")
+    # measured at init_std 0.02: 7.9e-3, 1.0e-2, 9.8e-3; the same token at 61 of 64 steps
     assert median(tinyc_ort) <= median(ort_float)
     assert median(tinyc_float) <= 1.25 * median(ort_float)
     same = sum(int(np.argmax(g)) == t for g, t in zip(got, want.tokens, strict=True))
