@@ -3,14 +3,20 @@
 and at all threads.
 
     python bench/genai_decode.py [--precision int4|fp32] [--accuracy-level 0|4]
-                                 [--layers 8 --hidden 1024]
+                                 [--layers 8 --hidden 1024] [--init-std 0.02]
                                  [--tokens 64] [--prompt 32] [--rounds 2] [--threads 1,all]
+                                 [--agreement]
 
 Prints the load average first: figures taken with a load above ~1.5 on this
 shared machine are not worth reporting. Each engine decodes once to warm up,
 then --rounds measured decodes; prefill ms and the median decode ms/token over
 all measured steps, and the ratio tinyc / onnxruntime (below 1: tinyc faster).
 Numbers for notes, not a test.
+
+--agreement times nothing: at 1 thread, per step, onnxruntime's top-2 logit gap
+and tinyc's max |difference| from onnxruntime's logits (both / the logits'
+range, tinyc fed onnxruntime's tokens), then whether greedy decoding gives the
+same tokens; a step whose gap is below the difference is a near-tie.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 
 import tinyc
 from tinyc.compiler import CompileOptions
-from tinyc.testing.genai_models import genai_greedy_decode, llama_genai
+from tinyc.testing.genai_models import genai_forced_logits, genai_greedy_decode, llama_genai
 
 
 def _measure(session, folder: str, prompt: list[int], tokens: int, rounds: int):
@@ -50,13 +56,35 @@ def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
                                   options=CompileOptions(threads=threads))
     t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
     level = f" accuracy_level {args.accuracy_level}" if args.precision == "int4" else ""
-    print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden}, {args.prompt}-token "
-          f"prompt, {args.tokens} tokens, {threads} thread(s)")
+    print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden} init_std "
+          f"{args.init_std}, {args.prompt}-token prompt, {args.tokens} tokens, {threads} thread(s)")
     print(f"  onnxruntime  prefill {o_pre:8.2f} ms  decode {o_dec:7.3f} ms/token")
     print(f"  tinyc        prefill {t_pre:8.2f} ms  decode {t_dec:7.3f} ms/token "
           f"(compiles {sess.compile_count})")
     print(f"  ratio tinyc/onnxruntime  prefill {t_pre / o_pre:.2f}  decode {t_dec / o_dec:.2f}"
           f"  same tokens: {o_tok == t_tok}")
+
+
+def _agreement(ort, folder: str, prompt: list[int], tokens: int) -> None:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    ref = ort.InferenceSession(f"{folder}/model.onnx", so, providers=["CPUExecutionProvider"])
+    sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
+                                  options=CompileOptions(threads=1))
+    want = genai_greedy_decode(ref, folder, prompt, tokens)
+    got = genai_forced_logits(sess, folder, prompt, want.tokens)
+    print("step  top-2 gap  max|diff|  (/ range)  same token")
+    for i, (w, g) in enumerate(zip(want.logits, got, strict=True)):
+        span = float(w.max() - w.min())
+        top = np.sort(w)[-2:]
+        same = int(np.argmax(g)) == want.tokens[i]
+        print(f"{i:4d}  {(top[1] - top[0]) / span:9.2e}  {float(np.abs(g - w).max()) / span:9.2e}"
+              f"  {'yes' if same else 'NO'}")
+    free = genai_greedy_decode(sess, folder, prompt, tokens, keep_logits=False).tokens
+    differ = [i for i, (a, b) in enumerate(zip(free, want.tokens, strict=True)) if a != b]
+    first = differ[0] if differ else None
+    print(f"greedy decoding: same tokens {free == want.tokens}"
+          + ("" if first is None else f", first differs at step {first}"))
 
 
 def main() -> None:
@@ -67,10 +95,15 @@ def main() -> None:
                         "quantizes activations to int8 per block")
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--init-std", type=float, default=0.02,
+                   help="std of the random weights (transformers' default 0.02; larger "
+                        "weights give less flat logits)")
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--prompt", type=int, default=32)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", default="1,all", help="thread counts, 'all' = every core")
+    p.add_argument("--agreement", action="store_true",
+                   help="no timing: per-step logit agreement with onnxruntime")
     args = p.parse_args()
     import onnxruntime as ort
 
@@ -78,8 +111,11 @@ def main() -> None:
     heads = max(args.hidden // 64, 1)
     folder = llama_genai(args.precision, layers=args.layers, hidden=args.hidden, heads=heads,
                          kv_heads=max(heads // 4, 1), intermediate=args.hidden * 11 // 4,
-                         vocab=4000, accuracy_level=args.accuracy_level)
+                         vocab=4000, accuracy_level=args.accuracy_level, init_std=args.init_std)
     prompt = [int(t) for t in np.random.default_rng(0).integers(3, 3900, args.prompt)]
+    if args.agreement:
+        _agreement(ort, folder, prompt, args.tokens)
+        return
     for threads in _thread_counts(args.threads):
         _compare(ort, folder, prompt, args, threads)
     print(f"load average {os.getloadavg()[0]:.2f}")

@@ -4,10 +4,13 @@
     RMSNormalization (ONNX opset 23)
     com.microsoft SkipSimplifiedLayerNormalization, SkipLayerNormalization
 
-RMS norm follows onnxruntime's CPU kernels: in float32,
+RMS norm in float32, as onnxruntime's CPU kernels compute it:
     rms = sqrt(mean(x^2) + epsilon);  y = x / rms * scale
-(a division, not a multiplication by 1/rms, as onnxruntime does). The skip
-variants first form s = input + skip (+ bias), which is also their 4th output.
+(a division, as SkipSimplifiedLayerNormalization does; onnxruntime 1.32's
+SimplifiedLayerNormalization multiplies by 1 / rms instead. Neither sum of
+squares is in tinyc's order - onnxruntime's are sequential and 8-lane FMA -
+so results differ in the last bit: docs/quantization.md). The skip variants
+first form s = input + skip (+ bias), which is also their 4th output.
 """
 
 from __future__ import annotations

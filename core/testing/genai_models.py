@@ -26,8 +26,10 @@ onnxruntime.InferenceSession runs the model like onnxruntime-genai does when fed
 the presents back as the pasts.
 
 int4 weights: the builder's default accuracy_level for CPU is 4 (onnxruntime
-then quantizes the activations to int8 per block); `accuracy_level=0` keeps
-them in float, the setting whose numerics tinyc matches.
+then quantizes the activations to int8 per block, and so does tinyc, with the
+same rounding but other float summation orders: docs/quantization.md);
+`accuracy_level=0` keeps them in float, where tinyc's tokens equal
+onnxruntime's.
 
 Builds take ~15 s (minutes for 8 layers), so folders are kept keyed by the
 arguments, the versions and this file's text ($TINYC_LLM_MODEL_CACHE, default
@@ -122,6 +124,21 @@ def genai_greedy_decode(session, folder: str, prompt_ids: Sequence[int], steps: 
     def step(feeds):
         return session.run(outputs, feeds)
     return greedy_decode(step, prompt_ids, steps, past=past, keep_logits=keep_logits)
+
+
+def genai_forced_logits(session, folder: str, prompt_ids: Sequence[int],
+                        tokens: Sequence[int]) -> list[np.ndarray]:
+    """The last position's logits of each step when the token fed after step i
+    is tokens[i] (another engine's greedy choice), not this engine's argmax: two
+    engines compared step by step, a near-tie at one step not derailing the rest."""
+    forced = iter(tokens)
+    past = empty_genai_past(folder)
+    outputs = ["logits"] + [n.replace("past_key_values.", "present.") for n in past]
+
+    def step(feeds):
+        return session.run(outputs, feeds)
+    return greedy_decode(step, prompt_ids, len(tokens), past=past, keep_logits=True,
+                         pick=lambda _: next(forced)).logits
 
 
 def _build(out: str, precision: str, layers: int, hidden: int, heads: int, kv_heads: int,

@@ -155,7 +155,8 @@ class DecodeResult:
 def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
                   past: Mapping[str, np.ndarray], start_past: int = 0,
                   keep_logits: bool = False,
-                  clock: Callable[[], float] = time.perf_counter) -> DecodeResult:
+                  clock: Callable[[], float] = time.perf_counter,
+                  pick: Callable[[np.ndarray], int] | None = None) -> DecodeResult:
     """Greedy decoding of `steps` tokens after `prompt_ids` (batch 1), by the
     decode loop of `tinyc generate` (tinyc.llm.loop).
 
@@ -167,7 +168,8 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
     is the run alone (the feeds are built before the clock starts).
 
     `start_past`: rows of zeros prepended to the past, masked out (see the
-    module doc); 0 starts from an empty past.
+    module doc); 0 starts from an empty past. `pick` replaces the argmax that
+    chooses each next token (see genai_models.genai_forced_logits).
     """
     from ..llm.loop import decode_steps, step_fn
 
@@ -175,7 +177,7 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
     step = step_fn(run_step) if hasattr(run_step, "run") else (lambda _, feeds: run_step(feeds))
     result = DecodeResult([], [])
     cache = {n: np.asarray(a, np.float32) for n, a in past.items()}
-    loop = decode_steps(step, io, prompt_ids, lambda logits: int(np.argmax(logits)),
+    loop = decode_steps(step, io, prompt_ids, pick or (lambda logits: int(np.argmax(logits))),
                         cache=cache, start_past=start_past, clock=clock)
     for _, s in zip(range(steps), loop, strict=False):
         result.times.append(s.seconds)
