@@ -244,7 +244,8 @@ def _gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epilogue,
     mr = plan.mr
     spec = GemmSpec(mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
                     b_src="strided" if s.pointwise else "im2col", epi=epi, step=plan.step,
-                    threads=ctx.target.threads, kblocked=const_w, split=sched.split)
+                    threads=ctx.target.threads, kblocked=const_w, split=sched.split,
+                    prefetch=sched.prefetch)
     blk = sched.blocking()
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k) if const_w else None
@@ -307,7 +308,8 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
     epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes,
                     a_src="vstrided" if s.pointwise else "im2col", b_src="packed", epi=epi,
-                    step=plan.step, threads=ctx.target.threads, split=sched.split)
+                    step=plan.step, threads=ctx.target.threads, split=sched.split,
+                    prefetch=sched.prefetch)
     blk = sched.blocking()
     scratch = Scratch(f"{node.name or y}.pack", scratch_bytes(spec, blk))
     weights = ctx.graph.const(w).reshape(s.co, s.k)

@@ -15,6 +15,7 @@ from ..codegen.kernels.gemm.gemm_blocking import (
     configured_blocking,
     default_blocking,
 )
+from ..codegen.kernels.gemm.gemm_ukernel import PREFETCH_BYTES
 from ..ir import Node
 from ..program import LowerContext
 from ..schedule import Decision, Knob, KnobSpace
@@ -23,6 +24,9 @@ from ..tensorize.select import RegisterTile
 from .tunable import decide, node_workload
 
 KERNEL = "gemm_f32"
+# how far ahead the micro-kernel may prefetch (bytes): none, about a cache-line
+# run of A, up to a few k-steps of B (gemm_ukernel.py's measurements)
+PREFETCH_DISTANCES = (0, 512, 1024, 2048, 4096)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,13 @@ class GemmSchedule:
     decision: Decision | None  # None: symbolic sizes, not tunable (the defaults)
     mnk: tuple[int, int, int]
     kc_fixed: int | None
+
+    @property
+    def prefetch(self) -> int:
+        """Bytes ahead the micro-kernel prefetches its panels (GemmSpec.prefetch)."""
+        if self.decision is None:
+            return PREFETCH_BYTES
+        return int(self.decision.config.get("prefetch", PREFETCH_BYTES))
 
     @property
     def split(self) -> str:
@@ -57,6 +68,7 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
         + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed)
     if ctx.target.threads > 1:  # the thread split: the run-time cost model's, or fixed
         knobs += (Knob("split", SPLITS, "auto"),)
+    knobs += (Knob("prefetch", PREFETCH_DISTANCES, PREFETCH_BYTES),)
     decision = decide(ctx, node, workload, KnobSpace(knobs))
     mr, nv = (int(x) for x in decision.config["tile"])
     choice = plan.choice

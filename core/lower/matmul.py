@@ -226,7 +226,7 @@ def _gemm_call(sched: GemmSchedule, a: Operand, b: Operand, c: Buf,
     plan, (m, n, k) = sched.plan, sched.mnk
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, "packed" if a.packed else "strided",
                     "packed" if b.packed else "strided", epi, plan.step, threads,
-                    split=sched.split)
+                    split=sched.split, prefetch=sched.prefetch)
     blk = sched.blocking()
     values: dict[str, object] = dict(
         a=a.arg, b=b.arg, c=c, scratch=Scratch(f"{tag}.pack", scratch_bytes(spec, blk)),

@@ -68,7 +68,9 @@ def test_a_tuned_config_changes_the_kernel(tmp_path, make, node, target, threads
     assert any(k.startswith(f"gemm_f32_{mr}x{nv}v{lanes}_") for k in after["kernels"])
     assert before["kernels"] != after["kernels"] and "tuned (" in after["note"]
     if threads > 1:
-        assert any(k.endswith(f"_t{threads}_s{config['split']}") for k in after["kernels"])
+        assert any(f"_t{threads}_s{config['split']}" in k for k in after["kernels"])
+    if config["prefetch"] != task.tunable.space.defaults()["prefetch"]:  # the K loop's
+        assert any(k.endswith(f"_pf{config['prefetch']}") for k in after["kernels"])
     g = import_model(model)
     x = np.random.default_rng(0).standard_normal(g.types[g.inputs[0]].shape).astype(np.float32)
     (want,) = plain.load(tmp_path / "plain").run(None, {g.inputs[0]: x})

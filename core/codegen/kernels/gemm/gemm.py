@@ -40,7 +40,7 @@ from .gemm_blocking import Blocking, default_blocking
 from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_parallel import Range as _Range
 from .gemm_parallel import split_c_across_workers
-from .gemm_ukernel import MicroTile, get_ukernel
+from .gemm_ukernel import PREFETCH_BYTES, MicroTile, get_ukernel
 from .micro_step import MicroStep
 from .nbits_panels import PanelSpec, get_dequantize_panels
 from .pack import get_pack_a_strided, get_pack_b_strided
@@ -86,6 +86,7 @@ class GemmSpec:
     # run time by its cost model; "m" or "n" is a tuned choice
     split: str = "auto"
     nbits: PanelSpec | None = None  # the weight layout of b_src "nbits"
+    prefetch: int = PREFETCH_BYTES  # bytes the micro-kernel prefetches ahead (tunable)
 
     def __post_init__(self) -> None:
         if self.a_src not in A_SOURCES or self.b_src not in B_SOURCES:
@@ -112,6 +113,7 @@ class GemmSpec:
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         kb = "_kb" if self.kblocked else ""
         split = f"_s{self.split}" if self.split != "auto" and self.threads > 1 else ""
+        split += f"_pf{self.prefetch}" if self.prefetch != PREFETCH_BYTES else ""
         return (f"gemm_f32_{self.mr}x{self.nv}v{self.lanes}_a{self.a_src}_b{self.b_src}{kb}"
                 f"_{self.epi.tag}{step}{threads}{split}")
 
@@ -355,7 +357,7 @@ def _call_by_width(b: ir.IRBuilder, spec: GemmSpec, nr_valid: ir.Value,
     only the vectors holding valid columns."""
     def kernel(nv: int) -> ir.Function:
         tile = MicroTile(spec.mr, nv, spec.nv, spec.lanes, spec.step,
-                         b_prefetch=spec.b_src == "packed")
+                         b_prefetch=spec.b_src == "packed", prefetch=spec.prefetch)
         return get_ukernel(b.module, tile, spec.epi)
 
     if spec.nv == 1:

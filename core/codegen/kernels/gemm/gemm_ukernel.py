@@ -44,6 +44,12 @@ from .gemm_epilogue import Epilogue, EpilogueValues
 from .gemm_simd import gather, masked_load, masked_store, prefix_mask, raw_gep, stack_floats
 from .micro_step import MicroStep, k_loop, plain_f32_step
 
+# How far ahead the K loop prefetches its panels: for A about 64 k-steps of an
+# 8-row panel, more than a memory latency of FMA work (measured on resnet50's
+# convs: 512 B helps A little, 1-4 KB alike; B panels, 3 lines a k-step, want
+# 2-4 KB, 1 KB is worse than none).
+PREFETCH_BYTES = 2048
+
 
 @dataclass(frozen=True)
 class MicroTile:
@@ -56,6 +62,8 @@ class MicroTile:
     # e.g. a conv on a small image computed transposed (A, always prefetched,
     # is then the packed image).
     b_prefetch: bool = False
+    # bytes ahead the K loop prefetches its panels (a tuning knob; 0: none)
+    prefetch: int = PREFETCH_BYTES
 
     @property
     def micro_step(self) -> MicroStep:
@@ -70,11 +78,6 @@ class MicroTile:
         return self.nv_pack * self.lanes
 
 
-# How far ahead the K loop prefetches its panels: for A about 64 k-steps of an
-# 8-row panel, more than a memory latency of FMA work (measured on resnet50's
-# convs: 512 B helps A little, 1-4 KB alike; B panels, 3 lines a k-step, want
-# 2-4 KB, 1 KB is worse than none).
-PREFETCH_BYTES = 2048
 UKERNEL_PARAMS = ["a", "b", "kc", "c", "ldc", "mr_valid", "nr_valid", "first", "last"]
 _LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 
@@ -82,6 +85,7 @@ _LLVM_KIND = {"ptr": PTR, "i64": I64, "f32": F32}
 def ukernel_name(tile: MicroTile, epi: Epilogue) -> str:
     step = f"_{tile.step.ident}" if tile.step else ""
     pf = "_pfb" if tile.b_prefetch else ""
+    pf += f"_pf{tile.prefetch}" if tile.prefetch != PREFETCH_BYTES else ""
     return f"gemm_uk_f32_{tile.mr}x{tile.nv}v{tile.lanes}p{tile.nv_pack}_{epi.tag}{step}{pf}"
 
 
@@ -103,8 +107,8 @@ def get_ukernel(module: ir.Module, tile: MicroTile, epi: Epilogue) -> ir.Functio
     epi_values = EpilogueValues(epi, {n: args[n] for n, _ in epi.params()})
     spill = stack_floats(b, tile.mr * tile.nr, "spill")
     accs = k_loop(b, tile.micro_step, tile.mr, tile.nv, tile.nv_pack, args["a"], args["b"],
-                  args["kc"], a_prefetch=PREFETCH_BYTES,
-                  b_prefetch=PREFETCH_BYTES if tile.b_prefetch else 0)
+                  args["kc"], a_prefetch=tile.prefetch,
+                  b_prefetch=tile.prefetch if tile.b_prefetch else 0)
     if epi.transposed:
         _store_transposed_tile(b, tile, accs, args, epi_values, spill)
         b.ret_void()
