@@ -18,6 +18,7 @@ from . import cache
 from .compiler import code_threads, plugin_fingerprint, schedule_source
 from .errors import InputError, TinycError
 from .ir import DType
+from .runtime.fastpath import SizeBinder
 from .runtime.native import NativeModel, TensorInfo, check_feed_names
 
 
@@ -26,6 +27,10 @@ class CompiledModels:
     target, options, _proto, _devices, _inputs, _sess_options and _compile)."""
 
     def _model_for_feeds(self, feeds: dict) -> NativeModel:
+        if self.symbolic_fallback is None and (quick := self._quick_values(feeds)) is not None:
+            for model in self._specializations:  # a decode step: its past is one row longer
+                if model.accepts(tuple(quick[s] for s in model.symbols)):
+                    return model
         shapes = self._shapes_of(feeds)
         if self.symbolic_fallback is None:
             values = self._symbol_values(shapes)
@@ -39,6 +44,16 @@ class CompiledModels:
             except TinycError as e:  # not symbolic yet: compile per shape instead
                 self.symbolic_fallback = str(e).splitlines()[0]
         return self._model_for(shapes)
+
+    def _quick_values(self, feeds: dict) -> dict[str, int] | None:
+        """The symbols' sizes when the feeds are plainly right (runtime/fastpath.py);
+        None sends them through _shapes_of's checks and clear errors."""
+        binder = getattr(self, "_binder", None)
+        if binder is None:
+            symbols = sorted({d for i in self._inputs for d in i.shape if isinstance(d, str)})
+            binder = self._binder = (SizeBinder(self._inputs, symbols), symbols)
+        bound = binder[0].bind(feeds)
+        return None if bound is None else dict(zip(binder[1], bound[1], strict=True))
 
     def _symbol_values(self, shapes: dict[str, list[int]]) -> dict[str, int]:
         """Each symbol's size in these feeds; one symbol with two sizes is an error."""

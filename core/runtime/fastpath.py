@@ -53,3 +53,45 @@ def address(a: np.ndarray) -> int:
         return ctypes.addressof(ctypes.c_char.from_buffer(a))
     except (TypeError, ValueError, BufferError):
         return a.ctypes.data
+
+
+class SizeBinder:
+    """The symbols' sizes in a run's feeds, in one pass over precomputed
+    specs: per input its dtype, rank, fixed dims and which axes carry which
+    symbol. `bind` returns None for anything unusual (a missing name, a list,
+    a wrong dtype or dim, one symbol with two sizes): the careful path then
+    raises the clear error."""
+
+    def __init__(self, inputs, symbols):
+        index = {s: k for k, s in enumerate(symbols)}
+        self.count = len(symbols)
+        self.names = [i.name for i in inputs]
+        self.specs = [(np.dtype(i.dtype), len(i.shape),
+                       tuple((a, d) for a, d in enumerate(i.shape) if isinstance(d, int)),
+                       tuple((a, index[d]) for a, d in enumerate(i.shape) if d in index))
+                      for i in inputs]
+
+    def bind(self, feeds) -> tuple[list[np.ndarray], tuple[int, ...]] | None:
+        if type(feeds) is not dict or len(feeds) != len(self.names):
+            return None
+        try:
+            arrays = [feeds[n] for n in self.names]
+        except KeyError:
+            return None
+        values: list[int | None] = [None] * self.count
+        for a, (dtype, rank, fixed, syms) in zip(arrays, self.specs, strict=True):
+            if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != rank:
+                return None
+            shape = a.shape
+            for axis, want in fixed:
+                if shape[axis] != want:
+                    return None
+            for axis, k in syms:
+                seen = values[k]
+                if seen is None:
+                    values[k] = shape[axis]
+                elif seen != shape[axis]:
+                    return None
+        if None in values:
+            return None
+        return arrays, tuple(values)

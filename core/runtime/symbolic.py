@@ -15,7 +15,7 @@ import ctypes
 import numpy as np
 
 from ..errors import ArtifactError, InputError
-from .fastpath import FeedSpecs
+from .fastpath import FeedSpecs, SizeBinder
 from .kv_share import KVShare
 from .native import NativeModel, aligned_empty, check_feed_names, output_buffers
 
@@ -69,6 +69,7 @@ class SymbolicModel(NativeModel):
         self._sizes = self._lib.tinyc_sizes
         self._sizes.argtypes, self._sizes.restype = [ctypes.c_void_p] * 2, None
         self._kv = _kv_share(self)  # a KV cache shared by past and present (or None)
+        self._binder = SizeBinder(self.inputs, self.symbols)
         self._dims = (ctypes.c_int64 * (len(self.symbols) + len(self._pad)))()
         self._n_out = sum(len(o.shape) for o in self.outputs)
         self._n_in = sum(len(i.shape) for i in self.inputs)
@@ -78,6 +79,9 @@ class SymbolicModel(NativeModel):
             self._reserve_arena()
 
     def bind(self, feeds: dict) -> tuple[list[np.ndarray], tuple[int, ...]]:
+        quick = self._binder.bind(feeds)  # arrays as they are: contiguous is checked later
+        if quick is not None and all(a.flags.c_contiguous for a in quick[0]):
+            return quick
         return bind_sizes(self.inputs, self.symbols, feeds,
                           self._kv.past_names if self._kv else frozenset())
 
