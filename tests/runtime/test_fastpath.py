@@ -15,9 +15,9 @@ INPUTS = [TensorInfo("ids", [1, "seq"], "int64"),
 SYMBOLS = ["past", "seq", "total"]
 
 
-def feeds(seq=3, past=5, total=8, **changes):
-    out = {"ids": np.zeros((1, seq), np.int64), "past": np.zeros((1, 4, past, 8), np.float32),
-           "mask": np.ones((1, total), np.int64)}
+def feeds(**changes):
+    out = {"ids": np.zeros((1, 3), np.int64), "past": np.zeros((1, 4, 5, 8), np.float32),
+           "mask": np.ones((1, 8), np.int64)}
     out.update(changes)
     return out
 
