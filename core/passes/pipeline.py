@@ -9,6 +9,7 @@ from .dead_code import dead_code_pass
 from .fold_batchnorm import fold_batchnorm_pass
 from .fold_constants import fold_constants_pass
 from .fuse_epilogue import fuse_epilogue_pass
+from .fuse_swish import fuse_swish_pass
 from .infer_shapes import fold_and_infer_pass
 from .quant_canonicalize import quant_canonicalize_pass
 from .simplify_shapes import simplify_shapes_pass
@@ -16,7 +17,8 @@ from .simplify_shapes import simplify_shapes_pass
 
 def default_pipeline(fuse: bool = True) -> Sequential:
     """Fold what is known, strip no-op views, merge affine ops into Conv weights,
-    then (unless `fuse` is False, e.g. to debug a lowering) fuse epilogues.
+    then (unless `fuse` is False, e.g. to debug a lowering) fuse x * sigmoid(x) into
+    Swish and epilogues into their GEMMs.
 
     fold_constants runs twice: removing Identity/Dropout can hand a node all-constant
     inputs, and BN folding needs its parameters as constants. The first time it
@@ -36,7 +38,7 @@ def default_pipeline(fuse: bool = True) -> Sequential:
         dead_code_pass,
     ]
     if fuse:
-        passes.append(fuse_epilogue_pass)
+        passes += [fuse_swish_pass, fuse_epilogue_pass]
     return Sequential(passes, name="default_pipeline")
 
 

@@ -36,8 +36,9 @@ def test_pipeline_order_and_fusion_switch():
     names = [p.name for p in default_pipeline().passes]
     assert names == ["quant_canonicalize", "fold_and_infer", "check_contracts",
                      "simplify_shapes", "fold_constants", "fold_batchnorm", "dead_code",
-                     "fuse_epilogue"]
-    assert "fuse_epilogue" not in [p.name for p in default_pipeline(fuse=False).passes]
+                     "fuse_swish", "fuse_epilogue"]
+    unfused = [p.name for p in default_pipeline(fuse=False).passes]
+    assert "fuse_epilogue" not in unfused and "fuse_swish" not in unfused
 
 
 def test_pipeline_on_an_exported_block():
