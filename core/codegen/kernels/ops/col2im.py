@@ -1,0 +1,159 @@
+"""col2im: scatter-add of per-tap planes into NC(D)HW output planes, the second
+half of a transposed convolution (ConvTranspose, core/lower/conv_transpose.py)
+and the whole of ONNX Col2Im.
+
+Each output plane p (of `planes`, c = p % channels, item = p / channels) is
+first filled with bias[c] (or 0); then for every kernel tap t = (kz, ky, kx)
+the tap's source plane -- input positions (iz, iy, ix) -- is added at
+
+    (iz*sd + kz*dd - pd,  iy*sh + ky*dh - ph,  ix*sw + kx*dw - pw)
+
+skipping positions outside the output. The source of tap t is
+- src[(p * taps + t) * in_plane ...], the rows of a GEMM's result (cols), or
+- direct (a depthwise ConvTranspose, one input channel per group):
+  wt[c * taps + t] * src[(p / mult) * in_plane ...], the input plane itself.
+The valid input range of each tap is computed per axis once, so the inner loop
+has no bounds tests; with unit x-stride it runs along x as vectors (a masked
+last step), else as a scalar loop (the output positions are strided).
+
+Threads split the planes: each plane is written by one thread only, so the
+scatter-add needs no atomics and gives the same bits on any thread count.
+1-D and 2-D geometries pass D = 1 (and H = 1) with unit kernel, stride and
+dilation there.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ....program import I64, PTR, Kernel
+from ....target.machine import CpuTarget
+from ... import llvm_util as U
+from ...parallel import parallel_loop
+from ..support.vloop import define_kernel, vector_loop, vload, vstore
+
+AXES = ("d", "h", "w")
+# planes: output planes to write; channels: planes per item (bias index c = p %
+# channels); ychannels: planes per item of y (the whole output when the call
+# writes one group); mult: output planes per source plane (direct only)
+GEOMETRY = ("planes", "channels", "ychannels", "mult",
+            "Di", "Hi", "Wi", "Do", "Ho", "Wo", "kd", "kh", "kw",
+            "sd", "sh", "sw", "dd", "dh", "dw", "pd", "ph", "pw")
+
+
+def col2im_kernel(unit_sx: bool, bias: bool, direct: bool) -> Kernel:
+    """(src, y, [bias], [wt], *GEOMETRY): see the module doc. unit_sx: the
+    caller promises sw == 1 (the x loop is vectorized)."""
+    name = (f"col2im_f32_{'sx1' if unit_sx else 'sxn'}{'_bias' if bias else ''}"
+            f"{'_direct' if direct else ''}")
+    ptrs = ["src", "y"] + (["bias"] if bias else []) + (["wt"] if direct else [])
+    params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
+                              ptrs + list(GEOMETRY))
+        g = dict(zip(GEOMETRY, fn.args[len(ptrs):], strict=True))
+        taps = b.mul(b.mul(g["kd"], g["kh"]), g["kw"])
+        in_plane = b.mul(b.mul(g["Di"], g["Hi"]), g["Wi"])
+        out_plane = b.mul(b.mul(g["Do"], g["Ho"]), g["Wo"])
+        work = b.mul(g["planes"], b.add(b.mul(taps, in_plane), out_plane))
+
+        def plane(b: ir.IRBuilder, args: list[ir.Value], p: ir.Value) -> None:
+            _PlaneBuilder(ptrs, args, unit_sx, target.f32_lanes).emit(b, p)
+
+        parallel_loop(b, target.threads, name, list(fn.args), g["planes"], work, plane)
+        b.ret_void()
+        return fn
+
+    return Kernel(name, params, build)
+
+
+class _PlaneBuilder:
+    def __init__(self, ptrs: list[str], args: list[ir.Value], unit_sx: bool, lanes: int):
+        self.p = dict(zip(ptrs, args[:len(ptrs)], strict=True))
+        self.g = dict(zip(GEOMETRY, args[len(ptrs):], strict=True))
+        self.unit_sx, self.lanes = unit_sx, lanes
+
+    def emit(self, b: ir.IRBuilder, p: ir.Value) -> None:
+        g = self.g
+        c, item = b.srem(p, g["channels"]), b.sdiv(p, g["channels"])
+        out_plane = b.mul(b.mul(g["Do"], g["Ho"]), g["Wo"])
+        yplane = U.gep(b, self.p["y"], b.mul(b.add(b.mul(item, g["ychannels"]), c), out_plane))
+        init = U.load(b, self.p["bias"], c) if "bias" in self.p else U.f32(0.0)
+        fill = U.splat(b, init, self.lanes)
+        vector_loop(b, out_plane, self.lanes,
+                    lambda b, i, count: vstore(b, fill, yplane, i, count), name="fill")
+        self.taps(b, p, c, yplane)
+
+    def taps(self, b: ir.IRBuilder, p: ir.Value, c: ir.Value, yplane: ir.Value) -> None:
+        g = self.g
+        in_plane = b.mul(b.mul(g["Di"], g["Hi"]), g["Wi"])
+        ntaps = b.mul(b.mul(g["kd"], g["kh"]), g["kw"])
+        with U.for_range(b, 0, g["kd"], name="kz") as kz, \
+                U.for_range(b, 0, g["kh"], name="ky") as ky, \
+                U.for_range(b, 0, g["kw"], name="kx") as kx:
+            t = b.add(b.mul(b.add(b.mul(kz, g["kh"]), ky), g["kw"]), kx)
+            if "wt" in self.p:  # direct: the input plane times the tap's weight
+                src = U.gep(b, self.p["src"], b.mul(b.sdiv(p, g["mult"]), in_plane))
+                scale = U.load(b, self.p["wt"], b.add(b.mul(c, ntaps), t))
+            else:
+                src = U.gep(b, self.p["src"], b.mul(b.add(b.mul(p, ntaps), t), in_plane))
+                scale = None
+            self.tap(b, (kz, ky, kx), src, scale, yplane)
+
+    def valid(self, b: ir.IRBuilder, axis: str, k: ir.Value) -> tuple[ir.Value, ir.Value,
+                                                                       ir.Value]:
+        """(first input index, end, output index of the first) of the inputs whose
+        output o = i*s + k*d - pad lies in [0, O): lo = ceil(-off / s) if off < 0,
+        hi = min(I, floor((O - 1 - off) / s) + 1), hi >= lo."""
+        g, a = self.g, axis.upper()
+        s = g[f"s{axis}"]
+        off = b.sub(b.mul(k, g[f"d{axis}"]), g[f"p{axis}"])
+        neg = b.icmp_signed("<", off, U.i64(0))
+        lo = b.select(neg, b.sdiv(b.add(b.neg(off), b.sub(s, U.i64(1))), s), U.i64(0))
+        room = b.sub(b.sub(g[f"{a}o"], U.i64(1)), off)
+        hi = U.smin(b, g[f"{a}i"], b.add(b.sdiv(room, s), U.i64(1)))
+        hi = b.select(b.icmp_signed("<", room, U.i64(0)), U.i64(0), hi)
+        hi = b.select(b.icmp_signed("<", hi, lo), lo, hi)
+        return lo, hi, b.add(b.mul(lo, s), off)
+
+    def tap(self, b: ir.IRBuilder, k: tuple[ir.Value, ...], src: ir.Value,
+            scale: ir.Value | None, yplane: ir.Value) -> None:
+        g = self.g
+        (zlo, zhi, _), (ylo, yhi, _) = self.valid(b, "d", k[0]), self.valid(b, "h", k[1])
+        xlo, xhi, ox0 = self.valid(b, "w", k[2])
+        count = b.sub(xhi, xlo)
+        zoff = b.sub(b.mul(k[0], g["dd"]), g["pd"])
+        yoff = b.sub(b.mul(k[1], g["dh"]), g["ph"])
+        with U.for_range(b, zlo, zhi, name="iz") as iz, \
+                U.for_range(b, ylo, yhi, name="iy") as iy:
+            oz = b.add(b.mul(iz, g["sd"]), zoff)
+            oy = b.add(b.mul(iy, g["sh"]), yoff)
+            yrow = U.gep(b, yplane, b.add(b.mul(b.add(b.mul(oz, g["Ho"]), oy), g["Wo"]), ox0))
+            srow = U.gep(b, src, b.add(b.mul(b.add(b.mul(iz, g["Hi"]), iy), g["Wi"]), xlo))
+            if self.unit_sx:
+                self.add_row_vectors(b, srow, yrow, count, scale)
+            else:
+                self.add_row_strided(b, srow, yrow, count, scale)
+
+    def add_row_vectors(self, b: ir.IRBuilder, srow: ir.Value, yrow: ir.Value,
+                        count: ir.Value, scale: ir.Value | None) -> None:
+        lanes = self.lanes
+        factor = U.splat(b, scale, lanes) if scale is not None else None
+
+        def body(b: ir.IRBuilder, j: ir.Value, rest: ir.Value | None) -> None:
+            v = vload(b, srow, j, lanes, rest)
+            if factor is not None:
+                v = U.fmul(b, v, factor)
+            vstore(b, U.fadd(b, vload(b, yrow, j, lanes, rest), v), yrow, j, rest)
+
+        vector_loop(b, count, lanes, body, name="ix")
+
+    def add_row_strided(self, b: ir.IRBuilder, srow: ir.Value, yrow: ir.Value,
+                        count: ir.Value, scale: ir.Value | None) -> None:
+        with U.for_range(b, 0, count, name="ix") as j:
+            v = U.load(b, srow, j)
+            if scale is not None:
+                v = U.fmul(b, v, scale)
+            at = b.mul(j, self.g["sw"])
+            U.store(b, U.fadd(b, U.load(b, yrow, at), v), yrow, at)

@@ -1,0 +1,276 @@
+"""Lowering of ConvTranspose (1-D, 2-D, 3-D) and Col2Im.
+
+ConvTranspose, per group g, is the standard two-step (as onnxruntime / MLAS):
+  cols[(co, tap), pixel] = W_g^T @ X_g     the fp32 GEMM: M = C_out/g * taps,
+                                           N = input pixels, K = C_in/g
+  Y[co] = bias[co] + col2im(cols[co])      codegen/kernels/ops/col2im.py
+A constant W is transposed and packed into A panels at compile time; a
+run-time W is read through strides (A[m, k] = W_g[k, m]). The GEMM runs every
+batch item in one call (its batch loop), so `cols` holds one group of every
+item: N * C_out/g * taps * pixels floats. One input channel per group
+(depthwise, or C_in = 1) skips the GEMM: its K would be 1, so col2im reads X
+directly and scales each tap by its weight.
+
+ONNX's output geometry (auto_pad, output_shape, output_padding) is resolved
+here per axis into an output size and a leading pad, as the spec states it
+(and onnxruntime computes it): an explicit output_shape overrides pads, and a
+size beyond what the input reaches is zeros (plus bias) at the end.
+
+Col2Im is the col2im kernel alone: its input is already `cols`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
+from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
+from ..codegen.kernels.gemm.pack import pack_a_const
+from ..codegen.kernels.ops import col2im as K
+from ..errors import ModelError, NotLowerable
+from ..ir import Node
+from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
+from ..tensorize.fp32 import plan_fp32_gemm
+from .checks import require_elements
+from .elementwise import require_f32, shape_of
+from .gemm_schedule import schedule_gemm, tuned_text
+from .registry import lowers
+
+F32_ROLES = {"A": "float32", "B": "float32", "Y": "float32"}
+F32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """A col2im geometry over 3 axes (d, h, w); 1-D and 2-D lead with unit axes."""
+
+    inp: tuple  # input (block grid) sizes
+    out: tuple
+    kernel: tuple
+    strides: tuple
+    dilations: tuple
+    pads: tuple  # leading pads
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel)
+
+    @property
+    def in_plane(self):
+        return self.inp[0] * self.inp[1] * self.inp[2]
+
+    @property
+    def out_plane(self):
+        return self.out[0] * self.out[1] * self.out[2]
+
+    def values(self) -> dict[str, object]:
+        names = ("Di", "Hi", "Wi"), ("Do", "Ho", "Wo"), ("kd", "kh", "kw"), \
+            ("sd", "sh", "sw"), ("dd", "dh", "dw"), ("pd", "ph", "pw")
+        fields = self.inp, self.out, self.kernel, self.strides, self.dilations, self.pads
+        return {n: v for ns, vs in zip(names, fields, strict=True)
+                for n, v in zip(ns, vs, strict=True)}
+
+    def call(self, src: Buf | Scratch, y: Buf, bias: Buf | None, wt: Buf | Const | None,
+             planes, channels: int, ychannels: int, mult: int = 1) -> Call:
+        kernel = K.col2im_kernel(self.strides[2] == 1, bias is not None, wt is not None)
+        values = self.values() | dict(planes=planes, channels=channels, ychannels=ychannels,
+                                      mult=mult)
+        ptrs = [src, y] + ([bias] if bias is not None else []) + ([wt] if wt is not None else [])
+        return Call(kernel, (*ptrs, *[values[n] for n in K.GEOMETRY]))
+
+    def text(self) -> str:
+        return (f"kernel {'x'.join(map(str, self.kernel))}, strides {list(self.strides)}, "
+                f"dilations {list(self.dilations)}, leading pads {list(self.pads)}")
+
+
+def _unit_lead(values: list, rank: int, one: int) -> tuple:
+    return tuple([one] * (3 - rank) + list(values))
+
+
+def transpose_axis(size, k: int, s: int, d: int, pads: tuple[int, int], out_pad: int,
+                   auto_pad: str, out_size) -> tuple[object, object]:
+    """(leading pad, output size) of one ConvTranspose axis, per the ONNX spec."""
+    full = s * (size - 1) + out_pad + (k - 1) * d + 1  # output reached with no padding
+    same = auto_pad in ("SAME_UPPER", "SAME_LOWER")
+    if out_size is None and not same:
+        if auto_pad == "VALID":
+            pads = (0, 0)
+        elif auto_pad not in ("NOTSET", ""):
+            raise NotLowerable(f"unknown auto_pad {auto_pad!r}")
+        return pads[0], full - pads[0] - pads[1]
+    target = out_size if out_size is not None else size * s
+    total = full - target
+    if out_size is not None and total < 0 and -total >= s:
+        raise ModelError(f"ConvTranspose output_shape {out_size} is inconsistent with an "
+                         f"input of {size} (stride {s}, kernel {k}, dilation {d}: at most "
+                         f"{full + s - 1})")
+    if not same and total < 0:
+        total = 0  # the output reaches past the input's last tap: zeros (bias) there
+    # SAME with a kernel shorter than the stride: a negative total, split by floor
+    # division as onnx.reference does (onnxruntime instead shrinks the output
+    # below input * stride, against the spec and shape inference)
+    return (total // 2 if auto_pad == "SAME_UPPER" else total - total // 2), target
+
+
+def _text_attr(node: Node, key: str, default: str) -> str:
+    v = node.attr(key, default)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def transpose_geometry(node: Node, x_shape: tuple, w_shape: tuple) -> Scatter:
+    rank = len(x_shape) - 2
+    if rank not in (1, 2, 3) or len(w_shape) != len(x_shape):
+        raise NotLowerable(f"ConvTranspose of input rank {len(x_shape)} and weight rank "
+                           f"{len(w_shape)}: 1-D, 2-D and 3-D are supported")
+    kernel = [int(k) for k in w_shape[2:]]
+    if list(node.attr("kernel_shape", kernel)) != kernel:
+        raise ModelError(f"ConvTranspose '{node.name}': kernel_shape "
+                         f"{list(node.attr('kernel_shape'))} disagrees with W's shape "
+                         f"{list(w_shape)}")
+    strides = list(node.attr("strides", [1] * rank))
+    dilations = list(node.attr("dilations", [1] * rank))
+    pads = list(node.attr("pads", [0] * 2 * rank))
+    out_pads = list(node.attr("output_padding", [0] * rank))
+    out_shape = node.attr("output_shape", None)
+    out_shape = list(out_shape) if out_shape is not None else [None] * rank
+    if any(len(v) != n for v, n in ((strides, rank), (dilations, rank), (pads, 2 * rank),
+                                    (out_pads, rank), (out_shape, rank))):
+        raise ModelError(f"ConvTranspose '{node.name}': an attribute's length does not "
+                         f"match the {rank} spatial axes")
+    if any(p < 0 for p in out_pads):
+        raise ModelError(f"ConvTranspose '{node.name}': negative output_padding {out_pads}")
+    auto_pad = _text_attr(node, "auto_pad", "NOTSET")
+    axes = [transpose_axis(x_shape[2 + i], kernel[i], strides[i], dilations[i],
+                           (pads[i], pads[rank + i]), out_pads[i], auto_pad, out_shape[i])
+            for i in range(rank)]
+    return Scatter(_unit_lead(x_shape[2:], rank, 1), _unit_lead([a[1] for a in axes], rank, 1),
+                   _unit_lead(kernel, rank, 1), _unit_lead(strides, rank, 1),
+                   _unit_lead(dilations, rank, 1), _unit_lead([a[0] for a in axes], rank, 0))
+
+
+@lowers("ConvTranspose")
+def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
+    require_f32(node, ctx)
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    x_shape, w_shape = shape_of(ctx, x), shape_of(ctx, w)
+    geo = transpose_geometry(node, x_shape, w_shape)
+    group = int(node.attr("group", 1))
+    n, c = x_shape[0], x_shape[1]
+    if group < 1 or c % group or w_shape[0] != c:
+        raise ModelError(f"ConvTranspose '{node.name}': W {list(w_shape)} does not fit "
+                         f"{c} input channels in group={group}")
+    cig, cog = c // group, int(w_shape[1])
+    co = cog * group
+    rank = len(x_shape) - 2
+    want = (n, co, *geo.out[3 - rank:])
+    if any(v < 1 for v in geo.out[3 - rank:]):
+        raise ModelError(f"ConvTranspose '{node.name}': its attributes give an empty output "
+                         f"{list(want)}")
+    if tuple(shape_of(ctx, y)) != want:
+        raise NotLowerable(f"output shape {list(shape_of(ctx, y))} disagrees with the "
+                           f"attributes' {list(want)}")
+    require_elements(ctx, node, 2, co, "bias")
+    bias = Buf(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    tag = node.name or y
+    if cig == 1:
+        wt = Const(f"{tag}.w", np.ascontiguousarray(ctx.graph.const(w).ravel())) \
+            if ctx.graph.is_const(w) else Buf(w)
+        calls = [geo.call(Buf(x), Buf(y), bias, wt, n * co, co, co, mult=cog)]
+        note = (f"direct col2im (one input channel per group: no GEMM), {geo.text()}; "
+                f"{'vectors along x' if geo.strides[2] == 1 else 'scalar along x (strided)'}")
+        return LoweredNode(node.name, node.op, node.outputs, calls,
+                           semantics=_semantics(node, geo, cig), note=note)
+    return _gemm_lowering(node, ctx, geo, (n, c, co, group), bias)
+
+
+def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
+                   bias: Buf | None) -> LoweredNode:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, co, group = dims
+    cig, cog = c // group, co // group
+    m, pixels, k = cog * geo.taps, geo.in_plane, cig
+    plan = plan_fp32_gemm("Y[m, n] += A[m, k] * B[k, n]", F32_ROLES, "A", (m, pixels, k),
+                          ctx.target, ctx.intrinsics)
+    sched = schedule_gemm(ctx, node, plan, (m, pixels, k))
+    plan = sched.plan
+    const_w = ctx.graph.is_const(w)
+    spec = GemmSpec(plan.mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
+                    b_src="strided", epi=Epilogue(), step=plan.step,
+                    threads=ctx.target.threads, kblocked=const_w, split=sched.split)
+    blk = sched.blocking()
+    tag = node.name or y
+    pack = Scratch(f"{tag}.pack", scratch_bytes(spec, blk))
+    cols = Scratch(f"{tag}.cols", F32_BYTES * n * m * pixels)
+    weights = ctx.graph.const(w).reshape(c, m) if const_w else None
+    calls = []
+    for g in range(group):
+        values: dict[str, object] = dict(
+            b=Buf(x, g * cig * pixels * F32_BYTES), c=cols, scratch=pack, M=m, N=pixels, K=k,
+            ldc=pixels, kc=blk.kc, mc=blk.mc, nc=blk.nc, batch=n, a_bstride=0,
+            b_bstride=c * pixels, c_bstride=m * pixels, sbk=pixels, sbn=1)
+        if weights is not None:  # A = W_g^T, [C_out/g * taps, C_in/g]
+            panels = pack_a_const(np.ascontiguousarray(weights[g * cig:(g + 1) * cig].T),
+                                  spec.mr, blk.kc)
+            values["a"] = Const(f"{tag}.wt.g{g}", panels)
+        else:
+            values.update(a=Buf(w, g * cig * m * F32_BYTES), sam=1, sak=m)
+        calls.append(Call(spec.kernel(), spec.args(values)))
+        group_bias = Buf(bias.value, g * cog * F32_BYTES) if bias is not None else None
+        calls.append(geo.call(cols, Buf(y, g * cog * geo.out_plane * F32_BYTES), group_bias,
+                              None, n * cog, cog, co))
+    wsrc = "W^T packed at compile time" if const_w else "W read by strides at run time"
+    note = (f"GEMM {m}x{pixels}x{k} per group ({group}): {plan.summary}; {wsrc}, "
+            f"KC={blk.kc} NC={blk.nc}{tuned_text(sched.decision)}; then col2im, "
+            f"{geo.text()}, {'vectors' if geo.strides[2] == 1 else 'scalar'} along x")
+    chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
+    return LoweredNode(node.name, node.op, node.outputs, calls,
+                       semantics=_semantics(node, geo, cig), note=note, intrinsic=chosen,
+                       rejected=plan.rejected, schedule=sched.decision)
+
+
+def _semantics(node: Node, geo: Scatter, cig: int) -> str:
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    ci = f"g*{cig}+ci" if int(node.attr("group", 1)) > 1 else "ci"
+    at = ",".join(f"i{a}*{s}+k{a}*{d}-{p}" for a, s, d, p in
+                  zip("zyx", geo.strides, geo.dilations, geo.pads, strict=True))
+    text = f"{y}[n,co,{at}] += {x}[n,{ci},iz,iy,ix] * {w}[{ci},co,kz,ky,kx]"
+    if len(node.inputs) > 2 and node.inputs[2]:
+        text += f"; + {node.inputs[2]}[co]"
+    return text
+
+
+@lowers("Col2Im")
+def lower_col2im(node: Node, ctx: LowerContext) -> LoweredNode:
+    require_f32(node, ctx, [node.inputs[0], node.outputs[0]])
+    x, image, block, y = *node.inputs[:3], node.outputs[0]
+    if not (ctx.graph.is_const(image) and ctx.graph.is_const(block)):
+        raise NotLowerable("Col2Im's image_shape and block_shape must be constants")
+    image = [int(v) for v in ctx.graph.const(image).ravel()]
+    block = [int(v) for v in ctx.graph.const(block).ravel()]
+    rank = len(image)
+    if rank not in (1, 2, 3) or len(block) != rank:
+        raise NotLowerable(f"Col2Im of image {image} and block {block}: 1 to 3 axes supported")
+    strides = list(node.attr("strides", [1] * rank))
+    dilations = list(node.attr("dilations", [1] * rank))
+    pads = list(node.attr("pads", [0] * 2 * rank))
+    grid = [(image[i] + pads[i] + pads[rank + i] - (block[i] - 1) * dilations[i] - 1)
+            // strides[i] + 1 for i in range(rank)]
+    x_shape = shape_of(ctx, x)
+    taps = math.prod(block)
+    if len(x_shape) != 3 or x_shape[1] % taps or x_shape[2] != math.prod(grid) \
+            or min(grid) < 1:
+        raise ModelError(f"Col2Im '{node.name}': input {list(x_shape)} is not [N, C*{taps}, "
+                         f"{math.prod(grid)}] for image {image}, block {block}")
+    n, c = x_shape[0], x_shape[1] // taps
+    if tuple(shape_of(ctx, y)) != (n, c, *image):
+        raise NotLowerable(f"output shape {list(shape_of(ctx, y))} is not {[n, c, *image]}")
+    geo = Scatter(_unit_lead(grid, rank, 1), _unit_lead(image, rank, 1),
+                  _unit_lead(block, rank, 1), _unit_lead(strides, rank, 1),
+                  _unit_lead(dilations, rank, 1), _unit_lead(pads[:rank], rank, 0))
+    call = geo.call(Buf(x), Buf(y), None, None, n * c, c, c)
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics=f"{y}[n,c,...] = sum over blocks of {x}[n,c*{taps}+tap,block]",
+                       note=f"col2im over a {'x'.join(map(str, grid))} block grid, {geo.text()}")
