@@ -32,7 +32,7 @@ from ..codegen.kernels.gemm.pack import pack_a_const
 from ..codegen.kernels.ops import col2im as K
 from ..errors import ModelError, NotLowerable
 from ..ir import Node
-from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
+from ..program import Buf, Call, Const, ErrorSite, LowerContext, LoweredNode, Scratch
 from ..tensorize.fp32 import plan_fp32_gemm
 from .checks import require_elements
 from .elementwise import require_f32, shape_of
@@ -244,33 +244,69 @@ def _semantics(node: Node, geo: Scatter, cig: int) -> str:
 
 @lowers("Col2Im")
 def lower_col2im(node: Node, ctx: LowerContext) -> LoweredNode:
+    """A constant block_shape fixes the geometry here; a run-time one is read and
+    checked by the kernel (col2im_block_kernel). A run-time image_shape must be
+    the output's compiled spatial shape (shape_checks.py checks it)."""
     require_f32(node, ctx, [node.inputs[0], node.outputs[0]])
-    x, image, block, y = *node.inputs[:3], node.outputs[0]
-    if not (ctx.graph.is_const(image) and ctx.graph.is_const(block)):
-        raise NotLowerable("Col2Im's image_shape and block_shape must be constants")
-    image = [int(v) for v in ctx.graph.const(image).ravel()]
-    block = [int(v) for v in ctx.graph.const(block).ravel()]
-    rank = len(image)
-    if rank not in (1, 2, 3) or len(block) != rank:
-        raise NotLowerable(f"Col2Im of image {image} and block {block}: 1 to 3 axes supported")
+    x, image_in, block_in, y = *node.inputs[:3], node.outputs[0]
+    x_shape, y_shape = shape_of(ctx, x), shape_of(ctx, y)
+    rank = len(y_shape) - 2
+    if rank not in (1, 2, 3) or len(x_shape) != 3:
+        raise NotLowerable(f"Col2Im of input {list(x_shape)} to {list(y_shape)}: 1 to 3 "
+                           f"spatial axes are supported")
+    image = [int(v) for v in ctx.graph.const(image_in).ravel()] \
+        if ctx.graph.is_const(image_in) else [int(d) for d in y_shape[2:]]
+    n, c = y_shape[0], y_shape[1]
+    if len(image) != rank or tuple(y_shape) != (n, c, *image) or x_shape[0] != n \
+            or x_shape[1] % c:
+        raise ModelError(f"Col2Im '{node.name}': output {list(y_shape)} does not fit image "
+                         f"{image} and input {list(x_shape)}")
     strides = list(node.attr("strides", [1] * rank))
     dilations = list(node.attr("dilations", [1] * rank))
     pads = list(node.attr("pads", [0] * 2 * rank))
+    if not ctx.graph.is_const(block_in):
+        return _col2im_runtime_block(node, (x_shape, y_shape), strides, dilations, pads)
+    block = [int(v) for v in ctx.graph.const(block_in).ravel()]
     grid = [(image[i] + pads[i] + pads[rank + i] - (block[i] - 1) * dilations[i] - 1)
             // strides[i] + 1 for i in range(rank)]
-    x_shape = shape_of(ctx, x)
     taps = math.prod(block)
-    if len(x_shape) != 3 or x_shape[1] % taps or x_shape[2] != math.prod(grid) \
-            or min(grid) < 1:
+    if len(block) != rank or x_shape[1] != c * taps or x_shape[2] != math.prod(grid) \
+            or min(grid) < 1 or min(block) < 1:
         raise ModelError(f"Col2Im '{node.name}': input {list(x_shape)} is not [N, C*{taps}, "
                          f"{math.prod(grid)}] for image {image}, block {block}")
-    n, c = x_shape[0], x_shape[1] // taps
-    if tuple(shape_of(ctx, y)) != (n, c, *image):
-        raise NotLowerable(f"output shape {list(shape_of(ctx, y))} is not {[n, c, *image]}")
     geo = Scatter(_unit_lead(grid, rank, 1), _unit_lead(image, rank, 1),
                   _unit_lead(block, rank, 1), _unit_lead(strides, rank, 1),
                   _unit_lead(dilations, rank, 1), _unit_lead(pads[:rank], rank, 0))
     call = geo.call(Buf(x), Buf(y), None, None, n * c, c, c)
     return LoweredNode(node.name, node.op, node.outputs, [call],
-                       semantics=f"{y}[n,c,...] = sum over blocks of {x}[n,c*{taps}+tap,block]",
+                       semantics=_col2im_semantics(node, taps),
                        note=f"col2im over a {'x'.join(map(str, grid))} block grid, {geo.text()}")
+
+
+def _col2im_runtime_block(node: Node, shapes: tuple, strides: list, dilations: list,
+                          pads: list) -> LoweredNode:
+    (x_shape, y_shape), rank = shapes, len(shapes[1]) - 2
+    x, block, y = node.inputs[0], node.inputs[2], node.outputs[0]
+    n, c = y_shape[0], y_shape[1]
+    values = dict(planes=n * c, channels=c, taps=x_shape[1] // c, blocks=x_shape[2],
+                  **dict(zip(("Do", "Ho", "Wo"), _unit_lead(y_shape[2:], rank, 1),
+                             strict=True)))
+    for names, v, one in ((("sd", "sh", "sw"), strides, 1), (("dd", "dh", "dw"), dilations, 1),
+                          (("pd", "ph", "pw"), pads[:rank], 0),
+                          (("qd", "qh", "qw"), pads[rank:], 0)):
+        values.update(zip(names, _unit_lead(v, rank, one), strict=True))
+    kernel = K.col2im_block_kernel(rank, strides[-1] == 1)
+    site = ErrorSite(f"Col2Im node '{node.name}': block_shape '{block}' (each size must fit "
+                     f"the padded image, and the sizes must give the input's "
+                     f"{x_shape[1] // c} rows per channel and {x_shape[2]} blocks)")
+    call = Call(kernel, (site, Buf(block), Buf(x), Buf(y),
+                         *[values[k] for k in K.BLOCK_GEOMETRY]))
+    return LoweredNode(node.name, node.op, node.outputs, [call],
+                       semantics=_col2im_semantics(node, "prod(block)"),
+                       note=f"{kernel.name}: block_shape read and checked at run time, "
+                            f"then col2im")
+
+
+def _col2im_semantics(node: Node, taps) -> str:
+    x, y = node.inputs[0], node.outputs[0]
+    return f"{y}[n,c,...] = sum over blocks of {x}[n,c*{taps}+tap,block]"

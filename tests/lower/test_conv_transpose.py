@@ -224,18 +224,48 @@ def test_inconsistent_output_shape_is_a_model_error():
         lower_conv_transpose(node, LowerContext(g, host_target()))
 
 
-def test_4d_spatial_and_runtime_col2im_block_are_not_lowerable():
+def test_4d_spatial_is_not_lowerable():
     w = np.zeros((2, 3, 1, 1, 1, 1), np.float32)
     node = Node("ConvTranspose", ("x", "w"), ("y",), {}, name="ct")
     g = _graph(node, {"x": (1, 2, 2, 2, 2, 2), "y": (1, 3, 2, 2, 2, 2)}, {"w": w})
     with pytest.raises(NotLowerable, match="3-D"):
         lower_conv_transpose(node, LowerContext(g, host_target()))
-    node = Node("Col2Im", ("x", "image", "block"), ("y",), {}, name="c2i")
-    g = Graph("g", ("x", "block"), ("y",), (node,),
-              {"x": TensorType.of(np.zeros((1, 4, 4), np.float32)),
-               "image": TensorType.of(np.zeros(2, np.int64)),
-               "block": TensorType.of(np.zeros(2, np.int64)),
-               "y": TensorType.of(np.zeros((1, 1, 3, 3), np.float32))},
-              {"image": np.array([3, 3], np.int64)}, {"": 18})
-    with pytest.raises(NotLowerable, match="constants"):
-        lower_col2im(node, LowerContext(g, host_target()))
+
+
+def _col2im_model(x_shape, image, taps: int, attrs: dict):
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape),
+                      helper.make_tensor_value_info("image", TensorProto.INT64, [len(image)]),
+                      helper.make_tensor_value_info("block", TensorProto.INT64, [len(image)])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    # the output's shape as an exporter writes it (inference cannot know it)
+    graph.output[0].CopyFrom(helper.make_tensor_value_info(
+        "y", TensorProto.FLOAT, [x_shape[0], x_shape[1] // taps, *image]))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_col2im_with_run_time_shapes_reads_and_checks_them(rng):
+    """image_shape and block_shape as graph inputs: the block is read at run time
+    (two blocks with the same product give different results), a size that does
+    not fit the compiled input is an InputError naming the node."""
+    from onnx.reference import ReferenceEvaluator
+
+    model = _col2im_model([1, 12, 16], [5, 6], 6, {"strides": [1, 1]})
+    sess = tinyc.InferenceSession(model.SerializeToString(), target="x86")
+    x = _r(rng, 1, 12, 16)
+    image = np.array([5, 6], np.int64)
+    for block in ([2, 3], [3, 2]):  # grids 4x4 / 3x5: only [2, 3] gives 16 blocks
+        feeds = {"x": x, "image": image, "block": np.array(block, np.int64)}
+        if block == [2, 3]:
+            want = ReferenceEvaluator(model).run(None, feeds)[0]
+            np.testing.assert_allclose(sess.run(None, feeds)[0], want, **TOL)
+        else:
+            with pytest.raises(tinyc.InputError, match="Col2Im node .* 16 blocks"):
+                sess.run(None, feeds)
+    feeds = {"x": x, "image": np.array([5, 7], np.int64), "block": np.array([2, 3], np.int64)}
+    with pytest.raises(tinyc.InputError, match="image"):
+        sess.run(None, feeds)
+    feeds["image"], feeds["block"] = image, np.array([0, 3], np.int64)
+    with pytest.raises(tinyc.InputError, match="must lie in \\[1, 5\\]"):
+        sess.run(None, feeds)

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from ....program import I64, PTR, Kernel
+from ....program import ERR, I64, PTR, Kernel
+from ....runtime.status import INT_FIELDS, STATUS_SIZE_RANGE
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
+from ...kernel import get_or_build
 from ...parallel import parallel_loop
 from ..support.vloop import define_kernel, vector_loop, vload, vstore
 
@@ -157,3 +159,65 @@ class _PlaneBuilder:
                 v = U.fmul(b, v, scale)
             at = b.mul(j, self.g["sw"])
             U.store(b, U.fadd(b, U.load(b, yrow, at), v), yrow, at)
+
+
+# The geometry a Col2Im with a run-time block_shape checks and passes on: the
+# output planes, the block count and the attributes per axis (d, h, w).
+BLOCK_GEOMETRY = ("planes", "channels", "taps", "blocks", "Do", "Ho", "Wo",
+                  "sd", "sh", "sw", "dd", "dh", "dw", "pd", "ph", "pw", "qd", "qh", "qw")
+
+
+def col2im_block_kernel(rank: int, unit_sx: bool) -> Kernel:
+    """(err, block, src, y, *BLOCK_GEOMETRY) -> status: Col2Im whose block_shape
+    (int64[rank], the last `rank` axes) is run-time data. Each block size must
+    lie in [1, what fits the padded image] (qd..: trailing pads) and the sizes
+    must give `taps` rows per channel and `blocks` blocks, as the input's shape
+    was compiled; then the col2im kernel runs on that geometry."""
+    name = f"col2im_block{rank}_f32_{'sx1' if unit_sx else 'sxn'}"
+    params = (ERR, PTR, PTR, PTR) + (I64,) * len(BLOCK_GEOMETRY)
+
+    def build(module: ir.Module, target: CpuTarget) -> ir.Function:
+        fn, b = U.define(module, name, [U.PTR] * 4 + [U.I64] * len(BLOCK_GEOMETRY),
+                         ["err", "block", "src", "y", *BLOCK_GEOMETRY], ret=U.I32)
+        fn.attributes.add("noinline")
+        err, block, src, y = fn.args[:4]
+        g = dict(zip(BLOCK_GEOMETRY, fn.args[4:], strict=True))
+        kernel, grid = [], []
+        for i, axis in enumerate(AXES):
+            if i < 3 - rank:
+                kernel.append(U.i64(1))
+                grid.append(U.i64(1))
+                continue
+            k = U.load(b, block, U.i64(i - (3 - rank)), U.I64)
+            room = b.add(b.add(g[f"{axis.upper()}o"], g[f"p{axis}"]), g[f"q{axis}"])
+            most = b.add(b.sdiv(b.sub(room, U.i64(1)), g[f"d{axis}"]), U.i64(1))
+            _fail_unless(b, err, b.and_(b.icmp_signed(">=", k, U.i64(1)),
+                                        b.icmp_signed("<=", k, most)),
+                         k, U.i64(i - (3 - rank)), U.i64(1), most)
+            span = b.add(b.mul(b.sub(k, U.i64(1)), g[f"d{axis}"]), U.i64(1))
+            kernel.append(k)
+            grid.append(b.add(b.sdiv(b.sub(room, span), g[f"s{axis}"]), U.i64(1)))
+        for got, want in ((_product(b, kernel), g["taps"]), (_product(b, grid), g["blocks"])):
+            _fail_unless(b, err, b.icmp_signed("==", got, want), got, U.i64(-1), want, want)
+        body = get_or_build(module, col2im_kernel(unit_sx, False, False), target)
+        values = dict(planes=g["planes"], channels=g["channels"], ychannels=g["channels"],
+                      mult=U.i64(1), Di=grid[0], Hi=grid[1], Wi=grid[2], kd=kernel[0],
+                      kh=kernel[1], kw=kernel[2])
+        b.call(body, [src, y] + [values.get(n, g.get(n)) for n in GEOMETRY])
+        b.ret(ir.Constant(U.I32, 0))
+        return fn
+
+    return Kernel(name, params, build)
+
+
+def _product(b: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
+    return b.mul(b.mul(values[0], values[1]), values[2])
+
+
+def _fail_unless(b: ir.IRBuilder, err: ir.Value, ok: ir.Value, value: ir.Value,
+                 position: ir.Value, low: ir.Value, high: ir.Value) -> None:
+    with b.if_then(b.not_(ok), likely=False):
+        fields = {"value": value, "position": position, "low": low, "high": high}
+        for field, v in fields.items():
+            U.store(b, v, err, U.i64(INT_FIELDS.index(field)))
+        b.ret(ir.Constant(U.I32, STATUS_SIZE_RANGE))
