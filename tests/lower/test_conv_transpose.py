@@ -17,7 +17,7 @@ import tinyc
 from tinyc.compiler import CompileOptions
 from tinyc.errors import ModelError, NotLowerable
 from tinyc.ir import Graph, Node, TensorType
-from tinyc.lower.conv_transpose import lower_col2im, lower_conv_transpose
+from tinyc.lower.conv_transpose import lower_conv_transpose
 from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 
