@@ -75,11 +75,17 @@ class Scatter:
 
     def call(self, src: Buf | Scratch, y: Buf, bias: Buf | None, wt: Buf | Const | None,
              planes, channels: int, ychannels: int, mult: int = 1) -> Call:
-        kernel = K.col2im_kernel(self.strides[2] == 1, bias is not None, wt is not None)
+        kernel = K.col2im_kernel(K.x_stride_variant(self.strides[2]), bias is not None,
+                                 wt is not None)
         values = self.values() | dict(planes=planes, channels=channels, ychannels=ychannels,
                                       mult=mult)
         ptrs = [src, y] + ([bias] if bias is not None else []) + ([wt] if wt is not None else [])
         return Call(kernel, (*ptrs, *[values[n] for n in K.GEOMETRY]))
+
+    def x_loop(self) -> str:
+        sx = K.x_stride_variant(self.strides[2])
+        return ("vectors along x" if sx == 1 else f"vectors along x spread {sx}-fold"
+                if sx else "scalar along x (strided)")
 
     def text(self) -> str:
         return (f"kernel {'x'.join(map(str, self.kernel))}, strides {list(self.strides)}, "
@@ -180,7 +186,7 @@ def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
             if ctx.graph.is_const(w) else Buf(w)
         calls = [geo.call(Buf(x), Buf(y), bias, wt, n * co, co, co, mult=cog)]
         note = (f"direct col2im (one input channel per group: no GEMM), {geo.text()}; "
-                f"{'vectors along x' if geo.strides[2] == 1 else 'scalar along x (strided)'}")
+                f"{geo.x_loop()}")
         return LoweredNode(node.name, node.op, node.outputs, calls,
                            semantics=_semantics(node, geo, cig), note=note)
     return _gemm_lowering(node, ctx, geo, (n, c, co, group), bias)
@@ -224,7 +230,7 @@ def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
     wsrc = "W^T packed at compile time" if const_w else "W read by strides at run time"
     note = (f"GEMM {m}x{pixels}x{k} per group ({group}): {plan.summary}; {wsrc}, "
             f"KC={blk.kc} NC={blk.nc}{tuned_text(sched.decision)}; then col2im, "
-            f"{geo.text()}, {'vectors' if geo.strides[2] == 1 else 'scalar'} along x")
+            f"{geo.text()}, {geo.x_loop()}")
     chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics=_semantics(node, geo, cig), note=note, intrinsic=chosen,
@@ -295,7 +301,7 @@ def _col2im_runtime_block(node: Node, shapes: tuple, strides: list, dilations: l
                           (("pd", "ph", "pw"), pads[:rank], 0),
                           (("qd", "qh", "qw"), pads[rank:], 0)):
         values.update(zip(names, _unit_lead(v, rank, one), strict=True))
-    kernel = K.col2im_block_kernel(rank, strides[-1] == 1)
+    kernel = K.col2im_block_kernel(rank, K.x_stride_variant(strides[-1]))
     site = ErrorSite(f"Col2Im node '{node.name}': block_shape '{block}' (each size must fit "
                      f"the padded image, and the sizes must give the input's "
                      f"{x_shape[1] // c} rows per channel and {x_shape[2]} blocks)")

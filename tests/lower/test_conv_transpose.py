@@ -59,6 +59,10 @@ def _sweep_1d(rng) -> list[Case]:
         cases.append(ct_case(rng, (1, cin, 11), cout, (k,), attrs, bias=k == 4))
     # a vocoder-like upsampler: stride 8, kernel 16, padding 4
     cases.append(ct_case(rng, (1, 8, 9), 4, (16,), {"strides": [8], "pads": [4, 4]}))
+    for s, k in ((4, 5), (5, 3), (7, 9), (9, 4), (2, 2)):  # spread 4-7-fold; 9: scalar
+        for width in (1, 3, 16, 37):  # one source, part of a step, whole steps, a rest
+            cases.append(ct_case(rng, (2, 2, width), 3, (k,),
+                                 {"strides": [s], "pads": [1, k - 1], "output_padding": [1]}))
     return cases
 
 
@@ -124,6 +128,17 @@ def _oracle(case: Case) -> np.ndarray:
 @pytest.mark.parametrize("sweep", sorted(SWEEPS))
 def test_conv_transpose_matches_onnxruntime(sweep, rng):
     check_cases(SWEEPS[sweep](rng), _oracle, **TOL)
+
+
+@pytest.mark.parametrize("bits", [256, 128])
+def test_narrower_vectors(bits, rng, monkeypatch):
+    """AVX2 / SSE-wide vectors: other step and spread widths, same results."""
+    import op_batch
+
+    monkeypatch.setattr(op_batch, "host_target", lambda: host_target(bits))
+    cases = [c for c in _sweep_1d(rng) if c.attrs["strides"][0] > 1 and
+             c.attrs.get("group", 1) < 4]
+    check_cases(cases + _sweep_3d(rng)[:2], _oracle, **TOL)
 
 
 def test_one_group_matches_onnx_reference(rng):
@@ -213,7 +228,7 @@ def test_lowering_notes_name_the_plan():
         _graph(node, {"x": (1, 8, 5, 5), "y": (1, 4, 11, 11)}, {"w": w}), host_target()))
     assert "GEMM 36x25x8" in ln.note and "packed at compile time" in ln.note
     assert [c.kernel.name.split("_")[0] for c in ln.calls] == ["gemm", "col2im"]
-    assert "scalar along x" in ln.note
+    assert "spread 2-fold" in ln.note
 
 
 def test_inconsistent_output_shape_is_a_model_error():

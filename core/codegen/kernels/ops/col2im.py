@@ -13,8 +13,13 @@ skipping positions outside the output. The source of tap t is
 - direct (a depthwise ConvTranspose, one input channel per group):
   wt[c * taps + t] * src[(p / mult) * in_plane ...], the input plane itself.
 The valid input range of each tap is computed per axis once, so the inner loop
-has no bounds tests; with unit x-stride it runs along x as vectors (a masked
-last step), else as a scalar loop (the output positions are strided).
+has no bounds tests. Along x it runs as vectors (a masked last step): with
+unit x-stride, source and output rows are both contiguous; with a stride
+sx <= MAX_SPREAD_SX known at compile time, a vector of source values is spread
+by a shuffle into sx times as many lanes, zeros between them, and added to the
+contiguous output positions it covers (sx-fold output traffic, still far
+cheaper than a scalar read-modify-write per element); larger strides run a
+scalar loop.
 
 Threads split the planes: each plane is written by one thread only, so the
 scatter-add needs no atomics and gives the same bits on any thread count.
@@ -43,10 +48,19 @@ GEOMETRY = ("planes", "channels", "ychannels", "mult",
             "sd", "sh", "sw", "dd", "dh", "dw", "pd", "ph", "pw")
 
 
-def col2im_kernel(unit_sx: bool, bias: bool, direct: bool) -> Kernel:
-    """(src, y, [bias], [wt], *GEOMETRY): see the module doc. unit_sx: the
-    caller promises sw == 1 (the x loop is vectorized)."""
-    name = (f"col2im_f32_{'sx1' if unit_sx else 'sxn'}{'_bias' if bias else ''}"
+MAX_SPREAD_SX = 8  # x-strides up to this are vectorized by spreading (module doc)
+
+
+def x_stride_variant(sw) -> int:
+    """The x-stride a kernel is specialized for: sw itself up to MAX_SPREAD_SX,
+    else 0 (any stride, scalar)."""
+    return sw if isinstance(sw, int) and 1 <= sw <= MAX_SPREAD_SX else 0
+
+
+def col2im_kernel(sx: int, bias: bool, direct: bool) -> Kernel:
+    """(src, y, [bias], [wt], *GEOMETRY): see the module doc. sx: the x-stride
+    the caller promises (argument sw then equals it), 0 for any."""
+    name = (f"col2im_f32_{f'sx{sx}' if sx else 'sxn'}{'_bias' if bias else ''}"
             f"{'_direct' if direct else ''}")
     ptrs = ["src", "y"] + (["bias"] if bias else []) + (["wt"] if direct else [])
     params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
@@ -61,7 +75,7 @@ def col2im_kernel(unit_sx: bool, bias: bool, direct: bool) -> Kernel:
         work = b.mul(g["planes"], b.add(b.mul(taps, in_plane), out_plane))
 
         def plane(b: ir.IRBuilder, args: list[ir.Value], p: ir.Value) -> None:
-            _PlaneBuilder(ptrs, args, unit_sx, target.f32_lanes).emit(b, p)
+            _PlaneBuilder(ptrs, args, sx, target.f32_lanes).emit(b, p)
 
         parallel_loop(b, target.threads, name, list(fn.args), g["planes"], work, plane)
         b.ret_void()
@@ -71,10 +85,10 @@ def col2im_kernel(unit_sx: bool, bias: bool, direct: bool) -> Kernel:
 
 
 class _PlaneBuilder:
-    def __init__(self, ptrs: list[str], args: list[ir.Value], unit_sx: bool, lanes: int):
+    def __init__(self, ptrs: list[str], args: list[ir.Value], sx: int, lanes: int):
         self.p = dict(zip(ptrs, args[:len(ptrs)], strict=True))
         self.g = dict(zip(GEOMETRY, args[len(ptrs):], strict=True))
-        self.unit_sx, self.lanes = unit_sx, lanes
+        self.sx, self.lanes = sx, lanes
 
     def emit(self, b: ir.IRBuilder, p: ir.Value) -> None:
         g = self.g
@@ -133,8 +147,10 @@ class _PlaneBuilder:
             oy = b.add(b.mul(iy, g["sh"]), yoff)
             yrow = U.gep(b, yplane, b.add(b.mul(b.add(b.mul(oz, g["Ho"]), oy), g["Wo"]), ox0))
             srow = U.gep(b, src, b.add(b.mul(b.add(b.mul(iz, g["Hi"]), iy), g["Wi"]), xlo))
-            if self.unit_sx:
+            if self.sx == 1:
                 self.add_row_vectors(b, srow, yrow, count, scale)
+            elif self.sx:
+                self.add_row_spread(b, srow, yrow, count, scale)
             else:
                 self.add_row_strided(b, srow, yrow, count, scale)
 
@@ -150,6 +166,36 @@ class _PlaneBuilder:
             vstore(b, U.fadd(b, vload(b, yrow, j, lanes, rest), v), yrow, j, rest)
 
         vector_loop(b, count, lanes, body, name="ix")
+
+    def add_row_spread(self, b: ir.IRBuilder, srow: ir.Value, yrow: ir.Value,
+                       count: ir.Value, scale: ir.Value | None) -> None:
+        """yrow[j*sx] += srow[j] for j < count, `lanes` sources a step spread over
+        sx*lanes output lanes; a step's last sx-1 lanes are zeros past its last
+        source, so the store is masked to (sources-1)*sx+1 lanes where the step
+        ends the row (no write past the tap's last output)."""
+        sx = self.sx
+        lanes = self.lanes if sx <= 4 else max(1, self.lanes // 2)  # <= 4 registers wide
+        wide = sx * lanes
+        spread = ir.Constant(U.vec(U.I32, wide),
+                             [m // sx if m % sx == 0 else lanes for m in range(wide)])
+        zeros = ir.Constant(U.vec(U.F32, lanes), [0.0] * lanes)
+        factor = U.splat(b, scale, lanes) if scale is not None else None
+        with U.for_range(b, 0, count, step=lanes, name="ix") as j:
+            left = b.sub(count, j)
+            full = b.icmp_signed(">", left, U.i64(lanes))  # not the row's last step
+            sources = U.smin(b, left, U.i64(lanes))
+            v = vload(b, srow, j, lanes, sources)
+            if factor is not None:
+                v = U.fmul(b, v, factor)
+            v = b.shuffle_vector(v, zeros, spread)
+            at = b.mul(j, U.i64(sx))
+            with b.if_else(full) as (inner, last):
+                with inner:
+                    vstore(b, U.fadd(b, vload(b, yrow, at, wide), v), yrow, at)
+                with last:
+                    outs = b.add(b.mul(b.sub(sources, U.i64(1)), U.i64(sx)), U.i64(1))
+                    old = vload(b, yrow, at, wide, outs)
+                    vstore(b, U.fadd(b, old, v), yrow, at, outs)
 
     def add_row_strided(self, b: ir.IRBuilder, srow: ir.Value, yrow: ir.Value,
                         count: ir.Value, scale: ir.Value | None) -> None:
@@ -167,13 +213,13 @@ BLOCK_GEOMETRY = ("planes", "channels", "taps", "blocks", "Do", "Ho", "Wo",
                   "sd", "sh", "sw", "dd", "dh", "dw", "pd", "ph", "pw", "qd", "qh", "qw")
 
 
-def col2im_block_kernel(rank: int, unit_sx: bool) -> Kernel:
+def col2im_block_kernel(rank: int, sx: int) -> Kernel:
     """(err, block, src, y, *BLOCK_GEOMETRY) -> status: Col2Im whose block_shape
     (int64[rank], the last `rank` axes) is run-time data. Each block size must
     lie in [1, what fits the padded image] (qd..: trailing pads) and the sizes
     must give `taps` rows per channel and `blocks` blocks, as the input's shape
     was compiled; then the col2im kernel runs on that geometry."""
-    name = f"col2im_block{rank}_f32_{'sx1' if unit_sx else 'sxn'}"
+    name = f"col2im_block{rank}_f32_{f'sx{sx}' if sx else 'sxn'}"
     params = (ERR, PTR, PTR, PTR) + (I64,) * len(BLOCK_GEOMETRY)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
@@ -199,7 +245,7 @@ def col2im_block_kernel(rank: int, unit_sx: bool) -> Kernel:
             grid.append(b.add(b.sdiv(b.sub(room, span), g[f"s{axis}"]), U.i64(1)))
         for got, want in ((_product(b, kernel), g["taps"]), (_product(b, grid), g["blocks"])):
             _fail_unless(b, err, b.icmp_signed("==", got, want), got, U.i64(-1), want, want)
-        body = get_or_build(module, col2im_kernel(unit_sx, False, False), target)
+        body = get_or_build(module, col2im_kernel(sx, False, False), target)
         values = dict(planes=g["planes"], channels=g["channels"], ychannels=g["channels"],
                       mult=U.i64(1), Di=grid[0], Hi=grid[1], Wi=grid[2], kd=kernel[0],
                       kh=kernel[1], kw=kernel[2])
