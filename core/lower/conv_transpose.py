@@ -73,13 +73,12 @@ class Scatter:
         return {n: v for ns, vs in zip(names, fields, strict=True)
                 for n, v in zip(ns, vs, strict=True)}
 
-    def call(self, src: Buf | Scratch, y: Buf, bias: Buf | None, wt: Buf | Const | None,
+    def call(self, src: Buf | Scratch, y: Buf, bias: Buf | Const, wt: Buf | Const | None,
              planes, channels: int, ychannels: int, mult: int = 1) -> Call:
-        kernel = K.col2im_kernel(K.x_stride_variant(self.strides[2]), bias is not None,
-                                 wt is not None)
+        kernel = K.col2im_kernel(K.x_stride_variant(self.strides[2]), wt is not None)
         values = self.values() | dict(planes=planes, channels=channels, ychannels=ychannels,
                                       mult=mult)
-        ptrs = [src, y] + ([bias] if bias is not None else []) + ([wt] if wt is not None else [])
+        ptrs = [src, y, bias] + ([wt] if wt is not None else [])
         return Call(kernel, (*ptrs, *[values[n] for n in K.GEOMETRY]))
 
     def x_loop(self) -> str:
@@ -179,9 +178,10 @@ def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"output shape {list(shape_of(ctx, y))} disagrees with the "
                            f"attributes' {list(want)}")
     require_elements(ctx, node, 2, co, "bias")
-    bias = Buf(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     tag = node.name or y
+    has_bias = len(node.inputs) > 2 and node.inputs[2]
     if cig == 1:
+        bias = Buf(node.inputs[2]) if has_bias else _zeros(tag, co)
         wt = Const(f"{tag}.w", np.ascontiguousarray(ctx.graph.const(w).ravel())) \
             if ctx.graph.is_const(w) else Buf(w)
         calls = [geo.call(Buf(x), Buf(y), bias, wt, n * co, co, co, mult=cog)]
@@ -189,7 +189,13 @@ def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
                 f"{geo.x_loop()}")
         return LoweredNode(node.name, node.op, node.outputs, calls,
                            semantics=_semantics(node, geo, cig), note=note)
-    return _gemm_lowering(node, ctx, geo, (n, c, co, group), bias)
+    return _gemm_lowering(node, ctx, geo, (n, c, co, group),
+                          Buf(node.inputs[2]) if has_bias else None)
+
+
+def _zeros(tag: str, channels) -> Const:
+    """The bias of a col2im without one."""
+    return Const(f"{tag}.zeros", np.zeros(int(channels), np.float32))
 
 
 def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
@@ -212,6 +218,7 @@ def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
     cols = Scratch(f"{tag}.cols", F32_BYTES * n * m * pixels)
     weights = ctx.graph.const(w).reshape(c, m) if const_w else None
     calls = []
+    zeros = _zeros(tag, cog) if bias is None else None
     for g in range(group):
         values: dict[str, object] = dict(
             b=Buf(x, g * cig * pixels * F32_BYTES), c=cols, scratch=pack, M=m, N=pixels, K=k,
@@ -224,7 +231,7 @@ def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
         else:
             values.update(a=Buf(w, g * cig * m * F32_BYTES), sam=1, sak=m)
         calls.append(Call(spec.kernel(), spec.args(values)))
-        group_bias = Buf(bias.value, g * cog * F32_BYTES) if bias is not None else None
+        group_bias = Buf(bias.value, g * cog * F32_BYTES) if bias is not None else zeros
         calls.append(geo.call(cols, Buf(y, g * cog * geo.out_plane * F32_BYTES), group_bias,
                               None, n * cog, cog, co))
     wsrc = "W^T packed at compile time" if const_w else "W read by strides at run time"
@@ -283,7 +290,7 @@ def lower_col2im(node: Node, ctx: LowerContext) -> LoweredNode:
     geo = Scatter(_unit_lead(grid, rank, 1), _unit_lead(image, rank, 1),
                   _unit_lead(block, rank, 1), _unit_lead(strides, rank, 1),
                   _unit_lead(dilations, rank, 1), _unit_lead(pads[:rank], rank, 0))
-    call = geo.call(Buf(x), Buf(y), None, None, n * c, c, c)
+    call = geo.call(Buf(x), Buf(y), _zeros(node.name or y, c), None, n * c, c, c)
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=_col2im_semantics(node, taps),
                        note=f"col2im over a {'x'.join(map(str, grid))} block grid, {geo.text()}")
@@ -305,7 +312,7 @@ def _col2im_runtime_block(node: Node, shapes: tuple, strides: list, dilations: l
     site = ErrorSite(f"Col2Im node '{node.name}': block_shape '{block}' (each size must fit "
                      f"the padded image, and the sizes must give the input's "
                      f"{x_shape[1] // c} rows per channel and {x_shape[2]} blocks)")
-    call = Call(kernel, (site, Buf(block), Buf(x), Buf(y),
+    call = Call(kernel, (site, Buf(block), Buf(x), Buf(y), _zeros(node.name or y, c),
                          *[values[k] for k in K.BLOCK_GEOMETRY]))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics=_col2im_semantics(node, "prod(block)"),

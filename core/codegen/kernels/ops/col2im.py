@@ -3,7 +3,7 @@ half of a transposed convolution (ConvTranspose, core/lower/conv_transpose.py)
 and the whole of ONNX Col2Im.
 
 Each output plane p (of `planes`, c = p % channels, item = p / channels) is
-first filled with bias[c] (or 0); then for every kernel tap t = (kz, ky, kx)
+first filled with bias[c]; then for every kernel tap t = (kz, ky, kx)
 the tap's source plane -- input positions (iz, iy, ix) -- is added at
 
     (iz*sd + kz*dd - pd,  iy*sh + ky*dh - ph,  ix*sw + kx*dw - pw)
@@ -57,12 +57,14 @@ def x_stride_variant(sw) -> int:
     return sw if isinstance(sw, int) and 1 <= sw <= MAX_SPREAD_SX else 0
 
 
-def col2im_kernel(sx: int, bias: bool, direct: bool) -> Kernel:
-    """(src, y, [bias], [wt], *GEOMETRY): see the module doc. sx: the x-stride
-    the caller promises (argument sw then equals it), 0 for any."""
-    name = (f"col2im_f32_{f'sx{sx}' if sx else 'sxn'}{'_bias' if bias else ''}"
+def col2im_kernel(sx: int, direct: bool) -> Kernel:
+    """(src, y, bias, [wt], *GEOMETRY): see the module doc. sx: the x-stride
+    the caller promises (argument sw then equals it), 0 for any. No bias is a
+    bias of zeros: a fill with a constant 0 would become a memset call, which
+    bare-metal targets do not have."""
+    name = (f"col2im_f32_{f'sx{sx}' if sx else 'sxn'}"
             f"{'_direct' if direct else ''}")
-    ptrs = ["src", "y"] + (["bias"] if bias else []) + (["wt"] if direct else [])
+    ptrs = ["src", "y", "bias"] + (["wt"] if direct else [])
     params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
@@ -95,7 +97,7 @@ class _PlaneBuilder:
         c, item = b.srem(p, g["channels"]), b.sdiv(p, g["channels"])
         out_plane = b.mul(b.mul(g["Do"], g["Ho"]), g["Wo"])
         yplane = U.gep(b, self.p["y"], b.mul(b.add(b.mul(item, g["ychannels"]), c), out_plane))
-        init = U.load(b, self.p["bias"], c) if "bias" in self.p else U.f32(0.0)
+        init = U.load(b, self.p["bias"], c)
         fill = U.splat(b, init, self.lanes)
         vector_loop(b, out_plane, self.lanes,
                     lambda b, i, count: vstore(b, fill, yplane, i, count), name="fill")
@@ -214,20 +216,20 @@ BLOCK_GEOMETRY = ("planes", "channels", "taps", "blocks", "Do", "Ho", "Wo",
 
 
 def col2im_block_kernel(rank: int, sx: int) -> Kernel:
-    """(err, block, src, y, *BLOCK_GEOMETRY) -> status: Col2Im whose block_shape
+    """(err, block, src, y, zeros, *BLOCK_GEOMETRY) -> status: Col2Im whose block_shape
     (int64[rank], the last `rank` axes) is run-time data. Each block size must
     lie in [1, what fits the padded image] (qd..: trailing pads) and the sizes
     must give `taps` rows per channel and `blocks` blocks, as the input's shape
     was compiled; then the col2im kernel runs on that geometry."""
     name = f"col2im_block{rank}_f32_{f'sx{sx}' if sx else 'sxn'}"
-    params = (ERR, PTR, PTR, PTR) + (I64,) * len(BLOCK_GEOMETRY)
+    params = (ERR, PTR, PTR, PTR, PTR) + (I64,) * len(BLOCK_GEOMETRY)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        fn, b = U.define(module, name, [U.PTR] * 4 + [U.I64] * len(BLOCK_GEOMETRY),
-                         ["err", "block", "src", "y", *BLOCK_GEOMETRY], ret=U.I32)
+        fn, b = U.define(module, name, [U.PTR] * 5 + [U.I64] * len(BLOCK_GEOMETRY),
+                         ["err", "block", "src", "y", "zeros", *BLOCK_GEOMETRY], ret=U.I32)
         fn.attributes.add("noinline")
-        err, block, src, y = fn.args[:4]
-        g = dict(zip(BLOCK_GEOMETRY, fn.args[4:], strict=True))
+        err, block, src, y, zeros = fn.args[:5]
+        g = dict(zip(BLOCK_GEOMETRY, fn.args[5:], strict=True))
         kernel, grid = [], []
         for i, axis in enumerate(AXES):
             if i < 3 - rank:
@@ -245,11 +247,11 @@ def col2im_block_kernel(rank: int, sx: int) -> Kernel:
             grid.append(b.add(b.sdiv(b.sub(room, span), g[f"s{axis}"]), U.i64(1)))
         for got, want in ((_product(b, kernel), g["taps"]), (_product(b, grid), g["blocks"])):
             _fail_unless(b, err, b.icmp_signed("==", got, want), got, U.i64(-1), want, want)
-        body = get_or_build(module, col2im_kernel(sx, False, False), target)
+        body = get_or_build(module, col2im_kernel(sx, False), target)
         values = dict(planes=g["planes"], channels=g["channels"], ychannels=g["channels"],
                       mult=U.i64(1), Di=grid[0], Hi=grid[1], Wi=grid[2], kd=kernel[0],
                       kh=kernel[1], kw=kernel[2])
-        b.call(body, [src, y] + [values.get(n, g.get(n)) for n in GEOMETRY])
+        b.call(body, [src, y, zeros] + [values.get(n, g.get(n)) for n in GEOMETRY])
         b.ret(ir.Constant(U.I32, 0))
         return fn
 
