@@ -4,8 +4,8 @@ ConvTranspose, per group g, is the standard two-step (as onnxruntime / MLAS):
   cols[(co, tap), pixel] = W_g^T @ X_g     the fp32 GEMM: M = C_out/g * taps,
                                            N = input pixels, K = C_in/g
   Y[co] = bias[co] + col2im(cols[co])      codegen/kernels/ops/col2im.py
-A constant W is transposed and packed into A panels at compile time; a
-run-time W is read through strides (A[m, k] = W_g[k, m]). The GEMM runs every
+A constant W is packed at compile time (conv_transpose_gemm.py, which also
+turns the GEMM around for inputs of a few pixels). The GEMM runs every
 batch item in one call (its batch loop), so `cols` holds one group of every
 item: N * C_out/g * taps * pixels floats. One input channel per group
 (depthwise, or C_in = 1) skips the GEMM: its K would be 1, so col2im reads X
@@ -26,21 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
-from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
-from ..codegen.kernels.gemm.pack import pack_a_const
 from ..codegen.kernels.ops import col2im as K
 from ..errors import ModelError, NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, ErrorSite, LowerContext, LoweredNode, Scratch
-from ..tensorize.fp32 import plan_fp32_gemm
 from .checks import require_elements
+from .conv_transpose_gemm import F32_BYTES, group_gemms
 from .elementwise import require_f32, shape_of
-from .gemm_schedule import schedule_gemm, tuned_text
 from .registry import lowers
-
-F32_ROLES = {"A": "float32", "B": "float32", "Y": "float32"}
-F32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -200,48 +193,24 @@ def _zeros(tag: str, channels) -> Const:
 
 def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
                    bias: Buf | None) -> LoweredNode:
-    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    """Per group: the GEMM into `cols` (conv_transpose_gemm.py), then col2im."""
+    y = node.outputs[0]
     n, c, co, group = dims
-    cig, cog = c // group, co // group
-    m, pixels, k = cog * geo.taps, geo.in_plane, cig
-    plan = plan_fp32_gemm("Y[m, n] += A[m, k] * B[k, n]", F32_ROLES, "A", (m, pixels, k),
-                          ctx.target, ctx.intrinsics)
-    sched = schedule_gemm(ctx, node, plan, (m, pixels, k))
-    plan = sched.plan
-    const_w = ctx.graph.is_const(w)
-    spec = GemmSpec(plan.mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
-                    b_src="strided", epi=Epilogue(), step=plan.step,
-                    threads=ctx.target.threads, kblocked=const_w, split=sched.split)
-    blk = sched.blocking()
-    tag = node.name or y
-    pack = Scratch(f"{tag}.pack", scratch_bytes(spec, blk))
-    cols = Scratch(f"{tag}.cols", F32_BYTES * n * m * pixels)
-    weights = ctx.graph.const(w).reshape(c, m) if const_w else None
-    calls = []
+    cog, tag = co // group, node.name or y
+    cols = Scratch(f"{tag}.cols", F32_BYTES * n * cog * geo.taps * geo.in_plane)
+    gemm = group_gemms(node, ctx, dims, geo.taps, geo.in_plane, cols)
     zeros = _zeros(tag, cog) if bias is None else None
-    for g in range(group):
-        values: dict[str, object] = dict(
-            b=Buf(x, g * cig * pixels * F32_BYTES), c=cols, scratch=pack, M=m, N=pixels, K=k,
-            ldc=pixels, kc=blk.kc, mc=blk.mc, nc=blk.nc, batch=n, a_bstride=0,
-            b_bstride=c * pixels, c_bstride=m * pixels, sbk=pixels, sbn=1)
-        if weights is not None:  # A = W_g^T, [C_out/g * taps, C_in/g]
-            panels = pack_a_const(np.ascontiguousarray(weights[g * cig:(g + 1) * cig].T),
-                                  spec.mr, blk.kc)
-            values["a"] = Const(f"{tag}.wt.g{g}", panels)
-        else:
-            values.update(a=Buf(w, g * cig * m * F32_BYTES), sam=1, sak=m)
-        calls.append(Call(spec.kernel(), spec.args(values)))
+    calls = []
+    for g, gemm_call in enumerate(gemm.calls):
         group_bias = Buf(bias.value, g * cog * F32_BYTES) if bias is not None else zeros
-        calls.append(geo.call(cols, Buf(y, g * cog * geo.out_plane * F32_BYTES), group_bias,
-                              None, n * cog, cog, co))
-    wsrc = "W^T packed at compile time" if const_w else "W read by strides at run time"
-    note = (f"GEMM {m}x{pixels}x{k} per group ({group}): {plan.summary}; {wsrc}, "
-            f"KC={blk.kc} NC={blk.nc}{tuned_text(sched.decision)}; then col2im, "
-            f"{geo.text()}, {geo.x_loop()}")
+        calls += [gemm_call, geo.call(cols, Buf(y, g * cog * geo.out_plane * F32_BYTES),
+                                      group_bias, None, n * cog, cog, co)]
+    plan = gemm.sched.plan
     chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
     return LoweredNode(node.name, node.op, node.outputs, calls,
-                       semantics=_semantics(node, geo, cig), note=note, intrinsic=chosen,
-                       rejected=plan.rejected, schedule=sched.decision)
+                       semantics=_semantics(node, geo, c // group),
+                       note=f"{gemm.note}; then col2im, {geo.text()}, {geo.x_loop()}",
+                       intrinsic=chosen, rejected=plan.rejected, schedule=gemm.sched.decision)
 
 
 def _semantics(node: Node, geo: Scatter, cig: int) -> str:

@@ -105,8 +105,20 @@ def _sweep_3d(rng) -> list[Case]:
     ]
 
 
+def _few_pixels(rng) -> list[Case]:
+    """Inputs of a few pixels: the GEMM runs with pixels as rows."""
+    return [
+        ct_case(rng, (2, 24, 1, 1), 16, (4, 4), {}),  # a generator's first layer
+        ct_case(rng, (1, 16, 2, 2), 24, (4, 4), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        ct_case(rng, (1, 12, 3), 10, (5,), {"strides": [3], "group": 2}, bias=False),
+        ct_case(rng, (2, 8, 2, 3), 12, (3, 3), {"strides": [2, 2]}, const_w=False),
+        ct_case(rng, (1, 6, 1, 1, 1), 4, (2, 2, 2), {}),
+    ]
+
+
 SWEEPS = {"2d": _sweep_2d, "1d": _sweep_1d, "shapes_autopad": _shapes_and_autopad,
-          "depthwise_runtime_w": _depthwise_and_runtime_w, "3d": _sweep_3d}
+          "depthwise_runtime_w": _depthwise_and_runtime_w, "3d": _sweep_3d,
+          "few_pixels": _few_pixels}
 
 
 def _ort_leaves_the_spec(case: Case) -> bool:
@@ -130,20 +142,19 @@ def test_conv_transpose_matches_onnxruntime(sweep, rng):
     check_cases(SWEEPS[sweep](rng), _oracle, **TOL)
 
 
-@pytest.mark.parametrize("bits", [256, 128])
-def test_narrower_vectors(bits, rng, monkeypatch):
-    """AVX2 / SSE-wide vectors: other step and spread widths, same results."""
+def test_avx2_vectors(rng, monkeypatch):
+    """256-bit vectors: other step and spread widths, same results (128-bit
+    targets run the backend suite's cases under tests/cross/node_sweep.py)."""
     import op_batch
 
-    monkeypatch.setattr(op_batch, "host_target", lambda: host_target(bits))
+    monkeypatch.setattr(op_batch, "host_target", lambda: host_target(256))
     cases = [c for c in _sweep_1d(rng) if c.attrs["strides"][0] > 1 and
              c.attrs.get("group", 1) < 4]
     check_cases(cases + _sweep_3d(rng)[:2], _oracle, **TOL)
 
 
 def test_one_group_matches_onnx_reference(rng):
-    cases = [c for c in _sweep_2d(rng) + _sweep_1d(rng) + _sweep_3d(rng)
-             if c.attrs.get("group", 1) == 1]
+    cases = [c for c in _sweep_2d(rng) + _sweep_3d(rng) if c.attrs.get("group", 1) == 1]
     check_cases(cases, reference_oracle, **TOL)
 
 
@@ -185,17 +196,17 @@ def _ort(model, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {"x": x})[0]
 
 
-@pytest.mark.parametrize("attrs,depthwise", [
-    ({"strides": [2, 2], "pads": [1, 1, 1, 1]}, False),  # a decoder's 4x4 / 2 upsampling
-    ({"strides": [2, 2], "group": 32}, True),
+@pytest.mark.parametrize("attrs,cin,cout,size", [
+    ({"strides": [2, 2], "pads": [1, 1, 1, 1]}, 32, 24, 24),  # a decoder's 4x4 / 2 upsampling
+    ({"strides": [2, 2], "group": 32}, 32, 32, 24),  # depthwise
+    ({}, 256, 128, 1),  # a generator's first layer: pixels as GEMM rows
 ])
-def test_two_threads_same_bits_as_one(attrs, depthwise, rng):
-    """Big enough for two workers in both the GEMM and the col2im planes."""
-    cin = 32
-    w = _r(rng, cin, 1 if depthwise else 24, 4, 4)
-    b = _r(rng, 32 if depthwise else 24)
-    model = _model([1, cin, 24, 24], w, b, attrs)
-    x = _r(rng, 1, cin, 24, 24)
+def test_two_threads_same_bits_as_one(attrs, cin, cout, size, rng):
+    """Big enough for two workers in the GEMM and the col2im planes."""
+    w = _r(rng, cin, cout // attrs.get("group", 1), 4, 4)
+    b = _r(rng, cout)
+    model = _model([1, cin, size, size], w, b, attrs)
+    x = _r(rng, 1, cin, size, size)
     got = {t: tinyc.InferenceSession(model.SerializeToString(), target="x86",
                                      options=CompileOptions(threads=t)).run(None, {"x": x})[0]
            for t in (1, 2)}
@@ -229,6 +240,14 @@ def test_lowering_notes_name_the_plan():
     assert "GEMM 36x25x8" in ln.note and "packed at compile time" in ln.note
     assert [c.kernel.name.split("_")[0] for c in ln.calls] == ["gemm", "col2im"]
     assert "spread 2-fold" in ln.note
+
+
+def test_few_pixels_are_gemm_rows():
+    w = np.zeros((64, 32, 4, 4), np.float32)
+    node = Node("ConvTranspose", ("x", "w"), ("y",), {}, name="gen")
+    ln = lower_conv_transpose(node, LowerContext(
+        _graph(node, {"x": (1, 64, 1, 1), "y": (1, 32, 4, 4)}, {"w": w}), host_target()))
+    assert "pixels as rows (only 1), 1x512x64" in ln.note
 
 
 def test_inconsistent_output_shape_is_a_model_error():
