@@ -12,9 +12,10 @@ item: N * C_out/g * taps * pixels floats. One input channel per group
 directly and scales each tap by its weight.
 
 ONNX's output geometry (auto_pad, output_shape, output_padding) is resolved
-here per axis into an output size and a leading pad, as the spec states it
-(and onnxruntime computes it): an explicit output_shape overrides pads, and a
-size beyond what the input reaches is zeros (plus bias) at the end.
+here per axis into an output size and a leading pad, as the spec states it:
+an explicit output_shape overrides pads, and a size beyond what the input
+reaches is zeros (plus bias) at the end. onnxruntime agrees except where SAME
+padding comes out negative (transpose_axis).
 
 Col2Im is the col2im kernel alone: its input is already `cols`.
 """
@@ -124,6 +125,8 @@ def transpose_geometry(node: Node, x_shape: tuple, w_shape: tuple) -> Scatter:
         raise NotLowerable(f"ConvTranspose of input rank {len(x_shape)} and weight rank "
                            f"{len(w_shape)}: 1-D, 2-D and 3-D are supported")
     kernel = [int(k) for k in w_shape[2:]]
+    if min(kernel) < 1 or int(x_shape[1]) < 1:
+        raise NotLowerable(f"ConvTranspose with an empty kernel {kernel} or no input channels")
     if list(node.attr("kernel_shape", kernel)) != kernel:
         raise ModelError(f"ConvTranspose '{node.name}': kernel_shape "
                          f"{list(node.attr('kernel_shape'))} disagrees with W's shape "
