@@ -303,3 +303,12 @@ def test_col2im_with_run_time_shapes_reads_and_checks_them(rng):
     feeds["image"], feeds["block"] = image, np.array([0, 3], np.int64)
     with pytest.raises(tinyc.InputError, match="must lie in \\[1, 5\\]"):
         sess.run(None, feeds)
+
+
+def test_partition_cost_counts_its_macs():
+    from tinyc.partition.work import macs
+
+    w = np.zeros((8, 2, 3, 3), np.float32)  # group 2: C_out = 4, each input feeds 2 * 9
+    node = Node("ConvTranspose", ("x", "w"), ("y",), {"group": 2, "strides": [2, 2]})
+    g = _graph(node, {"x": (1, 8, 5, 5), "y": (1, 4, 11, 11)}, {"w": w})
+    assert macs(node, g) == 8 * 25 * 2 * 9
