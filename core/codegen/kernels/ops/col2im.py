@@ -17,9 +17,9 @@ has no bounds tests. Along x it runs as vectors (a masked last step): with
 unit x-stride, source and output rows are both contiguous; with a stride
 sx <= MAX_SPREAD_SX known at compile time, a vector of source values is spread
 by a shuffle into sx times as many lanes, zeros between them, and added to the
-contiguous output positions it covers (sx-fold output traffic, still far
-cheaper than a scalar read-modify-write per element); larger strides run a
-scalar loop.
+contiguous output positions it covers (sx-fold output traffic, but vector
+loads, adds and stores instead of a scalar read-modify-write per element);
+larger strides run a scalar loop.
 
 Threads split the planes: each plane is written by one thread only, so the
 scatter-add needs no atomics and gives the same bits on any thread count.
