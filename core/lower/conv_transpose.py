@@ -32,6 +32,7 @@ from ..errors import ModelError, NotLowerable
 from ..ir import Node
 from ..program import Buf, Call, Const, ErrorSite, LowerContext, LoweredNode, Scratch
 from .checks import require_elements
+from .conv import FusedTail, fused_tail
 from .conv_transpose_gemm import F32_BYTES, group_gemms
 from .elementwise import require_f32, shape_of
 from .registry import lowers
@@ -68,12 +69,18 @@ class Scatter:
                 for n, v in zip(ns, vs, strict=True)}
 
     def call(self, src: Buf | Scratch, y: Buf, bias: Buf | Const, wt: Buf | Const | None,
-             planes, channels: int, ychannels: int, mult: int = 1) -> Call:
-        kernel = K.col2im_kernel(K.x_stride_variant(self.strides[2]), wt is not None)
+             planes, channels: int, ychannels: int, mult: int = 1,
+             tail: tuple[Buf | None, FusedTail | None] = (None, None)) -> Call:
+        """tail: tinyc.ConvTranspose's residual (at y's offset) and clip."""
+        res, clip = tail
+        clip = clip if clip is not None and clip.clip else None
+        kernel = K.col2im_kernel(K.x_stride_variant(self.strides[2]), wt is not None,
+                                 res is not None, clip is not None)
         values = self.values() | dict(planes=planes, channels=channels, ychannels=ychannels,
                                       mult=mult)
-        ptrs = [src, y, bias] + ([wt] if wt is not None else [])
-        return Call(kernel, (*ptrs, *[values[n] for n in K.GEOMETRY]))
+        ptrs = [src, y, bias] + [a for a in (wt, res) if a is not None]
+        bounds = (clip.lo, clip.hi) if clip is not None else ()
+        return Call(kernel, (*ptrs, *[values[n] for n in K.GEOMETRY], *bounds))
 
     def x_loop(self) -> str:
         sx = K.x_stride_variant(self.strides[2])
@@ -152,8 +159,10 @@ def transpose_geometry(node: Node, x_shape: tuple, w_shape: tuple) -> Scatter:
                    _unit_lead(dilations, rank, 1), _unit_lead([a[0] for a in axes], rank, 0))
 
 
-@lowers("ConvTranspose")
+@lowers("ConvTranspose", "tinyc.ConvTranspose")
 def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
+    """tinyc.ConvTranspose: with fuse_epilogue's residual and activation
+    (conv.py's FusedTail), applied by col2im plane by plane."""
     require_f32(node, ctx)
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     x_shape, w_shape = shape_of(ctx, x), shape_of(ctx, w)
@@ -174,19 +183,24 @@ def lower_conv_transpose(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"output shape {list(shape_of(ctx, y))} disagrees with the "
                            f"attributes' {list(want)}")
     require_elements(ctx, node, 2, co, "bias")
+    tail = fused_tail(node)
+    if tail.residual and tuple(shape_of(ctx, tail.residual)) != want:
+        raise NotLowerable(f"residual {tail.residual} must have the output's shape {want}")
     tag = node.name or y
     has_bias = len(node.inputs) > 2 and node.inputs[2]
     if cig == 1:
         bias = Buf(node.inputs[2]) if has_bias else _zeros(tag, co)
         wt = Const(f"{tag}.w", np.ascontiguousarray(ctx.graph.const(w).ravel())) \
             if ctx.graph.is_const(w) else Buf(w)
-        calls = [geo.call(Buf(x), Buf(y), bias, wt, n * co, co, co, mult=cog)]
+        res = Buf(tail.residual) if tail.residual else None
+        calls = [geo.call(Buf(x), Buf(y), bias, wt, n * co, co, co, mult=cog,
+                          tail=(res, tail))]
         note = (f"direct col2im (one input channel per group: no GEMM), {geo.text()}; "
                 f"{geo.x_loop()}")
         return LoweredNode(node.name, node.op, node.outputs, calls,
                            semantics=_semantics(node, geo, cig), note=note)
     return _gemm_lowering(node, ctx, geo, (n, c, co, group),
-                          Buf(node.inputs[2]) if has_bias else None)
+                          Buf(node.inputs[2]) if has_bias else None, tail)
 
 
 def _zeros(tag: str, channels) -> Const:
@@ -195,7 +209,7 @@ def _zeros(tag: str, channels) -> Const:
 
 
 def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
-                   bias: Buf | None) -> LoweredNode:
+                   bias: Buf | None, tail: FusedTail) -> LoweredNode:
     """Per group: the GEMM into `cols` (conv_transpose_gemm.py), then col2im."""
     y = node.outputs[0]
     n, c, co, group = dims
@@ -206,8 +220,10 @@ def _gemm_lowering(node: Node, ctx: LowerContext, geo: Scatter, dims: tuple,
     calls = []
     for g, gemm_call in enumerate(gemm.calls):
         group_bias = Buf(bias.value, g * cog * F32_BYTES) if bias is not None else zeros
-        calls += [gemm_call, geo.call(cols, Buf(y, g * cog * geo.out_plane * F32_BYTES),
-                                      group_bias, None, n * cog, cog, co)]
+        offset = g * cog * geo.out_plane * F32_BYTES
+        res = Buf(tail.residual, offset) if tail.residual else None
+        calls += [gemm_call, geo.call(cols, Buf(y, offset), group_bias, None, n * cog, cog, co,
+                                      tail=(res, tail))]
     plan = gemm.sched.plan
     chosen = plan.choice.match.name if plan.choice and plan.step and plan.choice.match else ""
     return LoweredNode(node.name, node.op, node.outputs, calls,
@@ -224,6 +240,11 @@ def _semantics(node: Node, geo: Scatter, cig: int) -> str:
     text = f"{y}[n,co,{at}] += {x}[n,{ci},iz,iy,ix] * {w}[{ci},co,kz,ky,kx]"
     if len(node.inputs) > 2 and node.inputs[2]:
         text += f"; + {node.inputs[2]}[co]"
+    tail = fused_tail(node)
+    if tail.residual:
+        text += f"; + {tail.residual}[n,co,...]"
+    if tail.clip:
+        text += f"; clip({tail.lo}, {tail.hi})"
     return text
 
 

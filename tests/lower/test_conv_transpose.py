@@ -178,13 +178,15 @@ def test_col2im_matches_the_reference(rng):
     check_cases(cases, reference_oracle, **TOL)
 
 
-def _model(x_dims, w: np.ndarray, b: np.ndarray | None, attrs: dict):
+def _model(x_dims, w: np.ndarray, b: np.ndarray | None, attrs: dict, relu: bool = False):
+    """x -> ConvTranspose [-> Relu, which fuse_epilogue folds into it] -> y."""
     inits = [numpy_helper.from_array(w, "w")] + \
         ([numpy_helper.from_array(b, "b")] if b is not None else [])
-    node = helper.make_node("ConvTranspose", ["x", "w"] + (["b"] if b is not None else []),
-                            ["y"], **attrs)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"] + (["b"] if b is not None else []),
+                              ["ct" if relu else "y"], **attrs)]
+    nodes += [helper.make_node("Relu", ["ct"], ["y"])] if relu else []
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_dims)],
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_dims)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
@@ -202,10 +204,11 @@ def _ort(model, x: np.ndarray) -> np.ndarray:
     ({}, 256, 128, 1),  # a generator's first layer: pixels as GEMM rows
 ])
 def test_two_threads_same_bits_as_one(attrs, cin, cout, size, rng):
-    """Big enough for two workers in the GEMM and the col2im planes."""
+    """Big enough for two workers in the GEMM and the col2im planes (with a
+    fused Relu: its bounds travel to the workers too)."""
     w = _r(rng, cin, cout // attrs.get("group", 1), 4, 4)
     b = _r(rng, cout)
-    model = _model([1, cin, size, size], w, b, attrs)
+    model = _model([1, cin, size, size], w, b, attrs, relu=size > 1)
     x = _r(rng, 1, cin, size, size)
     got = {t: tinyc.InferenceSession(model.SerializeToString(), target="x86",
                                      options=CompileOptions(threads=t)).run(None, {"x": x})[0]
@@ -312,3 +315,29 @@ def test_partition_cost_counts_its_macs():
     node = Node("ConvTranspose", ("x", "w"), ("y",), {"group": 2, "strides": [2, 2]})
     g = _graph(node, {"x": (1, 8, 5, 5), "y": (1, 4, 11, 11)}, {"w": w})
     assert macs(node, g) == 8 * 25 * 2 * 9
+
+
+@pytest.mark.parametrize("activation,clip", [("Relu", None), ("Clip", (-0.5, 0.7)), ("", None)])
+@pytest.mark.parametrize("group,cout", [(1, 5), (4, 8)])  # GEMM, then direct (depthwise)
+def test_fused_residual_and_activation(activation, clip, group, cout, rng):
+    """tinyc.ConvTranspose (fuse_epilogue's): act(conv_transpose(x) + b + r)."""
+    from tinyc.testing.lowered_harness import run_graph_nodes
+
+    attrs = {"strides": [2, 2], "pads": [1, 0, 0, 1], "group": group}
+    case = ct_case(rng, (2, 4, 5, 6), cout, (3, 3), attrs)
+    x, w, b = case.inputs
+    want = ort_oracle(case)
+    r = _r(rng, *want.shape)
+    want = want + r
+    if activation == "Relu":
+        want = np.maximum(want, 0)
+    elif activation == "Clip":
+        want = np.clip(want, *clip)
+    fused = {**attrs, "activation": activation}
+    if clip:
+        fused.update(clip_min=clip[0], clip_max=clip[1])
+    node = Node("ConvTranspose", ("x", "w", "b", "r"), ("y",), fused, name="ct", domain="tinyc")
+    types = {k: TensorType.of(v) for k, v in {"x": x, "w": w, "b": b, "r": r, "y": want}.items()}
+    g = Graph("g", ("x", "r"), ("y",), (node,), types, {"w": w, "b": b}, {"": 17})
+    got = run_graph_nodes(g, {"x": x, "r": r})["y"]
+    np.testing.assert_allclose(got, want, **TOL)

@@ -21,6 +21,10 @@ contiguous output positions it covers (sx-fold output traffic, but vector
 loads, adds and stores instead of a scalar read-modify-write per element);
 larger strides run a scalar loop.
 
+tinyc.ConvTranspose's fused epilogue (a residual R of the output's shape, a
+clip: Relu / Clip) runs over each plane once its taps are in, while the plane
+is still in cache.
+
 Threads split the planes: each plane is written by one thread only, so the
 scatter-add needs no atomics and gives the same bits on any thread count.
 1-D and 2-D geometries pass D = 1 (and H = 1) with unit kernel, stride and
@@ -31,13 +35,13 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from ....program import ERR, I64, PTR, Kernel
+from ....program import ERR, F32, I64, PTR, Kernel
 from ....runtime.status import INT_FIELDS, STATUS_SIZE_RANGE
 from ....target.machine import CpuTarget
 from ... import llvm_util as U
 from ...kernel import get_or_build
 from ...parallel import parallel_loop
-from ..support.vloop import define_kernel, vector_loop, vload, vstore
+from ..support.vloop import define_kernel, max_nnan, min_nnan, vector_loop, vload, vstore
 
 AXES = ("d", "h", "w")
 # planes: output planes to write; channels: planes per item (bias index c = p %
@@ -57,20 +61,22 @@ def x_stride_variant(sw) -> int:
     return sw if isinstance(sw, int) and 1 <= sw <= MAX_SPREAD_SX else 0
 
 
-def col2im_kernel(sx: int, direct: bool) -> Kernel:
-    """(src, y, bias, [wt], *GEOMETRY): see the module doc. sx: the x-stride
-    the caller promises (argument sw then equals it), 0 for any. No bias is a
-    bias of zeros: a fill with a constant 0 would become a memset call, which
-    bare-metal targets do not have."""
-    name = (f"col2im_f32_{f'sx{sx}' if sx else 'sxn'}"
-            f"{'_direct' if direct else ''}")
-    ptrs = ["src", "y", "bias"] + (["wt"] if direct else [])
-    params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY)
+def col2im_kernel(sx: int, direct: bool, residual: bool = False,
+                  clip: bool = False) -> Kernel:
+    """(src, y, bias, [wt], [res], *GEOMETRY, [lo, hi]): see the module doc.
+    sx: the x-stride the caller promises (argument sw then equals it), 0 for
+    any. No bias is a bias of zeros: a fill with a constant 0 would become a
+    memset call, which bare-metal targets do not have."""
+    name = (f"col2im_f32_{f'sx{sx}' if sx else 'sxn'}{'_direct' if direct else ''}"
+            f"{'_res' if residual else ''}{'_clip' if clip else ''}")
+    ptrs = ["src", "y", "bias"] + (["wt"] if direct else []) + (["res"] if residual else [])
+    bounds = ["lo", "hi"] if clip else []
+    params = (PTR,) * len(ptrs) + (I64,) * len(GEOMETRY) + (F32,) * len(bounds)
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY),
-                              ptrs + list(GEOMETRY))
-        g = dict(zip(GEOMETRY, fn.args[len(ptrs):], strict=True))
+        fn, b = define_kernel(module, name, [U.PTR] * len(ptrs) + [U.I64] * len(GEOMETRY)
+                              + [U.F32] * len(bounds), ptrs + list(GEOMETRY) + bounds)
+        g = dict(zip(GEOMETRY, fn.args[len(ptrs):len(ptrs) + len(GEOMETRY)], strict=True))
         taps = b.mul(b.mul(g["kd"], g["kh"]), g["kw"])
         in_plane = b.mul(b.mul(g["Di"], g["Hi"]), g["Wi"])
         out_plane = b.mul(b.mul(g["Do"], g["Ho"]), g["Wo"])
@@ -89,7 +95,8 @@ def col2im_kernel(sx: int, direct: bool) -> Kernel:
 class _PlaneBuilder:
     def __init__(self, ptrs: list[str], args: list[ir.Value], sx: int, lanes: int):
         self.p = dict(zip(ptrs, args[:len(ptrs)], strict=True))
-        self.g = dict(zip(GEOMETRY, args[len(ptrs):], strict=True))
+        self.g = dict(zip(GEOMETRY, args[len(ptrs):len(ptrs) + len(GEOMETRY)], strict=True))
+        self.bounds = args[len(ptrs) + len(GEOMETRY):]  # (lo, hi) of a clip, or none
         self.sx, self.lanes = sx, lanes
 
     def emit(self, b: ir.IRBuilder, p: ir.Value) -> None:
@@ -102,6 +109,26 @@ class _PlaneBuilder:
         vector_loop(b, out_plane, self.lanes,
                     lambda b, i, count: vstore(b, fill, yplane, i, count), name="fill")
         self.taps(b, p, c, yplane)
+        if "res" in self.p or self.bounds:
+            offset = b.mul(b.add(b.mul(item, g["ychannels"]), c), out_plane)
+            self.epilogue(b, yplane, U.gep(b, self.p["res"], offset) if "res" in self.p
+                          else None, out_plane)
+
+    def epilogue(self, b: ir.IRBuilder, yplane: ir.Value, rplane: ir.Value | None,
+                 n: ir.Value) -> None:
+        """y = clip(y + r, lo, hi) over the plane."""
+        lanes = self.lanes
+        lo, hi = (U.splat(b, v, lanes) for v in self.bounds) if self.bounds else (None, None)
+
+        def body(b: ir.IRBuilder, i: ir.Value, count: ir.Value | None) -> None:
+            v = vload(b, yplane, i, lanes, count)
+            if rplane is not None:
+                v = U.fadd(b, v, vload(b, rplane, i, lanes, count))
+            if lo is not None:
+                v = min_nnan(b, max_nnan(b, v, lo), hi)
+            vstore(b, v, yplane, i, count)
+
+        vector_loop(b, n, lanes, body, name="epi")
 
     def taps(self, b: ir.IRBuilder, p: ir.Value, c: ir.Value, yplane: ir.Value) -> None:
         g = self.g
