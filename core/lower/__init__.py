@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     activations,
     attention,
     conv,
+    conv_transpose,
     data_dependent,
     einsum,
     elementwise,

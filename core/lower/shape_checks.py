@@ -78,11 +78,17 @@ def _topk(node: Node, ctx: LowerContext) -> Pairs:
     return [(out[int(node.attr("axis", -1)) % len(out)],) * 3]
 
 
+def _spatial(node: Node, ctx: LowerContext) -> Pairs:
+    """Col2Im's image_shape: the output's spatial dims."""
+    return [(o,) * 3 for o in shape_of(ctx, node.outputs[0])[2:]]
+
+
 # op -> (index of the shape input, expected values)
 SHAPE_INPUTS: dict[str, tuple[int, Callable[[Node, LowerContext], Pairs]]] = {
     "Reshape": (1, _reshape), "Expand": (1, _expand), "Tile": (1, _tile),
     "ConstantOfShape": (0, _exact), "Split": (1, _split), "Resize": (3, _exact),
     "OneHot": (1, _one_hot), "CenterCropPad": (1, _center_crop_pad), "TopK": (1, _topk),
+    "Col2Im": (1, _spatial),
 }
 
 

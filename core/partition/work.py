@@ -23,6 +23,9 @@ def macs(node: Node, graph: Graph) -> int:
     op = node.qualified_op
     if op in CONV_OPS:
         return _conv_macs(node, graph)
+    if op in ("ConvTranspose", "tinyc.ConvTranspose"):  # each input element x C_out/g * taps
+        w = graph.type_of(node.inputs[1])
+        return graph.type_of(node.inputs[0]).numel * math.prod(int(d) for d in w.shape[1:])
     if op in MATMUL_OPS:
         return _matmul_macs(node, graph)
     return 0

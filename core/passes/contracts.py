@@ -75,6 +75,16 @@ def _conv_groups(n: _N) -> str | None:
     return None
 
 
+def _transpose_bias(n: _N) -> str | None:
+    """ConvTranspose: W is [C_in, C_out/group, k...]; the bias holds one value
+    per output channel, C_out = W[1] * group (shape inference does not check it)."""
+    w, b, group = n.dims(1), n.dims(2), n.attr("group", 1)
+    if w and len(w) > 1 and w[1] is not None and b is not None \
+            and (len(b) != 1 or _differ(b[0], w[1] * group)):
+        return f"the bias has shape {b}; W {w} with group={group} makes [{w[1] * group}]"
+    return None
+
+
 def _channel_vectors(*inputs: int) -> Rule:
     """Inputs that hold one value per channel (dim 1 of input 0)."""
     def rule(n: _N) -> str | None:
@@ -196,7 +206,7 @@ CONTRACTS: dict[str, tuple[Rule, ...]] = {
     "MatMul": (_reduces_over_something(_matmul_k),),
     "Gemm": (_reduces_over_something(_matmul_k),),
     "ConvTranspose": (_at_least_one("group", "strides", "dilations", "kernel_shape"),
-                      _conv_groups),
+                      _conv_groups, _transpose_bias),
     "QLinearConv": (_at_least_one("group", "strides", "dilations"),),
     "ConvInteger": (_at_least_one("group", "strides", "dilations"),),
     "MaxPool": (_at_least_one("kernel_shape", "strides", "dilations"),),

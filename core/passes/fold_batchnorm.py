@@ -1,4 +1,6 @@
-"""fold_batchnorm: fold per-channel affine ops that follow a Conv into its weights.
+"""fold_batchnorm: fold per-channel affine ops that follow a Conv (or a
+ConvTranspose, whose output channels are W's axis 1 within each group) into its
+weights.
 
     BatchNormalization(Conv(X, W, B))  ->  Conv(X, W * s[co], (B - mean) * s + beta)
         with s = scale / sqrt(var + eps)
@@ -116,15 +118,19 @@ def _fold_into_conv(view: GraphView, anchor: Node, conv_out: str, *, mul: np.nda
                     add: np.ndarray) -> Rewrite | None:
     """Rewrite conv -> anchor, where anchor computes conv_out * mul[c] + add[c]."""
     conv = view.producer(conv_out)
-    if conv is None or not is_onnx(conv, "Conv") or not view.has_single_use(conv_out):
+    if conv is None or not is_onnx(conv, "Conv", "ConvTranspose") \
+            or not view.has_single_use(conv_out):
         return None
     w = view.const(conv.inputs[1])
     b = view.const(conv.inputs[2]) if len(conv.inputs) > 2 and conv.inputs[2] else None
     has_bias = len(conv.inputs) > 2 and bool(conv.inputs[2])
-    if w is None or (has_bias and b is None) or w.shape[0] != mul.shape[0]:
+    if w is None or w.ndim < 3 or (has_bias and b is None):
         return None
-    bias = b.astype(np.float64) if b is not None else np.zeros(w.shape[0])
-    new_w = (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+    new_w = _scaled_output_channels(w, mul, int(conv.attr("group", 1))
+                                    if conv.op == "ConvTranspose" else 0)
+    if new_w is None:
+        return None
+    bias = b.astype(np.float64) if b is not None else np.zeros(mul.shape[0])
     new_b = (bias * mul + add).astype(w.dtype)
     w_name = view.fresh(conv.inputs[1].removesuffix("_folded") + "_folded")
     b_name = view.fresh(conv.inputs[1].removesuffix("_folded") + "_bias")
@@ -132,6 +138,21 @@ def _fold_into_conv(view: GraphView, anchor: Node, conv_out: str, *, mul: np.nda
     return Rewrite(old=(conv, anchor), new=(folded,),
                    constants={w_name: new_w, b_name: new_b},
                    types={w_name: TensorType.of(new_w), b_name: TensorType.of(new_b)})
+
+
+def _scaled_output_channels(w: np.ndarray, mul: np.ndarray, group: int) -> np.ndarray | None:
+    """W with output channel c scaled by mul[c]: axis 0 of a Conv's W; for a
+    ConvTranspose's (group > 0), [C_in, C_out/group, ...], channel g*C_out/group + j
+    is W[ci, j] for the input channels ci of group g."""
+    if not group:
+        if w.shape[0] != mul.shape[0]:
+            return None
+        return (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+    per_group = w.shape[1]
+    if group < 1 or w.shape[0] % group or per_group * group != mul.shape[0]:
+        return None
+    grouped = w.reshape(group, w.shape[0] // group, per_group, -1)
+    return (grouped * mul.reshape(group, 1, per_group, 1)).reshape(w.shape).astype(w.dtype)
 
 
 FOLD_RULES = (fold_batchnorm_into_conv, fold_channel_mul, fold_channel_add)

@@ -36,7 +36,8 @@ NONDETERMINISTIC_OPS = frozenset({
 MAX_FOLDED_BYTES = 64 << 20
 
 # (op, input index) pairs whose operand the lowerings want as a constant.
-_WEIGHT_SLOTS = frozenset({("Conv", 1), ("Conv", 2), ("Gemm", 1), ("Gemm", 2), ("MatMul", 1)})
+_WEIGHT_SLOTS = frozenset({("Conv", 1), ("Conv", 2), ("ConvTranspose", 1), ("ConvTranspose", 2),
+                           ("Gemm", 1), ("Gemm", 2), ("MatMul", 1)})
 
 
 def fold_constants(g: Graph, max_bytes: int = MAX_FOLDED_BYTES) -> Graph:

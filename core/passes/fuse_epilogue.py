@@ -1,6 +1,6 @@
-"""fuse_epilogue: fold a residual add and an activation into the Conv or Gemm
-that produces their input, so the lowering applies them while the output tile
-is still in registers.
+"""fuse_epilogue: fold a residual add and an activation into the Conv, Gemm or
+ConvTranspose that produces their input, so the lowering applies them while the
+output tile (a ConvTranspose's output plane) is still in registers (in cache).
 
 Contract with the Conv/Gemm lowerings:
 
@@ -9,6 +9,7 @@ Contract with the Conv/Gemm lowerings:
     tinyc.Gemm(A, B, C | "", R | "")  attrs: alpha, beta, transA, transB (explicit)
                                              + activation [+ clip_min, clip_max]
         = act(alpha * A' B' + beta * C + R)
+    tinyc.ConvTranspose(X, W, B | "", R | "")  as tinyc.Conv
 
 activation is "", "Relu" or "Clip"; R has exactly the output's shape. The
 intermediate value must have a single reader and not be a graph output; the
@@ -27,6 +28,7 @@ from .base import FunctionPass
 from .rewrite import GraphView, Rewrite, is_onnx, rewrite_graph
 
 TINYC = "tinyc"
+FUSABLE = ("Conv", "Gemm", "ConvTranspose")
 _GEMM_DEFAULTS = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
 
 
@@ -87,8 +89,7 @@ def _fusable_producer(view: GraphView, value: str) -> Node | None:
     producer = view.producer(value)
     if producer is None or not view.has_single_use(value):
         return None
-    if is_onnx(producer, "Conv", "Gemm") or (producer.domain == TINYC and
-                                             producer.op in ("Conv", "Gemm")):
+    if is_onnx(producer, *FUSABLE) or (producer.domain == TINYC and producer.op in FUSABLE):
         return producer
     return None
 

@@ -37,6 +37,11 @@ def conv(group: int = 1, cin: int = 4, w_cin: int = 4):
                  [("w", _ones(4, w_cin, 3, 3))])
 
 
+def conv_transpose(group: int = 1, bias: int = 6):
+    return model([node("ConvTranspose", ["x", "w", "b"], group=group)], [("x", [1, 4, 5, 5])],
+                 [("w", _ones(4, 3, 3, 3)), ("b", _ones(bias))])
+
+
 def lrn(size: int):
     return model([node("LRN", ["x"], size=size)], [("x", [1, 4, 5, 5])])
 
@@ -95,6 +100,8 @@ CONTRACT_CASES: dict[str, Callable[[], tuple[onnx.ModelProto, str]]] = {
     "conv group=0": lambda: (conv(group=0), "group=0 must be at least 1"),
     "conv channels": lambda: (conv(cin=3), "3 channels"),
     "conv group split": lambda: (conv(group=2, w_cin=4), "group=2"),
+    "conv transpose bias": lambda: (conv_transpose(group=2, bias=3),
+                                    "W \\[4, 3, 3, 3\\] with group=2"),
     "lrn size=0": lambda: (lrn(0), "size=0"),
     "group norm num_groups=0": lambda: (group_norm(0), "num_groups=0"),
     "group norm num_groups=3": lambda: (group_norm(3), "num_groups=3"),

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tinyc.codegen.kernels.ops import col2im as I
 from tinyc.codegen.kernels.ops import copy as C
 from tinyc.codegen.kernels.ops import elementwise as E
 from tinyc.codegen.kernels.ops import lrn as L
@@ -30,6 +31,7 @@ def kernels(every_op: bool = True) -> list[Kernel]:
     ks += [f(kind) for f in (S.softmax_rows_kernel, S.softmax_strided_kernel) for kind in S.KINDS]
     ks += [C.strided_copy_kernel(4), C.strided_copy_kernel(4, gather=True),
            C.transpose_tiles_kernel(4), C.pad_kernel(4), C.strided_copy_kernel(1)]
+    ks += [I.col2im_kernel(sx, sx == 1) for sx in (1, 2, 8)]  # plain and spread
     return ks
 
 
@@ -67,6 +69,7 @@ def test_kernels_need_no_library_calls_on_other_targets(target):
     sample += [E.binary_kernel("pow", "vv", False), P.pool2d_kernel("max", 2, 3, 3, 1),
                S.softmax_rows_kernel("softmax"), C.strided_copy_kernel(4, gather=True),
                C.pad_kernel(4), C.transpose_tiles_kernel(4)]
+    sample += [I.col2im_kernel(sx, False) for sx in (1, 3, 8)]
     module = new_module("m", target)
     for k in sample:
         k.build(module, target)

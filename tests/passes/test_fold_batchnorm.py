@@ -180,3 +180,35 @@ def test_mul_and_add_after_a_lone_batchnorm_fold_into_its_scale_and_bias():
 def test_batchnorm_read_twice_keeps_its_mul():
     before = preactivation_block(bn_read_twice=True)
     assert_structurally_equal(run_pass(fold_batchnorm_pass, before), before)
+
+
+def conv_transpose_bn(w: np.ndarray, bn: dict, bias: list | None = None):
+    """ConvTranspose (group 2: W [4, 3, 2, 2], 6 output channels) then BN."""
+    b = GraphBuilder()
+    x = b.input("x", (1, 4, 3, 3))
+    inputs = [x, b.const("w", w)] + ([b.const("b", bias)] if bias is not None else [])
+    c = b.op("ConvTranspose", *inputs, shape=(1, 6, 6, 6), group=2, strides=[2, 2])
+    y = b.op("BatchNormalization", c, *[b.const(k, v) for k, v in bn.items()],
+             shape=(1, 6, 6, 6), out="y", epsilon=0.0)
+    return b.build(y)
+
+
+def test_batchnorm_folds_into_conv_transpose_per_group():
+    w = np.arange(4 * 3 * 2 * 2, dtype=np.float32).reshape(4, 3, 2, 2)
+    s = [1, 2, 3, 4, 5, 6]  # scale / sqrt(var) with var = 1: exact
+    bn = {"scale": s, "beta": [0] * 6, "mean": [1] * 6, "var": [1] * 6}
+    after = run_pass(fold_batchnorm_pass, conv_transpose_bn(w, bn))
+    e = GraphBuilder()
+    x = e.input("x", (1, 4, 3, 3))
+    # output channel g*3 + j is W[2g:2g+2, j]
+    scaled = w * np.array([[1, 2, 3]] * 2 + [[4, 5, 6]] * 2, np.float32).reshape(4, 3, 1, 1)
+    y = e.op("ConvTranspose", x, e.const("w", scaled), e.const("b", [-v for v in s]),
+             shape=(1, 6, 6, 6), out="y", group=2, strides=[2, 2])
+    assert_structurally_equal(after, e.build(y))
+
+
+def test_folded_conv_transpose_computes_the_same():
+    rng = np.random.default_rng(2)
+    bn = {k: rng.uniform(0.5, 1.5, 6) for k in ("scale", "beta", "mean", "var")}
+    before = conv_transpose_bn(rng.standard_normal((4, 3, 2, 2)), bn, list(rng.random(6)))
+    assert_same_results(before, run_pass(fold_batchnorm_pass, before))

@@ -156,3 +156,21 @@ def test_matmul_that_is_not_a_gemm_stays():
                    matmul_add(constant_b=False, relu=False),    # runtime weight
                    matmul_add(bias=(2, 1), relu=False)):       # bias along rows
         unchanged(before)
+
+
+def test_conv_transpose_add_clip():
+    """ConvTranspose (W [C_in, C_out, k...]) takes the residual and the clip too."""
+    b = GraphBuilder(13)
+    x, r = b.input("x", (1, 3, 2, 2)), b.input("r", (1, 2, 4, 4))
+    w = np.arange(3 * 2 * 2 * 2, dtype=np.float32).reshape(3, 2, 2, 2) / 10
+    c = b.op("ConvTranspose", x, b.const("w", w), shape=(1, 2, 4, 4), strides=[2, 2])
+    s = b.op("Add", r, c, shape=(1, 2, 4, 4))
+    lo, hi = b.const("lo", 0.5), b.const("hi", 2.0)
+    before = b.build(b.op("Clip", s, lo, hi, shape=(1, 2, 4, 4), out="y"))
+    after = run_pass(fuse_epilogue_pass, before)
+    e = GraphBuilder(13)
+    ex, er = e.input("x", (1, 3, 2, 2)), e.input("r", (1, 2, 4, 4))
+    y = e.op("ConvTranspose", ex, e.const("w", w), "", er, shape=(1, 2, 4, 4), out="y",
+             domain="tinyc", strides=[2, 2], activation="Clip", clip_min=0.5, clip_max=2.0)
+    assert_structurally_equal(after, e.build(y))
+    assert_same_results(before, after)
