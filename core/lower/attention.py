@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..codegen.kernels.ops import attention as A
+from ..codegen.kernels.ops import attention_keys as KT
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch, int_table
@@ -111,20 +112,30 @@ def lower_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     args = (Buf(q), k_src, v_src, Buf(y), Buf(mask) if mask else unused,
             Buf(nonpad) if nonpad else unused, Buf(qk_out) if qk_out else unused,
-            _scores(ctx, kv_len), int_table(f"{node.name}.plan", plan), scale,
-            float(node.attr("softcap", 0.0)))
+            _scores(ctx, kv_len), _keys_t(spec, info, kv_len, unused),
+            int_table(f"{node.name}.plan", plan), scale, float(node.attr("softcap", 0.0)))
     calls.append(Call(A.attention_kernel(spec), args))
     return LoweredNode(node.name, node.op, node.outputs, calls,
                        semantics="Y = softmax(softcap(scale Q K^T) + bias) V per head "
                                  f"({info['heads']} query heads over {info['kv_heads']} kv heads)",
                        note=f"{spec.name}: one query row at a time, {kv_len} keys (those "
                             "the causal frontier and window leave open), rows split across "
-                            "threads")
+                            "threads" + ("; a prefill scores keys transposed once per call"
+                                         if spec.transposed_keys else ""))
 
 
 def _scores(ctx: LowerContext, kv_len) -> Scratch:
-    """A row of scores per thread (each thread takes whole query rows)."""
-    return Scratch("scores", 4 * (kv_len + 1) * max(1, ctx.target.threads))
+    """A row of scores per thread (each thread takes whole query rows), padded
+    for the vectors that score transposed keys."""
+    return Scratch("scores", 4 * (kv_len + KT.PAD) * max(1, ctx.target.threads))
+
+
+def _keys_t(spec: A.AttentionSpec, info: dict, kv_len, unused: Const) -> Scratch | Const:
+    """Room for the keys transposed, where the kernel may score from them."""
+    if not spec.transposed_keys:
+        return unused
+    return Scratch("keys_t", 4 * KT.transposed_floats(info["batch"], info["kv_heads"],
+                                                      info["head"], kv_len))
 
 
 def _plan(node: Node, ctx: LowerContext, info: dict, kv_len: int, past: int, mask: str,
@@ -168,6 +179,7 @@ def lower_flex_attention(node: Node, ctx: LowerContext) -> LoweredNode:
     unused = Const(f"{node.name}.unused", np.zeros(1, np.int64))
     call = Call(A.attention_kernel(spec), (Buf(q), Buf(k), Buf(v), Buf(y), unused, unused, unused,
                                            _scores(ctx, info["new_len"]),
+                                           _keys_t(spec, info, info["new_len"], unused),
                                            int_table(f"{node.name}.plan", plan), scale, 0.0))
     return LoweredNode(node.name, node.op, node.outputs, [call],
                        semantics="Y = softmax(scale Q K^T) V per head",

@@ -48,3 +48,29 @@ def test_attention_split_across_threads_matches_the_reference(attrs, past, rng):
                                   options=CompileOptions(threads=2))
     for g, w in zip(sess.run(None, feeds), want, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("s,d,attrs", [
+    (19, 40, {"is_causal": 1, "left_window_size": 7}),   # a window, a head of 40
+    (5, 24, {"is_causal": 1}),                           # fewer keys than a vector
+    (70, 16, {"is_causal": 0, "softcap": 3.0}),          # keys past a block of 64
+    (1, 64, {"is_causal": 1}),                           # one row: scored directly
+])
+def test_transposed_keys_path_matches_the_reference(s, d, attrs, rng):
+    """Prefills (q_len x heads per kv head >= 16) score from keys transposed once
+    per call (attention_keys.py); a single row does not."""
+    f = np.float32
+    heads, kv_heads = 8, 2
+    feeds = {"Q": rng.standard_normal((1, heads, s, d)).astype(f),
+             "K": rng.standard_normal((1, kv_heads, s, d)).astype(f),
+             "V": rng.standard_normal((1, kv_heads, s, d)).astype(f)}
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"], **attrs)
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+              for n, a in feeds.items()]
+    graph = helper.make_graph([node], "g", inputs,
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    sess = tinyc.InferenceSession(model.SerializeToString(), target="x86")
+    assert sess.artifact.report[-1]["kernels"][-1].endswith("_kt")
+    np.testing.assert_allclose(sess.run(None, feeds)[0], want, rtol=2e-5, atol=2e-5)

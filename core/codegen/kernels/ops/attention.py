@@ -24,7 +24,8 @@ from ... import llvm_util as U
 from ...parallel import GRAIN, define_range_fn, parallel_range, workers_for
 from ..support import mathfn as M
 from ..support.dtype_ir import load_index, storage_type, to_compute, to_storage
-from ..support.vloop import define_kernel, entry_alloca
+from ..support.vloop import define_kernel, entry_alloca, fold
+from . import attention_keys as KT
 
 # Plan slots (i64): dims, then element strides (b, h, row) of each tensor.
 PLAN = ("batch", "heads", "q_len", "kv_len", "head", "v_head", "reps",
@@ -32,7 +33,9 @@ PLAN = ("batch", "heads", "q_len", "kv_len", "head", "v_head", "reps",
         "m_b", "m_h", "m_i", "m_j", "mask_len", "causal", "left", "right", "past",
         "o_b", "o_h", "o_i")
 NEG_INF = float("-inf")
-ARGS = ("q", "k", "v", "y", "mask", "nonpad", "qk_out", "scores", "plan", "scale", "softcap")
+ROW_BLOCK = 64  # output row elements accumulated in registers over the keys
+ARGS = ("q", "k", "v", "y", "mask", "nonpad", "qk_out", "scores", "kt", "plan", "scale",
+        "softcap")
 
 
 @dataclass(frozen=True)
@@ -43,24 +46,38 @@ class AttentionSpec:
     qk_mode: int | None  # which qk_matmul_output to write (0-3), None: not requested
 
     @property
+    def transposed_keys(self) -> bool:
+        """Prefills score from keys transposed once per call (attention_keys.py):
+        float32 without a mask tensor or raw scores, where every key in a row's
+        range has bias 0."""
+        return self.dtype is DType.float32 and self.mask is None and self.qk_mode is None
+
+    @property
     def name(self) -> str:
         mask = self.mask.short if self.mask else "nomask"
         qk = "" if self.qk_mode is None else f"_qk{self.qk_mode}"
-        return f"attention_{self.dtype.short}_{mask}{'_nonpad' if self.nonpad else ''}{qk}"
+        kt = "_kt" if self.transposed_keys else ""
+        return f"attention_{self.dtype.short}_{mask}{'_nonpad' if self.nonpad else ''}{qk}{kt}"
 
 
 def attention_kernel(spec: AttentionSpec) -> Kernel:
-    """(q, k, v, y, mask, nonpad, qk_out, scores, plan, scale, softcap); scores is
-    scratch for kv_len + 1 floats per thread; unused pointers may be anything.
-    The query rows (batch x heads x q_len) are split across the threads."""
+    """(q, k, v, y, mask, nonpad, qk_out, scores, kt, plan, scale, softcap); scores
+    is scratch for kv_len + PAD floats per thread, kt for the transposed keys
+    (attention_keys.transposed_floats; unused without transposed_keys); unused
+    pointers may be anything. The query rows (batch x heads x q_len) are split
+    across the threads."""
 
     def build(module: ir.Module, target: CpuTarget) -> ir.Function:
-        types, names = [U.PTR] * 9 + [U.F32] * 2, list(ARGS)
+        types, names = [U.PTR] * 10 + [U.F32] * 2, list(ARGS)
         fn, b = define_kernel(module, spec.name, types, names)
         range_fn, rb, v = define_range_fn(module, f"{spec.name}.range", types, names)
         _Attention(rb, spec, [v[n] for n in names]).emit(v["begin"], v["end"], v["worker"])
         rb.ret_void()
-        plan = fn.args[8]
+        plan = fn.args[9]
+        if spec.transposed_keys:
+            p = {name: U.load(b, plan, U.i64(k), U.I64) for k, name in enumerate(PLAN)}
+            with b.if_then(KT.use_transposed(b, p)):
+                KT.transpose_keys(b, p, fn.args[1], fn.args[8])
         dims = [U.load(b, plan, U.i64(PLAN.index(d)), U.I64) for d in
                 ("batch", "heads", "q_len", "kv_len", "head")]
         rows = b.mul(b.mul(dims[0], dims[1]), dims[2], name="rows")
@@ -70,14 +87,14 @@ def attention_kernel(spec: AttentionSpec) -> Kernel:
         b.ret_void()
         return fn
 
-    return Kernel(spec.name, (PTR,) * 9 + (F32,) * 2, build)
+    return Kernel(spec.name, (PTR,) * 10 + (F32,) * 2, build)
 
 
 class _Attention:
     def __init__(self, b: ir.IRBuilder, spec: AttentionSpec, args):
         self.b, self.spec = b, spec
         (self.q, self.k, self.v, self.y, self.mask, self.nonpad, self.qk_out, self.scores,
-         plan, self.scale, self.softcap) = args
+         self.kt, plan, self.scale, self.softcap) = args
         self.p = {name: U.load(b, plan, U.i64(k), U.I64) for k, name in enumerate(PLAN)}
         self.masked_all = entry_alloca(b, U.I1, "masked_all")
         self.acc = entry_alloca(b, U.F32, "acc")
@@ -90,7 +107,7 @@ class _Attention:
         """Query rows [begin, end) (flattened batch x heads x q_len), with this
         worker's slice of the scores scratch."""
         b, p = self.b, self.p
-        self.scores = U.gep(b, self.scores, b.mul(worker, b.add(p["kv_len"], U.i64(1))))
+        self.scores = U.gep(b, self.scores, b.mul(worker, b.add(p["kv_len"], U.i64(KT.PAD))))
         with U.for_range(b, begin, end, name="row") as row:
             i = b.srem(row, p["q_len"])
             h = b.srem(b.sdiv(row, p["q_len"]), p["heads"])
@@ -103,6 +120,24 @@ class _Attention:
         offset, valid = self._offset(bi)
         lo, hi = self._key_range(i, offset, valid)
         q_row = self._at("q", bi, h, i)
+        if self.spec.transposed_keys:
+            with b.if_else(KT.use_transposed(b, p)) as (fast, direct):
+                with fast:  # no mask tensor: every key in [lo, hi) has bias 0
+                    KT.scores_from_transposed(b, p, self.q, q_row, self.kt, bi, hk, lo, hi,
+                                              self.scores, self.scale, self.softcap)
+                    KT.softmax_row(b, self.scores, lo, hi)
+                with direct:  # a decode step: dot products with the key rows
+                    with U.for_range(b, lo, hi, name="j") as j:
+                        U.store(b, self._score(q_row, self._at("k", bi, hk, j)), self.scores, j)
+                    KT.softmax_row(b, self.scores, lo, hi)
+        else:
+            self._direct_scores(bi, h, i, hk, q_row, lo, hi, offset, valid)
+            self._softmax(lo, hi)
+        self._weighted_values(bi, h, i, hk, lo, hi)
+
+    def _direct_scores(self, bi, h, i, hk, q_row, lo, hi, offset, valid) -> None:
+        """scores[j] (bias added) for j in [lo, hi), each a dot product with key row j."""
+        b = self.b
         b.store(ir.Constant(U.I1, 1), self.masked_all)
         with U.for_range(b, lo, hi, name="j") as j:
             s = self._score(q_row, self._at("k", bi, hk, j))
@@ -113,8 +148,6 @@ class _Attention:
             if self.spec.qk_mode in (0, 1, 2):
                 self._store_qk(bi, h, i, j, t if self.spec.qk_mode == 2 else s)
             U.store(b, t, self.scores, j)
-        self._softmax(lo, hi)
-        self._weighted_values(bi, h, i, hk, lo, hi)
 
     def _key_range(self, i: ir.Value, offset: ir.Value, valid: ir.Value
                    ) -> tuple[ir.Value, ir.Value]:
@@ -229,16 +262,25 @@ class _Attention:
 
     def _weighted_rows(self, y_row: ir.Value, bi: ir.Value, hk: ir.Value, lo: ir.Value,
                        hi: ir.Value) -> None:
-        """float32: Y row += p[j] * V row j, key by key: contiguous rows of V (the
-        loop over the head vectorizes), each Y element summed in key order as
-        the column-wise loop does."""
+        """float32: Y row = sum_j p[j] * V row j, in key order per element. Blocks of
+        ROW_BLOCK elements stay in registers over all keys (adding into Y in memory
+        would wait on the store of the key before); the rest of the row goes
+        element-wise through memory."""
         b, p = self.b, self.p
-        with U.for_range(b, U.i64(0), p["v_head"], name="y0") as d:
+        full = b.mul(b.sdiv(p["v_head"], U.i64(ROW_BLOCK)), U.i64(ROW_BLOCK))
+        zero = ir.Constant(U.vec(U.F32, ROW_BLOCK), [0.0] * ROW_BLOCK)
+        with U.for_range(b, U.i64(0), full, step=ROW_BLOCK, name="yc") as c0:
+            def add_key(b: ir.IRBuilder, j: ir.Value, acc: ir.Value) -> ir.Value:
+                weight = U.splat(b, U.load(b, self.scores, j), ROW_BLOCK)
+                v_row = U.load_vec(b, self.v, b.add(self._at("v", bi, hk, j), c0), ROW_BLOCK)
+                return U.fma(b, weight, v_row, acc)
+            U.store_vec(b, fold(b, hi, zero, add_key, start=lo), self.y, b.add(y_row, c0))
+        with U.for_range(b, full, p["v_head"], name="y0") as d:
             U.store(b, U.f32(0.0), self.y, b.add(y_row, d))
         with U.for_range(b, lo, hi, name="jv") as j:
             weight = U.load(b, self.scores, j)
             v_row = self._at("v", bi, hk, j)
-            with U.for_range(b, U.i64(0), p["v_head"], name="dv") as d:
+            with U.for_range(b, full, p["v_head"], name="dv") as d:
                 at = b.add(y_row, d)
                 term = U.fmul(b, weight, U.load(b, self.v, b.add(v_row, d)))
                 U.store(b, U.fadd(b, U.load(b, self.y, at), term), self.y, at)
