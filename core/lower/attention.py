@@ -125,9 +125,9 @@ def lower_attention(node: Node, ctx: LowerContext) -> LoweredNode:
 
 
 def _scores(ctx: LowerContext, kv_len) -> Scratch:
-    """A row of scores per thread (each thread takes whole query rows), padded
-    for the vectors that score transposed keys."""
-    return Scratch("scores", 4 * (kv_len + KT.PAD) * max(1, ctx.target.threads))
+    """A block of rows of scores per thread (each thread takes whole query rows),
+    padded for the vectors that score transposed keys."""
+    return Scratch("scores", 4 * (kv_len + KT.PAD) * KT.BLOCK_ROWS * max(1, ctx.target.threads))
 
 
 def _keys_t(spec: A.AttentionSpec, info: dict, kv_len, unused: Const) -> Scratch | Const:

@@ -55,10 +55,13 @@ def test_attention_split_across_threads_matches_the_reference(attrs, past, rng):
     (5, 24, {"is_causal": 1}),                           # fewer keys than a vector
     (70, 16, {"is_causal": 0, "softcap": 3.0}),          # keys past a block of 64
     (1, 64, {"is_causal": 1}),                           # one row: scored directly
+    (23, 64, {"is_causal": 1, "left_window_size": 5}),   # blocks of 4 rows and a rest
+    (37, 128, {"is_causal": 1, "softcap": 2.0}),         # two register blocks per row
 ])
 def test_transposed_keys_path_matches_the_reference(s, d, attrs, rng):
     """Prefills (q_len x heads per kv head >= 16) score from keys transposed once
-    per call (attention_keys.py); a single row does not."""
+    per call (attention_keys.py), rows in blocks of 4 where the value head is a
+    multiple of 64; a single row does not."""
     f = np.float32
     heads, kv_heads = 8, 2
     feeds = {"Q": rng.standard_normal((1, heads, s, d)).astype(f),

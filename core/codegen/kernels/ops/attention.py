@@ -107,12 +107,69 @@ class _Attention:
         """Query rows [begin, end) (flattened batch x heads x q_len), with this
         worker's slice of the scores scratch."""
         b, p = self.b, self.p
-        self.scores = U.gep(b, self.scores, b.mul(worker, b.add(p["kv_len"], U.i64(KT.PAD))))
-        with U.for_range(b, begin, end, name="row") as row:
-            i = b.srem(row, p["q_len"])
-            h = b.srem(b.sdiv(row, p["q_len"]), p["heads"])
-            bi = b.sdiv(row, b.mul(p["q_len"], p["heads"]))
-            self._row(bi, h, i)
+        stride = b.add(p["kv_len"], U.i64(KT.PAD))
+        self.scores = U.gep(b, self.scores, b.mul(worker, b.mul(stride, U.i64(KT.BLOCK_ROWS))))
+        if not self.spec.transposed_keys:
+            with U.for_range(b, begin, end, name="row") as row:
+                self._row(*self._row_coords(row))
+            return
+        blocks = b.and_(KT.use_transposed(b, p), b.icmp_signed(
+            "==", b.srem(p["v_head"], U.i64(KT.PAD)), U.i64(0)))
+        pre = b.block
+        body, done = b.append_basic_block("rows.body"), b.append_basic_block("rows.done")
+        b.cbranch(b.icmp_signed("<", begin, end), body, done)
+        b.position_at_end(body)
+        row = b.phi(U.I64, name="row")
+        row.add_incoming(begin, pre)
+        bi, h, i = self._row_coords(row)
+        whole = b.and_(b.icmp_signed("<=", b.add(i, U.i64(KT.BLOCK_ROWS)), p["q_len"]),
+                       b.icmp_signed("<=", b.add(row, U.i64(KT.BLOCK_ROWS)), end))
+        with b.if_else(b.and_(blocks, whole)) as (block, single):
+            with block:
+                self._rows_block(bi, h, i, stride)
+                block_end = b.block
+            with single:
+                self._row(bi, h, i)
+                single_end = b.block
+        step = b.phi(U.I64, name="step")
+        step.add_incoming(U.i64(KT.BLOCK_ROWS), block_end)
+        step.add_incoming(U.i64(1), single_end)
+        nxt = b.add(row, step)
+        row.add_incoming(nxt, b.block)
+        b.cbranch(b.icmp_signed("<", nxt, end), body, done)
+        b.position_at_end(done)
+
+    def _row_coords(self, row: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+        """(batch entry, head, query position) of a flattened row."""
+        b, p = self.b, self.p
+        i = b.srem(row, p["q_len"])
+        h = b.srem(b.sdiv(row, p["q_len"]), p["heads"])
+        return b.sdiv(row, b.mul(p["q_len"], p["heads"])), h, i
+
+    def _rows_block(self, bi: ir.Value, h: ir.Value, i0: ir.Value, stride: ir.Value) -> None:
+        """BLOCK_ROWS consecutive query rows of one head (a prefill, no mask tensor):
+        scored on the union of their key ranges, then each row's softmax on its
+        own range (zero elsewhere), then weighted together (attention_keys.py)."""
+        b, p = self.b, self.p
+        hk = b.sdiv(h, p["reps"])
+        offset, valid = self._offset(bi)
+        count = range(KT.BLOCK_ROWS)
+        ranges = [self._key_range(b.add(i0, U.i64(r)), offset, valid) for r in count]
+        lo = ranges[0][0]
+        hi = ranges[0][1]
+        for r_lo, r_hi in ranges[1:]:
+            lo = U.smin(b, lo, r_lo)
+            hi = b.select(b.icmp_signed(">", r_hi, hi), r_hi, hi)
+        rows = [U.gep(b, self.scores, b.mul(stride, U.i64(r))) for r in count]
+        q_rows = [self._at("q", bi, h, b.add(i0, U.i64(r))) for r in count]
+        KT.block_scores(b, p, self.q, q_rows, self.kt, bi, hk, lo, hi, rows, self.scale,
+                        self.softcap)
+        for scores, (r_lo, r_hi) in zip(rows, ranges, strict=True):
+            KT.softmax_row(b, scores, r_lo, r_hi)
+            KT.zero_outside(b, scores, lo, hi, r_lo, r_hi)
+        y_rows = [self._at("y", bi, h, b.add(i0, U.i64(r))) for r in count]
+        KT.block_values(b, p, self.v, lambda j: self._at("v", bi, hk, j), self.y, y_rows,
+                        lo, hi, rows)
 
     def _row(self, bi: ir.Value, h: ir.Value, i: ir.Value) -> None:
         b, p = self.b, self.p

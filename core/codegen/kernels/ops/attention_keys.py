@@ -115,3 +115,74 @@ def softmax_row(b: ir.IRBuilder, scores: ir.Value, lo: ir.Value, hi: ir.Value) -
     with U.for_range(b, U.i64(0), steps, name="sn") as t:
         j = b.add(lo, b.mul(t, U.i64(LANES)))
         U.store_vec(b, b.fmul(U.load_vec(b, scores, j, LANES), inverse), scores, j)
+
+
+BLOCK_ROWS = 4  # query rows of one head scored and weighted together
+
+
+def fold_many(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, inits: list[ir.Value],
+              step) -> list[ir.Value]:
+    """accs = inits; for t in [start, stop): accs = step(b, t, accs); the final accs."""
+    pre = b.block
+    with U.for_range(b, start, stop, name="fm") as t:
+        phis = [b.phi(v.type, name="acc") for v in inits]
+        for phi, v in zip(phis, inits, strict=True):
+            phi.add_incoming(v, pre)
+        outs = step(b, t, phis)
+        for phi, v in zip(phis, outs, strict=True):
+            phi.add_incoming(v, b.block)
+        body_end = b.block
+    results = []
+    for v, out in zip(inits, outs, strict=True):
+        r = b.phi(v.type, name="folded")
+        r.add_incoming(v, pre)
+        r.add_incoming(out, body_end)
+        results.append(r)
+    return results
+
+
+def block_scores(b: ir.IRBuilder, p: dict[str, ir.Value], q: ir.Value, q_rows: list[ir.Value],
+                 kt: ir.Value, bi: ir.Value, hk: ir.Value, lo: ir.Value, hi: ir.Value,
+                 rows: list[ir.Value], scale: ir.Value, softcap: ir.Value) -> None:
+    """scores_from_transposed for BLOCK_ROWS query rows at once over the union of
+    their key ranges: each load of transposed keys serves every row."""
+    row = padded_len(b, p["kv_len"])
+    kv_heads = b.sdiv(p["heads"], p["reps"])
+    base = b.mul(b.add(b.mul(bi, kv_heads), hk), b.mul(p["head"], row))
+    zero = ir.Constant(U.vec(U.F32, PAD), [0.0] * PAD)
+    with U.for_range(b, lo, hi, step=PAD, name="jb") as jb:
+        def add_dim(b: ir.IRBuilder, d: ir.Value, accs: list[ir.Value]) -> list[ir.Value]:
+            keys = U.load_vec(b, kt, b.add(base, b.add(b.mul(d, row), jb)), PAD)
+            return [U.fma(b, U.splat(b, U.load(b, q, b.add(q_row, d)), PAD), keys, acc)
+                    for q_row, acc in zip(q_rows, accs, strict=True)]
+        dots = fold_many(b, U.i64(0), p["head"], [zero] * len(q_rows), add_dim)
+        for scores, dot in zip(rows, dots, strict=True):
+            U.store_vec(b, _capped(b, U.fmul(b, dot, U.splat(b, scale, PAD)), softcap),
+                        scores, jb)
+
+
+def block_values(b: ir.IRBuilder, p: dict[str, ir.Value], v: ir.Value, v_at, y: ir.Value,
+                 y_rows: list[ir.Value], lo: ir.Value, hi: ir.Value,
+                 rows: list[ir.Value]) -> None:
+    """Y rows = sum_j p_r[j] * V row j over [lo, hi) for BLOCK_ROWS rows (their
+    probabilities zero outside their own ranges), PAD elements of the output
+    row in registers at a time; v_head is a multiple of PAD. `v_at(j)` is the
+    element index of V row j."""
+    zero = ir.Constant(U.vec(U.F32, PAD), [0.0] * PAD)
+    with U.for_range(b, U.i64(0), p["v_head"], step=PAD, name="bc") as c0:
+        def add_key(b: ir.IRBuilder, j: ir.Value, accs: list[ir.Value]) -> list[ir.Value]:
+            values = U.load_vec(b, v, b.add(v_at(j), c0), PAD)
+            return [U.fma(b, U.splat(b, U.load(b, scores, j), PAD), values, acc)
+                    for scores, acc in zip(rows, accs, strict=True)]
+        sums = fold_many(b, lo, hi, [zero] * len(rows), add_key)
+        for y_row, total in zip(y_rows, sums, strict=True):
+            U.store_vec(b, total, y, b.add(y_row, c0))
+
+
+def zero_outside(b: ir.IRBuilder, scores: ir.Value, lo: ir.Value, hi: ir.Value,
+                 own_lo: ir.Value, own_hi: ir.Value) -> None:
+    """A row's probabilities 0 on [lo, own_lo) and [own_hi, hi), the keys other
+    rows of its block see and it does not."""
+    for start, stop in ((lo, own_lo), (own_hi, hi)):
+        with U.for_range(b, start, stop, name="z") as j:
+            U.store(b, U.f32(0.0), scores, j)
