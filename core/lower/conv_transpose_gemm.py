@@ -69,6 +69,17 @@ def _pixel_rows_plan(ctx: LowerContext, m: int, pixels, k: int,
     return other if _padded(pixels, other.mr) * _padded(m, other.lanes) < 0.8 * usual else None
 
 
+def _blocks(node: Node, ctx: LowerContext, spec: GemmSpec, sched, w_shape: tuple[int, int]):
+    """(blocking, tag, packing scratch, the constant weight as [C_in, C_out/g * taps]
+    or None) of one ConvTranspose GEMM."""
+    blk = sched.blocking()
+    tag = node.name or node.outputs[0]
+    pack = Scratch(f"{tag}.pack", scratch_bytes(spec, blk))
+    w = node.inputs[1]
+    weights = ctx.graph.const(w).reshape(w_shape) if ctx.graph.is_const(w) else None
+    return blk, tag, pack, weights
+
+
 def _weight_rows(node: Node, ctx: LowerContext, dims: tuple, taps: int, pixels,
                  cols: Scratch, plan: Fp32Plan) -> GroupGemm:
     x, w = node.inputs[0], node.inputs[1]
@@ -78,11 +89,9 @@ def _weight_rows(node: Node, ctx: LowerContext, dims: tuple, taps: int, pixels,
     plan, const_w = sched.plan, ctx.graph.is_const(w)
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, a_src="packed" if const_w else "strided",
                     b_src="strided", epi=Epilogue(), step=plan.step,
-                    threads=ctx.target.threads, kblocked=const_w, split=sched.split)
-    blk = sched.blocking()
-    tag = node.name or node.outputs[0]
-    pack = Scratch(f"{tag}.pack", scratch_bytes(spec, blk))
-    weights = ctx.graph.const(w).reshape(c, m) if const_w else None
+                    threads=ctx.target.threads, kblocked=const_w, split=sched.split,
+                    prefetch=sched.prefetch)
+    blk, tag, pack, weights = _blocks(node, ctx, spec, sched, (c, m))
     calls = []
     for g in range(group):
         values: dict[str, object] = dict(
@@ -112,11 +121,8 @@ def _pixels_as_rows(node: Node, ctx: LowerContext, dims: tuple, taps: int, pixel
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes, a_src="strided",
                     b_src="packed" if const_w else "strided",
                     epi=Epilogue(transposed=True), step=plan.step,
-                    threads=ctx.target.threads, split=sched.split)
-    blk = sched.blocking()
-    tag = node.name or node.outputs[0]
-    pack = Scratch(f"{tag}.pack", scratch_bytes(spec, blk))
-    weights = ctx.graph.const(w).reshape(c, m) if const_w else None
+                    threads=ctx.target.threads, split=sched.split, prefetch=sched.prefetch)
+    blk, tag, pack, weights = _blocks(node, ctx, spec, sched, (c, m))
     calls = []
     for g in range(group):
         values: dict[str, object] = dict(

@@ -28,11 +28,8 @@ class FeedSpecs:
     def arrays(self, feeds) -> list[np.ndarray] | None:
         """The feeds in input order if each is a C-contiguous array of the
         right dtype (and shape, where fixed); None: check them carefully."""
-        if type(feeds) is not dict or len(feeds) != len(self.names):
-            return None
-        try:
-            arrays = [feeds[n] for n in self.names]
-        except KeyError:
+        arrays = in_order(feeds, self.names)
+        if arrays is None:
             return None
         for a, dt, shape, free in zip(arrays, self.dtypes, self.shapes, self.any_layout,
                                       strict=True):
@@ -40,6 +37,16 @@ class FeedSpecs:
                     or (shape is not None and a.shape != shape):
                 return None
         return arrays
+
+
+def in_order(feeds, names: list[str]) -> list | None:
+    """feeds[name] for each name, if `feeds` is a dict of exactly those names."""
+    if type(feeds) is not dict or len(feeds) != len(names):
+        return None
+    try:
+        return [feeds[n] for n in names]
+    except KeyError:
+        return None
 
 
 def address(a: np.ndarray) -> int:
@@ -72,11 +79,8 @@ class SizeBinder:
                       for i in inputs]
 
     def bind(self, feeds) -> tuple[list[np.ndarray], tuple[int, ...]] | None:
-        if type(feeds) is not dict or len(feeds) != len(self.names):
-            return None
-        try:
-            arrays = [feeds[n] for n in self.names]
-        except KeyError:
+        arrays = in_order(feeds, self.names)
+        if arrays is None:
             return None
         values: list[int | None] = [None] * self.count
         for a, (dtype, rank, fixed, syms) in zip(arrays, self.specs, strict=True):
