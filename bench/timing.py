@@ -10,18 +10,26 @@ recorded per run in wall time and in the calling thread's CPU time.
 With several threads, what happens between two samples matters: a thread
 pool whose workers went to sleep pays for waking them, and one whose workers
 still spin takes cores from the next configuration (tinyc's spin 0.3 ms after
-their last job; onnxruntime's, by default, far longer: build its session with
-`quiet_ort_session`, whose workers stop spinning when a run returns).
-`settle=True` runs each configuration once, untimed, before its sample: its
-workers are awake and the previous configuration's have stopped spinning when
-the timed runs start.
+their last job; onnxruntime's, at its defaults, keep a core busy for ~40 ms,
+which made the next engine's runs twice as slow at 2 threads on 2 cores).
+`settle=True` makes each sample start alike: first wait until no thread of
+this process uses the CPU (the previous configuration's workers have stopped
+spinning), then one untimed run of this configuration (its own are awake);
+the timed runs follow back to back, as an application calling in a loop
+would see them. So every engine runs at its own defaults and in its steady
+state, and none pays for another's idle workers (onnxruntime's session
+option "session.force_spinning_stop" costs it a wake-up per run instead, and
+"session.intra_op.allow_spinning" = "0" made it 1.8x slower).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 SAMPLE_SECONDS = 0.004  # a sample times enough runs of a small model to last this long
@@ -45,6 +53,7 @@ def interleave(configs: list[Config], runs: int, settle: bool = False,
         k = r % len(configs)
         for c in configs[k:] + configs[:k]:
             if settle:
+                wait_idle()
                 c.run()
             take_sample(c)
 
@@ -65,12 +74,32 @@ def take_sample(c: Config) -> None:
     c.wall.append((time.perf_counter() - w0) / c.reps)
 
 
-def quiet_ort_session(model, threads: int):
-    """An onnxruntime session whose intra-op workers spin while a run lasts (as
-    by default, its fastest) but stop when it returns ("session.force_spinning_stop"),
-    so they take no core from what runs next; a run then starts by waking
-    them, as tinyc's runs do after a sample of another configuration."""
-    return ort_session(model, threads, {"session.force_spinning_stop": "1"})
+def wait_idle(max_s: float = 0.25, poll_s: float = 0.001) -> float:
+    """Sleep until no other thread of this process is running (worker threads
+    have stopped spinning), at most max_s; the wait. Linux: the threads'
+    states in /proc; elsewhere a fixed pause."""
+    t0 = time.perf_counter()
+    if not os.path.isdir("/proc/self/task"):
+        time.sleep(0.05)
+        return time.perf_counter() - t0
+    me = str(threading.get_native_id())
+    while _running_threads(me) and time.perf_counter() - t0 < max_s:
+        time.sleep(poll_s)
+    return time.perf_counter() - t0
+
+
+def _running_threads(me: str) -> int:
+    running = 0
+    for tid in os.listdir("/proc/self/task"):
+        if tid == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        running += state == "R"
+    return running
 
 
 def ort_session(model, threads: int, config: dict[str, str] | None = None):
@@ -101,3 +130,39 @@ def median_spread(samples: list[float]) -> tuple[float, float]:
     q = statistics.quantiles(samples, n=4)
     med = statistics.median(samples)
     return med * 1e3, 50 * (q[2] - q[0]) / med
+
+
+@dataclass
+class OthersLoad:
+    cores: float = 0.0  # CPU time other processes took, in cores (0 to os.cpu_count())
+
+
+@contextlib.contextmanager
+def others_load() -> Iterator[OthersLoad]:
+    """How busy the rest of the machine was while the block ran: the CPU time
+    every process took (/proc/stat) less this one's, over the wall time.
+    Steadier than the load average, which lags by a minute; on Linux only
+    (elsewhere it stays 0)."""
+    out = OthersLoad()
+    busy0, mine0, t0 = _busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+    yield out
+    if busy0 is not None:
+        busy = _busy_seconds() - busy0
+        out.cores = max(0.0, busy - (_own_cpu_seconds() - mine0)) / (time.perf_counter() - t0)
+
+
+def _busy_seconds() -> float | None:
+    """Non-idle CPU seconds of the whole machine since boot (all cores)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle, iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
