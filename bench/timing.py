@@ -102,15 +102,13 @@ def _running_threads(me: str) -> int:
     return running
 
 
-def ort_session(model, threads: int, config: dict[str, str] | None = None):
+def ort_session(model, threads: int):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    for key, value in (config or {}).items():
-        so.add_session_config_entry(key, value)
     return ort.InferenceSession(model.SerializeToString(), so,
                                 providers=["CPUExecutionProvider"])
 

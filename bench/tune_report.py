@@ -16,9 +16,9 @@ for --budget. Each artifact is built for the thread count it is timed at:
   median of the calling thread's CPU time (what a run costs, whatever else
   the machine does);
 - N threads: the same three interleaved sample by sample (bench/timing.py,
-  settle=True: each sample follows an untimed run, so its workers are awake
-  and the previous engine's have stopped spinning; onnxruntime's session
-  stops its spinning when a run returns), many short rounds, the 10th
+  settle=True: a sample starts once the previous engine's workers have
+  stopped spinning, onnxruntime's for ~40 ms, and after an untimed run that
+  wakes its own; each engine at its defaults), many short rounds, the 10th
   percentile of wall time: the samples other processes disturbed least.
 "untuned" is built without any tuning log; "tuned" with --log only. The
 "changed" column counts the layers whose schedule differs from the untuned
@@ -43,10 +43,12 @@ import time
 
 import onnx
 from bench_models import load_model, random_feeds
-from timing import Config, interleave, low, ort_session, quiet_ort_session
+from timing import Config, interleave, low, ort_session, others_load
 
 import tinyc
 from tinyc.compiler import CompileOptions
+
+BUSY = 0.25  # cores other processes used: above it, all-threads figures are unreliable
 
 
 def tune(path: str, target: str, budget: str, log: str, threads: int) -> str:
@@ -89,16 +91,18 @@ def measure_at(model, feeds, target: str, log: str | None, threads: int, runs: i
     sub = tempfile.mkdtemp(dir=folder)
     base = tuned if aa else untuned
     a, b = base.load(os.path.join(sub, "a")), tuned.load(os.path.join(sub, "b"))
-    ort = ort_session(model, 1) if threads == 1 else quiet_ort_session(model, threads)
+    ort = ort_session(model, threads)
     configs = [Config("untuned", on(a, feeds, threads)), Config("tuned", on(b, feeds, threads)),
                Config("ort", lambda: ort.run(None, feeds))]
-    if threads == 1:
-        interleave(configs, runs)
-        t = {c.label: statistics.median(c.cpu) for c in configs}
-    else:
-        interleave(configs, runs, settle=True)
-        t = {c.label: low(c.wall) for c in configs}
-    return {"threads": threads, "changed": changed, "tunable": tunable, "ms": t}
+    with others_load() as others:
+        if threads == 1:
+            interleave(configs, runs)
+            t = {c.label: statistics.median(c.cpu) for c in configs}
+        else:
+            interleave(configs, runs, settle=True)
+            t = {c.label: low(c.wall) for c in configs}
+    return {"threads": threads, "changed": changed, "tunable": tunable, "ms": t,
+            "others": others.cores}
 
 
 def measure(name: str, args: argparse.Namespace, log: str | None, folder: str) -> list[dict]:
@@ -116,12 +120,15 @@ def measure(name: str, args: argparse.Namespace, log: str | None, folder: str) -
 def print_rows(rows: list[dict], aa: bool) -> None:
     first = "A/A (same code)" if aa else "tuned/untuned"
     print(f"\n{'model':14} {'threads':>7} {'changed':>9} {'untuned ms':>10} {'tuned ms':>9} "
-          f"{'ort ms':>8}  {first:>15} {'tuned/ort':>9}")
+          f"{'ort ms':>8}  {first:>15} {'tuned/ort':>9} {'others':>6}")
     for r in rows:
         t = r["ms"]
         print(f"{r['model']:14} {r['threads']:>7} {r['changed']:>4}/{r['tunable']:<4} "
               f"{t['untuned'] * 1e3:10.3f} {t['tuned'] * 1e3:9.3f} {t['ort'] * 1e3:8.3f}  "
-              f"{t['tuned'] / t['untuned']:15.3f} {t['tuned'] / t['ort']:9.3f}")
+              f"{t['tuned'] / t['untuned']:15.3f} {t['tuned'] / t['ort']:9.3f} "
+              f"{r['others']:6.2f}{' (busy: unreliable)' if r['others'] > BUSY else ''}")
+    print("others: cores other processes kept busy meanwhile (of "
+          f"{os.cpu_count()}); ms: 1 thread, median CPU time; more, wall time's 10th percentile")
 
 
 def main() -> None:
