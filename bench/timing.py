@@ -14,9 +14,11 @@ their last job; onnxruntime's, at its defaults, keep a core busy for ~40 ms,
 which made the next engine's runs twice as slow at 2 threads on 2 cores).
 `settle=True` makes each sample start alike: first wait until no thread of
 this process uses the CPU (the previous configuration's workers have stopped
-spinning), then one untimed run of this configuration (its own are awake);
-the timed runs follow back to back, as an application calling in a loop
-would see them. So every engine runs at its own defaults and in its steady
+spinning), then a sample's worth of untimed runs of this configuration (its
+own are awake, and a core idle meanwhile is up to speed again: with one run,
+a 0.5 ms model that followed onnxruntime's wait more often than its A/A twin
+timed 2% slower); the timed runs follow back to back, as an application
+calling in a loop would see them. So every engine runs at its own defaults and in its steady
 state, and none pays for another's idle workers. (The alternatives, measured
 on mobilenet_v2 at 2 threads against onnxruntime's own back-to-back runs:
 "session.force_spinning_stop" costs it a wake-up per run, +4% at the 10th
@@ -57,7 +59,8 @@ def interleave(configs: list[Config], runs: int, settle: bool = False,
         for c in configs[k:] + configs[:k]:
             if settle:
                 wait_idle()
-                c.run()
+                for _ in range(c.reps):  # untimed: a whole sample's worth
+                    c.run()
             take_sample(c)
 
 
