@@ -34,16 +34,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
+from timing import Config, interleave, median_spread, ort_session
 
 import tinyc
 
 PEAK_GFLOPS_PER_CORE = 240.0  # fp32: AVX-512, two FMA pipes; int8 (VNNI) is 4x
 FP32 = ("resnet50", "squeezenet", "mobilenet_v2", "encoder", "mlp")
 INT8 = ("resnet50", "mobilenet_v2", "mlp")
-SAMPLE_SECONDS = 0.004  # a sample times enough runs of a small model to last this long
 
 
 def load_model(name: str, int8: bool):
@@ -111,26 +110,6 @@ def _attr(node, name: str) -> int:
     return next((a.i for a in node.attribute if a.name == name), 0)
 
 
-@dataclass
-class Config:
-    label: str
-    run: Callable[[], object] | None
-    reps: int = 1
-    wall: list[float] = field(default_factory=list)  # seconds per run, one per sample
-    cpu: list[float] = field(default_factory=list)  # the calling thread's CPU seconds per run
-
-
-def ort_session(model, threads: int):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
-
-
 def bench(name: str, int8: bool, runs: int, threads: int, target: str = "x86") -> dict:
     model = load_model(name, int8)
     feeds = random_feeds(model)
@@ -148,17 +127,17 @@ def bench(name: str, int8: bool, runs: int, threads: int, target: str = "x86") -
         return run
 
     configs = [Config("tinyc1", tinyc_on(1)), Config("ort1", lambda: ort1.run(None, feeds))]
-    _interleave(configs, runs)
+    interleave(configs, runs)
     # All threads: each engine alone, runs back to back, so that both find their
     # workers awake (tinyc's spin 0.3 ms for the next job, then sleep; interleaved
     # with 4 ms samples of the others, every run would wake them). onnxruntime's
     # workers spin for a long while after a run (>50 ms here), taking a core from
     # whatever runs next: its session is measured last and closed before the next model.
     configs.append(Config("tinycN", tinyc_on(threads)))
-    _interleave(configs[-1:], runs)
+    interleave(configs[-1:], runs)
     ortn = ort_session(model, threads)
     configs.append(Config("ortN", functools.partial(ortn.run, None, feeds)))
-    _interleave(configs[-1:], runs)
+    interleave(configs[-1:], runs)
     configs[-1].run = None
     del ortn  # the session goes, and its threads with it
     out = {"model": f"{name}{' int8' if int8 else ''}", "compile_s": compile_s,
@@ -166,39 +145,6 @@ def bench(name: str, int8: bool, runs: int, threads: int, target: str = "x86") -
     for c in configs:
         out[c.label] = c
     return out
-
-
-def _interleave(configs: list[Config], runs: int) -> None:
-    """`runs` samples of each configuration, in rotating order."""
-    for c in configs:
-        c.reps = _reps_per_sample(c.run)
-    for r in range(runs):
-        k = r % len(configs)
-        for c in configs[k:] + configs[:k]:
-            _sample(c)
-
-
-def _reps_per_sample(run: Callable[[], object]) -> int:
-    for _ in range(3):  # warm-up: caches, the thread pool, onnxruntime's arena
-        run()
-    t0 = time.perf_counter()
-    run()
-    return max(1, int(SAMPLE_SECONDS / max(time.perf_counter() - t0, 1e-6)))
-
-
-def _sample(c: Config) -> None:
-    w0, c0 = time.perf_counter(), time.thread_time()
-    for _ in range(c.reps):
-        c.run()
-    c.cpu.append((time.thread_time() - c0) / c.reps)
-    c.wall.append((time.perf_counter() - w0) / c.reps)
-
-
-def median_spread(samples: list[float]) -> tuple[float, float]:
-    """(median ms, half the interquartile range in % of the median)."""
-    q = statistics.quantiles(samples, n=4)
-    med = statistics.median(samples)
-    return med * 1e3, 50 * (q[2] - q[0]) / med
 
 
 def p10(samples: list[float]) -> float:

@@ -1,5 +1,5 @@
 """`tinyc tune MODEL --target T [--trials N | --time-budget 10m] [--log FILE]
-[--workers N] [--ray [ADDRESS]]`: search faster schedules for a model's tunable layers and
+[--threads N] [--workers N] [--ray [ADDRESS]]`: search faster schedules for a model's tunable layers and
 append the measurements to a tuning log (by default the database in the
 cache folder, which every compile applies). `tinyc tune --merge A B -o C`
 merges logs. A progress bar (rich, on a terminal) shows the trials, the best
@@ -56,7 +56,9 @@ def add_tune_command(sub) -> None:
                         "tinyc-target:T (needs pip install tinyc[ray])")
     t.add_argument("--timeout", type=duration_arg, default=120.0, metavar="DURATION",
                    help="one candidate's limit; a candidate past it is dropped")
-    t.add_argument("--threads", type=positive_int, help="tune code built for this many threads")
+    t.add_argument("--threads", type=positive_int,
+                   help="tune code built for, and timed at, this many threads (default: every "
+                        "core, as compile); records apply to compiles for the same count")
     t.add_argument("--no-end-to-end", action="store_true",
                    help="skip timing the whole model, untuned and tuned, at the end")
     t.add_argument("--merge", nargs="+", metavar="LOG", help="merge these logs into -o instead")

@@ -50,3 +50,28 @@ def test_tune_an_mlp_with_the_cost_model(tmp_path, capsys):
     assert "LightGBM" in out and "Spearman" in out and "n/a" not in out
     assert main(["compile", str(model), "-o", str(tmp_path / "a"), "--tuning-log", str(log)]) == 0
     assert "tuned layers: 3 of 3 tunable" in capsys.readouterr().out
+
+
+def test_records_apply_at_the_thread_count_tuned_for(tmp_path, capsys):
+    """--threads picks the code tuned (default: every core, as a compile); a
+    record applies only to a compile for the same count: the workload's key
+    holds the target's threads, and the knob space has a thread split beyond 1."""
+    from tinyc.compiler import CompileOptions, compile_model
+
+    model, log = matmul_model(), tmp_path / "t.jsonl"
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+
+    def tuned_at(threads: int) -> bool:
+        art = compile_model(model, "x86", CompileOptions(threads=threads, tuning_log=str(log)))
+        return next(r for r in art.report if r["node"] == "mm")["tuned"]
+
+    argv = ["tune", str(path), "--trials", "2", "--log", str(log), "--no-end-to-end", "--json"]
+    assert main(argv + ["--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["new_trials"] == 2
+    assert tuned_at(1) and not tuned_at(2)
+    assert main(argv + ["--threads", "2"]) == 0  # a new workload: measured, not resumed
+    assert json.loads(capsys.readouterr().out)["new_trials"] == 2
+    assert tuned_at(1) and tuned_at(2)
+    keys = {json.loads(line)["key"] for line in log.read_text().splitlines()}
+    assert len(keys) == 2
