@@ -51,9 +51,9 @@ class CompiledModels:
         binder = getattr(self, "_binder", None)
         if binder is None:
             symbols = sorted({d for i in self._inputs for d in i.shape if isinstance(d, str)})
-            binder = self._binder = (SizeBinder(self._inputs, symbols), symbols)
-        bound = binder[0].bind(feeds)
-        return None if bound is None else dict(zip(binder[1], bound[1], strict=True))
+            binder = self._binder = SizeBinder(self._inputs, symbols)
+        bound = binder.bind(feeds)
+        return None if bound is None else dict(zip(binder.symbols, bound[1], strict=True))
 
     def _symbol_values(self, shapes: dict[str, list[int]]) -> dict[str, int]:
         """Each symbol's size in these feeds; one symbol with two sizes is an error."""

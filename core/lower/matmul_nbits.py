@@ -45,15 +45,15 @@ def lower_matmul_nbits(node: Node, ctx: LowerContext) -> LoweredNode:
         raise NotLowerable(f"MatMulNBits A {a_shape} does not end in K={k}")
     m = math.prod(a_shape[:-1])
     int_zero = not zero_points or ctx.graph.const(zero_points).dtype == np.uint8
+    zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     if int(node.attr("accuracy_level", 0)) == 4 and bits == 4 and int_zero:
-        lowered = lower_int8_activations(node, ctx, m, _zeros(ctx, zero_points, bits, n, k_blocks))
+        lowered = lower_int8_activations(node, ctx, m, zeros)
         if lowered is not None:
             return lowered
     if int_zero:
-        return lower_panels(node, ctx, m, _zeros(ctx, zero_points, bits, n, k_blocks))
+        return lower_panels(node, ctx, m, zeros)
     spec = K.NBitsSpec(bits, block, bool(bias), int_zero)
     scale = ctx.graph.const(scales).astype(np.float32, copy=False).reshape(-1)
-    zeros = _zeros(ctx, zero_points, bits, n, k_blocks)
     unused = Const(f"{node.name}.unused", np.zeros(1, np.float32))
     workers = max(1, ctx.target.threads)  # a scratch slice per worker
     args = (Buf(a), Buf(b), Const(f"{node.name}.scales", scale),

@@ -71,6 +71,7 @@ class SizeBinder:
 
     def __init__(self, inputs, symbols):
         index = {s: k for k, s in enumerate(symbols)}
+        self.symbols = list(symbols)
         self.count = len(symbols)
         self.names = [i.name for i in inputs]
         self.specs = [(np.dtype(i.dtype), len(i.shape),

@@ -115,15 +115,11 @@ def _gemv_panel(b: ir.IRBuilder, spec: PanelSpec, bias: bool, v: dict[str, ir.Va
             for c in range(chunks)]
     for o in outs:
         b.store(zero, o)
-    k_blocks = b.sdiv(v["k"], U.i64(spec.block))
     rows = spec.block // spec.per_byte  # byte rows per block
-    with U.for_range(b, U.i64(0), k_blocks, name="blk") as blk:
-        meta = b.mul(b.add(b.mul(panel, k_blocks), blk), U.i64(spec.width))
-        zeros = [U.load_vec(b, v["zeros"], b.add(meta, U.i64(c * ch)), ch, U.I8)
-                 for c in range(chunks)]
+    with U.for_range(b, U.i64(0), b.sdiv(v["k"], U.i64(spec.block)), name="blk") as blk:
+        zeros, scales, row0 = _block(b, spec, v, panel, blk)
         for acc in (a for per in accs for a in per):
             b.store(zero, acc)
-        row0 = b.add(b.mul(panel, b.sdiv(v["k"], U.i64(spec.per_byte))), b.mul(blk, U.i64(rows)))
         with U.for_range(b, U.i64(0), U.i64(rows), name="row") as row:
             at = b.mul(b.add(row0, row), U.i64(spec.width))
             k0 = b.add(b.mul(blk, U.i64(spec.block)), b.mul(row, U.i64(spec.per_byte)))
@@ -137,9 +133,22 @@ def _gemv_panel(b: ir.IRBuilder, spec: PanelSpec, bias: bool, v: dict[str, ir.Va
             total = b.load(accs[c][0], typ=fvec)
             for h in range(1, spec.per_byte):
                 total = U.fadd(b, total, b.load(accs[c][h], typ=fvec))
-            scale = U.load_vec(b, v["scales"], b.add(meta, U.i64(c * ch)), ch)
-            b.store(U.fma(b, total, scale, b.load(outs[c], typ=fvec)), outs[c])
+            b.store(U.fma(b, total, scales[c], b.load(outs[c], typ=fvec)), outs[c])
     _store_columns(b, spec, bias, v, panel, [b.load(o, typ=fvec) for o in outs])
+
+
+def _block(b: ir.IRBuilder, spec: PanelSpec, v: dict[str, ir.Value], panel: ir.Value,
+           blk: ir.Value) -> tuple[list[ir.Value], list[ir.Value], ir.Value]:
+    """Quantization block `blk` of a panel: (its zero point and scale vectors per
+    chunk, its first byte row in q)."""
+    ch = spec.chunk
+    meta = b.mul(b.add(b.mul(panel, b.sdiv(v["k"], U.i64(spec.block))), blk), U.i64(spec.width))
+    chunks = range(spec.width // ch)
+    zeros = [U.load_vec(b, v["zeros"], b.add(meta, U.i64(c * ch)), ch, U.I8) for c in chunks]
+    scales = [U.load_vec(b, v["scales"], b.add(meta, U.i64(c * ch)), ch) for c in chunks]
+    rows = spec.block // spec.per_byte
+    row0 = b.add(b.mul(panel, b.sdiv(v["k"], U.i64(spec.per_byte))), b.mul(blk, U.i64(rows)))
+    return zeros, scales, row0
 
 
 def _store_columns(b: ir.IRBuilder, spec: PanelSpec, bias: bool, v: dict[str, ir.Value],
@@ -184,7 +193,6 @@ def get_dequantize_panels(module: ir.Module, spec: PanelSpec) -> ir.Function:
     v = dict(zip(names, fn.args, strict=True))
     w, ch = spec.width, spec.chunk
     panels = b.sdiv(b.add(v["ncur"], U.i64(w - 1)), U.i64(w))
-    k_blocks = b.sdiv(v["k"], U.i64(spec.block))
     rows = spec.block // spec.per_byte
     with U.for_range(b, U.i64(0), panels, name="pp") as pp:
         panel = b.add(b.sdiv(v["jc"], U.i64(w)), pp)
@@ -192,14 +200,7 @@ def get_dequantize_panels(module: ir.Module, spec: PanelSpec) -> ir.Function:
         first = b.sdiv(v["pc"], U.i64(spec.block))
         count = b.sdiv(v["kcur"], U.i64(spec.block))
         with U.for_range(b, U.i64(0), count, name="blk") as i:
-            blk = b.add(first, i)
-            meta = b.mul(b.add(b.mul(panel, k_blocks), blk), U.i64(w))
-            zeros = [U.load_vec(b, v["zeros"], b.add(meta, U.i64(c * ch)), ch, U.I8)
-                     for c in range(w // ch)]
-            scales = [U.load_vec(b, v["scales"], b.add(meta, U.i64(c * ch)), ch)
-                      for c in range(w // ch)]
-            row0 = b.add(b.mul(panel, b.sdiv(v["k"], U.i64(spec.per_byte))),
-                         b.mul(blk, U.i64(rows)))
+            zeros, scales, row0 = _block(b, spec, v, panel, b.add(first, i))
             with U.for_range(b, U.i64(0), U.i64(rows), name="row") as row:
                 src = b.mul(b.add(row0, row), U.i64(w))
                 out_k = b.add(b.mul(i, U.i64(spec.block)), b.mul(row, U.i64(spec.per_byte)))
