@@ -2,9 +2,9 @@
 [--threads N] [--workers N] [--ray [ADDRESS]]`: search faster schedules for a
 model's tunable layers and append the measurements to a tuning log (by
 default the database in the cache folder, which every compile applies).
-`tinyc tune --merge A B -o C` merges logs. A progress bar (rich, on a terminal) shows the trials, the best
-speedup so far and the time left; Ctrl-C keeps every record written, and
-running the same command again resumes."""
+`tinyc tune --merge A B -o C` merges logs. A progress bar (rich, on a
+terminal) shows the trials, the best speedup so far and the time left; Ctrl-C
+keeps every record written, and running the same command again resumes."""
 
 from __future__ import annotations
 
