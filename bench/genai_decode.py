@@ -8,9 +8,10 @@ and at all threads.
                                  [--agreement]
 
 Prints the load average first: figures taken with a load above ~1.5 on this
-shared machine are not worth reporting. Each engine decodes once to warm up,
-then --rounds measured decodes; prefill ms and the median decode ms/token over
-all measured steps, and the ratio tinyc / onnxruntime (below 1: tinyc faster).
+shared machine are not worth reporting. Both engines stay loaded and run
+interleaved rounds after one warm-up round each; prefill ms and decode ms/token
+(median step of a round) are medians over rounds, and the ratio tinyc /
+onnxruntime (below 1: tinyc faster).
 Numbers for notes, not a test.
 
 --agreement times nothing: at 1 thread, per step, onnxruntime's top-2 logit gap
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import time
 
 import numpy as np
 
@@ -32,14 +34,10 @@ from tinyc.compiler import CompileOptions
 from tinyc.testing.genai_models import genai_forced_logits, genai_greedy_decode, llama_genai
 
 
-def _measure(session, folder: str, prompt: list[int], tokens: int, rounds: int):
-    genai_greedy_decode(session, folder, prompt, tokens, keep_logits=False)  # warm up
-    prefill, decode, result = [], [], None
-    for _ in range(rounds):
-        result = genai_greedy_decode(session, folder, prompt, tokens, keep_logits=False)
-        prefill.append(result.prefill_s)
-        decode += result.decode_s
-    return min(prefill) * 1e3, statistics.median(decode) * 1e3, result.tokens
+def _round(session, folder: str, prompt: list[int], tokens: int):
+    time.sleep(0.1)  # onnxruntime's workers spin ~40 ms after a run: let them sleep
+    result = genai_greedy_decode(session, folder, prompt, tokens, keep_logits=False)
+    return result.prefill_s * 1e3, statistics.median(result.decode_s) * 1e3, result.tokens
 
 
 def _thread_counts(text: str) -> list[int]:
@@ -47,14 +45,24 @@ def _thread_counts(text: str) -> list[int]:
 
 
 def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
+    """Rounds interleaved (onnxruntime, tinyc, onnxruntime, ...) so that both engines
+    see the same machine; each figure is the median over rounds."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     ref = ort.InferenceSession(f"{folder}/model.onnx", so, providers=["CPUExecutionProvider"])
-    o_pre, o_dec, o_tok = _measure(ref, folder, prompt, args.tokens, args.rounds)
-    del ref
     sess = tinyc.InferenceSession(f"{folder}/model.onnx", target="x86",
                                   options=CompileOptions(threads=threads))
-    t_pre, t_dec, t_tok = _measure(sess, folder, prompt, args.tokens, args.rounds)
+    engines = {"onnxruntime": ref, "tinyc": sess}
+    runs: dict[str, list] = {name: [] for name in engines}
+    for r in range(args.rounds + 1):  # round 0 warms up
+        for name, session in engines.items():
+            result = _round(session, folder, prompt, args.tokens)
+            if r:
+                runs[name].append(result)
+    (o_pre, o_dec), (t_pre, t_dec) = ([statistics.median(x[i] for x in runs[n]) for i in (0, 1)]
+                                      for n in engines)
+    o_tok, t_tok = (runs[n][-1][2] for n in engines)
+    ratios = sorted(t[1] / o[1] for o, t in zip(runs["onnxruntime"], runs["tinyc"], strict=True))
     level = f" accuracy_level {args.accuracy_level}" if args.precision == "int4" else ""
     print(f"{args.precision}{level} {args.layers} layers hidden {args.hidden} init_std "
           f"{args.init_std}, {args.prompt}-token prompt, {args.tokens} tokens, {threads} thread(s)")
@@ -63,6 +71,7 @@ def _compare(ort, folder: str, prompt: list[int], args, threads: int) -> None:
           f"(compiles {sess.compile_count})")
     print(f"  ratio tinyc/onnxruntime  prefill {t_pre / o_pre:.2f}  decode {t_dec / o_dec:.2f}"
           f"  same tokens: {o_tok == t_tok}")
+    print(f"  decode ratio per round: {' '.join(f'{x:.2f}' for x in ratios)}")
 
 
 def _agreement(ort, folder: str, prompt: list[int], tokens: int) -> None:

@@ -121,6 +121,11 @@ def _dw_weights(rng):
             "bias": rng.standard_normal(32).astype(np.float32)}
 
 
+def _winograd_weights(rng):
+    return {"w": (rng.standard_normal((48, 32, 3, 3)) * 0.1).astype(np.float32),
+            "bias": rng.standard_normal(48).astype(np.float32)}
+
+
 def _bn_weights(rng):
     c = 64
     return {"s": rng.standard_normal(c).astype(np.float32),
@@ -136,12 +141,17 @@ OPS = [
     ("AveragePool", [(1, 32, 56, 56)], dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
      (1, 32, 56, 56), None),
     ("GlobalAveragePool", [(1, 512, 28, 28)], {}, (1, 512, 1, 1), None),
+    ("MaxPool", [(1, 8, 16, 32, 40)], dict(kernel_shape=[3, 3, 3], strides=[2, 2, 2],
+                                           pads=[1, 1, 1, 1, 1, 1]), (1, 8, 8, 16, 20), None),
+    ("LpPool", [(1, 32, 56, 56)], dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], p=3),
+     (1, 32, 56, 56), None),
     ("Sigmoid", [(1, 64, 112, 112)], {}, (1, 64, 112, 112), None),
     ("Add", [(1, 64, 112, 113), (1, 64, 112, 113)], {}, (1, 64, 112, 113), None),
     ("Softmax", [(512, 1000)], dict(axis=-1), (512, 1000), None),
     ("Softmax", [(16, 100, 80)], dict(axis=1), (16, 100, 80), None),
     ("Conv", [(1, 32, 112, 112)], dict(group=32, pads=[1, 1, 1, 1]), (1, 32, 112, 112),
      _dw_weights),
+    ("Conv", [(1, 32, 30, 29)], dict(pads=[1, 1, 1, 1]), (1, 48, 30, 29), _winograd_weights),
     ("BatchNormalization", [(1, 64, 112, 112)], {}, (1, 64, 112, 112), _bn_weights),
     # a broadcast add over an outer dim; concats of long rows (cut in pieces) and of
     # short rows (many rows to a piece)

@@ -128,10 +128,14 @@ def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
     """Lay out every constant a kernel reads (graph constants and lowering's own
     Const arrays) in one blob; constants nobody reads are left out. The blob is
     joined once from views of the arrays (a model's weights may be mappings of
-    its files): one copy of the weights, not one per step."""
+    its files): one copy of the weights, not one per step. A node lowered in
+    variants (a symbolic size on either side of a guard) packs its weight once
+    per variant, mostly into the same bytes: equal arrays of one node and tag
+    share one place (an fp32 LLM's blob was twice its weights)."""
     parts: list = []
     size = 0
     const_keys: dict[int, str] = {}
+    placed: dict[tuple, list[tuple[np.ndarray, str]]] = {}  # (node, tag, dtype, shape)
 
     def put(key: str, array: np.ndarray) -> None:
         nonlocal size
@@ -151,7 +155,15 @@ def _place_weights(g: Graph, lowered: list[LoweredNode], root: dict[str, str],
                 elif isinstance(a, Const) and id(a) not in const_keys:
                     key = f"const:{ln.node_name}:{a.tag}:{len(const_keys)}"
                     const_keys[id(a)] = key
-                    put(key, a.array)
+                    array = np.asarray(a.array)
+                    kin = placed.setdefault((ln.node_name, a.tag, array.dtype.str,
+                                             array.shape), [])
+                    same = next((k for other, k in kin if np.array_equal(other, array)), None)
+                    if same is not None:
+                        locations[key] = locations[same]
+                    else:
+                        put(key, array)
+                        kin.append((array, key))
     return b"".join(parts), const_keys
 
 

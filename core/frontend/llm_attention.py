@@ -1,6 +1,6 @@
-"""com.microsoft GroupQueryAttention and RotaryEmbedding (and ONNX opset 23's
-RotaryEmbedding) written as standard ONNX ops; the attention itself becomes
-ONNX Attention (opset 25), which tinyc lowers to its fused attention kernel.
+"""com.microsoft GroupQueryAttention and RotaryEmbedding written as standard
+ONNX ops: the attention becomes ONNX Attention (opset 25), rotary ONNX
+RotaryEmbedding (opset 23), each of which tinyc lowers to one kernel.
 
 GroupQueryAttention, as onnxruntime's CPU kernel computes it:
 - packed QKV (key and value absent): split the last axis into H, Hk, Hk heads;
@@ -90,15 +90,11 @@ def _positions(em: Emitter, x: str, lengths: str) -> str:
 
 def rotary(em: Emitter, x: str, positions: str, cos_cache: str, sin_cache: str, heads: int,
            head: int, interleaved: bool) -> str:
-    """Rotary embedding of x [B, S, heads * head] at int64 positions [B, S]."""
+    """Rotary embedding of x [B, S, heads * head] at int64 positions [B, S]: ONNX
+    RotaryEmbedding, one kernel (lower/rotary.py)."""
     half = _half_rotary(em, cos_cache, head)
-    x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
-    cos = em.op("Unsqueeze", [em.op("Gather", [cos_cache, positions]),
-                              em.const([2], np.int64, "axis")])  # [B, S, 1, R/2]
-    sin = em.op("Unsqueeze", [em.op("Gather", [sin_cache, positions]),
-                              em.const([2], np.int64, "axis")])
-    rotated = _rotate(em, x4, cos, sin, half, head, interleaved)
-    return em.op("Reshape", [rotated, em.const([0, 0, heads * head], np.int64, "shape")])
+    return em.op("RotaryEmbedding", [x, cos_cache, sin_cache, positions], num_heads=heads,
+                 interleaved=int(interleaved), rotary_embedding_dim=2 * half)
 
 
 def _half_rotary(em: Emitter, cos_cache: str, head: int) -> int:
@@ -111,54 +107,18 @@ def _half_rotary(em: Emitter, cos_cache: str, head: int) -> int:
     return half
 
 
-def _slice(em: Emitter, x: str, start: int, end: int, axis: int = -1) -> str:
-    return em.op("Slice", [x, em.const([start], np.int64, "start"),
-                           em.const([end], np.int64, "end"), em.const([axis], np.int64, "axes")])
-
-
-def _rotate(em: Emitter, x4: str, cos: str, sin: str, half: int, head: int,
-            interleaved: bool) -> str:
-    """x4 [B, S, H, D] with cos / sin [B, S, 1, R/2] -> the rotated x4."""
-    if interleaved:
-        pairs = em.op("Reshape", [_slice(em, x4, 0, 2 * half),
-                                  em.const([0, 0, 0, half, 2], np.int64, "shape")])
-        even = em.op("Squeeze", [_slice(em, pairs, 0, 1), em.const([-1], np.int64, "axes")])
-        odd = em.op("Squeeze", [_slice(em, pairs, 1, 2), em.const([-1], np.int64, "axes")])
-    else:
-        even, odd = _slice(em, x4, 0, half), _slice(em, x4, half, 2 * half)
-    first = em.op("Sub", [em.op("Mul", [even, cos]), em.op("Mul", [odd, sin])])
-    second = em.op("Add", [em.op("Mul", [odd, cos]), em.op("Mul", [even, sin])])
-    if interleaved:
-        axis = em.const([-1], np.int64, "axes")
-        both = em.op("Concat", [em.op("Unsqueeze", [first, axis]),
-                                em.op("Unsqueeze", [second, axis])], axis=-1)
-        rotated = em.op("Reshape", [both, em.const([0, 0, 0, 2 * half], np.int64, "shape")])
-        parts = [rotated]
-    else:
-        parts = [first, second]
-    if 2 * half < head:
-        parts.append(_slice(em, x4, 2 * half, head))
-    return em.op("Concat", parts, axis=-1) if len(parts) > 1 else parts[0]
-
-
-def decompose_rotary(em: Emitter, shape: tuple[int, int | None], dims: dict,
-                     contrib: bool) -> None:
-    """com.microsoft RotaryEmbedding (input, position_ids, cos, sin) or ONNX's
+def decompose_rotary(em: Emitter, shape: tuple[int, int | None], dims: dict) -> None:
+    """com.microsoft RotaryEmbedding (input, position_ids, cos, sin) as ONNX's
     (X, cos, sin, position_ids). `shape` is the input's (rank, last dim): 3-D
     [B, S, hidden] (heads from num_heads, or from the rotary dims) or 4-D
-    [B, N, S, H]. The caches are [positions, R / 2] read at position_ids, or,
-    without position_ids (ONNX), already [B, S, R / 2]; constants or inputs
-    whose last dim is known."""
+    [B, N, S, H]; the caches are [positions, R / 2]. position_ids is [B, S], or
+    one offset [1] (onnxruntime's format 0: token s at offset + s). `scale`
+    only matters to onnxruntime when it rebuilds the caches, which its CPU
+    kernel does not: it is ignored here too."""
     node = em.node
-    if contrib:
-        x, positions, cos, sin = inputs(node, 4)
-        if attr(node, "is_packed_batching", 0) or float(attr(node, "scale", 1.0)) != 1.0:
-            raise refuse(node, "is_packed_batching / scale != 1")
-        pos = em.constant_value(positions)
-        if pos is not None and pos.size == 1:
-            raise refuse(node, "a single position offset as position_ids")
-    else:
-        x, cos, sin, positions = inputs(node, 4)
+    x, positions, cos, sin = inputs(node, 4)
+    if attr(node, "is_packed_batching", 0):
+        raise refuse(node, "is_packed_batching")
     rank, last = shape
     if rank not in (3, 4) or last is None:
         raise refuse(node, "an input that is not 3-D or 4-D with a known last dim")
@@ -167,26 +127,29 @@ def decompose_rotary(em: Emitter, shape: tuple[int, int | None], dims: dict,
     if rot and rot != 2 * half:
         raise refuse(node, f"rotary_embedding_dim={rot} with a cos_cache of {half} columns")
     heads = int(attr(node, "num_heads", 0))
-    if rank == 4:
-        head = last
-    else:
-        heads = heads or last // (rot or 2 * half)
-        head = last // heads
+    head = last if rank == 4 else last // (heads or last // (rot or 2 * half))
     if 2 * half > head:
         raise refuse(node, f"rotary dims {2 * half} exceed the head size {head}")
-    # cos / sin [B, S, R/2] -> broadcast over the heads' axis of x4
-    cos_bs = em.op("Gather", [cos, positions]) if positions else cos
-    sin_bs = em.op("Gather", [sin, positions]) if positions else sin
-    heads_axis = em.const([1 if rank == 4 else 2], np.int64, "axis")
-    cos4, sin4 = em.op("Unsqueeze", [cos_bs, heads_axis]), em.op("Unsqueeze", [sin_bs, heads_axis])
-    interleaved = bool(attr(node, "interleaved", 0))
-    if rank == 4:
-        out = _rotate(em, x, cos4, sin4, half, head, interleaved)
-    else:
-        x4 = em.op("Reshape", [x, em.const([0, 0, heads, head], np.int64, "shape")])
-        rotated = _rotate(em, x4, cos4, sin4, half, head, interleaved)
-        out = em.op("Reshape", [rotated, em.const([0, 0, last], np.int64, "shape")])
-    em.op("Identity", [out], node.output[0])
+    if _is_offset(em, positions, dims):
+        positions = _offset_positions(em, x, positions, 2 if rank == 4 else 1)
+    extra = {"num_heads": last // head} if rank == 3 else {}
+    em.op("RotaryEmbedding", [x, cos, sin, positions], node.output[0],
+          interleaved=int(attr(node, "interleaved", 0)), rotary_embedding_dim=2 * half, **extra)
+
+
+def _is_offset(em: Emitter, positions: str, dims: dict) -> bool:
+    pos = em.constant_value(positions)
+    return pos.ndim <= 1 if pos is not None else dims.get(positions, (2, None))[0] <= 1
+
+
+def _offset_positions(em: Emitter, x: str, offset: str, seq_axis: int) -> str:
+    """int64 [B, S]: offset + s, for position_ids given as one offset."""
+    batch = em.op("Shape", [x], start=0, end=1)
+    seq = em.op("Shape", [x], start=seq_axis, end=seq_axis + 1)
+    steps = em.op("Range", [em.const(0, np.int64, "zero"), em.op("Squeeze", [seq]),
+                            em.const(1, np.int64, "step")])
+    row = em.op("Add", [em.op("Reshape", [offset, em.const([1], np.int64, "shape")]), steps])
+    return em.op("Expand", [row, em.op("Concat", [batch, seq], axis=0)])
 
 
 def _cache_half(em: Emitter, cos_cache: str, dims: dict) -> int:

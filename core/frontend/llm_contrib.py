@@ -6,7 +6,7 @@ the model is checked and imported:
     SkipSimplifiedLayerNormalization, SkipLayerNormalization
     MatMulNBits, GatherBlockQuantized                   -> matmul_nbits.py
     QuickGelu, BiasGelu, FastGelu                       -> llm_activations.py
-    GroupQueryAttention, RotaryEmbedding (both domains) -> llm_attention.py
+    GroupQueryAttention, com.microsoft RotaryEmbedding  -> llm_attention.py
     MultiHeadAttention                                  -> llm_mha.py
     DequantizeLinear, QuantizeLinear with block_size    -> blocked_quant.py
       (feeding a MatMul with a constant 4 / 8-bit weight: MatMulNBits)
@@ -64,8 +64,8 @@ _SIMPLE: dict[tuple[str, str], Callable[[Emitter], None]] = {
     (MS, "FastGelu"): decompose_fast_gelu,
     ("", "SwiGLU"): decompose_swiglu,
 }
-_SHAPED = {(MS, "GroupQueryAttention"), (MS, "MultiHeadAttention"), (MS, "RotaryEmbedding"),
-           ("", "RotaryEmbedding")}
+# ONNX's RotaryEmbedding is kept: tinyc lowers it to one kernel (lower/rotary.py)
+_SHAPED = {(MS, "GroupQueryAttention"), (MS, "MultiHeadAttention"), (MS, "RotaryEmbedding")}
 
 
 def _key(node: onnx.NodeProto) -> tuple[str, str]:
@@ -151,7 +151,7 @@ def _shaped_rewrite(node: onnx.NodeProto, dims: dict[str, tuple[int, int | None]
         return None
     rank, hidden = dims.get(node.input[0], (0, None))
     if key[1] == "RotaryEmbedding":
-        return lambda em: decompose_rotary(em, (rank, hidden), dims, contrib=key[0] == MS)
+        return lambda em: decompose_rotary(em, (rank, hidden), dims)
     hidden = hidden if rank == 3 else None  # 4-D inputs are refused
     keys, values = (node.input[3:4], node.output[1:2]), (node.input[4:5], node.output[2:3])
     if key[1] == "MultiHeadAttention":  # the caches, and key / value in [B, N, L, H]

@@ -10,6 +10,8 @@ Two config formats are read:
 - otherwise Hugging Face's `config.json` (with `generation_config.json` when
   present, for its eos ids) next to one `*.onnx`: token ids and context
   length only; the decoder's names are read off the model (kv_cache.py).
+  The folder `optimum-cli export onnx --task text-generation-with-past`
+  writes is one of these.
 """
 
 from __future__ import annotations

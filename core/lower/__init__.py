@@ -25,9 +25,12 @@ from . import (  # noqa: F401  (importing a module registers its lowerings)
     recurrent,
     reduce,
     resize,
+    roi_align,
+    rotary,
     shape_ops,
     signal,
     state_space,
+    unpool,
     views,
 )
 from .lowering import lower_graph

@@ -34,6 +34,7 @@ from ..schedule import Decision
 from ..tensorize.fp32 import Fp32Plan, plan_fp32_gemm
 from .checks import require_elements
 from .conv_schedule import schedule_depthwise
+from .conv_winograd import choose_winograd, lower_winograd
 from .elementwise import require_f32, shape_of
 from .gemm_schedule import schedule_gemm, tuned_text
 from .registry import lowers
@@ -148,6 +149,15 @@ class FusedTail:
     def clip(self) -> bool:
         return self.lo > -math.inf or self.hi < math.inf
 
+    def text(self) -> str:
+        """The epilogue in a lowered node's semantics: "; + bias[co]; ...". """
+        text = f"; + {self.bias}[co]" if self.bias else ""
+        if self.residual:
+            text += f"; + {self.residual}[n,co,y,x]"
+        if self.clip:
+            text += f"; clip({self.lo}, {self.hi})"
+        return text
+
 
 def fused_tail(node: Node, bias_slot: int = 2) -> FusedTail:
     def slot(i: int) -> str:
@@ -188,6 +198,8 @@ def lower_conv(node: Node, ctx: LowerContext) -> LoweredNode:
         note = (f"direct depthwise {s.kh}x{s.kw} kernel on {planes} (channels are "
                 f"a batch index: no GEMM tile, but its taps are one): {plan.step_text}, "
                 f"epilogue {epi.tag}{tuned_text(decision)}")
+    elif (tile := choose_winograd(node, ctx, s)) is not None:
+        return lower_winograd(node, ctx, s, tail, tile)
     else:
         calls, note, plan, decision = _gemm_calls(node, ctx, s, epi, tail)
     return LoweredNode(node.name, node.qualified_op, node.outputs, calls,
@@ -362,11 +374,5 @@ def _semantics(node: Node, s: ConvShape, tail: FusedTail) -> str:
     ci = f"g*{s.cig}+ci" if s.group > 1 else "ci"
     text = (f"{y}[n,co,y,x] += {x}[n,{ci},y*{s.sh}+ky*{s.dh}-{s.ph},x*{s.sw}+kx*{s.dw}-{s.pw}]"
             f" * {w}[co,ci,ky,kx]")
-    if tail.bias:
-        text += f"; + {tail.bias}[co]"
-    if tail.residual:
-        text += f"; + {tail.residual}[n,co,y,x]"
-    if tail.clip:
-        text += f"; clip({tail.lo}, {tail.hi})"
-    return text
+    return text + tail.text()
 

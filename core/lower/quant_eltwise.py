@@ -37,7 +37,7 @@ from ..ir.quant import (
 from ..program import Buf, Call, Const, LowerContext, LoweredNode, Scratch
 from .broadcast import broadcast_output, index_expr, nary_plan, same_shape, shape_of
 from .misc import copy_call
-from .pool import AxisWindows, axis_windows
+from .pool_windows import AxisWindows, axis_windows
 from .registry import lowers
 
 

@@ -1,9 +1,9 @@
 """Shapes given as run-time data (a Reshape's target, an Expand's shape, a
-Tile's repeats, a OneHot's depth, a TopK's k, fed as graph inputs or computed from them) are
-checked before the node runs: the kernels were built for the shapes inference
-derived, so a different value must be refused (an InputError naming the input,
-the position, the value and the value compiled), never honoured silently with
-the old shape.
+Tile's repeats, a OneHot's depth, a TopK's k, a MaxUnpool's output_shape, fed
+as graph inputs or computed from them) are checked before the node runs: the
+kernels were built for the shapes inference derived, so a different value must
+be refused (an InputError naming the input, the position, the value and the
+value compiled), never honoured silently with the old shape.
 
 One table: per op, which input holds a shape and, per position, the values
 that agree with the compiled output. A shape that is a constant, or that
@@ -88,7 +88,7 @@ SHAPE_INPUTS: dict[str, tuple[int, Callable[[Node, LowerContext], Pairs]]] = {
     "Reshape": (1, _reshape), "Expand": (1, _expand), "Tile": (1, _tile),
     "ConstantOfShape": (0, _exact), "Split": (1, _split), "Resize": (3, _exact),
     "OneHot": (1, _one_hot), "CenterCropPad": (1, _center_crop_pad), "TopK": (1, _topk),
-    "Col2Im": (1, _spatial),
+    "Col2Im": (1, _spatial), "MaxUnpool": (2, _exact),
 }
 
 

@@ -140,11 +140,12 @@ def lower_slice(node: Node, ctx: LowerContext) -> LoweredNode:
 def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int, ...],
                    out: tuple[int, ...]) -> LoweredNode:
     x, y = node.inputs[0], node.outputs[0]
-    starts = params[0]
-    if not isinstance(starts, str):
-        raise NotLowerable("Slice with constant starts but runtime ends/axes/steps")
-    index = dtype_of(ctx, starts)
-    n = math.prod(shape_of(ctx, starts))
+    # the parameters share one index type and length (ONNX's Tind): read them off
+    # a run-time one; constant starts (a mask cut to a length computed from a
+    # symbolic Shape, as optimum's Llama export does) become a table like the others
+    runtime = next(p for p in params if isinstance(p, str))
+    index = dtype_of(ctx, runtime)
+    n = math.prod(shape_of(ctx, runtime))
     rank = len(shape)
     if rank > S.MAX_RANK:
         raise NotLowerable(f"Slice of rank {rank}: at most {S.MAX_RANK} is supported")
@@ -154,6 +155,7 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
             return Buf(p)
         return Const(f"{node.name}.{tag}", (default if p is None else p).astype(index.numpy))
 
+    starts = operand(params[0], np.zeros(n, np.int64), "starts")
     ends = operand(params[1], np.zeros(n, np.int64), "ends")  # ends are required
     axes = operand(params[2], np.arange(n), "axes")
     steps = operand(params[3], np.ones(n, np.int64), "steps")
@@ -162,7 +164,7 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
     dims_out = int_table(f"{node.name}.out", pad + list(out))
     site = ErrorSite(f"Slice node '{node.name}': run-time starts/ends/axes/steps")
     first = data_dependent_run(out)
-    lengths = (site, dims_in, DimSlot(first) if first else dims_out, Buf(starts), ends,
+    lengths = (site, dims_in, DimSlot(first) if first else dims_out, starts, ends,
                steps, axes, n, rank)
     # the kernel copies the compiled lengths: parameters giving others are refused;
     # or, where the output's dims are data-dependent sizes, it sets them
@@ -170,7 +172,7 @@ def _runtime_slice(node: Node, ctx: LowerContext, params: list, shape: tuple[int
     calls = [] if first else [Call(check_slice_kernel(index, S.MAX_RANK), lengths)]
     if math.prod(out):
         call = Call(S.slice_kernel(elem_bytes(ctx, x), index),
-                    (Buf(x), Buf(y), dims_in, dims_out, Buf(starts), steps, axes, n, rank))
+                    (Buf(x), Buf(y), dims_in, dims_out, starts, steps, axes, n, rank))
         calls.append(call)
     ln = _node(node, calls, "y[i] = x[start + i * step], start/step from runtime inputs",
                "runtime parameters: decoded by the kernel, one element at a time")

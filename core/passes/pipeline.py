@@ -6,6 +6,7 @@ from ..ir import Graph
 from .base import Pass, PassContext, Sequential
 from .contracts import check_contracts_pass
 from .dead_code import dead_code_pass
+from .decompose_einsum import decompose_einsum_pass
 from .fold_batchnorm import fold_batchnorm_pass
 from .fold_constants import fold_constants_pass
 from .fuse_epilogue import fuse_epilogue_pass
@@ -27,11 +28,14 @@ def default_pipeline(fuse: bool = True) -> Sequential:
     runs first, while the DequantizeLinear of constant weights is still there to see.
     check_contracts (parameter shapes against attributes) runs once shapes are
     static; folding a node that breaks one fails quietly and leaves it to the check.
+    decompose_einsum then rewrites the Einsums the GEMM lowering cannot take; the
+    second fold_constants folds the pieces of those that act on weights.
     """
     passes: list[Pass] = [
         quant_canonicalize_pass,
         fold_and_infer_pass,
         check_contracts_pass,  # folding made dims numbers (and K=0 products zeros)
+        decompose_einsum_pass,  # needs the checked sizes; its constant pieces fold below
         simplify_shapes_pass,
         fold_constants_pass,
         fold_batchnorm_pass,

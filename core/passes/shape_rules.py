@@ -64,7 +64,8 @@ _SAME_SHAPE = ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Erf", "Neg", "Abs", "Sq
                "Not", "CastLike", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "HardSigmoid",
                "HardSwish", "Softplus", "IsNaN", "IsInf", "Trilu", "CumSum", "Elu", "Selu",
                "LayerNormalization", "Dropout", "InstanceNormalization", "Swish", "Celu", "Mish",
-               "BatchNormalization", "SimplifiedLayerNormalization", "RMSNormalization")
+               "BatchNormalization", "SimplifiedLayerNormalization", "RMSNormalization",
+               "RotaryEmbedding")
 
 
 @_rule(*_SAME_SHAPE)

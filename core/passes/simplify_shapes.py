@@ -1,7 +1,8 @@
 """simplify_shapes: remove ops that only forward or re-view their input.
 
 - Identity, and inference Dropout whose mask nobody reads, are removed: their
-  readers read the input instead.
+  readers read the input instead. An inference Dropout whose mask is read
+  becomes Identity plus a mask of trues expanded to the input's shape.
 - A chain of Reshape / Flatten / Squeeze / Unsqueeze over static types becomes
   one Reshape to the final shape; a Reshape to the shape it already has goes.
 
@@ -34,6 +35,26 @@ def remove_inference_dropout(view: GraphView, node: Node) -> Rewrite | None:
     if not is_onnx(node, "Dropout") or not _is_inference_dropout(view, node):
         return None
     return forward_input(view, node)
+
+
+def inference_dropout_mask(view: GraphView, node: Node) -> Rewrite | None:
+    """An inference Dropout whose mask is read: y = x, and the mask is all true
+    (ONNX's definition when not training), expanded to x's shape at run time so
+    that symbolic shapes work too."""
+    if not is_onnx(node, "Dropout") or len(node.outputs) < 2 or not node.outputs[1]:
+        return None
+    if not _is_inference_dropout(view, node, mask_read=True):
+        return None
+    y, mask = node.outputs[0], node.outputs[1]
+    true, shape = view.fresh(mask + "_true"), view.fresh(mask + "_shape")
+    rank = len(view.type_of(node.inputs[0]).shape)
+    new = (Node("Identity", (node.inputs[0],), (y,), name=node.name),
+           Node("Shape", (node.inputs[0],), (shape,), name=view.fresh(node.name + "_shape")),
+           Node("Expand", (true, shape), (mask,), name=view.fresh(node.name + "_mask")))
+    value = np.ones((), np.bool_)
+    return Rewrite(old=(node,), new=new, constants={true: value},
+                   types={true: TensorType.of(value),
+                          shape: TensorType.of(np.zeros(rank, np.int64))})
 
 
 def remove_noop_reshape(view: GraphView, node: Node) -> Rewrite | None:
@@ -74,8 +95,9 @@ def forward_input(view: GraphView, node: Node) -> Rewrite | None:
     return Rewrite(old=(producer, node), new=(renamed,), at=producer, renames={src: dst})
 
 
-def _is_inference_dropout(view: GraphView, node: Node) -> bool:
-    if len(node.outputs) > 1 and node.outputs[1] and view.is_used(node.outputs[1]):
+def _is_inference_dropout(view: GraphView, node: Node, mask_read: bool = False) -> bool:
+    if not mask_read and len(node.outputs) > 1 and node.outputs[1] and \
+            view.is_used(node.outputs[1]):
         return False
     if node.attr("is_test", 1) == 0:
         return False  # opset < 7 training mode
@@ -85,8 +107,8 @@ def _is_inference_dropout(view: GraphView, node: Node) -> bool:
     return training is None or not bool(training)
 
 
-SIMPLIFY_RULES = (remove_identity, remove_inference_dropout, remove_noop_reshape,
-                  collapse_reshape_chain)
+SIMPLIFY_RULES = (remove_identity, remove_inference_dropout, inference_dropout_mask,
+                  remove_noop_reshape, collapse_reshape_chain)
 
 simplify_shapes_pass = FunctionPass("simplify_shapes",
                                     lambda g: rewrite_graph(g, SIMPLIFY_RULES))

@@ -17,9 +17,8 @@ attention_mask, past_key_values.{i}.key/value -> logits, present.{i}.key/value)
 with the cache [batch, kv_heads, past, head_dim]; llm_models' greedy_decode,
 empty_past and prefill_logits apply unchanged.
 
-Hugging Face optimum's exporter is not used: its ONNX exporter now lives in
-`optimum-onnx`, whose newest release (0.1.0) requires transformers < 4.58 and
-optimum 2.1, against the transformers 5 installed here.
+Hugging Face optimum's exporter (`optimum-onnx`, which requires transformers
+< 4.58) runs in a side venv instead: optimum_models.py.
 
 Exports are kept keyed by the arguments, the versions and the text of this file
 and llm_models.py ($TINYC_LLM_MODEL_CACHE, default ~/.cache/tinyc-llm-models: not

@@ -156,7 +156,8 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
                   past: Mapping[str, np.ndarray], start_past: int = 0,
                   keep_logits: bool = False,
                   clock: Callable[[], float] = time.perf_counter,
-                  pick: Callable[[np.ndarray], int] | None = None) -> DecodeResult:
+                  pick: Callable[[np.ndarray], int] | None = None,
+                  io=None) -> DecodeResult:
     """Greedy decoding of `steps` tokens after `prompt_ids` (batch 1), by the
     decode loop of `tinyc generate` (tinyc.llm.loop).
 
@@ -169,11 +170,13 @@ def greedy_decode(run_step, prompt_ids: Sequence[int], steps: int, *,
 
     `start_past`: rows of zeros prepended to the past, masked out (see the
     module doc); 0 starts from an empty past. `pick` replaces the argmax that
-    chooses each next token (see genai_models.genai_forced_logits).
+    chooses each next token (see genai_models.genai_forced_logits). `io`: the
+    model's DecoderIO (tinyc.llm.kv_cache) when it has inputs beyond these,
+    such as position_ids (optimum_models.optimum_greedy_decode).
     """
     from ..llm.loop import decode_steps, step_fn
 
-    io = _gpt2_io(past)
+    io = io or _gpt2_io(past)
     step = step_fn(run_step) if hasattr(run_step, "run") else (lambda _, feeds: run_step(feeds))
     result = DecodeResult([], [])
     cache = {n: np.asarray(a, np.float32) for n, a in past.items()}

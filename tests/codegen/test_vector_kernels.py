@@ -26,8 +26,8 @@ def kernels(every_op: bool = True) -> list[Kernel]:
     ks += [E.binary_kernel(op, kinds, nd) for op in (E.BINARY if every_op else ["add", "pow"])
            for kinds, nd in (("vv", False), ("vs", True), ("sv", True))]
     ks += [E.channel_affine_kernel(), L.lrn_kernel()]
-    ks += [P.pool2d_kernel(kind, sx, 3, 3, 1) for kind in ("max", "avg") for sx in (1, 2)]
-    ks += [P.pool2d_kernel("avg", 1), P.global_pool_kernel("max"), P.global_pool_kernel("avg")]
+    ks += [P.pool_kernel(kind, sx, (3, 3), 1) for kind in ("max", "avg") for sx in (1, 2)]
+    ks += [P.pool_kernel("avg", 1), P.global_pool_kernel("max"), P.global_pool_kernel("avg")]
     ks += [f(kind) for f in (S.softmax_rows_kernel, S.softmax_strided_kernel) for kind in S.KINDS]
     ks += [C.strided_copy_kernel(4), C.strided_copy_kernel(4, gather=True),
            C.transpose_tiles_kernel(4), C.pad_kernel(4), C.strided_copy_kernel(1)]
@@ -66,7 +66,7 @@ def test_host_kernels_use_full_width_vectors(bits, register):
 def test_kernels_need_no_library_calls_on_other_targets(target):
     # the kernels whose code could become calls: math, masked tails, gathers, copies
     sample = [E.unary_kernel(op) for op in ("exp", "log", "tanh", "erf", "sqrt")]
-    sample += [E.binary_kernel("pow", "vv", False), P.pool2d_kernel("max", 2, 3, 3, 1),
+    sample += [E.binary_kernel("pow", "vv", False), P.pool_kernel("max", 2, (3, 3), 1),
                S.softmax_rows_kernel("softmax"), C.strided_copy_kernel(4, gather=True),
                C.pad_kernel(4), C.transpose_tiles_kernel(4)]
     sample += [I.col2im_kernel(sx, False) for sx in (1, 3, 8)]

@@ -110,3 +110,27 @@ def test_in_place_model_matches_onnxruntime(ort_run):
     # r and r2 live together; s, t over r and u over r2 (without: t, r2 and u at Mul)
     assert tinyc.compile(model, "x86").meta["arena_bytes"] == 2 * 8 * 64 * 4
     np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_weight_packed_in_two_variants_is_stored_once():
+    """A symbolic row count puts a MatMul on both sides of a guard (a variant per
+    side), each packing the constant B: equal packings share one place in the
+    blob, so the artifact holds the weight once (an fp32 LLM's was twice)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    import tinyc
+
+    w = np.random.default_rng(0).standard_normal((256, 384)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["M", 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M", 384])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    art = tinyc.compile(model, target="x86")
+    assert w.nbytes <= len(art.weights) < 1.5 * w.nbytes
+    sess = tinyc.InferenceSession(model, target="x86")
+    for m in (1, 20):  # both variants read the shared packing
+        x = np.random.default_rng(m).standard_normal((m, 256)).astype(np.float32)
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ w, rtol=1e-4, atol=1e-4)

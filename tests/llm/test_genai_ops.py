@@ -108,6 +108,18 @@ def test_group_query_attention_matches_onnxruntime(past, seq):
     assert_close(want, got, rtol=1e-4, atol=1e-5, what="GroupQueryAttention")
 
 
+def test_group_query_attention_positions_past_the_rotary_cache_are_refused():
+    """seqlens_k puts the new token at position 70 of a 64-row cos/sin cache:
+    the rotary kernel's position check stops the run, naming the node."""
+    case = _gqa_case(1, 1, 9, 4, 2, 16, {"do_rotary": 1})
+    proto, feeds, names = model([case])
+    feeds["c0_in5"] = np.array([70], np.int32)
+    sess = tinyc.InferenceSession(proto.SerializeToString(), target="x86")
+    with pytest.raises(tinyc.InputError, match=r"RotaryEmbedding node 'case0/.*index 70 .*"
+                                               r"valid indices are \[0, 63\]"):
+        sess.run(names, feeds)
+
+
 def test_rotary_embedding_matches_onnxruntime():
     cos, sin = rotary_caches(32, 8)
     pos = np.array([[3, 4, 5, 6], [0, 1, 2, 9]], np.int64)
@@ -116,6 +128,25 @@ def test_rotary_embedding_matches_onnxruntime():
     pos3 = pos[:, :3]
     cases += [Case("RotaryEmbedding", [randn(2, 4, 3, 16), pos3, cos, sin], (2, 3),
                    {"interleaved": inter}) for inter in (0, 1)]  # [B, N, S, H]
+    want, got = run_both(cases)
+    assert_close(want, got, what="RotaryEmbedding")
+
+
+def test_rotary_embedding_offset_positions_partial_dims_and_scale_match_onnxruntime():
+    """position_ids as one offset [1] (token s at offset + s), as a feed or a
+    constant; rotary dims below the head size; a scale, which onnxruntime's
+    CPU kernel does not use (it only rebuilds caches with it)."""
+    cos, sin = rotary_caches(32, 8)
+    offset = np.array([5], np.int64)
+    cases = [Case("RotaryEmbedding", [randn(2, 3, 64), offset, cos, sin], consts,
+                  {"num_heads": 4, "interleaved": inter})
+             for inter, consts in ((0, (2, 3)), (1, (1, 2, 3)))]
+    cases.append(Case("RotaryEmbedding", [randn(2, 4, 3, 40), offset, cos, sin], (2, 3),
+                      {"num_heads": 4, "rotary_embedding_dim": 16}))
+    pos = np.array([[3, 4, 5], [0, 1, 9]], np.int64)
+    cases.append(Case("RotaryEmbedding", [randn(2, 3, 96), pos, cos[:, :4], sin[:, :4]], (2, 3),
+                      {"num_heads": 4, "rotary_embedding_dim": 8, "scale": 0.5,
+                       "interleaved": 1}))
     want, got = run_both(cases)
     assert_close(want, got, what="RotaryEmbedding")
 

@@ -147,9 +147,9 @@ def test_fused_epilogue_transposed(rng, bias):
 
 
 def test_small_images_are_computed_transposed():
-    x = np.zeros((1, 64, 7, 7), np.float32)
+    x = np.zeros((1, 64, 13, 13), np.float32)  # stride 2: not Winograd's
     w = np.zeros((128, 64, 3, 3), np.float32)
-    g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1]}, (1, 128, 7, 7))
+    g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, (1, 128, 7, 7))
     ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
     assert "transposed" in ln.note and "49 pixels as 7-row panels" in ln.note
 
@@ -242,3 +242,121 @@ def test_conv_is_tensorized_with_the_targets_intrinsic():
     assert ln.intrinsic == "avx512_fma.fma_f32_1x16" and "tile 8x48" in ln.note
     assert dict(ln.rejected)["avx2_fma.fma_f32_1x8"].startswith("ranked below")
     assert dict(ln.rejected)["avx512_vnni.dot_16x4_u8i8i32"].startswith("dtype")
+
+
+# -- Winograd F(2x2, 3x3): 3x3 stride-1 convs of 16+ channels (conv_winograd.py)
+WINOGRAD = {
+    "pad1": ((1, 16, 12, 12), (16, 16, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "odd_sizes": ((1, 32, 13, 17), (48, 32, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "asym_pads_batch2": ((2, 16, 15, 14), (24, 16, 3, 3), {"pads": [0, 1, 2, 0]}),
+    "no_pad": ((1, 20, 9, 30), (17, 20, 3, 3), {}),
+    "pad2": ((1, 16, 6, 7), (16, 16, 3, 3), {"pads": [2, 2, 2, 2]}),
+    "same_upper": ((1, 24, 11, 11), (16, 24, 3, 3), {"auto_pad": "SAME_UPPER"}),
+    "wide_k": ((1, 300, 8, 8), (32, 300, 3, 3), {"pads": [1, 1, 1, 1]}),  # K > one KC block
+    # F(4x4): 36+ of its tiles
+    "f4_pad1": ((1, 16, 24, 26), (16, 16, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "f4_odd": ((1, 24, 25, 23), (20, 24, 3, 3), {"pads": [1, 1, 1, 1]}),
+    "f4_asym_batch2": ((2, 16, 21, 19), (16, 16, 3, 3), {"pads": [0, 1, 2, 0]}),
+}
+
+
+def _lowered(x_shape, w_shape, attrs, target=None):
+    x, w = np.zeros(x_shape, np.float32), np.zeros(w_shape, np.float32)
+    out = reference_conv(x, w, None, attrs).shape
+    g = conv_graph(x, w, None, attrs, out)
+    return lower_conv(g.nodes[0], LowerContext(g, target or host_target()))
+
+
+@pytest.mark.parametrize("case", sorted(WINOGRAD))
+def test_winograd_matches_onnx_reference(rng, case):
+    x_shape, w_shape, attrs = WINOGRAD[case]
+    tile = "F(4x4" if case.startswith("f4") else "F(2x2"
+    assert f"Winograd {tile}" in _lowered(x_shape, w_shape, attrs).note
+    check_conv(rng, x_shape, w_shape, attrs)
+
+
+@pytest.mark.parametrize("image", [(11, 10), (22, 27)])  # F(2x2), F(4x4)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("activation,clip", [("Relu", None), ("Clip", (-0.5, 1.5))])
+def test_winograd_fused_epilogue(rng, image, bias, activation, clip):
+    check_conv(rng, (2, 16, *image), (32, 16, 3, 3), {"pads": [1, 1, 1, 1]}, bias=bias,
+               residual=True, activation=activation, clip=clip)
+
+
+@pytest.mark.parametrize("image", [(10, 19), (26, 22)])
+def test_winograd_on_avx2(rng, image):
+    shapes = ((1, 16, *image), (24, 16, 3, 3), {"pads": [1, 1, 1, 1]})
+    assert "Winograd" in _lowered(*shapes, target=host_target(256)).note
+    check_conv(rng, *shapes, target=host_target(256), residual=True, activation="Relu")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", [
+    ((1, 16, 12, 12), (16, 16, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ((1, 16, 12, 12), (16, 16, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
+    ((1, 32, 12, 12), (32, 16, 3, 3), {"pads": [1, 1, 1, 1], "group": 2}),
+    ((1, 8, 12, 12), (16, 8, 3, 3), {"pads": [1, 1, 1, 1]}),  # too few channels
+    ((1, 16, 4, 4), (16, 16, 3, 3), {"pads": [1, 1, 1, 1]}),  # too few tiles
+    ((1, 16, 12, 12), (16, 16, 5, 5), {"pads": [2, 2, 2, 2]}),
+])
+def test_winograd_only_where_it_applies(x_shape, w_shape, attrs):
+    assert "Winograd" not in _lowered(x_shape, w_shape, attrs).note
+
+
+def test_winograd_weight_transform_gives_a_tile():
+    """One 4x4 patch through V = B^T d B, U = G g G^T, Y = A^T (U * V) A is the
+    2x2 correlation of the patch with the filter."""
+    from tinyc.codegen.kernels.ops.winograd import WinogradTile
+    from tinyc.lower.conv_winograd import transformed_weights
+
+    rng = np.random.default_rng(1)
+    for m in (2, 4):
+        tile = WinogradTile(m)
+        d, g = rng.standard_normal((tile.n, tile.n)), rng.standard_normal((1, 1, 3, 3))
+        u = transformed_weights(g, tile).reshape(tile.n, tile.n)
+        got = tile.at @ (u * (tile.bt @ d @ tile.bt.T)) @ tile.at.T
+        want = [[(d[a:a + 3, b:b + 3] * g[0, 0]).sum() for b in range(m)] for a in range(m)]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_serves_symbolic_batch_and_image_sizes():
+    """One compile (decided at the hints) runs every size, down to one partial tile."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    import tinyc
+
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((32, 16, 3, 3)) / 12).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 32, "H", "W"])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = tinyc.InferenceSession(model, target="x86", options=tinyc.CompileOptions(
+        shape_hints={"N": 1, "H": 24, "W": 24}))
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for shape in [(1, 16, 24, 24), (3, 16, 24, 24), (2, 16, 13, 30), (1, 16, 2, 2)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        got, want = session.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert session.compile_count == 1
+    assert "Winograd F(4x4" in str(session.artifact.report if hasattr(
+        session.artifact, "report") else session.artifact.meta)
+
+
+def test_winograd_scratch_is_bounded():
+    """V and M scale with the whole batch: past SCRATCH_LIMIT, F(4x4) (less
+    scratch per pixel), then im2col."""
+    from tinyc.lower import conv_winograd as W
+    from tinyc.lower.conv import conv_shape
+
+    big = ((64, 64, 112, 112), (64, 64, 3, 3), {"pads": [1, 1, 1, 1]})
+    assert "Winograd" not in _lowered(*big).note  # 2.3 GB of V and M even for F(4x4)
+    mid = ((12, 256, 56, 56), (256, 256, 3, 3), {"pads": [1, 1, 1, 1]})
+    g = conv_graph(np.zeros(mid[0], np.float32), np.zeros(mid[1], np.float32), None, mid[2],
+                   mid[0])
+    shape = conv_shape(g.nodes[0], mid[0], mid[1])
+    assert W.transform_bytes(shape, 4) <= W.SCRATCH_LIMIT < W.transform_bytes(shape, 2)
+    assert W.default_tile(shape) == 4

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from op_batch import Case, check_cases, ort_oracle
 
-from tinyc.errors import NotLowerable
+from tinyc.errors import ModelError
 from tinyc.ir import DType, Graph, Node, TensorType
-from tinyc.lower.pool import axis_windows, lower_pool
+from tinyc.lower.pool import lower_pool
+from tinyc.lower.pool_windows import axis_windows
 from tinyc.program import LowerContext
 from tinyc.testing.kernel_harness import host_target
 
@@ -92,11 +93,12 @@ def test_ceil_mode_accepts_the_onnx_shape_inference_extent():
     assert axis_windows(5, 2, 2, 1, (1, 1), "NOTSET", True, declared=4).out == 4
 
 
-def test_maxpool_indices_output_is_not_lowerable():
+def test_maxpool_indices_with_a_bad_storage_order_is_a_model_error():
     f32 = DType.float32
-    node = Node("MaxPool", ("x",), ("y", "i"), {"kernel_shape": [2, 2]}, name="mp")
+    node = Node("MaxPool", ("x",), ("y", "i"), {"kernel_shape": [2, 2], "storage_order": 2},
+                name="mp")
     g = Graph("g", ("x",), ("y",), (node,),
               {"x": TensorType(f32, (1, 1, 4, 4)), "y": TensorType(f32, (1, 1, 3, 3)),
                "i": TensorType(DType.int64, (1, 1, 3, 3))}, {}, {"": 13})
-    with pytest.raises(NotLowerable, match="Indices"):
+    with pytest.raises(ModelError, match="storage_order"):
         lower_pool(node, LowerContext(g, host_target()))

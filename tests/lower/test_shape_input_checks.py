@@ -135,3 +135,24 @@ def test_slice_parameters_giving_another_shape_are_refused(tmp_path, start, end,
     with pytest.raises(tinyc.InputError, match="Slice node .*: run-time starts/ends/axes/steps: "
                                                + message):
         loaded.run(None, _slice_feeds(x, start, end, axis, step))
+
+
+def _slice_with_constant_starts(tmp_path):
+    """starts and axes constant, ends run-time data (ONNX's Tind: one type for all)."""
+    node = helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"])
+    inits = [numpy_helper.from_array(np.array([1], np.int64), "st"),
+             numpy_helper.from_array(np.array([1], np.int64), "ax")]
+    model = _model(node, [_vi("x", [4, 6]), _vi("en", [1], TensorProto.INT64)], [4, 2], inits)
+    return _load(model, tmp_path)
+
+
+def test_slice_with_constant_starts_and_run_time_ends(tmp_path):
+    loaded = _slice_with_constant_starts(tmp_path)
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    for end in (3, -3):
+        (y,) = loaded.run(None, {"x": x, "en": np.array([end], np.int64)})
+        np.testing.assert_array_equal(y, x[:, 1:end])
+    with pytest.raises(tinyc.InputError, match="Slice node .*: run-time starts/ends/axes/steps: "
+                                               "they give 4 elements along axis 1, but the "
+                                               "model was compiled for 2"):
+        loaded.run(None, {"x": x, "en": np.array([5], np.int64)})

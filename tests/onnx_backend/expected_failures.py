@@ -29,7 +29,6 @@ def _owned(owner: str, why: str) -> str:
 TRANSFORMER = "transformer/RNN ops owner"
 CONV = "Conv/Gemm/MatMul owner"
 QUANT = "quantization ops owner"
-POOL = "pooling owner"
 
 EXPECTED_FAILURES: list[tuple[str, str]] = [
     # frontend and compiler
@@ -58,8 +57,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(TRANSFORMER, "the expanded function's MatMul / Softmax compute in float16, "
                          "bfloat16 or float64; they are lowered for float32 only")),
     # (their '_expanded' function bodies pass)
-    (r"test_einsum_(batch_diagonal|sum.*|batch_matmul.*|inner_prod)",
-     _owned(TRANSFORMER, "Einsum: diagonals, reductions and non-float32 are not lowered")),
     (r"test_resize_(down|up)sample_scales_.*|test_resize_(down|up)sample_sizes_nearest_not_"
      r"(larger|smaller)|test_resize_tf_crop_and_resize.*|test_upsample_nearest",
      _owned(TRANSFORMER, "Resize with runtime scales (or sizes with keep_aspect_ratio_policy), "
@@ -73,12 +70,8 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
      _owned(QUANT, "ConvInteger / QLinearConv with runtime zero points or scales")),
     (r"test_qlinearmatmul_.*_float16", _owned(QUANT, "QLinearMatMul with float16 scales")),
     (r"test_dequantizelinear_e4m3fn_float16", _owned(QUANT, "float16 DequantizeLinear")),
-    (r"test_(averagepool|maxpool)_3d_.*|test_lppool_.*|test_maxpool_with_argmax_.*|"
-     r"test_maxunpool_.*|test_roialign_.*",
-     _owned(POOL, "3-D pooling, LpPool, MaxPool's indices, MaxUnpool, RoiAlign")),
     (r"test_(constant|edge|reflect|wrap)_pad(_axes|_negative_axes)?",
      "Pad with runtime pads is not lowered (misc.py; lead)"),
-    (r"test_dropout_default_mask.*", "Dropout's mask output is not lowered (views.py; lead)"),
     # no owner yet
     (r"test_image_decoder_.*", "ImageDecoder (image file decoding) is out of scope"),
     (r"test_tfidfvectorizer_.*", "TfIdfVectorizer is not lowered"),

@@ -5,6 +5,12 @@
     python tests/onnx_backend/report.py --junit r.xml  # tabulate an earlier run's junit xml
     python tests/onnx_backend/report.py --failures     # also each unexpected failure's message
 
+A partial run (pytest -k ...) updates only its ops' rows, keeping the others and
+the last full run's time:
+    python -m pytest tests/onnx_backend/test_node_suite.py -k pool --junitxml=r.xml \
+        -o junit_family=xunit1
+    python tests/onnx_backend/report.py --junit r.xml --update
+
 A case counts for the op it tests (its '_expanded' variants included).
 """
 
@@ -101,6 +107,21 @@ def markdown(table: dict[str, collections.Counter], seconds: tuple[float, float]
     return "\n".join(lines) + "\n"
 
 
+def update_rows(text: str, table: dict[str, collections.Counter]) -> str:
+    """RESULTS.md `text` with the rows of `table`'s ops replaced (every case of an
+    op must be in the partial run) and the totals recomputed; its run time kept."""
+    merged: dict[str, collections.Counter] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[1].isdigit():
+            merged[cells[0]] = collections.Counter(dict(zip(OUTCOMES, map(int, cells[1:4]),
+                                                            strict=True)))
+    merged.update(table)
+    new = markdown(merged, None).splitlines()
+    timing = [line for line in text.splitlines() if line.startswith("Suite run time")]
+    return "\n".join(new[:3] + timing + new[3:]) + "\n"
+
+
 def _onnx_version() -> str:
     import onnx
 
@@ -112,6 +133,8 @@ def main() -> None:
     ap.add_argument("--junit", help="tabulate this junit xml instead of running the suite")
     ap.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0: none)")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md")
+    ap.add_argument("--update", action="store_true",
+                    help="with --junit of a partial run: rewrite only its ops' rows of RESULTS.md")
     ap.add_argument("--failures", action="store_true", help="list unexpected failures")
     args = ap.parse_args()
     seconds = None
@@ -122,7 +145,14 @@ def main() -> None:
         results = outcomes(junit)
     if not results:
         raise SystemExit("no node-suite results: the suite failed to collect")
-    text = markdown(per_op(results), seconds)
+    path = os.path.join(HERE, "RESULTS.md")
+    if args.update:
+        if not args.junit:
+            raise SystemExit("--update needs --junit (a partial run's results)")
+        with open(path, encoding="utf-8") as f:
+            text = update_rows(f.read(), per_op(results))
+    else:
+        text = markdown(per_op(results), seconds)
     print(text)
     stale = stale_expected_failures(results)
     if stale:
@@ -132,8 +162,8 @@ def main() -> None:
         for case, (outcome, message) in sorted(results.items()):
             if outcome == "failed":
                 print(f"{case}: {message[:200]}")
-    if args.write:
-        with open(os.path.join(HERE, "RESULTS.md"), "w", encoding="utf-8") as f:
+    if args.write or args.update:
+        with open(path, "w", encoding="utf-8") as f:
             f.write(text)
 
 

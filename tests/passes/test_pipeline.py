@@ -34,7 +34,7 @@ def exported_block(opset: int = 9):
 
 def test_pipeline_order_and_fusion_switch():
     names = [p.name for p in default_pipeline().passes]
-    assert names == ["quant_canonicalize", "fold_and_infer", "check_contracts",
+    assert names == ["quant_canonicalize", "fold_and_infer", "check_contracts", "decompose_einsum",
                      "simplify_shapes", "fold_constants", "fold_batchnorm", "dead_code",
                      "fuse_swish", "fuse_epilogue"]
     unfused = [p.name for p in default_pipeline(fuse=False).passes]

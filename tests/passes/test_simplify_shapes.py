@@ -91,8 +91,18 @@ def test_dropout_with_an_unread_mask_is_bypassed():
     assert [n.op for n in after.nodes] == ["Relu"] and set(after.types) == {"x", *after.outputs}
 
 
-def test_dropout_that_may_train_or_whose_mask_is_read_stays():
-    unchanged(dropout_graph(9, mask_read=True))
+def test_inference_dropout_mask_is_all_true():
+    after = run_pass(simplify_shapes_pass, dropout_graph(9, mask_read=True))
+
+    e = GraphBuilder()
+    x = e.input("x", (2, 3))
+    shape = e.op("Shape", x, shape=(2,), dtype=I64)
+    mask = e.op("Expand", e.const("true", True, np.bool_), shape, shape=(2, 3),
+                dtype=DType.bool)
+    assert_structurally_equal(after, e.build(e.op("Relu", x, shape=(2, 3)), mask))
+
+
+def test_dropout_that_may_train_stays():
     unchanged(dropout_graph(13, training=True))
     b = GraphBuilder(opset=13)
     x, t = b.input("x", (2,)), b.input("training", (), DType.bool)

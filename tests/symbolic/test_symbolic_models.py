@@ -199,3 +199,37 @@ def test_a_reshape_dividing_by_a_sum_of_sizes_compiles_once_for_every_length():
     # division is exact for every size, so it left no guard on P + S
     assert sess.symbolic_fallback is None and sess.compile_count == 1
     assert sess._specializations[0].guard_texts == []
+
+
+def _mask_cut_to_the_cache() -> onnx.ModelProto:
+    """optimum's Llama export: the causal mask [B, 1, S, T] (T the mask's length)
+    is cut to the keys' length P + S by a Slice whose starts, axes and steps are
+    constants and whose ends come from the keys' Shape."""
+    c = {"zero": [0], "two": 2, "axis": [3], "one": [1]}
+    nodes = [helper.make_node("Concat", ["past", "new"], ["k"], axis=2),
+             helper.make_node("Shape", ["k"], ["shape"]),
+             helper.make_node("Gather", ["shape", "two"], ["length"], axis=0),
+             helper.make_node("Unsqueeze", ["length", "zero"], ["ends"]),
+             helper.make_node("Slice", ["mask", "zero", "ends", "axis", "one"], ["y"])]
+    g = helper.make_graph(
+        nodes, "mask_cut",
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", 1, "S", "T"]),
+         helper.make_tensor_value_info("past", TensorProto.FLOAT, ["B", 2, "P", 4]),
+         helper.make_tensor_value_info("new", TensorProto.FLOAT, ["B", 2, "S", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in c.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_a_slice_to_a_length_from_a_shape_compiles_once_for_every_length():
+    model = _mask_cut_to_the_cache()
+    sess = tinyc.InferenceSession(model.SerializeToString(), target="x86")
+    ref = _ort(model)
+    rng = np.random.default_rng(0)
+    for b, p, s, extra in ((1, 0, 4, 0), (1, 4, 1, 0), (2, 7, 3, 2), (1, 30, 1, 5)):
+        feeds = {"mask": rng.standard_normal((b, 1, s, p + s + extra)).astype(np.float32),
+                 "past": np.zeros((b, 2, p, 4), np.float32),
+                 "new": np.zeros((b, 2, s, 4), np.float32)}
+        (y,) = sess.run(None, feeds)
+        np.testing.assert_array_equal(y, ref.run(None, feeds)[0])
+    assert sess.symbolic_fallback is None and sess.compile_count == 1

@@ -85,10 +85,15 @@ def vstore(b: ir.IRBuilder, value: ir.Value, base: ir.Value, index: ir.Value,
     if count is None:
         U.store_vec(b, value, base, index)
         return
-    mask = tail_mask(b, count, value.type.count)
+    masked_vstore(b, value, U.gep(b, base, index, value.type.element),
+                  tail_mask(b, count, value.type.count))
+
+
+def masked_vstore(b: ir.IRBuilder, value: ir.Value, address: ir.Value, mask: ir.Value) -> None:
+    """Store the lanes of `mask` at address[j]; the others touch no memory."""
     fn = _masked_intrinsic(b, "store", value.type)
     align = ir.Constant(U.I32, U.elem_size(value.type.element))
-    b.call(fn, [value, U.gep(b, base, index, value.type.element), align, mask])
+    b.call(fn, [value, address, align, mask])
 
 
 def reduce(b: ir.IRBuilder, kind: str, v: ir.Value) -> ir.Value:
