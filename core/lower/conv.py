@@ -18,11 +18,11 @@ tinyc.Conv's bias, residual and activation are fused into the final store.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..codegen.kernels.gemm.conv_direct import DepthwiseSpec
+from ..codegen.kernels.gemm.conv_direct import GEOMETRY, DepthwiseSpec
 from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
 from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
 from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
@@ -234,10 +234,12 @@ def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
                          threads, direct)
     hp, wp = spec.padded_plane(s.ho, s.wo)
     pad = Scratch(f"{node.name or y}.pad", spec.pad_bytes(s.ho, s.wo))
-    values: dict[str, object] = dict(
-        x=Buf(x), w=Buf(w), y=Buf(y), pad=pad,
-        N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo, Hp=hp,
-        Wp=wp)
+    sizes = dict(N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo,
+                 Hp=hp, Wp=wp)
+    geometry = tuple(sizes[k] for k in GEOMETRY)
+    if threads > 1 and all(type(v) is int for v in geometry):
+        spec = replace(spec, geometry=geometry)
+    values: dict[str, object] = dict(x=Buf(x), w=Buf(w), y=Buf(y), pad=pad, **sizes)
     values.update(_epilogue_values(tail, s, group=0))
     return [Call(spec.kernel(), spec.args(values))]
 

@@ -4,10 +4,12 @@ depthwise kernel, against numpy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from tinyc.codegen.kernels.gemm.conv_direct import DepthwiseSpec
+from tinyc.codegen.kernels.gemm.conv_direct import GEOMETRY, DepthwiseSpec
 from tinyc.codegen.kernels.gemm.gemm import Blocking, GemmSpec, default_tile, scratch_bytes
 from tinyc.codegen.kernels.gemm.gemm_epilogue import Epilogue
 from tinyc.codegen.kernels.gemm.pack import pack_a_const, pack_b_const
@@ -87,10 +89,13 @@ def test_depthwise_kernel_with_residual(target, case):
     check_depthwise(target, DEPTHWISE[case], 13, 75, direct=False)
 
 
-DIRECT = {  # unit W-stride, planes no wider than a vector: (geometry, H, W)
+DIRECT = {  # W-stride 1 or 2, output rows no wider than a vector: (geometry, H, W)
     "3x3_7x7": ((3, 3, (1, 1), (1, 1), (1, 1, 1, 1)), 7, 7),
     "3x3_s2x1_dilated_9x6": ((3, 3, (2, 1), (2, 2), (2, 1, 2, 3)), 9, 6),
     "5x5_unpadded_13x8": ((5, 5, (1, 1), (1, 1), (0, 0, 0, 0)), 13, 8),
+    "3x3_s2_14x14": ((3, 3, (2, 2), (1, 1), (1, 1, 1, 1)), 14, 14),  # one vector of taps
+    "3x3_s2_dilated_13x11": ((3, 3, (2, 2), (2, 2), (2, 2, 2, 2)), 13, 11),
+    "3x3_s2_28x29": ((3, 3, (2, 2), (1, 1), (1, 1, 1, 1)), 28, 29),  # taps span 2 vectors
 }
 
 
@@ -106,10 +111,19 @@ def test_depthwise_direct_loads(target, case):
 def test_direct_loads_chosen_for_planes_one_vector_wide():
     assert DepthwiseSpec.direct_pays(1, 14, 16)
     assert not DepthwiseSpec.direct_pays(1, 28, 16)
-    assert not DepthwiseSpec.direct_pays(2, 7, 16)
+    assert DepthwiseSpec.direct_pays(2, 7, 16)  # 13 columns of taps: one vector
+    assert not DepthwiseSpec.direct_pays(2, 14, 16)
+    assert not DepthwiseSpec.direct_pays(3, 3, 16)
 
 
-def check_depthwise(target, geometry, h, w, direct):
+@pytest.mark.parametrize("direct", [False, True], ids=["padded", "direct"])
+def test_depthwise_sizes_compiled_in(direct):
+    """A threaded kernel with its sizes compiled in (DepthwiseSpec.geometry) computes
+    what the generic one does; its sizes stand in the name, one kernel per layer."""
+    check_depthwise(AVX512, DIRECT["3x3_s2_14x14"][0], 14, 14, direct, threads=2)
+
+
+def check_depthwise(target, geometry, h, w, direct, threads=1):
     rng = np.random.default_rng(6)
     n_img, c, mult = 2, 3, 2
     kh, kw, s, d, p = geometry
@@ -120,11 +134,16 @@ def check_depthwise(target, geometry, h, w, direct):
     res = rng.standard_normal((n_img, c * mult, ho, wo), np.float32)
     epi = Epilogue(residual=True, clip=True)
     y = np.full_like(res, np.nan)
-    spec = DepthwiseSpec(kh, kw, s[0], s[1], d[0], d[1], target.f32_lanes, epi, direct=direct)
+    spec = DepthwiseSpec(kh, kw, s[0], s[1], d[0], d[1], target.f32_lanes, epi, direct=direct,
+                         threads=threads)
     hp, wp = spec.padded_plane(ho, wo)
-    pad = np.full(hp * wp, np.nan, np.float32)  # the kernel must not read unpadded garbage
-    values = dict(x=x, w=wt, y=y, pad=pad, N=n_img, C=c, mult=mult, H=h, W=w, ph=p[0],
-                  pw=p[1], Ho=ho, Wo=wo, Hp=hp, Wp=wp, res=res, ldres=ho * wo, lo=0.0, hi=np.inf)
+    pad = np.full(hp * wp * threads, np.nan, np.float32)  # never read unpadded garbage
+    sizes = dict(N=n_img, C=c, mult=mult, H=h, W=w, ph=p[0], pw=p[1], Ho=ho, Wo=wo, Hp=hp,
+                 Wp=wp)
+    if threads > 1:
+        spec = replace(spec, geometry=tuple(sizes[k] for k in GEOMETRY))
+        assert f"_{n_img}x{c}x{mult}x{h}x{w}x" in spec.name
+    values = dict(x=x, w=wt, y=y, pad=pad, res=res, ldres=ho * wo, lo=0.0, hi=np.inf, **sizes)
     CompiledKernels([spec.kernel()], target)(spec.name, *spec.args(values))
     for i in range(n_img):
         for co in range(c * mult):

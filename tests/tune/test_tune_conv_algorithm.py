@@ -36,13 +36,14 @@ def _kernel(art) -> str:
     return name
 
 
-@pytest.mark.parametrize("size", [7, 20])  # a row of one vector (direct), and wider
-def test_the_depthwise_algorithm_is_a_knob(tmp_path, size):
-    model, target = _depthwise_model(size), "x86-avx2"
+@pytest.mark.parametrize("size,stride", [(7, 1), (20, 1), (7, 2), (20, 2)])
+def test_the_depthwise_algorithm_is_a_knob(tmp_path, size, stride):
+    """Rows of one vector (direct by default) and wider, at W-strides 1 and 2."""
+    model, target = _depthwise_model(size, stride), "x86-avx2"
     (task,) = extract_tasks(model, target, CompileOptions(default_tuning=False))
     (knob,) = task.tunable.space.knobs
     assert task.tunable.workload.kernel == KERNEL and knob.name == "algorithm"
-    direct = DepthwiseSpec.direct_pays(1, size, 8)  # AVX2: 8 lanes
+    direct = DepthwiseSpec.direct_pays(stride, (size - 1) // stride + 1, 8)  # AVX2: 8 lanes
     assert knob.default == ("direct" if direct else "padded")
     other = "padded" if direct else "direct"
     log = tmp_path / "dw.jsonl"
@@ -58,7 +59,7 @@ def test_the_depthwise_algorithm_is_a_knob(tmp_path, size):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
-def test_a_strided_depthwise_conv_has_one_algorithm():
-    tasks = extract_tasks(_depthwise_model(20, stride=2), "x86-avx2",
+def test_a_stride_3_depthwise_conv_has_one_algorithm():
+    tasks = extract_tasks(_depthwise_model(20, stride=3), "x86-avx2",
                           CompileOptions(default_tuning=False))
     assert [t for t in tasks if t.tunable.workload.kernel == KERNEL] == []

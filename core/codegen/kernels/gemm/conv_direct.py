@@ -70,23 +70,33 @@ class DepthwiseSpec:
     step: MicroStep | None = None  # the tensorized multiply-accumulate; None: plain
     threads: int = 1  # input channels split across the thread pool, one pad plane each
     direct: bool = False  # taps loaded from the input with masks, no padded plane
+    # The GEOMETRY values of a threaded layer whose sizes are all known: compiled
+    # into the code the workers run (their range function reads its arguments
+    # from the pool's context, so LLVM cannot fold them as it does for the
+    # caller's inlined copy; generic, that copy ran a 576-channel 14x14 -> 7x7
+    # layer 6x slower, and two threads were slower than one). None: arguments.
+    geometry: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.direct and self.sw != 1:
-            raise ValueError("direct depthwise loads need unit W-stride")
+        if self.direct and self.sw not in (1, 2):
+            raise ValueError("direct depthwise loads need a W-stride of 1 or 2")
 
     @staticmethod
     def direct_pays(sw: int, wo: int, lanes: int) -> bool:
-        """No padded copy for planes whose rows are one vector (see the module doc)."""
-        return sw == 1 and wo <= lanes
+        """No padded copy for planes whose output rows are one vector (see the
+        module doc). Stride 2 where the taps of a row span one vector: its padded
+        row would be three (14x14 -> 7x7, 576 channels: 67 us padded, 30 us
+        direct, 1 thread); a 28x28 -> 14x14 plane measured alike both ways."""
+        return (sw == 1 and wo <= lanes) or (sw == 2 and 2 * wo - 1 <= lanes)
 
     @property
     def name(self) -> str:
         step = f"_{self.step.ident}" if self.step else ""
         threads = f"_t{self.threads}" if self.threads > 1 else ""
         direct = "_direct" if self.direct else ""
+        sizes = "_" + "x".join(map(str, self.geometry)) if self.geometry else ""
         return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
-                f"_v{self.lanes}{direct}_{self.epi.tag}{step}{threads}")
+                f"_v{self.lanes}{direct}_{self.epi.tag}{step}{threads}{sizes}")
 
     def param_names(self) -> list[str]:
         return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]
@@ -124,7 +134,8 @@ def _build(module: ir.Module, spec: DepthwiseSpec) -> ir.Function:
     fn, b = define(module, spec.name, types, spec.param_names(), noalias=True)
     g = dict(zip(spec.param_names(), fn.args, strict=True))
     parallel_planes(b, g, list(fn.args), spec.kh * spec.kw, spec.threads,
-                    lambda suffix: _build_planes(module, spec, types, suffix))
+                    lambda suffix: _build_planes(module, spec, types, suffix), spec.lanes, spec.sw,
+                    serial_copy=spec.geometry is None)
     b.ret_void()
     return fn
 
@@ -134,6 +145,8 @@ def _build_planes(module: ir.Module, spec: DepthwiseSpec, types: list[ir.Type],
     """Input planes [begin, end) of the N x C planes, padded in slice `worker`."""
     fn, b, g = define_range_fn(module, f"{spec.name}.{suffix}", types, spec.param_names(),
                                noalias=True)
+    if spec.geometry:
+        g.update({k: i64(v) for k, v in zip(GEOMETRY, spec.geometry, strict=True)})
     in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
     taps = spec.kh * spec.kw
     g["pad"] = gep(b, g["pad"], b.mul(g["worker"], b.mul(g["Hp"], g["Wp"])))
@@ -233,12 +246,16 @@ def _direct_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p
                  src: ir.Value, y0: ir.Value, x0: ir.Value) -> list[ir.Value]:
     """_tile_sums on the unpadded input plane `src`: tap (ky, kx) of output row y
     is input row y*sh + ky*dh - ph (none outside the image) at columns
-    x0 + lane + kx*dw - pw, loaded under that kx's mask of columns inside."""
+    x0*sw + lane*sw + kx*dw - pw, loaded under that kx's mask of columns inside
+    (stride 2: two vectors of consecutive columns, then their even lanes)."""
     step = spec.step or plain_f32_step(spec.lanes)
-    lanes = spec.lanes
+    lanes, loads = spec.lanes, spec.sw
     width = splat_i32(b, g["W"], lanes)
-    col0 = [b.sub(b.add(x0, i64(kx * spec.dw)), g["pw"]) for kx in range(spec.kw)]
-    cols = [in_range(b, b.add(lane_ids(lanes), splat_i32(b, c, lanes)), width) for c in col0]
+    col0 = [b.sub(b.add(b.mul(x0, i64(spec.sw)), i64(kx * spec.dw)), g["pw"])
+            for kx in range(spec.kw)]
+    cols = [[in_range(b, b.add(lane_ids(lanes), splat_i32(b, b.add(c, i64(h * lanes)), lanes)),
+                      width) for h in range(loads)] for c in col0]
+    even = ir.Constant(vec(I32T, lanes), [2 * i for i in range(lanes)])
     accs = [ir.Constant(vec(F32, lanes), None)] * ROWS
     for r in range(ROWS):
         for ky in range(spec.kh):
@@ -247,7 +264,9 @@ def _direct_sums(b: ir.IRBuilder, spec: DepthwiseSpec, g: dict[str, ir.Value], p
             inside = splat(b, b.icmp_unsigned("<", iy, g["H"]), lanes)
             row = raw_gep(b, src, b.mul(iy, g["W"]))
             for kx in range(spec.kw):
-                v = masked_load(b, raw_gep(b, row, col0[kx]), b.and_(cols[kx], inside), lanes)
+                part = [masked_load(b, raw_gep(b, row, b.add(col0[kx], i64(h * lanes))),
+                                    b.and_(cols[kx][h], inside), lanes) for h in range(loads)]
+                v = part[0] if loads == 1 else b.shuffle_vector(part[0], part[1], even)
                 accs[r] = step.call(b, accs[r], p.weights[ky * spec.kw + kx], v)
     return accs
 

@@ -95,7 +95,7 @@ def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Fun
         fn, b = U.define(module, spec.name, types, _NAMES)
     g = dict(zip(_NAMES, fn.args, strict=True))
     parallel_planes(b, g, list(fn.args), spec.kh * spec.kw, spec.threads,
-                    lambda suffix: _build_planes(module, spec, types, suffix))
+                    lambda suffix: _build_planes(module, spec, types, suffix), spec.lanes, spec.sw)
     b.ret_void()
     return fn
 
