@@ -96,6 +96,7 @@ DIRECT = {  # W-stride 1 or 2, output rows no wider than a vector: (geometry, H,
     "3x3_s2_14x14": ((3, 3, (2, 2), (1, 1), (1, 1, 1, 1)), 14, 14),  # one vector of taps
     "3x3_s2_dilated_13x11": ((3, 3, (2, 2), (2, 2), (2, 2, 2, 2)), 13, 11),
     "3x3_s2_28x29": ((3, 3, (2, 2), (1, 1), (1, 1, 1, 1)), 28, 29),  # taps span 2 vectors
+    "3x3_s2_40x41": ((3, 3, (2, 2), (1, 1), (1, 1, 1, 1)), 40, 41),  # 2 chunks of outputs
 }
 
 
@@ -111,8 +112,7 @@ def test_depthwise_direct_loads(target, case):
 def test_direct_loads_chosen_for_planes_one_vector_wide():
     assert DepthwiseSpec.direct_pays(1, 14, 16)
     assert not DepthwiseSpec.direct_pays(1, 28, 16)
-    assert DepthwiseSpec.direct_pays(2, 7, 16)  # 13 columns of taps: one vector
-    assert not DepthwiseSpec.direct_pays(2, 14, 16)
+    assert DepthwiseSpec.direct_pays(2, 7, 16) and DepthwiseSpec.direct_pays(2, 56, 16)
     assert not DepthwiseSpec.direct_pays(3, 3, 16)
 
 

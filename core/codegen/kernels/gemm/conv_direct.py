@@ -16,7 +16,9 @@ Planes narrower than a vector with unit W-stride (7x7, 14x14 on 16 lanes) skip
 the padded copy: a row's taps are masked loads straight from the input (a
 mask per kx, the same for every row; rows outside the image load nothing).
 There the copy cost more than the FMAs: its stores are still in flight when
-the overlapping, shifted tap loads want them.
+the overlapping, shifted tap loads want them. W-stride 2 skips it at every
+width (two masked loads per tap, then their even lanes): its padded rows
+would be twice as wide as the outputs.
 
 Signature: (x, w, y, pad, N, C, mult, H, W, sh, sw, dh, dw, ph, pw, Ho, Wo, Hp, Wp,
             *epilogue) with x: [N, C, H, W], w: [C*mult, kh, kw], y (and the
@@ -83,11 +85,13 @@ class DepthwiseSpec:
 
     @staticmethod
     def direct_pays(sw: int, wo: int, lanes: int) -> bool:
-        """No padded copy for planes whose output rows are one vector (see the
-        module doc). Stride 2 where the taps of a row span one vector: its padded
-        row would be three (14x14 -> 7x7, 576 channels: 67 us padded, 30 us
-        direct, 1 thread); a 28x28 -> 14x14 plane measured alike both ways."""
-        return (sw == 1 and wo <= lanes) or (sw == 2 and 2 * wo - 1 <= lanes)
+        """No padded copy for unit-stride planes whose rows are one vector (see
+        the module doc), nor at stride 2, whose padded rows are twice as long as
+        the outputs (1 / 2 threads, onnxruntime in brackets: 96 channels
+        112x112 -> 56x56 281 / 177 us padded, 234 / 113 direct (340 / 161);
+        192 ch 28 -> 14: 51 / 29, 41 / 26 (47 / 27); 576 ch 14 -> 7: 67 / 47
+        padded, 28 / 16 direct (38 / 26); 144 ch 56 -> 28 alike both ways)."""
+        return (sw == 1 and wo <= lanes) or sw == 2
 
     @property
     def name(self) -> str:
