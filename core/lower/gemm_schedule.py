@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from ..codegen.kernels.gemm.gemm import SPLITS, default_tile
 from ..codegen.kernels.gemm.gemm_blocking import (
+    KC_CAP,
     Blocking,
     blocking_knobs,
     configured_blocking,
@@ -47,6 +48,7 @@ class GemmSchedule:
     decision: Decision | None  # None: symbolic sizes, not tunable (the defaults)
     mnk: tuple[int, int, int]
     kc_fixed: int | None
+    kc_cap: int = KC_CAP  # the longest default K block (gemm_blocking.py)
 
     @property
     def prefetch(self) -> int:
@@ -64,21 +66,23 @@ class GemmSchedule:
     def blocking(self) -> Blocking:
         m, n, k = self.mnk
         if self.decision is None:
-            return default_blocking(self.plan.mr, self.plan.nr, m, n, k, self.kc_fixed)
+            return default_blocking(self.plan.mr, self.plan.nr, m, n, k, self.kc_fixed,
+                                    self.kc_cap)
         return configured_blocking(self.decision.config, self.plan.mr, self.plan.nr, m, n, k,
-                                   self.kc_fixed)
+                                   self.kc_fixed, self.kc_cap)
 
 
 def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int, int, int],
-                  kc_fixed: int | None = None) -> GemmSchedule:
+                  kc_fixed: int | None = None, kc_cap: int = KC_CAP) -> GemmSchedule:
     """The tile and blocks of C = A @ B of size (m, n, k) computed for `node`.
-    `kc_fixed`: a K block a summation order fixes (not tunable then)."""
+    `kc_fixed`: a K block a summation order fixes (not tunable then); `kc_cap`:
+    the longest default K block."""
     m, n, k = mnk
     workload = node_workload(node, ctx, KERNEL, (("m", m), ("n", n), ("k", k)))
     if workload is None:
-        return GemmSchedule(plan, None, mnk, kc_fixed)
+        return GemmSchedule(plan, None, mnk, kc_fixed, kc_cap)
     knobs = (Knob("tile", tuple(tile_candidates(plan, ctx.target, m)), (plan.mr, plan.nv)),) \
-        + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed)
+        + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed, kc_cap)
     if ctx.target.threads > 1:  # the thread split: the run-time cost model's, or fixed
         knobs += (Knob("split", SPLITS, "auto"),)
     knobs += (Knob("prefetch", PREFETCH_DISTANCES, default_prefetch(plan)),)
@@ -87,7 +91,8 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
     choice = plan.choice
     if decision.tuned and choice is not None and choice.tile is not None:  # the tile used
         choice = replace(choice, tile=RegisterTile(mr, nv))
-    return GemmSchedule(replace(plan, mr=mr, nv=nv, choice=choice), decision, mnk, kc_fixed)
+    return GemmSchedule(replace(plan, mr=mr, nv=nv, choice=choice), decision, mnk, kc_fixed,
+                        kc_cap)
 
 
 def tuned_text(decision: Decision | None) -> str:

@@ -152,6 +152,15 @@ def test_small_images_are_computed_transposed():
     g = conv_graph(x, w, None, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, (1, 128, 7, 7))
     ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
     assert "transposed" in ln.note and "49 pixels as 7-row panels" in ln.note
+    assert "KC=576" in ln.note  # one K block: each further one re-stores C transposed
+
+
+def test_transposed_gemm_k_blocks_up_to_1024(rng):
+    x = np.zeros((1, 1280, 7, 7), np.float32)
+    g = conv_graph(x, np.zeros((64, 1280, 1, 1), np.float32), None, {}, (1, 64, 7, 7))
+    ln = lower_conv(g.nodes[0], LowerContext(g, host_target()))
+    assert "transposed" in ln.note and "KC=640" in ln.note
+    check_conv(rng, (1, 1100, 7, 7), (24, 1100, 1, 1), {}, bias=True)  # 2 K blocks
 
 
 def test_fused_relu_without_bias_or_residual(rng):
