@@ -92,3 +92,21 @@ def test_session_option_builds_serial_code(model_zoo, tmp_path, monkeypatch):
     threaded = tinyc.InferenceSession(model_zoo("squeezenet"), target="x86",
                                       options=tinyc.CompileOptions(threads=2))
     assert any(k.endswith("_t2") for row in threaded.artifact.report for k in row["kernels"])
+
+
+def test_a_dropped_model_leaves_no_worker_threads(loaded):
+    """Each loaded model has its own pool; collecting the model ends its workers
+    (a process loading one model after another kept a thread per model)."""
+    import gc
+    import os
+
+    _, folder, feeds = loaded("mlp_int8")
+    before = len(os.listdir("/proc/self/task"))
+    for _ in range(3):
+        model = tinyc.runtime.load(folder)
+        model.set_num_threads(2)
+        model.run(None, feeds)
+        assert len(os.listdir("/proc/self/task")) == before + 1  # its one worker
+        del model
+        gc.collect()
+    assert len(os.listdir("/proc/self/task")) == before

@@ -89,7 +89,7 @@ def test_serial_pool_is_freestanding(tmp_path):
     nm = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True)
     for sym in ("tinyc_parallel_for", "tinyc_set_num_threads", "tinyc_get_num_threads",
                 "tinyc_parallel_post", "tinyc_parallel_claim", "tinyc_parallel_done",
-                "tinyc_parallel_join"):
+                "tinyc_parallel_join", "tinyc_pool_stop"):
         assert sym in nm.stdout
 
 
@@ -167,3 +167,52 @@ def test_caller_runs_its_own_chunks(tmp_path, threads):
     assert bad == "0", "a worker index used twice at once, or the pool refused a free job"
     assert mismatches == "0", "some index was computed twice or never"
     assert caller_ran == ("1" if threads > 1 else "0")  # one thread: never posted
+
+
+STOP = r"""
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+typedef void (*body)(void *, int64_t, int64_t, int64_t);
+void tinyc_parallel_for(body fn, void *ctx, int64_t n, int64_t max_workers);
+void tinyc_set_num_threads(int64_t n);
+void tinyc_pool_stop(void);
+
+static int64_t out[64];
+static void add(void *ctx, int64_t b, int64_t e, int64_t w) {
+    (void)ctx; (void)w;
+    for (int64_t i = b; i < e; i++) out[i] += i;
+}
+static int threads_now(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+int main(void) {
+    tinyc_set_num_threads(3);
+    tinyc_parallel_for(add, NULL, 64, 3);
+    int running = threads_now();
+    tinyc_pool_stop();
+    int stopped = threads_now();
+    tinyc_parallel_for(add, NULL, 64, 3);  /* new workers */
+    int again = threads_now();
+    int bad = 0;
+    for (int i = 0; i < 64; i++) bad += out[i] != 2 * i;
+    printf("%d %d %d %d\n", running, stopped, again, bad);
+    return 0;
+}
+"""
+
+
+def test_pool_stop_ends_the_workers_and_a_later_job_starts_new_ones(tmp_path):
+    """tinyc_pool_stop (called when the host drops a model) joins the workers; the
+    next job creates them again and computes every index."""
+    (tmp_path / "s.c").write_text(STOP)
+    exe = tmp_path / "s"
+    subprocess.run([find_linker(), "-O2", "-pthread", "-std=c11", "-o", str(exe),
+                    str(tmp_path / "s.c"), str(pool_source("pthreads"))], check=True)
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["3", "1", "3", "0"]

@@ -12,6 +12,7 @@ import ctypes
 import os
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,7 @@ class NativeModel:
         self._all_outputs = list(range(len(self.outputs)))
         self._weights_ptr = self._weights.ctypes.data
         self._pool = _ThreadPool(self._lib)
+        self._pool.stop_when_dropped(self)
         self.set_num_threads(threads)
 
     def _validate(self, directory: str) -> None:
@@ -245,6 +247,7 @@ class _ThreadPool:
     before it existed have none and run serially."""
 
     def __init__(self, lib: ctypes.CDLL):
+        self._lib = lib
         self._set = getattr(lib, "tinyc_set_num_threads", None)
         self._get = getattr(lib, "tinyc_get_num_threads", None)
         if self._set is not None and self._get is not None:
@@ -257,6 +260,16 @@ class _ThreadPool:
 
     def get(self) -> int:
         return int(self._get()) if self._get is not None else 1
+
+    def stop_when_dropped(self, owner: object) -> None:
+        """End the pool's worker threads when `owner` (the model) is collected:
+        the library stays loaded, its idle workers need not (a process loading
+        one model after another kept one more thread per model). Not at
+        interpreter exit, which ends every thread anyway."""
+        stop = getattr(self._lib, "tinyc_pool_stop", None)
+        if stop is not None:
+            stop.argtypes, stop.restype = [], None
+            weakref.finalize(owner, stop).atexit = False
 
 
 def check_feed_names(feeds: object, expected: list[str]) -> None:

@@ -27,3 +27,5 @@ void tinyc_parallel_join(void) {}
 int64_t tinyc_get_num_threads(void) { return 1; }
 
 void tinyc_set_num_threads(int64_t n) { (void)n; }
+
+void tinyc_pool_stop(void) {}

@@ -40,7 +40,10 @@
      under that thread's own worker index. Pool growth happens under `busy`.
    - fork(): the child has no workers; they are recreated on first use.
    - Each library has its own pool, and its workers sleep in its code: a host
-     must not unload a library whose pool has started (ctypes never does). */
+     must not unload a library whose pool has started (ctypes never does).
+     tinyc_pool_stop ends the workers (the host calls it when it drops the
+     model: a process that loads models one after another keeps no idle
+     threads); a later job creates them again. */
 
 #define _GNU_SOURCE
 #include <limits.h>
@@ -97,6 +100,7 @@ static struct {
     _Alignas(64) atomic_flag busy;         /* held by the thread running a job */
     _Atomic int threads; /* wanted, 1..TINYC_MAX_THREADS; 0: not chosen yet */
     int created;         /* slots 1..created-1 have a thread; changed only under busy */
+    _Atomic int stopping; /* set by tinyc_pool_stop: workers return instead of working */
     worker_slot slots[TINYC_MAX_THREADS];
 } pool = {.busy = ATOMIC_FLAG_INIT, .created = 1};
 
@@ -213,9 +217,9 @@ static void *worker_main(void *arg) {
     uint32_t seen = self->first_seen; /* not go's value now: a job may be posted already */
     for (;;) {
         seen = wait_for_change(&self->go, seen, WORKER_SPIN_NS);
+        if (atomic_load(&pool.stopping)) return NULL;
         work_on(seen, self->index);
     }
-    return NULL;
 }
 
 static int default_threads(void) {
@@ -247,6 +251,19 @@ static void grow_pool(int count) {
         pool.created++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* End the workers (they are idle: no job can run while the pool is held) and
+   wait for them; the next job creates new ones. Called by the host when the
+   model is dropped, from a thread not running a job of this pool. */
+void tinyc_pool_stop(void) {
+    while (atomic_flag_test_and_set(&pool.busy)) cpu_relax();
+    atomic_store(&pool.stopping, 1);
+    for (int w = 1; w < pool.created; w++) publish(&pool.slots[w].go, pool.job_id + 1);
+    for (int w = 1; w < pool.created; w++) pthread_join(pool.slots[w].thread, NULL);
+    pool.created = 1;
+    atomic_store(&pool.stopping, 0);
+    atomic_flag_clear(&pool.busy);
 }
 
 int64_t tinyc_get_num_threads(void) {
