@@ -22,8 +22,10 @@ def shape_arg(text: str) -> tuple[str, list[int]]:
 
 
 def hint_arg(text: str) -> tuple[str, int]:
+    """SIZE may be 0: an LLM's past_sequence_length compiled at 0 serves the
+    prompt's step with an empty KV cache (a dim compiled at 1 or more is >= 1)."""
     name, sep, size = text.rpartition("=")
-    if not sep or not name or not size.strip().isdigit() or int(size) < 1:
+    if not sep or not name or not size.strip().isdigit():
         raise argparse.ArgumentTypeError(f"'{text}': write SYMBOL=SIZE, e.g. batch=8")
     return name, int(size)
 
@@ -35,7 +37,8 @@ def add_shape_args(p: argparse.ArgumentParser, hints: bool) -> None:
         p.add_argument("--hint", action="append", default=[], type=hint_arg,
                        metavar="SYMBOL=SIZE",
                        help="the size a symbolic dim's code is tuned around; the artifact "
-                            "still serves every size its guards admit (repeatable)")
+                            "still serves every size its guards admit; 0 lets the dim be 0 "
+                            "(an empty KV cache) (repeatable)")
 
 
 def checked_shapes(pairs: list[tuple[str, list[int]]], declared: dict[str, list]

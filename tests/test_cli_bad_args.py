@@ -136,3 +136,15 @@ def test_profile_on_a_split_target_prints_the_timeline(files, capsys):
     assert main(["run", files["model"], "--target", "x86,accel_sim", "--profile"]) == 0
     out = capsys.readouterr().out
     assert "where the time went" in out or "region" in out
+
+
+def test_a_hint_may_be_zero():
+    """--hint past_sequence_length=0: the artifact then serves an empty KV cache."""
+    import argparse
+
+    from tinyc.cli_args import hint_arg
+
+    assert hint_arg("past_sequence_length=0") == ("past_sequence_length", 0)
+    for bad in ("past=-1", "past=", "=3", "past=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            hint_arg(bad)

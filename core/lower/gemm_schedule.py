@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from ..codegen.kernels.gemm.gemm import SPLITS, default_tile
 from ..codegen.kernels.gemm.gemm_blocking import (
     KC_CAP,
+    KC_CAP_ONE_PANEL,
     Blocking,
     blocking_knobs,
     configured_blocking,
@@ -18,6 +19,7 @@ from ..codegen.kernels.gemm.gemm_blocking import (
 )
 from ..codegen.kernels.gemm.gemm_ukernel import PREFETCH_BYTES
 from ..ir import Node
+from ..ir.symbolic import SymDim
 from ..program import LowerContext
 from ..schedule import Decision, Knob, KnobSpace
 from ..tensorize.fp32 import Fp32Plan, tile_candidates
@@ -30,16 +32,24 @@ KERNEL = "gemm_f32"
 PREFETCH_DISTANCES = (0, 512, 1024, 2048, 4096)
 
 
-def default_prefetch(plan: Fp32Plan) -> int:
+def one_row_panel(plan: Fp32Plan, m: int) -> bool:
+    """A GEMM whose rows fit one thin tile (a GEMV-like m, a decode step's): it
+    reads each line of B once. Read off the plan's tile, which default_tile
+    narrows to m's rows when m is small (for a symbolic m, on the side of the
+    guard this variant is for: no new guard on m); a static m must fit it (the
+    small-image conv's 7-row tile runs over 49 pixels)."""
+    thin = plan.mr < default_tile(plan.lanes, 1 << 30)[0]
+    return thin and (isinstance(m, SymDim) or m <= plan.mr)
+
+
+def default_prefetch(plan: Fp32Plan, m: int) -> int:
     """No software prefetch for a GEMM of one row panel (a GEMV-like m, a decode
     step's): each line of B is read once, from memory, and the hardware's stream
     prefetcher does better alone. Measured, 6 chained 1x4096x4096 GEMVs: 1 thread
     27.2 GB/s without against 23.4 with 2 KB (onnxruntime 24.3), 2 threads 32.9
     against 31.3 (onnxruntime 33.6). More rows reuse B from cache: PREFETCH_BYTES
-    (a 32-row GEMM measured alike with 0-4 KB). Read off the plan's tile, which
-    default_tile narrows to m's rows when m is small (for a symbolic m, on the
-    side of the guard this variant is for): no new guard on m."""
-    return 0 if plan.mr < default_tile(plan.lanes, 1 << 30)[0] else PREFETCH_BYTES
+    (a 32-row GEMM measured alike with 0-4 KB)."""
+    return 0 if one_row_panel(plan, m) else PREFETCH_BYTES
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class GemmSchedule:
     @property
     def prefetch(self) -> int:
         """Bytes ahead the micro-kernel prefetches its panels (GemmSpec.prefetch)."""
-        default = default_prefetch(self.plan)
+        default = default_prefetch(self.plan, self.mnk[0])
         if self.decision is None:
             return default
         return int(self.decision.config.get("prefetch", default))
@@ -76,8 +86,10 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
                   kc_fixed: int | None = None, kc_cap: int = KC_CAP) -> GemmSchedule:
     """The tile and blocks of C = A @ B of size (m, n, k) computed for `node`.
     `kc_fixed`: a K block a summation order fixes (not tunable then); `kc_cap`:
-    the longest default K block."""
+    the longest default K block (longer for one row panel, KC_CAP_ONE_PANEL)."""
     m, n, k = mnk
+    if one_row_panel(plan, m):
+        kc_cap = max(kc_cap, KC_CAP_ONE_PANEL)
     workload = node_workload(node, ctx, KERNEL, (("m", m), ("n", n), ("k", k)))
     if workload is None:
         return GemmSchedule(plan, None, mnk, kc_fixed, kc_cap)
@@ -85,7 +97,7 @@ def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int,
         + blocking_knobs(plan.mr, plan.nr, m, n, k, kc_fixed, kc_cap)
     if ctx.target.threads > 1:  # the thread split: the run-time cost model's, or fixed
         knobs += (Knob("split", SPLITS, "auto"),)
-    knobs += (Knob("prefetch", PREFETCH_DISTANCES, default_prefetch(plan)),)
+    knobs += (Knob("prefetch", PREFETCH_DISTANCES, default_prefetch(plan, m)),)
     decision = decide(ctx, node, workload, KnobSpace(knobs))
     mr, nv = (int(x) for x in decision.config["tile"])
     choice = plan.choice

@@ -25,6 +25,10 @@ class Blocking:
 # faster with one K block).
 KC_CAP = 256
 KC_CAP_TRANSPOSED = 1024
+# A GEMM of one row panel (a decode step's GEMV) reuses no B panel from cache:
+# one K block streams each thread's share of the weights as one run (2 threads,
+# 16 chained 1x1024x2816: 6.28 -> 5.63-5.82 ms, 33 GB/s; onnxruntime 6.2-6.3).
+KC_CAP_ONE_PANEL = 4096
 
 
 def default_blocking(mr: int, nr: int, m: int, n: int, k: int,
