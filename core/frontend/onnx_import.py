@@ -42,12 +42,35 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto | MappedMode
     try:
         # strict: a declared shape that contradicts the inferred one is an error
         # here, instead of a buffer too small for what the kernels write.
-        inferred = shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+        inferred = _strictly_inferred(proto)
     except Exception as e:  # onnx raises several exception types here
         raise ModelError(f"the model's shapes are inconsistent: {_first_line(e)}") from None
     if shapes_missing:  # check the rest; _Importer resolves or rejects unknown ranks
         _check(_with_shape_fields(inferred))
     return _Importer(inferred.graph, opsets, mapped.array).graph()
+
+
+# Ops whose output has their input's shape and type, and whose function body
+# onnx's strict inference rejects (onnx 1.23: MeanVarianceNormalization's body
+# declares a Constant with two values): inferred as an Identity, then restored.
+_SAME_SHAPE_OPS = {("", "MeanVarianceNormalization")}
+
+
+def _strictly_inferred(proto: onnx.ModelProto) -> onnx.ModelProto:
+    nodes = proto.graph.node
+    stand_ins = [i for i, n in enumerate(nodes) if (n.domain, n.op_type) in _SAME_SHAPE_OPS]
+    if not stand_ins:
+        return shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    for i in stand_ins:
+        identity = onnx.helper.make_node("Identity", nodes[i].input[:1], nodes[i].output[:1],
+                                         name=nodes[i].name)
+        probe.graph.node[i].CopyFrom(identity)
+    inferred = shape_inference.infer_shapes(probe, strict_mode=True, data_prop=True)
+    for i in stand_ins:  # inference keeps the nodes in place
+        inferred.graph.node[i].CopyFrom(nodes[i])
+    return inferred
 
 
 def _without_llm_ops(mapped: MappedModel) -> onnx.ModelProto:

@@ -35,8 +35,6 @@ EXPECTED_FAILURES: list[tuple[str, str]] = [
     (r"test_(blackman|hamming|hann)window(_symmetric)?_expanded|"
      r"test_center_crop_pad_.*_expanded", INPUT_VALUED_SHAPES),
     (r"test_linear_attention_.*_expanded", CONTROL_FLOW),
-    (r"test_mvn", "the model declares a Constant with two values; strict shape inference "
-                  "rejects it (frontend)"),
     (r"test_(equal_string.*|regex_full_match_.*|string_concat.*|strnormalizer_.*|"
      r"string_split_.*|ai_onnx_ml_label_encoder_.*)", STRINGS),
     (r"test_(identity_(opt|sequence)|if_(opt|seq)|loop13_seq|loop16_seq_none|"
