@@ -110,8 +110,8 @@ class SymbolicModel(NativeModel):
         """(arena bytes, output shapes, input dims) for these sizes;
         ShapeGuardError if they break a guard. (Runs look the answer up by
         their feeds' shapes, see _prepared.)"""
-        bad = [f"{s}={v} (at least {m})" for s, v, m in
-               zip(self.symbols, values, self.minima, strict=True) if v < m]
+        bad = [f"{s}={v} (at least {m}{_zero_hint(s) if v == 0 else ''})"
+               for s, v, m in zip(self.symbols, values, self.minima, strict=True) if v < m]
         bad += [f"{s}={v} (at most {m}, the max_shapes compiled for)" for s, v, m in
                 zip(self.symbols, values, self.maxima, strict=True) if m is not None and v > m]
         if bad:
@@ -212,3 +212,9 @@ def _starts(infos) -> list[int]:
         out.append(k)
         k += len(i.shape)
     return out
+
+
+def _zero_hint(symbol: str) -> str:
+    """How to get an artifact that serves a dim of 0 (an LLM's empty KV cache)."""
+    return (f"; compile with --hint {symbol}=0 (shape_hints={{'{symbol}': 0}}) for an "
+            f"artifact that serves 0")
