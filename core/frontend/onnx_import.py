@@ -22,6 +22,7 @@ from ..runtime.memory import give_back_freed_memory
 from .llm_contrib import decompose_llm_ops
 from .mapped import MappedModel, load_mapped, without_external
 from .quant_contrib_shapes import with_contrib_types
+from .static_if import inline_static_ifs
 from .unranked import runtime_axes, with_data_dependent_ranks
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -37,6 +38,7 @@ def import_model(model: str | os.PathLike | bytes | onnx.ModelProto | MappedMode
     shapes_missing = _check(proto, tolerate_missing_shapes=True)
     if input_shapes:
         proto = with_input_shapes(proto, input_shapes)
+    proto = inline_static_ifs(proto)  # an If on a known shape: the branch it takes
     proto = with_contrib_types(proto)  # onnxruntime's quantized ops (com.microsoft)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
     try:

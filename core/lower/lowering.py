@@ -55,6 +55,16 @@ def _lower_variants(fn, node, ctx: LowerContext) -> LoweredNode:
     return replace(ln, alt=(guard, other.calls, other.note))
 
 
+# Why an op without a lowering has none, where there is more to say
+_MISSING = {
+    "If": "control flow on run-time values is not compiled (an If whose condition follows "
+          "from constants and static shapes is replaced by its branch: pin symbolic dims "
+          "with --shape / input_shapes)",
+    "Loop": "control flow (Loop) is not compiled",
+    "Scan": "control flow (Scan) is not compiled",
+}
+
+
 def lower_graph(g: Graph, target: CpuTarget, intrinsics: tuple[IntrinsicSet, ...] = (),
                 schedule: ScheduleSource = DEFAULT_SCHEDULE) -> list[LoweredNode]:
     ctx = LowerContext(g, target, intrinsics, schedule)
@@ -63,7 +73,8 @@ def lower_graph(g: Graph, target: CpuTarget, intrinsics: tuple[IntrinsicSet, ...
     for node in g.nodes:
         fn = lowering_for(node)
         if fn is None:
-            problems.append((node.qualified_op, node.name, "no lowering for this op"))
+            problems.append((node.qualified_op, node.name, _MISSING.get(node.qualified_op,
+                                                                        "no lowering for this op")))
             continue
         try:
             lowered.append(_lower_node(fn, node, ctx))
