@@ -101,3 +101,35 @@ def declared_input_shapes(proto: onnx.ModelProto) -> dict[str, list]:
     return {vi.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
                       for d in vi.type.tensor_type.shape.dim]
             for vi in proto.graph.input if vi.name not in inits}
+
+
+def branch_flags(proto: onnx.ModelProto) -> list[str]:
+    """Boolean scalar inputs that are the condition of a top-level If (an
+    optimum merged decoder's `use_cache_branch`): a session compiles the model
+    once per value fed, with the flag a constant, so frontend/static_if.py
+    replaces the If by the branch that value takes."""
+    inits = {t.name for t in proto.graph.initializer}
+    conds = {n.input[0] for n in proto.graph.node
+             if n.op_type == "If" and n.domain in ("", "ai.onnx") and n.input}
+    out = []
+    for vi in proto.graph.input:
+        t = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if vi.name in conds and vi.name not in inits and t.elem_type == onnx.TensorProto.BOOL \
+                and dims in ([], [1]):
+            out.append(vi.name)
+    return out
+
+
+def with_fixed_flags(proto: onnx.ModelProto, values: dict[str, bool]) -> onnx.ModelProto:
+    """The model with these inputs dropped and become constants of these values."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in m.graph.input}
+    keep = [vi for vi in m.graph.input if vi.name not in values]
+    del m.graph.input[:]
+    m.graph.input.extend(keep)
+    m.graph.initializer.extend(
+        numpy_helper.from_array(np.full(shapes[k], bool(v)), k) for k, v in values.items())
+    return m

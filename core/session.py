@@ -40,9 +40,11 @@ from .io_binding import IOBinding
 from .model_meta import (
     ModelMetadata,
     apply_session_options,
+    branch_flags,
     model_metadata,
     overridable_initializers,
     with_fed_initializers,
+    with_fixed_flags,
 )
 from .providers import host_target, normalize_providers, target_for
 from .runtime.native import NativeModel, TensorInfo, output_indices
@@ -89,6 +91,8 @@ class InferenceSession(CompiledModels):
                                             self._sess_options.free_dimension_overrides)
         self._overridable = overridable_initializers(self._proto)
         self._variants: dict[frozenset, InferenceSession] = {}
+        self._flags = branch_flags(self._proto)  # If conditions fed at run time
+        self._flag_variants: dict[tuple, InferenceSession] = {}
         self._saved = False
         self._start(self._proto)
         if self._profiler:
@@ -116,7 +120,7 @@ class InferenceSession(CompiledModels):
         if self._split or (isinstance(self._device.backend, Packager)
                            and not runs_symbolic(self._device.backend, self._device.cpu)):
             self.symbolic_fallback = f"target {target} compiles static shapes only"
-        if not self._symbolic:
+        if not self._symbolic and not self._flags:
             self._static = self._model_for({})
         else:
             self._static = None
@@ -232,6 +236,8 @@ class InferenceSession(CompiledModels):
         override initializers), and the feeds as arrays."""
         if not isinstance(input_feed, dict):
             raise InputError("input_feed must be a dict mapping input names to arrays")
+        if self._flags:
+            return self._flag_variant(input_feed)
         overridable = {i.name for i in self._overridable}
         overrides = frozenset(k for k in input_feed if k in overridable)
         if overrides:
@@ -244,6 +250,21 @@ class InferenceSession(CompiledModels):
             return variant._resolve(input_feed)
         feeds = self._as_arrays(input_feed)
         return (self._static or self._model_for_feeds(feeds)), feeds
+
+    def _flag_variant(self, input_feed: dict) -> tuple[NativeModel, dict]:
+        """The compile for these values of the If flags (model_meta.branch_flags):
+        made once per combination fed, the flags constants in it."""
+        missing = [f for f in self._flags if f not in input_feed]
+        if missing:
+            raise InputError(f"missing inputs {missing}: the model's If nodes branch on them")
+        key = tuple(bool(np.asarray(input_feed[f]).reshape(-1)[0]) for f in self._flags)
+        variant = self._flag_variants.get(key)
+        if variant is None:
+            fixed = with_fixed_flags(self._proto, dict(zip(self._flags, key, strict=True)))
+            variant = InferenceSession(self._mapped.with_proto(fixed), target=self.target,
+                                       options=self.options)
+            self._flag_variants[key] = variant
+        return variant._resolve({k: v for k, v in input_feed.items() if k not in self._flags})
 
     def _as_arrays(self, feeds: dict) -> dict:
         """Lists and scalars become arrays of the input's declared dtype, as

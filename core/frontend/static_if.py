@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
 _SHAPE_OPS = ("Shape", "Size")
@@ -88,6 +88,8 @@ def _known_value(name: str, graph: onnx.GraphProto, static: dict[str, tuple[int,
     """The value of `name` if it follows from constants and static shapes alone."""
     producers = {o: n for n in graph.node for o in n.output}
     inits = {t.name: t for t in graph.initializer}
+    if name in inits:
+        return numpy_helper.to_array(inits[name])
     needed, seen, stack = [], set(), [name]
     while stack:
         v = stack.pop()

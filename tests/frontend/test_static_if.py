@@ -87,3 +87,35 @@ def test_an_if_on_run_time_values_is_refused_with_a_reason():
 def test_a_symbolic_dim_is_not_a_known_condition():
     model = _model("N", "shape")
     assert inline_static_ifs(model) is model
+
+
+def _flag_model(batch="N") -> onnx.ModelProto:
+    """y = If(use_cache) x * 2 else relu(x + 0.5), as optimum's merged decoders
+    branch on `use_cache_branch`."""
+    then, other = _branches()
+    graph = helper.make_graph(
+        [helper.make_node("If", ["use_cache"], ["y"], then_branch=then, else_branch=other)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4]),
+         helper.make_tensor_value_info("use_cache", TensorProto.BOOL, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4])],
+        [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("batch", ["N", 2])
+def test_a_session_compiles_once_per_flag_value(batch):
+    model = _flag_model(batch)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(model.SerializeToString(), so,
+                               providers=["CPUExecutionProvider"])
+    sess = tinyc.InferenceSession(model, target="x86")
+    assert [i.name for i in sess.get_inputs()] == ["x", "use_cache"]
+    rng = np.random.default_rng(1)
+    for flag in (True, False, True, False):
+        x = rng.standard_normal((2, 4)).astype(np.float32)
+        feeds = {"x": x, "use_cache": np.array([flag])}
+        np.testing.assert_array_equal(sess.run(None, feeds)[0], ref.run(None, feeds)[0])
+    assert sorted(sess._flag_variants) == [(False,), (True,)]  # one compile per value
+    with pytest.raises(tinyc.InputError, match="use_cache"):
+        sess.run(None, {"x": x})
