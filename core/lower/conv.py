@@ -24,7 +24,6 @@ import numpy as np
 
 from ..codegen.kernels.gemm.conv_direct import GEOMETRY, DepthwiseSpec
 from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
-from ..codegen.kernels.gemm.gemm_blocking import KC_CAP_TRANSPOSED
 from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
 from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
 from ..errors import NotLowerable
@@ -318,8 +317,7 @@ def _transposed_gemm_calls(node: Node, ctx: LowerContext, s: ConvShape, epi: Epi
     pixels = s.ho * s.wo
     plan = plan_fp32_gemm(conv_statement(s), F32_ROLES, "X", (pixels, s.cog, s.k),
                           ctx.target, ctx.intrinsics, rows=_pixel_rows(pixels))
-    sched = schedule_gemm(ctx, node, plan, (pixels, s.cog, s.k), k_block(node, pixels, s.k),
-                          KC_CAP_TRANSPOSED)
+    sched = schedule_gemm(ctx, node, plan, (pixels, s.cog, s.k), k_block(node, pixels, s.k))
     plan = sched.plan
     epi = Epilogue("col" if tail.bias else "none", epi.residual, epi.clip, transposed=True)
     spec = GemmSpec(plan.mr, plan.nv, plan.lanes,

@@ -152,7 +152,7 @@ class GemmSpec:
 
 def choose_blocking(spec: GemmSpec, m: int, n: int, k: int,
                     kc: int | None = None) -> Blocking:
-    """KC balanced to <= 256 rows unless the caller fixes it (a summation order
+    """KC balanced to <= KC_CAP rows unless the caller fixes it (a summation order
     to reproduce, see ir/sum_order.py); NC so the packed B block (KC x NC)
     stays well inside L2; MC bounds the packed A block (A panels are reused
     from L1)."""
