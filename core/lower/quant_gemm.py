@@ -19,7 +19,7 @@ time by the GEMM; depthwise convolutions have their own kernel
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -145,11 +145,14 @@ def _depthwise_calls(ctx: LowerContext, tag: str, s: ConvShape, p: QuantProduct,
     spec = QDepthwiseSpec(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, ctx.target.f32_lanes,
                           g.type_of(p.x).dtype, out, threads=ctx.target.threads)
     hp, wp = spec.padded_plane(s.ho, s.wo)
+    sizes = (s.n, s.c, s.co // s.c, s.h, s.w, s.ph, s.pw, s.ho, s.wo, hp, wp, int(p.x_zp),
+             int(rq.zero_point) if rq else 0)
+    if spec.threads > 1 and all(type(v) is int for v in sizes):  # into the workers' code
+        spec = replace(spec, geometry=sizes)
     args = (Buf(p.x), Const(f"{tag}.w", np.ascontiguousarray(w)),
             Const(f"{tag}.bias", np.ascontiguousarray(bias, np.int32)),
             Const(f"{tag}.scale", np.ascontiguousarray(scale)), Buf(p.y),
-            Scratch(f"{tag}.pad", spec.pad_bytes(s.ho, s.wo)), s.n, s.c, s.co // s.c, s.h, s.w,
-            s.ph, s.pw, s.ho, s.wo, hp, wp, int(p.x_zp), rq.zero_point if rq else 0)
+            Scratch(f"{tag}.pad", spec.pad_bytes(s.ho, s.wo)), *sizes)
     note = (f"{spec.name}: direct depthwise, exact integer sums in float32 FMAs over a "
             f"padded plane, {4}-row tiles")
     return [Call(spec.kernel(), args)], note

@@ -100,7 +100,7 @@ class DepthwiseSpec:
         direct = "_direct" if self.direct else ""
         sizes = "_" + "x".join(map(str, self.geometry)) if self.geometry else ""
         return (f"conv_dw_f32_{self.kh}x{self.kw}_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}"
-                f"_v{self.lanes}{direct}_{self.epi.tag}{step}{threads}{sizes}")
+                f"_v{self.lanes}{direct}_{self.epi.tag}{step}{sizes}{threads}")
 
     def param_names(self) -> list[str]:
         return ["x", "w", "y", "pad"] + GEOMETRY + [n for n, _ in self.epi.params()]

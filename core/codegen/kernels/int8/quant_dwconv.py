@@ -57,13 +57,17 @@ class QDepthwiseSpec:
     out: DType  # uint8 / int8 output, or int32 (ConvInteger: no requantization)
     reduce: str = "fma"  # "fma": the convolution; "max": max pooling (w, bias, scale unused)
     threads: int = 1  # input planes split across the thread pool, one pad plane each
+    # The GEOMETRY values of a threaded layer whose sizes are all known, compiled
+    # into the workers' code (see conv_direct.DepthwiseSpec.geometry). None: arguments.
+    geometry: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
         kind = "qconv_dw" if self.reduce == "fma" else "maxpool"
         threads = f"_t{self.threads}" if self.threads > 1 else ""
+        sizes = "_" + "x".join(map(str, self.geometry)) if self.geometry else ""
         return (f"{kind}_{self.src.short}_{self.out.short}_{self.kh}x{self.kw}"
-                f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}_v{self.lanes}{threads}")
+                f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}_v{self.lanes}{sizes}{threads}")
 
     def kernel(self) -> Kernel:
         return Kernel(self.name, (PTR,) * 6 + (I64,) * len(GEOMETRY),
@@ -95,7 +99,8 @@ def _build(module: ir.Module, target: CpuTarget, spec: QDepthwiseSpec) -> ir.Fun
         fn, b = U.define(module, spec.name, types, _NAMES)
     g = dict(zip(_NAMES, fn.args, strict=True))
     parallel_planes(b, g, list(fn.args), spec.kh * spec.kw, spec.threads,
-                    lambda suffix: _build_planes(module, spec, types, suffix), spec.lanes, spec.sw)
+                    lambda suffix: _build_planes(module, spec, types, suffix), spec.lanes, spec.sw,
+                    serial_copy=spec.geometry is None)
     b.ret_void()
     return fn
 
@@ -104,6 +109,8 @@ def _build_planes(module: ir.Module, spec: QDepthwiseSpec, types: list[ir.Type],
                   suffix: str) -> ir.Function:
     """Input planes [begin, end) of the N x C planes, padded in slice `worker`."""
     fn, b, g = define_range_fn(module, f"{spec.name}.{suffix}", types, _NAMES, noalias=True)
+    if spec.geometry:
+        g.update({k: U.i64(v) for k, v in zip(GEOMETRY, spec.geometry, strict=True)})
     in_plane, out_plane = b.mul(g["H"], g["W"]), b.mul(g["Ho"], g["Wo"])
     taps = spec.kh * spec.kw
     elem = storage_type(spec.out)
