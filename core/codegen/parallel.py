@@ -153,6 +153,14 @@ def _caller_runs_own_chunks(b: ir.IRBuilder, serial_fn: ir.Function, args: list[
 LoopBody = Callable[[ir.IRBuilder, list[ir.Value], ir.Value], None]
 
 
+def compiled_in_sizes(sizes: tuple, threads: int) -> tuple[int, ...] | None:
+    """The sizes a threaded plane kernel compiles into its workers' code (the
+    range function reads its arguments from the pool's context, where LLVM
+    cannot fold them as it does in the caller's inlined copy): all of them
+    known, else None (they stay arguments)."""
+    return tuple(sizes) if threads > 1 and all(type(v) is int for v in sizes) else None
+
+
 def parallel_planes(b: ir.IRBuilder, g: dict[str, ir.Value], args: list[ir.Value], taps: int,
                     threads: int, build_planes, lanes: int = 1, sw: int = 1,
                     serial_copy: bool = True) -> None:

@@ -26,6 +26,7 @@ from ..codegen.kernels.gemm.conv_direct import GEOMETRY, DepthwiseSpec
 from ..codegen.kernels.gemm.gemm import GemmSpec, scratch_bytes
 from ..codegen.kernels.gemm.gemm_epilogue import Epilogue
 from ..codegen.kernels.gemm.pack import pack_a_const, pack_b_const
+from ..codegen.parallel import compiled_in_sizes
 from ..errors import NotLowerable
 from ..ir import Node
 from ..ir.sum_order import k_block
@@ -236,9 +237,7 @@ def _depthwise(node: Node, s: ConvShape, epi: Epilogue, tail: FusedTail,
     pad = Scratch(f"{node.name or y}.pad", spec.pad_bytes(s.ho, s.wo))
     sizes = dict(N=s.n, C=s.c, mult=s.cog, H=s.h, W=s.w, ph=s.ph, pw=s.pw, Ho=s.ho, Wo=s.wo,
                  Hp=hp, Wp=wp)
-    geometry = tuple(sizes[k] for k in GEOMETRY)
-    if threads > 1 and all(type(v) is int for v in geometry):
-        spec = replace(spec, geometry=geometry)
+    spec = replace(spec, geometry=compiled_in_sizes(tuple(sizes[k] for k in GEOMETRY), threads))
     values: dict[str, object] = dict(x=Buf(x), w=Buf(w), y=Buf(y), pad=pad, **sizes)
     values.update(_epilogue_values(tail, s, group=0))
     return [Call(spec.kernel(), spec.args(values))]

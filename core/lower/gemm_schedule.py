@@ -52,13 +52,19 @@ def default_prefetch(plan: Fp32Plan, m: int) -> int:
     return 0 if one_row_panel(plan, m) else PREFETCH_BYTES
 
 
+def default_kc_cap(plan: Fp32Plan, m: int) -> int:
+    """The longest default K block (gemm_blocking.py): one block up to
+    KC_CAP_ONE_PANEL for a GEMM of one row panel, which reuses no B panel."""
+    return KC_CAP_ONE_PANEL if one_row_panel(plan, m) else KC_CAP
+
+
 @dataclass(frozen=True)
 class GemmSchedule:
     plan: Fp32Plan  # the tensorizer's plan with the decided register tile
     decision: Decision | None  # None: symbolic sizes, not tunable (the defaults)
     mnk: tuple[int, int, int]
     kc_fixed: int | None
-    kc_cap: int = KC_CAP  # the longest default K block (gemm_blocking.py)
+    kc_cap: int  # the longest default K block (default_kc_cap)
 
     @property
     def prefetch(self) -> int:
@@ -83,13 +89,11 @@ class GemmSchedule:
 
 
 def schedule_gemm(ctx: LowerContext, node: Node, plan: Fp32Plan, mnk: tuple[int, int, int],
-                  kc_fixed: int | None = None, kc_cap: int = KC_CAP) -> GemmSchedule:
+                  kc_fixed: int | None = None) -> GemmSchedule:
     """The tile and blocks of C = A @ B of size (m, n, k) computed for `node`.
-    `kc_fixed`: a K block a summation order fixes (not tunable then); `kc_cap`:
-    the longest default K block (longer for one row panel, KC_CAP_ONE_PANEL)."""
+    `kc_fixed`: a K block a summation order fixes (not tunable then)."""
     m, n, k = mnk
-    if one_row_panel(plan, m):
-        kc_cap = max(kc_cap, KC_CAP_ONE_PANEL)
+    kc_cap = default_kc_cap(plan, m)
     workload = node_workload(node, ctx, KERNEL, (("m", m), ("n", n), ("k", k)))
     if workload is None:
         return GemmSchedule(plan, None, mnk, kc_fixed, kc_cap)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..codegen.kernels.int8.quant_dwconv import MAX_EXACT_TAPS, QDepthwiseSpec
+from ..codegen.parallel import compiled_in_sizes
 from ..errors import NotLowerable
 from ..ir import DType, Node
 from ..ir.quant import QParams, graph_consts, read_qparams, requant_scale, require_quant_dtype, slot
@@ -147,8 +148,7 @@ def _depthwise_calls(ctx: LowerContext, tag: str, s: ConvShape, p: QuantProduct,
     hp, wp = spec.padded_plane(s.ho, s.wo)
     sizes = (s.n, s.c, s.co // s.c, s.h, s.w, s.ph, s.pw, s.ho, s.wo, hp, wp, int(p.x_zp),
              int(rq.zero_point) if rq else 0)
-    if spec.threads > 1 and all(type(v) is int for v in sizes):  # into the workers' code
-        spec = replace(spec, geometry=sizes)
+    spec = replace(spec, geometry=compiled_in_sizes(sizes, spec.threads))
     args = (Buf(p.x), Const(f"{tag}.w", np.ascontiguousarray(w)),
             Const(f"{tag}.bias", np.ascontiguousarray(bias, np.int32)),
             Const(f"{tag}.scale", np.ascontiguousarray(scale)), Buf(p.y),
